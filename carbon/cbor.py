@@ -1,0 +1,161 @@
+"""Strict canonical CBOR: the one encoding used on the wire and for anything signed.
+
+Encoding is deterministic (RFC 8949 section 4.2: shortest forms, definite lengths, map
+keys sorted by their encoded bytes). Decoding accepts a byte string only if it is exactly
+the canonical encoding of one value of the permitted kinds, so trailing bytes, duplicate
+map keys, indefinite lengths and non-shortest forms are all rejected, and signatures can
+cover exact bytes. Permitted kinds: int, bytes, str, bool, None, list, dict. No tags,
+floats or other simple values.
+
+cbor2.loads ignores trailing bytes and accepts duplicate keys by default; we pass
+allow_duplicate_keys=False / allow_indefinite=False and then compare the canonical
+re-encoding with the input, which catches everything else. Every failure is a
+CodecError with a stable code; no other exception escapes for any input.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+
+from carbon.error_codes import ErrorCode, MercuryError
+
+Value = int | bytes | str | bool | None | list["Value"] | dict["Value", "Value"]
+
+
+class CodecError(MercuryError):
+    """Bytes that are not one canonical CBOR value within limits, or a value of a wrong shape."""
+
+    code = ErrorCode.MALFORMED
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what a decoder will accept from a peer."""
+
+    max_bytes: int = 2 * 1024 * 1024 + 4096
+    max_depth: int = 16
+    max_items: int = 65_536
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def dumps(value: Any) -> bytes:
+    """Encode canonically. Raises CodecError for values outside the permitted kinds."""
+    try:
+        _check_kinds(value, 0, DEFAULT_LIMITS.max_depth * 4)
+        return cbor2.dumps(value, canonical=True)
+    except CodecError:
+        raise
+    except (cbor2.CBOREncodeError, TypeError, ValueError, RecursionError) as exc:
+        raise CodecError(f"cannot encode value: {exc}", ErrorCode.WRONG_TYPE) from None
+
+
+def loads(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Value:
+    """Decode exactly one canonical value that fills `data`. Raises only CodecError."""
+    if len(data) > limits.max_bytes:
+        raise CodecError(f"{len(data)} bytes exceeds the {limits.max_bytes}-byte limit",
+                         ErrorCode.TOO_LARGE)
+    value = _decode(data, limits)
+    _check_value(value, limits)
+    if cbor2.dumps(value, canonical=True) != data:
+        raise _non_canonical_error(data)
+    checked: Value = value
+    return checked
+
+
+def _decode(data: bytes, limits: Limits) -> Any:
+    try:
+        return cbor2.loads(
+            data,
+            max_depth=limits.max_depth,
+            allow_indefinite=False,
+            allow_duplicate_keys=False,
+            str_errors="strict",
+        )
+    except RecursionError:
+        raise CodecError("nesting too deep", ErrorCode.TOO_DEEP) from None
+    except cbor2.CBORDecodeEOF:
+        raise CodecError("truncated CBOR", ErrorCode.MALFORMED) from None
+    except cbor2.CBORDecodeError as exc:
+        raise CodecError(*_classify(str(exc))) from None
+    except Exception as exc:  # cbor2 raises assorted types from tag decoders
+        raise CodecError(f"undecodable CBOR: {type(exc).__name__}",
+                         ErrorCode.MALFORMED) from None
+
+
+def _classify(text: str) -> tuple[str, ErrorCode]:
+    low = text.lower()
+    if "duplicate" in low:
+        return "duplicate map key", ErrorCode.DUPLICATE_KEY
+    if "indefinite" in low:
+        return "indefinite-length item", ErrorCode.INDEFINITE_LENGTH
+    if "depth" in low:
+        return "nesting too deep", ErrorCode.TOO_DEEP
+    return f"malformed CBOR: {text}", ErrorCode.MALFORMED
+
+
+def _non_canonical_error(data: bytes) -> CodecError:
+    try:
+        consumed = _consumed_length(data)
+    except Exception:
+        consumed = len(data)
+    if consumed < len(data):
+        return CodecError(f"{len(data) - consumed} trailing bytes after the value",
+                          ErrorCode.TRAILING_BYTES)
+    return CodecError("not the canonical encoding (RFC 8949 4.2)", ErrorCode.NON_CANONICAL)
+
+
+def _consumed_length(data: bytes) -> int:
+    fp = io.BytesIO(data)
+    cbor2.CBORDecoder(fp, allow_indefinite=False).decode()
+    return fp.tell()
+
+
+def _check_value(value: Any, limits: Limits) -> None:
+    counter = [0]
+    _walk(value, 0, limits, counter)
+
+
+def _walk(value: Any, depth: int, limits: Limits, counter: list[int]) -> None:
+    counter[0] += 1
+    if counter[0] > limits.max_items:
+        raise CodecError(f"more than {limits.max_items} items", ErrorCode.TOO_MANY_ITEMS)
+    kind = type(value)
+    if kind in (int, bytes, str, bool) or value is None:
+        return
+    if depth >= limits.max_depth:
+        raise CodecError("nesting too deep", ErrorCode.TOO_DEEP)
+    if kind is list:
+        for item in value:
+            _walk(item, depth + 1, limits, counter)
+        return
+    if kind is dict:
+        for key, item in value.items():
+            _walk(key, depth + 1, limits, counter)
+            _walk(item, depth + 1, limits, counter)
+        return
+    raise CodecError(f"forbidden CBOR item of type {kind.__name__}", ErrorCode.FORBIDDEN_VALUE)
+
+
+def _check_kinds(value: Any, depth: int, max_depth: int) -> None:
+    kind = type(value)
+    if kind in (int, bytes, str, bool) or value is None:
+        return
+    if depth >= max_depth:
+        raise CodecError("value nested too deeply to encode", ErrorCode.TOO_DEEP)
+    if kind in (list, tuple):
+        for item in value:
+            _check_kinds(item, depth + 1, max_depth)
+        return
+    if kind is dict:
+        for key, item in value.items():
+            _check_kinds(key, depth + 1, max_depth)
+            _check_kinds(item, depth + 1, max_depth)
+        return
+    raise CodecError(f"cannot encode {kind.__name__}: only int, bytes, str, bool, None, "
+                     "list and dict are permitted", ErrorCode.WRONG_TYPE)

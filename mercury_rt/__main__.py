@@ -1,0 +1,5 @@
+"""`python -m mercury_rt` runs the console script."""
+
+from mercury_rt.cli.main import main
+
+main()

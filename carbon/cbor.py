@@ -55,6 +55,15 @@ def dumps(value: Any) -> bytes:
         raise CodecError(f"cannot encode value: {exc}", ErrorCode.WRONG_TYPE) from None
 
 
+def dumps_flat(value: list[int | bytes | str]) -> bytes:
+    """Hot-path encoder for a flat array of ints (incl. IntEnum), bytes and text.
+
+    The caller guarantees the element kinds (the transport's fixed envelopes), so the
+    generic kind walk of `dumps` is skipped; the bytes are identical to `dumps(value)`.
+    """
+    return cbor2.dumps(value)
+
+
 def loads(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Value:
     """Decode exactly one canonical value that fills `data`. Raises only CodecError."""
     if len(data) > limits.max_bytes:
@@ -144,7 +153,7 @@ def _walk(value: Any, depth: int, limits: Limits, counter: list[int]) -> None:
 
 def _check_kinds(value: Any, depth: int, max_depth: int) -> None:
     kind = type(value)
-    if kind in (int, bytes, str, bool) or value is None:
+    if kind in (int, bytes, str, bool) or value is None or isinstance(value, int):
         return
     if depth >= max_depth:
         raise CodecError("value nested too deeply to encode", ErrorCode.TOO_DEEP)

@@ -35,6 +35,7 @@ class ErrorCode(IntEnum):
     OVERLOADED = 203
     REQUEST_LOST = 204
     TOO_MANY_CALLS = 205
+    TTL_TOO_LONG = 206
 
     # --- 300-399: identity (keys, cluster IDs, EIDs) ---
 

@@ -1,0 +1,38 @@
+"""Counters the transport keeps, for metrics and for tests that assert on behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(slots=True)
+class TransportStats:
+    """Monotonic counters; `snapshot()` gives a plain dict for exporters."""
+
+    datagrams_in: int = 0
+    datagrams_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    unexpected: int = 0
+    refused: int = 0
+    overloaded_retries: int = 0
+    retransmissions: int = 0
+    timeouts: int = 0
+    cancelled: int = 0
+    late_replies: int = 0
+    fragments_in: int = 0
+    fragments_refused: int = 0
+    fragmented_sends: int = 0
+    reassemblies_expired: int = 0
+    decode_errors: dict[str, int] = field(default_factory=dict)
+
+    def count_decode_error(self, code: int) -> None:
+        """One more datagram dropped as undecodable, by error code name."""
+        name = str(getattr(code, "name", code))
+        self.decode_errors[name] = self.decode_errors.get(name, 0) + 1
+
+    def snapshot(self) -> dict[str, object]:
+        """A copy safe to hand to exporters."""
+        return asdict(self)

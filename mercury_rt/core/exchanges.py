@@ -59,6 +59,7 @@ class Call:
     expires_at: float
     rto: float
     sent_at: float
+    origin: int = 0
     state: CallState = CallState.SENT
     transmissions: int = 1
     sender: FragmentSender | None = None

@@ -55,38 +55,54 @@ class Request:
 
     `done_below`: every id of the sender's epoch below it is finished on the sender's
     side, so the receiver may forget those exchanges and ignore stale copies of them.
+    `attempt` counts transmissions (1 = first); `origin` is the receiver incarnation the
+    sender knew when it first sent this exchange (0 = unknown), so a restarted receiver
+    can refuse a retransmission it may already have run.
     """
 
     id: int
     ttl_ms: int
     done_below: int
+    attempt: int
+    origin: int
     payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The reply to request `id`; it also acknowledges the request."""
+    """The reply to request `id`; it also acknowledges the request.
+
+    `incarnation` is the replier's random start-up number (see Request.origin).
+    """
 
     id: int
+    incarnation: int
     payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A one-way message; the receiver acknowledges it with Ack(MESSAGE, id)."""
+    """A one-way message; the receiver acknowledges it with Ack(MESSAGE, id).
+
+    Fields as in Request.
+    """
 
     id: int
     ttl_ms: int
     done_below: int
+    attempt: int
+    origin: int
     payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """Receipt of a whole request, message or (fragmented) reply."""
+    """Receipt of a whole request, message or (fragmented) reply; carries the
+    acknowledger's incarnation."""
 
     kind: Kind
     id: int
+    incarnation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +167,16 @@ def encode(message: AnyMessage) -> bytes:
     return dumps_flat([PROTOCOL_VERSION, _TYPE_OF[type(message)], *fields])
 
 
-def encode_request(id_: int, ttl_ms: int, done_below: int, payload: bytes) -> bytes:
+def encode_request(id_: int, ttl_ms: int, done_below: int, attempt: int, origin: int,
+                   payload: bytes) -> bytes:
     """Hot-path shortcut for `encode(Request(...))`: the same bytes."""
-    return dumps_flat([PROTOCOL_VERSION, MessageType.REQUEST, id_, ttl_ms, done_below, payload])
+    return dumps_flat([PROTOCOL_VERSION, MessageType.REQUEST, id_, ttl_ms, done_below, attempt,
+                       origin, payload])
 
 
-def encode_reply(id_: int, payload: bytes) -> bytes:
+def encode_reply(id_: int, incarnation: int, payload: bytes) -> bytes:
     """Hot-path shortcut for `encode(Reply(...))`: the same bytes."""
-    return dumps_flat([PROTOCOL_VERSION, MessageType.REPLY, id_, payload])
+    return dumps_flat([PROTOCOL_VERSION, MessageType.REPLY, id_, incarnation, payload])
 
 
 def decode_datagram(data: bytes, limits: Limits) -> AnyMessage:
@@ -209,13 +227,14 @@ def _is_kind(v: Any) -> bool:
 
 _ID = ("id", _uint(MAX_ID))
 _KIND = ("kind", _is_kind)
+_SENDER_FIELDS = (_ID, ("ttl_ms", _uint(MAX_U32)), ("done_below", _uint(MAX_ID)),
+                  ("attempt", _uint(255)), ("origin", _uint(MAX_U32)), ("payload", _is_bytes))
+_INCARNATION = ("incarnation", _uint(MAX_U32))
 _SCHEMAS: dict[int, tuple[type, tuple[tuple[str, Callable[[Any], bool]], ...]]] = {
-    MessageType.REQUEST: (Request, (_ID, ("ttl_ms", _uint(MAX_U32)), ("done_below", _uint(MAX_ID)),
-                                    ("payload", _is_bytes))),
-    MessageType.REPLY: (Reply, (_ID, ("payload", _is_bytes))),
-    MessageType.MESSAGE: (Message, (_ID, ("ttl_ms", _uint(MAX_U32)), ("done_below", _uint(MAX_ID)),
-                                    ("payload", _is_bytes))),
-    MessageType.ACK: (Ack, (_KIND, _ID)),
+    MessageType.REQUEST: (Request, _SENDER_FIELDS),
+    MessageType.REPLY: (Reply, (_ID, _INCARNATION, ("payload", _is_bytes))),
+    MessageType.MESSAGE: (Message, _SENDER_FIELDS),
+    MessageType.ACK: (Ack, (_KIND, _ID, _INCARNATION)),
     MessageType.ERROR: (Error, (_KIND, _ID, ("code", _uint(MAX_U32)), ("detail", _is_detail))),
     MessageType.POLL: (Poll, (_ID,)),
     MessageType.FRAGMENT: (Fragment, (

@@ -70,11 +70,12 @@ class TransportError(MercuryError):
 class _Peer:
     """Per-peer client state: RTT, address validation, and our calls to it in id order."""
 
-    __slots__ = ("pending", "rtt", "validated", "waiting")
+    __slots__ = ("incarnation", "pending", "rtt", "validated", "waiting")
 
     def __init__(self, rtt: RttEstimator) -> None:
         self.rtt = rtt
         self.validated = False
+        self.incarnation = 0
         self.pending: deque[int] = deque()
         self.waiting: deque[Call] = deque()
 
@@ -87,6 +88,7 @@ class Transport:
         self.stats = TransportStats()
         self._rng = rng
         self._next_id = self._new_epoch()
+        self.incarnation = rng.getrandbits(32) or 1
         self._out: list[tuple[bytes, Addr]] = []
         self._events: deque[TransportEvent] = deque()
         self._timers = TimerQueue()
@@ -145,7 +147,8 @@ class Transport:
 
     def reply(self, peer: Addr, request_id: int, payload: bytes, now: float) -> bool:
         """Answer request `request_id` from `peer` (once). False if it is no longer held."""
-        return self._finish(peer, request_id, encode_reply(request_id, payload), now)
+        datagram = encode_reply(request_id, self.incarnation, payload)
+        return self._finish(peer, request_id, datagram, now)
 
     def reply_error(self, peer: Addr, request_id: int, code: int, detail: str,
                     now: float) -> bool:
@@ -216,7 +219,8 @@ class Transport:
         if not self._next_id & _COUNTER_MASK:
             self._next_id = self._new_epoch()
         state = self._peer(peer)
-        call = Call(handle, peer, kind, payload, now + timeout, state.rtt.rto, now)
+        call = Call(handle, peer, kind, payload, now + timeout, state.rtt.rto, now,
+                    origin=state.incarnation)
         self._calls[handle] = call
         state.pending.append(handle)
         if state.waiting or not self._within_span(state, handle):
@@ -259,9 +263,12 @@ class Transport:
     def _encode_call(self, call: Call, now: float) -> bytes:
         ttl_ms = max(int((call.expires_at - now) * 1000), 1)
         done_below = self._peer_low(self._peer(call.peer))
+        attempt = min(call.transmissions, 255)
         if call.kind is Kind.REQUEST:
-            return encode_request(call.handle, ttl_ms, done_below, call.payload)
-        return encode(Message(call.handle, ttl_ms, done_below, call.payload))
+            return encode_request(call.handle, ttl_ms, done_below, attempt, call.origin,
+                                  call.payload)
+        return encode(Message(call.handle, ttl_ms, done_below, attempt, call.origin,
+                              call.payload))
 
     def _transmit(self, call: Call, now: float) -> None:
         datagram = self._encode_call(call, now)
@@ -302,8 +309,10 @@ class Transport:
         call = self._own_call(reply.id, peer, Kind.REQUEST)
         if call is None:
             return
+        state = self._peer(peer)
+        state.incarnation = reply.incarnation
         if call.transmissions == 1 and call.sender is None:
-            self._peer(peer).rtt.sample(now - call.sent_at)
+            state.rtt.sample(now - call.sent_at)
         self._complete(call, ReplyReceived(call.handle, reply.payload), now)
 
     def _on_ack(self, ack: Ack, peer: Addr, now: float) -> None:
@@ -315,6 +324,7 @@ class Transport:
         call = self._own_call(ack.id, peer, ack.kind)
         if call is None:
             return
+        self._peer(peer).incarnation = ack.incarnation
         if ack.kind is Kind.MESSAGE:
             if call.transmissions == 1 and call.sender is None:
                 self._peer(peer).rtt.sample(now - call.sent_at)
@@ -387,7 +397,7 @@ class Transport:
         if self._records.is_stale(peer, request.id):
             self.stats.stale += 1
             return False
-        if not self._admit(Kind.REQUEST, request.id, request.ttl_ms, peer):
+        if not self._admit(Kind.REQUEST, request, peer):
             return False
         ttl = request.ttl_ms / 1000
         record = Record(peer, request.id, Kind.REQUEST, now + ttl + self.config.record_slack,
@@ -404,28 +414,29 @@ class Transport:
             return
         if record is not None:
             self.stats.duplicates += 1
-            self._emit(encode(Ack(Kind.MESSAGE, message.id)), peer)
+            self._emit(encode(Ack(Kind.MESSAGE, message.id, self.incarnation)), peer)
             return
-        if not self._admit(Kind.MESSAGE, message.id, message.ttl_ms, peer):
+        if not self._admit(Kind.MESSAGE, message, peer):
             return
         expires = now + message.ttl_ms / 1000 + self.config.record_slack
         self._remember(Record(peer, message.id, Kind.MESSAGE, expires, size,
                               RecordState.DELIVERED))
-        self._emit(encode(Ack(Kind.MESSAGE, message.id)), peer)
+        self._emit(encode(Ack(Kind.MESSAGE, message.id, self.incarnation)), peer)
         self._events.append(MessageReceived(peer, message.id, message.payload))
 
-    def _admit(self, kind: Kind, id_: int, ttl_ms: int, peer: Addr) -> bool:
-        if ttl_ms > self.config.max_ttl * 1000:
-            self._emit(encode(Error(kind, id_, ErrorCode.TTL_TOO_LONG,
-                                    f"ttl over {self.config.max_ttl:g}s")), peer)
-            self.stats.refused += 1
-            return False
-        if not self._records.has_room(peer):
-            self._emit(encode(Error(kind, id_, ErrorCode.OVERLOADED,
-                                    "too many exchanges in progress; retry later")), peer)
-            self.stats.refused += 1
-            return False
-        return True
+    def _admit(self, kind: Kind, first: Request | Message, peer: Addr) -> bool:
+        """Whether a new exchange may start; otherwise answer with the typed reason."""
+        code, detail = ErrorCode.OVERLOADED, "too many exchanges in progress; retry later"
+        if first.ttl_ms > self.config.max_ttl * 1000:
+            code, detail = ErrorCode.TTL_TOO_LONG, f"ttl over {self.config.max_ttl:g}s"
+        elif first.attempt > 1 and first.origin not in (0, self.incarnation):
+            code, detail = ErrorCode.REQUEST_LOST, ("this node restarted after the first "
+                                                    "attempt; it may have run and is not rerun")
+        elif self._records.has_room(peer):
+            return True
+        self._emit(encode(Error(kind, first.id, code, detail)), peer)
+        self.stats.refused += 1
+        return False
 
     def _remember(self, record: Record) -> None:
         self._records.add(record)
@@ -441,7 +452,7 @@ class Transport:
             self._emit(encode(Error(Kind.REQUEST, record.id, ErrorCode.REQUEST_LOST,
                                     "reply no longer held; the request ran once")), record.peer)
         else:
-            self._emit(encode(Ack(Kind.REQUEST, record.id)), record.peer)
+            self._emit(encode(Ack(Kind.REQUEST, record.id, self.incarnation)), record.peer)
 
     def _on_poll(self, poll: Poll, peer: Addr, now: float) -> None:
         record = self._records.get(peer, poll.id)
@@ -534,7 +545,7 @@ class Transport:
         if record is None:
             return True
         if record.kind is Kind.MESSAGE:
-            self._emit(encode(Ack(Kind.MESSAGE, frag.id)), peer)
+            self._emit(encode(Ack(Kind.MESSAGE, frag.id, self.incarnation)), peer)
         else:
             self._answer_duplicate(record, now)
         return False
@@ -558,11 +569,11 @@ class Transport:
         size = entry.total
         if isinstance(inner, Request):
             if self._on_request(inner, peer, size, now):
-                self._emit(encode(Ack(Kind.REQUEST, inner.id)), peer)
+                self._emit(encode(Ack(Kind.REQUEST, inner.id, self.incarnation)), peer)
         elif isinstance(inner, Message):
             self._on_message(inner, peer, size, now)
         elif isinstance(inner, Reply):
-            self._emit(encode(Ack(Kind.REPLY, inner.id)), peer)
+            self._emit(encode(Ack(Kind.REPLY, inner.id, self.incarnation)), peer)
             self._on_reply(inner, peer, now)
 
     def _on_frag_ack(self, ack: FragAck, peer: Addr, now: float) -> None:

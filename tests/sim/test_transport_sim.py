@@ -52,7 +52,7 @@ def _world(seed: int, profile: LinkProfile, config: TransportConfig | None = Non
 
 
 def _outcomes(client: TransportHost) -> dict[int, TransportEvent]:
-    return {getattr(e, "handle"): e for e in client.events}
+    return {e.handle: e for e in client.events}
 
 
 class WindowedClient:
@@ -70,7 +70,7 @@ class WindowedClient:
             self.sent[host.transport.call(SERVER, payload, now, timeout=120)] = payload
 
     def __call__(self, host: TransportHost, event: TransportEvent, now: float) -> None:
-        self.outcomes[getattr(event, "handle")] = event
+        self.outcomes[event.handle] = event
         self.start(host, now)
 
 

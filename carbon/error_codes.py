@@ -36,6 +36,7 @@ class ErrorCode(IntEnum):
     REQUEST_LOST = 204
     TOO_MANY_CALLS = 205
     TTL_TOO_LONG = 206
+    HANDLER_FAILED = 207
 
     # --- 300-399: identity (keys, cluster IDs, EIDs) ---
 

@@ -1,0 +1,283 @@
+"""The asyncio shell around the transport core: sockets, one timer, futures, handler tasks.
+
+It makes no protocol decisions. A datagram goes into the core; the core's events become
+resolved futures (for our calls) or handler invocations (for requests to us); the core's
+datagrams go out; the core's next deadline arms one loop timer. Transient send errors
+(EPERM, ENOBUFS, ECONNREFUSED on UDP) are loss, which the core already recovers from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import random
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import structlog
+
+from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.core.transport import Transport
+from mercury_rt.core.transport_config import TransportConfig
+from mercury_rt.core.transport_events import (
+    CallFailed,
+    MessageDelivered,
+    MessageReceived,
+    ReplyReceived,
+    RequestReceived,
+)
+
+Addr = tuple[str, int]
+RequestHandler = Callable[[RequestReceived], bytes | Awaitable[bytes]]
+MessageHandler = Callable[[MessageReceived], Awaitable[None] | None]
+SOCKET_BUFFER = 4 * 1024 * 1024
+_log = structlog.get_logger("mercury_rt.aio")
+
+
+class CallError(MercuryError):
+    """A call or message that failed; `code` is the wire error code."""
+
+
+class TransportEndpoint(asyncio.DatagramProtocol):
+    """One UDP socket driven by one Transport core. Create with `await open_endpoint(...)`."""
+
+    def __init__(self, core: Transport, on_request: RequestHandler | None = None,
+                 on_message: MessageHandler | None = None) -> None:
+        self.core = core
+        self.on_request = on_request
+        self.on_message = on_message
+        self.send_errors = 0
+        self._loop = asyncio.get_running_loop()
+        self._now = self._loop.time
+        self._udp: asyncio.DatagramTransport | None = None
+        self._futures: dict[int, asyncio.Future[bytes | None]] = {}
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.closed = asyncio.Event()
+
+    # ----- public API ------------------------------------------------------------------
+
+    @property
+    def local_address(self) -> Addr:
+        """The bound (host, port)."""
+        assert self._udp is not None
+        host, port = self._udp.get_extra_info("sockname")[:2]
+        return (host, port)
+
+    async def call(self, peer: Addr, payload: bytes, timeout: float | None = None) -> bytes:
+        """Send a request and await its reply; raises CallError with the wire code."""
+        result = await self._start(self.core.call, peer, payload, timeout)
+        assert result is not None
+        return result
+
+    async def send(self, peer: Addr, payload: bytes, timeout: float | None = None) -> None:
+        """Send a one-way message and await its acknowledgement."""
+        await self._start(self.core.send, peer, payload, timeout)
+
+    async def drain(self) -> None:
+        """Wait for every running handler to finish (graceful shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self._service()
+
+    def close(self) -> None:
+        """Close the socket; outstanding calls fail with CANCELLED."""
+        for future in self._futures.values():
+            if not future.done():
+                future.set_exception(CallError("endpoint closed", ErrorCode.CANCELLED))
+        self._futures.clear()
+        for task in self._tasks:
+            task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._udp is not None:
+            self._udp.close()
+
+    # ----- asyncio protocol callbacks --------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the datagram transport."""
+        self._udp = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        """Hand one datagram to the core and carry out what it decided."""
+        self.core.receive_datagram(data, (addr[0], addr[1]), self._now())
+        self._service()
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors and the like: the core treats silence as loss already."""
+        self.send_errors += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The socket is gone."""
+        self.closed.set()
+
+    # ----- plumbing --------------------------------------------------------------------
+
+    async def _start(self, start: Callable[[Addr, bytes, float, float | None], int],
+                     peer: Addr, payload: bytes, timeout: float | None) -> bytes | None:
+        handle = start(peer, payload, self._now(), timeout)
+        future: asyncio.Future[bytes | None] = self._loop.create_future()
+        self._futures[handle] = future
+        self._service()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self.core.cancel(handle):
+                self._futures.pop(handle, None)
+            raise
+
+    def _service(self) -> None:
+        core = self.core
+        while (event := core.next_event()) is not None:
+            match event:
+                case ReplyReceived():
+                    self._resolve(event.handle, event.payload)
+                case MessageDelivered():
+                    self._resolve(event.handle, None)
+                case CallFailed():
+                    future = self._futures.pop(event.handle, None)
+                    if future is not None and not future.done():
+                        future.set_exception(CallError(event.detail, ErrorCode(event.code)
+                                                       if event.code in _CODES else None))
+                case RequestReceived():
+                    self._run_request(event)
+                case MessageReceived():
+                    self._run_message(event)
+        self._flush()
+        self._arm_timer()
+
+    def _resolve(self, handle: int, value: bytes | None) -> None:
+        future = self._futures.pop(handle, None)
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    def _run_request(self, event: RequestReceived) -> None:
+        if self.on_request is None:
+            self._reply_error(event, ErrorCode.HANDLER_FAILED, "no request handler here")
+            return
+        try:
+            result = self.on_request(event)
+        except Exception as exc:
+            self._handler_failed(event, exc)
+            return
+        if isinstance(result, bytes):
+            self.core.reply(event.peer, event.request_id, result, self._now())
+        elif inspect.isawaitable(result):
+            task = self._spawn(result)
+            task.add_done_callback(lambda done: self._on_handler_done(event, done))
+        else:
+            self._reply_error(event, ErrorCode.HANDLER_FAILED, "handler returned no bytes")
+
+    def _on_handler_done(self, event: RequestReceived, task: asyncio.Future[Any]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._handler_failed(event, exc if isinstance(exc, Exception) else RuntimeError())
+        elif isinstance(task.result(), bytes):
+            self.core.reply(event.peer, event.request_id, task.result(), self._now())
+        else:
+            self._reply_error(event, ErrorCode.HANDLER_FAILED, "handler returned no bytes")
+        self._service()
+
+    def _handler_failed(self, event: RequestReceived, exc: Exception) -> None:
+        if isinstance(exc, MercuryError):
+            self._reply_error(event, exc.code, exc.message)
+            return
+        _log.error("request_handler_failed", peer=event.peer, exc_info=exc)
+        self._reply_error(event, ErrorCode.HANDLER_FAILED, "the request handler failed")
+
+    def _reply_error(self, event: RequestReceived, code: ErrorCode, detail: str) -> None:
+        self.core.reply_error(event.peer, event.request_id, code, detail, self._now())
+
+    def _run_message(self, event: MessageReceived) -> None:
+        if self.on_message is None:
+            return
+        try:
+            result = self.on_message(event)
+        except Exception as exc:
+            _log.error("message_handler_failed", peer=event.peer, exc_info=exc)
+            return
+        if inspect.isawaitable(result):
+            self._spawn(result).add_done_callback(_log_message_failure)
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(awaitable, loop=self._loop)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _flush(self) -> None:
+        udp = self._udp
+        if udp is None or udp.is_closing():
+            self.core.datagrams_to_send()
+            return
+        for data, addr in self.core.datagrams_to_send():
+            try:
+                udp.sendto(data, addr)
+            except OSError:
+                self.send_errors += 1
+
+    def _arm_timer(self) -> None:
+        when = self.core.get_timer()
+        if when is None or (self._timer_at is not None and self._timer_at <= when):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        self.core.handle_timer(self._now())
+        self._service()
+
+
+def _log_message_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("message_handler_failed", exc_info=task.exception())
+
+
+_CODES = {int(code) for code in ErrorCode}
+
+
+async def open_endpoint(local: Addr, *, config: TransportConfig | None = None,
+                        on_request: RequestHandler | None = None,
+                        on_message: MessageHandler | None = None,
+                        rng: random.Random | None = None) -> TransportEndpoint:
+    """Bind a UDP socket at `local` and drive a fresh Transport core on it."""
+    loop = asyncio.get_running_loop()
+    core = Transport(config, rng=rng or random.Random())
+    sock = bind_socket(local)
+    _, endpoint = await loop.create_datagram_endpoint(
+        lambda: TransportEndpoint(core, on_request, on_message), sock=sock)
+    _shrink_stock_read_buffer(endpoint)
+    return endpoint
+
+
+def bind_socket(local: Addr) -> socket.socket:
+    """A non-blocking UDP socket bound at `local`, with large kernel buffers."""
+    family = socket.AF_INET6 if ":" in local[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, force, SOCKET_BUFFER)
+    sock.bind(local)
+    sock.setblocking(False)
+    return sock
+
+
+def _shrink_stock_read_buffer(endpoint: TransportEndpoint) -> None:
+    """The stock loop reads UDP with a 256 KiB buffer that glibc mmaps per datagram;
+    64 KiB (the largest UDP payload) costs a third as much. uvloop has no such knob."""
+    udp = endpoint._udp
+    if udp is not None and hasattr(udp, "max_size"):
+        udp.max_size = 65_536

@@ -64,6 +64,57 @@ def dumps_flat(value: list[int | bytes | str]) -> bytes:
     return cbor2.dumps(value)
 
 
+def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
+    """Hot-path decoder for one flat array of ints, byte strings and text strings.
+
+    Same acceptance rule as `loads` (exactly the canonical encoding, nothing after it),
+    checked without re-encoding: for a flat array, the input is canonical exactly when
+    its length equals the arithmetic canonical length of the decoded items, because any
+    non-shortest head or trailing byte makes it longer. Raises only CodecError.
+    """
+    if len(data) > max_bytes:
+        raise CodecError(f"{len(data)} bytes exceeds the {max_bytes}-byte limit",
+                         ErrorCode.TOO_LARGE)
+    value = _decode(data, _FLAT_LIMITS)
+    if type(value) is not list:
+        raise CodecError("expected an array", ErrorCode.WRONG_TYPE)
+    size = _head_size(len(value))
+    for item in value:
+        kind = type(item)
+        if kind is int:
+            n = item if item >= 0 else -1 - item
+        elif kind is bytes:
+            n = len(item)
+            size += n
+        elif kind is str:
+            n = len(item.encode("utf-8"))
+            size += n
+        else:
+            raise CodecError(f"forbidden item of type {kind.__name__} in a flat array",
+                             ErrorCode.WRONG_TYPE)
+        size += 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else \
+            5 if n < 0x100000000 else 9
+    if size != len(data):
+        raise _non_canonical_error(data)
+    return value
+
+
+_FLAT_LIMITS = Limits(max_depth=2)
+
+
+def _head_size(argument: int) -> int:
+    """Bytes of a canonical CBOR head carrying `argument` (RFC 8949 3.1)."""
+    if argument < 24:
+        return 1
+    if argument < 0x100:
+        return 2
+    if argument < 0x10000:
+        return 3
+    if argument < 0x100000000:
+        return 5
+    return 9
+
+
 def loads(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Value:
     """Decode exactly one canonical value that fills `data`. Raises only CodecError."""
     if len(data) > limits.max_bytes:

@@ -176,5 +176,20 @@ class RecordTable:
         else:
             del self._per_peer[record.peer]
 
+    def sweep(self, now: float) -> float | None:
+        """Drop expired records, oldest first; returns when to sweep next.
+
+        Records are kept in arrival order, so sweeping looks only at the front. A record
+        with a long ttl may briefly shield younger ones behind it; that costs memory
+        within the table's bounds, never correctness.
+        """
+        by_key = self.by_key
+        while by_key:
+            record = next(iter(by_key.values()))
+            if record.expires_at > now:
+                return record.expires_at
+            self.remove(record)
+        return None
+
     def __len__(self) -> int:
         return len(self.by_key)

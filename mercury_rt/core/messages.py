@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, cast
 
-from carbon.cbor import CodecError, Limits, dumps_flat, loads
+from carbon.cbor import CodecError, Limits, dumps_flat, loads_flat
 from carbon.error_codes import ErrorCode
 
 PROTOCOL_VERSION = 1
@@ -182,13 +182,16 @@ def encode_reply(id_: int, incarnation: int, payload: bytes) -> bytes:
 def decode_datagram(data: bytes, limits: Limits) -> AnyMessage:
     """Decode one datagram; raises only MessageError."""
     try:
-        value = loads(data, limits)
+        value = loads_flat(data, limits.max_bytes)
     except CodecError as exc:
         raise MessageError(exc.message, exc.code) from None
-    if type(value) is not list or len(value) < 2:
+    if len(value) < 2:
         raise MessageError("a datagram must be an array [version, type, ...]",
                            ErrorCode.WRONG_TYPE)
     version, mtype = value[0], value[1]
+    fast = _fast_decode(value) if version == PROTOCOL_VERSION else None
+    if fast is not None:
+        return fast
     if version != PROTOCOL_VERSION or type(version) is not int:
         raise MessageError(f"protocol version {version!r} unsupported; this peer speaks "
                            f"{PROTOCOL_VERSION}", ErrorCode.UNSUPPORTED_VERSION)
@@ -207,6 +210,23 @@ def decode_datagram(data: bytes, limits: Limits) -> AnyMessage:
     if checks[0] is _KIND:
         fields[0] = Kind(cast(int, fields[0]))
     return cls(*fields)  # type: ignore[no-any-return]
+
+
+def _fast_decode(value: list[Any]) -> AnyMessage | None:
+    """Requests and replies, the hot path, checked inline; None means use the schema."""
+    if value[1] == MessageType.REQUEST and len(value) == 8:
+        _, _, id_, ttl, done, attempt, origin, payload = value
+        if (type(id_) is int and type(ttl) is int and type(done) is int
+                and type(attempt) is int and type(origin) is int and type(payload) is bytes
+                and 0 <= id_ <= MAX_ID and 0 <= ttl <= MAX_U32 and 0 <= done <= MAX_ID
+                and 0 <= attempt <= 255 and 0 <= origin <= MAX_U32):
+            return Request(id_, ttl, done, attempt, origin, payload)
+    elif value[1] == MessageType.REPLY and len(value) == 5:
+        _, _, id_, incarnation, payload = value
+        if (type(id_) is int and type(incarnation) is int and type(payload) is bytes
+                and 0 <= id_ <= MAX_ID and 0 <= incarnation <= MAX_U32):
+            return Reply(id_, incarnation, payload)
+    return None
 
 
 def _uint(limit: int) -> Callable[[Any], bool]:

@@ -80,6 +80,15 @@ class _Peer:
         self.waiting: deque[Call] = deque()
 
 
+class _Sweeper:
+    """The one timer that expires server-side records (see RecordTable.sweep)."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self) -> None:
+        self.deadline: float | None = None
+
+
 class Transport:
     """One endpoint's exchanges with all its peers. See module docstring."""
 
@@ -100,6 +109,7 @@ class Transport:
             cfg.max_message + 64, cfg.max_reassemblies_per_peer,
             cfg.max_reassembly_bytes_per_peer, cfg.max_reassembly_bytes,
             cfg.reassembly_timeout, cfg.ack_every))
+        self._sweeper = _Sweeper()
         self._transfer = TransferSettings(cfg.initial_window, cfg.min_window, cfg.max_window,
                                           cfg.loss_threshold)
 
@@ -178,6 +188,8 @@ class Transport:
                 self._record_timer(obj, now)
             elif isinstance(obj, Reassembly):
                 self._reassembly_timer(obj, now)
+            elif obj is self._sweeper:
+                self._sweep(now)
 
     # ----- dispatch --------------------------------------------------------------------
 
@@ -440,7 +452,13 @@ class Transport:
 
     def _remember(self, record: Record) -> None:
         self._records.add(record)
-        self._timers.arm(record, record.expires_at)
+        if self._sweeper.deadline is None:
+            self._timers.arm(self._sweeper, record.expires_at)
+
+    def _sweep(self, now: float) -> None:
+        next_sweep = self._records.sweep(now)
+        if next_sweep is not None:
+            self._timers.arm(self._sweeper, next_sweep)
 
     def _answer_duplicate(self, record: Record, now: float) -> None:
         self.stats.duplicates += 1
@@ -485,12 +503,9 @@ class Transport:
         return True
 
     def _record_timer(self, record: Record, now: float) -> None:
+        """Retransmission timer of a large reply; expiry itself is the sweeper's job."""
         sender = record.sender
-        if now >= record.expires_at:
-            self._records.remove(record)
-            return
-        if sender is None or sender.complete:
-            self._timers.arm(record, record.expires_at)
+        if now >= record.expires_at or sender is None or sender.complete:
             return
         sender.rto = min(sender.rto * 2, self.config.max_rto)
         self._resend_fragments(sender, now)

@@ -73,7 +73,6 @@ class ErrorCode(IntEnum):
     HELD_MESSAGE_CONFLICT = 542
     HELD_MESSAGE_TOO_LARGE = 543
     HELD_RECORD_CORRUPT = 544
-    INVALID_HELD_TRANSITION = 545
 
     # --- 600-699: security gate (hashcash, source auth, delegation, MAC, DAC) ---
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -69,3 +70,11 @@ def format_endpoint(endpoint: EndpointLike) -> str:
     if isinstance(endpoint.host, ipaddress.IPv6Address):
         return f"[{endpoint.host}]:{endpoint.port}"
     return f"{endpoint.host}:{endpoint.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A bare host and port, e.g. a redirect target (no priority or weight)."""
+
+    host: IPAddress
+    port: int

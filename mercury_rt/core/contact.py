@@ -28,6 +28,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from enum import Enum
+from typing import Any
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.core.contact_events import (
@@ -132,10 +133,10 @@ class Contact:
 
     def handle(self, event: ContactEvent) -> Actions:
         """Advance on what happened to the address last returned in a TryAddress."""
-        self._require(ContactState.AWAITING, type(event).__name__)
-        handler = _TABLE.get(type(event))
+        handler = _TABLE.get((self.state, type(event)))
         if handler is None:
-            raise InvalidContactTransitionError(f"unknown contact event {type(event).__name__}")
+            raise InvalidContactTransitionError(
+                f"{type(event).__name__} is not allowed in contact state {self.state.value}")
         return handler(self, event)
 
     # ---- transitions (the table at the bottom maps event types to these) ----
@@ -290,12 +291,14 @@ class Contact:
                 f"{what} is not allowed in contact state {self.state.value}")
 
 
-_TABLE: dict[type, Callable[[Contact, ContactEvent], Actions]] = {
-    Answered: Contact._on_answered,  # type: ignore[dict-item]
-    NoAnswer: Contact._on_no_answer,  # type: ignore[dict-item]
-    NodeLocalError: Contact._on_node_local_error,  # type: ignore[dict-item]
-    Redirect: Contact._on_redirect,  # type: ignore[dict-item]
-    ErrorWithClusterId: Contact._on_error_with_cluster_id,  # type: ignore[dict-item]
-    EntityMoved: Contact._on_entity_moved,  # type: ignore[dict-item]
+_AWAIT = ContactState.AWAITING
+_TABLE: dict[tuple[ContactState, type], Callable[[Contact, Any], Actions]] = {
+    (_AWAIT, Answered): Contact._on_answered,
+    (_AWAIT, NoAnswer): Contact._on_no_answer,
+    (_AWAIT, NodeLocalError): Contact._on_node_local_error,
+    (_AWAIT, Redirect): Contact._on_redirect,
+    (_AWAIT, ErrorWithClusterId): Contact._on_error_with_cluster_id,
+    (_AWAIT, EntityMoved): Contact._on_entity_moved,
 }
-"""Transitions out of AWAITING; IDLE accepts only start(), terminal states accept nothing."""
+"""The transition table: (state, event type) -> handler. IDLE accepts only start(); the
+terminal states (SUCCEEDED, MIGRATED, FAILED) accept nothing."""

@@ -70,33 +70,45 @@ class PeerRecord:
 
 @dataclass(frozen=True, slots=True)
 class NodeJoined:
+    """A certified node we had never heard from."""
+
     node_id: bytes
     source: EndpointKey
 
 
 @dataclass(frozen=True, slots=True)
 class NodeRestarted:
+    """A node's incarnation went up: it restarted (its in-flight work is lost)."""
+
     node_id: bytes
     incarnation: int
 
 
 @dataclass(frozen=True, slots=True)
 class NodeRecovered:
+    """A SUSPECT or DEAD node is heard from again."""
+
     node_id: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class NodeSuspected:
+    """Silent for suspect_after intervals: stop routing to it."""
+
     node_id: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class NodeDead:
+    """Silent for dead_after intervals: its public addresses are unpublished."""
+
     node_id: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class AddressChanged:
+    """The node's heartbeats now come from another source address."""
+
     node_id: bytes
     old: EndpointKey
     new: EndpointKey

@@ -285,3 +285,11 @@ def test_limits_validate() -> None:
     """Nonsense limits are refused at construction."""
     with pytest.raises(ValueError):
         ContactLimits(max_attempts=0)
+
+
+def test_unknown_event_type_is_a_typed_error() -> None:
+    """Anything outside the transition table is refused with a typed error."""
+    c = contact()
+    c.start()
+    with pytest.raises(InvalidContactTransitionError, match="str is not allowed"):
+        c.handle("answered")  # type: ignore[arg-type]

@@ -164,6 +164,17 @@ class Membership:
         peer = self._peers.get(node_id)
         return peer is not None and peer.status is NodeStatus.ALIVE
 
+    def is_publisher(self) -> bool:
+        """True if this node should mint the new cluster-ID version on AddressListChanged.
+
+        One node must sign each new version, or two nodes could issue different lists under
+        the same number. The rule is deterministic from the shared view: the ALIVE node (us
+        included) with the smallest node id. During a partition each side has a publisher;
+        the higher version wins at callers, and the sides converge when the partition heals.
+        """
+        alive = [n for n, p in self._peers.items() if p.status is NodeStatus.ALIVE]
+        return all(self.local_node < n for n in alive)
+
     def receive(self, heartbeat: Heartbeat, source: EndpointLike,
                 now: float) -> list[MembershipOutput]:
         """Account for a decoded heartbeat from `source`; never raises for peer input."""

@@ -197,3 +197,16 @@ heartbeats = st.builds(Heartbeat, st.just(CLUSTER), st.binary(min_size=1, max_si
 def test_heartbeat_codec_round_trips(hb: Heartbeat) -> None:
     """Every in-bounds heartbeat decodes to itself."""
     assert decode_heartbeat(hb.encode()) == hb
+
+
+def test_publisher_is_smallest_alive_node() -> None:
+    """Exactly one node mints new cluster-ID versions; a dead smaller node hands over."""
+    b_view = Membership(CLUSTER, b"B", (B_PUB,), FakeVerifier())
+    assert b_view.is_publisher()
+    b_view.receive(beat(b"A", 1, 1), SRC, now=0.0)
+    assert not b_view.is_publisher()
+    b_view.tick(10.0)
+    assert b_view.is_publisher()
+    a_view = member()
+    a_view.receive(beat(b"B", 1, 1), SRC, now=0.0)
+    assert a_view.is_publisher()

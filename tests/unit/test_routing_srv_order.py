@@ -127,3 +127,14 @@ def test_prefix_bits_symmetric_and_bounded(a: ipaddress.IPv4Address,
     assert bits == common_prefix_bits(b, a)
     assert 0 <= bits <= a.max_prefixlen
     assert (bits == a.max_prefixlen) == (a == b)
+
+
+def test_three_weights_first_pick_distribution() -> None:
+    """Weights 1, 2, 7 in that list order: first-pick shares (1+1)/11, 2/11, 7/11."""
+    a, b, c = addr("10.0.0.1", weight=1), addr("10.0.0.2", weight=2), addr("10.0.0.3", weight=7)
+    rng = random.Random(11)
+    n = 11_000
+    firsts = Counter(srv_order([a, b, c], rng)[0] for _ in range(n))
+    for entry, expected in ((a, 2 / 11), (b, 2 / 11), (c, 7 / 11)):
+        sigma = (expected * (1 - expected) / n) ** 0.5
+        assert abs(firsts[entry] / n - expected) < 5 * sigma

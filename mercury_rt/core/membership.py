@@ -29,6 +29,7 @@ from enum import Enum
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.heartbeat import Heartbeat, HeartbeatVerifier, PublicAddress
 from mercury_rt.core.route_types import EndpointKey, EndpointLike, endpoint_key
+from mercury_rt.core.routing import NodeInfo
 
 
 class NodeStatus(Enum):
@@ -163,6 +164,20 @@ class Membership:
             return True
         peer = self._peers.get(node_id)
         return peer is not None and peer.status is NodeStatus.ALIVE
+
+    def routing_nodes(self) -> dict[bytes, NodeInfo]:
+        """The node table routing.ClusterView needs: liveness and a redirect address each.
+
+        A node's redirect address is its first public address in priority order; a node
+        without public addresses can be forwarded to but not redirected to.
+        """
+        def first(public: tuple[PublicAddress, ...]) -> PublicAddress | None:
+            return min(public, key=PublicAddress.sort_key) if public else None
+
+        nodes = {node_id: NodeInfo(node_id, peer.status is NodeStatus.ALIVE, first(peer.public))
+                 for node_id, peer in self._peers.items()}
+        nodes[self.local_node] = NodeInfo(self.local_node, True, first(self._local_public))
+        return nodes
 
     def is_publisher(self) -> bool:
         """True if this node should mint the new cluster-ID version on AddressListChanged.

@@ -30,6 +30,7 @@ from mercury_rt.core.membership import (
     NodeStatus,
     NodeSuspected,
 )
+from mercury_rt.core.routing import NodeInfo
 from tests.routing_membership_support import CLUSTER, FakeVerifier, beat, fake_sign, pub
 from tests.routing_support import addr
 
@@ -210,3 +211,15 @@ def test_publisher_is_smallest_alive_node() -> None:
     a_view = member()
     a_view.receive(beat(b"B", 1, 1), SRC, now=0.0)
     assert a_view.is_publisher()
+
+
+def test_routing_nodes_feed_the_routing_view() -> None:
+    """Membership gives routing each node's liveness and its best public address."""
+    m = member()
+    backup = pub("192.0.2.9", priority=20)
+    m.receive(beat(b"B", 1, 1, (backup, B_PUB)), SRC, now=0.0)
+    m.receive(beat(b"C", 1, 1), SRC2, now=0.0)
+    m.tick(3.5)
+    assert m.routing_nodes() == {b"A": NodeInfo(b"A", True, LOCAL_PUB),
+                                 b"B": NodeInfo(b"B", False, B_PUB),
+                                 b"C": NodeInfo(b"C", False, None)}

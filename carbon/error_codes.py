@@ -43,6 +43,38 @@ class ErrorCode(IntEnum):
     # --- 400-499: entity state, CARBON interfaces, LITHIUM dispatch ---
 
     # --- 500-599: nodes and routing ---
+    # Client-side contact outcomes (mercury_rt.core.contact).
+    NO_NODE_ANSWERED = 500
+    CONTACT_ATTEMPTS_EXHAUSTED = 501
+    TOO_MANY_REDIRECTS = 502
+    REDIRECT_LOOP = 503
+    TOO_MANY_CLUSTER_ID_RESTARTS = 504
+    CLUSTER_ID_NOT_NEWER = 505
+    CLUSTER_ID_REJECTED = 506
+    INVALID_CONTACT_TRANSITION = 507
+    REDIRECT_NOT_LISTED = 508
+    # Server-side routing replies (mercury_rt.core.routing); 510-519 travel on the wire.
+    NODE_LOCAL_ERROR = 510
+    UNKNOWN_ENTITY = 511
+    ENTITY_MOVED = 512
+    NO_LIVE_MIRROR = 513
+    FORWARD_HOPS_EXCEEDED = 514
+    REDIRECT = 515
+    # Forwarding records (mercury_rt.core.forwarding).
+    BAD_FORWARDING_RECORD = 520
+    FORWARDING_SIGNATURE_INVALID = 521
+    FORWARDING_RECORD_MISMATCH = 522
+    # Intra-cluster membership (mercury_rt.core.membership).
+    BAD_HEARTBEAT = 530
+    HEARTBEAT_NOT_CERTIFIED = 531
+    STALE_HEARTBEAT = 532
+    TOO_MANY_NODES = 533
+    # Held one-way messages (mercury_rt.core.held).
+    HELD_QUEUE_FULL = 540
+    HELD_MESSAGE_UNKNOWN = 541
+    HELD_MESSAGE_CONFLICT = 542
+    HELD_MESSAGE_TOO_LARGE = 543
+    HELD_RECORD_CORRUPT = 544
 
     # --- 600-699: security gate (hashcash, source auth, delegation, MAC, DAC) ---
 

@@ -239,7 +239,7 @@ class Transport:
             state.waiting.append(call)
             self._timers.arm(call, call.expires_at)
         else:
-            self._transmit(call, now)
+            self._transmit(call, state, now)
         return handle
 
     def _within_span(self, state: _Peer, handle: int) -> bool:
@@ -264,7 +264,7 @@ class Transport:
             elif self._within_span(state, call.handle):
                 waiting.popleft()
                 call.sent_at = now
-                self._transmit(call, now)
+                self._transmit(call, state, now)
             else:
                 return
 
@@ -272,9 +272,9 @@ class Transport:
         """A fresh random sender epoch: the first id of a new id space."""
         return (self._rng.getrandbits(31) + 1) << EPOCH_SHIFT
 
-    def _encode_call(self, call: Call, now: float) -> bytes:
+    def _encode_call(self, call: Call, state: _Peer, now: float) -> bytes:
         ttl_ms = max(int((call.expires_at - now) * 1000), 1)
-        done_below = self._peer_low(self._peer(call.peer))
+        done_below = self._peer_low(state)
         attempt = min(call.transmissions, 255)
         if call.kind is Kind.REQUEST:
             return encode_request(call.handle, ttl_ms, done_below, attempt, call.origin,
@@ -282,8 +282,8 @@ class Transport:
         return encode(Message(call.handle, ttl_ms, done_below, attempt, call.origin,
                               call.payload))
 
-    def _transmit(self, call: Call, now: float) -> None:
-        datagram = self._encode_call(call, now)
+    def _transmit(self, call: Call, state: _Peer, now: float) -> None:
+        datagram = self._encode_call(call, state, now)
         if len(datagram) <= self.config.max_datagram:
             self._emit(datagram, call.peer)
         else:
@@ -305,7 +305,7 @@ class Transport:
         elif sender is not None:
             self._resend_fragments(sender, now)
         else:
-            self._emit(self._encode_call(call, now), call.peer)
+            self._emit(self._encode_call(call, self._peer(call.peer), now), call.peer)
         self._timers.arm(call, min(now + call.rto, call.expires_at))
 
     def _resend_fragments(self, sender: FragmentSender, now: float) -> None:

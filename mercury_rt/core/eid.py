@@ -20,7 +20,7 @@ from carbon.error_codes import ErrorCode
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol, SymbolError
 from mercury_rt.core.cluster_id import IDENTITY_LIMITS, ClusterId
-from mercury_rt.core.fields import U32_MAX, expect_bytes, expect_int, expect_list
+from mercury_rt.core.fields import expect_bytes, expect_int, expect_list
 from mercury_rt.core.identity_errors import IdentityError
 from mercury_rt.core.keys import SIGNATURE_SIZE
 
@@ -43,6 +43,14 @@ class OperationHint:
     transit_classification: int
     hashcash_bits: int
     requirements: dict[int | str, Value] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in ("endpoint", "operation", "transit_classification"):
+            expect_int(getattr(self, name), f"hint {name.replace('_', ' ')}")
+        expect_int(self.hashcash_bits, "hint hashcash bits", 0, MAX_HASHCASH_BITS)
+        if len(self.requirements) > MAX_REQUIREMENTS:
+            raise IdentityError(f"operation hint has {len(self.requirements)} requirements; "
+                                f"at most {MAX_REQUIREMENTS}", ErrorCode.FIELD_TOO_LARGE)
 
     def to_value(self) -> list[Value]:
         """[endpoint, operation, transit classification, hashcash bits, {requirements}]."""
@@ -77,6 +85,10 @@ class AcceptedAlgorithm:
 
     algorithm: int
     clearance: int
+
+    def __post_init__(self) -> None:
+        expect_int(self.algorithm, "algorithm id")
+        expect_int(self.clearance, "clearance")
 
     @classmethod
     def from_value(cls, value: Value) -> AcceptedAlgorithm:
@@ -161,11 +173,6 @@ def check_optional_parts(local: bytes, hints: tuple[OperationHint, ...] | None,
         raise IdentityError("per-operation hints need the accepted-algorithm list, which maps "
                             "their classifications to algorithms",
                             ErrorCode.HINTS_WITHOUT_ALGORITHMS)
-    for hint in hints or ():
-        for number in (hint.endpoint, hint.operation, hint.transit_classification):
-            if not 0 <= number <= U32_MAX:
-                raise IdentityError(f"hint number {number} outside 0..{U32_MAX}",
-                                    ErrorCode.FIELD_TOO_LARGE)
 
 
 def _persona_from_value(value: Value) -> Persona | None:

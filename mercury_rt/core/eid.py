@@ -162,7 +162,8 @@ def check_optional_parts(local: bytes, hints: tuple[OperationHint, ...] | None,
     """Enforce the design's rules on the optional parts (shared by decode and mint)."""
     if not 1 <= len(local) <= MAX_LOCAL_SIZE:
         raise IdentityError(f"cluster-local part is {len(local)} bytes; must be "
-                            f"1..{MAX_LOCAL_SIZE}", ErrorCode.BAD_FIELD_LENGTH)
+                            f"1..{MAX_LOCAL_SIZE}", ErrorCode.FIELD_TOO_LARGE if local
+                            else ErrorCode.BAD_FIELD_LENGTH)
     if hints is not None and not 1 <= len(hints) <= MAX_HINTS:
         raise IdentityError(f"hints list has {len(hints)} entries; must be 1..{MAX_HINTS} "
                             "(omit it instead of sending it empty)", ErrorCode.FIELD_TOO_LARGE)

@@ -28,7 +28,7 @@ from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.identity_errors import IdentityError, SignatureError
 from mercury_rt.core.keyring import CertifiedKey, KeyRing
-from mercury_rt.core.keys import Purpose, load_public_key, verify
+from mercury_rt.core.keys import SIGNATURE_SIZE, Purpose, load_public_key, verify
 
 
 class Level(IntEnum):
@@ -80,7 +80,8 @@ class EidVerifier:
             self.hits += 1
             return cached
         self.misses += 1
-        result = self._verify_cold(eid if isinstance(eid, Eid) else Eid.decode(data))
+        decoded = eid if isinstance(eid, Eid) else Eid.decode(data)
+        result = self._verify_cold(decoded, signed_message_of(data))
         if self._generation != self.ring.generation:  # we learned a key: older passes stale
             self._cache.clear()
             self._generation = self.ring.generation
@@ -99,7 +100,7 @@ class EidVerifier:
         """Learn a standalone (signed) cluster ID, e.g. one bundled with a reply."""
         return self.ring.learn_cluster_id(cluster_id)
 
-    def _verify_cold(self, eid: Eid) -> Verification:
+    def _verify_cold(self, eid: Eid, signed_message: bytes) -> Verification:
         cid = eid.cluster_id
         principal = eid.principal()
         self.ring.check_current(cid.master_hash, cid.cluster_key_hash, cid.key_version,
@@ -110,7 +111,7 @@ class EidVerifier:
             return Verification(Level.UNVERIFIABLE_UNTIL_KEYS_FETCHED, principal, eid,
                                 "cluster key (fetch keys from a node of the cluster)")
         self.signature_checks += 1
-        if not verify(public, Purpose.EID, eid.signed_message(), eid.signature):
+        if not verify(public, Purpose.EID, signed_message, eid.signature):
             raise SignatureError("EID signature does not verify against its cluster key: the "
                                  "EID was altered or not issued by that key",
                                  ErrorCode.BAD_EID_SIGNATURE)
@@ -133,6 +134,16 @@ class EidVerifier:
         self.signature_checks += 1
         self.ring.add_keys(master_key, cluster_key, cid.key_version, cid.cert)
         return Verification(Level.MASTER_MATCHES_HASH, principal, eid)
+
+
+def signed_message_of(data: bytes) -> bytes:
+    """The signed body of canonical EID bytes, without re-encoding.
+
+    Valid only for bytes that decoded strictly (canonical): the EID is a 7-item array
+    (0x87) ending in a 64-byte signature (0x58 0x40 + 64 bytes), and the body is the same
+    items but the last as a 6-item array (0x86). Saves a full re-encode per cold verify.
+    """
+    return b"\x86" + data[1:-(2 + SIGNATURE_SIZE)]
 
 
 def _cluster_public(eid: Eid, known: CertifiedKey | None) -> Ed25519PublicKey | None:

@@ -22,7 +22,7 @@ from mercury_rt.core.eid_text import (
     eid_from_text,
     eid_to_text,
 )
-from mercury_rt.core.eid_verify import EidVerifier, Level
+from mercury_rt.core.eid_verify import EidVerifier, Level, signed_message_of
 from mercury_rt.core.identity_errors import EidTextError, IdentityError
 from mercury_rt.core.keyring import KeyRing, supersedes
 from mercury_rt.core.mint import (
@@ -80,6 +80,7 @@ def test_eid_round_trips_binary_and_text(eid: Eid) -> None:
     """Binary and text forms give back the same EID, and it verifies once keys are known."""
     data = eid.encode()
     assert Eid.decode(data) == eid
+    assert signed_message_of(data) == eid.signed_message()
     assert eid_from_text(eid_to_text(data)) == data
     verifier = EidVerifier()
     verifier.add_cluster_id(_full_cluster_id(eid))

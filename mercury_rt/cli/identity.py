@@ -107,6 +107,9 @@ def cluster_group() -> None:
 def cluster_new(directory: Path, seed_phrase_out: Path | None,
                 addresses: tuple[str, ...]) -> None:
     """Generate a cluster from fresh seed words (the words restore it later)."""
+    if seed_phrase_out is not None and seed_phrase_out.exists():
+        raise click.ClickException(f"{seed_phrase_out} already exists; refusing to overwrite "
+                                   "what may be another cluster's seed words")
     phrase = new_phrase(os.urandom(32))
     _create(directory, phrase, 1, addresses)
     if seed_phrase_out is not None:

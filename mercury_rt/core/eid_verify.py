@@ -92,9 +92,14 @@ class EidVerifier:
         return result
 
     def add_keys(self, master_key: bytes, cluster_key: bytes, key_version: int,
-                 cert: bytes) -> CertifiedKey:
-        """Accept keys supplied by a node of the cluster; verified before they are kept."""
-        return self.ring.add_keys(master_key, cluster_key, key_version, cert)
+                 cert: bytes, *, expected_master_hash: bytes | None = None) -> CertifiedKey:
+        """Accept keys supplied by a node of the cluster; verified before they are kept.
+
+        Pass the master hash of the EID the keys were fetched for, so a node answering
+        with another cluster's keys is caught (MASTER_MISMATCH).
+        """
+        return self.ring.add_keys(master_key, cluster_key, key_version, cert,
+                                  expected_master_hash=expected_master_hash)
 
     def add_cluster_id(self, cluster_id: ClusterId) -> CertifiedKey:
         """Learn a standalone (signed) cluster ID, e.g. one bundled with a reply."""

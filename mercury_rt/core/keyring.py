@@ -71,14 +71,20 @@ class KeyRing:
         return entry.latest_version if entry else -1
 
     def add_keys(self, master_key: bytes, cluster_key: bytes, key_version: int,
-                 cert: bytes) -> CertifiedKey:
+                 cert: bytes, *, expected_master_hash: bytes | None = None) -> CertifiedKey:
         """Verify supplied keys (as fetched from a node of the cluster) and keep them.
 
-        Raises SignatureError (BAD_CLUSTER_KEY_CERT) if the master did not certify this
-        cluster key at this key version, and IdentityError for malformed keys.
+        Raises MASTER_MISMATCH if the master key does not hash to `expected_master_hash`
+        (the hash in the EID the keys were fetched for), SignatureError
+        (BAD_CLUSTER_KEY_CERT) if the master did not certify this cluster key at this key
+        version, and IdentityError for malformed keys.
         """
         master_public = load_public_key(master_key, "master key")
         master_hash = tagged_hash(master_key)
+        if expected_master_hash is not None and master_hash != expected_master_hash:
+            raise IdentityError(f"supplied master key hashes to {master_hash.hex()[:16]}, not "
+                                f"the expected {expected_master_hash.hex()[:16]}: wrong cluster "
+                                "or a forged key", ErrorCode.MASTER_MISMATCH)
         cluster_public = load_public_key(cluster_key, "cluster key")
         key_hash = tagged_hash(cluster_key)
         if not verify(master_public, Purpose.CLUSTER_KEY_CERT,

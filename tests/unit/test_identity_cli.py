@@ -70,6 +70,8 @@ def test_bad_inputs_exit_non_zero_with_clear_errors(tmp_path: Path) -> None:
     text = last_line(run("eid", "mint", "--dir", d, "alice"))
     cases = [
         (("cluster", "new", "--dir", d), "already holds a cluster"),
+        (("cluster", "new", "--dir", str(tmp_path / "n"), "--seed-phrase-out",
+          str(tmp_path / "c" / "master.key")), "refusing to overwrite"),
         (("cluster", "restore", "--dir", str(tmp_path / "r")), "BAD_SEED_PHRASE"),
         (("cluster", "set-addresses", "--dir", d, "1.2.3.4:80"), "BAD_SERVER_ADDRESS"),
         (("cluster", "set-addresses", "--dir", d, "::1:80/1/1"), "brackets"),

@@ -202,6 +202,16 @@ def test_supplied_keys_with_bad_cert_refused() -> None:
     assert code_of(info) is ErrorCode.BAD_CLUSTER_KEY_CERT
 
 
+def test_supplied_keys_of_another_cluster_refused() -> None:
+    """Keys fetched for an EID must belong to the EID's master hash."""
+    other = issue_cluster_id(OTHER_MASTER, CLUSTER_KEY_1, ())
+    assert other.cert is not None
+    with pytest.raises(IdentityError) as info:
+        EidVerifier().add_keys(public_bytes(OTHER_MASTER), public_bytes(CLUSTER_KEY_1), 1,
+                               other.cert, expected_master_hash=cluster_v1().master_hash)
+    assert code_of(info) is ErrorCode.MASTER_MISMATCH
+
+
 def test_hashes_only_cluster_id_needs_keys() -> None:
     """A standalone hashes-only cluster ID cannot be checked without keys."""
     with pytest.raises(KeysUnavailableError):

@@ -60,6 +60,9 @@ def from_text(prefix: str, text: str) -> bytes:
     if len(raw) <= CHECKSUM_SIZE or not hmac.compare_digest(checksum, _checksum(prefix, data)):
         raise EidTextError("checksum mismatch: the text was mistyped or truncated; copy it "
                            "again", ErrorCode.BAD_EID_TEXT_CHECKSUM)
+    if to_text(prefix, data) != compact:  # stray bits in the last character
+        raise EidTextError("the last character was altered (it carries unused bits that must "
+                           "be zero); copy the text again", ErrorCode.BAD_EID_TEXT_CHECKSUM)
     return data
 
 

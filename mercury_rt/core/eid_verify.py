@@ -91,6 +91,12 @@ class EidVerifier:
                 self._cache.popitem(last=False)
         return result
 
+    def statistics(self) -> dict[str, int]:
+        """Counters for metrics: cache hits/misses/size and signature checks done."""
+        return {"cache_hits": self.hits, "cache_misses": self.misses,
+                "cache_size": len(self._cache), "signature_checks": self.signature_checks,
+                **{f"ring_{k}": v for k, v in self.ring.statistics().items()}}
+
     def add_keys(self, master_key: bytes, cluster_key: bytes, key_version: int,
                  cert: bytes, *, expected_master_hash: bytes | None = None) -> CertifiedKey:
         """Accept keys supplied by a node of the cluster; verified before they are kept.

@@ -8,7 +8,6 @@ error (UNKNOWN_HASH_ALGORITHM) rather than being mistaken for a truncated hash.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from enum import IntEnum
 
 from carbon.error_codes import ErrorCode
@@ -50,9 +49,3 @@ def check_tagged_hash(value: bytes, what: str = "hash") -> HashAlgorithm:
         raise IdentityError(f"{what} is {len(value)} bytes; {algorithm.name} needs {expected}",
                             ErrorCode.BAD_FIELD_LENGTH)
     return algorithm
-
-
-def hash_matches(value: bytes, data: bytes) -> bool:
-    """Whether tagged hash `value` is the hash of `data` (constant-time compare)."""
-    algorithm = check_tagged_hash(value)
-    return hmac.compare_digest(value, tagged_hash(data, algorithm))

@@ -102,7 +102,8 @@ class KeyRing:
         master_key = cluster_id.master.key
         entry = self._clusters.get(cluster_id.master_hash)
         if master_key is None:
-            assert entry is not None  # verify_cluster_id needed it
+            if entry is None:  # cannot happen: verify_cluster_id needed the entry
+                raise KeysUnavailableError("master key not known")
             master_key = entry.master_key
         self._store(cluster_id.master_hash, master_key,
                     entry.master_public if entry else load_public_key(master_key), certified)
@@ -111,6 +112,12 @@ class KeyRing:
             entry.latest_version = cluster_id.version
             self.generation += 1
         return certified
+
+    def statistics(self) -> dict[str, int]:
+        """Counters for metrics: clusters and certified keys held, and the generation."""
+        return {"clusters": len(self._clusters),
+                "cluster_keys": sum(len(e.keys) for e in self._clusters.values()),
+                "generation": self.generation}
 
     def check_current(self, master_hash: bytes, key_hash: bytes, key_version: int,
                       version: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from ipaddress import IPv4Address, IPv6Address
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -186,3 +187,47 @@ def test_later_versions_supersede_earlier_never_the_reverse(rotations: list[bool
         for newer in history[i + 1:]:
             assert supersedes(newer, older, KeyRing())
             assert not supersedes(older, newer, KeyRing())
+
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4, unique=False), st.data())
+def test_rotated_out_rule(gaps: list[int], data: st.DataObject) -> None:
+    """A key presented at version V passes iff no other known key was introduced in
+    (its key version, V]; EIDs from before a rotation keep verifying."""
+    key_versions = [1]
+    for gap in gaps:
+        key_versions.append(key_versions[-1] + gap)
+    verifier = EidVerifier()
+    for n, kv in enumerate(key_versions):
+        verifier.add_cluster_id(issue_cluster_id(MASTER, key(120 + n), (), kv, kv))
+    index = data.draw(st.integers(0, len(key_versions) - 1))
+    presented = data.draw(st.integers(key_versions[index], key_versions[-1] + 3))
+    cid = issue_cluster_id(MASTER, key(120 + index), (), presented, key_versions[index])
+    eid = mint_eid(key(120 + index), cid, b"e").encode()
+    rotated_out = any(key_versions[index] < kv <= presented for kv in key_versions)
+    try:
+        result = verifier.verify(eid)
+    except IdentityError as exc:
+        assert rotated_out and exc.code.name == "ROTATED_OUT_KEY"
+        return
+    assert not rotated_out and result.fully_verified
+
+
+@given(addresses)
+def test_server_address_text_round_trip(address: ServerAddress) -> None:
+    """The CLI text of an address parses back to the same address."""
+    assert ServerAddress.parse(str(address)) == address
+
+
+@given(st.binary(min_size=1, max_size=300), st.data())
+def test_text_form_detects_any_single_character_change(payload: bytes,
+                                                       data: st.DataObject) -> None:
+    """Changing any one character of a text form is reported, never silently accepted."""
+    text = eid_to_text(payload)
+    position = data.draw(st.integers(0, len(text) - 1))
+    replacement = data.draw(st.sampled_from("abcdefghijklmnopqrstuvwxyz234567"))
+    changed = text[:position] + replacement + text[position + 1:]
+    if changed == text:
+        return
+    with pytest.raises(EidTextError):
+        eid_from_text(changed)

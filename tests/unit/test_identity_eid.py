@@ -312,7 +312,8 @@ def test_result_cache_is_bounded() -> None:
     verifier = EidVerifier(cache_size=3)
     for n in range(6):
         verifier.verify(mint_eid(CLUSTER_KEY_1, cluster_v1(), f"e{n}".encode()).encode())
-    assert len(verifier._cache) == 3
+    assert verifier.statistics()["cache_size"] == 3
+    assert verifier.statistics()["cache_misses"] == 6
 
 
 def test_keyring_is_bounded() -> None:
@@ -320,7 +321,7 @@ def test_keyring_is_bounded() -> None:
     ring = KeyRing(max_clusters=2)
     for n in range(4):
         ring.learn_cluster_id(issue_cluster_id(key(50 + n), key(60 + n), ()))
-    assert len(ring._clusters) == 2
+    assert ring.statistics()["clusters"] == 2
 
 
 def test_server_address_parse_and_errors() -> None:

@@ -79,3 +79,12 @@ def test_storage_form_rebuilds_exactly_and_checks_the_ref() -> None:
         rebuild_eid(stored, cluster_v1().project(0))
     assert info2.value.code is ErrorCode.STORAGE_MISMATCH
     assert Eid.decode(rebuild_eid(stored, cluster_v1())) == full_eid()
+
+
+def test_stray_bits_in_last_character_are_rejected() -> None:
+    """Base32 decoders ignore the unused low bits of the last character; we do not."""
+    text = eid_to_text(b"ab")  # 6 bytes with checksum: 10 characters, 2 unused bits
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    altered = text[:-1] + alphabet[alphabet.index(text[-1]) ^ 1]
+    with pytest.raises(EidTextError, match="last character"):
+        eid_from_text(altered)

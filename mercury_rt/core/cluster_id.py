@@ -109,6 +109,12 @@ class KeyRef:
     hash: bytes
     key: bytes | None = None
 
+    def __post_init__(self) -> None:
+        check_tagged_hash(self.hash, "key hash")
+        if self.key is not None and len(self.key) != PUBLIC_KEY_SIZE:
+            raise IdentityError(f"public key is {len(self.key)} bytes; expected 32",
+                                ErrorCode.BAD_FIELD_LENGTH)
+
     @classmethod
     def of_key(cls, key: bytes) -> KeyRef:
         """A full-key reference; the hash is computed here."""
@@ -153,6 +159,11 @@ class ClusterId:
         if not 0 <= self.key_version <= self.version <= U32_MAX:
             raise IdentityError(f"key version {self.key_version} must be <= cluster-ID version "
                                 f"{self.version} <= {U32_MAX}")
+        for name in ("cert", "signature"):
+            value = getattr(self, name)
+            if value is not None and len(value) != SIGNATURE_SIZE:
+                raise IdentityError(f"cluster-ID {name} is {len(value)} bytes; expected "
+                                    f"{SIGNATURE_SIZE}", ErrorCode.BAD_FIELD_LENGTH)
         if len(self.addresses) > MAX_ADDRESSES:
             raise IdentityError(f"{len(self.addresses)} server addresses; at most "
                                 f"{MAX_ADDRESSES}", ErrorCode.FIELD_TOO_LARGE)

@@ -111,6 +111,9 @@ class Eid:
 
     def __post_init__(self) -> None:
         check_optional_parts(self.local, self.hints, self.algorithms)
+        if len(self.signature) != SIGNATURE_SIZE:
+            raise IdentityError(f"EID signature is {len(self.signature)} bytes; expected "
+                                f"{SIGNATURE_SIZE}", ErrorCode.BAD_FIELD_LENGTH)
 
     def principal(self) -> Principal:
         """Who this EID names, for access control: identical across every form."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from carbon.cbor import CodecError
 from carbon.error_codes import ErrorCode
 from carbon.principal import Persona
 from mercury_rt.core.cluster_id import (
@@ -129,4 +130,15 @@ def mint_eid(cluster_key: Ed25519PrivateKey, cluster_id: ClusterId, local: bytes
     embedded = cluster_id.project(embedded_form(options, defaults))
     unsigned = Eid(embedded, bytes(local), persona, chosen_hints, chosen_algorithms,
                    signature=b"\x00" * 64)
-    return replace(unsigned, signature=sign(cluster_key, Purpose.EID, unsigned.signed_message()))
+    eid = replace(unsigned, signature=sign(cluster_key, Purpose.EID, unsigned.signed_message()))
+    _check_decodable(eid)
+    return eid
+
+
+def _check_decodable(eid: Eid) -> None:
+    """Refuse to issue an EID that peers' strict decoders would reject (e.g. persona
+    parameters over the size limit, integers beyond 64 bits, nesting too deep)."""
+    try:
+        Eid.decode(eid.encode())
+    except (IdentityError, CodecError) as exc:
+        raise IdentityError(f"cannot mint this EID: {exc.message}", exc.code) from None

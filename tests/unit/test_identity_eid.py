@@ -9,6 +9,8 @@ import pytest
 from carbon import cbor
 from carbon.cbor import CodecError
 from carbon.error_codes import ErrorCode
+from carbon.principal import Persona
+from carbon.symbols import Symbol
 from mercury_rt.core.cluster_id import FORM_FULL, FORM_MASTER_KEY, ClusterId, KeyRef, ServerAddress
 from mercury_rt.core.eid import Eid, OperationHint
 from mercury_rt.core.eid_verify import EidVerifier, Level
@@ -289,6 +291,10 @@ def test_minting_checks_its_inputs() -> None:
         mint_eid(CLUSTER_KEY_1, cluster_v1().project(0), b"x")
     with pytest.raises(IdentityError):
         OperationHint(0, 0, 0, 65)
+    big = Persona(Symbol("/p"), "x" * 2000)
+    with pytest.raises(IdentityError, match="cannot mint") as info5:
+        mint_eid(CLUSTER_KEY_1, cluster_v1(), b"x", persona=big)
+    assert code_of(info5) is ErrorCode.FIELD_TOO_LARGE
     with pytest.raises(IdentityError) as info3:
         rotate_cluster_key(cluster_v1(), OTHER_MASTER, key(40))
     assert code_of(info3) is ErrorCode.MASTER_MISMATCH

@@ -59,7 +59,9 @@ class Verification:
 class EidVerifier:
     """Verifies EIDs, keeps verified keys in a KeyRing and caches results by exact bytes."""
 
-    def __init__(self, ring: KeyRing | None = None, cache_size: int = 65_536) -> None:
+    def __init__(self, ring: KeyRing | None = None, cache_size: int = 16_384) -> None:
+        """`cache_size` bounds the result cache; an entry holds the decoded EID, about
+        2.6 KB for a full EID with persona and hints, so the default costs <= ~45 MB."""
         self.ring = ring if ring is not None else KeyRing()
         self._cache: OrderedDict[bytes, Verification] = OrderedDict()
         self._cache_size = cache_size

@@ -27,6 +27,7 @@ from mercury_rt import keyfiles
 from mercury_rt.core.cluster_id import ClusterId, ServerAddress
 from mercury_rt.core.eid import AcceptedAlgorithm, Eid, OperationHint
 from mercury_rt.core.eid_text import (
+    cluster_id_from_text,
     cluster_id_to_text,
     dump_cluster_id,
     dump_eid,
@@ -251,14 +252,21 @@ def _decode(text: str) -> Eid:
 @eid_group.command("verify")
 @click.argument("text")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Also trust the keys of the cluster in this directory.")
+              help="Also use the keys of the cluster in this directory.")
+@click.option("--cluster-id", "cluster_ids", multiple=True, metavar="MCID1...",
+              help="A signed cluster ID (text form) supplying keys; repeat for several.")
 @_friendly
-def eid_verify(text: str, directory: Path | None) -> None:
+def eid_verify(text: str, directory: Path | None, cluster_ids: tuple[str, ...]) -> None:
     """Verify an EID; exit 0 only when the chain reaches the master hash."""
     verifier = EidVerifier()
     if directory is not None:
         for cid in keyfiles.load_cluster_ids(directory):
             verifier.add_cluster_id(cid)
+    for cid_text in cluster_ids:
+        try:
+            verifier.add_cluster_id(cluster_id_from_text(cid_text))
+        except CodecError as exc:
+            raise IdentityError(f"--cluster-id is not a cluster ID: {exc.message}") from None
     result = verifier.verify(_decode(text))
     click.echo(f"level: {result.level.name}")
     click.echo(f"principal: {result.principal.short()}")

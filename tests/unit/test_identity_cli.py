@@ -47,6 +47,11 @@ def test_new_mint_show_verify_rotate(tmp_path: Path) -> None:
     alone = run("eid", "verify", hashed)
     assert alone.exit_code == 3 and "UNVERIFIABLE_UNTIL_KEYS_FETCHED" in alone.output
     assert run("eid", "verify", hashed, "--dir", d).exit_code == 0
+    current = last_line(run("cluster", "show", "--dir", d))
+    assert current.startswith("mcid1")
+    assert run("eid", "verify", hashed, "--cluster-id", current).exit_code == 0
+    bad = run("eid", "verify", hashed, "--cluster-id", "mcid1" + current[6:])
+    assert bad.exit_code == 1 and "BAD_EID_TEXT" in bad.output
 
 
 def test_restore_from_words_gives_same_eids(tmp_path: Path) -> None:

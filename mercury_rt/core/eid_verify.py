@@ -9,9 +9,11 @@ In format 1 the verifier always hashes the master key itself before using it, so
 certified key is always certified by the key the master hash names: level 2 implies 3
 and results report 3. Only level 3 proves the Principal; the gate should require it.
 
-A repeat of the same bytes costs one dict lookup (an Ed25519 verify costs ~120 us), so
-the cache is keyed by the exact bytes. It is LRU-bounded and cleared whenever the key
-ring changes, because learning of a rotation can turn an earlier pass into a reject.
+A repeat of the same bytes costs two dict lookups (an Ed25519 verify costs ~120 us), so
+the cache is keyed by the exact bytes. It is LRU-bounded, and an entry is used only while
+the key ring's knowledge of that EID's cluster is unchanged: learning of a rotation can
+turn an earlier pass into a reject, yet a peer feeding us keys of its own clusters cannot
+flush the results for anybody else's.
 """
 
 from __future__ import annotations
@@ -63,9 +65,8 @@ class EidVerifier:
         """`cache_size` bounds the result cache; an entry holds the decoded EID, about
         2.6 KB for a full EID with persona and hints, so the default costs <= ~45 MB."""
         self.ring = ring if ring is not None else KeyRing()
-        self._cache: OrderedDict[bytes, Verification] = OrderedDict()
+        self._cache: OrderedDict[bytes, tuple[Verification, int]] = OrderedDict()
         self._cache_size = cache_size
-        self._generation = self.ring.generation
         self.hits = 0
         self.misses = 0
         self.signature_checks = 0
@@ -73,22 +74,20 @@ class EidVerifier:
     def verify(self, eid: bytes | Eid) -> Verification:
         """Verify EID bytes (or a decoded Eid); raise IdentityError/CodecError on failure."""
         data = eid.encode() if isinstance(eid, Eid) else eid
-        if self._generation != self.ring.generation:
-            self._cache.clear()
-            self._generation = self.ring.generation
         cached = self._cache.get(data)
         if cached is not None:
-            self._cache.move_to_end(data)
-            self.hits += 1
-            return cached
+            result, generation = cached
+            if generation == self.ring.cluster_generation(result.principal.cluster):
+                self._cache.move_to_end(data)
+                self.hits += 1
+                return result
+            del self._cache[data]
         self.misses += 1
         decoded = eid if isinstance(eid, Eid) else Eid.decode(data)
         result = self._verify_cold(decoded, signed_message_of(data))
-        if self._generation != self.ring.generation:  # we learned a key: older passes stale
-            self._cache.clear()
-            self._generation = self.ring.generation
         if result.level is not Level.UNVERIFIABLE_UNTIL_KEYS_FETCHED:
-            self._cache[data] = result
+            generation = self.ring.cluster_generation(result.principal.cluster)
+            self._cache[data] = (result, generation)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return result

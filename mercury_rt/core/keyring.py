@@ -38,6 +38,7 @@ class _Cluster:
     master_public: Ed25519PublicKey
     keys: dict[bytes, CertifiedKey] = field(default_factory=dict)
     latest_version: int = -1
+    generation: int = 0
 
 
 class KeyRing:
@@ -48,7 +49,8 @@ class KeyRing:
         self._max_clusters = max_clusters
         self._max_keys = max_keys_per_cluster
         self.generation = 0
-        """Bumped on every change, so caches of results built on this ring can invalidate."""
+        """Bumped on every change; each cluster records the value of its last change, so
+        caches built on this ring invalidate per cluster (see cluster_generation)."""
 
     def master_public(self, master_hash: bytes) -> Ed25519PublicKey | None:
         """The verified master key for a cluster, if known."""
@@ -61,9 +63,21 @@ class KeyRing:
         return entry.master_key if entry else None
 
     def certified(self, master_hash: bytes, key_hash: bytes) -> CertifiedKey | None:
-        """A certified cluster key by hash, if known."""
+        """A certified cluster key by hash, if known (marks the cluster recently used)."""
         entry = self._clusters.get(master_hash)
-        return entry.keys.get(key_hash) if entry else None
+        if entry is None:
+            return None
+        self._clusters.move_to_end(master_hash)
+        return entry.keys.get(key_hash)
+
+    def cluster_generation(self, master_hash: bytes) -> int:
+        """The ring generation at this cluster's last change; -1 if the cluster is unknown.
+
+        Unique across clusters and evictions, so a cached result recorded with this value
+        is stale exactly when what the ring knows about that cluster has changed.
+        """
+        entry = self._clusters.get(master_hash)
+        return entry.generation if entry else -1
 
     def latest_version(self, master_hash: bytes) -> int:
         """The highest verified cluster-ID version seen for a cluster (-1 if none)."""
@@ -110,7 +124,7 @@ class KeyRing:
         entry = self._clusters[cluster_id.master_hash]
         if cluster_id.version > entry.latest_version:
             entry.latest_version = cluster_id.version
-            self.generation += 1
+            self._changed(entry)
         return certified
 
     def statistics(self) -> dict[str, int]:
@@ -154,7 +168,11 @@ class KeyRing:
         if len(entry.keys) > self._max_keys:
             oldest = min(entry.keys.values(), key=lambda k: k.key_version)
             del entry.keys[oldest.key_hash]
+        self._changed(entry)
+
+    def _changed(self, entry: _Cluster) -> None:
         self.generation += 1
+        entry.generation = self.generation
 
 
 def verify_cluster_id(cluster_id: ClusterId, ring: KeyRing) -> CertifiedKey:

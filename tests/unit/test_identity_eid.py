@@ -347,3 +347,16 @@ def test_keyref_decode() -> None:
     assert KeyRef.decode(cid.master.encode(), "m").hash == KeyRef.decode(
         cid.master.hashed().encode(), "m").hash
     assert ClusterId.decode(cid.encode()) == cid
+
+
+def test_other_clusters_keys_do_not_flush_cached_results() -> None:
+    """Learning keys of unrelated clusters keeps our cached results (no flush attack)."""
+    verifier = EidVerifier()
+    data = full_eid().encode()
+    verifier.verify(data)
+    for n in range(5):
+        other = issue_cluster_id(key(70 + n), key(80 + n), ())
+        verifier.verify(mint_eid(key(80 + n), other, b"spam").encode())
+    checks = verifier.signature_checks
+    verifier.verify(data)
+    assert verifier.signature_checks == checks and verifier.hits == 1

@@ -231,3 +231,30 @@ def test_text_form_detects_any_single_character_change(payload: bytes,
         return
     with pytest.raises(EidTextError):
         eid_from_text(changed)
+
+
+V2 = change_addresses(cluster_v1(), CLUSTER_KEY_1, ())
+V2_BYTES = V2.encode()
+
+
+@settings(max_examples=300)
+@given(st.integers(0, len(V2_BYTES) * 8 - 1))
+def test_any_bit_flip_of_a_cluster_id_never_supersedes(bit: int) -> None:
+    """An altered newer cluster ID is either undecodable or refused as a successor."""
+    flipped = bytearray(V2_BYTES)
+    flipped[bit // 8] ^= 1 << (bit % 8)
+    try:
+        candidate = ClusterId.decode(bytes(flipped))
+    except MercuryError:
+        return
+    assert not supersedes(candidate, cluster_v1(), KeyRing())
+
+
+@given(st.binary(min_size=1, max_size=64), personas, st.integers(0, FORM_FULL))
+def test_principal_is_the_same_in_every_form(local: bytes, persona: Persona | None,
+                                             form: int) -> None:
+    """Full-key, hashes-only and partial forms of one entity name one principal."""
+    full = mint_eid(CLUSTER_KEY_1, cluster_v1(), local, persona=persona)
+    other = Eid(cluster_v1().project(form), local, persona, None, None, full.signature)
+    assert other.principal() == full.principal()
+    assert Eid.decode(other.encode()).principal() == full.principal()

@@ -1,7 +1,279 @@
-"""CLI verbs for the identity area."""
+"""CLI verbs for the identity area: `cluster ...` (keys, versions, addresses) and `eid ...`.
+
+This is the shell around mercury_rt.core: it alone draws randomness (os.urandom) and
+touches files (through mercury_rt.keyfiles). Every failure is reported as
+"error <code> <NAME>: <what was wrong and what to do>" with a non-zero exit status.
+Seed-phrase words are never taken from argv (they would land in shell history and in
+`ps`): they come from stdin or a file.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
 import click
 
-COMMANDS: list[click.Command] = []
+from carbon.cbor import CodecError, Value
+from carbon.error_codes import MercuryError
+from carbon.principal import Persona
+from carbon.symbols import Symbol
+from mercury_rt import keyfiles
+from mercury_rt.core.cluster_id import ClusterId, ServerAddress
+from mercury_rt.core.eid import AcceptedAlgorithm, Eid, OperationHint
+from mercury_rt.core.eid_text import (
+    cluster_id_from_text,
+    cluster_id_to_text,
+    dump_cluster_id,
+    dump_eid,
+    eid_from_text,
+    eid_to_text,
+)
+from mercury_rt.core.eid_verify import EidVerifier, Level
+from mercury_rt.core.identity_errors import IdentityError
+from mercury_rt.core.mint import (
+    MintOptions,
+    change_addresses,
+    issue_cluster_id,
+    mint_eid,
+    rotate_cluster_key,
+)
+from mercury_rt.core.seed import master_from_phrase, new_phrase
+
+P = ParamSpec("P")
+R = TypeVar("R")
+EXIT_NOT_PROVEN = 3
+DIR_OPTION = click.option("--dir", "directory", required=True,
+                          type=click.Path(file_okay=False, path_type=Path),
+                          help="Cluster key directory.")
+
+
+def _friendly(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn our typed errors into a clear one-line message and exit status 1."""
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except MercuryError as exc:
+            raise click.ClickException(f"error {exc.code.value} {exc.code.name}: "
+                                       f"{exc.message}") from None
+    return wrapper
+
+
+def _parse_addresses(texts: tuple[str, ...]) -> list[ServerAddress]:
+    return [ServerAddress.parse(text) for text in texts]
+
+
+def _append_version(directory: Path, history: list[ClusterId], new: ClusterId) -> None:
+    keyfiles.save_cluster_ids(directory, [*history, new])
+    click.echo(f"cluster ID version {new.version} ({len(new.addresses)} addresses):")
+    click.echo(cluster_id_to_text(new))
+
+
+def _create(directory: Path, phrase: str, version: int, addresses: tuple[str, ...]) -> ClusterId:
+    parsed = _parse_addresses(addresses)
+    if (directory / keyfiles.MASTER_FILE).exists() or \
+            (directory / keyfiles.CLUSTER_IDS_FILE).exists():
+        raise click.ClickException(f"{directory} already holds a cluster; use another --dir")
+    master = master_from_phrase(phrase)
+    cluster_key = master.cluster_key(version)
+    cid = issue_cluster_id(master.signing_key(), cluster_key, parsed, version, version)
+    directory.mkdir(parents=True, exist_ok=True)
+    keyfiles.save_master(directory, master)
+    keyfiles.save_cluster_key(directory, cluster_key, version)
+    keyfiles.save_cluster_ids(directory, [cid])
+    click.echo(f"cluster master hash: {cid.master_hash.hex()}")
+    click.echo(f"cluster ID version {cid.version}:")
+    click.echo(cluster_id_to_text(cid))
+    return cid
+
+
+@click.group("cluster")
+def cluster_group() -> None:
+    """Create and manage a cluster's master key, cluster key and cluster ID."""
+
+
+@cluster_group.command("new")
+@DIR_OPTION
+@click.option("--seed-phrase-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the 24 recovery words to this file (mode 0600) instead of stdout.")
+@click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT",
+              help="Inter-cluster server address; repeat. IPv6 in [brackets].")
+@_friendly
+def cluster_new(directory: Path, seed_phrase_out: Path | None,
+                addresses: tuple[str, ...]) -> None:
+    """Generate a cluster from fresh seed words (the words restore it later)."""
+    if seed_phrase_out is not None and seed_phrase_out.exists():
+        raise click.ClickException(f"{seed_phrase_out} already exists; refusing to overwrite "
+                                   "what may be another cluster's seed words")
+    phrase = new_phrase(os.urandom(32))
+    _create(directory, phrase, 1, addresses)
+    if seed_phrase_out is not None:
+        keyfiles.write_secret(seed_phrase_out, (phrase + "\n").encode())
+        click.echo(f"seed phrase written to {seed_phrase_out} (mode 0600); store it offline")
+    else:
+        click.echo("seed phrase (write it down and keep it offline; it IS the cluster):")
+        click.echo(phrase)
+
+
+@cluster_group.command("restore")
+@DIR_OPTION
+@click.option("--words-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read the seed words from this file (default: stdin).")
+@click.option("--version", "version", type=click.IntRange(1, 2**31 - 1), default=1,
+              show_default=True,
+              help="Cluster-ID version to publish; above every version already published.")
+@click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT")
+@_friendly
+def cluster_restore(directory: Path, words_file: Path | None, version: int,
+                    addresses: tuple[str, ...]) -> None:
+    """Rebuild a cluster's keys from its seed words (same master, same EIDs)."""
+    if words_file is not None:
+        text = keyfiles.read_secret(words_file).decode("utf-8", "replace")
+    else:
+        text = sys.stdin.read(4096)
+    _create(directory, text, version, addresses)
+
+
+@cluster_group.command("rotate-key")
+@DIR_OPTION
+@_friendly
+def cluster_rotate_key(directory: Path) -> None:
+    """Replace the cluster key (needs master.key); bumps the cluster-ID version."""
+    master = keyfiles.load_master(directory)
+    history = keyfiles.load_cluster_ids(directory)
+    current = history[-1]
+    new_key = master.cluster_key(current.version + 1)
+    new = rotate_cluster_key(current, master.signing_key(), new_key)
+    keyfiles.save_cluster_key(directory, new_key, new.key_version)
+    _append_version(directory, history, new)
+
+
+@cluster_group.command("set-addresses")
+@DIR_OPTION
+@click.argument("addresses", nargs=-1, metavar="HOST:PORT/PRIO/WEIGHT...")
+@_friendly
+def cluster_set_addresses(directory: Path, addresses: tuple[str, ...]) -> None:
+    """Publish a new server list (needs only cluster.key); bumps the version."""
+    parsed = _parse_addresses(addresses)
+    key, _ = keyfiles.load_cluster_key(directory)
+    history = keyfiles.load_cluster_ids(directory)
+    _append_version(directory, history, change_addresses(history[-1], key, parsed))
+
+
+@cluster_group.command("show")
+@DIR_OPTION
+@_friendly
+def cluster_show(directory: Path) -> None:
+    """Print the current cluster ID, readable and as text."""
+    current = keyfiles.load_cluster_ids(directory)[-1]
+    click.echo("\n".join(dump_cluster_id(current)))
+    click.echo(cluster_id_to_text(current))
+
+
+@click.group("eid")
+def eid_group() -> None:
+    """Mint, show and verify entity IDs."""
+
+
+def _persona(symbol: str | None, params_json: str | None) -> Persona | None:
+    if symbol is None:
+        if params_json is not None:
+            raise click.BadParameter("--persona-params needs --persona")
+        return None
+    params: Value = None
+    if params_json is not None:
+        try:
+            params = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--persona-params") from None
+    return Persona(Symbol.parse(symbol), params)
+
+
+def _numbers(text: str, count: int, what: str) -> list[int]:
+    parts = text.split(":")
+    if len(parts) != count or not all(p.isdigit() for p in parts):
+        raise click.BadParameter(f"{text!r}: expected {what}")
+    return [int(p) for p in parts]
+
+
+def _hint(text: str) -> OperationHint:
+    endpoint, operation, transit, bits = _numbers(text, 4, "EP:OP:CLASS:BITS")
+    return OperationHint(endpoint, operation, transit, bits)
+
+
+@eid_group.command("mint")
+@DIR_OPTION
+@click.argument("local")
+@click.option("--persona", help="Persona class symbol, e.g. /acme/personas/work.")
+@click.option("--persona-params", help="Persona parameters as JSON.")
+@click.option("--hashes-only", is_flag=True, help="Carry key hashes instead of full keys.")
+@click.option("--no-cert", is_flag=True, help="Leave out the master certificate.")
+@click.option("--hint", "hints", multiple=True, metavar="EP:OP:CLASS:BITS",
+              help="Operation hint (endpoint, operation, transit class, hashcash bits).")
+@click.option("--algorithm", "algorithms", multiple=True, metavar="ID:CLEARANCE",
+              help="Accepted encryption algorithm and its clearance (required with --hint).")
+@_friendly
+def eid_mint(*, directory: Path, local: str, persona: str | None, persona_params: str | None,
+             hashes_only: bool, no_cert: bool, hints: tuple[str, ...],
+             algorithms: tuple[str, ...]) -> None:
+    """Mint an EID for the cluster-local name LOCAL under the current cluster ID."""
+    key, _ = keyfiles.load_cluster_key(directory)
+    current = keyfiles.load_cluster_ids(directory)[-1]
+    eid = mint_eid(
+        key, current, local.encode("utf-8"), persona=_persona(persona, persona_params),
+        hints=[_hint(h) for h in hints] or None,
+        algorithms=[AcceptedAlgorithm(*_numbers(a, 2, "ID:CLEARANCE"))
+                    for a in algorithms] or None,
+        options=MintOptions(full_keys=not hashes_only, include_cert=False if no_cert else None))
+    click.echo(eid_to_text(eid))
+
+
+@eid_group.command("show")
+@click.argument("text")
+@_friendly
+def eid_show(text: str) -> None:
+    """Print every field of an EID given as meid1... text (no verification)."""
+    click.echo(dump_eid(_decode(text)))
+
+
+def _decode(text: str) -> Eid:
+    try:
+        return Eid.decode(eid_from_text(text))
+    except CodecError as exc:
+        raise IdentityError(f"EID bytes are not valid canonical CBOR: {exc.message}") from None
+
+
+@eid_group.command("verify")
+@click.argument("text")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Also use the keys of the cluster in this directory.")
+@click.option("--cluster-id", "cluster_ids", multiple=True, metavar="MCID1...",
+              help="A signed cluster ID (text form) supplying keys; repeat for several.")
+@_friendly
+def eid_verify(text: str, directory: Path | None, cluster_ids: tuple[str, ...]) -> None:
+    """Verify an EID; exit 0 only when the chain reaches the master hash."""
+    verifier = EidVerifier()
+    if directory is not None:
+        for cid in keyfiles.load_cluster_ids(directory):
+            verifier.add_cluster_id(cid)
+    for cid_text in cluster_ids:
+        try:
+            verifier.add_cluster_id(cluster_id_from_text(cid_text))
+        except CodecError as exc:
+            raise IdentityError(f"--cluster-id is not a cluster ID: {exc.message}") from None
+    result = verifier.verify(_decode(text))
+    click.echo(f"level: {result.level.name}")
+    click.echo(f"principal: {result.principal.short()}")
+    click.echo(f"cluster master hash: {result.principal.cluster.hex()}")
+    if result.level is not Level.MASTER_MATCHES_HASH:
+        click.echo(f"not fully verified: missing {result.missing}", err=True)
+        sys.exit(EXIT_NOT_PROVEN)
+
+
+COMMANDS: list[click.Command] = [cluster_group, eid_group]

@@ -112,18 +112,18 @@ class RecordTable:
         self._epochs: OrderedDict[tuple[Addr, int], _Epoch] = OrderedDict()
         self.reply_bytes = 0
 
-    def is_stale(self, peer: Addr, id_: int) -> bool:
-        """Whether `id_` lies below its sender's finished mark (an old duplicate)."""
-        epoch = self._epochs.get((peer, id_ >> EPOCH_SHIFT))
-        return epoch is not None and id_ < epoch.done_below
-
-    def advance(self, peer: Addr, id_: int, done_below: int) -> None:
-        """Apply a sender's finished mark: forget its completed exchanges below it."""
-        if done_below >> EPOCH_SHIFT != id_ >> EPOCH_SHIFT:
-            return
+    def lookup(self, peer: Addr, id_: int, done_below: int) -> Record | bool:
+        """Apply the sender's mark, then: the record, or True if `id_` is a stale copy,
+        or False if it is new. One call on the hot path instead of three."""
         epoch = self._epoch(peer, id_)
-        if done_below <= epoch.done_below:
-            return
+        if done_below > epoch.done_below and done_below >> EPOCH_SHIFT == id_ >> EPOCH_SHIFT:
+            self._release_below(peer, epoch, done_below)
+        record = self.by_key.get((peer, id_))
+        if record is not None:
+            return record
+        return id_ < epoch.done_below
+
+    def _release_below(self, peer: Addr, epoch: _Epoch, done_below: int) -> None:
         epoch.done_below = done_below
         ids = epoch.ids
         while ids and ids[0] < done_below:

@@ -244,7 +244,8 @@ class Transport:
 
     def _within_span(self, state: _Peer, handle: int) -> bool:
         """Flow control: keep our unfinished id span to one peer under its record bound."""
-        low = self._peer_low(state)
+        low = state.pending[0] if state.pending and state.pending[0] in self._calls \
+            else self._peer_low(state)
         return (low >> EPOCH_SHIFT != handle >> EPOCH_SHIFT
                 or handle - low < self.config.max_call_span)
 
@@ -401,14 +402,14 @@ class Transport:
 
     def _on_request(self, request: Request, peer: Addr, size: int, now: float) -> bool:
         """Start or answer a request; False when it was refused or stale."""
-        self._records.advance(peer, request.id, request.done_below)
-        record = self._records.get(peer, request.id)
-        if record is not None:
-            self._answer_duplicate(record, now)
-            return True
-        if self._records.is_stale(peer, request.id):
+        record = self._records.lookup(peer, request.id, request.done_below)
+        if record is True:
             self.stats.stale += 1
             return False
+        if record is not False:
+            assert isinstance(record, Record)
+            self._answer_duplicate(record, now)
+            return True
         if not self._admit(Kind.REQUEST, request, peer):
             return False
         ttl = request.ttl_ms / 1000
@@ -419,12 +420,11 @@ class Transport:
         return True
 
     def _on_message(self, message: Message, peer: Addr, size: int, now: float) -> None:
-        self._records.advance(peer, message.id, message.done_below)
-        record = self._records.get(peer, message.id)
-        if record is None and self._records.is_stale(peer, message.id):
+        record = self._records.lookup(peer, message.id, message.done_below)
+        if record is True:
             self.stats.stale += 1
             return
-        if record is not None:
+        if record is not False:
             self.stats.duplicates += 1
             self._emit(encode(Ack(Kind.MESSAGE, message.id, self.incarnation)), peer)
             return

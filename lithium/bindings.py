@@ -10,6 +10,8 @@ Sections of each entity (keys and values are CARBON tuples):
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from carbon.interfaces import EndpointError, InterfaceMap, check_endpoint
 from carbon.symbols import Symbol
 from lithium.registry import check_handler_id
@@ -32,12 +34,18 @@ def entity_exists(view: ReadView, entity: bytes) -> bool:
     return view.get(entity, ENTITY_SECTION, _EXISTS) is not None
 
 
+@lru_cache(maxsize=4096)
+def _symbol(text: str) -> Symbol:
+    """Symbols parsed once (why: validation costs more than the LMDB read itself)."""
+    return Symbol(text)
+
+
 def interface_at(view: ReadView, entity: bytes, endpoint: int) -> Symbol | None:
     """The interface symbol on an endpoint, or None."""
     found = view.get(entity, ENDPOINTS_SECTION, (endpoint,))
     if found is None or not found or not isinstance(found[0], str):
         return None
-    return Symbol(found[0])
+    return _symbol(found[0])
 
 
 def read_interface_map(view: ReadView, entity: bytes) -> InterfaceMap:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from carbon.interfaces import EndpointError, InterfaceMap, check_endpoint
+from carbon.interfaces import MAX_INTERFACES, EndpointError, InterfaceMap, check_endpoint
 from carbon.symbols import Symbol
 from lithium.registry import check_handler_id
 from tungsten.api import ReadView, WriteView
@@ -59,6 +59,8 @@ def map_endpoint(txn: WriteView, entity: bytes, endpoint: int, interface: Symbol
     """Put `interface` on `endpoint`; refuses to move or overwrite a mapping silently."""
     check_endpoint(endpoint)
     current = read_interface_map(txn, entity)
+    if endpoint not in current.by_endpoint and len(current.by_endpoint) >= MAX_INTERFACES:
+        raise EndpointError(f"an entity offers at most {MAX_INTERFACES} interfaces")
     at = current.interface_at(endpoint)
     where = current.endpoint_of(interface)
     if at not in (None, interface) or where not in (None, endpoint):

@@ -5,12 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from carbon.cbor import Value
+from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
 from carbon.protocol_spec import Operation, OperationKind
 from carbon.symbols import Symbol
 from carbon.tuples import CarbonTuple
 from tungsten.api import DEFAULT_SCAN_LIMIT
 from tungsten.staged import StagedState
+
+
+class HandlerError(MercuryError):
+    """Raise from a handler to answer with a chosen code and message.
+
+    Any other exception becomes HANDLER_FAILED with no detail, so that internals never
+    leak; this one is the deliberate exception: its message goes to the caller as is.
+    """
+
+    code = ErrorCode.HANDLER_FAILED
 
 
 def _section(section: Symbol | str) -> Symbol:

@@ -31,7 +31,7 @@ from carbon.protocol_spec import SpecRegistry
 from carbon.types import PayloadTypeError, dumps_typed
 from lithium.bindings import read_interface_map
 from lithium.commit import GroupCommitter
-from lithium.context import EntityState, IncomingCall, RequestContext
+from lithium.context import EntityState, HandlerError, IncomingCall, RequestContext
 from lithium.dispatch import Dispatch, dispatch
 from lithium.registry import HandlerRegistry, RegisteredHandler
 from tungsten.api import Snapshot, StateStore
@@ -186,8 +186,8 @@ class Invoker:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except TimeoutError:
             raise self._failure(handler, ErrorCode.HANDLER_TIMEOUT, None) from None
-        except _HandlerFailedError:
-            raise
+        except HandlerError as exc:
+            raise _HandlerFailedError(Reply(code=exc.code, message=exc.message)) from None
         except Exception as exc:  # the handler's bug must not take the node down
             raise self._failure(handler, ErrorCode.HANDLER_FAILED, exc) from None
 

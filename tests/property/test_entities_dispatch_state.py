@@ -131,8 +131,8 @@ class MemoryDispatchModel(DispatchModel):
 
 
 TestLmdbDispatchModel = DispatchModel.TestCase
-TestLmdbDispatchModel.settings = settings(max_examples=60, stateful_step_count=40,
+TestLmdbDispatchModel.settings = settings(max_examples=100, stateful_step_count=50,
                                           deadline=None)
 TestMemoryDispatchModel = MemoryDispatchModel.TestCase
-TestMemoryDispatchModel.settings = settings(max_examples=30, stateful_step_count=40,
+TestMemoryDispatchModel.settings = settings(max_examples=50, stateful_step_count=50,
                                             deadline=None)

@@ -25,8 +25,11 @@ from typing import Any, TypeVar
 
 import lmdb
 
+from carbon.error_codes import MercuryError
+from carbon.symbols import Symbol
 from tungsten.api import ReadView, TupleReader, TupleWriter, WriteView
 from tungsten.errors import ClosedError, MapFullError, StateError
+from tungsten.keys import decode_stored
 
 _T = TypeVar("_T")
 
@@ -39,6 +42,35 @@ class LmdbOptions:
     max_map_size: int = 64 << 30
     durable_commits: bool = False
     max_readers: int = 512
+
+
+@dataclass(frozen=True, slots=True)
+class StateReport:
+    """What `verify()` found; `problems` lists at most a few bad records."""
+
+    records: int
+    entities: int
+    problems: tuple[str, ...]
+    map_size: int
+
+    @property
+    def ok(self) -> bool:
+        """True when every record parsed."""
+        return not self.problems
+
+
+def _record_problem(key: bytes, value: bytes) -> str | None:
+    """Why a raw record is not (entity, section, tuple) -> tuple, or None if it is."""
+    try:
+        entity_len = key[0]
+        section_len = key[1 + entity_len]
+        section_end = 2 + entity_len + section_len
+        Symbol(key[2 + entity_len:section_end].decode())
+        decode_stored(key[section_end:])
+        decode_stored(value)
+    except (IndexError, UnicodeDecodeError, MercuryError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _wrap(exc: lmdb.Error, what: str) -> StateError:
@@ -268,6 +300,30 @@ class LmdbStore:
                 return MapFullError(f"state map is full and could not grow: {exc}")
         return MapFullError(f"state map grew from {current} to {target} bytes; retry the write",
                             grown=True)
+
+    def verify(self, max_reported: int = 10) -> StateReport:
+        """Walk every record and check that keys parse and values are CARBON tuples.
+
+        Why: after an operating-system crash with sync off, this tells the operator whether
+        the state is sound before the node serves from it.
+        """
+        self._check_open()
+        records = 0
+        entities: set[bytes] = set()
+        bad: list[str] = []
+        with self.lock:
+            try:
+                with self._env.begin(write=False) as txn, txn.cursor() as cursor:
+                    for key, value in cursor:
+                        records += 1
+                        problem = _record_problem(key, value)
+                        if problem is None:
+                            entities.add(key[1:1 + key[0]])
+                        elif len(bad) < max_reported:
+                            bad.append(f"{key[:48].hex()}: {problem}")
+            except lmdb.Error as exc:
+                raise _wrap(exc, "verifying state") from None
+        return StateReport(records, len(entities), tuple(bad), self.map_size)
 
     def sync(self) -> int:
         """Group-commit barrier: one fsync covering every commit so far (blocking)."""

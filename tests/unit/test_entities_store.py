@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from carbon.error_codes import ErrorCode
 from carbon.symbols import Symbol
+from mercury_rt.cli.entities import state
 from tungsten.api import StateStore
 from tungsten.errors import ClosedError, ConflictError, KeyTooLargeError, MapFullError
 from tungsten.memory import MemoryStore
@@ -211,3 +213,29 @@ def test_lmdb_snapshots_share_a_transaction_until_a_commit(tmp_path: Path) -> No
         snap.close()
     assert store.open_snapshots == 0
     store.close()
+
+
+def test_lmdb_verify_reports_foreign_records(tmp_path: Path) -> None:
+    """verify() accepts our records and names ones that are not CARBON tuples."""
+    store = LmdbStore(tmp_path)
+    with store.writing() as txn:
+        txn.put(b"e", S, (1,), ("fine",))
+    report = store.verify()
+    assert report.ok and report.records == 1 and report.entities == 1
+    with store._env.begin(write=True) as raw:  # simulate damage by a foreign writer
+        raw.put(b"\x01e\x0c/test/section\x81\x02", b"\xff")
+    report = store.verify()
+    assert not report.ok and report.records == 2
+    assert "CorruptStateError" in report.problems[0]
+    store.close()
+
+
+def test_state_check_cli(tmp_path: Path) -> None:
+    """`mercury-rt state check DIR` says ok for sound state."""
+    store = LmdbStore(tmp_path)
+    with store.writing() as txn:
+        txn.put(b"e", S, (1,), ("fine",))
+    store.close()
+    result = CliRunner().invoke(state, ["check", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 records, 1 entities" in result.output and "state ok" in result.output

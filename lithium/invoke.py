@@ -117,7 +117,10 @@ class Invoker:
             return Reply(code=exc.code, message="state kept changing under the handler; retry")
 
     async def _attempt(self, call: IncomingCall) -> Reply:
-        snapshot = self._store.snapshot()
+        try:
+            snapshot = self._store.snapshot()
+        except MercuryError as exc:  # e.g. the map is growing: the caller retries
+            return Reply(code=exc.code, message=exc.message)
         staged = StagedState(snapshot)
         try:
             try:

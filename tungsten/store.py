@@ -7,11 +7,13 @@ transaction. `sync()` is the group-commit barrier: one fsync makes every commit 
 durable, and callers acknowledge a write only after a barrier covering its sequence
 number. `durable_commits=True` instead fsyncs inside every commit (slow, simple).
 
-Map growth: when a write finds the map full, the map doubles (up to `max_map_size`) and
-the write reports MapFullError so the caller retries; `apply()` does that retry itself.
-Remapping is done only under the store's lock, which every LMDB operation of a snapshot
-also takes, so no thread is inside LMDB while the map moves; snapshots hold no pointers
-into the map between calls (values are copied and scans are materialised).
+Map growth: py-lmdb invalidates every open transaction when the map is resized, so the
+map grows only while no snapshot is open. Early: after commits, when the map is over 3/4
+used and no snapshot is open, it doubles (up to `max_map_size`). Late: a write that finds
+the map full grows it at once if it can (`apply()` then retries the write); if snapshots
+are open it marks growth pending and fails with MapFullError, new snapshots are refused
+(MapFullError, retry) until the open ones close, and the last close grows the map. All of
+this happens under the store's lock, which every snapshot operation also takes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tungsten.errors import ClosedError, MapFullError, StateError
 from tungsten.keys import decode_stored
 
 _T = TypeVar("_T")
+_GROWTH_CHECK_EVERY = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,7 @@ class LmdbStore:
         self.options = options or LmdbOptions()
         self.lock = threading.RLock()
         self._shared: _SharedRead | None = None
+        self._grow_pending = False
         self._open_snapshots = 0
         self._commit_seq = 0
         self._durable_seq = 0
@@ -201,6 +205,8 @@ class LmdbStore:
         """
         self._check_open()
         with self.lock:
+            if self._grow_pending:
+                raise MapFullError("state map is growing once current reads finish; retry")
             shared = self._shared
             if shared is None or shared.seq != self._commit_seq:
                 try:
@@ -223,6 +229,8 @@ class LmdbStore:
                 shared.txn.abort()
                 if shared is self._shared:
                     self._shared = None
+            if self._grow_pending and self._open_snapshots == 0 and not self._closed:
+                self._grow_now()
 
     def _drop_idle_shared(self) -> None:
         """Abort the shared read transaction if unused, so it pins no outdated pages."""
@@ -257,7 +265,7 @@ class LmdbStore:
             txn.commit()
         except lmdb.MapFullError:
             txn.abort()
-            raise self._grow() from None
+            raise self._on_map_full() from None
         except lmdb.Error as exc:
             txn.abort()
             raise _wrap(exc, "write") from None
@@ -268,6 +276,8 @@ class LmdbStore:
             self._commit_seq += 1
             if self._shared is not None and self._shared.users == 0:
                 self._drop_idle_shared()
+            if self._commit_seq % _GROWTH_CHECK_EVERY == 0 and self._open_snapshots == 0:
+                self._grow_early()
 
     def _begin_write(self) -> Any:
         try:
@@ -286,18 +296,35 @@ class LmdbStore:
         with self.writing() as txn:
             return body(txn)
 
-    def _grow(self) -> MapFullError:
-        """Double the map if allowed; return the error the failed write reports."""
+    def _on_map_full(self) -> MapFullError:
+        """A write found the map full: grow now if possible, else mark growth pending."""
+        with self.lock:
+            if self.map_size >= self.options.max_map_size:
+                return MapFullError(f"state map is full at max_map_size={self.map_size} "
+                                    "bytes; raise the state max_map_size setting")
+            if self._open_snapshots:
+                self._grow_pending = True
+                return MapFullError("state map is full; it grows once current reads finish; "
+                                    "retry")
+            return self._grow_now()
+
+    def _grow_early(self) -> None:
+        """Grow before the map is full, while nothing is reading (lock held)."""
+        info, stat = self._env.info(), self._env.stat()
+        used = (info["last_pgno"] + 1) * stat["psize"]
+        if used * 4 > info["map_size"] * 3 and info["map_size"] < self.options.max_map_size:
+            self._grow_now()
+
+    def _grow_now(self) -> MapFullError:
+        """Double the map (lock held, no snapshot open); the error a failed write reports."""
+        self._grow_pending = False
         current = self.map_size
         target = min(current * 2, self.options.max_map_size)
-        if target <= current:
-            return MapFullError(f"state map is full at max_map_size={current} bytes; raise "
-                                "the state max_map_size setting or free space")
-        with self.lock:
-            try:
-                self._env.set_mapsize(target)
-            except lmdb.Error as exc:
-                return MapFullError(f"state map is full and could not grow: {exc}")
+        self._drop_idle_shared()  # resizing invalidates every transaction
+        try:
+            self._env.set_mapsize(target)
+        except lmdb.Error as exc:
+            return MapFullError(f"state map is full and could not grow: {exc}")
         return MapFullError(f"state map grew from {current} to {target} bytes; retry the write",
                             grown=True)
 

@@ -22,7 +22,7 @@ from lithium.bindings import bind
 from lithium.registry import HandlerIdError
 from tungsten.api import StateStore
 from tungsten.memory import MemoryStore
-from tungsten.store import LmdbStore
+from tungsten.store import LmdbOptions, LmdbStore
 
 COUNTER = Interface("/example/counter/v1", ops=[
     request(1, "add", record(n=int), int),
@@ -297,3 +297,22 @@ def test_registry_refuses_bad_and_duplicate_ids() -> None:
     for bad in ("a.b", "Bad", "", "x" * 200):
         with pytest.raises(HandlerIdError):
             handlers.register(bad, lambda ctx, msg: None)
+
+
+def test_state_failures_become_replies_not_exceptions(tmp_path: Path) -> None:
+    """A full map at its maximum fails the write with STATE_MAP_FULL; the node carries on."""
+    store = LmdbStore(tmp_path, LmdbOptions(map_size=64 * 1024, max_map_size=64 * 1024))
+    handlers = HandlerRegistry()
+
+    @handlers.handler("counter.add")
+    def fill(ctx: Any, msg: dict[str, int]) -> int:
+        for i in range(100):
+            ctx.state.put(SECTION, ("blob", i), (b"x" * 1000,))
+        return 0
+
+    handlers.register("counter.peek", lambda ctx, msg: 0)
+    (reply, peek) = _run(_node(store, handlers), _call(), _call(op=3, payload=NULL_BYTES))
+    assert reply.code is ErrorCode.STATE_MAP_FULL
+    assert "max_map_size" in reply.message
+    assert peek.ok
+    store.close()

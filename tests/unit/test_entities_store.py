@@ -239,3 +239,35 @@ def test_state_check_cli(tmp_path: Path) -> None:
     result = CliRunner().invoke(state, ["check", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "1 records, 1 entities" in result.output and "state ok" in result.output
+
+
+def test_lmdb_growth_waits_for_open_snapshots(tmp_path: Path) -> None:
+    """A full map never invalidates open snapshots: growth waits until they close."""
+    store = LmdbStore(tmp_path, LmdbOptions(map_size=64 * 1024, max_map_size=16 << 20))
+    with store.writing() as txn:
+        txn.put(b"e", S, ("before",), ("old",))
+    snap = store.snapshot()
+    with pytest.raises(MapFullError) as info:
+        for i in range(30):
+            store.apply(lambda txn, i=i: [txn.put(b"e", S, (i, j), (b"x" * 1500,))
+                                          for j in range(10)])
+    assert not info.value.grown and "retry" in info.value.message
+    assert snap.get(b"e", S, ("before",)) == ("old",)
+    with pytest.raises(MapFullError):
+        store.snapshot()
+    snap.close()
+    assert store.map_size > 64 * 1024
+    store.apply(lambda txn: txn.put(b"e", S, ("after",), ("new",)))
+    with store.reading() as view:
+        assert view.get(b"e", S, ("after",)) == ("new",)
+    store.close()
+
+
+def test_lmdb_grows_early_when_idle(tmp_path: Path) -> None:
+    """Many small commits with no reader open grow the map before it is full."""
+    store = LmdbStore(tmp_path, LmdbOptions(map_size=128 * 1024, max_map_size=16 << 20))
+    for i in range(640):
+        with store.writing() as txn:
+            txn.put(b"e", S, (i,), (b"x" * 300,))
+    assert store.map_size > 128 * 1024
+    store.close()

@@ -102,6 +102,12 @@ class Invoker:
             self._waiting -= 1
         try:
             return self._count(await self._invoke_retrying(call))
+        except Exception as exc:  # our own bug: report it, keep serving
+            self._incidents += 1
+            self._log.error("invoke_internal_error", incident=self._incidents, exc_info=exc)
+            return self._count(Reply(code=ErrorCode.STATE_FAILURE, message="internal error; "
+                                     f"the operator can find incident {self._incidents} in "
+                                     "the node log"))
         finally:
             self._slots.release()
 

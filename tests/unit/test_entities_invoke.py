@@ -316,3 +316,18 @@ def test_state_failures_become_replies_not_exceptions(tmp_path: Path) -> None:
     assert "max_map_size" in reply.message
     assert peek.ok
     store.close()
+
+
+def test_internal_failure_is_a_reply_not_an_exception(store: StateStore) -> None:
+    """Even a failure inside the runtime (here: the store's sync) never escapes invoke()."""
+    invoker = _node(store)
+
+    def broken_sync() -> int:
+        raise OSError("disk on fire")
+
+    store.sync = broken_sync  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        (reply,) = _run(invoker, _call())
+    assert reply.code is ErrorCode.STATE_FAILURE
+    assert "disk" not in reply.message
+    assert logs and logs[0]["event"] == "invoke_internal_error"

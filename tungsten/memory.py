@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import TypeVar
 
-from tungsten.api import ReadView, TupleReader, TupleWriter, WriteView
+from tungsten.api import ReadView, StateStore, TupleReader, TupleWriter, WriteView
 from tungsten.errors import ClosedError
 
 _T = TypeVar("_T")
@@ -141,3 +141,8 @@ class MemoryStore:
     def close(self) -> None:
         """Further use raises ClosedError."""
         self._closed = True
+
+
+def _conforms(store: MemoryStore) -> StateStore:
+    """Static check (mypy): MemoryStore satisfies the StateStore protocol."""
+    return store

@@ -29,7 +29,7 @@ import lmdb
 
 from carbon.error_codes import MercuryError
 from carbon.symbols import Symbol
-from tungsten.api import ReadView, TupleReader, TupleWriter, WriteView
+from tungsten.api import ReadView, StateStore, TupleReader, TupleWriter, WriteView
 from tungsten.errors import ClosedError, MapFullError, StateError
 from tungsten.keys import decode_stored
 
@@ -372,3 +372,8 @@ class LmdbStore:
             self._drop_idle_shared()
             self._env.sync(True)
             self._env.close()
+
+
+def _conforms(store: LmdbStore) -> StateStore:
+    """Static check (mypy): LmdbStore satisfies the StateStore protocol."""
+    return store

@@ -12,13 +12,14 @@ import pytest
 from structlog.testing import capture_logs
 
 from carbon.error_codes import ErrorCode
+from carbon.interfaces import EndpointError
 from carbon.metadata import METADATA_SPEC
 from carbon.principal import Persona, Principal
 from carbon.protocol_spec import Interface, OperationKind, SpecRegistry, message, request
 from carbon.symbols import Symbol
 from carbon.types import INT, NULL, dumps_typed, loads_typed, record
-from lithium import HandlerRegistry, IncomingCall, InvokeLimits, Invoker, Reply, attach
-from lithium.bindings import bind
+from lithium import HandlerRegistry, IncomingCall, InvokeLimits, Invoker, Reply, attach, detach
+from lithium.bindings import bind, bound_handler
 from lithium.registry import HandlerIdError
 from tungsten.api import StateStore
 from tungsten.memory import MemoryStore
@@ -331,3 +332,37 @@ def test_internal_failure_is_a_reply_not_an_exception(store: StateStore) -> None
     assert reply.code is ErrorCode.STATE_FAILURE
     assert "disk" not in reply.message
     assert logs and logs[0]["event"] == "invoke_internal_error"
+
+
+def test_attach_with_persona_and_detach(store: StateStore) -> None:
+    """attach(persona=) binds persona tuples; detach removes the endpoint and its tuples."""
+    invoker = _node(store)
+    gold = Symbol("/example/persona/gold")
+    with store.writing() as txn:
+        attach(txn, b"alice", COUNTER, endpoint=1, persona=gold,
+               handlers={"add": "counter.add-vip"})
+    persona_add, plain_add = _run(invoker, _call(persona=Persona(gold)), _call())
+    assert persona_add.payload is not None and loads_typed(INT, persona_add.payload) == -1
+    assert plain_add.payload is not None and loads_typed(INT, plain_add.payload) == 1
+    with store.writing() as txn:
+        assert detach(txn, b"alice", 1)
+        assert bound_handler(txn, b"alice", 1, 1, persona_class=gold) is None
+    (after,) = _run(_node_only(store), _call())
+    assert after.code is ErrorCode.UNKNOWN_ENDPOINT
+
+
+def test_endpoint_conflicts_are_refused(store: StateStore) -> None:
+    """An endpoint cannot silently change interface, nor an interface sit on two."""
+    other = Interface("/example/other/v1", ops=[request(1, "x", int, int)])
+    with store.writing() as txn:
+        attach(txn, b"alice", COUNTER, endpoint=1, handlers={})
+    for spec, endpoint in ((other, 1), (COUNTER, 2)):
+        with pytest.raises(EndpointError) as info, store.writing() as txn:
+            attach(txn, b"alice", spec, endpoint=endpoint, handlers={})
+        assert info.value.code is ErrorCode.ENDPOINT_IN_USE
+    with pytest.raises(EndpointError), store.writing() as txn:
+        attach(txn, b"alice", other, endpoint=0, handlers={})
+
+
+def _node_only(store: StateStore) -> Invoker:
+    return Invoker(store, _registry(), SpecRegistry([COUNTER]))

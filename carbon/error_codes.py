@@ -36,7 +36,7 @@ class ErrorCode(IntEnum):
     REQUEST_LOST = 204
     TOO_MANY_CALLS = 205
     TTL_TOO_LONG = 206
-    HANDLER_FAILED = 207
+    REQUEST_FAILED = 207
 
     # --- 300-399: identity (keys, cluster IDs, EIDs) ---
     IDENTITY_MALFORMED = 300
@@ -67,6 +67,38 @@ class ErrorCode(IntEnum):
     KEY_VERSION_CONFLICT = 325
 
     # --- 400-499: entity state, CARBON interfaces, LITHIUM dispatch ---
+    # TUNGSTEN state store
+    STATE_FAILURE = 400
+    STATE_MAP_FULL = 401
+    STATE_KEY_TOO_LARGE = 402
+    STATE_CORRUPT = 403
+    STATE_CONFLICT = 404
+    STATE_CLOSED = 405
+    STATE_READ_ONLY = 406
+    # CARBON declarations and names
+    INVALID_TYPE_DECLARATION = 410
+    PAYLOAD_TYPE_MISMATCH = 411
+    INVALID_PROTOCOL_SPEC = 412
+    INVALID_TUPLE = 413
+    INVALID_NAME = 414
+    NAME_NOT_FOUND = 415
+    NAME_PIN_MISMATCH = 416
+    ENDPOINT_IN_USE = 417
+    UNKNOWN_INTERFACE = 418
+    # LITHIUM dispatch and invocation
+    ENTITY_NOT_ON_NODE = 420
+    UNKNOWN_ENDPOINT = 421
+    UNKNOWN_OPERATION = 422
+    WRONG_OPERATION_KIND = 423
+    UNKNOWN_PERSONA = 424
+    NO_HANDLER_BOUND = 425
+    HANDLER_NOT_REGISTERED = 426
+    HANDLER_FAILED = 427
+    HANDLER_TIMEOUT = 428
+    REPLY_TYPE_MISMATCH = 429
+    HANDLERS_BUSY = 430
+    DEADLINE_EXPIRED = 431
+    INVALID_HANDLER_ID = 432
 
     # --- 500-599: nodes and routing ---
     # Client-side contact outcomes (mercury_rt.core.contact).

@@ -157,7 +157,7 @@ class TransportEndpoint(asyncio.DatagramProtocol):
 
     def _run_request(self, event: RequestReceived) -> None:
         if self.on_request is None:
-            self._reply_error(event, ErrorCode.HANDLER_FAILED, "no request handler here")
+            self._reply_error(event, ErrorCode.REQUEST_FAILED, "no request handler here")
             return
         try:
             result = self.on_request(event)
@@ -170,7 +170,7 @@ class TransportEndpoint(asyncio.DatagramProtocol):
             task = self._spawn(result)
             task.add_done_callback(lambda done: self._on_handler_done(event, done))
         else:
-            self._reply_error(event, ErrorCode.HANDLER_FAILED, "handler returned no bytes")
+            self._reply_error(event, ErrorCode.REQUEST_FAILED, "handler returned no bytes")
 
     def _on_handler_done(self, event: RequestReceived, task: asyncio.Future[Any]) -> None:
         if task.cancelled():
@@ -181,7 +181,7 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         elif isinstance(task.result(), bytes):
             self.core.reply(event.peer, event.request_id, task.result(), self._now())
         else:
-            self._reply_error(event, ErrorCode.HANDLER_FAILED, "handler returned no bytes")
+            self._reply_error(event, ErrorCode.REQUEST_FAILED, "handler returned no bytes")
         self._service()
 
     def _handler_failed(self, event: RequestReceived, exc: Exception) -> None:
@@ -189,7 +189,7 @@ class TransportEndpoint(asyncio.DatagramProtocol):
             self._reply_error(event, exc.code, exc.message)
             return
         _log.error("request_handler_failed", peer=event.peer, exc_info=exc)
-        self._reply_error(event, ErrorCode.HANDLER_FAILED, "the request handler failed")
+        self._reply_error(event, ErrorCode.REQUEST_FAILED, "the request handler failed")
 
     def _reply_error(self, event: RequestReceived, code: ErrorCode, detail: str) -> None:
         self.core.reply_error(event.peer, event.request_id, code, detail, self._now())

@@ -77,7 +77,7 @@ def test_async_handlers_errors_and_timeouts_surface_as_typed_call_errors() -> No
             assert await client.call(addr, b"x") == b"ok:x"
             with pytest.raises(CallError) as info:
                 await client.call(addr, b"boom")
-            assert info.value.code == ErrorCode.HANDLER_FAILED
+            assert info.value.code == ErrorCode.REQUEST_FAILED
             assert "secret" not in info.value.message
             with pytest.raises(CallError) as info:
                 await client.call(("127.0.0.9", 9), b"anyone?", timeout=0.3)

@@ -1,0 +1,120 @@
+"""Dispatch: from (entity, endpoint, operation, persona) to a handler and a typed payload.
+
+Pure lookup over a snapshot, the node's interface specs and its handler registry; it
+runs no handler and writes nothing. Every way a call can miss has its own error code so
+the caller can act: fix the address (unknown entity/endpoint/operation), use the right
+kind, send the declared type, use a persona the entity accepts, or tell the entity's
+operator (no handler bound, handler not registered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carbon import cbor
+from carbon.cbor import Value
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.interfaces import METADATA_ENDPOINT, METADATA_INTERFACE
+from carbon.metadata import METADATA_SPEC
+from carbon.protocol_spec import Operation, SpecRegistry
+from carbon.symbols import Symbol
+from carbon.types import loads_typed
+from lithium.bindings import bound_handler, entity_exists, interface_at, persona_known
+from lithium.context import IncomingCall
+from lithium.registry import HandlerRegistry, RegisteredHandler
+from tungsten.api import ReadView
+
+METADATA_HANDLER_ID = "carbon.metadata"
+"""Endpoint 0 is answered by LITHIUM itself; no registry entry is needed."""
+
+
+class DispatchError(MercuryError):
+    """A call that cannot be routed to a handler; `code` says why."""
+
+    code = ErrorCode.NO_HANDLER_BOUND
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a call goes: the interface, operation and handler ID that answer it."""
+
+    interface: Symbol
+    operation: Operation
+    handler_id: str
+    via_persona: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """A routed call with its registered handler and its decoded, type-checked payload."""
+
+    route: Route
+    handler: RegisteredHandler | None
+    payload: Value
+
+
+def route(view: ReadView, specs: SpecRegistry, call: IncomingCall) -> Route:
+    """Find the operation and handler ID for a call; raises DispatchError."""
+    interface = _interface(view, call)
+    spec = METADATA_SPEC if interface == METADATA_INTERFACE else specs.get(interface)
+    if spec is None:
+        raise DispatchError(f"this node has no protocol spec for {interface}",
+                            ErrorCode.UNKNOWN_INTERFACE)
+    operation = spec.operation(call.operation)
+    if operation is None:
+        raise DispatchError(f"{interface} has no operation {call.operation}",
+                            ErrorCode.UNKNOWN_OPERATION)
+    if operation.kind is not call.kind:
+        raise DispatchError(f"{interface} operation {operation.name!r} is a "
+                            f"{operation.kind.name}, not a {call.kind.name}",
+                            ErrorCode.WRONG_OPERATION_KIND)
+    if call.endpoint == METADATA_ENDPOINT:
+        return Route(interface, operation, METADATA_HANDLER_ID, via_persona=False)
+    handler_id, via_persona = _handler_id(view, call)
+    return Route(interface, operation, handler_id, via_persona)
+
+
+def _interface(view: ReadView, call: IncomingCall) -> Symbol:
+    if call.endpoint == METADATA_ENDPOINT:
+        if not entity_exists(view, call.entity):
+            raise DispatchError("no such entity on this node", ErrorCode.ENTITY_NOT_ON_NODE)
+        return METADATA_INTERFACE
+    interface = interface_at(view, call.entity, call.endpoint)
+    if interface is None:
+        if not entity_exists(view, call.entity):
+            raise DispatchError("no such entity on this node", ErrorCode.ENTITY_NOT_ON_NODE)
+        raise DispatchError(f"entity has no endpoint {call.endpoint}; ask endpoint 0 for "
+                            "its interfaces", ErrorCode.UNKNOWN_ENDPOINT)
+    return interface
+
+
+def _handler_id(view: ReadView, call: IncomingCall) -> tuple[str, bool]:
+    """Persona tuple first when the call carries a persona, then the plain tuple."""
+    if call.persona is not None:
+        persona_class = call.persona.cls
+        if not persona_known(view, call.entity, persona_class):
+            raise DispatchError(f"entity does not accept persona class {persona_class}",
+                                ErrorCode.UNKNOWN_PERSONA)
+        found = bound_handler(view, call.entity, call.endpoint, call.operation,
+                              persona_class=persona_class)
+        if found is not None:
+            return found, True
+    found = bound_handler(view, call.entity, call.endpoint, call.operation)
+    if found is None:
+        raise DispatchError(f"no handler is bound to endpoint {call.endpoint} operation "
+                            f"{call.operation}", ErrorCode.NO_HANDLER_BOUND)
+    return found, False
+
+
+def dispatch(view: ReadView, specs: SpecRegistry, registry: HandlerRegistry,
+             call: IncomingCall, limits: cbor.Limits = cbor.DEFAULT_LIMITS) -> Dispatch:
+    """Route, find the registered handler, and decode the payload as its declared type."""
+    found = route(view, specs, call)
+    handler = None
+    if found.handler_id != METADATA_HANDLER_ID:
+        handler = registry.get(found.handler_id)
+        if handler is None:
+            raise DispatchError(f"handler {found.handler_id!r} is bound but not registered "
+                                "on this node", ErrorCode.HANDLER_NOT_REGISTERED)
+    payload = loads_typed(found.operation.message, call.payload, limits)
+    return Dispatch(found, handler, payload)

@@ -1,0 +1,239 @@
+"""Invocation: run a dispatched handler in a transaction, bounded in time and number.
+
+Per call: take a concurrency slot (or answer HANDLERS_BUSY when too many wait), open a
+snapshot, dispatch, run the handler against staged state, check its reply type, commit
+its writes in one short write transaction (re-running it on an optimistic conflict), and
+wait for the group-commit barrier before acknowledging. Every failure becomes a typed
+Reply; a handler's own exception is logged with its traceback under an incident number
+and the caller sees only the code and that number, never internals.
+
+How handlers run: async handlers are awaited under a timeout. Sync handlers run inline
+(cheap, but they cannot be interrupted, so they must not block); `blocking=True` ones run
+in a bounded thread pool under the timeout, and a thread that overruns is abandoned: its
+staged writes are discarded and its snapshot closes when it finally returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.metadata import answer_metadata
+from carbon.protocol_spec import SpecRegistry
+from carbon.types import PayloadTypeError, dumps_typed
+from lithium.bindings import read_interface_map
+from lithium.commit import GroupCommitter
+from lithium.context import EntityState, HandlerError, IncomingCall, RequestContext
+from lithium.dispatch import Dispatch, dispatch
+from lithium.registry import HandlerRegistry, RegisteredHandler
+from tungsten.api import Snapshot, StateStore
+from tungsten.errors import ConflictError
+from tungsten.staged import StagedState
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeLimits:
+    """Bounds on handler work (see docs/developer-guide.md)."""
+
+    max_concurrent: int = 256
+    max_waiting: int = 4096
+    timeout: float = 5.0
+    max_conflict_retries: int = 3
+    blocking_threads: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The outcome of one call: typed reply bytes, or an error code and safe message."""
+
+    payload: bytes | None = None
+    code: ErrorCode | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True for a successful reply."""
+        return self.code is None
+
+
+class _HandlerFailedError(Exception):
+    """Internal: the handler raised, timed out or returned the wrong type."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.message)
+        self.reply = reply
+
+
+class Invoker:
+    """Runs calls for one node: dispatch, handler, transaction, durability."""
+
+    def __init__(self, store: StateStore, registry: HandlerRegistry, specs: SpecRegistry, *,
+                 limits: InvokeLimits | None = None, clock: Callable[[], float] = time.monotonic,
+                 committer: GroupCommitter | None = None, logger: Any = None) -> None:
+        self.limits = limits or InvokeLimits()
+        self._store, self._registry, self._specs = store, registry, specs
+        self._clock = clock
+        self._committer = committer or GroupCommitter(store)
+        self._log = logger if logger is not None else structlog.get_logger("lithium")
+        self._slots = asyncio.Semaphore(self.limits.max_concurrent)
+        self._threads = ThreadPoolExecutor(self.limits.blocking_threads,
+                                           thread_name_prefix="lithium-handler")
+        self._waiting = 0
+        self._incidents = 0
+        self.counters: Counter[str] = Counter()
+
+    async def invoke(self, call: IncomingCall) -> Reply:
+        """Answer one call; never raises for anything the call or its handler does."""
+        if self._waiting >= self.limits.max_waiting:
+            return self._count(Reply(code=ErrorCode.HANDLERS_BUSY,
+                                     message="too many calls waiting for a handler; retry"))
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return self._count(await self._invoke_retrying(call))
+        except Exception as exc:  # our own bug: report it, keep serving
+            self._incidents += 1
+            self._log.error("invoke_internal_error", incident=self._incidents, exc_info=exc)
+            return self._count(Reply(code=ErrorCode.STATE_FAILURE, message="internal error; "
+                                     f"the operator can find incident {self._incidents} in "
+                                     "the node log"))
+        finally:
+            self._slots.release()
+
+    async def _invoke_retrying(self, call: IncomingCall) -> Reply:
+        for _ in range(self.limits.max_conflict_retries):
+            try:
+                return await self._attempt(call)
+            except ConflictError:
+                self.counters["conflict_retries"] += 1
+        try:
+            return await self._attempt(call)
+        except ConflictError as exc:
+            return Reply(code=exc.code, message="state kept changing under the handler; retry")
+
+    async def _attempt(self, call: IncomingCall) -> Reply:
+        try:
+            snapshot = self._store.snapshot()
+        except MercuryError as exc:  # e.g. the map is growing: the caller retries
+            return Reply(code=exc.code, message=exc.message)
+        staged = StagedState(snapshot)
+        try:
+            try:
+                found = dispatch(snapshot, self._specs, self._registry, call)
+                payload = await self._run(found, call, snapshot, staged)
+            except _HandlerFailedError as failed:
+                return failed.reply
+            except ConflictError:
+                raise
+            except MercuryError as exc:
+                return Reply(code=exc.code, message=exc.message)
+            return await self._commit(staged, payload)
+        finally:
+            # Closing is safe even if an abandoned blocking handler still runs: the
+            # staged state is sealed first, and closed snapshots refuse further reads.
+            staged.discard()
+            snapshot.close()
+
+    async def _commit(self, staged: StagedState, payload: bytes) -> Reply:
+        """Commit staged writes; acknowledge only once the group commit covers them."""
+        try:
+            seq = staged.commit(self._store)
+        except ConflictError:
+            raise
+        except MercuryError as exc:
+            return Reply(code=exc.code, message=f"the handler's writes were not saved: "
+                         f"{exc.message}")
+        if seq is None:
+            return Reply(payload=payload)
+        self.counters["writes"] += 1
+        try:
+            await self._committer.wait_durable(seq)
+        except MercuryError as exc:
+            return Reply(code=exc.code, message="the handler's writes were committed but "
+                         f"could not be made durable: {exc.message}")
+        return Reply(payload=payload)
+
+    async def _run(self, found: Dispatch, call: IncomingCall, snapshot: Snapshot,
+                   staged: StagedState) -> bytes:
+        """Run the handler (or answer endpoint 0) and encode its reply as declared."""
+        op = found.route.operation
+        if found.handler is None:
+            imap = read_interface_map(snapshot, call.entity)
+            return dumps_typed(op.reply, answer_metadata(op.number, found.payload, imap,
+                                                         self._specs))
+        ctx = RequestContext(
+            entity=call.entity, interface=found.route.interface, endpoint=call.endpoint,
+            operation=op, persona=call.persona, caller=call.caller,
+            originator=call.originator or call.caller, connection_id=call.connection_id,
+            transit=call.transit, deadline=call.deadline, state=EntityState(staged, call.entity))
+        result = await self._call_handler(found.handler, ctx, found.payload)
+        try:
+            return dumps_typed(op.reply, result)
+        except PayloadTypeError as exc:
+            raise self._failure(found.handler, ErrorCode.REPLY_TYPE_MISMATCH, exc) from None
+
+    async def _call_handler(self, handler: RegisteredHandler, ctx: RequestContext,
+                            payload: Any) -> Any:
+        timeout = self._timeout(ctx.deadline)
+        try:
+            if handler.is_async:
+                return await asyncio.wait_for(handler.fn(ctx, payload), timeout)
+            if not handler.blocking:
+                return handler.fn(ctx, payload)
+            future = self._threads.submit(handler.fn, ctx, payload)
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            raise self._failure(handler, ErrorCode.HANDLER_TIMEOUT, None) from None
+        except HandlerError as exc:
+            raise _HandlerFailedError(Reply(code=exc.code, message=exc.message)) from None
+        except Exception as exc:  # the handler's bug must not take the node down
+            raise self._failure(handler, ErrorCode.HANDLER_FAILED, exc) from None
+
+    def _timeout(self, deadline: float | None) -> float:
+        timeout = self.limits.timeout
+        if deadline is not None:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise _HandlerFailedError(Reply(code=ErrorCode.DEADLINE_EXPIRED,
+                                           message="the call's deadline passed before its "
+                                           "handler could start"))
+            timeout = min(timeout, remaining)
+        return timeout
+
+    def _failure(self, handler: RegisteredHandler, code: ErrorCode,
+                 exc: BaseException | None) -> _HandlerFailedError:
+        self._incidents += 1
+        self._log.error("handler_failed", handler_id=handler.handler_id, code=code.name,
+                        incident=self._incidents, exc_info=exc)
+        what = {ErrorCode.HANDLER_TIMEOUT: "took too long",
+                ErrorCode.REPLY_TYPE_MISMATCH: "returned a reply of the wrong type"}
+        text = what.get(code, "failed")
+        return _HandlerFailedError(Reply(code=code, message=f"the handler {text}; the entity's "
+                                    f"operator can find incident {self._incidents} in the "
+                                    "node log"))
+
+    def _count(self, reply: Reply) -> Reply:
+        self.counters["calls"] += 1
+        if reply.code is not None:
+            self.counters[f"error_{reply.code.name.lower()}"] += 1
+        return reply
+
+    def statistics(self) -> dict[str, int]:
+        """Counters for metrics: calls, writes, errors by code, fsync batches."""
+        return {**self.counters, "syncs": self._committer.syncs, "waiting": self._waiting}
+
+    def close(self) -> None:
+        """Stop worker threads (abandoned handlers keep theirs until they return)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        self._committer.close()

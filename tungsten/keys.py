@@ -1,0 +1,53 @@
+"""How (entity, section, tuple key) becomes one LMDB key, and back.
+
+Layout: len(entity) as one byte, the entity bytes, len(section) as one byte, the section
+symbol's UTF-8 text, then the key tuple's canonical CBOR. Length prefixes make the
+encoding unambiguous, and every key of one entity's section shares a byte prefix, so a
+section is one contiguous range for a cursor scan. Entities are opaque bytes (the
+cluster-local part of an EID; the cluster ID is stored once per node, not per key).
+"""
+
+from __future__ import annotations
+
+from carbon.symbols import Symbol
+from carbon.tuples import CarbonTuple, TupleError, decode_tuple, encode_tuple
+from tungsten.errors import CorruptStateError, KeyTooLargeError
+
+MAX_KEY_BYTES = 511
+"""LMDB's compiled-in default key limit."""
+MAX_ENTITY_BYTES = 255
+MAX_VALUE_BYTES = 1 << 20
+"""A section value is a record, not a blob store; keep each under 1 MiB."""
+
+
+def section_prefix(entity: bytes, section: Symbol) -> bytes:
+    """The byte prefix shared by every key of `section` in `entity`."""
+    if not isinstance(entity, bytes) or not 0 < len(entity) <= MAX_ENTITY_BYTES:
+        raise KeyTooLargeError(f"entity must be 1-{MAX_ENTITY_BYTES} bytes")
+    text = section.text.encode()
+    return bytes((len(entity),)) + entity + bytes((len(text),)) + text
+
+
+def encode_key(entity: bytes, section: Symbol, key: CarbonTuple) -> bytes:
+    """The LMDB key; raises KeyTooLargeError past LMDB's 511-byte limit."""
+    raw = section_prefix(entity, section) + encode_tuple(key)
+    if len(raw) > MAX_KEY_BYTES:
+        raise KeyTooLargeError(f"key for {section} is {len(raw)} bytes; the limit for entity, "
+                               f"section and key together is {MAX_KEY_BYTES}")
+    return raw
+
+
+def encode_value(value: CarbonTuple) -> bytes:
+    """The stored bytes of a value tuple; bounded so one record cannot fill the map."""
+    raw = encode_tuple(value)
+    if len(raw) > MAX_VALUE_BYTES:
+        raise KeyTooLargeError(f"value of {len(raw)} bytes exceeds {MAX_VALUE_BYTES}")
+    return raw
+
+
+def decode_stored(raw: bytes) -> CarbonTuple:
+    """Decode stored bytes; anything that is not a tuple means foreign or damaged state."""
+    try:
+        return decode_tuple(raw)
+    except TupleError as exc:
+        raise CorruptStateError(f"stored record is not a CARBON tuple: {exc.message}") from None

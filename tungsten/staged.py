@@ -1,0 +1,135 @@
+"""Staged (optimistic) transactions: how a handler reads and writes across `await`s.
+
+LMDB permits one writer per environment and a write transaction must not span an await,
+so a handler never holds one. It reads from a snapshot and stages its writes in memory;
+`commit()` then opens one short write transaction, re-checks that everything the handler
+read is unchanged (else ConflictError, and the caller may re-run the handler), and applies
+the writes all at once. A handler that wrote nothing commits nothing: read-only work never
+opens a write transaction and never waits for an fsync.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carbon.symbols import Symbol
+from carbon.tuples import CarbonTuple
+from tungsten.api import DEFAULT_SCAN_LIMIT, ReadView, StateStore, WriteView
+from tungsten.errors import ClosedError, ConflictError, StateError
+from tungsten.keys import encode_key, encode_value, section_prefix
+
+MAX_STAGED_WRITES = 10_000
+"""Bound on one handler's writes, so a runaway handler cannot exhaust memory."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    entity: bytes
+    section: Symbol
+    key: CarbonTuple
+    value: CarbonTuple | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    entity: bytes
+    section: Symbol
+    limit: int
+    seen: list[tuple[CarbonTuple, CarbonTuple]]
+
+
+class StagedState:
+    """A WriteView over a snapshot, whose writes land only at `commit()`."""
+
+    def __init__(self, snapshot: ReadView) -> None:
+        self._snapshot = snapshot
+        self._reads: dict[bytes, tuple[bytes, Symbol, CarbonTuple, CarbonTuple | None]] = {}
+        self._scans: list[_Scan] = []
+        self._writes: dict[bytes, _Write] = {}
+        self._sealed = False
+
+    @property
+    def has_writes(self) -> bool:
+        """True when commit() would open a write transaction."""
+        return bool(self._writes)
+
+    def _check(self) -> None:
+        if self._sealed:
+            raise ClosedError("the handler's transaction is over (finished, failed or timed out)")
+
+    def get(self, entity: bytes, section: Symbol, key: CarbonTuple) -> CarbonTuple | None:
+        """Own staged write if any, else the snapshot's value (recorded for validation)."""
+        self._check()
+        raw_key = encode_key(entity, section, key)
+        staged = self._writes.get(raw_key)
+        if staged is not None:
+            return staged.value
+        if raw_key not in self._reads:
+            self._reads[raw_key] = (entity, section, key,
+                                    self._snapshot.get(entity, section, key))
+        return self._reads[raw_key][3]
+
+    def scan(self, entity: bytes, section: Symbol,
+             limit: int = DEFAULT_SCAN_LIMIT) -> list[tuple[CarbonTuple, CarbonTuple]]:
+        """The snapshot's section overlaid with own staged writes, in key-byte order."""
+        self._check()
+        base = self._snapshot.scan(entity, section, limit)
+        self._scans.append(_Scan(entity, section, limit, base))
+        prefix = section_prefix(entity, section)
+        merged = {encode_key(entity, section, k): (k, v) for k, v in base}
+        for raw_key, write in self._writes.items():
+            if raw_key.startswith(prefix):
+                if write.value is None:
+                    merged.pop(raw_key, None)
+                else:
+                    merged[raw_key] = (write.key, write.value)
+        return [merged[k] for k in sorted(merged)][:limit]
+
+    def put(self, entity: bytes, section: Symbol, key: CarbonTuple,
+            value: CarbonTuple) -> None:
+        """Stage a write (validated now, so a bad value fails inside the handler)."""
+        self._check()
+        encode_value(value)
+        self._stage(_Write(entity, section, key, value))
+
+    def delete(self, entity: bytes, section: Symbol, key: CarbonTuple) -> bool:
+        """Stage a delete; True if the key currently exists."""
+        existed = self.get(entity, section, key) is not None
+        self._stage(_Write(entity, section, key, None))
+        return existed
+
+    def _stage(self, write: _Write) -> None:
+        raw_key = encode_key(write.entity, write.section, write.key)
+        if raw_key not in self._writes and len(self._writes) >= MAX_STAGED_WRITES:
+            raise StateError(f"a handler may stage at most {MAX_STAGED_WRITES} writes")
+        self._writes[raw_key] = write
+
+    def discard(self) -> None:
+        """Drop staged writes; further use raises ClosedError."""
+        self._sealed = True
+        self._writes.clear()
+
+    def commit(self, store: StateStore) -> int | None:
+        """Validate reads and apply writes atomically; the commit's sequence, or None.
+
+        None means nothing was written, so there is nothing to make durable.
+        """
+        self._check()
+        self._sealed = True
+        if not self._writes:
+            return None
+        store.apply(self._validate_and_apply)
+        return store.commit_seq
+
+    def _validate_and_apply(self, txn: WriteView) -> None:
+        for entity, section, key, seen in self._reads.values():
+            if txn.get(entity, section, key) != seen:
+                raise ConflictError(f"{section} {key!r} changed while the handler ran")
+        for scan in self._scans:
+            if txn.scan(scan.entity, scan.section, scan.limit) != scan.seen:
+                raise ConflictError(f"section {scan.section} changed while the handler ran")
+        for write in self._writes.values():
+            if write.value is None:
+                txn.delete(write.entity, write.section, write.key)
+            else:
+                txn.put(write.entity, write.section, write.key, write.value)

@@ -43,10 +43,38 @@ class ErrorCode(IntEnum):
     # --- 500-599: nodes and routing ---
 
     # --- 600-699: security gate (hashcash, source auth, delegation, MAC, DAC) ---
+    HASHCASH_REQUIRED = 600
+    HASHCASH_INSUFFICIENT = 601
+    HASHCASH_MALFORMED = 602
+    HASHCASH_WRONG_RESOURCE = 603
+    HASHCASH_EXPIRED = 604
+    HASHCASH_FUTURE = 605
+    HASHCASH_DOUBLE_SPENT = 606
+    HASHCASH_SPENT_STORE_FULL = 607
+    PAYMENT_MALFORMED = 608
+    SOURCE_UNVERIFIED = 620
+    DELEGATION_MALFORMED = 630
+    DELEGATION_EXPIRED = 631
+    DELEGATION_BROKEN = 632
+    DELEGATION_LOOP = 633
+    DELEGATION_TOO_LONG = 634
+    DELEGATION_BAD_SIGNATURE = 635
+    DELEGATION_UNVERIFIED_DELEGATOR = 636
+    MAC_INSUFFICIENT_CLEARANCE = 650
+    MAC_UNKNOWN_CLUSTER = 651
+    DAC_NOT_ON_ALLOW_LIST = 670
+    DAC_ON_DENY_LIST = 671
 
     # --- 700-799: transit encryption ---
 
     # --- 800-899: local configuration and policy files (never on the wire) ---
+    # 800-849: YAML sources (generic) and the security policy file
+    CONFIG_UNREADABLE = 800
+    CONFIG_YAML_SYNTAX = 801
+    CONFIG_DUPLICATE_KEY = 802
+    CONFIG_INVALID = 803
+    CONFIG_TOO_LARGE = 804
+    POLICY_INVALID = 810
 
 
 class MercuryError(Exception):

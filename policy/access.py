@@ -184,10 +184,13 @@ def dac_decision(policy: Policy, acls: TargetAcls, who: Principal, target: Targe
     bypass = is_bypass(policy, who, local_cluster)
     if bypass is not None:
         return Granted(f"dac: {bypass} bypasses ACLs")
+    passed = []
     for acl in (acls.operation, acls.endpoint, acls.entity):
-        if acl is not None and not acl.permits(who, local_cluster):
-            return _acl_refusal(acl, who, target)
-    return Granted("dac: no ACL excludes the caller")
+        if acl is not None:
+            if not acl.permits(who, local_cluster):
+                return _acl_refusal(acl, who, target)
+            passed.append(acl.rule)
+    return Granted(f"dac: passes {', '.join(passed)}" if passed else "dac: no ACL set")
 
 
 def _acl_refusal(acl: Acl, who: Principal, target: Target) -> Refused:

@@ -97,6 +97,12 @@ def evaluate(request: GateRequest, policy: Policy, state: GateState, now: float)
         if isinstance(paid, Deny):
             return paid
         stamp_bits = paid
+    return decide_access(request, policy, state, now, stamp_bits)
+
+
+def decide_access(request: GateRequest, policy: Policy, state: GateState, now: float,
+                  stamp_bits: int = 0) -> Decision:
+    """Stages 2-5 (after hashcash has been paid): source, delegation, MAC, DAC."""
     originator = _authenticate(request.source, state.verifier)
     if isinstance(originator, Deny):
         return originator

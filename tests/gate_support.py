@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon import cbor
 from carbon.principal import Principal
-from mercury_rt.core.delegation import encode_principal
+from mercury_rt.core.delegation import DelegationError, decode_principal, encode_principal
 from mercury_rt.core.source import SourceError, VerifiedSource
 
 LOCAL = b"\x01" + hashlib.sha256(b"local cluster").digest()
@@ -43,7 +43,6 @@ class CountingVerifier:
             value = cbor.loads(eid[3:])
         except cbor.CodecError as exc:
             raise SourceError(exc.message) from None
-        from mercury_rt.core.delegation import DelegationError, decode_principal
         try:
             who = decode_principal(value)
         except DelegationError as exc:

@@ -23,6 +23,8 @@ from mercury_rt.core.source import SourceVerifier
 
 DOMAIN = "mercury-rt/delegation/v1"
 MAX_CERT_BYTES = 4096
+MAX_CLUSTER_HASH = 65
+MAX_LOCAL_PART = 1024
 _LIMITS = cbor.Limits(max_bytes=MAX_CERT_BYTES, max_depth=8, max_items=256)
 
 
@@ -64,8 +66,10 @@ def encode_principal(who: Principal) -> cbor.Value:
 def decode_principal(value: cbor.Value) -> Principal:
     """Inverse of encode_principal. Raises DelegationError."""
     if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], bytes)
-            and isinstance(value[1], bytes)):
-        raise DelegationError("delegate must be [cluster bytes, local bytes, persona]")
+            and 2 <= len(value[0]) <= MAX_CLUSTER_HASH and isinstance(value[1], bytes)
+            and len(value[1]) <= MAX_LOCAL_PART):
+        raise DelegationError("delegate must be [cluster hash (2-65 bytes), local part "
+                              f"(at most {MAX_LOCAL_PART} bytes), persona]")
     persona = value[2]
     if persona is None:
         return Principal(value[0], value[1])

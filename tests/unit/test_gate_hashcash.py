@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import hashcash
@@ -101,7 +102,8 @@ def test_expiry_and_future_window() -> None:
 
 def test_date_granularities_are_periods_in_utc() -> None:
     day, period = stamp_time("270115")
-    assert (day, period) == (1_799_971_200, 86400)  # 2027-01-15T00:00:00Z and stamp_time("2701151030") == (day + 37800, 60)
+    assert (day, period) == (1_799_971_200, 86400)  # 2027-01-15T00:00:00Z
+    assert stamp_time("2701151030") == (day + 37800, 60)
     assert stamp_time("270115103005") == (day + 37805, 1)
 
 
@@ -116,10 +118,8 @@ def test_malformed_stamps_are_refused_with_their_code(text: str) -> None:
 
 @given(st.text(max_size=300))
 def test_any_text_gives_a_result_or_a_stamp_error(text: str) -> None:
-    try:
+    with contextlib.suppress(StampError):
         check_stamp(text, RESOURCE, 8, NOW, **WINDOW)
-    except StampError:
-        pass
 
 
 def test_parse_keeps_the_claim_and_resource() -> None:

@@ -92,13 +92,16 @@ def _rules_chain(policy: Policy, target: Target) -> tuple[Rules | None, Rules | 
     return ent, ep, op
 
 
+_NO_COST = Ruled(0, "no hashcash cost")
+
+
 def required_bits(policy: Policy, target: Target) -> Ruled:
     """The hashcash cost: the highest of the entity's, endpoint's and operation's."""
-    best = Ruled(0, "no hashcash cost")
+    best: Rules | None = None
     for rules in _rules_chain(policy, target):
-        if rules is not None and rules.hashcash_bits > best.value:
-            best = Ruled(rules.hashcash_bits, f"{rules.path}.hashcash_bits")
-    return best
+        if rules is not None and rules.hashcash_bits > (best.hashcash_bits if best else 0):
+            best = rules
+    return _NO_COST if best is None else Ruled(best.hashcash_bits, best.bits_rule)
 
 
 def required_classification(policy: Policy, target: Target) -> Ruled:

@@ -59,6 +59,10 @@ class Rules:
     acl: Acl | None = None
     clearance: int | None = None
     children: dict[int, Rules] = field(default_factory=dict)
+    bits_rule: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bits_rule", f"{self.path}.hashcash_bits")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from mercury_rt.core.hashcash import (
     StampError,
     check_stamp,
     stamp_resource,
-    target_tag,
+    target_tag_of,
 )
 from mercury_rt.core.source import LocalSource, Source, SourceVerifier
 from mercury_rt.core.spent import SpendResult, SpentStampStore
@@ -134,33 +134,41 @@ def _access(request: GateRequest, policy: Policy, state: GateState, chain: Chain
 def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
          cost: Ruled) -> int | Deny:
     """Check the first hashcash payment and spend it; the bits it carried, or a Deny."""
-    target = Principal(state.local_cluster, request.target.entity, request.target_persona)
-    resource = stamp_resource(target_tag(target), request.target.endpoint,
-                              request.target.operation, request.request_digest)
-    need = f"a {cost.value}-bit hashcash stamp for resource {resource} (set by {cost.rule})"
-    stamp = next((p for p in request.payments if p.kind == PAYMENT_HASHCASH), None)
+    target = request.target
+    persona = request.target_persona
+    tag = target_tag_of(state.local_cluster, target.entity, persona.cls.text if persona else None)
+    resource = stamp_resource(tag, target.endpoint, target.operation, request.request_digest)
+    stamp = None
+    for payment in request.payments:
+        if payment.kind == PAYMENT_HASHCASH:
+            stamp = payment
+            break
     if stamp is None:
-        return _stamp_deny(ErrorCode.HASHCASH_REQUIRED, f"this request needs {need}", cost)
+        return _stamp_deny(ErrorCode.HASHCASH_REQUIRED, "this request needs", cost, resource)
     try:
         text = stamp.data.decode("ascii")
         ok = check_stamp(text, resource, cost.value, now, max_age=policy.stamp_max_age,
                          max_future=policy.stamp_max_future)
     except UnicodeDecodeError:
-        return _stamp_deny(ErrorCode.HASHCASH_MALFORMED, f"stamp is not ASCII; send {need}",
-                           cost)
+        return _stamp_deny(ErrorCode.HASHCASH_MALFORMED, "stamp is not ASCII; send", cost,
+                           resource)
     except StampError as exc:
-        return _stamp_deny(exc.code, f"{exc.message}; send {need}", cost)
+        return _stamp_deny(exc.code, f"{exc.message}; send", cost, resource)
     spent = state.spent.add_if_absent(ok.digest, ok.expires_at, now)
     if spent is SpendResult.ALREADY_SPENT:
-        return _stamp_deny(ErrorCode.HASHCASH_DOUBLE_SPENT,
-                           f"stamp was already spent; send a fresh {need}", cost)
+        return _stamp_deny(ErrorCode.HASHCASH_DOUBLE_SPENT, "stamp was already spent; send",
+                           cost, resource)
     if spent is SpendResult.FULL:
         return _stamp_deny(ErrorCode.HASHCASH_SPENT_STORE_FULL,
-                           "too many unexpired stamps to track; retry later", cost)
+                           "too many unexpired stamps to track; retry later with", cost,
+                           resource)
     return ok.bits
 
 
-def _stamp_deny(code: ErrorCode, message: str, cost: Ruled) -> Deny:
+def _stamp_deny(code: ErrorCode, what: str, cost: Ruled, resource: str) -> Deny:
+    """A hashcash denial that always states the bits and resource that would pass."""
+    message = (f"{what} a {cost.value}-bit hashcash stamp for resource {resource} "
+               f"(set by {cost.rule})")
     return Deny(code, message, cost.rule, "hashcash", None, cost.value)
 
 

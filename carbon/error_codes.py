@@ -74,7 +74,6 @@ class ErrorCode(IntEnum):
     CONFIG_DUPLICATE_KEY = 802
     CONFIG_INVALID = 803
     CONFIG_TOO_LARGE = 804
-    POLICY_INVALID = 810
 
 
 class MercuryError(Exception):

@@ -112,3 +112,11 @@ def test_invalid_policy_refuses_to_start(tmp_path: Path) -> None:
     path.write_text("version: 1\n")
     with pytest.raises(ConfigFileError):
         PolicyHolder.load(path)
+
+
+def test_operator_guide_example_is_valid() -> None:
+    guide = (EXAMPLE.parents[1] / "docs" / "operator-guide.md").read_text()
+    section = guide[guide.index("## Policy"):]
+    block = section[section.index("```yaml\n") + 8:]
+    policy = parse_policy(block[:block.index("```")], "operator-guide.md")
+    assert policy.levels[-1] == "secret" and len(policy.clusters) == 1

@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from carbon.principal import Principal
+from mercury_rt.core.delegation import SignatureCache, issue_certificate
 from mercury_rt.core.gate import GateRequest, GateState, evaluate
 from mercury_rt.core.hashcash import (
     PaymentStamp,
@@ -32,7 +33,7 @@ from mercury_rt.core.source import RemoteSource, VerifiedSource
 from mercury_rt.core.spent import MemorySpentStore
 from policy.access import Target
 from policy.model import load_policy
-from tests.gate_support import LOCAL, NOW, CountingVerifier, fake_eid
+from tests.gate_support import LOCAL, NOW, CountingVerifier, cluster_key, fake_eid
 
 POLICY = load_policy(Path(__file__).resolve().parents[1] / "conf" / "policy.example.yaml")
 PARTNER_HASH = next(iter(POLICY.clusters))  # "partner" in the example policy
@@ -75,6 +76,23 @@ def bench_allowed(target: Target, bits: int, n: int) -> float:
     verifier.verify(eid)  # warm
     samples = []
     for req in requests:
+        t0 = time.perf_counter_ns()
+        decision = evaluate(req, POLICY, state, NOW)
+        samples.append(time.perf_counter_ns() - t0)
+        assert decision.__class__.__name__ == "Allow", decision
+    return p50_us(samples)
+
+
+def bench_delegated(n: int) -> float:
+    """p50 µs of an allowed request carrying one certificate (EID and signature caches warm)."""
+    verifier = CachedVerifier()
+    state = GateState(LOCAL, verifier, MemorySpentStore(), signatures=SignatureCache())
+    agent = Principal(PARTNER_HASH, b"agent")
+    cert = issue_certificate(agent, fake_eid(CALLER), int(NOW) + 3600, cluster_key(PARTNER_HASH))
+    req = GateRequest(Target(b"billing", 2, 0), RemoteSource(fake_eid(agent)),
+                      request_digest(b""), delegation=(cert,))
+    samples = []
+    for _ in range(n):
         t0 = time.perf_counter_ns()
         decision = evaluate(req, POLICY, state, NOW)
         samples.append(time.perf_counter_ns() - t0)
@@ -138,6 +156,7 @@ def main() -> None:
     echo_p50, echo_rate = bench_raw_echo()
     free = bench_allowed(Target(b"billing", 2, 0), 0, 50_000)
     costed = bench_allowed(Target(b"billing", 1, 3), 10, 3_000)
+    delegated = bench_delegated(20_000)
     rate, calls = bench_bad_stamps(200_000)
     print(f"raw UDP echo (blocking, 127.0.0.1, N=1): p50 {echo_p50:.1f} µs, "
           f"{echo_rate:,.0f} req/s")
@@ -145,6 +164,8 @@ def main() -> None:
           f"({100 * free / echo_p50:.1f}% of an echo round trip)")
     print(f"gate, allowed, 10-bit stamp checked + spent, remote source: p50 {costed:.2f} µs "
           f"({100 * costed / echo_p50:.1f}% of an echo round trip)")
+    print(f"gate, allowed, one delegation certificate (signature cache warm): p50 "
+          f"{delegated:.2f} µs ({100 * delegated / echo_p50:.1f}% of an echo round trip)")
     print(f"bad-stamp rejections: {rate:,.0f} /s ({1e6 / rate:.2f} µs each), "
           f"signature verifications: {calls}")
 

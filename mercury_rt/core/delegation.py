@@ -10,6 +10,7 @@ shape, expiry, links) come before any signature verification.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -107,8 +108,31 @@ def decode_certificate(data: bytes) -> Certificate:
     return Certificate(decode_principal(value[0]), value[1], value[2], value[3])
 
 
+class SignatureCache:
+    """Signatures already verified, by (signed bytes, key): a bounded FIFO set.
+
+    An Ed25519 verification costs ~120 µs; a client repeating one certificate on every
+    request should pay it once. Entries are exact (bytes, key) pairs, so a hit proves
+    the same signature over the same bytes under the same key verified before.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._seen: dict[bytes, None] = {}
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._seen
+
+    def add(self, key: bytes) -> None:
+        """Remember a verified signature, forgetting the oldest beyond the bound."""
+        if len(self._seen) >= self.limit:
+            del self._seen[next(iter(self._seen))]
+        self._seen[key] = None
+
+
 def verify_chain(originator: Principal, certs: tuple[bytes, ...], verifier: SourceVerifier,
-                 now: float, max_chain: int) -> Chain:
+                 now: float, max_chain: int, *,
+                 cache: SignatureCache | None = None) -> Chain:
     """Check a chain from `originator`; raises DelegationError naming the failed check."""
     if len(certs) > max_chain:
         raise DelegationError(f"{len(certs)} certificates; this cluster accepts at most "
@@ -123,7 +147,7 @@ def verify_chain(originator: Principal, certs: tuple[bytes, ...], verifier: Sour
         if cert.delegate != current:
             raise DelegationError(f"certificate {i} delegates to {cert.delegate.short()}, "
                                   f"not to {current.short()}", ErrorCode.DELEGATION_BROKEN)
-        current = _verify_link(i, cert, verifier)
+        current = _verify_link(i, cert, verifier, cache)
         if current in seen:
             raise DelegationError(f"certificate {i} returns to {current.short()}",
                                   ErrorCode.DELEGATION_LOOP)
@@ -132,16 +156,23 @@ def verify_chain(originator: Principal, certs: tuple[bytes, ...], verifier: Sour
     return Chain(originator, tuple(path))
 
 
-def _verify_link(i: int, cert: Certificate, verifier: SourceVerifier) -> Principal:
+def _verify_link(i: int, cert: Certificate, verifier: SourceVerifier,
+                 cache: SignatureCache | None) -> Principal:
     try:
         source = verifier.verify(cert.delegator_eid)
     except MercuryError as exc:
         raise DelegationError(f"certificate {i}: delegator EID does not verify: {exc.message}",
                               ErrorCode.DELEGATION_UNVERIFIED_DELEGATOR) from None
     data = signed_bytes(cert.delegate, cert.delegator_eid, cert.expires)
+    key = source.cluster_key.public_bytes_raw()
+    memo = hashlib.sha256(key + cert.signature + data).digest()
+    if cache is not None and memo in cache:
+        return source.principal
     try:
         source.cluster_key.verify(cert.signature, data)
     except InvalidSignature:
         raise DelegationError(f"certificate {i}: signature is not by the delegator's cluster "
                               "key", ErrorCode.DELEGATION_BAD_SIGNATURE) from None
+    if cache is not None:
+        cache.add(memo)
     return source.principal

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
-from mercury_rt.core.delegation import Chain, DelegationError, verify_chain
+from mercury_rt.core.delegation import Chain, DelegationError, SignatureCache, verify_chain
 from mercury_rt.core.hashcash import (
     PAYMENT_HASHCASH,
     PaymentStamp,
@@ -60,6 +60,7 @@ class GateState:
     verifier: SourceVerifier
     spent: SpentStampStore
     acls: AclSource | None = None
+    signatures: SignatureCache | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,7 @@ def decide_access(request: GateRequest, policy: Policy, state: GateState, now: f
     if request.delegation:
         try:
             chain = verify_chain(originator, request.delegation, state.verifier, now,
-                                 policy.max_delegation_chain)
+                                 policy.max_delegation_chain, cache=state.signatures)
         except DelegationError as exc:
             rule = "delegation.max_chain" if exc.code is ErrorCode.DELEGATION_TOO_LONG \
                 else "delegation"

@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbon.principal import Principal
-from mercury_rt.core.delegation import DelegationError, issue_certificate, verify_chain
+from mercury_rt.core.delegation import (
+    DelegationError,
+    SignatureCache,
+    issue_certificate,
+    verify_chain,
+)
 from tests.gate_support import (
     LOCAL,
     NOW,
@@ -23,6 +28,7 @@ CLUSTERS = [LOCAL, PARTNER, STRANGER]
 PEOPLE = [Principal(c, name) for c in CLUSTERS for name in (b"a", b"b", b"c")]
 KNOWN = {LOCAL, PARTNER}  # the verifier rejects STRANGER's EIDs
 MAX_CHAIN = 3
+SHARED_CACHE = SignatureCache()  # shared across examples: a warm cache must grant nothing more
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def test_chain_grants_exactly_what_valid_certificates_grant(
     verifier = CountingVerifier(clusters=set(KNOWN))
     expected = reference(originator, specs_)
     try:
-        chain = verify_chain(originator, certs, verifier, NOW, MAX_CHAIN)
+        chain = verify_chain(originator, certs, verifier, NOW, MAX_CHAIN, cache=SHARED_CACHE)
     except DelegationError:
         assert expected is None
         return

@@ -13,6 +13,7 @@ from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol
 from mercury_rt.core.delegation import (
     DelegationError,
+    SignatureCache,
     decode_certificate,
     decode_principal,
     encode_principal,
@@ -99,3 +100,23 @@ def test_malformed_certificates_are_typed_errors(raw: bytes) -> None:
 def test_arbitrary_bytes_never_escape_as_other_exceptions(raw: bytes) -> None:
     with contextlib.suppress(DelegationError):
         verify_chain(ALICE, (raw,), CountingVerifier(), NOW, 4)
+
+
+def test_signature_cache_skips_only_exact_repeats() -> None:
+    cache = SignatureCache(limit=2)
+    good = cert(ALICE, BOB)
+    for _ in range(2):
+        assert verify_chain(ALICE, (good,), CountingVerifier(), NOW, 4,
+                            cache=cache).acting_as == BOB
+    assert len(cache._seen) == 1
+    forged = good[:-1] + bytes([good[-1] ^ 1])
+    with pytest.raises(DelegationError) as info:
+        verify_chain(ALICE, (forged,), CountingVerifier(), NOW, 4, cache=cache)
+    assert info.value.code is ErrorCode.DELEGATION_BAD_SIGNATURE
+
+
+def test_signature_cache_is_bounded() -> None:
+    cache = SignatureCache(limit=2)
+    for key in (b"a", b"b", b"c"):
+        cache.add(key)
+    assert b"a" not in cache and b"b" in cache and b"c" in cache

@@ -1,6 +1,6 @@
 """The security gate: nothing reaches a handler unless every check passes, in this order.
 
-1. hashcash (before any signature verification: a flood of bad stamps costs ~1 µs each),
+1. hashcash (before any signature verification: a bad stamp costs a few µs, never ~120),
 2. source authentication (local: vouched principal; remote: EID via the injected verifier),
 3. delegation chain (the request then acts as the final entity),
 4. MAC (clearance against the highest classification), 5. DAC (ACLs; bypass skips only these).
@@ -42,7 +42,12 @@ from policy.model import Policy
 
 @dataclass(frozen=True, slots=True)
 class GateRequest:
-    """What the gate needs from a decoded request."""
+    """What the gate needs from a decoded request.
+
+    `request_digest` is computed by the receiver (`hashcash.request_digest(body)`), never
+    taken from the peer; `delegation` holds the raw certificates, decoded here so a
+    malformed one is a denial rather than a decoder exception.
+    """
 
     target: Target
     source: Source

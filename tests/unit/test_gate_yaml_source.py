@@ -115,3 +115,19 @@ def test_semantic_checks_are_located() -> None:
     with pytest.raises(ConfigFileError) as info:
         parse_model("version: 1\nitems:\n  - port: 80\n", "f", Outer, check)
     assert str(info.value.problems[0]) == "f:3: items.0.port: port 80 is reserved"
+
+
+def test_merge_keys_work_and_explicit_keys_override() -> None:
+    text = ("version: 1\n"
+            "base: &base {port: 1, name: base}\n"
+            "by_name:\n"
+            "  a:\n"
+            "    <<: *base\n"
+            "    name: a\n")
+    with pytest.raises(ConfigFileError) as info:  # `base` is not a field of Outer
+        parse_model(text, "f", Outer)
+    assert [str(p) for p in info.value.problems] == [
+        "f:2: base: unknown key (check the spelling; see the operator guide for allowed keys)"]
+    model = parse_model(text.replace("base: &base", "items: [&base").replace(
+        "name: base}", "name: base}]"), "f", Outer)
+    assert model.by_name["a"] == Inner(port=1, name="a")

@@ -1,0 +1,1 @@
+"""Security policy: the YAML model, MAC/DAC decisions, and safe reload."""

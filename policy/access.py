@@ -1,0 +1,207 @@
+"""Mandatory and discretionary access decisions: pure functions with typed, named results.
+
+MAC: the clearance needed is the highest of the entity's, endpoint's and operation's
+classifications; a local caller's clearance is looked up, a remote caller's is its entry
+(or its cluster's default) capped by the cluster's maximum. DAC: operation, endpoint and
+entity ACLs in that order; listed bypass entities skip ACLs (never MAC). Each result names
+the policy key that decided it, so `policy explain` and the audit log can point at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from carbon.error_codes import ErrorCode
+from carbon.principal import Principal
+from policy.model import Acl, Policy, Rules
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An operation on an endpoint of a local entity."""
+
+    entity: bytes
+    endpoint: int
+    operation: int
+
+    def text(self) -> str:
+        """`entity/endpoint/operation`, as operators write it."""
+        return f"{self.entity.decode('utf-8', 'replace')}/{self.endpoint}/{self.operation}"
+
+
+@dataclass(frozen=True, slots=True)
+class Ruled:
+    """A looked-up value and the policy key it came from."""
+
+    value: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """Access passes this check; `rule` says why."""
+
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Access fails this check: a stable code, what would pass, and the deciding key."""
+
+    code: ErrorCode
+    message: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetAcls:
+    """The three ACLs that apply to a target, most specific first; None = no list."""
+
+    operation: Acl | None
+    endpoint: Acl | None
+    entity: Acl | None
+
+
+class AclSource(Protocol):
+    """Where ACLs come from: the policy file today, entity state (TUNGSTEN) later."""
+
+    def acls_for(self, target: Target) -> TargetAcls:
+        """The operation, endpoint and entity ACLs of `target`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyAcls:
+    """ACLs as written in the policy file."""
+
+    policy: Policy
+
+    def acls_for(self, target: Target) -> TargetAcls:
+        """The ACLs the policy sets on `target`'s operation, endpoint and entity."""
+        ent, ep, op = _rules_chain(self.policy, target)
+        return TargetAcls(op.acl if op else None, ep.acl if ep else None,
+                          ent.acl if ent else None)
+
+
+def _rules_chain(policy: Policy, target: Target) -> tuple[Rules | None, Rules | None,
+                                                          Rules | None]:
+    ent = policy.entities.get(target.entity)
+    ep = ent.children.get(target.endpoint) if ent else None
+    op = ep.children.get(target.operation) if ep else None
+    return ent, ep, op
+
+
+_NO_COST = Ruled(0, "no hashcash cost")
+
+
+def required_bits(policy: Policy, target: Target) -> Ruled:
+    """The hashcash cost: the highest of the entity's, endpoint's and operation's."""
+    best: Rules | None = None
+    for rules in _rules_chain(policy, target):
+        if rules is not None and rules.hashcash_bits > (best.hashcash_bits if best else 0):
+            best = rules
+    return _NO_COST if best is None else Ruled(best.hashcash_bits, best.bits_rule)
+
+
+def required_classification(policy: Policy, target: Target) -> Ruled:
+    """The clearance needed: the highest of the three classifications (unset = lowest)."""
+    ent, ep, op = _rules_chain(policy, target)
+    best = _entity_classification(policy, target.entity, ent)
+    for rules in (ep, op):
+        if rules is not None and rules.classification is not None \
+                and rules.classification > best.value:
+            best = Ruled(rules.classification, f"{rules.path}.classification")
+    return best
+
+
+def _entity_classification(policy: Policy, entity: bytes, rules: Rules | None) -> Ruled:
+    if rules is not None and rules.classification is not None:
+        return Ruled(rules.classification, f"{rules.path}.classification")
+    rule = policy.new_entity_rule(entity)
+    if rule is not None:
+        return Ruled(rule.classification, f"{rule.path}.classification")
+    top = len(policy.levels) - 1
+    return Ruled(top, "no classification or new_entities rule: highest level")
+
+
+def caller_clearance(policy: Policy, who: Principal, local_cluster: bytes) -> Ruled | Refused:
+    """The caller's clearance, or a refusal if its cluster is neither local nor known."""
+    if who.cluster == local_cluster:
+        rules = policy.entities.get(who.local)
+        if rules is not None and rules.clearance is not None:
+            return Ruled(rules.clearance, f"{rules.path}.clearance")
+        rule = policy.new_entity_rule(who.local)
+        if rule is not None:
+            return Ruled(rule.clearance, f"{rule.path}.clearance")
+        return Ruled(0, "no clearance or new_entities rule: lowest level")
+    cluster = policy.clusters.get(who.cluster)
+    if cluster is None:
+        if policy.unknown_cluster_clearance is None:
+            return Refused(ErrorCode.MAC_UNKNOWN_CLUSTER,
+                           f"cluster {who.cluster.hex()} is not in trusted_clusters and "
+                           "unknown_cluster_clearance is not set", "trusted_clusters")
+        return Ruled(policy.unknown_cluster_clearance, "unknown_cluster_clearance")
+    base = f"trusted_clusters.{cluster.alias}"
+    listed = cluster.entities.get(who.local)
+    if listed is not None:
+        found = Ruled(listed, f"{base}.entities.{who.local.decode('utf-8', 'replace')}")
+    elif cluster.default_clearance is not None:
+        found = Ruled(cluster.default_clearance, f"{base}.default_clearance")
+    else:
+        return Refused(ErrorCode.MAC_UNKNOWN_CLUSTER,
+                       f"{who.short()} is not listed under {base}.entities and the cluster "
+                       "has no default_clearance", f"{base}.entities")
+    if found.value > cluster.max_clearance:
+        return Ruled(cluster.max_clearance, f"{base}.max_clearance")
+    return found
+
+
+def mac_decision(policy: Policy, who: Principal, target: Target,
+                 local_cluster: bytes) -> Granted | Refused:
+    """Mandatory access control for `who` on `target`."""
+    needed = required_classification(policy, target)
+    has = caller_clearance(policy, who, local_cluster)
+    if isinstance(has, Refused):
+        return has
+    if has.value >= needed.value:
+        return Granted(f"mac: clearance {policy.level_name(has.value)} ({has.rule}) >= "
+                       f"{policy.level_name(needed.value)} ({needed.rule})")
+    return Refused(ErrorCode.MAC_INSUFFICIENT_CLEARANCE,
+                   f"{target.text()} needs clearance {policy.level_name(needed.value)!r} "
+                   f"(set by {needed.rule}); {who.short()} has "
+                   f"{policy.level_name(has.value)!r} (from {has.rule})", needed.rule)
+
+
+def is_bypass(policy: Policy, who: Principal, local_cluster: bytes) -> str | None:
+    """The acl_bypass entry naming `who`, if any."""
+    for i, ref in enumerate(policy.acl_bypass):
+        if ref.matches(who, local_cluster):
+            return f"acl_bypass[{i}]"
+    return None
+
+
+def dac_decision(policy: Policy, acls: TargetAcls, who: Principal, target: Target,
+                 local_cluster: bytes) -> Granted | Refused:
+    """Discretionary access control: every ACL present must permit `who`, unless bypassed."""
+    bypass = is_bypass(policy, who, local_cluster)
+    if bypass is not None:
+        return Granted(f"dac: {bypass} bypasses ACLs")
+    passed = []
+    for acl in (acls.operation, acls.endpoint, acls.entity):
+        if acl is not None:
+            if not acl.permits(who, local_cluster):
+                return _acl_refusal(acl, who, target)
+            passed.append(acl.rule)
+    return Granted(f"dac: passes {', '.join(passed)}" if passed else "dac: no ACL set")
+
+
+def _acl_refusal(acl: Acl, who: Principal, target: Target) -> Refused:
+    if acl.allow:
+        names = ", ".join(ref.text for ref in acl.entries[:8]) or "nobody"
+        return Refused(ErrorCode.DAC_NOT_ON_ALLOW_LIST,
+                       f"{who.short()} is not on the allow list {acl.rule} for {target.text()} "
+                       f"(allowed: {names})", acl.rule)
+    return Refused(ErrorCode.DAC_ON_DENY_LIST,
+                   f"{who.short()} is on the deny list {acl.rule} for {target.text()}",
+                   acl.rule)

@@ -1,0 +1,203 @@
+"""The policy file's shape (pydantic v2) and the cross-field checks pydantic cannot express.
+
+This is what an operator writes; `policy.model.compile_policy` turns it into the fast,
+frozen form the gate reads. Every key is documented in docs/operator-guide.md, "Policy".
+Unknown keys are errors, so a misspelt key never silently means "no restriction".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from policy.yaml_source import Loc
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+LEVEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+_HEX = re.compile(r"[0-9a-f]{4,128}\Z")
+
+EntityName = Annotated[str, Field(pattern=NAME_PATTERN)]
+LevelName = Annotated[str, Field(pattern=LEVEL_PATTERN)]
+Number = Annotated[int, Field(ge=0, le=0xFFFF)]
+Bits = Annotated[int, Field(ge=0, le=40)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AclSpec(_Strict):
+    """Exactly one of: `allow` (only these entities) or `deny` (everyone but these)."""
+
+    allow: list[str] | None = None
+    deny: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AclSpec:
+        if (self.allow is None) == (self.deny is None):
+            raise ValueError("an acl has exactly one of 'allow' or 'deny'")
+        return self
+
+
+class OperationSpec(_Strict):
+    """An operation's classification, hashcash cost and ACL."""
+
+    classification: LevelName | None = None
+    hashcash_bits: Bits = 0
+    acl: AclSpec | None = None
+
+
+class EndpointSpec(OperationSpec):
+    """An endpoint's settings, and its operations by number."""
+
+    operations: dict[Number, OperationSpec] = {}
+
+
+class EntitySpec(OperationSpec):
+    """A local entity's classification, clearance, cost, ACL, and endpoints by number."""
+
+    clearance: LevelName | None = None
+    endpoints: dict[Number, EndpointSpec] = {}
+
+
+class NewEntityRule(_Strict):
+    """Default assignment for entities not listed: first rule whose glob matches wins."""
+
+    match: Annotated[str, Field(min_length=1, max_length=128)]
+    classification: LevelName
+    clearance: LevelName
+
+
+class TrustedCluster(_Strict):
+    """A remote cluster we grant clearances to, named by its master key hash."""
+
+    master_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{4,128}$")]
+    max_clearance: LevelName
+    default_clearance: LevelName | None = None
+    entities: dict[EntityName, LevelName] = {}
+
+
+class HashcashSpec(_Strict):
+    """How long a stamp stays valid, how far ahead its date may be, and the spent-store bound."""
+
+    max_age_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
+    max_future_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    spent_store_limit: Annotated[int, Field(ge=1000, le=100_000_000)] = 1_000_000
+
+
+class DelegationSpec(_Strict):
+    """The longest delegation chain a request may carry."""
+
+    max_chain: Annotated[int, Field(ge=0, le=16)] = 4
+
+
+class TransitSpec(_Strict):
+    """Encryption algorithm ids trusted at each clearance level (used by transit security)."""
+
+    intra_cluster: dict[LevelName, list[Number]] = {}
+    inter_cluster: dict[LevelName, list[Number]] = {}
+
+
+class PolicyFile(_Strict):
+    """The whole policy file."""
+
+    version: Literal[1]
+    levels: Annotated[list[LevelName], Field(min_length=1, max_length=64)]
+    entities: dict[EntityName, EntitySpec] = {}
+    new_entities: list[NewEntityRule] = []
+    trusted_clusters: dict[EntityName, TrustedCluster] = {}
+    unknown_cluster_clearance: LevelName | None = None
+    acl_bypass: list[str] = []
+    hashcash: HashcashSpec = HashcashSpec()
+    delegation: DelegationSpec = DelegationSpec()
+    transit: TransitSpec = TransitSpec()
+
+
+def check_policy(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:
+    """Every cross-reference problem: unknown levels, bad entity references, duplicates."""
+    levels = set(doc.levels)
+    yield from _duplicate_levels(doc.levels)
+    for loc, level in _level_references(doc):
+        if level not in levels:
+            yield loc, f"{level!r} is not a level; levels are: {', '.join(doc.levels)}"
+    for loc, ref in _entity_references(doc):
+        problem = reference_problem(ref, doc)
+        if problem:
+            yield loc, problem
+    seen: dict[str, str] = {}
+    for alias, cluster in doc.trusted_clusters.items():
+        if cluster.master_hash in seen:
+            yield (("trusted_clusters", alias, "master_hash"),
+                   f"same master_hash as trusted cluster {seen[cluster.master_hash]!r}")
+        seen.setdefault(cluster.master_hash, alias)
+
+
+def reference_problem(ref: str, doc: PolicyFile) -> str | None:
+    """Why `ref` is not a valid entity reference (`name`, `cluster:name`, `…#/persona`)."""
+    body, _, persona = ref.partition("#")
+    cluster, sep, name = body.rpartition(":")
+    if persona and not re.fullmatch(r"/[a-z0-9][a-z0-9._/-]{0,254}", persona):
+        return f"{ref!r}: persona must be a symbol such as #/argon/persona/admin"
+    if not re.fullmatch(NAME_PATTERN, name):
+        return f"{ref!r}: entity name must match {NAME_PATTERN}"
+    if sep and cluster not in doc.trusted_clusters and not _HEX.fullmatch(cluster):
+        return (f"{ref!r}: {cluster!r} is neither a trusted_clusters name nor a hex "
+                "master key hash")
+    return None
+
+
+def _duplicate_levels(levels: list[str]) -> Iterator[tuple[Loc, str]]:
+    for i, level in enumerate(levels):
+        if level in levels[:i]:
+            yield ("levels", i), f"level {level!r} is listed twice"
+
+
+def _level_references(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:
+    if doc.unknown_cluster_clearance is not None:
+        yield ("unknown_cluster_clearance",), doc.unknown_cluster_clearance
+    for name, ent in doc.entities.items():
+        for key in ("classification", "clearance"):
+            if getattr(ent, key) is not None:
+                yield ("entities", name, key), getattr(ent, key)
+        for ep_no, ep in ent.endpoints.items():
+            if ep.classification is not None:
+                yield ("entities", name, "endpoints", ep_no, "classification"), ep.classification
+            for op_no, op in ep.operations.items():
+                if op.classification is not None:
+                    yield (("entities", name, "endpoints", ep_no, "operations", op_no,
+                            "classification"), op.classification)
+    for i, rule in enumerate(doc.new_entities):
+        yield ("new_entities", i, "classification"), rule.classification
+        yield ("new_entities", i, "clearance"), rule.clearance
+    for alias, cl in doc.trusted_clusters.items():
+        yield ("trusted_clusters", alias, "max_clearance"), cl.max_clearance
+        if cl.default_clearance is not None:
+            yield ("trusted_clusters", alias, "default_clearance"), cl.default_clearance
+        for ent_name, level in cl.entities.items():
+            yield ("trusted_clusters", alias, "entities", ent_name), level
+    for section in ("intra_cluster", "inter_cluster"):
+        for level in getattr(doc.transit, section):
+            yield ("transit", section, level), level
+
+
+def _entity_references(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:
+    for i, ref in enumerate(doc.acl_bypass):
+        yield ("acl_bypass", i), ref
+    for name, ent in doc.entities.items():
+        yield from _acl_references(("entities", name), ent.acl)
+        for ep_no, ep in ent.endpoints.items():
+            yield from _acl_references(("entities", name, "endpoints", ep_no), ep.acl)
+            for op_no, op in ep.operations.items():
+                yield from _acl_references(
+                    ("entities", name, "endpoints", ep_no, "operations", op_no), op.acl)
+
+
+def _acl_references(base: Loc, acl: AclSpec | None) -> Iterator[tuple[Loc, str]]:
+    if acl is None:
+        return
+    kind, refs = ("allow", acl.allow) if acl.allow is not None else ("deny", acl.deny or [])
+    for i, ref in enumerate(refs):
+        yield (*base, "acl", kind, i), ref

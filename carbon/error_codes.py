@@ -158,6 +158,7 @@ class ErrorCode(IntEnum):
     DAC_ON_DENY_LIST = 671
 
     # --- 700-799: transit encryption ---
+    INTRA_SEAL_INVALID = 700
 
     # --- 800-899: local configuration and policy files (never on the wire) ---
     # 800-849: YAML sources (generic) and the security policy file

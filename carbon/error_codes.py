@@ -37,6 +37,7 @@ class ErrorCode(IntEnum):
     TOO_MANY_CALLS = 205
     TTL_TOO_LONG = 206
     REQUEST_FAILED = 207
+    NO_ANSWER = 208
 
     # --- 300-399: identity (keys, cluster IDs, EIDs) ---
     IDENTITY_MALFORMED = 300

@@ -67,9 +67,18 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         host, port = self._udp.get_extra_info("sockname")[:2]
         return (host, port)
 
-    async def call(self, peer: Addr, payload: bytes, timeout: float | None = None) -> bytes:
-        """Send a request and await its reply; raises CallError with the wire code."""
-        result = await self._start(self.core.call, peer, payload, timeout)
+    async def call(self, peer: Addr, payload: bytes, timeout: float | None = None,
+                   answer_timeout: float | None = None) -> bytes:
+        """Send a request and await its reply; raises CallError with the wire code.
+
+        `answer_timeout`: fail with NO_ANSWER if the peer has not even acknowledged the
+        request by then (it may be down; another node can be tried safely-ish: see
+        docs/protocol.md 3.3).
+        """
+        def start(peer: Addr, payload: bytes, now: float, timeout: float | None) -> int:
+            return self.core.call(peer, payload, now, timeout, answer_timeout)
+
+        result = await self._start(start, peer, payload, timeout)
         assert result is not None
         return result
 
@@ -167,6 +176,7 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         if isinstance(result, bytes):
             self.core.reply(event.peer, event.request_id, result, self._now())
         elif inspect.isawaitable(result):
+            self.core.acknowledge(event.peer, event.request_id)
             task = self._spawn(result)
             task.add_done_callback(lambda done: self._on_handler_done(event, done))
         else:

@@ -60,6 +60,7 @@ class Call:
     rto: float
     sent_at: float
     origin: int = 0
+    answer_timeout: float | None = None
     state: CallState = CallState.SENT
     transmissions: int = 1
     sender: FragmentSender | None = None

@@ -135,9 +135,21 @@ class Transport:
 
     # ----- client API ------------------------------------------------------------------
 
-    def call(self, peer: Addr, payload: bytes, now: float, timeout: float | None = None) -> int:
-        """Start a request to `peer`; its outcome arrives as ReplyReceived or CallFailed."""
-        return self._start(Kind.REQUEST, peer, payload, now, timeout)
+    def call(self, peer: Addr, payload: bytes, now: float, timeout: float | None = None,
+             answer_timeout: float | None = None) -> int:
+        """Start a request to `peer`; its outcome arrives as ReplyReceived or CallFailed.
+
+        With `answer_timeout`, a request the peer has not acknowledged (nor answered) within
+        that time fails with NO_ANSWER, so a caller can try another node; once the peer
+        has acknowledged it, only the overall `timeout` applies.
+        """
+        handle = self._start(Kind.REQUEST, peer, payload, now, timeout)
+        if answer_timeout is not None:
+            call = self._calls[handle]
+            call.answer_timeout = answer_timeout
+            if call.deadline is not None and call.deadline < call.expires_at:
+                self._arm_call(call, call.deadline)
+        return handle
 
     def send(self, peer: Addr, payload: bytes, now: float, timeout: float | None = None) -> int:
         """Start a one-way message; outcome: MessageDelivered or CallFailed."""
@@ -159,6 +171,13 @@ class Transport:
         """Answer request `request_id` from `peer` (once). False if it is no longer held."""
         datagram = encode_reply(request_id, self.incarnation, payload)
         return self._finish(peer, request_id, datagram, now)
+
+    def acknowledge(self, peer: Addr, request_id: int) -> None:
+        """Tell the caller now that we hold its request (used before slow handlers), so it
+        waits for us instead of trying another node."""
+        record = self._records.get(peer, request_id)
+        if record is not None and record.state is RecordState.RUNNING:
+            self._emit(encode(Ack(Kind.REQUEST, request_id, self.incarnation)), peer)
 
     def reply_error(self, peer: Addr, request_id: int, code: int, detail: str,
                     now: float) -> bool:
@@ -290,12 +309,17 @@ class Transport:
         else:
             call.sender = self._new_sender(call.peer, call.kind, call.handle, datagram, None)
             self._pump(call.sender, now)
-        self._timers.arm(call, min(now + call.rto, call.expires_at))
+        self._arm_call(call, now + call.rto)
 
     def _call_timer(self, call: Call, now: float) -> None:
         if now >= call.expires_at:
             self._fail(call, ErrorCode.TIMEOUT,
                        f"no answer from {call.peer[0]}:{call.peer[1]} before the deadline", now)
+            return
+        if (call.answer_timeout is not None and call.state is CallState.SENT
+                and now >= call.sent_at + call.answer_timeout):
+            self._fail(call, ErrorCode.NO_ANSWER,
+                       f"{call.peer[0]}:{call.peer[1]} did not acknowledge the request", now)
             return
         call.rto = min(call.rto * 2, self.config.max_rto)
         call.transmissions += 1
@@ -307,7 +331,14 @@ class Transport:
             self._resend_fragments(sender, now)
         else:
             self._emit(self._encode_call(call, self._peer(call.peer), now), call.peer)
-        self._timers.arm(call, min(now + call.rto, call.expires_at))
+        self._arm_call(call, now + call.rto)
+
+    def _arm_call(self, call: Call, when: float) -> None:
+        """Arm a call's timer at `when`, its deadline, or its answer deadline if sooner."""
+        limit = call.expires_at
+        if call.answer_timeout is not None and call.state is CallState.SENT:
+            limit = min(limit, call.sent_at + call.answer_timeout)
+        self._timers.arm(call, min(when, limit))
 
     def _resend_fragments(self, sender: FragmentSender, now: float) -> None:
         """A transfer's timer fired with no progress: probe it if finished, else presume
@@ -360,7 +391,7 @@ class Transport:
         if error.code == ErrorCode.OVERLOADED and call.state is CallState.SENT:
             self.stats.overloaded_retries += 1
             call.rto = min(call.rto * 2, self.config.max_rto)
-            self._timers.arm(call, min(now + call.rto, call.expires_at))
+            self._arm_call(call, now + call.rto)
             return
         self._complete(call, CallFailed(call.handle, error.code, error.detail), now)
 

@@ -298,3 +298,23 @@ def test_a_restarted_server_refuses_a_retransmission_it_may_already_have_run() -
     pipe(client, A, restarted, 2.0)
     (req,) = events(restarted)
     assert req.request_id == fresh, "a first attempt always runs"
+
+
+def test_an_unacknowledged_call_fails_with_no_answer_but_an_acknowledged_one_waits() -> None:
+    client, server = pair()
+    silent = client.call(B, b"anyone?", 0.0, timeout=30, answer_timeout=1.0)
+    acked = client.call(B, b"slow", 0.0, timeout=30, answer_timeout=1.0)
+    sent = [d for d, _ in client.datagrams_to_send()]
+    server.receive_datagram(sent[1], A, 0.0)  # only the second request arrives
+    (req,) = events(server)
+    server.acknowledge(A, req.request_id)  # its handler is slow: say so at once
+    pipe(server, B, client, 0.0)
+    now = 0.0
+    while not (failed := events(client)):
+        now = client.get_timer() or now + 1
+        client.handle_timer(now)
+        client.datagrams_to_send()
+    assert len(failed) == 1 and isinstance(failed[0], CallFailed)
+    assert failed[0].handle == silent and failed[0].code == ErrorCode.NO_ANSWER
+    assert now == pytest.approx(1.0)
+    assert client.outstanding == 1 and acked in client._calls

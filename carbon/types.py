@@ -200,6 +200,8 @@ def encode_value(kind: CarbonType, value: Any, path: str = "$") -> Value:
         case Record(fields):
             got = _expect(value, (dict,), kind, path)
             return _encode_record(fields, got, path)
+        case _:
+            return encode_value(as_type(kind), value, path)
 
 
 def _encode_record(fields: tuple[tuple[str, CarbonType], ...], got: dict[Any, Any],
@@ -237,6 +239,8 @@ def decode_value(kind: CarbonType, wire: Any, path: str = "$") -> Value:
                                        f"values, got {len(items)}")
             return {name: decode_value(k, v, f"{path}.{name}")
                     for (name, k), v in zip(fields, items, strict=True)}
+        case _:
+            return decode_value(as_type(kind), wire, path)
 
 
 def _prim(name: str, value: Any, path: str) -> Value:

@@ -1,0 +1,364 @@
+"""The node shell: two UDP endpoints, the node core, LITHIUM, and the public call API.
+
+The inter-cluster port and the intra-cluster port are separate sockets (the design keeps
+them apart for firewalling). Every request goes to `NodeCore.handle`, whose action this
+shell carries out: send the bytes, invoke the handler through LITHIUM, or forward over
+the intra-cluster path. Calls made by local entities use the same core: same node (no
+network), another node of the cluster (intra path), or another cluster (contact state
+machine over the target's published addresses, with failover and redirects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.principal import Persona, Principal
+from carbon.protocol_spec import SpecRegistry
+from lithium.invoke import InvokeLimits, Invoker
+from lithium.registry import HandlerRegistry
+from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
+from mercury_rt.core.cluster_id import ClusterId
+from mercury_rt.core.contact_events import (
+    ClusterIdReplaced,
+    ContactEvent,
+    Done,
+    Failed,
+    Migrated,
+    NodeLocalError,
+    TryAddress,
+)
+from mercury_rt.core.eid import Eid
+from mercury_rt.core.eid_verify import EidVerifier
+from mercury_rt.core.hashcash import (
+    PaymentStamp,
+    hashcash_payment,
+    mint_stamp,
+    request_digest,
+    stamp_resource,
+    target_tag,
+)
+from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
+from mercury_rt.core.mint import mint_eid
+from mercury_rt.core.node import Drop, Forward, Invoke, NodeCore, NodeState, Respond
+from mercury_rt.core.node_client import CallPlanner, ContactCluster, RunHere, SendIntra
+from mercury_rt.core.node_messages import NodeReply
+from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
+from mercury_rt.core.spent import MemorySpentStore, SpentStampStore
+from mercury_rt.core.transport_config import TransportConfig
+from mercury_rt.core.transport_events import MessageReceived, RequestReceived
+from policy.model import Policy
+from tungsten.api import StateStore
+
+Addr = tuple[str, int]
+MAX_MIGRATIONS = 2
+MAX_STAMP_BITS = 24
+_log = structlog.get_logger("mercury_rt.node")
+
+
+class NodeCallError(MercuryError):
+    """A call from this node that did not succeed; `code` is the wire error code."""
+
+    def __init__(self, message: str, code: ErrorCode | int,
+                 required_bits: int | None = None) -> None:
+        known = ErrorCode(code) if code in ErrorCode._value2member_map_ else None
+        super().__init__(message, known)
+        self.raw_code = int(code)
+        self.required_bits = required_bits
+
+
+@dataclass
+class NodeSpec:
+    """Everything a node is built from (the node config loader fills this in)."""
+
+    node_id: bytes
+    cluster_key: Ed25519PrivateKey
+    cluster_ids: list[ClusterId]
+    host: str
+    inter_port: int
+    intra_port: int
+    routing: RoutingConfig
+    view: ClusterView
+    intra_addresses: dict[bytes, Addr]
+    policy: Policy
+    store: StateStore
+    registry: HandlerRegistry
+    specs: SpecRegistry
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    invoke_limits: InvokeLimits = field(default_factory=InvokeLimits)
+    spent: SpentStampStore | None = None
+    answer_timeout: float | None = None
+    seed: int | None = None
+
+
+class NodeRuntime:
+    """One running node. `await start()`, then `call(...)`; `await stop()` drains."""
+
+    def __init__(self, spec: NodeSpec) -> None:
+        self.spec = spec
+        rng = random.Random(spec.seed if spec.seed is not None else os.urandom(16))
+        self.rng = rng
+        verifier = EidVerifier()
+        for cid in spec.cluster_ids[:-1]:
+            verifier.add_cluster_id(cid)
+        seal = IntraSeal(derive_intra_key(spec.cluster_key), os.urandom(4))
+        state = NodeState(spec.cluster_ids[-1], spec.policy, spec.view, spec.intra_addresses)
+        self.core = NodeCore(state, routing=spec.routing, verifier=verifier,
+                             spent=spec.spent or MemorySpentStore(spec.policy.spent_store_limit),
+                             seal=seal)
+        self.planner = CallPlanner(self.core, rng)
+        self.invoker: Invoker | None = None
+        self.inter: TransportEndpoint | None = None
+        self.intra: TransportEndpoint | None = None
+        self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
+        self.answer_timeout = spec.answer_timeout or 3 * spec.transport.initial_rto
+
+    # ----- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind both ports and start serving."""
+        loop = asyncio.get_running_loop()
+        spec = self.spec
+        self.invoker = Invoker(spec.store, spec.registry, spec.specs, limits=spec.invoke_limits,
+                               clock=loop.time)
+        self.inter = await open_endpoint((spec.host, spec.inter_port), config=spec.transport,
+                                         on_request=self._on_inter,
+                                         on_message=self._on_inter_message,
+                                         rng=random.Random(self.rng.getrandbits(64)))
+        self.intra = await open_endpoint((spec.host, spec.intra_port), config=spec.transport,
+                                         on_request=self._on_intra,
+                                         on_message=self._on_intra_message,
+                                         rng=random.Random(self.rng.getrandbits(64)))
+
+    async def stop(self) -> None:
+        """Drain handlers in flight, then close both sockets."""
+        for endpoint in (self.inter, self.intra):
+            if endpoint is not None:
+                await endpoint.drain()
+                endpoint.close()
+        if self.invoker is not None:
+            self.invoker.close()
+
+    @property
+    def addresses(self) -> tuple[Addr, Addr]:
+        """(inter-cluster, intra-cluster) bound addresses."""
+        assert self.inter is not None and self.intra is not None
+        return self.inter.local_address, self.intra.local_address
+
+    def eid_for(self, local: bytes, persona: Persona | None = None) -> bytes:
+        """This node's (cached) full-keys EID for a local entity."""
+        key = (local, persona)
+        eid = self._eids.get(key)
+        if eid is None:
+            eid = mint_eid(self.spec.cluster_key, self.core.state.cluster_id, local,
+                           persona=persona).encode()
+            self._eids[key] = eid
+        return eid
+
+    # ----- serving -----------------------------------------------------------------------
+
+    def _on_inter(self, event: RequestReceived) -> bytes | Awaitable[bytes]:
+        return self._serve(Path.INTER_CLUSTER, event)
+
+    def _on_intra(self, event: RequestReceived) -> bytes | Awaitable[bytes]:
+        return self._serve(Path.INTRA_CLUSTER, event)
+
+    def _on_inter_message(self, event: MessageReceived) -> Awaitable[None] | None:
+        return self._serve_message(Path.INTER_CLUSTER, event)
+
+    def _on_intra_message(self, event: MessageReceived) -> Awaitable[None] | None:
+        return self._serve_message(Path.INTRA_CLUSTER, event)
+
+    def _serve(self, path: Path, event: RequestReceived) -> bytes | Awaitable[bytes]:
+        key = _request_key(event.peer, event.request_id)
+        action = self.core.handle(path, event.payload, key, event.deadline, time.time())
+        return self._carry_out(action)
+
+    def _serve_message(self, path: Path, event: MessageReceived) -> Awaitable[None] | None:
+        key = _request_key(event.peer, event.message_id)
+        deadline = self._now() + self.spec.invoke_limits.timeout
+        action = self.core.handle(path, event.payload, key, deadline, time.time(), one_way=True)
+        if isinstance(action, Invoke | Forward):
+            return self._discard(self._carry_out(action))
+        return None
+
+    def _carry_out(self, action: Respond | Invoke | Forward | Drop) -> bytes | Awaitable[bytes]:
+        if isinstance(action, Respond):
+            return action.reply
+        if isinstance(action, Invoke):
+            return self._invoke(action)
+        if isinstance(action, Forward):
+            return self._forward(action)
+        _log.debug("intra_datagram_dropped", reason=action.reason)
+        return b""
+
+    async def _invoke(self, action: Invoke) -> bytes:
+        assert self.invoker is not None
+        result = await self.invoker.invoke(action.call)
+        code = None if result.ok else int(result.code or ErrorCode.NODE_LOCAL_ERROR)
+        return self.core.finish(action, result.payload, code, result.message)
+
+    async def _forward(self, action: Forward) -> bytes:
+        assert self.intra is not None
+        try:
+            reply = await self.intra.call(action.address, action.payload,
+                                          answer_timeout=self.answer_timeout)
+        except CallError as exc:
+            return self.core.relay(action, None, int(exc.code), exc.message)
+        return self.core.relay(action, reply)
+
+    @staticmethod
+    async def _discard(result: bytes | Awaitable[bytes]) -> None:
+        if not isinstance(result, bytes):
+            await result
+
+    # ----- calling -----------------------------------------------------------------------
+
+    async def call(self, target: bytes | Eid, endpoint: int, operation: int, payload: bytes,
+                   *, caller: bytes, timeout: float = 30.0,
+                   payments: tuple[PaymentStamp, ...] = (),
+                   delegation: tuple[bytes, ...] = ()) -> bytes:
+        """Call an operation on any entity, by EID, as local entity `caller`.
+
+        The same call works whether the target is on this node, elsewhere in this
+        cluster, or in another cluster. A hashcash demand is met once automatically
+        (stamps up to MAX_STAMP_BITS, minted off the event loop). Raises NodeCallError.
+        """
+        eid = target if isinstance(target, Eid) else _decode_eid(target)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for _ in range(MAX_MIGRATIONS + 1):
+            reply, body = await self._call_once(eid, endpoint, operation, payload, caller,
+                                                deadline, payments, delegation)
+            if isinstance(reply, NodeReply) and reply.required_bits is not None \
+                    and not payments and reply.required_bits <= MAX_STAMP_BITS:
+                payments = (await self._mint(eid, endpoint, operation, body,
+                                             reply.required_bits),)
+                reply, body = await self._call_once(eid, endpoint, operation, payload, caller,
+                                                    deadline, payments, delegation)
+            if isinstance(reply, Eid):
+                eid, payments = reply, ()
+                continue
+            return _unwrap(reply)
+        raise NodeCallError(f"entity moved more than {MAX_MIGRATIONS} times",
+                            ErrorCode.ENTITY_MOVED) from None
+
+    async def _call_once(self, eid: Eid, endpoint: int, operation: int, payload: bytes,
+                         caller: bytes, deadline: float, payments: tuple[PaymentStamp, ...],
+                         delegation: tuple[bytes, ...]) -> tuple[NodeReply | Eid, bytes]:
+        """One call attempt (with failover): the reply or the EID the entity moved to,
+        and the request body that was sent (a stamp binds to it)."""
+        key = self.rng.randbytes(8)
+        try:
+            route = self.planner.route(eid, key)
+        except MercuryError as exc:
+            raise NodeCallError(exc.message, exc.code) from None
+        principal = Principal(self.core.master_hash, caller)
+        caller_eid = None if isinstance(route, SendIntra | RunHere) else self.eid_for(caller)
+        data, body = self.planner.operation(eid, endpoint, operation, payload,
+                                            caller=principal, caller_eid=caller_eid,
+                                            route=route, payments=payments,
+                                            delegation=delegation)
+        if isinstance(route, RunHere):
+            return await self._call_here(data, key, deadline), body
+        remaining = max(deadline - self._now(), 0.001)
+        if isinstance(route, SendIntra):
+            assert self.intra is not None
+            try:
+                raw = await self.intra.call(route.address, data, timeout=remaining)
+            except CallError as exc:
+                raise NodeCallError(exc.message, exc.code) from None
+            return self.planner.decode(Path.INTRA_CLUSTER, raw), body
+        reply = await self._contact(route, eid, endpoint, operation, payload, principal,
+                                    deadline, payments, delegation)
+        return reply, body
+
+    async def _call_here(self, data: bytes, key: bytes, deadline: float) -> NodeReply:
+        action = self.core.handle_local(data, key, deadline, time.time())
+        result = self._carry_out(action)
+        raw = result if isinstance(result, bytes) else await result
+        return self.planner.decode(Path.INTER_CLUSTER, raw)
+
+    async def _contact(self, route: ContactCluster, eid: Eid, endpoint: int, operation: int,
+                       payload: bytes, caller: Principal, deadline: float,
+                       payments: tuple[PaymentStamp, ...],
+                       delegation: tuple[bytes, ...]) -> NodeReply | Eid:
+        assert self.inter is not None
+        contact = self.planner.contact(route.cluster_id, eid)
+        actions = contact.start()
+        while True:
+            address: Addr | None = None
+            for action in actions:
+                if isinstance(action, ClusterIdReplaced):
+                    assert isinstance(action.cluster_id, ClusterId)
+                    self.planner.learn(action.cluster_id)
+                elif isinstance(action, TryAddress):
+                    address = (str(action.endpoint.host), action.endpoint.port)
+                elif isinstance(action, Done):
+                    assert isinstance(action.reply, NodeReply)
+                    return action.reply
+                elif isinstance(action, Migrated):
+                    return _decode_eid(action.record.new_eid)
+                elif isinstance(action, Failed):
+                    raise NodeCallError(action.message, action.code)
+            assert address is not None
+            contact_route = ContactCluster(self.planner.newest(route.cluster_id))
+            data, _ = self.planner.operation(eid, endpoint, operation, payload, caller=caller,
+                                             caller_eid=self.eid_for(caller.local),
+                                             route=contact_route, payments=payments,
+                                             delegation=delegation)
+            event = await self._attempt(address, data, deadline)
+            actions = contact.handle(event)
+
+    async def _attempt(self, address: Addr, data: bytes, deadline: float) -> ContactEvent:
+        assert self.inter is not None
+        remaining = deadline - self._now()
+        if remaining <= 0:
+            return self.planner.event_for_failure(ErrorCode.TIMEOUT, "call deadline passed")
+        try:
+            raw = await self.inter.call(address, data, timeout=remaining,
+                                        answer_timeout=min(self.answer_timeout, remaining))
+        except CallError as exc:
+            return self.planner.event_for_failure(int(exc.code), exc.message)
+        try:
+            return self.planner.event_for_reply(self.planner.decode(Path.INTER_CLUSTER, raw))
+        except MercuryError as exc:
+            return NodeLocalError(int(exc.code), f"undecodable reply: {exc.message}")
+
+    async def _mint(self, eid: Eid, endpoint: int, operation: int, body: bytes,
+                    bits: int) -> PaymentStamp:
+        """A hashcash stamp for exactly this request body, minted off the event loop."""
+        resource = stamp_resource(target_tag(eid.principal()), endpoint, operation,
+                                  request_digest(body))
+        stamp = await asyncio.get_running_loop().run_in_executor(
+            None, mint_stamp, resource, bits, time.time(), os.urandom(12))
+        return hashcash_payment(stamp)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+
+def _request_key(peer: Addr, request_id: int) -> bytes:
+    return f"{peer[0]}|{peer[1]}|{request_id}".encode()
+
+
+def _decode_eid(data: bytes) -> Eid:
+    try:
+        return Eid.decode(data)
+    except MercuryError as exc:
+        raise NodeCallError(f"not a valid EID: {exc.message}", exc.code) from None
+
+
+def _unwrap(reply: NodeReply) -> bytes:
+    if reply.ok:
+        return reply.payload or b""
+    raise NodeCallError(reply.message or "call refused", reply.code, reply.required_bits)
+

@@ -1,0 +1,284 @@
+"""The node core, server side: what a node does with one incoming request (sans-IO).
+
+Given a request's payload, the path it came by, a sticky request key and the time, it
+returns one action: respond with these bytes, invoke this handler call, forward these
+bytes to that node, or drop. It never touches sockets, clocks or LMDB; handler
+invocation and forwarding are carried out by the shell, which hands results back
+through `finish` and `relay`. Order of work (docs/protocol.md 6.5 and 7): open the seal
+(intra path), decode, verify the target EID is ours, route, then run the security gate
+before anything that runs the request (and before redirecting when so configured).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.protocol_spec import OperationKind
+from lithium.context import IncomingCall
+from mercury_rt.core.cluster_id import ClusterId
+from mercury_rt.core.eid import Eid
+from mercury_rt.core.eid_verify import EidVerifier
+from mercury_rt.core.gate import Allow, Deny, GateRequest, GateState, evaluate
+from mercury_rt.core.hashcash import request_digest
+from mercury_rt.core.intra_seal import IntraSeal, SealError
+from mercury_rt.core.node_messages import (
+    ClusterIdQuery,
+    NodeReply,
+    Operation,
+    decode_node_request,
+    encode_operation,
+    error_reply,
+)
+from mercury_rt.core.routing import (
+    ClusterView,
+    ForwardTo,
+    Path,
+    RedirectMoved,
+    RedirectTo,
+    Refuse,
+    RequestSummary,
+    RoutingConfig,
+    RunLocally,
+    RunWithRemoteState,
+    decide_route,
+)
+from mercury_rt.core.routing_reply import reply_for_decision
+from mercury_rt.core.source import LocalSource, RemoteSource, Source
+from mercury_rt.core.source_verifier import EidSourceVerifier
+from mercury_rt.core.spent import SpentStampStore
+from policy.access import PolicyAcls, Target
+from policy.model import Policy
+
+Addr = tuple[str, int]
+
+
+class NodeError(MercuryError):
+    """A request this node cannot take, with a routing or identity code."""
+
+    code = ErrorCode.NODE_LOCAL_ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    """Send `reply` (a transport payload, sealed when the path is intra-cluster)."""
+
+    reply: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    """Run `call` through LITHIUM, then `finish` the result; `allow` is for the audit."""
+
+    call: IncomingCall
+    sealed: bool
+    bundle: bytes | None
+    allow: Allow
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Send `payload` over the intra-cluster path to `node_id`, then `relay` its reply."""
+
+    node_id: bytes
+    address: Addr
+    payload: bytes
+    sealed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Answer nothing (an unauthenticated intra-cluster datagram)."""
+
+    reason: str
+
+
+NodeAction = Respond | Invoke | Forward | Drop
+
+
+@dataclass(slots=True)
+class NodeState:
+    """What the node knows that changes while it runs (the shell replaces parts of it)."""
+
+    cluster_id: ClusterId
+    policy: Policy
+    view: ClusterView
+    intra_addresses: Mapping[bytes, Addr]
+
+
+class NodeCore:
+    """One node's request decisions. See module docstring."""
+
+    def __init__(self, state: NodeState, *, routing: RoutingConfig, verifier: EidVerifier,
+                 spent: SpentStampStore, seal: IntraSeal) -> None:
+        self.state = state
+        self.routing = routing
+        self.verifier = verifier
+        self.sources = EidSourceVerifier(verifier)
+        self.spent = spent
+        self.seal = seal
+        self.denied = 0
+        self.set_cluster_id(state.cluster_id)
+
+    @property
+    def master_hash(self) -> bytes:
+        """Our cluster's identity."""
+        return self.state.cluster_id.master_hash
+
+    def set_cluster_id(self, cluster_id: ClusterId) -> None:
+        """Adopt a new cluster-ID version (key rotation or address change)."""
+        self.verifier.add_cluster_id(cluster_id)
+        self.state.cluster_id = cluster_id
+        self._cluster_id_bytes = cluster_id.encode()
+
+    def handle(self, path: Path, payload: bytes, request_key: bytes, deadline: float,
+               now: float, one_way: bool = False) -> NodeAction:
+        """Decide what to do with one request or one-way message from the network.
+
+        `deadline` is in the shell's monotonic clock; `now` is wall-clock (Unix) time, which
+        stamp dates and certificate expiries are measured in.
+        """
+        sealed = path is Path.INTRA_CLUSTER
+        if sealed:
+            try:
+                payload = self.seal.open(payload)
+            except SealError as exc:
+                return Drop(exc.message)
+        return self._decoded(path, sealed, payload, request_key, deadline, now, one_way)
+
+    def handle_local(self, payload: bytes, request_key: bytes, deadline: float, now: float,
+                     one_way: bool = False) -> NodeAction:
+        """A call from an entity on this node: decided exactly like an intra-cluster one
+        (same routing, same gate), with nothing sealed since nothing leaves the process."""
+        return self._decoded(Path.INTRA_CLUSTER, False, payload, request_key, deadline, now,
+                             one_way)
+
+    def _decoded(self, path: Path, sealed: bool, payload: bytes, request_key: bytes,
+                 deadline: float, now: float, one_way: bool) -> NodeAction:
+        try:
+            decoded = decode_node_request(payload)
+        except MercuryError as exc:
+            return self._respond(sealed, error_reply(exc))
+        if isinstance(decoded, ClusterIdQuery):
+            return self._respond(sealed, self._cluster_id_answer(decoded))
+        return self._operation(path, sealed, decoded, request_key, deadline, now, one_way)
+
+    def finish(self, action: Invoke, payload: bytes | None, code: int | None,
+               message: str = "") -> bytes:
+        """The reply bytes for a finished invocation."""
+        if code is None:
+            reply = NodeReply(payload=payload, cluster_id=action.bundle)
+        else:
+            reply = NodeReply(code, message=message[:256], cluster_id=action.bundle)
+        return self._seal_for(action.sealed, reply.encode())
+
+    def relay(self, action: Forward, sealed_reply: bytes | None, code: int | None = None,
+              message: str = "") -> bytes:
+        """The reply bytes for a forwarded request, from the mirror's sealed reply."""
+        if sealed_reply is not None:
+            try:
+                return self._seal_for(action.sealed, self.seal.open(sealed_reply))
+            except SealError as exc:
+                code, message = int(exc.code), exc.message
+        failure = NodeReply(int(ErrorCode.NODE_LOCAL_ERROR if code is None else code),
+                            message=f"forwarding to a mirror failed: {message}"[:256])
+        return self._seal_for(action.sealed, failure.encode())
+
+    # ----- the decision -----------------------------------------------------------------
+
+    def _operation(self, path: Path, sealed: bool, op: Operation, request_key: bytes,
+                   deadline: float, now: float, one_way: bool) -> NodeAction:
+        request = op.request
+        try:
+            target = self._target_eid(request.target)
+        except MercuryError as exc:
+            return self._respond(sealed, error_reply(exc))
+        summary = RequestSummary(target.local, request_key, request.version, path, op.hops)
+        decision = decide_route(summary, self.routing, self.state.view)
+        bundle = self._cluster_id_bytes if decision.bundle_cluster_id else None
+        if isinstance(decision, RedirectMoved | Refuse):
+            return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
+        allow: Allow | None = None
+        if isinstance(decision, RunLocally | RunWithRemoteState) or \
+                decision.check_security_first:
+            verdict = self._gate(path, op, target, now)
+            if isinstance(verdict, Deny):
+                self.denied += 1
+                return self._respond(sealed, NodeReply(
+                    int(verdict.code), message=verdict.message[:256], cluster_id=bundle,
+                    required_bits=verdict.required_bits))
+            allow = verdict
+        if isinstance(decision, RunLocally):
+            assert allow is not None
+            call = _incoming(op, target, allow, deadline, one_way)
+            return Invoke(call, sealed, bundle, allow)
+        if isinstance(decision, RedirectTo):
+            return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
+        node = decision.node_id if isinstance(decision, ForwardTo) else decision.state_node
+        return self._forward(sealed, op, node)
+
+    def _target_eid(self, data: bytes) -> Eid:
+        result = self.verifier.verify(data)
+        if result.principal.cluster != self.master_hash:
+            raise NodeError("the target EID belongs to another cluster",
+                            ErrorCode.UNKNOWN_ENTITY)
+        if not result.fully_verified:
+            raise NodeError(f"target EID not verifiable here: {result.missing}",
+                            ErrorCode.NODE_LOCAL_ERROR)
+        return result.eid
+
+    def _gate(self, path: Path, op: Operation, target: Eid, now: float) -> Allow | Deny:
+        request = op.request
+        source: Source
+        if request.source is not None:
+            source = RemoteSource(request.source)
+        elif path is Path.INTRA_CLUSTER and request.vouched is not None:
+            source = LocalSource(request.vouched)
+        else:
+            return Deny(ErrorCode.SOURCE_UNVERIFIED, "a vouched caller identity is only "
+                        "accepted over the intra-cluster path; send a source EID", "source",
+                        "source")
+        gate_request = GateRequest(
+            Target(target.local, request.endpoint, request.operation), source,
+            request_digest(op.body), op.payments, request.delegation, target.persona)
+        policy = self.state.policy
+        state = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy))
+        return evaluate(gate_request, policy, state, now)
+
+    def _forward(self, sealed: bool, op: Operation, node: bytes) -> NodeAction:
+        address = self.state.intra_addresses.get(node)
+        if address is None:
+            reply = NodeReply(int(ErrorCode.NO_LIVE_MIRROR),
+                              message="the chosen mirror has no intra-cluster address")
+            return self._respond(sealed, reply)
+        payload = encode_operation(op.body, op.payments, op.hops + 1)
+        return Forward(node, address, self.seal.seal(payload), sealed)
+
+    def _cluster_id_answer(self, query: ClusterIdQuery) -> NodeReply:
+        if query.master_hash != self.master_hash:
+            return NodeReply(int(ErrorCode.UNKNOWN_ENTITY),
+                             message="this node serves another cluster")
+        return NodeReply(cluster_id=self._cluster_id_bytes)
+
+    def _respond(self, sealed: bool, reply: NodeReply) -> Respond:
+        return Respond(self._seal_for(sealed, reply.encode()))
+
+    def _seal_for(self, sealed: bool, data: bytes) -> bytes:
+        return self.seal.seal(data) if sealed else data
+
+
+def _incoming(op: Operation, target: Eid, allow: Allow, deadline: float,
+              one_way: bool) -> IncomingCall:
+    request = op.request
+    originator = allow.originator if allow.originator != allow.principal else None
+    return IncomingCall(target.local, request.endpoint, request.operation,
+                        OperationKind.MESSAGE if one_way else OperationKind.REQUEST,
+                        request.payload, allow.principal, target.persona, originator,
+                        None, request.transit, deadline)
+
+
+def _from_routing(decision: RedirectTo | RedirectMoved | Refuse, cluster_id: bytes) -> NodeReply:
+    routing = reply_for_decision(decision, cluster_id)
+    return NodeReply(routing.code, message=routing.message, cluster_id=routing.cluster_id,
+                     target=routing.target, forwarding=routing.forwarding)

@@ -1,0 +1,173 @@
+"""The node core, client side: how a call from a local entity reaches its target (sans-IO).
+
+Three paths, one API (the design's three cases): a target mirrored on this node runs
+here with no network; a target elsewhere in this cluster goes over the sealed
+intra-cluster path to a live mirror; a target in another cluster is reached by the
+contact state machine over its cluster ID's inter-cluster addresses. This module plans
+and translates; the shell sends and waits.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.principal import Principal
+from mercury_rt.core.cluster_id import ClusterId
+from mercury_rt.core.contact import Contact
+from mercury_rt.core.contact_events import (
+    Answered,
+    ContactEvent,
+    NoAnswer,
+    NodeLocalError,
+)
+from mercury_rt.core.eid import Eid
+from mercury_rt.core.forwarding import ForwardingRecord, verify_forwarding_record
+from mercury_rt.core.hashcash import PaymentStamp
+from mercury_rt.core.keyring import check_supersedes
+from mercury_rt.core.node import NodeCore
+from mercury_rt.core.node_messages import NodeReply, NodeRequest, decode_reply, encode_operation
+from mercury_rt.core.routing import NODE_LOCAL_CODES, Path
+from mercury_rt.core.routing_reply import reply_to_event
+
+Addr = tuple[str, int]
+MAX_KNOWN_CLUSTERS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class RunHere:
+    """The target is mirrored on this node."""
+
+    entity: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SendIntra:
+    """The target lives on another node of this cluster."""
+
+    node_id: bytes
+    address: Addr
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCluster:
+    """The target lives in another cluster; contact it with this (newest known) cluster ID."""
+
+    cluster_id: ClusterId
+
+
+CallRoute = RunHere | SendIntra | ContactCluster
+
+
+class CallPlanner:
+    """Plans calls for one node and translates answers into contact events."""
+
+    def __init__(self, core: NodeCore, rng: random.Random) -> None:
+        self.core = core
+        self.rng = rng
+        self.known: OrderedDict[bytes, ClusterId] = OrderedDict()
+
+    def route(self, target: Eid, request_key: bytes) -> CallRoute:
+        """Where a call to `target` goes; raises MercuryError when nowhere can take it."""
+        cid = target.cluster_id
+        if cid.master_hash != self.core.master_hash:
+            return ContactCluster(self.newest(cid))
+        view = self.core.state.view
+        mirrors = view.mirrors.get(target.local)
+        if mirrors is None:
+            raise MercuryError("no such entity in this cluster", ErrorCode.UNKNOWN_ENTITY)
+        if view.local_node in mirrors:
+            return RunHere(target.local)
+        live = sorted(n for n in mirrors if n in view.nodes and view.nodes[n].alive
+                      and n in self.core.state.intra_addresses)
+        if not live:
+            raise MercuryError("no live node of this cluster mirrors the entity",
+                               ErrorCode.NO_LIVE_MIRROR)
+        chosen = live[int.from_bytes(request_key[:4], "big") % len(live)]
+        return SendIntra(chosen, self.core.state.intra_addresses[chosen])
+
+    def operation(self, target: Eid, endpoint: int, operation: int, payload: bytes, *,
+                  caller: Principal, caller_eid: bytes | None, route: CallRoute,
+                  payments: tuple[PaymentStamp, ...] = (),
+                  delegation: tuple[bytes, ...] = ()) -> tuple[bytes, bytes]:
+        """(transport payload, body) for a call; sealed when it goes intra-cluster."""
+        version = route.cluster_id.version if isinstance(route, ContactCluster) \
+            else self.core.state.cluster_id.version
+        vouched = isinstance(route, SendIntra | RunHere)
+        request = NodeRequest(target.encode(), endpoint, operation, payload, version,
+                              source=None if vouched else caller_eid,
+                              vouched=caller if vouched else None, delegation=delegation)
+        body = request.body()
+        data = encode_operation(body, payments)
+        return (self.core.seal.seal(data) if isinstance(route, SendIntra) else data), body
+
+    def decode(self, path: Path, data: bytes) -> NodeReply:
+        """A reply received over `path`; raises MercuryError if it is not one."""
+        if path is Path.INTRA_CLUSTER:
+            data = self.core.seal.open(data)
+        return decode_reply(data)
+
+    def contact(self, cluster_id: ClusterId, target: Eid) -> Contact:
+        """A contact state machine for one call to another cluster."""
+        def supersedes(held: object, candidate: object) -> bool:
+            assert isinstance(held, ClusterId) and isinstance(candidate, ClusterId)
+            if candidate.master_hash == held.master_hash and candidate.version <= held.version:
+                return False
+            check_supersedes(candidate, held, self.core.verifier.ring)
+            return True
+
+        def verify_move(record: ForwardingRecord) -> None:
+            known = self.core.verifier.ring.certified(target.cluster_id.master_hash,
+                                                      target.cluster_id.cluster_key_hash)
+            if known is None:
+                raise MercuryError("the old cluster's key is unknown; cannot trust the move",
+                                   ErrorCode.FORWARDING_SIGNATURE_INVALID)
+            verify_forwarding_record(record, known.public, target.cluster_id.master_hash,
+                                     target.local)
+
+        return Contact(cluster_id, self.rng, supersedes, verify_move=verify_move)
+
+    def event_for_reply(self, reply: NodeReply) -> ContactEvent:
+        """The contact event an inter-cluster reply means."""
+        if reply.ok:
+            cid = self._decode_cluster_id(reply.cluster_id)
+            return Answered(reply, cid)
+        event = reply_to_event(reply.routing(), ClusterId.decode)
+        if isinstance(event, Answered):
+            return Answered(reply, event.cluster_id)
+        return event
+
+    def event_for_failure(self, code: int, message: str) -> ContactEvent:
+        """The contact event a transport failure means: silence moves on, the rest ends."""
+        if code == ErrorCode.NO_ANSWER:
+            return NoAnswer()
+        if code in NODE_LOCAL_CODES:
+            return NodeLocalError(code, message)
+        return Answered(NodeReply(code, message=message[:256]))
+
+    def newest(self, cluster_id: ClusterId) -> ClusterId:
+        """The newest cluster ID we hold for that cluster (the EID's may be older)."""
+        known = self.known.get(cluster_id.master_hash)
+        if known is not None and known.version >= cluster_id.version:
+            self.known.move_to_end(cluster_id.master_hash)
+            return known
+        self.learn(cluster_id)
+        return cluster_id
+
+    def learn(self, cluster_id: ClusterId) -> None:
+        """Store a (verified) cluster ID as the newest for its cluster."""
+        self.known[cluster_id.master_hash] = cluster_id
+        self.known.move_to_end(cluster_id.master_hash)
+        if len(self.known) > MAX_KNOWN_CLUSTERS:
+            self.known.popitem(last=False)
+
+    @staticmethod
+    def _decode_cluster_id(data: bytes | None) -> ClusterId | None:
+        if data is None:
+            return None
+        try:
+            return ClusterId.decode(data)
+        except MercuryError:
+            return None

@@ -21,35 +21,29 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode, MercuryError
-from carbon.principal import Persona, Principal
+from carbon.principal import Persona
 from carbon.protocol_spec import SpecRegistry
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.core.cluster_id import ClusterId
-from mercury_rt.core.contact_events import (
-    ClusterIdReplaced,
-    ContactEvent,
-    Done,
-    Failed,
-    Migrated,
-    NodeLocalError,
-    TryAddress,
-)
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
-from mercury_rt.core.hashcash import (
-    PaymentStamp,
-    hashcash_payment,
-    mint_stamp,
-    request_digest,
-    stamp_resource,
-    target_tag,
-)
+from mercury_rt.core.hashcash import PaymentStamp, hashcash_payment, mint_stamp
 from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
 from mercury_rt.core.node import Drop, Forward, Invoke, NodeCore, NodeState, Respond
-from mercury_rt.core.node_client import CallPlanner, ContactCluster, RunHere, SendIntra
+from mercury_rt.core.node_call import (
+    CallFailed,
+    CallStep,
+    Finished,
+    NeedStamp,
+    OutgoingCall,
+    RunLocal,
+    SendInterStep,
+    SendIntraStep,
+)
+from mercury_rt.core.node_client import CallPlanner
 from mercury_rt.core.node_messages import NodeReply
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore, SpentStampStore
@@ -59,8 +53,6 @@ from policy.model import Policy
 from tungsten.api import StateStore
 
 Addr = tuple[str, int]
-MAX_MIGRATIONS = 2
-MAX_STAMP_BITS = 24
 _log = structlog.get_logger("mercury_rt.node")
 
 
@@ -229,118 +221,48 @@ class NodeRuntime:
         """Call an operation on any entity, by EID, as local entity `caller`.
 
         The same call works whether the target is on this node, elsewhere in this
-        cluster, or in another cluster. A hashcash demand is met once automatically
-        (stamps up to MAX_STAMP_BITS, minted off the event loop). Raises NodeCallError.
+        cluster, or in another cluster (failover, redirects, cluster-ID refresh and
+        migration included). A hashcash demand is met once automatically (minted off the
+        event loop). Raises NodeCallError with the wire code.
         """
         eid = target if isinstance(target, Eid) else _decode_eid(target)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        for _ in range(MAX_MIGRATIONS + 1):
-            reply, body = await self._call_once(eid, endpoint, operation, payload, caller,
-                                                deadline, payments, delegation)
-            if isinstance(reply, NodeReply) and reply.required_bits is not None \
-                    and not payments and reply.required_bits <= MAX_STAMP_BITS:
-                payments = (await self._mint(eid, endpoint, operation, body,
-                                             reply.required_bits),)
-                reply, body = await self._call_once(eid, endpoint, operation, payload, caller,
-                                                    deadline, payments, delegation)
-            if isinstance(reply, Eid):
-                eid, payments = reply, ()
-                continue
-            return _unwrap(reply)
-        raise NodeCallError(f"entity moved more than {MAX_MIGRATIONS} times",
-                            ErrorCode.ENTITY_MOVED) from None
-
-    async def _call_once(self, eid: Eid, endpoint: int, operation: int, payload: bytes,
-                         caller: bytes, deadline: float, payments: tuple[PaymentStamp, ...],
-                         delegation: tuple[bytes, ...]) -> tuple[NodeReply | Eid, bytes]:
-        """One call attempt (with failover): the reply or the EID the entity moved to,
-        and the request body that was sent (a stamp binds to it)."""
-        key = self.rng.randbytes(8)
-        try:
-            route = self.planner.route(eid, key)
-        except MercuryError as exc:
-            raise NodeCallError(exc.message, exc.code) from None
-        principal = Principal(self.core.master_hash, caller)
-        caller_eid = None if isinstance(route, SendIntra | RunHere) else self.eid_for(caller)
-        data, body = self.planner.operation(eid, endpoint, operation, payload,
-                                            caller=principal, caller_eid=caller_eid,
-                                            route=route, payments=payments,
-                                            delegation=delegation)
-        if isinstance(route, RunHere):
-            return await self._call_here(data, key, deadline), body
-        remaining = max(deadline - self._now(), 0.001)
-        if isinstance(route, SendIntra):
-            assert self.intra is not None
-            try:
-                raw = await self.intra.call(route.address, data, timeout=remaining)
-            except CallError as exc:
-                raise NodeCallError(exc.message, exc.code) from None
-            return self.planner.decode(Path.INTRA_CLUSTER, raw), body
-        reply = await self._contact(route, eid, endpoint, operation, payload, principal,
-                                    deadline, payments, delegation)
-        return reply, body
-
-    async def _call_here(self, data: bytes, key: bytes, deadline: float) -> NodeReply:
-        action = self.core.handle_local(data, key, deadline, time.time())
-        result = self._carry_out(action)
-        raw = result if isinstance(result, bytes) else await result
-        return self.planner.decode(Path.INTER_CLUSTER, raw)
-
-    async def _contact(self, route: ContactCluster, eid: Eid, endpoint: int, operation: int,
-                       payload: bytes, caller: Principal, deadline: float,
-                       payments: tuple[PaymentStamp, ...],
-                       delegation: tuple[bytes, ...]) -> NodeReply | Eid:
-        assert self.inter is not None
-        contact = self.planner.contact(route.cluster_id, eid)
-        actions = contact.start()
+        deadline = self._now() + timeout
+        driver = OutgoingCall(self.planner, eid, endpoint, operation, payload, caller=caller,
+                              caller_eid=self.eid_for, request_key=self.rng.randbytes(8),
+                              answer_timeout=self.answer_timeout, payments=payments,
+                              delegation=delegation)
+        step = driver.start()
         while True:
-            address: Addr | None = None
-            for action in actions:
-                if isinstance(action, ClusterIdReplaced):
-                    assert isinstance(action.cluster_id, ClusterId)
-                    self.planner.learn(action.cluster_id)
-                elif isinstance(action, TryAddress):
-                    address = (str(action.endpoint.host), action.endpoint.port)
-                elif isinstance(action, Done):
-                    assert isinstance(action.reply, NodeReply)
-                    return action.reply
-                elif isinstance(action, Migrated):
-                    return _decode_eid(action.record.new_eid)
-                elif isinstance(action, Failed):
-                    raise NodeCallError(action.message, action.code)
-            assert address is not None
-            contact_route = ContactCluster(self.planner.newest(route.cluster_id))
-            data, _ = self.planner.operation(eid, endpoint, operation, payload, caller=caller,
-                                             caller_eid=self.eid_for(caller.local),
-                                             route=contact_route, payments=payments,
-                                             delegation=delegation)
-            event = await self._attempt(address, data, deadline)
-            actions = contact.handle(event)
+            if isinstance(step, Finished):
+                return _unwrap(step.reply)
+            if isinstance(step, CallFailed):
+                raise NodeCallError(step.message, step.code)
+            if deadline <= self._now():
+                raise NodeCallError("call deadline passed", ErrorCode.TIMEOUT)
+            step = await self._carry_out_step(driver, step, deadline)
 
-    async def _attempt(self, address: Addr, data: bytes, deadline: float) -> ContactEvent:
-        assert self.inter is not None
-        remaining = deadline - self._now()
-        if remaining <= 0:
-            return self.planner.event_for_failure(ErrorCode.TIMEOUT, "call deadline passed")
+    async def _carry_out_step(self, driver: OutgoingCall, step: CallStep,
+                              deadline: float) -> CallStep:
+        remaining = max(deadline - self._now(), 0.001)
+        if isinstance(step, NeedStamp):
+            stamp = await asyncio.get_running_loop().run_in_executor(
+                None, mint_stamp, step.resource, step.bits, time.time(), os.urandom(12))
+            return driver.on_stamp(hashcash_payment(stamp))
+        if isinstance(step, RunLocal):
+            action = self.core.handle_local(step.payload, driver.request_key, deadline,
+                                            time.time())
+            result = self._carry_out(action)
+            return driver.on_reply(result if isinstance(result, bytes) else await result)
+        assert isinstance(step, SendIntraStep | SendInterStep)
+        endpoint, answer = (self.intra, None) if isinstance(step, SendIntraStep) \
+            else (self.inter, min(step.answer_timeout, remaining))
+        assert endpoint is not None
         try:
-            raw = await self.inter.call(address, data, timeout=remaining,
-                                        answer_timeout=min(self.answer_timeout, remaining))
+            raw = await endpoint.call(step.address, step.payload, timeout=remaining,
+                                      answer_timeout=answer)
         except CallError as exc:
-            return self.planner.event_for_failure(int(exc.code), exc.message)
-        try:
-            return self.planner.event_for_reply(self.planner.decode(Path.INTER_CLUSTER, raw))
-        except MercuryError as exc:
-            return NodeLocalError(int(exc.code), f"undecodable reply: {exc.message}")
-
-    async def _mint(self, eid: Eid, endpoint: int, operation: int, body: bytes,
-                    bits: int) -> PaymentStamp:
-        """A hashcash stamp for exactly this request body, minted off the event loop."""
-        resource = stamp_resource(target_tag(eid.principal()), endpoint, operation,
-                                  request_digest(body))
-        stamp = await asyncio.get_running_loop().run_in_executor(
-            None, mint_stamp, resource, bits, time.time(), os.urandom(12))
-        return hashcash_payment(stamp)
+            return driver.on_failure(int(exc.code), exc.message)
+        return driver.on_reply(raw)
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()

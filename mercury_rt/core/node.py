@@ -12,7 +12,7 @@ before anything that runs the request (and before redirecting when so configured
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.protocol_spec import OperationKind
@@ -130,6 +130,7 @@ class NodeCore:
         """Adopt a new cluster-ID version (key rotation or address change)."""
         self.verifier.add_cluster_id(cluster_id)
         self.state.cluster_id = cluster_id
+        self.state.view = replace(self.state.view, cluster_id_version=cluster_id.version)
         self._cluster_id_bytes = cluster_id.encode()
 
     def handle(self, path: Path, payload: bytes, request_key: bytes, deadline: float,

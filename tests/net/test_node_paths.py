@@ -1,0 +1,160 @@
+"""Nodes on loopback (127.0.x.y): one call API for the three paths, failover, redirects,
+the security gate, cluster-ID refresh. Bounded in time; every node is stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from ipaddress import ip_address
+
+import pytest
+
+from carbon.error_codes import ErrorCode
+from carbon.types import dumps_typed, loads_typed
+from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
+from mercury_rt.core.cluster_id import ServerAddress
+from mercury_rt.core.mint import change_addresses
+from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
+from mercury_rt.core.transport_config import TransportConfig
+from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan, start_cluster
+
+pytestmark = pytest.mark.net
+FAST = TransportConfig(initial_rto=0.1, min_rto=0.01, max_rto=1.0, reassembly_timeout=5.0)
+NOTHING = dumps_typed(None, None)
+
+
+@asynccontextmanager
+async def clusters(*plans: ClusterPlan) -> AsyncIterator[list[LocalCluster]]:
+    started: list[LocalCluster] = []
+    try:
+        for plan in plans:
+            started.append(await start_cluster(plan, FAST, seed=len(started)))
+        yield started
+    finally:
+        for cluster in started:
+            await cluster.stop()
+
+
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(main(), timeout=30))
+
+
+async def whoami(node: NodeRuntime, target: bytes) -> str:
+    return str(loads_typed(str, await node.call(target, 1, 2, NOTHING, caller=b"alice")))
+
+
+HOME = ClusterPlan("home", (NodePlan("a1", "127.0.1.1", ("alice",)),
+                            NodePlan("a2", "127.0.1.2", ("bob",))))
+AWAY = ClusterPlan("away", (NodePlan("b1", "127.0.2.1", ("carol",), priority=10),
+                            NodePlan("b2", "127.0.2.2", ("carol",), priority=20)))
+
+
+def test_one_api_reaches_this_node_the_cluster_and_another_cluster() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1 = home.nodes["a1"]
+            before = a1.inter.core.stats.datagrams_out + a1.intra.core.stats.datagrams_out  # type: ignore[union-attr]
+            assert await whoami(a1, home.eid("alice")) == "a1"
+            after = a1.inter.core.stats.datagrams_out + a1.intra.core.stats.datagrams_out  # type: ignore[union-attr]
+            assert after == before, "a call to an entity on the same node uses no network"
+            assert await whoami(a1, home.eid("bob")) == "a2"
+            assert await whoami(a1, away.eid("carol")) == "b1"
+            echoed = await a1.call(away.eid("carol"), 1, 1, dumps_typed(str, "hi"),
+                                   caller=b"alice")
+            assert loads_typed(str, echoed) == "hi"
+
+    run(main)
+
+
+def test_calls_fail_over_to_the_next_priority_when_the_first_node_is_down() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1 = home.nodes["a1"]
+            await away.nodes["b1"].stop()
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            assert await whoami(a1, away.eid("carol")) == "b2"
+            assert loop.time() - start < 3 * FAST.initial_rto + 0.25
+
+    run(main)
+
+
+def test_a_node_that_does_not_mirror_the_entity_redirects_to_one_that_does() -> None:
+    redirecting = ClusterPlan(
+        "redir", (NodePlan("c1", "127.0.3.1", (), priority=10),
+                  NodePlan("c2", "127.0.3.2", ("dave",), priority=20)),
+        routing=RoutingConfig(not_mirrored=NotMirroredChoice.REDIRECT))
+    forwarding = replace(redirecting, name="fwd", routing=RoutingConfig(),
+                         nodes=(NodePlan("f1", "127.0.4.1", (), priority=10),
+                                NodePlan("f2", "127.0.4.2", ("dave",), priority=20)))
+
+    async def main() -> None:
+        async with clusters(HOME, redirecting, forwarding) as (home, redir, fwd):
+            a1 = home.nodes["a1"]
+            assert await whoami(a1, redir.eid("dave")) == "c2"
+            assert redir.nodes["c1"].inter.core.stats.datagrams_in > 0  # type: ignore[union-attr]
+            assert await whoami(a1, fwd.eid("dave")) == "f2"
+            assert fwd.nodes["f2"].inter.core.stats.datagrams_in == 0, "reached via f1"  # type: ignore[union-attr]
+
+    run(main)
+
+
+def test_hashcash_demands_are_met_and_mac_refusals_say_what_would_pass() -> None:
+    guarded = replace(AWAY, name="guarded", policy=(
+        "version: 1\nlevels: [public, secret]\nunknown_cluster_clearance: public\n"
+        "entities:\n  carol:\n    classification: public\n    hashcash_bits: 8\n"
+        "  vault:\n    classification: secret\n"),
+        nodes=(NodePlan("g1", "127.0.5.1", ("carol", "vault")),))
+
+    async def main() -> None:
+        async with clusters(HOME, guarded) as (home, away):
+            a1 = home.nodes["a1"]
+            assert await whoami(a1, away.eid("carol")) == "g1"
+            assert len(away.nodes["g1"].core.spent) == 1  # type: ignore[arg-type]
+            with pytest.raises(NodeCallError) as info:
+                await whoami(a1, away.eid("vault"))
+            assert info.value.code == ErrorCode.MAC_INSUFFICIENT_CLEARANCE
+            assert "secret" in info.value.message
+
+    run(main)
+
+
+def test_unknown_entities_and_forged_intra_cluster_traffic_are_refused() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            with pytest.raises(NodeCallError) as info:
+                await whoami(a1, away.eid("nobody"))
+            assert info.value.code == ErrorCode.UNKNOWN_ENTITY
+            ran_before = b1.invoker.statistics()  # type: ignore[union-attr]
+            reply = await a1.inter.call(b1.addresses[1], b"\x80" * 40)  # type: ignore[union-attr]
+            assert reply == b"", "an unsealed intra-cluster request gets nothing"
+            assert b1.invoker.statistics() == ran_before  # type: ignore[union-attr]
+
+    run(main)
+
+
+def test_a_caller_with_an_old_cluster_id_gets_and_keeps_the_newer_one() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1 = home.nodes["a1"]
+            old_eid = away.eid("carol")
+            moved = tuple(ServerAddress(a.host, a.port, 30 - a.priority, a.weight)
+                          for a in away.cluster_id.addresses)
+            newer = change_addresses(away.cluster_id, away.cluster_key, moved)
+            for node in away.nodes.values():
+                node.core.set_cluster_id(newer)
+            assert await whoami(a1, old_eid) in ("b1", "b2")
+            known = a1.planner.known[newer.master_hash]
+            assert known.version == newer.version == 2
+            assert await whoami(a1, old_eid) == "b2", "the new list puts b2 first"
+
+    run(main)
+
+
+def test_addresses_in_plans_are_real_loopback_hosts() -> None:
+    for plan in (HOME, AWAY):
+        for node in plan.nodes:
+            assert ip_address(node.host).is_loopback

@@ -4,8 +4,9 @@ Each cluster gets fresh master and cluster keys and a signed cluster ID listing 
 nodes' inter-cluster addresses (SRV priority and weight as planned); each node binds
 its own loopback address, so several nodes look like several hosts. Every node
 serves the demo interface `/demo/echo/v1` for the entities it mirrors:
-op 1 `echo` (text -> text) and op 2 `whoami` (-> node id), so a caller can see which
-node answered (failover, redirects).
+op 1 `echo` (text -> text), op 2 `whoami` (-> node id), so a caller can see which node
+answered (failover, redirects), and op 3 `note` (one-way text), which the node appends to
+`LocalCluster.notes[node_id]`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from ipaddress import ip_address
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from carbon.protocol_spec import Interface, SpecRegistry, request
+from carbon.protocol_spec import Interface, SpecRegistry, message, request
 from lithium import HandlerRegistry, attach
 from lithium.context import RequestContext
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
 from mercury_rt.core.cluster_id import ClusterId, ServerAddress
+from mercury_rt.core.held import RetryPolicy
 from mercury_rt.core.mint import issue_cluster_id
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.transport_config import TransportConfig
@@ -28,7 +30,8 @@ from policy.model import Policy, parse_policy
 from tungsten.memory import MemoryStore
 
 ECHO = Interface("/demo/echo/v1", ops=[request(1, "echo", str, str),
-                                       request(2, "whoami", None, str)])
+                                       request(2, "whoami", None, str),
+                                       message(3, "note", str)])
 OPEN_POLICY = "version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n"
 
 
@@ -61,6 +64,7 @@ class LocalCluster:
     cluster_key: Ed25519PrivateKey
     cluster_id: ClusterId
     nodes: dict[str, NodeRuntime]
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     def eid(self, entity: str) -> bytes:
         """An EID of one of this cluster's entities (minted by its first node)."""
@@ -71,6 +75,13 @@ class LocalCluster:
         for node in self.nodes.values():
             await node.stop()
 
+    async def restart(self, node_id: str) -> NodeRuntime:
+        """Start a stopped node again, on the same ports, with the same state store."""
+        node = NodeRuntime(self.nodes[node_id].spec)
+        await node.start()
+        self.nodes[node_id] = node
+        return node
+
 
 def free_port(host: str) -> int:
     """A UDP port free on `host` right now (tests accept the tiny race)."""
@@ -80,7 +91,8 @@ def free_port(host: str) -> int:
 
 
 async def start_cluster(plan: ClusterPlan, transport: TransportConfig | None = None,
-                        seed: int | None = None) -> LocalCluster:
+                        seed: int | None = None,
+                        held_policy: RetryPolicy | None = None) -> LocalCluster:
     """Generate keys, publish addresses, start every node of `plan`."""
     transport = transport or TransportConfig()
     ports = {n.node_id: (free_port(n.host), free_port(n.host)) for n in plan.nodes}
@@ -91,14 +103,16 @@ async def start_cluster(plan: ClusterPlan, transport: TransportConfig | None = N
     policy = parse_policy(plan.policy, f"{plan.name}-policy.yaml")
     view = _view(plan, addresses)
     intra = {n.node_id.encode(): (n.host, ports[n.node_id][1]) for n in plan.nodes}
-    nodes: dict[str, NodeRuntime] = {}
+    cluster = LocalCluster(plan, cluster_key, cluster_id, {})
     for index, node in enumerate(plan.nodes):
+        notes = cluster.notes.setdefault(node.node_id, [])
         spec = _spec(node, plan, cluster_key, cluster_id, ports[node.node_id], view, intra,
-                     policy, transport, None if seed is None else seed + index)
+                     policy, transport, None if seed is None else seed + index, notes)
+        spec.held_policy = held_policy
         runtime = NodeRuntime(spec)
         await runtime.start()
-        nodes[node.node_id] = runtime
-    return LocalCluster(plan, cluster_key, cluster_id, nodes)
+        cluster.nodes[node.node_id] = runtime
+    return cluster
 
 
 def _view(plan: ClusterPlan, addresses: list[ServerAddress]) -> ClusterView:
@@ -114,12 +128,13 @@ def _view(plan: ClusterPlan, addresses: list[ServerAddress]) -> ClusterView:
 def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
           cluster_id: ClusterId, ports: tuple[int, int], view: ClusterView,
           intra: dict[bytes, tuple[str, int]], policy: Policy, transport: TransportConfig,
-          seed: int | None) -> NodeSpec:
-    store, specs, registry = MemoryStore(), SpecRegistry(), _handlers(node.node_id)
+          seed: int | None, notes: list[str]) -> NodeSpec:
+    store, specs, registry = MemoryStore(), SpecRegistry(), _handlers(node.node_id, notes)
     with store.writing() as txn:
         for entity in node.mirrors:
             attach(txn, entity.encode(), ECHO, endpoint=1, specs=specs,
-                   handlers={"echo": "demo.echo", "whoami": "demo.whoami"})
+                   handlers={"echo": "demo.echo", "whoami": "demo.whoami",
+                             "note": "demo.note"})
     own_view = ClusterView(node.node_id.encode(), view.cluster_id_version, view.nodes,
                            view.mirrors, view.moved)
     return NodeSpec(node.node_id.encode(), cluster_key, [cluster_id], node.host, ports[0],
@@ -127,8 +142,12 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
                     transport=transport, seed=seed)
 
 
-def _handlers(node_id: str) -> HandlerRegistry:
+def _handlers(node_id: str, notes: list[str]) -> HandlerRegistry:
     registry = HandlerRegistry()
+
+    @registry.handler("demo.note")
+    def note(ctx: RequestContext, text: str) -> None:
+        notes.append(text)
 
     @registry.handler("demo.echo")
     def echo(ctx: RequestContext, text: str) -> str:

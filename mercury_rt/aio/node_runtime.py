@@ -11,6 +11,7 @@ machine over the target's published addresses, with failover and redirects).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona
 from carbon.protocol_spec import SpecRegistry
@@ -30,10 +32,19 @@ from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
 from mercury_rt.core.hashcash import PaymentStamp, hashcash_payment, mint_stamp
+from mercury_rt.core.held import (
+    HeldMessage,
+    HeldQueue,
+    HeldState,
+    HeldStore,
+    MemoryHeldStore,
+    RetryPolicy,
+)
 from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
 from mercury_rt.core.node import Drop, Forward, Invoke, NodeCore, NodeState, Respond
 from mercury_rt.core.node_call import (
+    UNREACHABLE,
     CallFailed,
     CallStep,
     Finished,
@@ -87,6 +98,8 @@ class NodeSpec:
     transport: TransportConfig = field(default_factory=TransportConfig)
     invoke_limits: InvokeLimits = field(default_factory=InvokeLimits)
     spent: SpentStampStore | None = None
+    held_store: HeldStore | None = None
+    held_policy: RetryPolicy | None = None
     answer_timeout: float | None = None
     seed: int | None = None
 
@@ -107,6 +120,11 @@ class NodeRuntime:
                              spent=spec.spent or MemorySpentStore(spec.policy.spent_store_limit),
                              seal=seal)
         self.planner = CallPlanner(self.core, rng)
+        self.held = HeldQueue(spec.held_store or MemoryHeldStore(), spec.held_policy)
+        self._held_changed = asyncio.Event()
+        self._retry_task: asyncio.Task[None] | None = None
+        self._retries: set[asyncio.Task[None]] = set()
+        self._settled: dict[bytes, list[asyncio.Future[HeldMessage]]] = {}
         self.invoker: Invoker | None = None
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
@@ -129,9 +147,15 @@ class NodeRuntime:
                                          on_request=self._on_intra,
                                          on_message=self._on_intra_message,
                                          rng=random.Random(self.rng.getrandbits(64)))
+        if self.held.recover():
+            self._held_changed.set()
+        self._retry_task = loop.create_task(self._retry_held())
 
     async def stop(self) -> None:
         """Drain handlers in flight, then close both sockets."""
+        for task in (self._retry_task, *self._retries):
+            if task is not None:
+                task.cancel()
         for endpoint in (self.inter, self.intra):
             if endpoint is not None:
                 await endpoint.drain()
@@ -231,10 +255,101 @@ class NodeRuntime:
                               caller_eid=self.eid_for, request_key=self.rng.randbytes(8),
                               answer_timeout=self.answer_timeout, payments=payments,
                               delegation=delegation)
+        return _unwrap(await self._run(driver, deadline))
+
+    async def send(self, target: bytes | Eid, endpoint: int, operation: int, payload: bytes,
+                   *, caller: bytes, timeout: float = 30.0) -> HeldMessage | bytes:
+        """Send a one-way message to any entity, as local entity `caller`.
+
+        Returns the message id when a node of the target acknowledged it now. When no
+        node of the target answers, the message is held (durably, if the node's held
+        store is), retried with backoff and delivered once when a node is back; the
+        returned HeldMessage (state PENDING) is what `message_status` reports later.
+        End-to-end refusals (access denied, unknown entity...) raise NodeCallError.
+        """
+        eid = target if isinstance(target, Eid) else _decode_eid(target)
+        message_id = self.rng.randbytes(16)
+        try:
+            await self._deliver(eid, endpoint, operation, payload, caller, message_id, timeout)
+        except NodeCallError as exc:
+            if exc.raw_code not in UNREACHABLE:
+                raise
+            held = self.held.hold(message_id, caller, eid.encode(),
+                                  cbor.dumps([endpoint, operation, payload]),
+                                  now=time.time(), rng=self.rng)
+            self._held_changed.set()
+            return held
+        return message_id
+
+    def message_status(self, message_id: bytes) -> HeldMessage:
+        """A held message's state (PENDING, DELIVERED, EXPIRED); HeldError if unknown."""
+        return self.held.status(message_id)
+
+    async def message_settled(self, message_id: bytes) -> HeldMessage:
+        """Wait until a held message is DELIVERED or EXPIRED; returns its final record."""
+        record = self.held.status(message_id)
+        if record.state is not HeldState.PENDING:
+            return record
+        future: asyncio.Future[HeldMessage] = asyncio.get_running_loop().create_future()
+        self._settled.setdefault(message_id, []).append(future)
+        return await future
+
+    def _settle(self, record: HeldMessage) -> None:
+        for future in self._settled.pop(record.message_id, []):
+            if not future.done():
+                future.set_result(record)
+
+    def held_messages(self, sender: bytes) -> list[HeldMessage]:
+        """Every message `sender` has held at this node, oldest first."""
+        return self.held.for_sender(sender)
+
+    async def _deliver(self, eid: Eid, endpoint: int, operation: int, payload: bytes,
+                       caller: bytes, message_id: bytes, timeout: float) -> None:
+        driver = OutgoingCall(self.planner, eid, endpoint, operation, payload, caller=caller,
+                              caller_eid=self.eid_for, request_key=message_id[:8],
+                              answer_timeout=self.answer_timeout, message_id=message_id)
+        _unwrap(await self._run(driver, self._now() + timeout))
+
+    async def _retry_held(self) -> None:
+        """Background: retry held messages when due; one attempt per message at a time."""
+        while True:
+            wake = self.held.next_wakeup()
+            delay = None if wake is None else max(wake - time.time(), 0.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._held_changed.wait(), delay)
+            self._held_changed.clear()
+            due, expired = self.held.poll(time.time())
+            for record in expired:
+                _log.info("held_message_expired", message_id=record.message_id.hex())
+                self._settle(record)
+            for record in due:
+                task = asyncio.get_running_loop().create_task(self._retry_one(record))
+                self._retries.add(task)
+                task.add_done_callback(self._retries.discard)
+
+    async def _retry_one(self, record: HeldMessage) -> None:
+        endpoint, operation, payload = _held_parts(record.payload)
+        try:
+            await self._deliver(Eid.decode(record.target), endpoint, operation, payload,
+                                record.sender, record.message_id,
+                                self.spec.transport.default_timeout)
+        except NodeCallError as exc:
+            if exc.raw_code in UNREACHABLE:
+                after = self.held.attempt_failed(record.message_id, time.time(), self.rng)
+                if after.state is not HeldState.PENDING:
+                    self._settle(after)
+                self._held_changed.set()
+                return
+            _log.warning("held_message_refused", message_id=record.message_id.hex(),
+                         code=exc.raw_code, reason=exc.message)
+        self._settle(self.held.acknowledged(record.message_id, time.time()))
+
+    async def _run(self, driver: OutgoingCall, deadline: float) -> NodeReply:
+        """Carry out a call's steps until it finishes; raises NodeCallError on failure."""
         step = driver.start()
         while True:
             if isinstance(step, Finished):
-                return _unwrap(step.reply)
+                return step.reply
             if isinstance(step, CallFailed):
                 raise NodeCallError(step.message, step.code)
             if deadline <= self._now():
@@ -270,6 +385,15 @@ class NodeRuntime:
 
 def _request_key(peer: Addr, request_id: int) -> bytes:
     return f"{peer[0]}|{peer[1]}|{request_id}".encode()
+
+
+def _held_parts(data: bytes) -> tuple[int, int, bytes]:
+    """(endpoint, operation, payload) of a held message, as `send` stored them."""
+    value = cbor.loads(data)
+    if (not isinstance(value, list) or len(value) != 3 or type(value[0]) is not int
+            or type(value[1]) is not int or type(value[2]) is not bytes):
+        raise NodeCallError("held message record is corrupt", ErrorCode.HELD_RECORD_CORRUPT)
+    return value[0], value[1], value[2]
 
 
 def _decode_eid(data: bytes) -> Eid:

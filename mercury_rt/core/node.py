@@ -22,6 +22,7 @@ from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
 from mercury_rt.core.gate import Allow, Deny, GateRequest, GateState, evaluate
 from mercury_rt.core.hashcash import request_digest
+from mercury_rt.core.held import DeliveredIds
 from mercury_rt.core.intra_seal import IntraSeal, SealError
 from mercury_rt.core.node_messages import (
     ClusterIdQuery,
@@ -52,6 +53,9 @@ from policy.access import PolicyAcls, Target
 from policy.model import Policy
 
 Addr = tuple[str, int]
+DELIVERED_RETENTION = 7 * 24 * 3600.0
+"""How long a node remembers one-way message ids it ran (longer than any held message
+lives at its sender, so a retried message is never run twice)."""
 
 
 class NodeError(MercuryError):
@@ -118,7 +122,9 @@ class NodeCore:
         self.sources = EidSourceVerifier(verifier)
         self.spent = spent
         self.seal = seal
+        self.delivered = DeliveredIds(retain_for=DELIVERED_RETENTION)
         self.denied = 0
+        self.duplicates = 0
         self.set_cluster_id(state.cluster_id)
 
     @property
@@ -212,7 +218,11 @@ class NodeCore:
             allow = verdict
         if isinstance(decision, RunLocally):
             assert allow is not None
-            call = _incoming(op, target, allow, deadline, one_way)
+            message_id = request.message_id
+            if message_id is not None and not self.delivered.first_time(message_id, now):
+                self.duplicates += 1
+                return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
+            call = _incoming(op, target, allow, deadline, one_way or message_id is not None)
             return Invoke(call, sealed, bundle, allow)
         if isinstance(decision, RedirectTo):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))

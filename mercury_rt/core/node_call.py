@@ -88,14 +88,24 @@ class CallFailed:
 CallStep = RunLocal | SendIntraStep | SendInterStep | NeedStamp | Finished | CallFailed
 
 
+UNREACHABLE = frozenset({ErrorCode.NO_NODE_ANSWERED, ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED,
+                         ErrorCode.NO_ANSWER, ErrorCode.NO_LIVE_MIRROR, ErrorCode.TIMEOUT})
+"""Failures that mean no node of the target took the call (a one-way message is held)."""
+
+
 class OutgoingCall:
-    """A call from local entity `caller` to `target`. Feed results; get the next step."""
+    """A call from local entity `caller` to `target`. Feed results; get the next step.
+
+    With `message_id` it is a one-way message: the handler runs as a message sink, the
+    reply only acknowledges, and the target's node runs each message id once.
+    """
 
     def __init__(self, planner: CallPlanner, target: Eid, endpoint: int, operation: int,
                  payload: bytes, *, caller: bytes, caller_eid: Callable[[bytes], bytes],
                  request_key: bytes, answer_timeout: float,
                  payments: tuple[PaymentStamp, ...] = (),
-                 delegation: tuple[bytes, ...] = ()) -> None:
+                 delegation: tuple[bytes, ...] = (),
+                 message_id: bytes | None = None) -> None:
         self.planner = planner
         self.target = target
         self.endpoint, self.operation, self.payload = endpoint, operation, payload
@@ -104,6 +114,7 @@ class OutgoingCall:
         self.request_key = request_key
         self.answer_timeout = answer_timeout
         self.payments, self.delegation = payments, delegation
+        self.message_id = message_id
         self.migrations = 0
         self.stamped = bool(payments)
         self._route: CallRoute | None = None
@@ -200,5 +211,5 @@ class OutgoingCall:
         data, self._body = self.planner.operation(
             self.target, self.endpoint, self.operation, self.payload, caller=self.caller,
             caller_eid=caller_eid, route=route, payments=self.payments,
-            delegation=self.delegation)
+            delegation=self.delegation, message_id=self.message_id)
         return data

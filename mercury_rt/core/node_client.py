@@ -91,14 +91,16 @@ class CallPlanner:
     def operation(self, target: Eid, endpoint: int, operation: int, payload: bytes, *,
                   caller: Principal, caller_eid: bytes | None, route: CallRoute,
                   payments: tuple[PaymentStamp, ...] = (),
-                  delegation: tuple[bytes, ...] = ()) -> tuple[bytes, bytes]:
+                  delegation: tuple[bytes, ...] = (),
+                  message_id: bytes | None = None) -> tuple[bytes, bytes]:
         """(transport payload, body) for a call; sealed when it goes intra-cluster."""
         version = route.cluster_id.version if isinstance(route, ContactCluster) \
             else self.core.state.cluster_id.version
         vouched = isinstance(route, SendIntra | RunHere)
         request = NodeRequest(target.encode(), endpoint, operation, payload, version,
                               source=None if vouched else caller_eid,
-                              vouched=caller if vouched else None, delegation=delegation)
+                              vouched=caller if vouched else None, delegation=delegation,
+                              message_id=message_id)
         body = request.body()
         data = encode_operation(body, payments)
         return (self.core.seal.seal(data) if isinstance(route, SendIntra) else data), body

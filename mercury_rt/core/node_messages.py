@@ -28,7 +28,8 @@ OK = 0
 MAX_U32 = 2**32 - 1
 MAX_DELEGATION = 8
 _LIMITS = Limits(max_bytes=2 * 1024 * 1024 + 4096, max_depth=8, max_items=4096)
-_REQUEST_KEYS = frozenset(range(9))
+_REQUEST_KEYS = frozenset(range(10))
+MAX_MESSAGE_ID = 32
 
 
 class NodeMessageError(MercuryError):
@@ -44,6 +45,8 @@ class NodeRequest:
     `target` is the target's EID (encoded); `version` the target cluster's cluster-ID
     version the caller holds. Exactly one of `source` (the caller's EID, inter-cluster)
     and `vouched` (the caller as vouched for by a node of this cluster) is present.
+    `message_id` marks a one-way message: the handler runs as a message sink, the reply
+    only acknowledges, and the receiving node runs each message id once.
     """
 
     target: bytes
@@ -55,6 +58,7 @@ class NodeRequest:
     vouched: Principal | None = None
     delegation: tuple[bytes, ...] = ()
     transit: int = 0
+    message_id: bytes | None = None
 
     def body(self) -> bytes:
         """The canonical body bytes (what a hashcash stamp binds to)."""
@@ -68,6 +72,8 @@ class NodeRequest:
             value[7] = list(self.delegation)
         if self.transit:
             value[8] = self.transit
+        if self.message_id is not None:
+            value[9] = self.message_id
         return cbor.dumps(value)
 
 
@@ -118,7 +124,7 @@ def decode_node_request(data: bytes) -> Operation | ClusterIdQuery:
 
 def _request_from(value: cbor.Value) -> NodeRequest:
     if not isinstance(value, dict) or not set(value) <= _REQUEST_KEYS:
-        raise NodeMessageError("request body must be a map with keys 0-8")
+        raise NodeMessageError("request body must be a map with keys 0-9")
     try:
         target, endpoint, operation, payload = value[0], value[1], value[2], value[3]
     except KeyError as exc:
@@ -131,13 +137,17 @@ def _request_from(value: cbor.Value) -> NodeRequest:
         raise NodeMessageError("a request carries exactly one of source (5) and vouched (6)")
     if source is not None and type(source) is not bytes:
         raise NodeMessageError("source must be EID bytes")
+    message_id = value.get(9)
+    if message_id is not None and (type(message_id) is not bytes
+                                   or not 1 <= len(message_id) <= MAX_MESSAGE_ID):
+        raise NodeMessageError(f"message id must be 1-{MAX_MESSAGE_ID} bytes")
     if (not isinstance(delegation, list) or len(delegation) > MAX_DELEGATION
             or not all(type(c) is bytes for c in delegation)):
         raise NodeMessageError(f"delegation must be at most {MAX_DELEGATION} certificates")
     return NodeRequest(target, endpoint, operation, payload,  # type: ignore[arg-type]
                        value.get(4, 0), source,  # type: ignore[arg-type]
                        None if vouched is None else principal_from_value(vouched),
-                       tuple(delegation), value.get(8, 0))  # type: ignore[arg-type]
+                       tuple(delegation), value.get(8, 0), message_id)  # type: ignore[arg-type]
 
 
 def _u32(value: object) -> bool:

@@ -15,6 +15,7 @@ from carbon.error_codes import ErrorCode
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
 from mercury_rt.core.cluster_id import ServerAddress
+from mercury_rt.core.held import HeldMessage, HeldState, RetryPolicy
 from mercury_rt.core.mint import change_addresses
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
 from mercury_rt.core.transport_config import TransportConfig
@@ -158,3 +159,32 @@ def test_addresses_in_plans_are_real_loopback_hosts() -> None:
     for plan in (HOME, AWAY):
         for node in plan.nodes:
             assert ip_address(node.host).is_loopback
+
+
+def test_a_one_way_message_to_an_unreachable_entity_is_held_then_delivered_once() -> None:
+    quick = RetryPolicy(initial_delay=0.05, factor=2.0, max_delay=0.4, jitter=0.2, ttl=60.0)
+
+    async def main() -> None:
+        home = await start_cluster(HOME, FAST, seed=1, held_policy=quick)
+        away = await start_cluster(AWAY, FAST, seed=2)
+        try:
+            a1 = home.nodes["a1"]
+            delivered = await a1.send(away.eid("carol"), 1, 3, dumps_typed(str, "now"),
+                                      caller=b"alice")
+            assert isinstance(delivered, bytes) and away.notes["b1"] == ["now"]
+            for node in away.nodes.values():
+                await node.stop()
+            held = await a1.send(away.eid("carol"), 1, 3, dumps_typed(str, "later"),
+                                 caller=b"alice", timeout=5)
+            assert isinstance(held, HeldMessage) and held.state is HeldState.PENDING
+            assert [m.message_id for m in a1.held_messages(b"alice")] == [held.message_id]
+            await away.restart("b2")
+            final = await asyncio.wait_for(a1.message_settled(held.message_id), 10)
+            assert final.state is HeldState.DELIVERED
+            assert a1.message_status(held.message_id).state is HeldState.DELIVERED
+            assert away.notes["b2"] == ["later"], "delivered exactly once, to the live node"
+        finally:
+            await home.stop()
+            await away.stop()
+
+    run(main)

@@ -16,7 +16,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,6 +31,7 @@ from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
+from mercury_rt.core.forwarding import make_forwarding_record
 from mercury_rt.core.hashcash import PaymentStamp, hashcash_payment, mint_stamp
 from mercury_rt.core.held import (
     HeldMessage,
@@ -168,6 +169,15 @@ class NodeRuntime:
         """(inter-cluster, intra-cluster) bound addresses."""
         assert self.inter is not None and self.intra is not None
         return self.inter.local_address, self.intra.local_address
+
+    def migrate(self, local: bytes, new_eid: bytes) -> None:
+        """Record that entity `local` moved to another cluster as `new_eid`: requests for it
+        are answered with a forwarding record signed by this cluster's key, so callers
+        holding the old EID follow it. Every node of the cluster should be told."""
+        record = make_forwarding_record(self.core.master_hash, local, new_eid,
+                                        int(time.time()), self.spec.cluster_key)
+        view = self.core.state.view
+        self.core.state.view = replace(view, moved={**view.moved, local: record})
 
     def eid_for(self, local: bytes, persona: Persona | None = None) -> bytes:
         """This node's (cached) full-keys EID for a local entity."""

@@ -121,6 +121,7 @@ class CallPlanner:
             return True
 
         def verify_move(record: ForwardingRecord) -> None:
+            self.core.verifier.verify(target)  # proves (and learns) the old cluster's key
             known = self.core.verifier.ring.certified(target.cluster_id.master_hash,
                                                       target.cluster_id.cluster_key_hash)
             if known is None:

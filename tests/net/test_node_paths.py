@@ -188,3 +188,29 @@ def test_a_one_way_message_to_an_unreachable_entity_is_held_then_delivered_once(
             await away.stop()
 
     run(main)
+
+
+def test_callers_holding_an_old_eid_follow_a_migrated_entity_to_its_new_cluster() -> None:
+    new_home = ClusterPlan("newhome", (NodePlan("n1", "127.0.6.1", ("carol",)),))
+
+    async def main() -> None:
+        async with clusters(HOME, AWAY, new_home) as (home, away, moved_to):
+            a1 = home.nodes["a1"]
+            old_eid = away.eid("carol")
+            for node in away.nodes.values():
+                node.migrate(b"carol", moved_to.eid("carol"))
+            assert await whoami(a1, old_eid) == "n1"
+            forged = ClusterPlan("forger", (NodePlan("x1", "127.0.7.1", ()),))
+            async with clusters(forged) as (forger,):
+                for node in away.nodes.values():
+                    node.migrate(b"carol", moved_to.eid("carol"))
+                    record = node.core.state.view.moved[b"carol"]
+                    bad = replace(record, signature=forger.cluster_key.sign(b"x"))
+                    node.core.state.view = replace(node.core.state.view,
+                                                   moved={b"carol": bad})
+                with pytest.raises(NodeCallError) as info:
+                    await whoami(a1, old_eid)
+                assert info.value.code in (ErrorCode.FORWARDING_SIGNATURE_INVALID,
+                                           ErrorCode.NO_NODE_ANSWERED)
+
+    run(main)

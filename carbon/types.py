@@ -267,14 +267,19 @@ def _expect(value: Any, kinds: tuple[type, ...], kind: CarbonType, path: str) ->
     return value
 
 
-def dumps_typed(kind: CarbonType, value: Any) -> bytes:
+TypeSpec = CarbonType | type[int] | type[str] | type[bytes] | type[bool] | None
+"""A declared type, or its Python shorthand (int, str, bytes, bool, None)."""
+
+
+def dumps_typed(kind: TypeSpec, value: Any) -> bytes:
     """Wire bytes of a value of a statically known type."""
-    return cbor.dumps(encode_value(kind, value))
+    return cbor.dumps(encode_value(as_type(kind), value))
 
 
-def loads_typed(kind: CarbonType, data: bytes, limits: cbor.Limits = cbor.DEFAULT_LIMITS) -> Value:
+def loads_typed(kind: TypeSpec, data: bytes,
+                limits: cbor.Limits = cbor.DEFAULT_LIMITS) -> Value:
     """Decode wire bytes strictly, then check and rebuild them as `kind`."""
-    return decode_value(kind, cbor.loads(data, limits))
+    return decode_value(as_type(kind), cbor.loads(data, limits))
 
 
 def type_to_value(kind: CarbonType) -> Value:

@@ -130,7 +130,9 @@ class NodeRuntime:
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
-        self.answer_timeout = spec.answer_timeout or 3 * spec.transport.initial_rto
+        self.answer_timeout = spec.answer_timeout or 2 * spec.transport.initial_rto
+        """A node that has not acknowledged a request within this time is passed over
+        (two initial retransmission timeouts: the request was sent twice by then)."""
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -263,8 +265,8 @@ class NodeRuntime:
         deadline = self._now() + timeout
         driver = OutgoingCall(self.planner, eid, endpoint, operation, payload, caller=caller,
                               caller_eid=self.eid_for, request_key=self.rng.randbytes(8),
-                              answer_timeout=self.answer_timeout, payments=payments,
-                              delegation=delegation)
+                              answer_timeout=self.answer_timeout, now=time.monotonic(),
+                              payments=payments, delegation=delegation)
         return _unwrap(await self._run(driver, deadline))
 
     async def send(self, target: bytes | Eid, endpoint: int, operation: int, payload: bytes,
@@ -317,7 +319,8 @@ class NodeRuntime:
                        caller: bytes, message_id: bytes, timeout: float) -> None:
         driver = OutgoingCall(self.planner, eid, endpoint, operation, payload, caller=caller,
                               caller_eid=self.eid_for, request_key=message_id[:8],
-                              answer_timeout=self.answer_timeout, message_id=message_id)
+                              answer_timeout=self.answer_timeout, now=time.monotonic(),
+                              message_id=message_id)
         _unwrap(await self._run(driver, self._now() + timeout))
 
     async def _retry_held(self) -> None:
@@ -386,7 +389,7 @@ class NodeRuntime:
             raw = await endpoint.call(step.address, step.payload, timeout=remaining,
                                       answer_timeout=answer)
         except CallError as exc:
-            return driver.on_failure(int(exc.code), exc.message)
+            return driver.on_failure(int(exc.code), exc.message, time.monotonic())
         return driver.on_reply(raw)
 
     def _now(self) -> float:

@@ -9,9 +9,15 @@ import time
 
 import click
 
+from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.endpoint import TransportEndpoint, open_endpoint
 from mercury_rt.aio.loop import run
+from mercury_rt.aio.node_runtime import NodeCallError
+from mercury_rt.core.held import HeldMessage, RetryPolicy
+from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
+from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.core.transport_events import MessageReceived, RequestReceived
+from mercury_rt.localcluster import ClusterPlan, NodePlan, start_cluster
 
 HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 
@@ -69,22 +75,86 @@ async def _transport_demo() -> list[str]:
     return lines
 
 
+FAST = TransportConfig(initial_rto=0.1, min_rto=0.01, max_rto=1.0, reassembly_timeout=5.0)
+QUICK_RETRY = RetryPolicy(initial_delay=0.05, max_delay=0.5, ttl=60.0)
+HOME = ClusterPlan("home", (NodePlan("a1", "127.0.1.1", ("alice",)),
+                            NodePlan("a2", "127.0.1.2", ("bob",))))
+AWAY = ClusterPlan("away", (NodePlan("b1", "127.0.2.1", ("carol",), priority=10),
+                            NodePlan("b2", "127.0.2.2", ("carol",), priority=20)))
+REDIRECTING = ClusterPlan("redir", (NodePlan("c1", "127.0.3.1", (), priority=10),
+                                    NodePlan("c2", "127.0.3.2", ("dave",), priority=20)),
+                          routing=RoutingConfig(not_mirrored=NotMirroredChoice.REDIRECT))
+
+
+async def _cluster_demo() -> list[str]:
+    lines: list[str] = []
+    home = await start_cluster(HOME, FAST, held_policy=QUICK_RETRY)
+    away = await start_cluster(AWAY, FAST)
+    redir = await start_cluster(REDIRECTING, FAST)
+    try:
+        a1 = home.nodes["a1"]
+        for plan in (HOME, AWAY, REDIRECTING):
+            nodes = ", ".join(f"{n.node_id} 127.0.x ({'/'.join(n.mirrors) or 'no entities'}, "
+                              f"priority {n.priority})" for n in plan.nodes)
+            lines.append(f"cluster {plan.name}: {nodes}")
+
+        async def served(target: bytes, label: str) -> str:
+            start = time.perf_counter()
+            who = str(loads_typed(str, await a1.call(target, 1, 2, dumps_typed(None, None),
+                                                     caller=b"alice")))
+            ms = (time.perf_counter() - start) * 1e3
+            lines.append(f"alice@a1 -> {label}: served by {who!s} ({ms:.1f} ms)")
+            return str(who)
+
+        await served(home.eid("alice"), "alice (same node, no network)")
+        await served(home.eid("bob"), "bob (same cluster, intra-cluster path)")
+        await served(away.eid("carol"), "carol (other cluster, highest-priority node)")
+        if await served(redir.eid("dave"), "dave (c1 does not mirror dave: redirect)") != "c2":
+            raise DemoError("the redirect did not reach c2")
+        await away.nodes["b1"].stop()
+        lines.append("b1 stopped (simulated crash)")
+        if await served(away.eid("carol"), "carol (failover)") != "b2":
+            raise DemoError("failover did not reach b2")
+        await away.nodes["b2"].stop()
+        held = await a1.send(away.eid("carol"), 1, 3, dumps_typed(str, "see you"),
+                             caller=b"alice", timeout=2)
+        if not isinstance(held, HeldMessage):
+            raise DemoError("a message to a cluster with no live node was not held")
+        lines.append(f"b2 stopped too; one-way note to carol held ({held.state.value})")
+        await away.restart("b2")
+        final = await asyncio.wait_for(a1.message_settled(held.message_id), 20)
+        lines.append(f"b2 restarted; held note {final.state.value} after {final.attempts} "
+                     f"attempts; b2 received {away.notes['b2']}")
+        for node in redir.nodes.values():
+            node.migrate(b"dave", away.eid("carol"))
+        await served(redir.eid("dave"), "dave after migrating to cluster away (signed "
+                     "forwarding record)")
+    finally:
+        for cluster in (home, away, redir):
+            await cluster.stop()
+    return lines
+
+
 def _fmt(addr: tuple[str, int]) -> str:
     return f"{addr[0]}:{addr[1]}"
 
 
 @click.command("demo")
 def demo() -> None:
-    """Start a local demo on 127.0.0.1-3, exchange requests and messages, print, exit 0."""
-    click.echo("mercury-rt demo: three nodes on loopback UDP")
-    try:
-        lines = run(asyncio.wait_for(_transport_demo(), 60))
-    except OSError as exc:
-        raise DemoError(f"could not open UDP sockets on 127.0.0.x: {exc}") from exc
-    except TimeoutError as exc:
-        raise DemoError("the demo did not finish within 60 s") from exc
-    for line in lines:
-        click.echo(f"  {line}")
+    """Run a local demo on 127.0.x.y: transport, then three clusters of nodes; exit 0."""
+    for title, part in (("transport: three endpoints on loopback UDP", _transport_demo),
+                        ("nodes: clusters home, away and redir on loopback", _cluster_demo)):
+        click.echo(f"mercury-rt demo, {title}")
+        try:
+            lines = run(asyncio.wait_for(part(), 60))
+        except OSError as exc:
+            raise DemoError(f"could not open UDP sockets on 127.0.x.y: {exc}") from exc
+        except TimeoutError as exc:
+            raise DemoError("the demo did not finish within 60 s") from exc
+        except NodeCallError as exc:
+            raise DemoError(f"a call failed: {exc.message} (code {exc.raw_code})") from exc
+        for line in lines:
+            click.echo(f"  {line}")
     click.echo("demo finished: all exchanges succeeded")
 
 

@@ -102,7 +102,7 @@ class OutgoingCall:
 
     def __init__(self, planner: CallPlanner, target: Eid, endpoint: int, operation: int,
                  payload: bytes, *, caller: bytes, caller_eid: Callable[[bytes], bytes],
-                 request_key: bytes, answer_timeout: float,
+                 request_key: bytes, answer_timeout: float, now: float,
                  payments: tuple[PaymentStamp, ...] = (),
                  delegation: tuple[bytes, ...] = (),
                  message_id: bytes | None = None) -> None:
@@ -116,7 +116,10 @@ class OutgoingCall:
         self.payments, self.delegation = payments, delegation
         self.message_id = message_id
         self.migrations = 0
+        self.now = now
         self.stamped = bool(payments)
+        self._cluster_id: ClusterId | None = None
+        self._address: Addr | None = None
         self._route: CallRoute | None = None
         self._contact: Contact | None = None
         self._body = b""
@@ -134,7 +137,8 @@ class OutgoingCall:
             return CallFailed(int(exc.code), exc.message)
         route = self._route
         if isinstance(route, ContactCluster):
-            self._contact = self.planner.contact(route.cluster_id, self.target)
+            self._cluster_id = route.cluster_id
+            self._contact = self.planner.contact(route.cluster_id, self.target, self.now)
             return self._drive(self._contact.start())
         data = self._data(route)
         if isinstance(route, RunHere):
@@ -152,12 +156,16 @@ class OutgoingCall:
                 NodeLocalError(int(exc.code), f"undecodable reply: {exc.message}")))
         if self._contact is None:
             return self._answered(reply)
+        if self._address is not None:
+            self.planner.mark_answered(self._address)
         return self._drive(self._contact.handle(self.planner.event_for_reply(reply)))
 
-    def on_failure(self, code: int, message: str) -> CallStep:
-        """The step failed at the transport (NO_ANSWER, TIMEOUT, ...)."""
+    def on_failure(self, code: int, message: str, now: float) -> CallStep:
+        """The step failed at the transport (NO_ANSWER, TIMEOUT, ...) at time `now`."""
         if self._contact is None:
             return CallFailed(code, message)
+        if code == ErrorCode.NO_ANSWER and self._address is not None:
+            self.planner.mark_silent(self._address, now)
         return self._drive(self._contact.handle(self.planner.event_for_failure(code, message)))
 
     def on_stamp(self, stamp: PaymentStamp) -> CallStep:
@@ -170,11 +178,12 @@ class OutgoingCall:
             if isinstance(action, ClusterIdReplaced):
                 assert isinstance(action.cluster_id, ClusterId)
                 self.planner.learn(action.cluster_id)
+                self._cluster_id = action.cluster_id
             elif isinstance(action, TryAddress):
-                assert self._contact is not None
-                route = ContactCluster(self.planner.newest(self._contact.cluster_id))  # type: ignore[arg-type]
-                address = (str(action.endpoint.host), action.endpoint.port)
-                return SendInterStep(address, self._data(route), self.answer_timeout)
+                assert self._cluster_id is not None
+                route = ContactCluster(self.planner.newest(self._cluster_id))
+                self._address = (str(action.endpoint.host), action.endpoint.port)
+                return SendInterStep(self._address, self._data(route), self.answer_timeout)
             elif isinstance(action, Done):
                 assert isinstance(action.reply, NodeReply)
                 return self._answered(action.reply)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Principal
-from mercury_rt.core.cluster_id import ClusterId
+from mercury_rt.core.cluster_id import ClusterId, ServerAddress
 from mercury_rt.core.contact import Contact
 from mercury_rt.core.contact_events import (
     Answered,
@@ -34,6 +35,38 @@ from mercury_rt.core.routing_reply import reply_to_event
 
 Addr = tuple[str, int]
 MAX_KNOWN_CLUSTERS = 4096
+MAX_SUSPECTS = 1024
+SUSPECT_FOR = 30.0
+"""Seconds an address that did not answer is tried last by new contacts."""
+DEMOTION = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class AddressView:
+    """An inter-cluster address as one contact sees it (priority possibly demoted)."""
+
+    host: IPv4Address | IPv6Address
+    port: int
+    priority: int
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    """A cluster ID as one contact uses it: silent addresses moved behind the others."""
+
+    base: ClusterId
+    addresses: tuple[AddressView, ...]
+
+    @property
+    def version(self) -> int:
+        """The base cluster ID's version."""
+        return self.base.version
+
+    @property
+    def master_hash(self) -> bytes:
+        """The base cluster ID's master hash."""
+        return self.base.master_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +101,27 @@ class CallPlanner:
         self.core = core
         self.rng = rng
         self.known: OrderedDict[bytes, ClusterId] = OrderedDict()
+        self.suspects: OrderedDict[Addr, float] = OrderedDict()
+
+    def mark_silent(self, address: Addr, now: float) -> None:
+        """`address` did not acknowledge a request: new contacts try it last for a while."""
+        self.suspects[address] = now + SUSPECT_FOR
+        self.suspects.move_to_end(address)
+        if len(self.suspects) > MAX_SUSPECTS:
+            self.suspects.popitem(last=False)
+
+    def mark_answered(self, address: Addr) -> None:
+        """`address` answered: it is no longer suspect."""
+        self.suspects.pop(address, None)
+
+    def view_for_contact(self, cluster_id: ClusterId, now: float) -> ContactView:
+        """The cluster ID with currently silent addresses demoted (SRV order otherwise)."""
+        def demoted(a: ServerAddress) -> AddressView:
+            until = self.suspects.get((str(a.host), a.port))
+            penalty = DEMOTION if until is not None and until > now else 0
+            return AddressView(a.host, a.port, a.priority + penalty, a.weight)
+
+        return ContactView(cluster_id, tuple(demoted(a) for a in cluster_id.addresses))
 
     def route(self, target: Eid, request_key: bytes) -> CallRoute:
         """Where a call to `target` goes; raises MercuryError when nowhere can take it."""
@@ -111,9 +165,11 @@ class CallPlanner:
             data = self.core.seal.open(data)
         return decode_reply(data)
 
-    def contact(self, cluster_id: ClusterId, target: Eid) -> Contact:
+    def contact(self, cluster_id: ClusterId, target: Eid, now: float) -> Contact:
         """A contact state machine for one call to another cluster."""
         def supersedes(held: object, candidate: object) -> bool:
+            if isinstance(held, ContactView):
+                held = held.base
             assert isinstance(held, ClusterId) and isinstance(candidate, ClusterId)
             if candidate.master_hash == held.master_hash and candidate.version <= held.version:
                 return False
@@ -130,7 +186,8 @@ class CallPlanner:
             verify_forwarding_record(record, known.public, target.cluster_id.master_hash,
                                      target.local)
 
-        return Contact(cluster_id, self.rng, supersedes, verify_move=verify_move)
+        return Contact(self.view_for_contact(cluster_id, now), self.rng, supersedes,
+                       verify_move=verify_move)
 
     def event_for_reply(self, reply: NodeReply) -> ContactEvent:
         """The contact event an inter-cluster reply means."""

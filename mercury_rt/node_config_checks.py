@@ -64,8 +64,9 @@ class NodeConfigChecker:
             yield from self._policy(self._at(config.policy))
         if config.log.audit_file is not None:
             audit = self._at(config.log.audit_file)
-            if not audit.parent.is_dir():
-                yield ("log", "audit_file"), f"directory {audit.parent} does not exist"
+            if not audit.parent.is_dir() and not audit.parent.is_relative_to(state):
+                yield ("log", "audit_file"), (f"directory {audit.parent} does not exist (only "
+                                              "folders inside state_dir are created)")
 
     def _policy(self, path: Path) -> Iterator[Finding]:
         try:

@@ -71,7 +71,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
     elif ":" in host_text:
         raise ValueError(f"{text!r}: put an IPv6 host in brackets, e.g. [::1]:7501")
     host = _host(host_text)
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65_535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65_535:
         raise ValueError(f"{text!r}: port must be 1..65535")
     return host, int(port_text)
 

@@ -6,7 +6,20 @@ import re
 import shutil
 from pathlib import Path
 
-from mercury_rt.node_config import load_node_config
+from pydantic import BaseModel
+
+from mercury_rt.node_config import (
+    GateSettings,
+    Listen,
+    LogSettings,
+    NodeConfig,
+    PeerNode,
+    RoutingSettings,
+    TransportSettings,
+    load_node_config,
+)
+from mercury_rt.node_config_checks import NodeConfigChecker
+from policy.yaml_source import parse_model
 from tests.nodecfg_support import make_cluster, run
 
 CONF = Path(__file__).parents[2] / "conf"
@@ -44,3 +57,30 @@ def test_no_key_files_are_committed() -> None:
     ignored = (CONF.parent / ".gitignore").read_text()
     assert "/conf/example-cluster/cluster/" in ignored
     assert "/conf/example-cluster/state/" in ignored
+
+
+def test_operator_guide_example_is_a_valid_config() -> None:
+    guide = (CONF.parent / "docs" / "operator-guide.md").read_text()
+    section = guide.split("## Node configuration", 1)[1]
+    example = section.split("### Example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse_model(example, "guide", NodeConfig)
+    assert config.self_peer.node_id == "node-a" and len(config.peers) == 2
+    assert [str(a) for a in config.public_addresses()] == ["192.0.2.10:7400/10/50",
+                                                          "192.0.2.11:7400/10/50"]
+    findings = list(NodeConfigChecker(Path("/nonexistent")).check(config))
+    assert [loc for loc, _ in findings] == [("cluster_dir",), ("policy",)]  # files missing
+
+
+def test_operator_guide_lists_every_key() -> None:
+    guide = (CONF.parent / "docs" / "operator-guide.md").read_text()
+    section = guide.split("## Node configuration", 1)[1]
+    models: list[tuple[str, type[BaseModel]]] = [
+        ("", NodeConfig), ("listen.", Listen), ("cluster.nodes[].", PeerNode),
+        ("cluster.routing.", RoutingSettings), ("transport.", TransportSettings),
+        ("gate.", GateSettings), ("log.", LogSettings)]
+    for prefix, model in models:
+        for name in model.model_fields:
+            if name in ("listen", "cluster", "transport", "gate", "log"):
+                continue
+            key = f"{prefix}{name}"
+            assert f"`{key}`" in section or f"/ `{name}`" in section, key

@@ -58,8 +58,8 @@ class LmdbSpentStore:
         return self.store.apply(lambda w: self._add(w, digest, expires_at, now))
 
     def _add(self, w: WriteView, digest: bytes, expires_at: int, now: float) -> SpendOutcome:
-        count = _count(w.get(NODE_ENTITY, SPENT_META_SECTION, _COUNT_KEY))
-        count -= _drop_expired(w, now)
+        before = _count(w.get(NODE_ENTITY, SPENT_META_SECTION, _COUNT_KEY))
+        count = before - _drop_expired(w, now)
         outcome = SpendOutcome.ADDED
         if w.get(NODE_ENTITY, SPENT_SECTION, (digest,)) is not None:
             outcome = SpendOutcome.ALREADY_SPENT
@@ -69,15 +69,20 @@ class LmdbSpentStore:
             w.put(NODE_ENTITY, SPENT_SECTION, (digest,), (expires_at,))
             w.put(NODE_ENTITY, SPENT_EXPIRY_SECTION, (max(0, expires_at), digest), ())
             count += 1
-        w.put(NODE_ENTITY, SPENT_META_SECTION, _COUNT_KEY, (count,))
+        if count != before:
+            w.put(NODE_ENTITY, SPENT_META_SECTION, _COUNT_KEY, (count,))
         return outcome
 
 
 def _drop_expired(w: WriteView, now: float) -> int:
-    """Delete every entry whose expiry is <= now, oldest first; returns how many."""
-    dropped = 0
+    """Delete every entry whose expiry is <= now, oldest first; returns how many.
+
+    Usually nothing or one entry is due, so the first look reads one key; the batch then
+    doubles (up to PURGE_BATCH) while everything read was due.
+    """
+    dropped, batch = 0, 1
     while True:
-        rows = w.scan(NODE_ENTITY, SPENT_EXPIRY_SECTION, limit=PURGE_BATCH)
+        rows = w.scan(NODE_ENTITY, SPENT_EXPIRY_SECTION, limit=batch)
         for key, _ in rows:
             expiry, digest = _expiry_key(key)
             if expiry > now:
@@ -85,8 +90,9 @@ def _drop_expired(w: WriteView, now: float) -> int:
             w.delete(NODE_ENTITY, SPENT_EXPIRY_SECTION, key)
             w.delete(NODE_ENTITY, SPENT_SECTION, (digest,))
             dropped += 1
-        if len(rows) < PURGE_BATCH:
+        if len(rows) < batch:
             return dropped
+        batch = min(2 * batch, PURGE_BATCH)
 
 
 def _expiry_key(key: tuple[object, ...]) -> tuple[int, bytes]:

@@ -97,7 +97,7 @@ Host = Annotated[str, AfterValidator(_host)]
 EntityLocal = Annotated[str, AfterValidator(_entity_local)]
 Mirrors = Annotated[list[EntityLocal], Field(max_length=MAX_MIRRORS)]
 Port = Annotated[int, Field(ge=0, le=65_535, strict=True)]
-Seconds = Annotated[float, Field(gt=0, le=86_400)]
+Seconds = Annotated[float, Field(gt=0, le=86_400, strict=True)]
 
 
 class _Strict(BaseModel):

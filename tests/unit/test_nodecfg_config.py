@@ -114,6 +114,11 @@ BROKEN = [
      "listen.host: value error, 'localhost' is not an IPv4 or IPv6 address"),
     ("port range", ("inter_port: 7401", "inter_port: 70000"), "inter_port: 70000",
      "listen.inter_port: input should be less than or equal to 65535"),
+    ("quoted port", ("inter_port: 7401", 'inter_port: "7401"'), 'inter_port: "7401"',
+     "listen.inter_port: input should be a valid integer"),
+    ("boolean seconds", ("not_mirrored: redirect\n", "not_mirrored: redirect\n"
+                         "transport:\n  max_rto: yes\n"), "max_rto: yes",
+     "transport.max_rto: input should be a valid number"),
     ("same ports", ("inter_port: 7401", "inter_port: 7501"), "intra_port: 7501",
      "listen.intra_port: is the same as listen.inter_port (7501)"),
     ("intra port disagrees", ("intra_port: 7501", "intra_port: 7601"), "intra_port: 7601",

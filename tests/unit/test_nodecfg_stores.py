@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import random
 from collections.abc import Callable, Iterator
@@ -196,3 +197,15 @@ def test_purge_crosses_batches_and_leaves_nothing_behind(
 def test_spent_store_validates_its_limit() -> None:
     with pytest.raises(ValueError, match="limit"):
         LmdbSpentStore(MemoryStore(), limit=0)
+
+
+@pytest.mark.parametrize("module", ["held_store", "spent_store", "node_state"])
+def test_tungsten_stores_respect_the_dependency_direction(module: str) -> None:
+    """tungsten sits below lithium and mercury_rt and only store.py may touch lmdb."""
+    source = (Path(__file__).parents[2] / "tungsten" / f"{module}.py").read_text()
+    imported = {node.module or "" for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.Import) for alias in node.names}
+    roots = {name.split(".")[0] for name in imported}
+    assert roots <= {"__future__", "collections", "enum", "carbon", "tungsten"}, roots

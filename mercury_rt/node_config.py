@@ -27,7 +27,7 @@ from mercury_rt.core.identity_errors import IdentityError
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig, SecurityOrder
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.node_config_checks import NodeConfigChecker
-from policy.yaml_source import ConfigFileError, load_model
+from policy.yaml_source import ConfigFileError, load_model, parse_model
 
 MAX_NODES = 1024
 MAX_MIRRORS = 100_000
@@ -255,3 +255,13 @@ def load_node_config(path: Path) -> NodeConfig:
     except ConfigFileError as exc:
         raise checker.with_extra(exc) from None
     return config.resolved(path.parent)
+
+
+def parse_node_config(text: str, base: Path, filename: str = "<node config>") -> NodeConfig:
+    """Like load_node_config, for text in hand (tests, generated configs); paths under `base`."""
+    checker = NodeConfigChecker(base)
+    try:
+        config = parse_model(text, filename, NodeConfig, checker.check)
+    except ConfigFileError as exc:
+        raise checker.with_extra(exc) from None
+    return config.resolved(base)

@@ -12,7 +12,7 @@ from carbon.error_codes import ErrorCode
 from mercury_rt.core.cluster_id import ServerAddress
 from mercury_rt.core.routing import NotMirroredChoice, SecurityOrder
 from mercury_rt.core.transport_config import TransportConfig
-from mercury_rt.node_config import load_node_config
+from mercury_rt.node_config import load_node_config, parse_node_config
 from policy.yaml_source import ConfigFileError
 from tests.nodecfg_support import config_text, line_of, make_cluster, run
 
@@ -266,3 +266,11 @@ def test_check_verb_prints_a_summary(workdir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"{path}: ok (node node-a, cluster 01")
     assert result.output.rstrip().endswith(", 2 nodes, 3 entities)")
+
+
+def test_text_in_hand_parses_like_a_file(workdir: Path) -> None:
+    config = parse_node_config(config_text(), workdir)
+    assert config == load_node_config(write(workdir, config_text()))
+    with pytest.raises(ConfigFileError) as info:
+        parse_node_config(config_text(node_id="node-z"), workdir, "gen.yaml")
+    assert str(info.value).startswith("gen.yaml:1: node_id: this node ('node-z')")

@@ -27,7 +27,7 @@ from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
 from mercury_rt.core.node import Forward, Invoke, NodeCore, NodeState, Respond
 from mercury_rt.core.node_call import (
-    UNREACHABLE,
+    RETRY_HELD,
     CallFailed,
     CallStep,
     Finished,
@@ -224,7 +224,7 @@ class SimNode:
         def outcome(_: bytes | None, code: int | None, message: str) -> None:
             if code is None:
                 done("delivered")
-            elif code in UNREACHABLE:
+            elif code in RETRY_HELD:
                 self.held.hold(message_id, caller, target, cbor.dumps([payload]),
                                now=self.net.clock.now, rng=self.rng)
                 done("held")
@@ -244,7 +244,7 @@ class SimNode:
 
             def outcome(_: bytes | None, code: int | None, message: str,
                         mid: bytes = record.message_id) -> None:
-                if code in UNREACHABLE:
+                if code in RETRY_HELD:
                     self.held.attempt_failed(mid, self.net.clock.now, self.rng)
                 else:
                     self.held.acknowledged(mid, self.net.clock.now)

@@ -45,7 +45,7 @@ from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
 from mercury_rt.core.node import Drop, Forward, Invoke, NodeCore, NodeState, Respond
 from mercury_rt.core.node_call import (
-    UNREACHABLE,
+    RETRY_HELD,
     CallFailed,
     CallStep,
     Finished,
@@ -284,7 +284,7 @@ class NodeRuntime:
         try:
             await self._deliver(eid, endpoint, operation, payload, caller, message_id, timeout)
         except NodeCallError as exc:
-            if exc.raw_code not in UNREACHABLE:
+            if exc.raw_code not in RETRY_HELD:
                 raise
             held = self.held.hold(message_id, caller, eid.encode(),
                                   cbor.dumps([endpoint, operation, payload]),
@@ -347,7 +347,7 @@ class NodeRuntime:
                                 record.sender, record.message_id,
                                 self.spec.transport.default_timeout)
         except NodeCallError as exc:
-            if exc.raw_code in UNREACHABLE:
+            if exc.raw_code in RETRY_HELD:
                 after = self.held.attempt_failed(record.message_id, time.time(), self.rng)
                 if after.state is not HeldState.PENDING:
                     self._settle(after)

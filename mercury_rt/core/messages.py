@@ -56,8 +56,9 @@ class Request:
     `done_below`: every id of the sender's epoch below it is finished on the sender's
     side, so the receiver may forget those exchanges and ignore stale copies of them.
     `attempt` counts transmissions (1 = first); `origin` is the receiver incarnation the
-    sender knew when it first sent this exchange (0 = unknown), so a restarted receiver
-    can refuse a retransmission it may already have run.
+    sender knew when it first sent this exchange (0 = unknown) and `age_ms` the time since
+    that first transmission, so a restarted receiver can refuse a retransmission that may
+    have run before its restart, and only such a one.
     """
 
     id: int
@@ -65,6 +66,7 @@ class Request:
     done_below: int
     attempt: int
     origin: int
+    age_ms: int
     payload: bytes
 
 
@@ -92,6 +94,7 @@ class Message:
     done_below: int
     attempt: int
     origin: int
+    age_ms: int
     payload: bytes
 
 
@@ -168,10 +171,10 @@ def encode(message: AnyMessage) -> bytes:
 
 
 def encode_request(id_: int, ttl_ms: int, done_below: int, attempt: int, origin: int,
-                   payload: bytes) -> bytes:
+                   age_ms: int, payload: bytes) -> bytes:
     """Hot-path shortcut for `encode(Request(...))`: the same bytes."""
     return dumps_flat([PROTOCOL_VERSION, MessageType.REQUEST, id_, ttl_ms, done_below, attempt,
-                       origin, payload])
+                       origin, age_ms, payload])
 
 
 def encode_reply(id_: int, incarnation: int, payload: bytes) -> bytes:
@@ -214,13 +217,14 @@ def decode_datagram(data: bytes, limits: Limits) -> AnyMessage:
 
 def _fast_decode(value: list[Any]) -> AnyMessage | None:
     """Requests and replies, the hot path, checked inline; None means use the schema."""
-    if value[1] == MessageType.REQUEST and len(value) == 8:
-        _, _, id_, ttl, done, attempt, origin, payload = value
+    if value[1] == MessageType.REQUEST and len(value) == 9:
+        _, _, id_, ttl, done, attempt, origin, age, payload = value
         if (type(id_) is int and type(ttl) is int and type(done) is int
-                and type(attempt) is int and type(origin) is int and type(payload) is bytes
+                and type(attempt) is int and type(origin) is int and type(age) is int
+                and type(payload) is bytes
                 and 0 <= id_ <= MAX_ID and 0 <= ttl <= MAX_U32 and 0 <= done <= MAX_ID
-                and 0 <= attempt <= 255 and 0 <= origin <= MAX_U32):
-            return Request(id_, ttl, done, attempt, origin, payload)
+                and 0 <= attempt <= 255 and 0 <= origin <= MAX_U32 and 0 <= age <= MAX_U32):
+            return Request(id_, ttl, done, attempt, origin, age, payload)
     elif value[1] == MessageType.REPLY and len(value) == 5:
         _, _, id_, incarnation, payload = value
         if (type(id_) is int and type(incarnation) is int and type(payload) is bytes
@@ -248,7 +252,8 @@ def _is_kind(v: Any) -> bool:
 _ID = ("id", _uint(MAX_ID))
 _KIND = ("kind", _is_kind)
 _SENDER_FIELDS = (_ID, ("ttl_ms", _uint(MAX_U32)), ("done_below", _uint(MAX_ID)),
-                  ("attempt", _uint(255)), ("origin", _uint(MAX_U32)), ("payload", _is_bytes))
+                  ("attempt", _uint(255)), ("origin", _uint(MAX_U32)),
+                  ("age_ms", _uint(MAX_U32)), ("payload", _is_bytes))
 _INCARNATION = ("incarnation", _uint(MAX_U32))
 _SCHEMAS: dict[int, tuple[type, tuple[tuple[str, Callable[[Any], bool]], ...]]] = {
     MessageType.REQUEST: (Request, _SENDER_FIELDS),

@@ -61,6 +61,9 @@ from mercury_rt.core.transport_stats import TransportStats
 
 Addr = tuple[str, int]
 _COUNTER_MASK = (1 << EPOCH_SHIFT) - 1
+MAX_U32 = 2**32 - 1
+RESTART_SLACK = 1.0
+"""Seconds allowed for a first transmission's travel when judging if it predates us."""
 
 
 class TransportError(MercuryError):
@@ -98,6 +101,7 @@ class Transport:
         self._rng = rng
         self._next_id = self._new_epoch()
         self.incarnation = rng.getrandbits(32) or 1
+        self._born: float | None = None
         self._out: list[tuple[bytes, Addr]] = []
         self._events: deque[TransportEvent] = deque()
         self._timers = TimerQueue()
@@ -189,6 +193,7 @@ class Transport:
 
     def receive_datagram(self, data: bytes, peer: Addr, now: float) -> None:
         """Process one datagram from `peer`. Never raises for any input bytes."""
+        self._born = now if self._born is None else self._born
         self.stats.datagrams_in += 1
         self.stats.bytes_in += len(data)
         try:
@@ -200,6 +205,7 @@ class Transport:
 
     def handle_timer(self, now: float) -> None:
         """Run every timer due at `now`: retransmissions, deadlines, expiries."""
+        self._born = now if self._born is None else self._born
         for obj in self._timers.expired(now):
             if isinstance(obj, Call):
                 self._call_timer(obj, now)
@@ -236,6 +242,7 @@ class Transport:
     def _start(self, kind: Kind, peer: Addr, payload: bytes, now: float,
                timeout: float | None) -> int:
         cfg = self.config
+        self._born = now if self._born is None else self._born
         timeout = cfg.default_timeout if timeout is None else timeout
         if not 0 < timeout <= cfg.max_ttl:
             raise TransportError(f"timeout must be in (0, {cfg.max_ttl}] seconds",
@@ -296,10 +303,11 @@ class Transport:
         ttl_ms = max(int((call.expires_at - now) * 1000), 1)
         done_below = self._peer_low(state)
         attempt = min(call.transmissions, 255)
+        age_ms = min(int((now - call.sent_at) * 1000), MAX_U32)
         if call.kind is Kind.REQUEST:
             return encode_request(call.handle, ttl_ms, done_below, attempt, call.origin,
-                                  call.payload)
-        return encode(Message(call.handle, ttl_ms, done_below, attempt, call.origin,
+                                  age_ms, call.payload)
+        return encode(Message(call.handle, ttl_ms, done_below, attempt, call.origin, age_ms,
                               call.payload))
 
     def _transmit(self, call: Call, state: _Peer, now: float) -> None:
@@ -441,7 +449,7 @@ class Transport:
             assert isinstance(record, Record)
             self._answer_duplicate(record, now)
             return True
-        if not self._admit(Kind.REQUEST, request, peer):
+        if not self._admit(Kind.REQUEST, request, peer, now):
             return False
         ttl = request.ttl_ms / 1000
         record = Record(peer, request.id, Kind.REQUEST, now + ttl + self.config.record_slack,
@@ -459,7 +467,7 @@ class Transport:
             self.stats.duplicates += 1
             self._emit(encode(Ack(Kind.MESSAGE, message.id, self.incarnation)), peer)
             return
-        if not self._admit(Kind.MESSAGE, message, peer):
+        if not self._admit(Kind.MESSAGE, message, peer, now):
             return
         expires = now + message.ttl_ms / 1000 + self.config.record_slack
         self._remember(Record(peer, message.id, Kind.MESSAGE, expires, size,
@@ -467,12 +475,20 @@ class Transport:
         self._emit(encode(Ack(Kind.MESSAGE, message.id, self.incarnation)), peer)
         self._events.append(MessageReceived(peer, message.id, message.payload))
 
-    def _admit(self, kind: Kind, first: Request | Message, peer: Addr) -> bool:
+    def _may_predate_restart(self, first: Request | Message, now: float) -> bool:
+        """A retransmission addressed to an earlier incarnation of ours, first sent before
+        we started (with slack for its travel): its first attempt may have run there."""
+        if first.attempt <= 1 or first.origin in (0, self.incarnation):
+            return False
+        uptime = now - self._born if self._born is not None else 0.0
+        return first.age_ms / 1000 + RESTART_SLACK > uptime
+
+    def _admit(self, kind: Kind, first: Request | Message, peer: Addr, now: float) -> bool:
         """Whether a new exchange may start; otherwise answer with the typed reason."""
         code, detail = ErrorCode.OVERLOADED, "too many exchanges in progress; retry later"
         if first.ttl_ms > self.config.max_ttl * 1000:
             code, detail = ErrorCode.TTL_TOO_LONG, f"ttl over {self.config.max_ttl:g}s"
-        elif first.attempt > 1 and first.origin not in (0, self.incarnation):
+        elif self._may_predate_restart(first, now):
             code, detail = ErrorCode.REQUEST_LOST, ("this node restarted after the first "
                                                     "attempt; it may have run and is not rerun")
         elif self._records.has_room(peer):

@@ -21,9 +21,9 @@ PAYLOAD = st.binary(max_size=300)
 LIMITS = Limits(max_bytes=65_535, max_depth=4, max_items=64)
 
 MESSAGES = st.one_of(
-    st.builds(m.Request, U64, U32, U64, st.integers(0, 255), U32, PAYLOAD),
+    st.builds(m.Request, U64, U32, U64, st.integers(0, 255), U32, U32, PAYLOAD),
     st.builds(m.Reply, U64, U32, PAYLOAD),
-    st.builds(m.Message, U64, U32, U64, st.integers(0, 255), U32, PAYLOAD),
+    st.builds(m.Message, U64, U32, U64, st.integers(0, 255), U32, U32, PAYLOAD),
     st.builds(m.Ack, KIND, U64, U32),
     st.builds(m.Error, KIND, U64, U32, st.text(max_size=200)),
     st.builds(m.Poll, U64),

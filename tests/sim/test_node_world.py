@@ -166,7 +166,7 @@ def test_every_request_succeeds_once_or_fails_clearly_and_held_notes_arrive_once
     sched.at(2.0, lambda: world.crash(away, "w1"))
     sched.at(3.0, lambda: net.partition(home.specs["h1"].inter, away.specs["w2"].inter))
     sched.at(5.0, lambda: world.restart(away, "w1"))
-    sched.at(6.0, lambda: net.heal())
+    sched.at(6.0, net.heal)
     sched.at(7.0, lambda: world.move(away, "w3", "10.2.0.33"))
     sched.at(12.5, lambda: [world.crash(away, n) for n in ("w1", "w2", "w3")])
     for i in range(5):

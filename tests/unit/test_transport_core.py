@@ -271,7 +271,7 @@ def test_records_are_bounded_under_a_flood_from_many_addresses() -> None:
     _, server = pair(server_cfg=cfg)
     for i in range(3000):
         peer = (f"198.51.100.{i % 200}", 1000 + i // 200)
-        server.receive_datagram(m.encode(m.Request(i << 32, 1000, 0, 1, 0, b"x")), peer, 0.0)
+        server.receive_datagram(m.encode(m.Request(i << 32, 1000, 0, 1, 0, 0, b"x")), peer, 0.0)
     assert len(server._records) == 500
     assert server.stats.refused == 2500
 

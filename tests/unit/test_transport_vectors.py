@@ -33,4 +33,4 @@ def test_documented_vectors_encode_and_decode_exactly(vector: dict[str, object])
 
 def test_protocol_doc_shows_the_same_bytes() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
-    assert "88 01 01 1b 1b2c3d4e00000000 19 7530 1b 1b2c3d4e00000000 01 00 44 70696e67" in doc
+    assert "89 01 01 1b 1b2c3d4e00000000 19 7530 1b 1b2c3d4e00000000 01 00 00 44 70696e67" in doc

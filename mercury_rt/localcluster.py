@@ -3,7 +3,7 @@
 Each cluster gets fresh master and cluster keys and a signed cluster ID listing its
 nodes' inter-cluster addresses (SRV priority and weight as planned); each node binds
 its own loopback address, so several nodes look like several hosts. Every node
-serves the demo interface `/demo/echo/v1` for the entities it mirrors:
+serves the demo app's interface `/demo/echo/v1` (mercury_rt.apps.echo) for its entities:
 op 1 `echo` (text -> text), op 2 `whoami` (-> node id), so a caller can see which node
 answered (failover, redirects), and op 3 `note` (one-way text), which the node appends to
 `LocalCluster.notes[node_id]`.
@@ -17,10 +17,11 @@ from ipaddress import ip_address
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from carbon.protocol_spec import Interface, SpecRegistry, message, request
-from lithium import HandlerRegistry, attach
-from lithium.context import RequestContext
+from carbon.protocol_spec import SpecRegistry
+from lithium import HandlerRegistry
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
+from mercury_rt.apps import NodeApp
+from mercury_rt.apps.echo import ECHO, HANDLERS, register
 from mercury_rt.core.cluster_id import ClusterId, ServerAddress
 from mercury_rt.core.held import RetryPolicy
 from mercury_rt.core.mint import issue_cluster_id
@@ -29,9 +30,6 @@ from mercury_rt.core.transport_config import TransportConfig
 from policy.model import Policy, parse_policy
 from tungsten.memory import MemoryStore
 
-ECHO = Interface("/demo/echo/v1", ops=[request(1, "echo", str, str),
-                                       request(2, "whoami", None, str),
-                                       message(3, "note", str)])
 OPEN_POLICY = "version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n"
 
 
@@ -129,32 +127,12 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
           cluster_id: ClusterId, ports: tuple[int, int], view: ClusterView,
           intra: dict[bytes, tuple[str, int]], policy: Policy, transport: TransportConfig,
           seed: int | None, notes: list[str]) -> NodeSpec:
-    store, specs, registry = MemoryStore(), SpecRegistry(), _handlers(node.node_id, notes)
-    with store.writing() as txn:
-        for entity in node.mirrors:
-            attach(txn, entity.encode(), ECHO, endpoint=1, specs=specs,
-                   handlers={"echo": "demo.echo", "whoami": "demo.whoami",
-                             "note": "demo.note"})
+    store, specs, registry = MemoryStore(), SpecRegistry(), HandlerRegistry()
+    register(registry, node.node_id, notes.append, record=False)
+    NodeApp(node.node_id, node.mirrors, registry, specs, store).attach_to_mirrors(
+        ECHO, endpoint=1, handlers=HANDLERS)
     own_view = ClusterView(node.node_id.encode(), view.cluster_id_version, view.nodes,
                            view.mirrors, view.moved)
     return NodeSpec(node.node_id.encode(), cluster_key, [cluster_id], node.host, ports[0],
                     ports[1], plan.routing, own_view, intra, policy, store, registry, specs,
                     transport=transport, seed=seed)
-
-
-def _handlers(node_id: str, notes: list[str]) -> HandlerRegistry:
-    registry = HandlerRegistry()
-
-    @registry.handler("demo.note")
-    def note(ctx: RequestContext, text: str) -> None:
-        notes.append(text)
-
-    @registry.handler("demo.echo")
-    def echo(ctx: RequestContext, text: str) -> str:
-        return text
-
-    @registry.handler("demo.whoami")
-    def whoami(ctx: RequestContext, _: None) -> str:
-        return node_id
-
-    return registry

@@ -195,6 +195,9 @@ class LogSettings(_Strict):
     audit_file: Path | None = None
 
 
+_MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
 class NodeConfig(_Strict):
     """One node's configuration file. Load with `load_node_config` (resolves paths)."""
 
@@ -208,6 +211,8 @@ class NodeConfig(_Strict):
     transport: TransportSettings = TransportSettings()
     gate: GateSettings = GateSettings()
     log: LogSettings = LogSettings()
+    apps: list[Annotated[str, Field(pattern=_MODULE_NAME)]] = []
+    """Python modules with setup(app) serving this node's entities (mercury_rt.apps)."""
 
     @property
     def self_peer(self) -> PeerNode:

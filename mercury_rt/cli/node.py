@@ -7,16 +7,23 @@ use, a disk full), never for a typo.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 from pathlib import Path
 
 import click
 
+from carbon.error_codes import MercuryError
 from mercury_rt import keyfiles
+from mercury_rt.aio.loop import run, tune_gc
+from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
+from mercury_rt.node_builder import build_node_spec
 from mercury_rt.node_config import load_node_config
 from policy.yaml_source import ConfigFileError
 
 EXIT_BAD_CONFIG = 2
+EXIT_CANNOT_BIND = 3
 MASTER_HASH_PREFIX = 16
 
 
@@ -41,6 +48,46 @@ def check(config: Path) -> None:
     click.echo(f"{config}: ok (node {loaded.node_id}, cluster "
                f"{current.master_hash.hex()[:MASTER_HASH_PREFIX]}, "
                f"{len(loaded.cluster.nodes)} nodes, {len(loaded.entities())} entities)")
+
+
+@node_group.command("run")
+@click.argument("config", type=click.Path(path_type=Path))
+def run_node(config: Path) -> None:
+    """Start the node of CONFIG; SIGTERM or Ctrl-C drains in-flight requests and stops."""
+    try:
+        loaded = load_node_config(config)
+    except ConfigFileError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_BAD_CONFIG)
+    try:
+        spec = build_node_spec(loaded)
+    except MercuryError as exc:
+        click.echo(f"{config}: cannot start: {exc.message} (error {int(exc.code)})", err=True)
+        sys.exit(EXIT_BAD_CONFIG)
+    tune_gc()
+    try:
+        run(_serve(spec, loaded.node_id))
+    except OSError as exc:
+        click.echo(f"{config}: cannot bind {loaded.listen.host}: {exc}", err=True)
+        sys.exit(EXIT_CANNOT_BIND)
+
+
+async def _serve(spec: NodeSpec, name: str) -> None:
+    node = NodeRuntime(spec)
+    await node.start()
+    inter, intra = node.addresses
+    click.echo(f"node {name} listening: inter-cluster udp {inter[0]}:{inter[1]}, "
+               f"intra-cluster udp {intra[0]}:{intra[1]}", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    click.echo(f"node {name} stopping: draining in-flight requests", err=True)
+    await node.stop()
+    spec.store.close()
+    click.echo(f"node {name} stopped", err=True)
 
 
 COMMANDS: list[click.Command] = [node_group]

@@ -1,0 +1,54 @@
+"""Applications a node loads from its config (`apps:`): handler code for its entities.
+
+An app is a Python module with `setup(app: NodeApp) -> None`. It registers handlers and
+attaches interfaces to the entities this node mirrors. `mercury_rt.apps.echo` is the
+built-in demo app.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.protocol_spec import ProtocolSpec, SpecRegistry
+from lithium import HandlerRegistry, attach
+from tungsten.api import StateStore
+
+
+class AppError(MercuryError):
+    """An app that cannot be loaded or set up."""
+
+    code = ErrorCode.NODE_CONFIG_INVALID
+
+
+@dataclass
+class NodeApp:
+    """What an app's setup() gets: where to register handlers and attach interfaces."""
+
+    node_id: str
+    mirrors: tuple[str, ...]
+    registry: HandlerRegistry
+    specs: SpecRegistry
+    store: StateStore
+
+    def attach_to_mirrors(self, interface: ProtocolSpec, *, endpoint: int,
+                          handlers: dict[str, str]) -> None:
+        """Offer `interface` on `endpoint` of every entity this node mirrors."""
+        with self.store.writing() as txn:
+            for entity in self.mirrors:
+                attach(txn, entity.encode(), interface, endpoint=endpoint, specs=self.specs,
+                       handlers=handlers)
+
+
+def load_apps(names: list[str], app: NodeApp) -> None:
+    """Import each app module and run its setup(); AppError says which one failed."""
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise AppError(f"app {name!r} cannot be imported: {exc}") from None
+        setup = getattr(module, "setup", None)
+        if not callable(setup):
+            raise AppError(f"app {name!r} has no setup(app) function")
+        setup(app)

@@ -200,11 +200,14 @@ class NodeReply:
     def encode(self) -> bytes:
         """Canonical wire form."""
         value: dict[int, Any] = {0: self.code}
-        routing = self.routing().encode() if self.code else None
-        if routing is not None:
-            value.update(cbor.loads(routing))  # type: ignore[arg-type]
-        elif self.cluster_id is not None:
+        if self.message:
+            value[1] = self.message[:256]
+        if self.cluster_id is not None:
             value[2] = self.cluster_id
+        if self.target is not None:
+            value[3] = [self.target.host.packed, self.target.port]
+        if self.forwarding is not None:
+            value[4] = self.forwarding
         if self.payload is not None:
             value[5] = self.payload
         if self.required_bits is not None:

@@ -11,7 +11,7 @@ node answered (failover, redirects).
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,7 +21,9 @@ from lithium import HandlerRegistry, attach
 from lithium.context import RequestContext
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
 from mercury_rt.core.cluster_id import ClusterId, ServerAddress
+from mercury_rt.core.membership import MembershipConfig
 from mercury_rt.core.mint import issue_cluster_id
+from mercury_rt.core.node_membership import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.transport_config import TransportConfig
 from policy.model import Policy, parse_policy
@@ -80,8 +82,10 @@ def free_port(host: str) -> int:
 
 
 async def start_cluster(plan: ClusterPlan, transport: TransportConfig | None = None,
-                        seed: int | None = None) -> LocalCluster:
-    """Generate keys, publish addresses, start every node of `plan`."""
+                        seed: int | None = None,
+                        membership: MembershipConfig | None = None) -> LocalCluster:
+    """Generate keys, publish addresses, start every node of `plan` (heartbeating with
+    `membership` timing, default 1 s)."""
     transport = transport or TransportConfig()
     ports = {n.node_id: (free_port(n.host), free_port(n.host)) for n in plan.nodes}
     addresses = [ServerAddress(ip_address(n.host), ports[n.node_id][0], n.priority, n.weight)
@@ -95,6 +99,8 @@ async def start_cluster(plan: ClusterPlan, transport: TransportConfig | None = N
     for index, node in enumerate(plan.nodes):
         spec = _spec(node, plan, cluster_key, cluster_id, ports[node.node_id], view, intra,
                      policy, transport, None if seed is None else seed + index)
+        spec.membership = MembershipSettings(membership or MembershipConfig(),
+                                             priority=node.priority, weight=node.weight)
         runtime = NodeRuntime(spec)
         await runtime.start()
         nodes[node.node_id] = runtime
@@ -139,3 +145,18 @@ def _handlers(node_id: str) -> HandlerRegistry:
         return node_id
 
     return registry
+
+
+async def restart_node(cluster: LocalCluster, node_id: str, *, new_ports: bool) -> NodeRuntime:
+    """Stop a node and start it again with the same identity, state and cluster IDs it
+    was started with; with `new_ports`, on fresh inter- and intra-cluster ports (a node
+    that came back elsewhere). Membership tells its peers and publishes the change."""
+    old = cluster.nodes[node_id]
+    await old.stop()
+    spec = old.spec
+    if new_ports:
+        spec = replace(spec, inter_port=free_port(spec.host), intra_port=free_port(spec.host))
+    runtime = NodeRuntime(replace(spec, intra_addresses=dict(old.core.state.intra_addresses)))
+    await runtime.start()
+    cluster.nodes[node_id] = runtime
+    return runtime

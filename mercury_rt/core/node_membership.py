@@ -62,13 +62,16 @@ Addr = tuple[str, int]
 class MembershipSettings:
     """How a node takes part in membership. `public` overrides the public addresses the
     node announces (default: its cluster-ID entries for its inter-cluster address, else
-    that address with `priority` and `weight`)."""
+    that address with `priority` and `weight`). Every `announce_intervals` heartbeats
+    the node also announces its cluster ID to every peer (anti-entropy: a peer that missed
+    a version, or came back from a partition, catches up within that many intervals)."""
 
     config: MembershipConfig = field(default_factory=MembershipConfig)
     priority: int = 10
     weight: int = 10
     public: tuple[PublicAddress, ...] | None = None
     settle_intervals: int = 2
+    announce_intervals: int = 5
     identity: NodeIdentity | None = None
     incarnation: int | None = None
 
@@ -160,6 +163,8 @@ class NodeMembership:
         self._warm = False
         self._seq = 0
         self._failed: tuple[ServerAddress, ...] | None = None
+        self._bump_to = -1
+        self._conflicts_told: set[tuple[EndpointKey, int]] = set()
         self.counters = {"heartbeats_sent": 0, "heartbeats_accepted": 0,
                          "heartbeats_rejected": 0, "cluster_ids_published": 0,
                          "cluster_ids_adopted": 0, "announcements_rejected": 0}
@@ -172,8 +177,12 @@ class NodeMembership:
         beat = self.identity.heartbeat(self.core.master_hash, self.incarnation, self._seq,
                                        self._own_public)
         sealed = self.core.seal.seal(encode_heartbeat_message(beat.encode()))
-        sends = tuple(Outgoing(address, sealed) for address in self._peer_addresses())
+        peers = self._peer_addresses()
+        sends = tuple(Outgoing(address, sealed) for address in peers)
         self.counters["heartbeats_sent"] += len(sends)
+        if self._seq % max(self.settings.announce_intervals, 1) == 0:
+            announce = self._sealed_announcement()
+            sends += tuple(Outgoing(address, announce) for address in peers)
         return MembershipStep(sends)
 
     def tick(self, now: float) -> MembershipStep:
@@ -243,25 +252,27 @@ class NodeMembership:
         return self.config.dead_after * self.config.interval
 
     def _apply(self, outputs: list[MembershipOutput], now: float) -> MembershipStep:
-        sends: list[Outgoing] = []
         intra = dict(self.core.state.intra_addresses)
+        offer: set[bytes] = set()
         for output in outputs:
             if isinstance(output, NodeJoined | AddressChanged):
                 where = output.source if isinstance(output, NodeJoined) else output.new
                 intra[output.node_id] = (str(where[0]), where[1])
-            if isinstance(output, AddressListChanged):
+            elif isinstance(output, AddressListChanged):
                 self._changed_at = now
+            elif isinstance(output, HeartbeatRejected):
+                self.counters["heartbeats_rejected"] += 1
             if isinstance(output, NodeJoined | NodeRestarted | NodeRecovered):
-                # A node that (re)appears may hold an older cluster ID: offer ours.
-                address = intra.get(output.node_id)
-                if address is not None:
-                    sends.append(Outgoing(address, self._sealed_announcement()))
-            self.counters["heartbeats_rejected"] += isinstance(output, HeartbeatRejected)
+                offer.add(output.node_id)
         if intra != self.core.state.intra_addresses:
             self.core.state.intra_addresses = intra
         if outputs:
             self._refresh_view()
-        return MembershipStep(tuple(sends), tuple(outputs))
+        # A node that (re)appears may hold an older cluster ID: offer ours, at the
+        # address it is at now (applied above, whatever order the outputs came in).
+        sends = tuple(Outgoing(intra[n], self._sealed_announcement())
+                      for n in sorted(offer) if n in intra)
+        return MembershipStep(sends, tuple(outputs))
 
     def _rejected(self, code: ErrorCode, reason: str, peer: Addr) -> MembershipStep:
         self.counters["heartbeats_rejected"] += 1
@@ -298,10 +309,13 @@ class NodeMembership:
         current = self.core.state.cluster_id
         desired = tuple(ServerAddress(a.host, a.port, a.priority, a.weight)
                         for a in self.membership.published)
-        if not desired or set(desired) == set(current.addresses) or desired == self._failed:
+        conflict = self._bump_to >= current.version
+        if not desired or desired == self._failed or (
+                set(desired) == set(current.addresses) and not conflict):
             return NOTHING
         try:
-            new = change_addresses(current, self._cluster_key, desired)
+            base = replace(current, version=self._bump_to) if conflict else current
+            new = change_addresses(base, self._cluster_key, desired)
         except MercuryError as exc:
             self._failed = desired  # reported once per list, not on every tick
             return MembershipStep(events=(PublishFailed(exc.code, exc.message),))
@@ -313,12 +327,21 @@ class NodeMembership:
         return MembershipStep(sends, (ClusterIdPublished(new.version, new.addresses),))
 
     def _announced(self, data: bytes, source: Endpoint, now: float) -> MembershipStep:
+        """A peer's cluster ID: adopt it if it supersedes ours; if the peer is behind,
+        answer with ours; if it is a different version under our own number (two
+        publishers during a partition), remember to publish above it."""
         where = (source.host, source.port)
         held = self.core.state.cluster_id
         try:
             candidate = ClusterId.decode(data)
             if candidate.master_hash == held.master_hash and candidate.version <= held.version:
-                return NOTHING  # what we hold already, or older: normal after a join
+                if candidate == held:
+                    return NOTHING
+                if candidate.version == held.version:
+                    self.core.verifier.ring.learn_cluster_id(candidate)  # verify it first
+                    return self._conflict(candidate.version, where)
+                return MembershipStep((Outgoing((str(source.host), source.port),
+                                                self._sealed_announcement()),))
             check_supersedes(candidate, held, self.core.verifier.ring)
         except MercuryError as exc:
             self.counters["announcements_rejected"] += 1
@@ -327,10 +350,21 @@ class NodeMembership:
         self.counters["cluster_ids_adopted"] += 1
         return step + MembershipStep(events=(ClusterIdAdopted(candidate.version, where),))
 
+    def _conflict(self, version: int, where: EndpointKey) -> MembershipStep:
+        """Two lists under one version: the publisher will mint version+1 over both.
+        Tell the sender about ours once, so a publisher that sent the other one learns
+        of the conflict too (once per peer and version: no ping-pong)."""
+        self._bump_to = max(self._bump_to, version)
+        if (where, version) in self._conflicts_told or len(self._conflicts_told) >= 1024:
+            return NOTHING
+        self._conflicts_told.add((where, version))
+        return MembershipStep((Outgoing((str(where[0]), where[1]), self._sealed_announcement()),))
+
     def _adopt(self, cluster_id: ClusterId, now: float) -> MembershipStep:
         if cluster_id is not self.core.state.cluster_id:
             self.core.set_cluster_id(cluster_id)
         self._seen = cluster_id
+        self._conflicts_told.clear()
         if cluster_id.cluster_key_hash != self._key_hash:
             # A key rotation: trust certificates by the new key and, until the next
             # rotation, by the previous one (nodes not yet re-certified).

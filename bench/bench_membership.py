@@ -29,7 +29,8 @@ from mercury_rt.core.membership_messages import encode_heartbeat_message
 from mercury_rt.core.mint import issue_cluster_id
 from mercury_rt.core.node import NodeCore, NodeState
 from mercury_rt.core.node_cert import NodeIdentity
-from mercury_rt.core.node_membership import MembershipSettings, NodeMembership
+from mercury_rt.core.node_membership import NodeMembership
+from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore
 from policy.model import parse_policy

@@ -23,7 +23,7 @@ from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
 from mercury_rt.core.cluster_id import ClusterId, ServerAddress
 from mercury_rt.core.membership import MembershipConfig
 from mercury_rt.core.mint import issue_cluster_id
-from mercury_rt.core.node_membership import MembershipSettings
+from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.transport_config import TransportConfig
 from policy.model import Policy, parse_policy

@@ -21,11 +21,11 @@ from mercury_rt.core.membership import MembershipConfig
 from mercury_rt.core.mint import issue_cluster_id
 from mercury_rt.core.node import NodeCore, NodeState
 from mercury_rt.core.node_cert import NodeIdentity
-from mercury_rt.core.node_membership import (
+from mercury_rt.core.node_membership import NodeMembership
+from mercury_rt.core.node_membership_types import (
     MembershipEvent,
     MembershipSettings,
     MembershipStep,
-    NodeMembership,
 )
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore

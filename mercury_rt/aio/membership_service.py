@@ -21,13 +21,13 @@ from mercury_rt.aio.endpoint import CallError, TransportEndpoint
 from mercury_rt.core.membership import HeartbeatRejected
 from mercury_rt.core.node import NodeCore
 from mercury_rt.core.node_cert import NodeIdentity
-from mercury_rt.core.node_membership import (
+from mercury_rt.core.node_membership import NodeMembership
+from mercury_rt.core.node_membership_types import (
     AnnouncementRejected,
     ClusterIdAdopted,
     ClusterIdPublished,
     MembershipSettings,
     MembershipStep,
-    NodeMembership,
 )
 
 Addr = tuple[str, int]

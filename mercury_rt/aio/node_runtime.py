@@ -45,7 +45,7 @@ from mercury_rt.core.node_call import (
     SendIntraStep,
 )
 from mercury_rt.core.node_client import CallPlanner
-from mercury_rt.core.node_membership import MembershipSettings
+from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.node_messages import NodeReply
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore, SpentStampStore

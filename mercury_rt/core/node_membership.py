@@ -22,7 +22,7 @@ or a hand-made version whose new entries peers have not repeated in a heartbeat 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from ipaddress import ip_address
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -38,7 +38,6 @@ from mercury_rt.core.membership import (
     AddressListChanged,
     HeartbeatRejected,
     Membership,
-    MembershipConfig,
     MembershipOutput,
     NodeJoined,
     NodeRecovered,
@@ -53,86 +52,19 @@ from mercury_rt.core.membership_messages import (
 from mercury_rt.core.mint import change_addresses
 from mercury_rt.core.node import NodeCore
 from mercury_rt.core.node_cert import NodeCertVerifier, NodeIdentity
+from mercury_rt.core.node_membership_types import (
+    NOTHING,
+    AnnouncementRejected,
+    ClusterIdAdopted,
+    ClusterIdPublished,
+    MembershipSettings,
+    MembershipStep,
+    Outgoing,
+    PublishFailed,
+)
 from mercury_rt.core.route_types import Endpoint, EndpointKey
 
 Addr = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class MembershipSettings:
-    """How a node takes part in membership. `public` overrides the public addresses the
-    node announces (default: its cluster-ID entries for its inter-cluster address, else
-    that address with `priority` and `weight`). Every `announce_intervals` heartbeats
-    the node also announces its cluster ID to every peer (anti-entropy: a peer that missed
-    a version, or came back from a partition, catches up within that many intervals)."""
-
-    config: MembershipConfig = field(default_factory=MembershipConfig)
-    priority: int = 10
-    weight: int = 10
-    public: tuple[PublicAddress, ...] | None = None
-    settle_intervals: int = 2
-    announce_intervals: int = 5
-    identity: NodeIdentity | None = None
-    incarnation: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """Send `payload` (already sealed) one-way to `address` on the intra-cluster port."""
-
-    address: Addr
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterIdPublished:
-    """This node signed and adopted a new cluster-ID version with these addresses."""
-
-    version: int
-    addresses: tuple[ServerAddress, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterIdAdopted:
-    """This node adopted a newer cluster-ID version announced by a peer."""
-
-    version: int
-    source: EndpointKey
-
-
-@dataclass(frozen=True, slots=True)
-class AnnouncementRejected:
-    """An announced cluster ID that is malformed, forged or not newer than ours."""
-
-    code: ErrorCode
-    reason: str
-    source: EndpointKey
-
-
-@dataclass(frozen=True, slots=True)
-class PublishFailed:
-    """This node should publish but cannot sign (e.g. it lacks the current cluster key)."""
-
-    code: ErrorCode
-    reason: str
-
-
-MembershipEvent = (MembershipOutput | ClusterIdPublished | ClusterIdAdopted
-                   | AnnouncementRejected | PublishFailed)
-
-
-@dataclass(frozen=True, slots=True)
-class MembershipStep:
-    """What one input produced: messages to send and events to log or count."""
-
-    sends: tuple[Outgoing, ...] = ()
-    events: tuple[MembershipEvent, ...] = ()
-
-    def __add__(self, other: MembershipStep) -> MembershipStep:
-        return MembershipStep(self.sends + other.sends, self.events + other.events)
-
-
-NOTHING = MembershipStep()
 
 
 class NodeMembership:

@@ -26,7 +26,7 @@ from mercury_rt.core.node_cert import (
     cert_message,
     certify_node,
 )
-from mercury_rt.core.node_membership import (
+from mercury_rt.core.node_membership_types import (
     AnnouncementRejected,
     ClusterIdAdopted,
     ClusterIdPublished,

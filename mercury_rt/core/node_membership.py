@@ -252,11 +252,11 @@ class NodeMembership:
             self._failed = desired  # reported once per list, not on every tick
             return MembershipStep(events=(PublishFailed(exc.code, exc.message),))
         self._failed = None
-        self._adopt(new, now)
+        step = self._adopt(new, now)
         self.counters["cluster_ids_published"] += 1
         announce = self._sealed_announcement()
         sends = tuple(Outgoing(a, announce) for a in self._peer_addresses())
-        return MembershipStep(sends, (ClusterIdPublished(new.version, new.addresses),))
+        return step + MembershipStep(sends, (ClusterIdPublished(new.version, new.addresses),))
 
     def _announced(self, data: bytes, source: Endpoint, now: float) -> MembershipStep:
         """A peer's cluster ID: adopt it if it supersedes ours; if the peer is behind,

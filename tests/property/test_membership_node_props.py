@@ -18,6 +18,7 @@ from mercury_rt.core.membership_messages import (
     encode_announcement,
     encode_heartbeat_message,
 )
+from mercury_rt.core.mint import change_addresses
 from mercury_rt.core.node_cert import NodeCert, NodeCertError
 from tests.membership_node_support import CONFIG, World
 
@@ -98,3 +99,34 @@ def test_any_schedule_converges_on_one_cluster_id_of_the_live_nodes(
     [cid] = ids
     live = {world.inter[n] for n in world.nodes}
     assert {(str(a.host), a.port) for a in cid.addresses} == live
+
+
+HOSTILE_WORLD = World(2)
+
+
+def flipped(data: bytes, index: int, mask: int) -> bytes:
+    index %= len(data)
+    return data[:index] + bytes([data[index] ^ mask]) + data[index + 1:]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=600),
+       st.sampled_from(["announce", "heartbeat", "raw", "flip-announce", "flip-heartbeat"]),
+       st.integers(0, 10_000), st.integers(1, 255))
+def test_hostile_sealed_membership_bytes_never_raise_or_change_the_cluster_id(
+        body: bytes, kind: str, index: int, mask: int) -> None:
+    """Whatever a node of the cluster (or a replay) puts in a sealed envelope, random or
+    a genuine message with one byte altered, receive answers with a step or None, never
+    raises, and never replaces the cluster ID."""
+    sender, receiver = (HOSTILE_WORLD.nodes[n] for n in HOSTILE_WORLD.names)
+    newer = change_addresses(HOSTILE_WORLD.cluster_id, HOSTILE_WORLD.cluster_key, ())
+    beat = sender.identity.heartbeat(newer.master_hash, 1, 1, ())
+    payload = {"announce": encode_announcement(body),
+               "heartbeat": encode_heartbeat_message(body), "raw": body,
+               "flip-announce": encode_announcement(flipped(newer.encode(), index, mask)),
+               "flip-heartbeat": encode_heartbeat_message(flipped(beat.encode(), index, mask)),
+               }[kind]
+    before = receiver.core.state.cluster_id
+    receiver.receive(sender.core.seal.seal(payload), ("10.0.0.1", 7100), 1.0)
+    receiver.receive(payload, ("10.0.0.1", 7100), 1.0)
+    assert receiver.core.state.cluster_id is before

@@ -12,7 +12,7 @@ answered (failover, redirects), and op 3 `note` (one-way text), which the node a
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,7 +24,9 @@ from mercury_rt.apps import NodeApp
 from mercury_rt.apps.echo import ECHO, HANDLERS, register
 from mercury_rt.core.cluster_id import ClusterId, ServerAddress
 from mercury_rt.core.held import RetryPolicy
+from mercury_rt.core.membership import MembershipConfig
 from mercury_rt.core.mint import issue_cluster_id
+from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.transport_config import TransportConfig
 from policy.model import Policy, parse_policy
@@ -90,8 +92,10 @@ def free_port(host: str) -> int:
 
 async def start_cluster(plan: ClusterPlan, transport: TransportConfig | None = None,
                         seed: int | None = None,
-                        held_policy: RetryPolicy | None = None) -> LocalCluster:
-    """Generate keys, publish addresses, start every node of `plan`."""
+                        held_policy: RetryPolicy | None = None,
+                        membership: MembershipConfig | None = None) -> LocalCluster:
+    """Generate keys, publish addresses, start every node of `plan` (heartbeating with
+    `membership` timing, default 1 s; retrying held messages with `held_policy`)."""
     transport = transport or TransportConfig()
     ports = {n.node_id: (free_port(n.host), free_port(n.host)) for n in plan.nodes}
     addresses = [ServerAddress(ip_address(n.host), ports[n.node_id][0], n.priority, n.weight)
@@ -107,6 +111,8 @@ async def start_cluster(plan: ClusterPlan, transport: TransportConfig | None = N
         spec = _spec(node, plan, cluster_key, cluster_id, ports[node.node_id], view, intra,
                      policy, transport, None if seed is None else seed + index, notes)
         spec.held_policy = held_policy
+        spec.membership = MembershipSettings(membership or MembershipConfig(),
+                                             priority=node.priority, weight=node.weight)
         runtime = NodeRuntime(spec)
         await runtime.start()
         cluster.nodes[node.node_id] = runtime
@@ -136,3 +142,18 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
     return NodeSpec(node.node_id.encode(), cluster_key, [cluster_id], node.host, ports[0],
                     ports[1], plan.routing, own_view, intra, policy, store, registry, specs,
                     transport=transport, seed=seed)
+
+
+async def restart_node(cluster: LocalCluster, node_id: str, *, new_ports: bool) -> NodeRuntime:
+    """Stop a node and start it again with the same identity, state and cluster IDs it
+    was started with; with `new_ports`, on fresh inter- and intra-cluster ports (a node
+    that came back elsewhere). Membership tells its peers and publishes the change."""
+    old = cluster.nodes[node_id]
+    await old.stop()
+    spec = old.spec
+    if new_ports:
+        spec = replace(spec, inter_port=free_port(spec.host), intra_port=free_port(spec.host))
+    runtime = NodeRuntime(replace(spec, intra_addresses=dict(old.core.state.intra_addresses)))
+    await runtime.start()
+    cluster.nodes[node_id] = runtime
+    return runtime

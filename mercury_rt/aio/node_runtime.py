@@ -28,6 +28,7 @@ from carbon.protocol_spec import SpecRegistry
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
+from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
@@ -56,6 +57,7 @@ from mercury_rt.core.node_call import (
     SendIntraStep,
 )
 from mercury_rt.core.node_client import CallPlanner
+from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.node_messages import NodeReply
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore, SpentStampStore
@@ -103,6 +105,7 @@ class NodeSpec:
     held_policy: RetryPolicy | None = None
     answer_timeout: float | None = None
     seed: int | None = None
+    membership: MembershipSettings = field(default_factory=MembershipSettings)
 
 
 class NodeRuntime:
@@ -130,6 +133,7 @@ class NodeRuntime:
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
+        self.membership: MembershipService | None = None
         self.answer_timeout = spec.answer_timeout or 2 * spec.transport.initial_rto
         """A node that has not acknowledged a request within this time is passed over
         (two initial retransmission timeouts: the request was sent twice by then)."""
@@ -153,9 +157,12 @@ class NodeRuntime:
         if self.held.recover():
             self._held_changed.set()
         self._retry_task = loop.create_task(self._retry_held())
+        self._start_membership()
 
     async def stop(self) -> None:
         """Drain handlers in flight, then close both sockets."""
+        if self.membership is not None:
+            await self.membership.stop()
         for task in (self._retry_task, *self._retries):
             if task is not None:
                 task.cancel()
@@ -165,6 +172,14 @@ class NodeRuntime:
                 endpoint.close()
         if self.invoker is not None:
             self.invoker.close()
+
+    def _start_membership(self) -> None:
+        """Heartbeats, liveness and cluster-ID publishing (aio/membership_service.py)."""
+        assert self.inter is not None and self.intra is not None
+        self.membership = MembershipService(self.core, self.intra, self.spec.cluster_key,
+                                            self.spec.membership, self.inter.local_address,
+                                            on_cluster_id=self._eids.clear)
+        self.membership.start()
 
     @property
     def addresses(self) -> tuple[Addr, Addr]:
@@ -203,6 +218,8 @@ class NodeRuntime:
         return self._serve_message(Path.INTER_CLUSTER, event)
 
     def _on_intra_message(self, event: MessageReceived) -> Awaitable[None] | None:
+        if self.membership is not None and self.membership.consume(event.payload, event.peer):
+            return None
         return self._serve_message(Path.INTRA_CLUSTER, event)
 
     def _serve(self, path: Path, event: RequestReceived) -> bytes | Awaitable[bytes]:

@@ -2,6 +2,7 @@
 
 Three things are signed in the identity layer: a cluster key by the master (a
 certificate), a cluster-ID version by the cluster key, and an EID by the cluster key.
+Membership adds a fourth: a node key certified by the cluster key (node_cert.py).
 Each signature covers a fixed ASCII domain prefix followed by canonical CBOR, so a
 signature made for one purpose can never verify as another (e.g. an EID signature
 replayed as a cluster-ID signature), even if the CBOR bodies happened to collide.
@@ -29,6 +30,7 @@ class Purpose(Enum):
     CLUSTER_KEY_CERT = b"mercury-rt/1 cluster-key-cert\x00"
     CLUSTER_ID = b"mercury-rt/1 cluster-id\x00"
     EID = b"mercury-rt/1 eid\x00"
+    NODE_CERT = b"mercury-rt/1 node-cert\x00"
 
 
 def private_key_from_bytes(raw: bytes) -> Ed25519PrivateKey:

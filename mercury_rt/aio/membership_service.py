@@ -1,0 +1,124 @@
+"""The membership shell of a node: a heartbeat timer and one-way sends, nothing else.
+
+Every interval it asks the adapter (core/node_membership.py) for this node's heartbeat and
+for what the passage of time changed, and sends what it is told to, one-way over the
+intra-cluster endpoint. Membership messages that arrive are handed to the adapter; the
+node core sees only the resulting views and cluster-ID versions. Sends to a silent peer
+give up after `suspect_after` intervals, so at most a few are ever in flight per peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mercury_rt.aio.endpoint import CallError, TransportEndpoint
+from mercury_rt.core.membership import HeartbeatRejected
+from mercury_rt.core.node import NodeCore
+from mercury_rt.core.node_cert import NodeIdentity
+from mercury_rt.core.node_membership import NodeMembership
+from mercury_rt.core.node_membership_types import (
+    AnnouncementRejected,
+    ClusterIdAdopted,
+    ClusterIdPublished,
+    MembershipSettings,
+    MembershipStep,
+)
+
+Addr = tuple[str, int]
+_log = structlog.get_logger("mercury_rt.membership")
+
+
+class MembershipService:
+    """Runs one node's membership. `start()` after the endpoints are bound; `await stop()`."""
+
+    def __init__(self, core: NodeCore, intra: TransportEndpoint, cluster_key: Ed25519PrivateKey,
+                 settings: MembershipSettings, inter_address: Addr,
+                 on_cluster_id: Callable[[], None] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        identity = settings.identity or NodeIdentity.issue(
+            core.state.view.local_node, Ed25519PrivateKey.generate(), cluster_key,
+            core.master_hash)
+        incarnation = settings.incarnation if settings.incarnation is not None \
+            else time.time_ns()  # grows across restarts without stored state
+        self.adapter = NodeMembership(core, identity, cluster_key, inter_address=inter_address,
+                                      settings=settings, incarnation=incarnation,
+                                      now=self._loop.time())
+        self._intra = intra
+        self._on_cluster_id = on_cluster_id
+        self._interval = settings.config.interval
+        self._send_timeout = max(settings.config.suspect_after * self._interval, 0.01)
+        self._task: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
+        self.send_failures = 0
+
+    def start(self) -> None:
+        """Start the heartbeat timer (the first heartbeat goes out at once)."""
+        if self._task is None:
+            self._task = self._loop.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop heartbeating and abandon sends in flight."""
+        tasks = [t for t in (self._task, *self._sends) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+
+    def consume(self, payload: bytes, peer: Addr) -> bool:
+        """Handle a one-way intra-cluster message if it is a membership message."""
+        step = self.adapter.receive(payload, peer, self._loop.time())
+        if step is None:
+            return False
+        self._carry_out(step)
+        return True
+
+    async def _run(self) -> None:
+        next_at = self._loop.time()
+        while True:
+            self._carry_out(self.adapter.heartbeat() + self.adapter.tick(self._loop.time()))
+            next_at = max(next_at + self._interval, self._loop.time())
+            await asyncio.sleep(next_at - self._loop.time())
+
+    def _carry_out(self, step: MembershipStep) -> None:
+        for out in step.sends:
+            task = self._loop.create_task(self._send(out.address, out.payload))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+        for event in step.events:
+            _log_event(event)
+            if isinstance(event, ClusterIdPublished | ClusterIdAdopted) \
+                    and self._on_cluster_id is not None:
+                self._on_cluster_id()
+
+    async def _send(self, address: Addr, payload: bytes) -> None:
+        try:
+            await self._intra.send(address, payload, timeout=self._send_timeout)
+        except CallError:
+            self.send_failures += 1  # a silent peer: membership notices by itself
+
+
+def _log_event(event: Any) -> None:
+    name = "membership_" + _snake(type(event).__name__)
+    fields = {k: _show(getattr(event, k)) for k in event.__slots__}
+    if isinstance(event, HeartbeatRejected | AnnouncementRejected):
+        _log.debug(name, **fields)
+    else:
+        _log.info(name, **fields)
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _show(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")[:64]
+    if isinstance(value, tuple):
+        return [str(v) for v in value]
+    return value if isinstance(value, int | str | float | None) else str(value)

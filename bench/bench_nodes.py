@@ -28,6 +28,7 @@ from mercury_rt.aio.loop import run, tune_gc
 from mercury_rt.aio.node_runtime import NodeRuntime
 from mercury_rt.core.routing import RoutingConfig
 from mercury_rt.localcluster import ClusterPlan, NodePlan, start_cluster
+from mercury_rt.logs import configure_logging
 
 AWAY = ClusterPlan("away", (NodePlan("b1", "127.0.2.1", ("carol",), priority=10),
                             NodePlan("b2", "127.0.2.2", ("dave",), priority=20)),
@@ -96,6 +97,7 @@ async def failover() -> float:
 
 
 def main() -> None:
+    configure_logging("warning")
     if len(sys.argv) > 1 and sys.argv[1] == "_serve":
         run(serve())
         return

@@ -29,6 +29,7 @@ from mercury_rt.aio.endpoint import TransportEndpoint, bind_socket, open_endpoin
 from mercury_rt.aio.loop import run
 from mercury_rt.core.transport import Transport
 from mercury_rt.core.transport_events import RequestReceived
+from mercury_rt.logs import configure_logging
 
 PAYLOAD = b"x" * 100
 SERVER = ("127.0.0.1", 0)
@@ -202,6 +203,7 @@ def measure(server_kind: str, client_kind: str, seconds: float, stock: bool) -> 
 
 
 def main() -> None:
+    configure_logging("warning")
     if len(sys.argv) > 1 and sys.argv[1] in ("_serve", "_client"):
         stock = "--stock-loop" in sys.argv
         if sys.argv[1] == "_serve":

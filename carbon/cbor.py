@@ -176,46 +176,52 @@ def _consumed_length(data: bytes) -> int:
     return fp.tell()
 
 
+_SCALARS = frozenset({int, bytes, str, bool, type(None)})
+
+
 def _check_value(value: Any, limits: Limits) -> None:
-    counter = [0]
-    _walk(value, 0, limits, counter)
+    """Every item is a permitted kind; item count and nesting within `limits`.
 
-
-def _walk(value: Any, depth: int, limits: Limits, counter: list[int]) -> None:
-    counter[0] += 1
-    if counter[0] > limits.max_items:
-        raise CodecError(f"more than {limits.max_items} items", ErrorCode.TOO_MANY_ITEMS)
-    kind = type(value)
-    if kind in (int, bytes, str, bool) or value is None:
+    Iterative (an explicit stack of containers) rather than recursive: the common case is
+    a handful of scalars per container, checked by one set lookup each.
+    """
+    if type(value) in _SCALARS:
         return
-    if depth >= limits.max_depth:
-        raise CodecError("nesting too deep", ErrorCode.TOO_DEEP)
-    if kind is list:
-        for item in value:
-            _walk(item, depth + 1, limits, counter)
-        return
-    if kind is dict:
-        for key, item in value.items():
-            _walk(key, depth + 1, limits, counter)
-            _walk(item, depth + 1, limits, counter)
-        return
-    raise CodecError(f"forbidden CBOR item of type {kind.__name__}", ErrorCode.FORBIDDEN_VALUE)
+    count, stack = 1, [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise CodecError("nesting too deep", ErrorCode.TOO_DEEP)
+        kind = type(container)
+        if kind is list:
+            items: Any = container
+        elif kind is dict:
+            items = [x for pair in container.items() for x in pair]
+        else:
+            raise CodecError(f"forbidden CBOR item of type {kind.__name__}",
+                             ErrorCode.FORBIDDEN_VALUE)
+        count += len(items)
+        if count > limits.max_items:
+            raise CodecError(f"more than {limits.max_items} items", ErrorCode.TOO_MANY_ITEMS)
+        for item in items:
+            if type(item) not in _SCALARS:
+                stack.append((item, depth + 1))
 
 
 def _check_kinds(value: Any, depth: int, max_depth: int) -> None:
-    kind = type(value)
-    if kind in (int, bytes, str, bool) or value is None or isinstance(value, int):
-        return
-    if depth >= max_depth:
-        raise CodecError("value nested too deeply to encode", ErrorCode.TOO_DEEP)
-    if kind in (list, tuple):
-        for item in value:
-            _check_kinds(item, depth + 1, max_depth)
-        return
-    if kind is dict:
-        for key, item in value.items():
-            _check_kinds(key, depth + 1, max_depth)
-            _check_kinds(item, depth + 1, max_depth)
-        return
-    raise CodecError(f"cannot encode {kind.__name__}: only int, bytes, str, bool, None, "
-                     "list and dict are permitted", ErrorCode.WRONG_TYPE)
+    """Only permitted kinds (IntEnum counts as int; tuples as arrays), nesting bounded."""
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS or isinstance(item, int):
+            continue
+        if level >= max_depth:
+            raise CodecError("value nested too deeply to encode", ErrorCode.TOO_DEEP)
+        if kind is list or kind is tuple:
+            stack.extend((x, level + 1) for x in item)
+        elif kind is dict:
+            stack.extend((x, level + 1) for pair in item.items() for x in pair)
+        else:
+            raise CodecError(f"cannot encode {kind.__name__}: only int, bytes, str, bool, "
+                             "None, list and dict are permitted", ErrorCode.WRONG_TYPE)

@@ -18,6 +18,7 @@ from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.core.transport_events import MessageReceived, RequestReceived
 from mercury_rt.localcluster import ClusterPlan, NodePlan, start_cluster
+from mercury_rt.logs import configure_logging
 
 HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 
@@ -142,6 +143,7 @@ def _fmt(addr: tuple[str, int]) -> str:
 @click.command("demo")
 def demo() -> None:
     """Run a local demo on 127.0.x.y: transport, then three clusters of nodes; exit 0."""
+    configure_logging("warning")
     for title, part in (("transport: three endpoints on loopback UDP", _transport_demo),
                         ("nodes: clusters home, away and redir on loopback", _cluster_demo)):
         click.echo(f"mercury-rt demo, {title}")

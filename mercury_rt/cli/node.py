@@ -18,6 +18,7 @@ from carbon.error_codes import MercuryError
 from mercury_rt import keyfiles
 from mercury_rt.aio.loop import run, tune_gc
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
+from mercury_rt.logs import configure_logging
 from mercury_rt.node_builder import build_node_spec
 from mercury_rt.node_config import load_node_config
 from policy.yaml_source import ConfigFileError
@@ -65,6 +66,7 @@ def run_node(config: Path) -> None:
     except MercuryError as exc:
         click.echo(f"{config}: cannot start: {exc.message} (error {int(exc.code)})", err=True)
         sys.exit(EXIT_BAD_CONFIG)
+    configure_logging(loaded.log.level)
     tune_gc()
     try:
         run(_serve(spec, loaded.node_id))

@@ -22,7 +22,11 @@ from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol, SymbolError
 from mercury_rt.core.hashcash import PaymentStamp, decode_payments, encode_payments
 from mercury_rt.core.route_types import Endpoint
-from mercury_rt.core.routing_reply import RoutingReply, RoutingReplyError, decode_routing_reply
+from mercury_rt.core.routing_reply import (
+    RoutingReply,
+    RoutingReplyError,
+    routing_reply_from_value,
+)
 
 OK = 0
 MAX_U32 = 2**32 - 1
@@ -228,9 +232,8 @@ def decode_reply(data: bytes) -> NodeReply:
     payload, bits = value.get(5), value.get(6)
     if not (payload is None or type(payload) is bytes) or not (bits is None or _u32(bits)):
         raise NodeMessageError("reply payload must be bytes and bits an integer")
-    routing_part = {k: v for k, v in value.items() if k in (0, 1, 2, 3, 4)}
     try:
-        routing = decode_routing_reply(cbor.dumps(routing_part))
+        routing = routing_reply_from_value(value)
     except (RoutingReplyError, CodecError) as exc:
         raise NodeMessageError(f"reply: {exc.message}") from None
     return NodeReply(routing.code, payload, routing.message, routing.cluster_id,

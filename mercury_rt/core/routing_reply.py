@@ -80,7 +80,14 @@ def decode_routing_reply(data: bytes) -> RoutingReply:
     if len(data) > MAX_REPLY_BYTES:
         raise RoutingReplyError(f"routing reply of {len(data)} bytes exceeds {MAX_REPLY_BYTES}")
     value = cbor.loads(data)
-    if not isinstance(value, dict) or 0 not in value or not set(value) <= {0, 1, 2, 3, 4}:
+    if not isinstance(value, dict) or not set(value) <= {0, 1, 2, 3, 4}:
+        raise RoutingReplyError("routing reply must be a map with key 0 and only keys 0-4")
+    return routing_reply_from_value(value)
+
+
+def routing_reply_from_value(value: dict[Any, Any]) -> RoutingReply:
+    """Keys 0-4 of an already decoded map (other keys are the caller's business)."""
+    if 0 not in value:
         raise RoutingReplyError("routing reply must be a map with key 0 and only keys 0-4")
     code, message = value[0], value.get(1, "")
     cluster_id, forwarding = value.get(2), value.get(4)

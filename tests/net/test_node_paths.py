@@ -214,3 +214,24 @@ def test_callers_holding_an_old_eid_follow_a_migrated_entity_to_its_new_cluster(
                                            ErrorCode.NO_NODE_ANSWERED)
 
     run(main)
+
+
+def test_a_caller_looping_on_local_calls_does_not_starve_the_node() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, stop = home.nodes["a1"], asyncio.Event()
+            local_calls = 0
+
+            async def busy() -> None:
+                nonlocal local_calls
+                while not stop.is_set():
+                    await a1.call(home.eid("alice"), 1, 2, NOTHING, caller=b"alice")
+                    local_calls += 1
+
+            looping = asyncio.ensure_future(busy())
+            assert await whoami(away.nodes["b1"], home.eid("alice")) == "a1"
+            stop.set()
+            await looping
+            assert local_calls > 0
+
+    run(main)

@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mercury_rt.core.cluster_id import ServerAddress
 from mercury_rt.core.identity_errors import IdentityError
@@ -142,6 +142,14 @@ class RoutingSettings(_Strict):
     not_mirrored: Literal["redirect", "forward", "remote-state"] = "forward"
     security: Literal["check-before-redirect", "redirect-first"] = "check-before-redirect"
     max_forward_hops: Annotated[int, Field(ge=0, le=16, strict=True)] = 1
+
+    @field_validator("not_mirrored")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if value == "remote-state":
+            raise ValueError("remote-state is not supported by this version (entity state "
+                             "cannot yet be reached on another node); use forward or redirect")
+        return value
 
     def to_config(self) -> RoutingConfig:
         """The routing core's settings object."""

@@ -144,6 +144,9 @@ BROKEN = [
     ("routing choice", ("not_mirrored: redirect", "not_mirrored: bounce"),
      "not_mirrored: bounce", "cluster.routing.not_mirrored: input should be 'redirect', "
      "'forward' or 'remote-state'"),
+    ("unsupported routing", ("not_mirrored: redirect", "not_mirrored: remote-state"),
+     "not_mirrored: remote-state", "cluster.routing.not_mirrored: value error, remote-state "
+     "is not supported by this version"),
     ("duplicate key", ("state_dir: state\n", "state_dir: state\nstate_dir: other\n"),
      "state_dir: other", "state_dir: duplicate key (first at line 3)"),
     ("missing key", ("state_dir: state\n", ""), "node_id: node-a",  # document start

@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from mercury_rt.aio.endpoint import TransportEndpoint, bind_socket, open_endpoint
-from mercury_rt.aio.loop import run
+from mercury_rt.aio.loop import run, tune_gc
 from mercury_rt.core.transport import Transport
 from mercury_rt.core.transport_events import RequestReceived
 from mercury_rt.logs import configure_logging
@@ -205,6 +205,7 @@ def measure(server_kind: str, client_kind: str, seconds: float, stock: bool) -> 
 def main() -> None:
     configure_logging("warning")
     if len(sys.argv) > 1 and sys.argv[1] in ("_serve", "_client"):
+        tune_gc()  # as `mercury-rt node run` does; applied to raw and transport alike
         stock = "--stock-loop" in sys.argv
         if sys.argv[1] == "_serve":
             run(serve(sys.argv[2]), use_uvloop=not stock)

@@ -20,7 +20,7 @@ from mercury_rt.aio.loop import run, tune_gc
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
 from mercury_rt.logs import configure_logging
 from mercury_rt.node_builder import build_node_spec
-from mercury_rt.node_config import load_node_config
+from mercury_rt.node_config import NodeConfig, load_node_config
 from policy.yaml_source import ConfigFileError
 
 EXIT_BAD_CONFIG = 2
@@ -33,18 +33,23 @@ def node_group() -> None:
     """Check node configurations and run nodes."""
 
 
-@node_group.command("check")
-@click.argument("config", type=click.Path(path_type=Path))
-def check(config: Path) -> None:
-    """Validate CONFIG; print every problem as file:line: key.path: message (exit 2)."""
+def _load_or_exit(config: Path) -> NodeConfig:
+    """The validated config, or every problem printed and exit status 2."""
     try:
-        loaded = load_node_config(config)
+        return load_node_config(config)
     except ConfigFileError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         click.echo(f"{len(exc.problems)} problem(s) (error {exc.code.value} "
                    f"{exc.code.name}); the node config was not accepted", err=True)
         sys.exit(EXIT_BAD_CONFIG)
+
+
+@node_group.command("check")
+@click.argument("config", type=click.Path(path_type=Path))
+def check(config: Path) -> None:
+    """Validate CONFIG; print every problem as file:line: key.path: message (exit 2)."""
+    loaded = _load_or_exit(config)
     current = keyfiles.load_cluster_ids(loaded.cluster_dir)[-1]
     click.echo(f"{config}: ok (node {loaded.node_id}, cluster "
                f"{current.master_hash.hex()[:MASTER_HASH_PREFIX]}, "
@@ -55,12 +60,7 @@ def check(config: Path) -> None:
 @click.argument("config", type=click.Path(path_type=Path))
 def run_node(config: Path) -> None:
     """Start the node of CONFIG; SIGTERM or Ctrl-C drains in-flight requests and stops."""
-    try:
-        loaded = load_node_config(config)
-    except ConfigFileError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(EXIT_BAD_CONFIG)
+    loaded = _load_or_exit(config)
     try:
         spec = build_node_spec(loaded)
     except MercuryError as exc:

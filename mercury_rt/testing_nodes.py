@@ -25,7 +25,7 @@ from mercury_rt.core.hashcash import hashcash_payment, mint_stamp
 from mercury_rt.core.held import HeldQueue, HeldStore, RetryPolicy
 from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
-from mercury_rt.core.node import Forward, Invoke, NodeCore, NodeState, Respond
+from mercury_rt.core.node import FetchKeys, Forward, Invoke, NodeCore, NodeState, Respond
 from mercury_rt.core.node_call import (
     RETRY_HELD,
     CallFailed,
@@ -184,6 +184,8 @@ class SimNode:
                 elif isinstance(event, TransportCallFailed):
                     answer(self.core.relay(action, None, event.code, event.detail))
             self._send(self.intra, action.address, action.payload, None, relayed)
+        elif isinstance(action, FetchKeys):  # simulated callers send full-keys EIDs
+            self._carry_out(self.core.retry(action, now), now, answer)
         else:
             answer(b"")
 

@@ -45,7 +45,15 @@ from mercury_rt.core.held import (
 )
 from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
-from mercury_rt.core.node import Drop, Forward, Invoke, NodeCore, NodeState, Respond
+from mercury_rt.core.node import (
+    FetchKeys,
+    Forward,
+    Invoke,
+    NodeAction,
+    NodeCore,
+    NodeState,
+    Respond,
+)
 from mercury_rt.core.node_call import (
     RETRY_HELD,
     CallFailed,
@@ -69,6 +77,7 @@ from tungsten.api import StateStore
 
 Addr = tuple[str, int]
 _log = structlog.get_logger("mercury_rt.node")
+KEY_FETCH_TIMEOUT = 2.0
 
 
 class NodeCallError(MercuryError):
@@ -236,13 +245,15 @@ class NodeRuntime:
             return self._discard(self._carry_out(action))
         return None
 
-    def _carry_out(self, action: Respond | Invoke | Forward | Drop) -> bytes | Awaitable[bytes]:
+    def _carry_out(self, action: NodeAction) -> bytes | Awaitable[bytes]:
         if isinstance(action, Respond):
             return action.reply
         if isinstance(action, Invoke):
             return self._invoke(action)
         if isinstance(action, Forward):
             return self._forward(action)
+        if isinstance(action, FetchKeys):
+            return self._fetch_keys(action)
         _log.debug("intra_datagram_dropped", reason=action.reason)
         return b""
 
@@ -251,6 +262,21 @@ class NodeRuntime:
         result = await self.invoker.invoke(action.call)
         code = None if result.ok else int(result.code or ErrorCode.NODE_LOCAL_ERROR)
         return self.core.finish(action, result.payload, code, result.message)
+
+    async def _fetch_keys(self, action: FetchKeys) -> bytes:
+        """Fetch a caller's cluster keys from its nodes, then decide its request again."""
+        assert self.inter is not None
+        for address in action.addresses:
+            try:
+                reply = await self.inter.call(address, action.query, timeout=KEY_FETCH_TIMEOUT,
+                                              answer_timeout=self.answer_timeout)
+            except CallError:
+                continue
+            if self.core.learn_keys(action.master_hash, reply):
+                _log.info("cluster_keys_fetched", cluster=action.master_hash.hex()[:16])
+                break
+        result = self._carry_out(self.core.retry(action, time.time()))
+        return result if isinstance(result, bytes) else await result
 
     async def _forward(self, action: Forward) -> bytes:
         assert self.intra is not None

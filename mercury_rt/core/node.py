@@ -11,6 +11,7 @@ before anything that runs the request (and before redirecting when so configured
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -29,6 +30,8 @@ from mercury_rt.core.node_messages import (
     NodeReply,
     Operation,
     decode_node_request,
+    decode_reply,
+    encode_cluster_id_query,
     encode_operation,
     error_reply,
 )
@@ -92,13 +95,30 @@ class Forward:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchKeys:
+    """Ask `addresses` (the caller's cluster's nodes) for that cluster's current cluster ID
+    with `query`, give each answer to `learn_keys`, then decide `retry` again."""
+
+    master_hash: bytes
+    addresses: tuple[Addr, ...]
+    query: bytes
+    retry: tuple[Path, bool, bytes, bytes, float, bool]
+    """(path, sealed, opened payload, request key, deadline, one_way) of the request."""
+
+
+@dataclass(frozen=True, slots=True)
 class Drop:
     """Answer nothing (an unauthenticated intra-cluster datagram)."""
 
     reason: str
 
 
-NodeAction = Respond | Invoke | Forward | Drop
+NodeAction = Respond | Invoke | Forward | FetchKeys | Drop
+FETCH_ADDRESSES = 3
+FETCH_EVERY = 30.0
+"""Seconds between key fetches for one cluster: a peer cannot make us query its listed
+addresses (which it chose) more often than this."""
+MAX_FETCHES = 1024
 
 
 @dataclass(slots=True)
@@ -123,6 +143,7 @@ class NodeCore:
         self.spent = spent
         self.seal = seal
         self.delivered = DeliveredIds(retain_for=DELIVERED_RETENTION)
+        self._fetched: OrderedDict[bytes, float] = OrderedDict()
         self.denied = 0
         self.duplicates = 0
         self.set_cluster_id(state.cluster_id)
@@ -152,7 +173,28 @@ class NodeCore:
                 payload = self.seal.open(payload)
             except SealError as exc:
                 return Drop(exc.message)
+        return self._decoded(path, sealed, payload, request_key, deadline, now, one_way,
+                             fetch_allowed=True)
+
+    def retry(self, fetch: FetchKeys, now: float) -> NodeAction:
+        """Decide a request again after its caller's cluster keys were fetched (or not);
+        never asks for another fetch."""
+        path, sealed, payload, request_key, deadline, one_way = fetch.retry
         return self._decoded(path, sealed, payload, request_key, deadline, now, one_way)
+
+    def learn_keys(self, master_hash: bytes, reply: bytes) -> bool:
+        """Take a fetched cluster ID if it proves itself and is the one asked for."""
+        try:
+            data = decode_reply(reply).cluster_id
+            if data is None:
+                return False
+            cluster_id = ClusterId.decode(data)
+            if cluster_id.master_hash != master_hash:
+                return False
+            self.verifier.add_cluster_id(cluster_id)
+        except MercuryError:
+            return False
+        return True
 
     def handle_local(self, payload: bytes, request_key: bytes, deadline: float, now: float,
                      one_way: bool = False) -> NodeAction:
@@ -162,14 +204,45 @@ class NodeCore:
                              one_way)
 
     def _decoded(self, path: Path, sealed: bool, payload: bytes, request_key: bytes,
-                 deadline: float, now: float, one_way: bool) -> NodeAction:
+                 deadline: float, now: float, one_way: bool,
+                 fetch_allowed: bool = False) -> NodeAction:
         try:
             decoded = decode_node_request(payload)
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
         if isinstance(decoded, ClusterIdQuery):
             return self._respond(sealed, self._cluster_id_answer(decoded))
-        return self._operation(path, sealed, decoded, request_key, deadline, now, one_way)
+        action = self._operation(path, sealed, decoded, request_key, deadline, now, one_way)
+        if fetch_allowed and isinstance(action, Respond) and decoded.request.source:
+            fetch = self._fetch_for(decoded.request.source, now)
+            if fetch is not None:
+                return FetchKeys(*fetch, retry=(path, sealed, payload, request_key, deadline,
+                                                one_way))
+        return action
+
+    def _fetch_for(self, source: bytes, now: float) -> tuple[bytes, tuple[Addr, ...],
+                                                               bytes] | None:
+        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY."""
+        wanted = self.sources.wanted.pop(self._cluster_of(source), None)
+        if wanted is None:
+            return None
+        eid = Eid.decode(wanted)
+        master = eid.cluster_id.master_hash
+        last = self._fetched.get(master)
+        if last is not None and now - last < FETCH_EVERY:
+            return None
+        self._fetched[master] = now
+        if len(self._fetched) > MAX_FETCHES:
+            self._fetched.popitem(last=False)
+        addresses = tuple((str(a.host), a.port) for a in sorted(
+            eid.cluster_id.addresses, key=lambda a: a.priority)[:FETCH_ADDRESSES])
+        return master, addresses, encode_cluster_id_query(master)
+
+    def _cluster_of(self, source: bytes) -> bytes:
+        try:
+            return Eid.decode(source).cluster_id.master_hash
+        except MercuryError:
+            return b""
 
     def finish(self, action: Invoke, payload: bytes | None, code: int | None,
                message: str = "") -> bytes:

@@ -10,13 +10,14 @@ from dataclasses import replace
 from ipaddress import ip_address
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
 from mercury_rt.core.cluster_id import ServerAddress
 from mercury_rt.core.held import HeldMessage, HeldState, RetryPolicy
-from mercury_rt.core.mint import change_addresses
+from mercury_rt.core.mint import MintOptions, change_addresses, issue_cluster_id, mint_eid
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan, start_cluster
@@ -233,5 +234,43 @@ def test_a_caller_looping_on_local_calls_does_not_starve_the_node() -> None:
             stop.set()
             await looping
             assert local_calls > 0
+
+    run(main)
+
+
+def test_a_caller_with_a_hashes_only_eid_is_verified_after_a_key_fetch() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1 = home.nodes["a1"]
+            hashes_only = mint_eid(home.cluster_key, home.cluster_id, b"alice",
+                                   options=MintOptions(full_keys=False)).encode()
+            a1.eid_for = lambda local, persona=None: hashes_only  # type: ignore[method-assign]
+            b1 = away.nodes["b1"]
+            assert b1.core.verifier.ring.master_key(home.cluster_id.master_hash) is None
+            assert await whoami(a1, away.eid("carol")) == "b1"
+            assert b1.core.verifier.ring.master_key(home.cluster_id.master_hash) is not None
+
+    run(main)
+
+
+def test_key_fetches_for_unverifiable_callers_are_rate_limited() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            master, key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+            nowhere = ServerAddress(ip_address("127.0.9.9"), 9, 10, 10)
+            bogus = issue_cluster_id(master, key, [nowhere])
+            hashes_only = mint_eid(key, bogus, b"mallory",
+                                   options=MintOptions(full_keys=False)).encode()
+            a1.eid_for = lambda local, persona=None: hashes_only  # type: ignore[method-assign]
+            loop = asyncio.get_running_loop()
+            for attempt in range(2):
+                start = loop.time()
+                with pytest.raises(NodeCallError) as info:
+                    await whoami(a1, away.eid("carol"))
+                assert info.value.code == ErrorCode.SOURCE_UNVERIFIED
+                if attempt == 1:
+                    assert loop.time() - start < FAST.initial_rto, "no second fetch"
+            assert list(b1.core._fetched) == [bogus.master_hash]
 
     run(main)

@@ -28,6 +28,7 @@ from mercury_rt.core.membership import MembershipConfig
 from mercury_rt.core.mint import issue_cluster_id
 from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
+from mercury_rt.core.spent import MemorySpentStore
 from mercury_rt.core.transport_config import TransportConfig
 from policy.model import Policy, parse_policy
 from tungsten.memory import MemoryStore
@@ -141,7 +142,8 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
                            view.mirrors, view.moved)
     return NodeSpec(node.node_id.encode(), cluster_key, [cluster_id], node.host, ports[0],
                     ports[1], plan.routing, own_view, intra, policy, store, registry, specs,
-                    transport=transport, seed=seed)
+                    transport=transport, seed=seed,
+                    delivered=MemorySpentStore(100_000))  # outlives restarts, as LMDB does
 
 
 async def restart_node(cluster: LocalCluster, node_id: str, *, new_ports: bool) -> NodeRuntime:

@@ -7,18 +7,20 @@ two meet, so a drift in either side fails a type check here (and in the tests).
 
 from __future__ import annotations
 
+from carbon.symbols import Symbol
 from mercury_rt.core.held import HeldStore
 from mercury_rt.core.spent import SpendResult, SpentStampStore
 from tungsten.api import StateStore
 from tungsten.held_store import LmdbHeldStore
-from tungsten.spent_store import LmdbSpentStore
+from tungsten.spent_store import DELIVERED_SECTIONS, SPENT_SECTIONS, LmdbSpentStore
 
 
 class DurableSpentStore:
     """SpentStampStore over tungsten's LmdbSpentStore (same semantics as MemorySpentStore)."""
 
-    def __init__(self, store: StateStore, limit: int = 1_000_000) -> None:
-        self.inner = LmdbSpentStore(store, limit)
+    def __init__(self, store: StateStore, limit: int = 1_000_000,
+                 sections: tuple[Symbol, Symbol, Symbol] = SPENT_SECTIONS) -> None:
+        self.inner = LmdbSpentStore(store, limit, sections)
 
     def __len__(self) -> int:
         return len(self.inner)
@@ -36,3 +38,8 @@ def held_store(store: StateStore) -> HeldStore:
 def spent_store(store: StateStore, limit: int = 1_000_000) -> SpentStampStore:
     """The node's durable spent-stamp store, bounded by `limit` live stamps."""
     return DurableSpentStore(store, limit)
+
+
+def delivered_store(store: StateStore, limit: int = 1_000_000) -> SpentStampStore:
+    """The one-way message ids this node has run, durably (exactly once across restarts)."""
+    return DurableSpentStore(store, limit, DELIVERED_SECTIONS)

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 from enum import Enum
 
+from carbon.symbols import Symbol
 from tungsten.api import StateStore, WriteView
 from tungsten.errors import CorruptStateError
 from tungsten.node_state import (
+    DELIVERED_EXPIRY_SECTION,
+    DELIVERED_META_SECTION,
+    DELIVERED_SECTION,
     NODE_ENTITY,
     SPENT_EXPIRY_SECTION,
     SPENT_META_SECTION,
@@ -40,41 +44,48 @@ class SpendOutcome(Enum):
     FULL = "full"
 
 
-class LmdbSpentStore:
-    """Spent-stamp set over a StateStore, bounded by `limit` live entries."""
+SPENT_SECTIONS = (SPENT_SECTION, SPENT_EXPIRY_SECTION, SPENT_META_SECTION)
+DELIVERED_SECTIONS = (DELIVERED_SECTION, DELIVERED_EXPIRY_SECTION, DELIVERED_META_SECTION)
 
-    def __init__(self, store: StateStore, limit: int = 1_000_000) -> None:
+
+class LmdbSpentStore:
+    """A bounded, expiring set of ids over a StateStore: spent stamps by default, or (with
+    DELIVERED_SECTIONS) the one-way message ids a node has run."""
+
+    def __init__(self, store: StateStore, limit: int = 1_000_000,
+                 sections: tuple[Symbol, Symbol, Symbol] = SPENT_SECTIONS) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self.store = store
         self.limit = limit
+        self.entries, self.expiries, self.meta = sections
 
     def __len__(self) -> int:
         with self.store.reading() as view:
-            return _count(view.get(NODE_ENTITY, SPENT_META_SECTION, _COUNT_KEY))
+            return _count(view.get(NODE_ENTITY, self.meta, _COUNT_KEY))
 
     def add_if_absent(self, digest: bytes, expires_at: int, now: float) -> SpendOutcome:
         """Record `digest` unless present or full; expired entries are dropped first."""
         return self.store.apply(lambda w: self._add(w, digest, expires_at, now))
 
     def _add(self, w: WriteView, digest: bytes, expires_at: int, now: float) -> SpendOutcome:
-        before = _count(w.get(NODE_ENTITY, SPENT_META_SECTION, _COUNT_KEY))
-        count = before - _drop_expired(w, now)
+        before = _count(w.get(NODE_ENTITY, self.meta, _COUNT_KEY))
+        count = before - _drop_expired(w, now, self.entries, self.expiries)
         outcome = SpendOutcome.ADDED
-        if w.get(NODE_ENTITY, SPENT_SECTION, (digest,)) is not None:
+        if w.get(NODE_ENTITY, self.entries, (digest,)) is not None:
             outcome = SpendOutcome.ALREADY_SPENT
         elif count >= self.limit:
             outcome = SpendOutcome.FULL
         else:
-            w.put(NODE_ENTITY, SPENT_SECTION, (digest,), (expires_at,))
-            w.put(NODE_ENTITY, SPENT_EXPIRY_SECTION, (max(0, expires_at), digest), ())
+            w.put(NODE_ENTITY, self.entries, (digest,), (expires_at,))
+            w.put(NODE_ENTITY, self.expiries, (max(0, expires_at), digest), ())
             count += 1
         if count != before:
-            w.put(NODE_ENTITY, SPENT_META_SECTION, _COUNT_KEY, (count,))
+            w.put(NODE_ENTITY, self.meta, _COUNT_KEY, (count,))
         return outcome
 
 
-def _drop_expired(w: WriteView, now: float) -> int:
+def _drop_expired(w: WriteView, now: float, entries: Symbol, expiries: Symbol) -> int:
     """Delete every entry whose expiry is <= now, oldest first; returns how many.
 
     Usually nothing or one entry is due, so the first look reads one key; the batch then
@@ -82,13 +93,13 @@ def _drop_expired(w: WriteView, now: float) -> int:
     """
     dropped, batch = 0, 1
     while True:
-        rows = w.scan(NODE_ENTITY, SPENT_EXPIRY_SECTION, limit=batch)
+        rows = w.scan(NODE_ENTITY, expiries, limit=batch)
         for key, _ in rows:
             expiry, digest = _expiry_key(key)
             if expiry > now:
                 return dropped
-            w.delete(NODE_ENTITY, SPENT_EXPIRY_SECTION, key)
-            w.delete(NODE_ENTITY, SPENT_SECTION, (digest,))
+            w.delete(NODE_ENTITY, expiries, key)
+            w.delete(NODE_ENTITY, entries, (digest,))
             dropped += 1
         if len(rows) < batch:
             return dropped

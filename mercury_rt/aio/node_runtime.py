@@ -111,6 +111,7 @@ class NodeSpec:
     transport: TransportConfig = field(default_factory=TransportConfig)
     invoke_limits: InvokeLimits = field(default_factory=InvokeLimits)
     spent: SpentStampStore | None = None
+    delivered: SpentStampStore | None = None
     held_store: HeldStore | None = None
     held_policy: RetryPolicy | None = None
     answer_timeout: float | None = None
@@ -131,10 +132,12 @@ class NodeRuntime:
         seal = IntraSeal(derive_intra_key(spec.cluster_key), os.urandom(4))
         state = NodeState(spec.cluster_ids[-1], spec.policy, spec.view, spec.intra_addresses)
         self.core = NodeCore(state, routing=spec.routing, verifier=verifier,
-                             spent=spec.spent or MemorySpentStore(spec.policy.spent_store_limit),
-                             seal=seal)
+                             spent=spec.spent if spec.spent is not None
+                             else MemorySpentStore(spec.policy.spent_store_limit),
+                             seal=seal, delivered=spec.delivered)
         self.planner = CallPlanner(self.core, rng)
-        self.held = HeldQueue(spec.held_store or MemoryHeldStore(), spec.held_policy)
+        self.held = HeldQueue(spec.held_store if spec.held_store is not None
+                              else MemoryHeldStore(), spec.held_policy)
         self._held_changed = asyncio.Event()
         self._retry_task: asyncio.Task[None] | None = None
         self._retries: set[asyncio.Task[None]] = set()
@@ -180,6 +183,7 @@ class NodeRuntime:
             if endpoint is not None:
                 await endpoint.drain()
                 endpoint.close()
+                await endpoint.closed.wait()  # the port is free once this returns
         if self.invoker is not None:
             self.invoker.close()
 

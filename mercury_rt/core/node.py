@@ -23,7 +23,6 @@ from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
 from mercury_rt.core.gate import Allow, Deny, GateRequest, GateState, evaluate
 from mercury_rt.core.hashcash import request_digest
-from mercury_rt.core.held import DeliveredIds
 from mercury_rt.core.intra_seal import IntraSeal, SealError
 from mercury_rt.core.node_messages import (
     ClusterIdQuery,
@@ -51,11 +50,12 @@ from mercury_rt.core.routing import (
 from mercury_rt.core.routing_reply import reply_for_decision
 from mercury_rt.core.source import LocalSource, RemoteSource, Source
 from mercury_rt.core.source_verifier import EidSourceVerifier
-from mercury_rt.core.spent import SpentStampStore
+from mercury_rt.core.spent import MemorySpentStore, SpendResult, SpentStampStore
 from policy.access import PolicyAcls, Target
 from policy.model import Policy
 
 Addr = tuple[str, int]
+DELIVERED_LIMIT = 1_000_000
 DELIVERED_RETENTION = 7 * 24 * 3600.0
 """How long a node remembers one-way message ids it ran (longer than any held message
 lives at its sender, so a retried message is never run twice)."""
@@ -135,14 +135,16 @@ class NodeCore:
     """One node's request decisions. See module docstring."""
 
     def __init__(self, state: NodeState, *, routing: RoutingConfig, verifier: EidVerifier,
-                 spent: SpentStampStore, seal: IntraSeal) -> None:
+                 spent: SpentStampStore, seal: IntraSeal,
+                 delivered: SpentStampStore | None = None) -> None:
         self.state = state
         self.routing = routing
         self.verifier = verifier
         self.sources = EidSourceVerifier(verifier)
         self.spent = spent
         self.seal = seal
-        self.delivered = DeliveredIds(retain_for=DELIVERED_RETENTION)
+        self.delivered = delivered if delivered is not None else MemorySpentStore(
+            DELIVERED_LIMIT)  # not `or`: an empty store is falsy (it has __len__)
         self._fetched: OrderedDict[bytes, float] = OrderedDict()
         self.denied = 0
         self.duplicates = 0
@@ -292,9 +294,16 @@ class NodeCore:
         if isinstance(decision, RunLocally):
             assert allow is not None
             message_id = request.message_id
-            if message_id is not None and not self.delivered.first_time(message_id, now):
-                self.duplicates += 1
-                return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
+            if message_id is not None:
+                seen = self.delivered.add_if_absent(
+                    message_id, int(now + DELIVERED_RETENTION), now)
+                if seen is SpendResult.ALREADY_SPENT:
+                    self.duplicates += 1
+                    return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
+                if seen is SpendResult.FULL:
+                    return self._respond(sealed, NodeReply(
+                        int(ErrorCode.OVERLOADED), cluster_id=bundle,
+                        message="too many one-way message ids remembered; retry later"))
             call = _incoming(op, target, allow, deadline, one_way or message_id is not None)
             return Invoke(call, sealed, bundle, allow)
         if isinstance(decision, RedirectTo):

@@ -91,9 +91,10 @@ CallStep = RunLocal | SendIntraStep | SendInterStep | NeedStamp | Finished | Cal
 UNREACHABLE = frozenset({ErrorCode.NO_NODE_ANSWERED, ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED,
                          ErrorCode.NO_ANSWER, ErrorCode.NO_LIVE_MIRROR, ErrorCode.TIMEOUT})
 """Failures that mean no node of the target took the call (a one-way message is held)."""
-RETRY_HELD = UNREACHABLE | {ErrorCode.REQUEST_LOST}
-"""Outcomes after which a held message is tried again: unreachable, or a restarted node
-that cannot tell whether it ran (the receiving node drops repeats by message id)."""
+RETRY_HELD = UNREACHABLE | {ErrorCode.REQUEST_LOST, ErrorCode.OVERLOADED}
+"""Outcomes after which a held message is tried again: unreachable, a restarted node that
+cannot tell whether it ran, or a node that ran nothing and asked for a retry (the
+receiving node drops repeats by message id)."""
 
 
 class OutgoingCall:

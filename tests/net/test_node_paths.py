@@ -16,9 +16,11 @@ from carbon.error_codes import ErrorCode
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
 from mercury_rt.core.cluster_id import ServerAddress
-from mercury_rt.core.held import HeldMessage, HeldState, RetryPolicy
+from mercury_rt.core.eid import Eid
+from mercury_rt.core.held import HeldMessage, HeldState, MemoryHeldStore, RetryPolicy
 from mercury_rt.core.mint import MintOptions, change_addresses, issue_cluster_id, mint_eid
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
+from mercury_rt.core.spent import MemorySpentStore
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan, start_cluster
 
@@ -272,5 +274,39 @@ def test_key_fetches_for_unverifiable_callers_are_rate_limited() -> None:
                 if attempt == 1:
                     assert loop.time() - start < FAST.initial_rto, "no second fetch"
             assert list(b1.core._fetched) == [bogus.master_hash]
+
+    run(main)
+
+
+def test_a_retried_message_is_not_run_again_by_a_restarted_node() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, target = home.nodes["a1"], away.eid("carol")
+            message_id = b"m" * 16
+            note = dumps_typed(str, "once")
+            await a1._deliver(_decoded(target), 1, 3, note, b"alice", message_id, 5.0)
+            await away.nodes["b1"].stop()
+            await away.restart("b1")
+            await a1._deliver(_decoded(target), 1, 3, note, b"alice", message_id, 5.0)
+            assert away.notes["b1"] == ["once"]
+            assert away.nodes["b1"].core.duplicates == 1
+
+    run(main)
+
+
+def _decoded(eid: bytes) -> Eid:
+    return Eid.decode(eid)
+
+
+def test_a_node_uses_the_durable_stores_it_is_given_even_when_empty() -> None:
+    async def main() -> None:
+        async with clusters(HOME) as (home,):
+            spec = home.nodes["a1"].spec
+            spec.spent, spec.held_store = MemorySpentStore(10), MemoryHeldStore()
+            spec.delivered = MemorySpentStore(10)
+            node = NodeRuntime(spec)
+            assert node.core.spent is spec.spent
+            assert node.core.delivered is spec.delivered
+            assert node.held._store is spec.held_store
 
     run(main)

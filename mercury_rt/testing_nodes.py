@@ -27,7 +27,6 @@ from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
 from mercury_rt.core.node import FetchKeys, Forward, Invoke, NodeCore, NodeState, Respond
 from mercury_rt.core.node_call import (
-    RETRY_HELD,
     CallFailed,
     CallStep,
     Finished,
@@ -36,6 +35,8 @@ from mercury_rt.core.node_call import (
     RunLocal,
     SendInterStep,
     SendIntraStep,
+    settle_attempt,
+    should_hold,
 )
 from mercury_rt.core.node_client import CallPlanner
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
@@ -226,7 +227,7 @@ class SimNode:
         def outcome(_: bytes | None, code: int | None, message: str) -> None:
             if code is None:
                 done("delivered")
-            elif code in RETRY_HELD:
+            elif should_hold(code):
                 self.held.hold(message_id, caller, target, cbor.dumps([payload]),
                                now=self.net.clock.now, rng=self.rng)
                 done("held")
@@ -246,10 +247,7 @@ class SimNode:
 
             def outcome(_: bytes | None, code: int | None, message: str,
                         mid: bytes = record.message_id) -> None:
-                if code in RETRY_HELD:
-                    self.held.attempt_failed(mid, self.net.clock.now, self.rng)
-                else:
-                    self.held.acknowledged(mid, self.net.clock.now)
+                settle_attempt(self.held, mid, code, self.net.clock.now, self.rng)
             self.call(record.target, 3, value[0], caller=record.sender, done=outcome,
                       message_id=record.message_id)
 

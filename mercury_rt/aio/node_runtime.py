@@ -55,7 +55,6 @@ from mercury_rt.core.node import (
     Respond,
 )
 from mercury_rt.core.node_call import (
-    RETRY_HELD,
     CallFailed,
     CallStep,
     Finished,
@@ -64,6 +63,8 @@ from mercury_rt.core.node_call import (
     RunLocal,
     SendInterStep,
     SendIntraStep,
+    settle_attempt,
+    should_hold,
 )
 from mercury_rt.core.node_client import CallPlanner
 from mercury_rt.core.node_membership_types import MembershipSettings
@@ -332,7 +333,7 @@ class NodeRuntime:
         try:
             await self._deliver(eid, endpoint, operation, payload, caller, message_id, timeout)
         except NodeCallError as exc:
-            if exc.raw_code not in RETRY_HELD:
+            if not should_hold(exc.raw_code):
                 raise
             held = self.held.hold(message_id, caller, eid.encode(),
                                   cbor.dumps([endpoint, operation, payload]),
@@ -390,20 +391,20 @@ class NodeRuntime:
 
     async def _retry_one(self, record: HeldMessage) -> None:
         endpoint, operation, payload = _held_parts(record.payload)
+        code: int | None = None
         try:
             await self._deliver(Eid.decode(record.target), endpoint, operation, payload,
                                 record.sender, record.message_id,
                                 self.spec.transport.default_timeout)
         except NodeCallError as exc:
-            if exc.raw_code in RETRY_HELD:
-                after = self.held.attempt_failed(record.message_id, time.time(), self.rng)
-                if after.state is not HeldState.PENDING:
-                    self._settle(after)
-                self._held_changed.set()
-                return
-            _log.warning("held_message_refused", message_id=record.message_id.hex(),
-                         code=exc.raw_code, reason=exc.message)
-        self._settle(self.held.acknowledged(record.message_id, time.time()))
+            code = exc.raw_code
+            _log.info("held_message_attempt_failed", message_id=record.message_id.hex(),
+                      code=code, reason=exc.message)
+        after = settle_attempt(self.held, record.message_id, code, time.time(), self.rng)
+        if after.state is HeldState.PENDING:
+            self._held_changed.set()
+        else:
+            self._settle(after)
 
     async def _run(self, driver: OutgoingCall, deadline: float) -> NodeReply:
         """Carry out a call's steps until it finishes; raises NodeCallError on failure."""

@@ -168,6 +168,13 @@ class HeldQueue:
             return record
         return self._finish(record, HeldState.DELIVERED, _ms(now))
 
+    def refused(self, message_id: bytes, now: float) -> HeldMessage:
+        """The target's node answered with a final refusal: REFUSED (retrying cannot help)."""
+        record = self._get(message_id)
+        if record.state is not HeldState.PENDING:
+            return record
+        return self._finish(record, HeldState.REFUSED, _ms(now))
+
     def recover(self) -> int:
         """After a restart, attempts that were in flight are due again; returns how many."""
         stuck = [r for r in self._pending() if r.in_flight]

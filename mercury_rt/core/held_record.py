@@ -25,11 +25,13 @@ class HeldError(MercuryError):
 
 
 class HeldState(Enum):
-    """PENDING until acknowledged (DELIVERED) or out of time (EXPIRED)."""
+    """PENDING until acknowledged (DELIVERED), out of time (EXPIRED), or answered with a
+    final refusal by the target's node (REFUSED: access denied, unknown entity...)."""
 
     PENDING = "pending"
     DELIVERED = "delivered"
     EXPIRED = "expired"
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)

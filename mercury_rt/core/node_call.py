@@ -10,6 +10,7 @@ with a stamp when the target demands proof of work.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from mercury_rt.core.contact_events import (
 )
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.hashcash import PaymentStamp, request_digest, stamp_resource, target_tag
+from mercury_rt.core.held import HeldMessage, HeldQueue
 from mercury_rt.core.node_client import CallPlanner, CallRoute, ContactCluster, RunHere, SendIntra
 from mercury_rt.core.node_messages import NodeReply
 from mercury_rt.core.routing import Path
@@ -95,6 +97,22 @@ RETRY_HELD = UNREACHABLE | {ErrorCode.REQUEST_LOST, ErrorCode.OVERLOADED}
 """Outcomes after which a held message is tried again: unreachable, a restarted node that
 cannot tell whether it ran, or a node that ran nothing and asked for a retry (the
 receiving node drops repeats by message id)."""
+
+
+def should_hold(code: int) -> bool:
+    """Whether a one-way message that failed with `code` is held for later delivery."""
+    return code in RETRY_HELD
+
+
+def settle_attempt(queue: HeldQueue, message_id: bytes, code: int | None, now: float,
+                   rng: random.Random) -> HeldMessage:
+    """Apply one delivery attempt of a held message: delivered (code None), tried again
+    later (a RETRY_HELD code), or refused for good (any other code)."""
+    if code is None:
+        return queue.acknowledged(message_id, now)
+    if code in RETRY_HELD:
+        return queue.attempt_failed(message_id, now, rng)
+    return queue.refused(message_id, now)
 
 
 class OutgoingCall:

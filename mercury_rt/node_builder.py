@@ -12,6 +12,7 @@ from mercury_rt import keyfiles
 from mercury_rt.aio.node_runtime import NodeSpec
 from mercury_rt.apps import NodeApp, load_apps
 from mercury_rt.core.routing import ClusterView, NodeInfo
+from mercury_rt.core.srv_order import ProximityRule
 from mercury_rt.node_config import NodeConfig
 from mercury_rt.state_adapters import delivered_store, held_store, spent_store
 from policy.model import Policy, load_policy, parse_policy
@@ -38,7 +39,8 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         policy=_policy(config.policy), store=store, registry=registry, specs=specs,
         transport=config.transport.to_config(),
         spent=spent_store(store, config.gate.spent_store_limit), held_store=held_store(store),
-        delivered=delivered_store(store))
+        delivered=delivered_store(store),
+        proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None)
 
 
 def _view(config: NodeConfig, version: int) -> ClusterView:

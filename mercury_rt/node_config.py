@@ -142,6 +142,9 @@ class RoutingSettings(_Strict):
     not_mirrored: Literal["redirect", "forward", "remote-state"] = "forward"
     security: Literal["check-before-redirect", "redirect-first"] = "check-before-redirect"
     max_forward_hops: Annotated[int, Field(ge=0, le=16, strict=True)] = 1
+    prefer_near: Annotated[bool, Field(strict=True)] = False
+    """Calling other clusters, favour their nodes that share a long address prefix with
+    this node (a /24 for IPv4, a /48 for IPv6; weight x 4; priorities unchanged)."""
 
     @field_validator("not_mirrored")
     @classmethod

@@ -71,6 +71,7 @@ from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.node_messages import NodeReply
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore, SpentStampStore
+from mercury_rt.core.srv_order import ProximityRule
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.core.transport_events import MessageReceived, RequestReceived
 from policy.model import Policy
@@ -116,6 +117,8 @@ class NodeSpec:
     held_store: HeldStore | None = None
     held_policy: RetryPolicy | None = None
     answer_timeout: float | None = None
+    proximity: ProximityRule | None = None
+    """Favour published addresses near this node's own (SRV adjustment), if set."""
     seed: int | None = None
     membership: MembershipSettings = field(default_factory=MembershipSettings)
 
@@ -136,7 +139,7 @@ class NodeRuntime:
                              spent=spec.spent if spec.spent is not None
                              else MemorySpentStore(spec.policy.spent_store_limit),
                              seal=seal, delivered=spec.delivered)
-        self.planner = CallPlanner(self.core, rng)
+        self.planner = CallPlanner(self.core, rng, spec.proximity)
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)
         self._held_changed = asyncio.Event()

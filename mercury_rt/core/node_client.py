@@ -32,6 +32,7 @@ from mercury_rt.core.node import NodeCore
 from mercury_rt.core.node_messages import NodeReply, NodeRequest, decode_reply, encode_operation
 from mercury_rt.core.routing import NODE_LOCAL_CODES, Path
 from mercury_rt.core.routing_reply import reply_to_event
+from mercury_rt.core.srv_order import ProximityRule
 
 Addr = tuple[str, int]
 MAX_KNOWN_CLUSTERS = 4096
@@ -113,9 +114,11 @@ def encoded_eid(eid: Eid) -> bytes:
 class CallPlanner:
     """Plans calls for one node and translates answers into contact events."""
 
-    def __init__(self, core: NodeCore, rng: random.Random) -> None:
+    def __init__(self, core: NodeCore, rng: random.Random,
+                 proximity: ProximityRule | None = None) -> None:
         self.core = core
         self.rng = rng
+        self.proximity = proximity
         self.known: OrderedDict[bytes, ClusterId] = OrderedDict()
         self.suspects: OrderedDict[Addr, float] = OrderedDict()
 
@@ -203,7 +206,7 @@ class CallPlanner:
                                      target.local)
 
         return Contact(self.view_for_contact(cluster_id, now), self.rng, supersedes,
-                       verify_move=verify_move)
+                       verify_move=verify_move, proximity=self.proximity)
 
     def event_for_reply(self, reply: NodeReply) -> ContactEvent:
         """The contact event an inter-cluster reply means."""

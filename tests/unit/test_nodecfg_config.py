@@ -277,3 +277,22 @@ def test_text_in_hand_parses_like_a_file(workdir: Path) -> None:
     with pytest.raises(ConfigFileError) as info:
         parse_node_config(config_text(node_id="node-z"), workdir, "gen.yaml")
     assert str(info.value).startswith("gen.yaml:1: node_id: this node ('node-z')")
+
+
+def test_prefer_near_gives_the_node_a_proximity_rule_for_its_own_address(
+        workdir: Path) -> None:
+    from mercury_rt.aio.node_runtime import NodeRuntime  # noqa: PLC0415
+    from mercury_rt.node_builder import build_node_spec  # noqa: PLC0415
+
+    text = config_text().replace("not_mirrored: redirect",
+                                 "not_mirrored: redirect\n    prefer_near: true")
+    spec = build_node_spec(load_node_config(write(workdir, text)))
+    try:
+        assert spec.proximity is not None
+        assert spec.proximity.local_addresses == (IPv4Address("127.0.0.1"),)
+        assert NodeRuntime(spec).planner.proximity is spec.proximity
+    finally:
+        spec.store.close()
+    plain = build_node_spec(load_node_config(write(workdir, config_text())))
+    plain.store.close()
+    assert plain.proximity is None

@@ -21,10 +21,11 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
+from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.metadata import answer_metadata
 from carbon.protocol_spec import SpecRegistry
@@ -36,7 +37,8 @@ from lithium.dispatch import Dispatch, dispatch
 from lithium.registry import HandlerRegistry, RegisteredHandler
 from tungsten.api import Snapshot, StateStore
 from tungsten.errors import ConflictError
-from tungsten.staged import StagedState
+from tungsten.remote import read_image
+from tungsten.staged import EntityChanges, StagedState
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,19 @@ class Reply:
     def ok(self) -> bool:
         """True for a successful reply."""
         return self.code is None
+
+
+class StateElsewhere(Protocol):
+    """An entity's state held by another node (remote-state routing), as the shell
+    reaches it: fetch an image to run against, send the changes back."""
+
+    async def fetch(self) -> Snapshot:
+        """A snapshot of the entity's whole state; MercuryError if unreachable/too big."""
+        ...
+
+    async def commit(self, changes: EntityChanges) -> None:
+        """Apply durably; ConflictError if a read changed, MercuryError otherwise."""
+        ...
 
 
 class _HandlerFailedError(Exception):
@@ -90,8 +105,12 @@ class Invoker:
         self._incidents = 0
         self.counters: Counter[str] = Counter()
 
-    async def invoke(self, call: IncomingCall) -> Reply:
-        """Answer one call; never raises for anything the call or its handler does."""
+    async def invoke(self, call: IncomingCall, elsewhere: StateElsewhere | None = None) -> Reply:
+        """Answer one call; never raises for anything the call or its handler does.
+
+        With `elsewhere`, the entity's state is on another node: the handler runs here
+        against an image fetched from it, and its changes are committed there.
+        """
         if self._waiting >= self.limits.max_waiting:
             return self._count(Reply(code=ErrorCode.HANDLERS_BUSY,
                                      message="too many calls waiting for a handler; retry"))
@@ -101,7 +120,7 @@ class Invoker:
         finally:
             self._waiting -= 1
         try:
-            return self._count(await self._invoke_retrying(call))
+            return self._count(await self._invoke_retrying(call, elsewhere))
         except Exception as exc:  # our own bug: report it, keep serving
             self._incidents += 1
             self._log.error("invoke_internal_error", incident=self._incidents, exc_info=exc)
@@ -111,20 +130,21 @@ class Invoker:
         finally:
             self._slots.release()
 
-    async def _invoke_retrying(self, call: IncomingCall) -> Reply:
+    async def _invoke_retrying(self, call: IncomingCall,
+                               elsewhere: StateElsewhere | None) -> Reply:
         for _ in range(self.limits.max_conflict_retries):
             try:
-                return await self._attempt(call)
+                return await self._attempt(call, elsewhere)
             except ConflictError:
                 self.counters["conflict_retries"] += 1
         try:
-            return await self._attempt(call)
+            return await self._attempt(call, elsewhere)
         except ConflictError as exc:
             return Reply(code=exc.code, message="state kept changing under the handler; retry")
 
-    async def _attempt(self, call: IncomingCall) -> Reply:
+    async def _attempt(self, call: IncomingCall, elsewhere: StateElsewhere | None) -> Reply:
         try:
-            snapshot = self._store.snapshot()
+            snapshot = self._store.snapshot() if elsewhere is None else await elsewhere.fetch()
         except MercuryError as exc:  # e.g. the map is growing: the caller retries
             return Reply(code=exc.code, message=exc.message)
         staged = StagedState(snapshot)
@@ -138,6 +158,8 @@ class Invoker:
                 raise
             except MercuryError as exc:
                 return Reply(code=exc.code, message=exc.message)
+            if elsewhere is not None:
+                return await self._commit_elsewhere(staged, call.entity, payload, elsewhere)
             return await self._commit(staged, payload)
         finally:
             # Closing is safe even if an abandoned blocking handler still runs: the
@@ -163,6 +185,48 @@ class Invoker:
             return Reply(code=exc.code, message="the handler's writes were committed but "
                          f"could not be made durable: {exc.message}")
         return Reply(payload=payload)
+
+    async def _commit_elsewhere(self, staged: StagedState, entity: bytes, payload: bytes,
+                                elsewhere: StateElsewhere) -> Reply:
+        """Send the handler's changes to the node holding the state (ConflictError: rerun)."""
+        if not staged.has_writes:
+            return Reply(payload=payload)
+        try:
+            await elsewhere.commit(staged.changes(entity))
+        except ConflictError:
+            raise
+        except MercuryError as exc:
+            return Reply(code=exc.code, message=exc.message)
+        self.counters["remote_writes"] += 1
+        return Reply(payload=payload)
+
+    def state_image(self, entity: bytes) -> Reply:
+        """Every record of `entity`, for a node running a call on it (remote state)."""
+        try:
+            snapshot = self._store.snapshot()
+            try:
+                return Reply(payload=cbor.dumps(read_image(snapshot, entity)))
+            finally:
+                snapshot.close()
+        except MercuryError as exc:
+            return Reply(code=exc.code, message=exc.message)
+
+    async def apply_changes(self, changes: EntityChanges) -> Reply:
+        """Commit what a handler on another node did to an entity whose state is here:
+        re-checked and applied like a local commit, acknowledged once durable."""
+        self.counters["remote_commits"] += 1
+        try:
+            self._store.apply(changes.apply)
+        except ConflictError as exc:
+            return Reply(code=exc.code, message=exc.message)
+        except MercuryError as exc:
+            return Reply(code=exc.code, message=f"the changes were not saved: {exc.message}")
+        try:
+            await self._committer.wait_durable(self._store.commit_seq)
+        except MercuryError as exc:
+            return Reply(code=exc.code, message="the changes were committed but could not be "
+                         f"made durable: {exc.message}")
+        return Reply(payload=b"")
 
     async def _run(self, found: Dispatch, call: IncomingCall, snapshot: Snapshot,
                    staged: StagedState) -> bytes:

@@ -55,6 +55,8 @@ class ClusterPlan:
     nodes: tuple[NodePlan, ...]
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     policy: str = OPEN_POLICY
+    record_state: bool = False
+    """Whether the demo handlers record each echo and note in the entity's state."""
 
 
 @dataclass
@@ -135,7 +137,7 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
           intra: dict[bytes, tuple[str, int]], policy: Policy, transport: TransportConfig,
           seed: int | None, notes: list[str]) -> NodeSpec:
     store, specs, registry = MemoryStore(), SpecRegistry(), HandlerRegistry()
-    register(registry, node.node_id, notes.append, record=False)
+    register(registry, node.node_id, notes.append, record=plan.record_state)
     NodeApp(node.node_id, node.mirrors, registry, specs, store).attach_to_mirrors(
         ECHO, endpoint=1, handlers=HANDLERS)
     own_view = ClusterView(node.node_id.encode(), view.cluster_id_version, view.nodes,

@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from mercury_rt.core.cluster_id import ServerAddress
 from mercury_rt.core.identity_errors import IdentityError
@@ -145,14 +145,6 @@ class RoutingSettings(_Strict):
     prefer_near: Annotated[bool, Field(strict=True)] = False
     """Calling other clusters, favour their nodes that share a long address prefix with
     this node (a /24 for IPv4, a /48 for IPv6; weight x 4; priorities unchanged)."""
-
-    @field_validator("not_mirrored")
-    @classmethod
-    def _supported(cls, value: str) -> str:
-        if value == "remote-state":
-            raise ValueError("remote-state is not supported by this version (entity state "
-                             "cannot yet be reached on another node); use forward or redirect")
-        return value
 
     def to_config(self) -> RoutingConfig:
         """The routing core's settings object."""

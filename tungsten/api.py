@@ -55,6 +55,10 @@ class Snapshot(ReadView, Protocol):
         """Release the snapshot (idempotent)."""
         ...
 
+    def entity_records(self, entity: bytes, max_bytes: int) -> list[tuple[bytes, bytes]] | None:
+        """All of an entity's raw records, or None past `max_bytes` (see TupleReader)."""
+        ...
+
 
 class StateStore(Protocol):
     """A node's entity state: snapshots, atomic writes and a durability barrier."""
@@ -101,7 +105,10 @@ class TupleReader(ABC):
     def _get_raw(self, key: bytes) -> bytes | None: ...
 
     @abstractmethod
-    def _scan_raw(self, prefix: bytes, limit: int) -> Iterator[tuple[bytes, bytes]]: ...
+    def _scan_raw(self, prefix: bytes, limit: int,
+                  max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Up to `limit` records under `prefix`, in key order; with `max_bytes`, stop after
+        the first record that takes keys and values together past it."""
 
     def get(self, entity: bytes, section: Symbol, key: CarbonTuple) -> CarbonTuple | None:
         """The value stored under `key`, or None."""
@@ -114,6 +121,19 @@ class TupleReader(ABC):
         prefix = section_prefix(entity, section)
         return [(decode_stored(k[len(prefix):]), decode_stored(v))
                 for k, v in self._scan_raw(prefix, limit)]
+
+
+    def entity_records(self, entity: bytes, max_bytes: int) -> list[tuple[bytes, bytes]] | None:
+        """All of `entity`'s records as raw (key after the entity prefix, value) pairs, in
+        key order; None if together they exceed `max_bytes` (remote-state images)."""
+        prefix = bytes((len(entity),)) + entity
+        out, total = [], 0
+        for key, value in self._scan_raw(prefix, max_bytes, max_bytes):
+            total += len(key) + len(value)
+            if total > max_bytes:
+                return None
+            out.append((key[len(prefix):], value))
+        return out
 
 
 class TupleWriter(TupleReader):

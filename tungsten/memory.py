@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import TypeVar
 
-from tungsten.api import ReadView, StateStore, TupleReader, TupleWriter, WriteView
+from tungsten.api import ReadView, Snapshot, StateStore, TupleReader, TupleWriter, WriteView
 from tungsten.errors import ClosedError
 
 _T = TypeVar("_T")
@@ -32,13 +32,31 @@ class _MemorySnapshot(TupleReader):
     def _get_raw(self, key: bytes) -> bytes | None:
         return self._live().get(key)
 
-    def _scan_raw(self, prefix: bytes, limit: int) -> Iterator[tuple[bytes, bytes]]:
+    def _scan_raw(self, prefix: bytes, limit: int,
+                  max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         data = self._live()
         keys = sorted(k for k in data if k.startswith(prefix))[:limit]
-        return iter([(k, data[k]) for k in keys])
+        return _bounded(((k, data[k]) for k in keys), max_bytes)
 
     def close(self) -> None:
         self._data = None
+
+
+def _bounded(records: Iterator[tuple[bytes, bytes]],
+             max_bytes: int | None) -> Iterator[tuple[bytes, bytes]]:
+    """Stop after the record that takes the running size past `max_bytes`."""
+    total = 0
+    for key, value in records:
+        yield key, value
+        total += len(key) + len(value)
+        if max_bytes is not None and total > max_bytes:
+            return
+
+
+def snapshot_of(records: Mapping[bytes, bytes]) -> Snapshot:
+    """A read-only snapshot over raw records (e.g. an entity image fetched from the node
+    that holds its state); nothing is copied, so the caller must not change `records`."""
+    return _MemorySnapshot(records)
 
 
 class _MemoryWriter(TupleWriter):
@@ -51,7 +69,8 @@ class _MemoryWriter(TupleWriter):
             return self.pending[key]
         return self._base.get(key)
 
-    def _scan_raw(self, prefix: bytes, limit: int) -> Iterator[tuple[bytes, bytes]]:
+    def _scan_raw(self, prefix: bytes, limit: int,
+                  max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         keys = {k for k in self._base if k.startswith(prefix)}
         keys |= {k for k in self.pending if k.startswith(prefix)}
         out = []
@@ -61,7 +80,7 @@ class _MemoryWriter(TupleWriter):
                 out.append((k, value))
                 if len(out) >= limit:
                     break
-        return iter(out)
+        return _bounded(iter(out), max_bytes)
 
     def _put_raw(self, key: bytes, value: bytes) -> None:
         self.pending[key] = value

@@ -10,6 +10,7 @@ opens a write transaction and never waits for an fsync.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from carbon.symbols import Symbol
@@ -122,14 +123,69 @@ class StagedState:
         return store.commit_seq
 
     def _validate_and_apply(self, txn: WriteView) -> None:
-        for entity, section, key, seen in self._reads.values():
-            if txn.get(entity, section, key) != seen:
-                raise ConflictError(f"{section} {key!r} changed while the handler ran")
-        for scan in self._scans:
-            if txn.scan(scan.entity, scan.section, scan.limit) != scan.seen:
-                raise ConflictError(f"section {scan.section} changed while the handler ran")
-        for write in self._writes.values():
-            if write.value is None:
-                txn.delete(write.entity, write.section, write.key)
-            else:
-                txn.put(write.entity, write.section, write.key, write.value)
+        check_and_write(txn, self._reads.values(),
+                        ((s.entity, s.section, s.limit, s.seen) for s in self._scans),
+                        ((w.entity, w.section, w.key, w.value) for w in self._writes.values()))
+
+    def changes(self, entity: bytes) -> EntityChanges:
+        """What this transaction read and wrote, as the portable unit a node that holds
+        `entity`'s state validates and applies (remote-state routing). Seals it."""
+        self._check()
+        self._sealed = True
+        if any(e != entity for e, *_ in self._reads.values()) or \
+                any(s.entity != entity for s in self._scans) or \
+                any(w.entity != entity for w in self._writes.values()):
+            raise StateError("a remote-state transaction may touch only its own entity")
+        return EntityChanges(
+            entity,
+            tuple((section, key, seen) for _, section, key, seen in self._reads.values()),
+            tuple((s.section, s.limit, tuple(s.seen)) for s in self._scans),
+            tuple((w.section, w.key, w.value) for w in self._writes.values()))
+
+
+Entry = tuple[Symbol, CarbonTuple, CarbonTuple | None]
+"""(section, key, value or None for absent/deleted)."""
+ScanEntry = tuple[Symbol, int, tuple[tuple[CarbonTuple, CarbonTuple], ...]]
+"""(section, limit, what the scan returned)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityChanges:
+    """A staged transaction on one entity: what it read (to re-check) and what it writes.
+
+    Why a separate form: with remote-state routing the handler runs on one node and the
+    entity's state lives on another, which validates and applies these changes exactly
+    as a local commit would (docs/protocol.md 6.10).
+    """
+
+    entity: bytes
+    reads: tuple[Entry, ...]
+    scans: tuple[ScanEntry, ...]
+    writes: tuple[Entry, ...]
+
+    def apply(self, txn: WriteView) -> None:
+        """Re-check every read against `txn`, then write; ConflictError if one changed."""
+        entity = self.entity
+        check_and_write(txn, ((entity, *r) for r in self.reads),
+                        ((entity, s, limit, list(seen)) for s, limit, seen in self.scans),
+                        ((entity, *w) for w in self.writes))
+
+
+def check_and_write(txn: WriteView,
+                    reads: Iterable[tuple[bytes, Symbol, CarbonTuple, CarbonTuple | None]],
+                    scans: Iterable[tuple[bytes, Symbol, int,
+                                          list[tuple[CarbonTuple, CarbonTuple]]]],
+                    writes: Iterable[tuple[bytes, Symbol, CarbonTuple, CarbonTuple | None]],
+                    ) -> None:
+    """Optimistic validation then all writes, inside one write transaction."""
+    for entity, section, key, seen in reads:
+        if txn.get(entity, section, key) != seen:
+            raise ConflictError(f"{section} {key!r} changed while the handler ran")
+    for entity, section, limit, seen_scan in scans:
+        if txn.scan(entity, section, limit) != seen_scan:
+            raise ConflictError(f"section {section} changed while the handler ran")
+    for entity, section, key, value in writes:
+        if value is None:
+            txn.delete(entity, section, key)
+        else:
+            txn.put(entity, section, key, value)

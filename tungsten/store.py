@@ -111,9 +111,10 @@ class _LmdbSnapshot(TupleReader):
                 raise _wrap(exc, "read") from None
         return value
 
-    def _scan_raw(self, prefix: bytes, limit: int) -> Iterator[tuple[bytes, bytes]]:
+    def _scan_raw(self, prefix: bytes, limit: int,
+                  max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         with self._store.lock:
-            return iter(_scan(self._live(), prefix, limit))
+            return iter(_scan(self._live(), prefix, limit, max_bytes))
 
     def close(self) -> None:
         if self._shared is not None:
@@ -129,8 +130,9 @@ class _LmdbWriter(TupleWriter):
         value: bytes | None = self._txn.get(key)
         return value
 
-    def _scan_raw(self, prefix: bytes, limit: int) -> Iterator[tuple[bytes, bytes]]:
-        return iter(_scan(self._txn, prefix, limit))
+    def _scan_raw(self, prefix: bytes, limit: int,
+                  max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        return iter(_scan(self._txn, prefix, limit, max_bytes))
 
     def _put_raw(self, key: bytes, value: bytes) -> None:
         self._txn.put(key, value)
@@ -139,8 +141,10 @@ class _LmdbWriter(TupleWriter):
         return bool(self._txn.delete(key))
 
 
-def _scan(txn: Any, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+def _scan(txn: Any, prefix: bytes, limit: int,
+          max_bytes: int | None = None) -> list[tuple[bytes, bytes]]:
     out: list[tuple[bytes, bytes]] = []
+    total, most = 0, max_bytes if max_bytes is not None else -1
     try:
         with txn.cursor() as cursor:
             if not cursor.set_range(prefix):
@@ -149,6 +153,9 @@ def _scan(txn: Any, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
                 if not key.startswith(prefix) or len(out) >= limit:
                     break
                 out.append((key, value))
+                total += len(key) + len(value)
+                if 0 <= most < total:
+                    break
     except lmdb.Error as exc:
         raise _wrap(exc, "scan") from None
     return out

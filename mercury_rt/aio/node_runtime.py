@@ -30,6 +30,7 @@ from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.membership_service import MembershipService
+from mercury_rt.aio.remote_state import IntraStateElsewhere
 from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
@@ -53,6 +54,7 @@ from mercury_rt.core.node import (
     NodeCore,
     NodeState,
     Respond,
+    ServeState,
 )
 from mercury_rt.core.node_call import (
     CallFailed,
@@ -72,6 +74,7 @@ from mercury_rt.core.node_messages import NodeReply
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore, SpentStampStore
 from mercury_rt.core.srv_order import ProximityRule
+from mercury_rt.core.state_messages import StateFetch
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.core.transport_events import MessageReceived, RequestReceived
 from policy.model import Policy
@@ -262,13 +265,31 @@ class NodeRuntime:
             return self._forward(action)
         if isinstance(action, FetchKeys):
             return self._fetch_keys(action)
+        if isinstance(action, ServeState):
+            return self._serve_state(action)
         _log.debug("intra_datagram_dropped", reason=action.reason)
         return b""
 
     async def _invoke(self, action: Invoke) -> bytes:
         assert self.invoker is not None
-        result = await self.invoker.invoke(action.call)
+        elsewhere = None
+        if action.state_at is not None:
+            assert self.intra is not None
+            elsewhere = IntraStateElsewhere(
+                self.core, self.intra, action.state_at, action.call.entity,
+                action.call.deadline or self._now() + self.spec.invoke_limits.timeout,
+                self.answer_timeout, self._now)
+        result = await self.invoker.invoke(action.call, elsewhere)
         code = None if result.ok else int(result.code or ErrorCode.NODE_LOCAL_ERROR)
+        return self.core.finish(action, result.payload, code, result.message)
+
+    async def _serve_state(self, action: ServeState) -> bytes:
+        """Send an entity's image to, or apply changes from, a node running a call on it."""
+        assert self.invoker is not None
+        request = action.request
+        result = self.invoker.state_image(request.entity) if isinstance(request, StateFetch) \
+            else await self.invoker.apply_changes(request.changes)
+        code = None if result.ok else int(result.code or ErrorCode.STATE_FAILURE)
         return self.core.finish(action, result.payload, code, result.message)
 
     async def _fetch_keys(self, action: FetchKeys) -> bytes:

@@ -34,7 +34,12 @@ class NodeApp:
 
     def attach_to_mirrors(self, interface: ProtocolSpec, *, endpoint: int,
                           handlers: dict[str, str]) -> None:
-        """Offer `interface` on `endpoint` of every entity this node mirrors."""
+        """Offer `interface` on `endpoint` of every entity this node mirrors.
+
+        The interface is registered on every node, mirror or not: with remote-state
+        routing a node runs calls for entities whose state is elsewhere.
+        """
+        self.specs.add(interface)
         with self.store.writing() as txn:
             for entity in self.mirrors:
                 attach(txn, entity.encode(), interface, endpoint=endpoint, specs=self.specs,

@@ -51,6 +51,7 @@ from mercury_rt.core.routing_reply import reply_for_decision
 from mercury_rt.core.source import LocalSource, RemoteSource, Source
 from mercury_rt.core.source_verifier import EidSourceVerifier
 from mercury_rt.core.spent import MemorySpentStore, SpendResult, SpentStampStore
+from mercury_rt.core.state_messages import StateCommit, StateFetch
 from policy.access import PolicyAcls, Target
 from policy.model import Policy
 
@@ -76,12 +77,27 @@ class Respond:
 
 @dataclass(frozen=True, slots=True)
 class Invoke:
-    """Run `call` through LITHIUM, then `finish` the result; `allow` is for the audit."""
+    """Run `call` through LITHIUM, then `finish` the result; `allow` is for the audit.
+
+    With `state_at` (remote-state routing) the entity's state is on the node at that
+    intra-cluster address: fetch its image there and commit the changes there.
+    """
 
     call: IncomingCall
     sealed: bool
     bundle: bytes | None
     allow: Allow
+    state_at: Addr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServeState:
+    """Answer another node of this cluster running a call on an entity whose state is
+    here: send the image or apply the changes (through LITHIUM), then `finish`."""
+
+    request: StateFetch | StateCommit
+    sealed: bool = True
+    bundle: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +129,7 @@ class Drop:
     reason: str
 
 
-NodeAction = Respond | Invoke | Forward | FetchKeys | Drop
+NodeAction = Respond | Invoke | ServeState | Forward | FetchKeys | Drop
 FETCH_ADDRESSES = 3
 FETCH_EVERY = 30.0
 """Seconds between key fetches for one cluster: a peer cannot make us query its listed
@@ -214,6 +230,8 @@ class NodeCore:
             return self._respond(sealed, error_reply(exc))
         if isinstance(decoded, ClusterIdQuery):
             return self._respond(sealed, self._cluster_id_answer(decoded))
+        if isinstance(decoded, StateFetch | StateCommit):
+            return self._state_access(sealed, decoded)
         action = self._operation(path, sealed, decoded, request_key, deadline, now, one_way)
         if fetch_allowed and isinstance(action, Respond) and decoded.request.source:
             fetch = self._fetch_for(decoded.request.source, now)
@@ -246,9 +264,9 @@ class NodeCore:
         except MercuryError:
             return b""
 
-    def finish(self, action: Invoke, payload: bytes | None, code: int | None,
+    def finish(self, action: Invoke | ServeState, payload: bytes | None, code: int | None,
                message: str = "") -> bytes:
-        """The reply bytes for a finished invocation."""
+        """The reply bytes for a finished invocation or state access."""
         if code is None:
             reply = NodeReply(payload=payload, cluster_id=action.bundle)
         else:
@@ -291,6 +309,10 @@ class NodeCore:
                     int(verdict.code), message=verdict.message[:256], cluster_id=bundle,
                     required_bits=verdict.required_bits))
             allow = verdict
+        if isinstance(decision, RunWithRemoteState) and request.message_id is None:
+            assert allow is not None
+            return self._run_with_remote_state(sealed, op, target, allow, deadline, one_way,
+                                               decision, bundle)
         if isinstance(decision, RunLocally):
             assert allow is not None
             message_id = request.message_id
@@ -310,6 +332,33 @@ class NodeCore:
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         node = decision.node_id if isinstance(decision, ForwardTo) else decision.state_node
         return self._forward(sealed, op, node)
+
+    def _run_with_remote_state(self, sealed: bool, op: Operation, target: Eid, allow: Allow,
+                               deadline: float, one_way: bool, decision: RunWithRemoteState,
+                               bundle: bytes | None) -> NodeAction:
+        """Run here, state on `decision.state_node`. (A one-way message with an id is
+        forwarded instead, so its id is remembered where the entity's state lives.)"""
+        address = self.state.intra_addresses.get(decision.state_node)
+        if address is None:
+            return self._respond(sealed, NodeReply(
+                int(ErrorCode.NO_LIVE_MIRROR), cluster_id=bundle,
+                message="the node holding the entity's state has no intra-cluster address"))
+        call = _incoming(op, target, allow, deadline, one_way)
+        return Invoke(call, sealed, bundle, allow, state_at=address)
+
+    def _state_access(self, sealed: bool, request: StateFetch | StateCommit) -> NodeAction:
+        """Serve a remote-state request: only sealed (another node of this cluster), and
+        only for an entity this node mirrors."""
+        if not sealed:
+            return self._respond(False, NodeReply(
+                int(ErrorCode.BAD_REMOTE_STATE),
+                message="remote-state requests are accepted only over the intra-cluster path"))
+        view = self.state.view
+        if view.local_node not in view.mirrors.get(request.entity, frozenset()):
+            return self._respond(sealed, NodeReply(
+                int(ErrorCode.ENTITY_NOT_ON_NODE),
+                message="this node does not hold that entity's state"))
+        return ServeState(request, sealed)
 
     def _target_eid(self, data: bytes) -> Eid:
         result = self.verifier.verify(data)

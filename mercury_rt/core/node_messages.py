@@ -27,6 +27,13 @@ from mercury_rt.core.routing_reply import (
     RoutingReplyError,
     routing_reply_from_value,
 )
+from mercury_rt.core.state_messages import (
+    STATE_COMMIT,
+    STATE_FETCH,
+    StateCommit,
+    StateFetch,
+    decode_state_request,
+)
 
 OK = 0
 MAX_U32 = 2**32 - 1
@@ -109,16 +116,18 @@ def encode_cluster_id_query(master_hash: bytes) -> bytes:
     return cbor.dumps([1, master_hash])
 
 
-def decode_node_request(data: bytes) -> Operation | ClusterIdQuery:
+def decode_node_request(data: bytes) -> Operation | ClusterIdQuery | StateFetch | StateCommit:
     """Parse a node request payload; raises only MercuryError subclasses."""
     outer = cbor.loads(data, _LIMITS)
     if isinstance(outer, list) and len(outer) == 2 and outer[0] == 1 \
             and type(outer[1]) is bytes and len(outer[1]) <= 64:
         return ClusterIdQuery(outer[1])
+    if isinstance(outer, list) and outer and outer[0] in (STATE_FETCH, STATE_COMMIT):
+        return decode_state_request(outer)
     if (not isinstance(outer, list) or len(outer) != 4 or outer[0] != 0
             or type(outer[1]) is not bytes or not _u32(outer[3])):
-        raise NodeMessageError("a node request is [0, body, payments, hops] or "
-                               "[1, master_hash]")
+        raise NodeMessageError("a node request is [0, body, payments, hops], "
+                               "[1, master_hash], [4, entity] or [5, entity, changes]")
     body = outer[1]
     assert isinstance(body, bytes)
     payments = decode_payments(outer[2])

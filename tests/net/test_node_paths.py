@@ -13,14 +13,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode
+from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
+from mercury_rt.apps.echo import RAN
 from mercury_rt.core.cluster_id import ServerAddress
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.held import HeldMessage, HeldState, MemoryHeldStore, RetryPolicy
 from mercury_rt.core.mint import MintOptions, change_addresses, issue_cluster_id, mint_eid
+from mercury_rt.core.node_messages import decode_reply
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore
+from mercury_rt.core.state_messages import encode_state_fetch
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan, start_cluster
 
@@ -308,5 +312,38 @@ def test_a_node_uses_the_durable_stores_it_is_given_even_when_empty() -> None:
             assert node.core.spent is spec.spent
             assert node.core.delivered is spec.delivered
             assert node.held._store is spec.held_store
+
+    run(main)
+
+
+def test_remote_state_runs_the_call_on_the_receiving_node_with_state_on_a_mirror() -> None:
+    """routing.not_mirrored: remote-state. r1 (first in SRV order) mirrors nothing: it
+    runs the request itself and its write lands in the state of m1, which mirrors the
+    entity. A one-way message with an id is forwarded to m1 (which remembers the id),
+    and a state request reaching the public port is refused."""
+    remote = ClusterPlan(
+        "rstate", (NodePlan("r1", "127.0.6.1", (), priority=10),
+                   NodePlan("m1", "127.0.6.2", ("dave",), priority=20)),
+        routing=RoutingConfig(not_mirrored=NotMirroredChoice.RUN_WITH_REMOTE_STATE),
+        record_state=True)
+
+    async def main() -> None:
+        async with clusters(HOME, remote) as (home, rs):
+            a1, r1, m1 = home.nodes["a1"], rs.nodes["r1"], rs.nodes["m1"]
+            assert await whoami(a1, rs.eid("dave")) == "r1"
+            echoed = await a1.call(rs.eid("dave"), 1, 1, dumps_typed(str, "hi"),
+                                   caller=b"alice")
+            assert loads_typed(str, echoed) == "hi"
+            with m1.spec.store.reading() as view:
+                assert view.get(b"dave", Symbol(RAN), ("hi",)) == ("r1",)
+            with r1.spec.store.reading() as view:
+                assert view.scan(b"dave", Symbol(RAN)) == []
+            assert m1.invoker.counters["remote_commits"] == 1  # type: ignore[union-attr]
+            assert await a1.send(rs.eid("dave"), 1, 3, dumps_typed(str, "n1"),
+                                 caller=b"alice")
+            assert rs.notes["m1"] == ["n1"] and rs.notes["r1"] == []
+            fetch = encode_state_fetch(b"dave")
+            reply = decode_reply(await a1.inter.call(m1.addresses[0], fetch))  # type: ignore[union-attr]
+            assert reply.code == ErrorCode.BAD_REMOTE_STATE
 
     run(main)

@@ -89,6 +89,13 @@ gate:
     assert config.gate.spent_store_limit == 5
 
 
+def test_remote_state_routing_is_accepted(workdir: Path) -> None:
+    text = config_text().replace("not_mirrored: redirect", "not_mirrored: remote-state")
+    config = load_node_config(write(workdir, text))
+    assert config.cluster.routing.to_config().not_mirrored is \
+        NotMirroredChoice.RUN_WITH_REMOTE_STATE
+
+
 def test_absolute_paths_are_kept(workdir: Path) -> None:
     text = config_text(cluster_dir=workdir / "cluster")
     elsewhere = workdir / "etc"
@@ -144,9 +151,6 @@ BROKEN = [
     ("routing choice", ("not_mirrored: redirect", "not_mirrored: bounce"),
      "not_mirrored: bounce", "cluster.routing.not_mirrored: input should be 'redirect', "
      "'forward' or 'remote-state'"),
-    ("unsupported routing", ("not_mirrored: redirect", "not_mirrored: remote-state"),
-     "not_mirrored: remote-state", "cluster.routing.not_mirrored: value error, remote-state "
-     "is not supported by this version"),
     ("duplicate key", ("state_dir: state\n", "state_dir: state\nstate_dir: other\n"),
      "state_dir: other", "state_dir: duplicate key (first at line 3)"),
     ("missing key", ("state_dir: state\n", ""), "node_id: node-a",  # document start

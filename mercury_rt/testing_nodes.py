@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon import cbor
 from carbon.error_codes import ErrorCode
+from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
+from mercury_rt.apps.echo import RAN
 from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
@@ -25,7 +27,15 @@ from mercury_rt.core.hashcash import hashcash_payment, mint_stamp
 from mercury_rt.core.held import HeldQueue, HeldStore, RetryPolicy
 from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
-from mercury_rt.core.node import FetchKeys, Forward, Invoke, NodeCore, NodeState, Respond
+from mercury_rt.core.node import (
+    FetchKeys,
+    Forward,
+    Invoke,
+    NodeCore,
+    NodeState,
+    Respond,
+    ServeState,
+)
 from mercury_rt.core.node_call import (
     CallFailed,
     CallStep,
@@ -39,8 +49,16 @@ from mercury_rt.core.node_call import (
     should_hold,
 )
 from mercury_rt.core.node_client import CallPlanner
+from mercury_rt.core.node_messages import decode_reply
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore
+from mercury_rt.core.state_messages import (
+    StateFetch,
+    decode_image,
+    encode_state_commit,
+    encode_state_fetch,
+    state_failure,
+)
 from mercury_rt.core.transport import Transport
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.core.transport_events import (
@@ -54,6 +72,7 @@ from mercury_rt.core.transport_events import (
 )
 from mercury_rt.testing import SimNetwork
 from policy.model import Policy
+from tungsten.staged import EntityChanges
 
 Addr = tuple[str, int]
 Outcome = Callable[[bytes | None, int | None, str], None]
@@ -175,8 +194,13 @@ class SimNode:
     def _carry_out(self, action: object, now: float, answer: Callable[[bytes], object]) -> None:
         if isinstance(action, Respond):
             answer(action.reply)
+        elif isinstance(action, Invoke) and action.state_at is not None:
+            self._invoke_with_remote_state(action, answer)
         elif isinstance(action, Invoke):
             payload, code, message = self._invoke(action)
+            answer(self.core.finish(action, payload, code, message))
+        elif isinstance(action, ServeState):
+            payload, code, message = self._serve_state(action)
             answer(self.core.finish(action, payload, code, message))
         elif isinstance(action, Forward):
             def relayed(event: TransportEvent) -> None:
@@ -206,6 +230,56 @@ class SimNode:
                 str(loads_typed(str, call.payload)))
             return b"", None, ""
         return None, int(ErrorCode.UNKNOWN_OPERATION), "no such operation"
+
+    def _invoke_with_remote_state(self, action: Invoke, answer: Callable[[bytes], object]) -> None:
+        """Remote-state routing: fetch the entity's image from the state node, run the
+        demo handler here, and for echo commit its record there (docs/protocol.md 6.10)."""
+        call, address = action.call, action.state_at
+        assert address is not None
+
+        def finish(payload: bytes | None, code: int | None, message: str = "") -> None:
+            answer(self.core.finish(action, payload, code, message))
+
+        def ask(request: bytes, committing: bool, then: Callable[[bytes], None]) -> None:
+            def on_event(event: TransportEvent) -> None:
+                if isinstance(event, TransportCallFailed):
+                    error = state_failure(event.code, event.detail, committing=committing,
+                                          answered=False)
+                    finish(None, int(error.code or ErrorCode.STATE_FAILURE), error.message)
+                    return
+                assert isinstance(event, ReplyReceived)
+                reply = decode_reply(self.core.seal.open(event.payload))
+                if not reply.ok:
+                    finish(None, reply.code, reply.message)
+                    return
+                then(reply.payload or b"")
+            remaining = (call.deadline or self.net.clock.now + 5.0) - self.net.clock.now
+            self._send(self.intra, address, self.core.seal.seal(request),
+                       self.spec.answer_timeout, on_event, max(remaining, 0.001))
+
+        def fetched(image: bytes) -> None:
+            decode_image(call.entity, image)
+            if call.endpoint != 1 or call.operation not in (1, 2):
+                finish(None, int(ErrorCode.UNKNOWN_OPERATION), "no such operation")
+            elif call.operation == 2:
+                finish(dumps_typed(str, self.node_id), None)
+            else:
+                text = str(loads_typed(str, call.payload))
+                changes = EntityChanges(call.entity, (), (), (
+                    (Symbol(RAN), (text,), (self.node_id,)),))
+                ask(encode_state_commit(changes), True,
+                    lambda _: finish(dumps_typed(str, text), None))
+        ask(encode_state_fetch(call.entity), False, fetched)
+
+    def _serve_state(self, action: ServeState) -> tuple[bytes | None, int | None, str]:
+        """The state node's side: an (empty) image, or a commit recorded as the run."""
+        request = action.request
+        if isinstance(request, StateFetch):
+            return cbor.dumps([]), None, ""
+        for section, key, value in request.changes.writes:
+            if section == Symbol(RAN) and value is not None:
+                self.executions.ran(str(key[0]), str(value[0]))
+        return b"", None, ""
 
     # ----- calling -----------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from carbon.types import dumps_typed, loads_typed
 from mercury_rt.core.cluster_id import ClusterId, ServerAddress
 from mercury_rt.core.held import MemoryHeldStore, RetryPolicy
 from mercury_rt.core.mint import change_addresses, issue_cluster_id
-from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
+from mercury_rt.core.routing import ClusterView, NodeInfo, NotMirroredChoice, RoutingConfig
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.localcluster import OPEN_POLICY
 from mercury_rt.testing import LinkProfile, SimNetwork
@@ -64,7 +64,8 @@ class Cluster:
 
 
 def _build(net: SimNetwork, name: str, prefix: str,
-           layout: list[tuple[str, int, tuple[str, ...]]], ex: Executions) -> Cluster:
+           layout: list[tuple[str, int, tuple[str, ...]]], ex: Executions,
+           routing: RoutingConfig | None = None) -> Cluster:
     master, key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     hosts = {node: f"{prefix}.{i + 1}" for i, (node, _, _) in enumerate(layout)}
     addresses = [ServerAddress(ip_address(hosts[n]), 7000, prio, 10) for n, prio, _ in layout]
@@ -81,7 +82,8 @@ def _build(net: SimNetwork, name: str, prefix: str,
         view = ClusterView(node.encode(), 1, nodes, {k: frozenset(v) for k, v in mirrors.items()},
                            {})
         spec = SimNodeSpec(node, key, [cid], (hosts[node], 7000), (hosts[node], 7001),
-                           RoutingConfig(), view, intra, parse_policy(OPEN_POLICY, "p"),
+                           routing or RoutingConfig(), view, intra,
+                           parse_policy(OPEN_POLICY, "p"),
                            entities, MemoryHeldStore(), TRANSPORT, 0.15, HELD)
         cluster.specs[node] = spec
         cluster.nodes[node] = SimNode(net, spec, ex)
@@ -124,19 +126,26 @@ class World:
         self.restart(cluster, node)
 
 
-def _world(seed: int) -> World:
+def _world(seed: int, away_routing: NotMirroredChoice) -> World:
     net = SimNetwork(seed, NETWORK)
     ex = Executions()
     home = _build(net, "home", "10.1.0", [("h1", 10, ("alice",)), ("h2", 10, ("bob",))], ex)
     away = _build(net, "away", "10.2.0", [("w1", 10, ("carol",)), ("w2", 10, ("carol",)),
-                                          ("w3", 20, ("carol", "dave"))], ex)
+                                          ("w3", 20, ("carol", "dave"))], ex,
+                  RoutingConfig(away_routing))
     return World(net, ex, home, away)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+FORWARD, REMOTE = NotMirroredChoice.FORWARD, NotMirroredChoice.RUN_WITH_REMOTE_STATE
+
+
+@pytest.mark.parametrize(("seed", "away_routing"), [
+    (1, FORWARD), (2, FORWARD), (3, FORWARD), (1, REMOTE), (2, REMOTE)])
 def test_every_request_succeeds_once_or_fails_clearly_and_held_notes_arrive_once(
-        seed: int) -> None:
-    world = _world(seed)
+        seed: int, away_routing: NotMirroredChoice) -> None:
+    """dave lives only on w3: w1 and w2 forward requests for it there, or (remote-state)
+    run them themselves with dave's state on w3, which records each run as it commits."""
+    world = _world(seed, away_routing)
     net, ex, home, away = world.net, world.ex, world.home, world.away
     sched = Scheduler()
     net.add(("scheduler", 0), sched)
@@ -191,6 +200,11 @@ def test_every_request_succeeds_once_or_fails_clearly_and_held_notes_arrive_once
             first = nodes[0]
             assert world.crashed_at.get(first), \
                 f"{text} ran on {nodes} although {first} never crashed"
+    dave_runners = {n for i in range(1, 240, 3) for n in ex.runs.get(f"req-{i}", [])}
+    if away_routing is REMOTE:
+        assert dave_runners & {"w1", "w2"}, "front nodes ran dave's requests themselves"
+    else:
+        assert dave_runners == {"w3"}, "forwarded to dave's only mirror"
     delivered = Counter(n for texts in ex.notes.values() for n in texts)
     assert set(notes.values()) == {"held"}, notes
     assert delivered == Counter(f"note-{i}" for i in range(5)), delivered

@@ -55,6 +55,13 @@ def dumps(value: Any) -> bytes:
         raise CodecError(f"cannot encode value: {exc}", ErrorCode.WRONG_TYPE) from None
 
 
+def dumps_built(value: Any) -> bytes:
+    """Encode canonically a value our own code built from checked fields (ints, bytes,
+    text, and lists/maps of them), skipping the kind walk `dumps` does. Why: node
+    messages are encoded several times per call; the walk costs as much as the encode."""
+    return cbor2.dumps(value, canonical=True)
+
+
 def dumps_flat(value: list[int | bytes | str]) -> bytes:
     """Hot-path encoder for a flat array of ints (incl. IntEnum), bytes and text.
 

@@ -9,6 +9,8 @@ cluster-local part of an EID; the cluster ID is stored once per node, not per ke
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from carbon.symbols import Symbol
 from carbon.tuples import CarbonTuple, TupleError, decode_tuple, encode_tuple
 from tungsten.errors import CorruptStateError, KeyTooLargeError
@@ -20,6 +22,13 @@ MAX_VALUE_BYTES = 1 << 20
 """A section value is a record, not a blob store; keep each under 1 MiB."""
 
 
+_IMMUTABLE = frozenset({int, bytes, str, bool, type(None)})
+_SMALL = 96
+"""Tuples at most this many bytes, made of immutable scalars only, are encoded and decoded
+once and then served from a bounded cache. Why: dispatch reads the same few binding
+tuples on every call, and the canonical CBOR round trip costs more than the read."""
+
+
 def section_prefix(entity: bytes, section: Symbol) -> bytes:
     """The byte prefix shared by every key of `section` in `entity`."""
     if not isinstance(entity, bytes) or not 0 < len(entity) <= MAX_ENTITY_BYTES:
@@ -28,9 +37,23 @@ def section_prefix(entity: bytes, section: Symbol) -> bytes:
     return bytes((len(entity),)) + entity + bytes((len(text),)) + text
 
 
+@lru_cache(maxsize=8192)
+def _encode_scalars(key: CarbonTuple, _types: tuple[type, ...]) -> bytes:
+    """encode_tuple for a scalar-only tuple; `_types` keeps 1 and True apart."""
+    return encode_tuple(key)
+
+
+def _encode_tuple_cached(key: CarbonTuple) -> bytes:
+    if isinstance(key, tuple) and len(key) <= 8:
+        types = tuple(type(item) for item in key)
+        if _IMMUTABLE.issuperset(types):
+            return _encode_scalars(key, types)
+    return encode_tuple(key)
+
+
 def encode_key(entity: bytes, section: Symbol, key: CarbonTuple) -> bytes:
     """The LMDB key; raises KeyTooLargeError past LMDB's 511-byte limit."""
-    raw = section_prefix(entity, section) + encode_tuple(key)
+    raw = section_prefix(entity, section) + _encode_tuple_cached(key)
     if len(raw) > MAX_KEY_BYTES:
         raise KeyTooLargeError(f"key for {section} is {len(raw)} bytes; the limit for entity, "
                                f"section and key together is {MAX_KEY_BYTES}")
@@ -47,6 +70,21 @@ def encode_value(value: CarbonTuple) -> bytes:
 
 def decode_stored(raw: bytes) -> CarbonTuple:
     """Decode stored bytes; anything that is not a tuple means foreign or damaged state."""
+    if len(raw) <= _SMALL:
+        cached = _decode_scalars(raw)
+        if cached is not None:
+            return cached
+    return _decode(raw)
+
+
+@lru_cache(maxsize=8192)
+def _decode_scalars(raw: bytes) -> CarbonTuple | None:
+    """A small stored tuple if it holds only immutable scalars (safe to share), else None."""
+    value = _decode(raw)
+    return value if all(type(item) in _IMMUTABLE for item in value) else None
+
+
+def _decode(raw: bytes) -> CarbonTuple:
     try:
         return decode_tuple(raw)
     except TupleError as exc:

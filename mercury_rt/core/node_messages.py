@@ -85,7 +85,9 @@ class NodeRequest:
             value[8] = self.transit
         if self.message_id is not None:
             value[9] = self.message_id
-        return cbor.dumps(value)
+        if self.vouched is not None and self.vouched.persona is not None:
+            return cbor.dumps(value)  # persona parameters: any CARBON value, so walk it
+        return cbor.dumps_built(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ class ClusterIdQuery:
 def encode_operation(body: bytes, payments: tuple[PaymentStamp, ...] = (),
                      hops: int = 0) -> bytes:
     """The transport payload for an operation request."""
-    return cbor.dumps([0, body, encode_payments(payments), hops])
+    return cbor.dumps_built([0, body, encode_payments(payments), hops])
 
 
 def encode_cluster_id_query(master_hash: bytes) -> bytes:
@@ -225,7 +227,7 @@ class NodeReply:
             value[5] = self.payload
         if self.required_bits is not None:
             value[6] = self.required_bits
-        return cbor.dumps(value)
+        return cbor.dumps_built(value)
 
 
 def error_reply(exc: MercuryError, cluster_id: bytes | None = None) -> NodeReply:

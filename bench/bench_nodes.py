@@ -1,9 +1,11 @@
 """Node benchmark: requests per second through whole nodes, beside raw asyncio echo.
 
-The target cluster runs in one process (b1 mirrors carol; dave lives only on b2, so a call
-to dave reaching b1 is forwarded over the intra-cluster path); the calling cluster (a1 with
-alice, a2 with bob) runs in another. Raw echo is measured in the same run, in two processes,
-as in bench_transport.py. 64 calls outstanding; uvloop; the demo echo operation.
+The target clusters run in one process (b1 mirrors carol; dave lives only on b2, so a call
+to dave reaching b1 is forwarded over the intra-cluster path; in a remote-state cluster r1
+runs calls for erin itself, fetching erin's state from m1 and committing each echo's record
+there); the calling cluster (a1 with alice, a2 with bob) runs in another. Raw echo is
+measured in the same run, in two processes, as in bench_transport.py. 64 calls
+outstanding; uvloop; the demo echo operation.
 
     python bench/bench_nodes.py [--seconds 3]
 """
@@ -26,13 +28,17 @@ from bench_transport import measure
 from carbon.types import dumps_typed
 from mercury_rt.aio.loop import run, tune_gc
 from mercury_rt.aio.node_runtime import NodeRuntime
-from mercury_rt.core.routing import RoutingConfig
+from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
 from mercury_rt.localcluster import ClusterPlan, NodePlan, start_cluster
 from mercury_rt.logs import configure_logging
 
 AWAY = ClusterPlan("away", (NodePlan("b1", "127.0.2.1", ("carol",), priority=10),
                             NodePlan("b2", "127.0.2.2", ("dave",), priority=20)),
                    routing=RoutingConfig())
+REMOTE = ClusterPlan("rstate", (NodePlan("r1", "127.0.4.1", (), priority=10),
+                                NodePlan("m1", "127.0.4.2", ("erin",), priority=20)),
+                     routing=RoutingConfig(NotMirroredChoice.RUN_WITH_REMOTE_STATE),
+                     record_state=True)
 HOME = ClusterPlan("home", (NodePlan("a1", "127.0.1.1", ("alice",)),
                             NodePlan("a2", "127.0.1.2", ("bob",))))
 PAYLOAD = dumps_typed(str, "x" * 90)
@@ -40,9 +46,9 @@ PAYLOAD = dumps_typed(str, "x" * 90)
 
 async def serve() -> None:
     tune_gc()
-    away = await start_cluster(AWAY)
-    print(json.dumps({"carol": away.eid("carol").hex(), "dave": away.eid("dave").hex()}),
-          flush=True)
+    away, remote = await start_cluster(AWAY), await start_cluster(REMOTE)
+    print(json.dumps({"carol": away.eid("carol").hex(), "dave": away.eid("dave").hex(),
+                      "erin": remote.eid("erin").hex()}), flush=True)
     await asyncio.Event().wait()
 
 
@@ -75,6 +81,8 @@ async def client(targets: dict[str, str], seconds: float) -> dict[str, float]:
         "other cluster": await rate(a1, bytes.fromhex(targets["carol"]), seconds),
         "other cluster, forwarded to a mirror": await rate(a1, bytes.fromhex(targets["dave"]),
                                                            seconds),
+        "other cluster, remote state (fetch+commit)": await rate(
+            a1, bytes.fromhex(targets["erin"]), seconds),
     }
     await home.stop()
     return out
@@ -122,7 +130,7 @@ def main() -> None:
     fo = run(failover())
     print(f"raw asyncio echo (uvloop, 2 processes): {raw['req_per_s']:.0f} req/s")
     for name, value in rates.items():
-        print(f"{name:40s} {value:8.0f} req/s   {value / raw['req_per_s']:.2f}x raw echo")
+        print(f"{name:44s} {value:8.0f} req/s   {value / raw['req_per_s']:.2f}x raw echo")
     print(f"failover to the next node (initial RTO 0.5 s, answer timeout 1.0 s): {fo:.0f} ms")
 
 

@@ -34,28 +34,31 @@ cluster_dir: cluster
 state_dir: state/{node}
 apps: [mercury_rt.apps.echo]
 listen: {{host: {host}, inter_port: {inter}, intra_port: {intra}}}
-mirrors: [carol]
+mirrors: [{mirrors}]
 cluster:
   nodes:
 {peers}
-transport: {{initial_rto: {rto}, min_rto: 0.02, max_rto: 2.0}}
+{routing}transport: {{initial_rto: {rto}, min_rto: 0.02, max_rto: 2.0}}
 """
 
 
-def _write_cluster(tmp: Path) -> dict[str, Path]:
+def _write_cluster(tmp: Path, mirrors: dict[str, str] | None = None,
+                   routing: str = "") -> dict[str, Path]:
+    mirrors = mirrors or {n: "carol" for n, _, _ in NODES}
     ports = {n: (free_port(h), free_port(h)) for n, h, _ in NODES}
     addresses = [f"--address={h}:{ports[n][0]}/{p}/10" for n, h, p in NODES]
     result = CliRunner().invoke(cli, ["cluster", "new", "--dir", str(tmp / "cluster"),
                                       "--seed-phrase-out", str(tmp / "words.txt"), *addresses])
     assert result.exit_code == 0, result.output
     peers = "\n".join(f"    - {{node_id: {n}, intra: '{h}:{ports[n][1]}', "
-                      f"public: '{h}:{ports[n][0]}/{p}/10', mirrors: [carol]}}"
+                      f"public: '{h}:{ports[n][0]}/{p}/10', mirrors: [{mirrors[n]}]}}"
                       for n, h, p in NODES)
     configs = {}
     for node, host, _ in NODES:
         path = tmp / f"{node}.yaml"
         path.write_text(CONFIG.format(node=node, host=host, inter=ports[node][0],
-                                      intra=ports[node][1], peers=peers, rto=INITIAL_RTO))
+                                      intra=ports[node][1], peers=peers, rto=INITIAL_RTO,
+                                      mirrors=mirrors[node], routing=routing))
         configs[node] = path
     return configs
 
@@ -71,10 +74,16 @@ async def _start(config: Path) -> asyncio.subprocess.Process:
 
 
 def _ran(state_dir: Path) -> list[str]:
+    return list(_ran_by(state_dir))
+
+
+def _ran_by(state_dir: Path) -> dict[str, str]:
+    """Each echo text recorded in carol's state there, with the node that ran it."""
     store = LmdbStore(state_dir)
     try:
         with store.reading() as view:
-            return [str(key[0]) for key, _ in view.scan(b"carol", Symbol(RAN), limit=1 << 20)]
+            return {str(key[0]): str(value[0])
+                    for key, value in view.scan(b"carol", Symbol(RAN), limit=1 << 20)}
     finally:
         store.close()
 
@@ -154,3 +163,35 @@ def test_killing_the_first_node_moves_traffic_fast_and_runs_nothing_twice(tmp_pa
     assert len(ran_b2) >= 300
     print(f"{len(ok)} calls succeeded, {len(failed)} failed with codes {sorted(set(failed))}; "
           f"ran on b1: {len(ran_b1)}, on b2: {len(ran_b2)}, on both: 0")
+
+
+def test_remote_state_nodes_from_yaml_run_calls_with_state_on_the_mirror(tmp_path: Path) -> None:
+    """routing.not_mirrored: remote-state between real processes on LMDB: b1 mirrors
+    nothing and runs the calls; each record lands in carol's state on b2, durably."""
+    configs = _write_cluster(tmp_path, {"b1": "", "b2": "carol"},
+                             "  routing: {not_mirrored: remote-state}\n")
+    key, _ = keyfiles.load_cluster_key(tmp_path / "cluster")
+    carol = mint_eid(key, keyfiles.load_cluster_ids(tmp_path / "cluster")[-1], b"carol").encode()
+
+    async def main() -> None:
+        procs = {n: await _start(c) for n, c in configs.items()}
+        home = await start_cluster(ClusterPlan("home", (NodePlan("h1", "127.0.9.2", ()),)))
+        try:
+            caller = home.nodes["h1"]
+            for i in range(20):
+                echoed = await caller.call(carol, 1, 1, dumps_typed(str, f"r{i}"),
+                                           caller=b"load", timeout=5.0)
+                assert loads_typed(str, echoed) == f"r{i}"
+            for proc in procs.values():
+                proc.send_signal(signal.SIGTERM)
+                assert await asyncio.wait_for(proc.wait(), 10) == 0
+        finally:
+            for proc in procs.values():
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            await home.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert _ran_by(tmp_path / "state" / "b2") == {f"r{i}": "b1" for i in range(20)}
+    assert _ran_by(tmp_path / "state" / "b1") == {}

@@ -78,6 +78,7 @@ class World:
         identity = NodeIdentity.issue(name, Ed25519PrivateKey.generate(), self.cluster_key,
                                       self.cluster_id.master_hash)
         node = NodeMembership(core, identity, self.cluster_key, inter_address=self.inter[name],
+                              intra_address=self.intra[name],
                               settings=MembershipSettings(self.config),
                               incarnation=self._incarnation, now=self.now)
         self.nodes[name] = node

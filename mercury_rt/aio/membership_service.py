@@ -48,7 +48,8 @@ class MembershipService:
             else time.time_ns()  # grows across restarts without stored state
         self.adapter = NodeMembership(core, identity, cluster_key, inter_address=inter_address,
                                       settings=settings, incarnation=incarnation,
-                                      now=self._loop.time())
+                                      now=self._loop.time(),
+                                      intra_address=intra.local_address)
         self._intra = intra
         self._on_cluster_id = on_cluster_id
         self._interval = settings.config.interval

@@ -7,8 +7,11 @@ identity area owns the keys), so membership only ever sees heartbeats a verifier
 
 Wire form: canonical CBOR (carbon.cbor) map {0: format 1, 1: cluster master hash, 2: node
 id, 3: incarnation, 4: sequence, 5: [[host bytes (4 or 16), port, priority, weight], ...],
-6: node certificate, 7: signature}. The signature covers the ASCII domain tag
-`mercury-rt heartbeat v1`, a zero byte, and the same map without key 7.
+6: node certificate, 7: signature, 8 (optional): [host bytes, port], the intra-cluster
+address the node sends from}. The signature covers the ASCII domain tag
+`mercury-rt heartbeat v1`, a zero byte, and the same map without key 7. Key 8 binds the
+heartbeat to its sender's address, so a captured heartbeat replayed from elsewhere cannot
+move the node (receivers refuse one that arrives from another address).
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class Heartbeat:
     public: tuple[PublicAddress, ...]
     node_cert: bytes
     signature: bytes = b""
+    intra: tuple[IPAddress, int] | None = None
+    """The intra-cluster address the node sends from, when it knows it (not a wildcard)."""
 
     def signed_bytes(self) -> bytes:
         """The exact bytes the node key signs."""
@@ -75,9 +80,13 @@ class Heartbeat:
         return cbor.dumps({**self._fields(), 7: self.signature})
 
     def _fields(self) -> dict[int, object]:
-        return {0: FORMAT, 1: self.cluster, 2: self.node_id, 3: self.incarnation,
-                4: self.seq, 5: [[a.host.packed, a.port, a.priority, a.weight]
-                                 for a in self.public], 6: self.node_cert}
+        fields: dict[int, object] = {
+            0: FORMAT, 1: self.cluster, 2: self.node_id, 3: self.incarnation, 4: self.seq,
+            5: [[a.host.packed, a.port, a.priority, a.weight] for a in self.public],
+            6: self.node_cert}
+        if self.intra is not None:
+            fields[8] = [self.intra[0].packed, self.intra[1]]
+        return fields
 
 
 class HeartbeatVerifier(Protocol):
@@ -91,14 +100,16 @@ def decode_heartbeat(data: bytes) -> Heartbeat:
     if len(data) > MAX_HEARTBEAT_BYTES:
         raise HeartbeatError(f"heartbeat of {len(data)} bytes exceeds {MAX_HEARTBEAT_BYTES}")
     value = cbor.loads(data)
-    if not isinstance(value, dict) or set(value) != set(range(8)) or value[0] != FORMAT:
-        raise HeartbeatError("heartbeat must be a format-1 map with exactly keys 0-7")
+    if (not isinstance(value, dict) or set(value) - {8} != set(range(8))
+            or value[0] != FORMAT):
+        raise HeartbeatError("heartbeat must be a format-1 map with keys 0-7 and optional 8")
     try:
         heartbeat = Heartbeat(
             cluster=_bytes(value[1], MAX_ID_BYTES), node_id=_bytes(value[2], MAX_ID_BYTES),
             incarnation=_uint(value[3]), seq=_uint(value[4]),
             public=_addresses(value[5]), node_cert=_bytes(value[6], MAX_CERT_BYTES),
             signature=_bytes(value[7], MAX_SIGNATURE_BYTES),
+            intra=None if 8 not in value else _intra(value[8]),
         )
     except (TypeError, ValueError) as exc:
         raise HeartbeatError(f"bad heartbeat field: {exc}") from None
@@ -122,6 +133,16 @@ def _addresses(value: object) -> tuple[PublicAddress, ...]:
             raise ValueError("port must be 1..65535, priority and weight 0..65535")
         result.append(PublicAddress(ipaddress.ip_address(packed), port, priority, weight))
     return tuple(result)
+
+
+def _intra(value: object) -> tuple[IPAddress, int]:
+    if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], bytes)
+            or len(value[0]) not in (4, 16)):
+        raise ValueError("intra address must be [host (4 or 16 bytes), port]")
+    port = _uint(value[1])
+    if not 1 <= port <= 65535:
+        raise ValueError("intra port must be 1..65535")
+    return ipaddress.ip_address(value[0]), port
 
 
 def _bytes(value: object, limit: int) -> bytes:

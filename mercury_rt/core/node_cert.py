@@ -38,6 +38,7 @@ from mercury_rt.core.keys import (
     sign,
     verify,
 )
+from mercury_rt.core.route_types import IPAddress
 
 CERT_FORMAT = 1
 MAX_CERT_CACHE = 1024
@@ -106,10 +107,12 @@ class NodeIdentity:
                                               public_bytes(key)))
 
     def heartbeat(self, cluster: bytes, incarnation: int, seq: int,
-                  public: tuple[PublicAddress, ...]) -> Heartbeat:
+                  public: tuple[PublicAddress, ...],
+                  intra: tuple[IPAddress, int] | None = None) -> Heartbeat:
         """This node's signed heartbeat (the node key signs `signed_bytes()`, which
-        begins with the heartbeat domain tag)."""
-        unsigned = Heartbeat(cluster, self.node_id, incarnation, seq, public, self.cert)
+        begins with the heartbeat domain tag), bound to `intra` when given."""
+        unsigned = Heartbeat(cluster, self.node_id, incarnation, seq, public, self.cert,
+                             intra=intra)
         return unsigned.with_signature(self.key.sign(unsigned.signed_bytes()))
 
 

@@ -62,7 +62,7 @@ from mercury_rt.core.node_membership_types import (
     Outgoing,
     PublishFailed,
 )
-from mercury_rt.core.route_types import Endpoint, EndpointKey
+from mercury_rt.core.route_types import Endpoint, EndpointKey, IPAddress
 
 Addr = tuple[str, int]
 
@@ -72,7 +72,7 @@ class NodeMembership:
 
     def __init__(self, core: NodeCore, identity: NodeIdentity, cluster_key: Ed25519PrivateKey,
                  *, inter_address: Addr, settings: MembershipSettings, incarnation: int,
-                 now: float) -> None:
+                 now: float, intra_address: Addr | None = None) -> None:
         if identity.node_id != core.state.view.local_node:
             raise ValueError("node identity and cluster view name different nodes")
         self.core = core
@@ -87,6 +87,7 @@ class NodeMembership:
         self._trusted = {self._key_hash: self._cluster_public(cid)}
         self.verifier = NodeCertVerifier(cid.master_hash, self._trusted)
         self._inter = inter_address
+        self._intra = _bound_address(intra_address)
         self._own_public = self._derive_public(cid, self._default_public())
         self.membership = Membership(cid.master_hash, identity.node_id, self._own_public,
                                      self.verifier, settings.config)
@@ -107,7 +108,7 @@ class NodeMembership:
         """This node's next heartbeat, sealed once, for every peer's intra address."""
         self._seq += 1
         beat = self.identity.heartbeat(self.core.master_hash, self.incarnation, self._seq,
-                                       self._own_public)
+                                       self._own_public, self._intra)
         sealed = self.core.seal.seal(encode_heartbeat_message(beat.encode()))
         peers = self._peer_addresses()
         sends = tuple(Outgoing(address, sealed) for address in peers)
@@ -155,6 +156,9 @@ class NodeMembership:
             heartbeat = decode_heartbeat(message.heartbeat)
         except (HeartbeatError, CodecError) as exc:
             return self._rejected(exc.code, exc.message, peer)
+        if heartbeat.intra is not None and heartbeat.intra != (source.host, source.port):
+            return self._rejected(ErrorCode.BAD_HEARTBEAT, "heartbeat arrived from another "
+                                  "address than the one it is signed for (a replay?)", peer)
         outputs = self.membership.receive(heartbeat, source, now)
         if not any(isinstance(output, HeartbeatRejected) for output in outputs):
             self.counters["heartbeats_accepted"] += 1
@@ -344,3 +348,12 @@ class NodeMembership:
                      for a in cluster_id.addresses
                      if (str(a.host), a.port) == self._inter)
         return tuple(sorted(ours, key=PublicAddress.sort_key)) if ours else fallback
+
+
+def _bound_address(address: Addr | None) -> tuple[IPAddress, int] | None:
+    """The address heartbeats are bound to: the bound intra socket address, unless it is
+    a wildcard (then the node does not know which address peers see)."""
+    if address is None:
+        return None
+    host = ip_address(address[0])
+    return None if host.is_unspecified else (host, address[1])

@@ -170,6 +170,24 @@ def test_a_node_back_at_new_addresses_is_republished_and_reached_there() -> None
         assert world.alive_in_view(observer, n2)
 
 
+def test_a_heartbeat_replayed_from_another_address_does_not_move_the_node() -> None:
+    """Heartbeats are signed for the intra address they are sent from: a captured fresh
+    one replayed from elsewhere is refused and the node stays where it is."""
+    world = World(2)
+    world.step(CONFIG.dead_after + 1)
+    n0, n1 = world.names
+    sealed = world.nodes[n1].heartbeat().sends[0].payload
+    rogue = ("10.0.0.99", 7100)
+    step = world.nodes[n0].receive(sealed, rogue, world.now)
+    assert step is not None
+    assert [type(e) for e in step.events] == [HeartbeatRejected]
+    assert "signed for" in step.events[0].reason  # type: ignore[attr-defined]
+    assert world.nodes[n0].core.state.intra_addresses[n1] == world.intra[n1]
+    accepted = world.nodes[n0].receive(sealed, world.intra[n1], world.now)
+    assert accepted is not None
+    assert not any(isinstance(e, HeartbeatRejected) for e in accepted.events)
+
+
 def test_an_operator_made_version_is_followed_not_reverted() -> None:
     """A version set on the cores by hand (new priorities) changes what each node
     announces; the publisher does not mint a version reverting it."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
+from ipaddress import ip_address
 
 import pytest
 from hypothesis import given
@@ -50,6 +52,9 @@ def test_heartbeat_round_trip_and_signed_bytes() -> None:
     hb = beat(b"B", 3, 9, (B_PUB, pub("2001:db8::1", 7001, 20, 0)))
     assert decode_heartbeat(hb.encode()) == hb
     assert hb.signed_bytes() == hb.with_signature(b"other").signed_bytes()
+    bound = replace(hb, intra=(ip_address("10.0.0.2"), 7100))
+    assert decode_heartbeat(bound.encode()) == bound
+    assert bound.signed_bytes() != hb.signed_bytes(), "the intra address is signed"
 
 
 @pytest.mark.parametrize("mutate", [
@@ -62,6 +67,9 @@ def test_heartbeat_round_trip_and_signed_bytes() -> None:
     lambda m: m.update({5: [[b"\x01\x02\x03\x04", 0, 0, 0]]}),
     lambda m: m.update({5: [[b"\x01\x02\x03\x04", 1, 0, 0]] * 17}),
     lambda m: m.update({6: b"x" * 3000}),
+    lambda m: m.update({8: [b"\x0a\x00\x00", 7100]}),
+    lambda m: m.update({8: [b"\x0a\x00\x00\x02", 0]}),
+    lambda m: m.update({9: 1}),
 ])
 def test_malformed_heartbeats_rejected(mutate) -> None:  # type: ignore[no-untyped-def]
     """Wrong keys, versions, types, ranges and oversize lists are HeartbeatErrors."""

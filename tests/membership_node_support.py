@@ -15,11 +15,9 @@ from ipaddress import ip_address
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mercury_rt.core.cluster_id import ClusterId, ServerAddress
-from mercury_rt.core.eid_verify import EidVerifier
-from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.membership import MembershipConfig
 from mercury_rt.core.mint import issue_cluster_id
-from mercury_rt.core.node import NodeCore, NodeState
+from mercury_rt.core.node import NodeCore
 from mercury_rt.core.node_cert import NodeIdentity
 from mercury_rt.core.node_membership import NodeMembership
 from mercury_rt.core.node_membership_types import (
@@ -43,10 +41,9 @@ def make_core(node_id: bytes, cluster_id: ClusterId, cluster_key: Ed25519Private
               seed: int = 0) -> NodeCore:
     """A node core as NodeRuntime builds it, without sockets."""
     view = ClusterView(node_id, cluster_id.version, dict(nodes), mirrors or {}, {})
-    state = NodeState(cluster_id, POLICY, view, dict(intra))
-    seal = IntraSeal(derive_intra_key(cluster_key), random.Random(seed).randbytes(4))
-    return NodeCore(state, routing=RoutingConfig(), verifier=EidVerifier(),
-                    spent=MemorySpentStore(1000), seal=seal)
+    return NodeCore.for_cluster([cluster_id], cluster_key, POLICY, view, dict(intra),
+                                routing=RoutingConfig(), spent=MemorySpentStore(1000),
+                                seal_prefix=random.Random(seed).randbytes(4))
 
 
 class World:

@@ -33,7 +33,6 @@ from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.aio.remote_state import IntraStateElsewhere
 from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
-from mercury_rt.core.eid_verify import EidVerifier
 from mercury_rt.core.forwarding import make_forwarding_record
 from mercury_rt.core.hashcash import PaymentStamp, hashcash_payment, mint_stamp
 from mercury_rt.core.held import (
@@ -44,7 +43,6 @@ from mercury_rt.core.held import (
     MemoryHeldStore,
     RetryPolicy,
 )
-from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
 from mercury_rt.core.node import (
     FetchKeys,
@@ -52,7 +50,6 @@ from mercury_rt.core.node import (
     Invoke,
     NodeAction,
     NodeCore,
-    NodeState,
     Respond,
     ServeState,
 )
@@ -133,15 +130,11 @@ class NodeRuntime:
         self.spec = spec
         rng = random.Random(spec.seed if spec.seed is not None else os.urandom(16))
         self.rng = rng
-        verifier = EidVerifier()
-        for cid in spec.cluster_ids[:-1]:
-            verifier.add_cluster_id(cid)
-        seal = IntraSeal(derive_intra_key(spec.cluster_key), os.urandom(4))
-        state = NodeState(spec.cluster_ids[-1], spec.policy, spec.view, spec.intra_addresses)
-        self.core = NodeCore(state, routing=spec.routing, verifier=verifier,
-                             spent=spec.spent if spec.spent is not None
-                             else MemorySpentStore(spec.policy.spent_store_limit),
-                             seal=seal, delivered=spec.delivered)
+        self.core = NodeCore.for_cluster(
+            spec.cluster_ids, spec.cluster_key, spec.policy, spec.view, spec.intra_addresses,
+            routing=spec.routing, seal_prefix=os.urandom(4), delivered=spec.delivered,
+            spent=spec.spent if spec.spent is not None
+            else MemorySpentStore(spec.policy.spent_store_limit))
         self.planner = CallPlanner(self.core, rng, spec.proximity)
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)

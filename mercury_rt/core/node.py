@@ -12,8 +12,10 @@ before anything that runs the request (and before redirecting when so configured
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.protocol_spec import OperationKind
@@ -23,7 +25,7 @@ from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
 from mercury_rt.core.gate import Allow, Deny, GateRequest, GateState, evaluate
 from mercury_rt.core.hashcash import request_digest
-from mercury_rt.core.intra_seal import IntraSeal, SealError
+from mercury_rt.core.intra_seal import IntraSeal, SealError, derive_intra_key
 from mercury_rt.core.node_messages import (
     ClusterIdQuery,
     NodeReply,
@@ -165,6 +167,25 @@ class NodeCore:
         self.denied = 0
         self.duplicates = 0
         self.set_cluster_id(state.cluster_id)
+
+    @classmethod
+    def for_cluster(cls, cluster_ids: Sequence[ClusterId], cluster_key: Ed25519PrivateKey,
+                    policy: Policy, view: ClusterView, intra_addresses: Mapping[bytes, Addr],
+                    *, routing: RoutingConfig, spent: SpentStampStore, seal_prefix: bytes,
+                    delivered: SpentStampStore | None = None) -> NodeCore:
+        """A node core from its cluster's configuration, as every host builds it.
+
+        The last of `cluster_ids` is current; the older ones stay verifiable (EIDs minted
+        under them keep working). The intra-cluster seal key is derived from the cluster
+        key; `seal_prefix` is the 4 random nonce-prefix bytes of this incarnation.
+        """
+        verifier = EidVerifier()
+        for cid in cluster_ids[:-1]:
+            verifier.add_cluster_id(cid)
+        seal = IntraSeal(derive_intra_key(cluster_key), seal_prefix)
+        state = NodeState(cluster_ids[-1], policy, view, intra_addresses)
+        return cls(state, routing=routing, verifier=verifier, spent=spent, seal=seal,
+                   delivered=delivered)
 
     @property
     def master_hash(self) -> bytes:

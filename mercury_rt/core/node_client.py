@@ -30,7 +30,7 @@ from mercury_rt.core.hashcash import PaymentStamp
 from mercury_rt.core.keyring import check_supersedes
 from mercury_rt.core.node import NodeCore
 from mercury_rt.core.node_messages import NodeReply, NodeRequest, decode_reply, encode_operation
-from mercury_rt.core.routing import NODE_LOCAL_CODES, Path
+from mercury_rt.core.routing import NODE_LOCAL_CODES, Path, live_mirrors, pick_stable
 from mercury_rt.core.routing_reply import reply_to_event
 from mercury_rt.core.srv_order import ProximityRule
 
@@ -153,12 +153,12 @@ class CallPlanner:
             raise MercuryError("no such entity in this cluster", ErrorCode.UNKNOWN_ENTITY)
         if view.local_node in mirrors:
             return RunHere(target.local)
-        live = sorted(n for n in mirrors if n in view.nodes and view.nodes[n].alive
-                      and n in self.core.state.intra_addresses)
+        intra = self.core.state.intra_addresses
+        live = [n for n in live_mirrors(view, mirrors) if n in intra]
         if not live:
             raise MercuryError("no live node of this cluster mirrors the entity",
                                ErrorCode.NO_LIVE_MIRROR)
-        chosen = live[int.from_bytes(request_key[:4], "big") % len(live)]
+        chosen = pick_stable(request_key, live)
         return SendIntra(chosen, self.core.state.intra_addresses[chosen])
 
     def operation(self, target: Eid, endpoint: int, operation: int, payload: bytes, *,

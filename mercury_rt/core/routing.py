@@ -24,7 +24,7 @@ Rules beyond the design's text, chosen so behaviour is predictable:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -177,7 +177,7 @@ def decide_route(request: RequestSummary, config: RoutingConfig,
                       f"no entity {_show(entity)} in this cluster", bundle)
     if view.local_node in mirrors:
         return RunLocally(bundle)
-    live = sorted(n for n in mirrors if n in view.nodes and view.nodes[n].alive)
+    live = live_mirrors(view, mirrors)
     if not live:
         return Refuse(ErrorCode.NO_LIVE_MIRROR,
                       f"no live node mirrors entity {_show(entity)}; try another node", bundle)
@@ -190,11 +190,11 @@ def _not_mirrored(request: RequestSummary, config: RoutingConfig, view: ClusterV
     check_first = config.security is SecurityOrder.CHECK_BEFORE_REDIRECT
     choice = config.not_mirrored
     if choice is NotMirroredChoice.RUN_WITH_REMOTE_STATE:
-        return RunWithRemoteState(_pick(request.request_id, live), bundle)
+        return RunWithRemoteState(pick_stable(request.request_id, live), bundle)
     if choice is NotMirroredChoice.REDIRECT and request.arrived_via is not Path.INTRA_CLUSTER:
         public = [n for n in live if view.nodes[n].public_address is not None]
         if public:
-            chosen = _pick(request.request_id, public)
+            chosen = pick_stable(request.request_id, public)
             address = view.nodes[chosen].public_address
             assert address is not None
             return RedirectTo(chosen, address, check_first, bundle)
@@ -202,10 +202,15 @@ def _not_mirrored(request: RequestSummary, config: RoutingConfig, view: ClusterV
         return Refuse(ErrorCode.FORWARD_HOPS_EXCEEDED,
                       f"request already forwarded {request.forward_hops} times; not "
                       "forwarding again (cluster views disagree; retry shortly)", bundle)
-    return ForwardTo(_pick(request.request_id, live), check_first, bundle)
+    return ForwardTo(pick_stable(request.request_id, live), check_first, bundle)
 
 
-def _pick(request_id: bytes, candidates: list[bytes]) -> bytes:
+def live_mirrors(view: ClusterView, mirrors: Iterable[bytes]) -> list[bytes]:
+    """The nodes of `mirrors` membership currently sees alive, in byte order of node id."""
+    return sorted(n for n in mirrors if n in view.nodes and view.nodes[n].alive)
+
+
+def pick_stable(request_id: bytes, candidates: list[bytes]) -> bytes:
     """Stable choice: the same request ID always lands on the same candidate."""
     digest = hashlib.sha256(request_id).digest()
     return candidates[int.from_bytes(digest[:4], "big") % len(candidates)]

@@ -360,11 +360,11 @@ class NodeRuntime:
         return message_id
 
     def message_status(self, message_id: bytes) -> HeldMessage:
-        """A held message's state (PENDING, DELIVERED, EXPIRED); HeldError if unknown."""
+        """A held message's state (PENDING, DELIVERED, EXPIRED, REFUSED); HeldError if unknown."""
         return self.held.status(message_id)
 
     async def message_settled(self, message_id: bytes) -> HeldMessage:
-        """Wait until a held message is DELIVERED or EXPIRED; returns its final record."""
+        """Wait until a held message is no longer PENDING; returns its final record."""
         record = self.held.status(message_id)
         if record.state is not HeldState.PENDING:
             return record

@@ -5,13 +5,15 @@ unreachable is stored by the sending side, delivered once when one is back, and 
 can see what is pending. This is the queue model; the shell sends, the queue decides when.
 
 Exactly once: every attempt carries the same message id, so a receiver that was reached
-but whose acknowledgement was lost deduplicates the repeat (`DeliveredIds`). A record turns
-DELIVERED only on an acknowledgement. A restart finds attempts that were in flight and makes
-them due again; the receiver's dedup absorbs the repeat.
+but whose acknowledgement was lost deduplicates the repeat (a node remembers the ids it ran
+in `NodeCore.delivered`). A record turns DELIVERED only on an acknowledgement. A restart
+finds attempts that were in flight and makes them due again; the receiver's dedup absorbs
+the repeat.
 
-States: PENDING -> DELIVERED | EXPIRED. One exception, on purpose: a late acknowledgement
-of an EXPIRED message turns it DELIVERED, because an acknowledgement is proof the receiver
-has it, and the sender's status must be true.
+States: PENDING -> DELIVERED | EXPIRED | REFUSED (the target's node answered with a final
+error; retrying cannot help). One exception, on purpose: a late acknowledgement of an
+EXPIRED message turns it DELIVERED, because an acknowledgement is proof the receiver has
+it, and the sender's status must be true.
 
 Retry schedule: after n failed sends (the original send that led to holding counts as the
 first), the next attempt waits min(max_delay, initial_delay * factor ** (n - 1)) *
@@ -198,7 +200,7 @@ class HeldQueue:
         return min(times) / 1000 if times else None
 
     def purge_finished(self, now: float, keep_for: float) -> int:
-        """Forget DELIVERED/EXPIRED records older than keep_for seconds; returns how many."""
+        """Forget finished (not PENDING) records older than keep_for seconds; returns how many."""
         cutoff = _ms(now - keep_for)
         old = [r for r in self._records.values()
                if r.finished_ms is not None and r.finished_ms <= cutoff]

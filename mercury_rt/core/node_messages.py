@@ -41,6 +41,8 @@ MAX_DELEGATION = 8
 _LIMITS = Limits(max_bytes=2 * 1024 * 1024 + 4096, max_depth=8, max_items=4096)
 _REQUEST_KEYS = frozenset(range(10))
 MAX_MESSAGE_ID = 32
+_REQUEST_FORMS = ("a node request is [0, body, payments, hops], [1, master_hash], "
+                  "[4, entity] or [5, entity, changes]")
 
 
 class NodeMessageError(MercuryError):
@@ -121,15 +123,15 @@ def encode_cluster_id_query(master_hash: bytes) -> bytes:
 def decode_node_request(data: bytes) -> Operation | ClusterIdQuery | StateFetch | StateCommit:
     """Parse a node request payload; raises only MercuryError subclasses."""
     outer = cbor.loads(data, _LIMITS)
-    if isinstance(outer, list) and len(outer) == 2 and outer[0] == 1 \
-            and type(outer[1]) is bytes and len(outer[1]) <= 64:
+    if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
+        raise NodeMessageError(_REQUEST_FORMS)  # (a bool is not a kind, though True == 1)
+    kind = outer[0]
+    if kind == 1 and len(outer) == 2 and type(outer[1]) is bytes and len(outer[1]) <= 64:
         return ClusterIdQuery(outer[1])
-    if isinstance(outer, list) and outer and outer[0] in (STATE_FETCH, STATE_COMMIT):
+    if kind in (STATE_FETCH, STATE_COMMIT):
         return decode_state_request(outer)
-    if (not isinstance(outer, list) or len(outer) != 4 or outer[0] != 0
-            or type(outer[1]) is not bytes or not _u32(outer[3])):
-        raise NodeMessageError("a node request is [0, body, payments, hops], "
-                               "[1, master_hash], [4, entity] or [5, entity, changes]")
+    if kind != 0 or len(outer) != 4 or type(outer[1]) is not bytes or not _u32(outer[3]):
+        raise NodeMessageError(_REQUEST_FORMS)
     body = outer[1]
     assert isinstance(body, bytes)
     payments = decode_payments(outer[2])

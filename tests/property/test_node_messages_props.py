@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from carbon import cbor
 from carbon.error_codes import MercuryError
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol
@@ -55,6 +56,12 @@ def test_operations_round_trip_with_exact_body_bytes(request: NodeRequest,
 def test_cluster_id_queries_round_trip(master_hash: bytes) -> None:
     assert decode_node_request(encode_cluster_id_query(master_hash)) == \
         ClusterIdQuery(master_hash)
+
+
+@pytest.mark.parametrize("request_value", [[True, b"\x01cluster"], [False, b"", [], 0]])
+def test_a_boolean_is_not_a_request_kind(request_value: list[object]) -> None:
+    with pytest.raises(MercuryError, match="a node request is"):
+        decode_node_request(cbor.dumps(request_value))
 
 
 @given(st.binary(max_size=120))

@@ -49,9 +49,9 @@ class SecurityOrder(Enum):
 
 
 class Path(Enum):
-    """How the request reached this node."""
+    """How the request reached this node (a call from a local entity is decided as
+    intra-cluster: NodeCore.handle_local)."""
 
-    LOCAL = "local"
     INTRA_CLUSTER = "intra-cluster"
     INTER_CLUSTER = "inter-cluster"
 

@@ -17,7 +17,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,7 +33,6 @@ from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.aio.remote_state import IntraStateElsewhere
 from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
-from mercury_rt.core.forwarding import make_forwarding_record
 from mercury_rt.core.hashcash import PaymentStamp, hashcash_payment, mint_stamp
 from mercury_rt.core.held import (
     HeldMessage,
@@ -205,10 +204,7 @@ class NodeRuntime:
         """Record that entity `local` moved to another cluster as `new_eid`: requests for it
         are answered with a forwarding record signed by this cluster's key, so callers
         holding the old EID follow it. Every node of the cluster should be told."""
-        record = make_forwarding_record(self.core.master_hash, local, new_eid,
-                                        int(time.time()), self.spec.cluster_key)
-        view = self.core.state.view
-        self.core.state.view = replace(view, moved={**view.moved, local: record})
+        self.core.record_move(local, new_eid, int(time.time()), self.spec.cluster_key)
 
     def eid_for(self, local: bytes, persona: Persona | None = None) -> bytes:
         """This node's (cached) full-keys EID for a local entity."""

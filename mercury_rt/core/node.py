@@ -23,6 +23,7 @@ from lithium.context import IncomingCall
 from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
 from mercury_rt.core.eid_verify import EidVerifier
+from mercury_rt.core.forwarding import make_forwarding_record
 from mercury_rt.core.gate import Allow, Deny, GateRequest, GateState, evaluate
 from mercury_rt.core.hashcash import request_digest
 from mercury_rt.core.intra_seal import IntraSeal, SealError, derive_intra_key
@@ -198,6 +199,15 @@ class NodeCore:
         self.state.cluster_id = cluster_id
         self.state.view = replace(self.state.view, cluster_id_version=cluster_id.version)
         self._cluster_id_bytes = cluster_id.encode()
+
+    def record_move(self, local: bytes, new_eid: bytes, issued_at: int,
+                    cluster_key: Ed25519PrivateKey) -> None:
+        """Entity `local` moved to another cluster as `new_eid`: from now on requests for
+        it are answered with this forwarding record, signed by our cluster key (6.6)."""
+        record = make_forwarding_record(self.master_hash, local, new_eid, issued_at,
+                                        cluster_key)
+        view = self.state.view
+        self.state.view = replace(view, moved={**view.moved, local: record})
 
     def handle(self, path: Path, payload: bytes, request_key: bytes, deadline: float,
                now: float, one_way: bool = False) -> NodeAction:

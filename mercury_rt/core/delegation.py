@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol, SymbolError
+from mercury_rt.core.keys import verify_raw
 from mercury_rt.core.source import SourceVerifier
 
 DOMAIN = "mercury-rt/delegation/v1"
@@ -168,11 +168,9 @@ def _verify_link(i: int, cert: Certificate, verifier: SourceVerifier,
     memo = hashlib.sha256(key + cert.signature + data).digest()
     if cache is not None and memo in cache:
         return source.principal
-    try:
-        source.cluster_key.verify(cert.signature, data)
-    except InvalidSignature:
+    if not verify_raw(source.cluster_key, data, cert.signature):
         raise DelegationError(f"certificate {i}: signature is not by the delegator's cluster "
-                              "key", ErrorCode.DELEGATION_BAD_SIGNATURE) from None
+                              "key", ErrorCode.DELEGATION_BAD_SIGNATURE)
     if cache is not None:
         cache.add(memo)
     return source.principal

@@ -5,7 +5,8 @@ A certificate is the canonical CBOR array `[delegate, delegator_eid, expires, si
 signature is Ed25519 by the delegator's cluster key over the canonical CBOR of
 `["mercury-rt/delegation/v1", delegate, delegator_eid, expires]` (docs/protocol.md §7).
 A chain runs from the originator to the final acted-for entity. Cheap checks (count,
-shape, expiry, links) come before any signature verification.
+shape, expiry) come before any signature verification; each link is checked before its
+delegator EID is verified (a link names the principal the previous delegator proved).
 """
 
 from __future__ import annotations

@@ -35,14 +35,17 @@ _MAX_FILE = 1024 * 1024
 
 def write_secret(path: Path, data: bytes) -> None:
     """Write `data` to `path` with mode 0600, replacing it atomically."""
+    _write_atomic(path, data, 0o600)
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Write a temporary file created with `mode` (less the umask), sync it, rename it."""
     temp = path.with_name(f".{path.name}.tmp")
     temp.unlink(missing_ok=True)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as file:
+        file.write(data)  # a buffered write writes all of it (os.write may stop short)
+        file.flush()
+        os.fsync(file.fileno())
     os.replace(temp, path)
 
 
@@ -61,9 +64,7 @@ def read_secret(path: Path) -> bytes:
 
 def write_public(path: Path, data: bytes) -> None:
     """Write a public file atomically (default permissions)."""
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_bytes(data)
-    os.replace(temp, path)
+    _write_atomic(path, data, 0o666)
 
 
 def _read(path: Path) -> bytes:

@@ -62,6 +62,8 @@ def _friendly(func: Callable[P, R]) -> Callable[P, R]:
         except MercuryError as exc:
             raise click.ClickException(f"error {exc.code.value} {exc.code.name}: "
                                        f"{exc.message}") from None
+        except OSError as exc:  # writing key, cluster-ID or seed-word files
+            raise click.ClickException(f"{exc.filename}: {exc.strerror}") from None
     return wrapper
 
 
@@ -75,11 +77,16 @@ def _append_version(directory: Path, history: list[ClusterId], new: ClusterId) -
     click.echo(cluster_id_to_text(new))
 
 
-def _create(directory: Path, phrase: str, version: int, addresses: tuple[str, ...]) -> ClusterId:
+def _check_new(directory: Path, addresses: tuple[str, ...]) -> list[ServerAddress]:
+    """The parsed addresses, once sure that a cluster may be created in `directory`."""
     parsed = _parse_addresses(addresses)
     if (directory / keyfiles.MASTER_FILE).exists() or \
             (directory / keyfiles.CLUSTER_IDS_FILE).exists():
         raise click.ClickException(f"{directory} already holds a cluster; use another --dir")
+    return parsed
+
+
+def _create(directory: Path, phrase: str, version: int, parsed: list[ServerAddress]) -> ClusterId:
     master = master_from_phrase(phrase)
     cluster_key = master.cluster_key(version)
     cid = issue_cluster_id(master.signing_key(), cluster_key, parsed, version, version)
@@ -111,10 +118,12 @@ def cluster_new(directory: Path, seed_phrase_out: Path | None,
     if seed_phrase_out is not None and seed_phrase_out.exists():
         raise click.ClickException(f"{seed_phrase_out} already exists; refusing to overwrite "
                                    "what may be another cluster's seed words")
+    parsed = _check_new(directory, addresses)
     phrase = new_phrase(os.urandom(32))
-    _create(directory, phrase, 1, addresses)
-    if seed_phrase_out is not None:
+    if seed_phrase_out is not None:  # the words first: keys without their words are a loss
         keyfiles.write_secret(seed_phrase_out, (phrase + "\n").encode())
+    _create(directory, phrase, 1, parsed)
+    if seed_phrase_out is not None:
         click.echo(f"seed phrase written to {seed_phrase_out} (mode 0600); store it offline")
     else:
         click.echo("seed phrase (write it down and keep it offline; it IS the cluster):")
@@ -137,7 +146,7 @@ def cluster_restore(directory: Path, words_file: Path | None, version: int,
         text = keyfiles.read_secret(words_file).decode("utf-8", "replace")
     else:
         text = sys.stdin.read(4096)
-    _create(directory, text, version, addresses)
+    _create(directory, text, version, _check_new(directory, addresses))
 
 
 @cluster_group.command("rotate-key")
@@ -197,7 +206,7 @@ def _persona(symbol: str | None, params_json: str | None) -> Persona | None:
 
 def _numbers(text: str, count: int, what: str) -> list[int]:
     parts = text.split(":")
-    if len(parts) != count or not all(p.isdigit() for p in parts):
+    if len(parts) != count or not all(p.isdecimal() for p in parts):
         raise click.BadParameter(f"{text!r}: expected {what}")
     return [int(p) for p in parts]
 

@@ -5,7 +5,8 @@ A certificate is the canonical CBOR array `[delegate, delegator_eid, expires, si
 signature is Ed25519 by the delegator's cluster key over the canonical CBOR of
 `["mercury-rt/delegation/v1", delegate, delegator_eid, expires]` (docs/protocol.md §7).
 A chain runs from the originator to the final acted-for entity. Cheap checks (count,
-shape, expiry, links) come before any signature verification.
+shape, expiry) come before any signature verification; each link is checked before its
+delegator EID is verified (a link names the principal the previous delegator proved).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol, SymbolError
+from mercury_rt.core.keys import verify_raw
 from mercury_rt.core.source import SourceVerifier
 
 DOMAIN = "mercury-rt/delegation/v1"
@@ -168,11 +169,9 @@ def _verify_link(i: int, cert: Certificate, verifier: SourceVerifier,
     memo = hashlib.sha256(key + cert.signature + data).digest()
     if cache is not None and memo in cache:
         return source.principal
-    try:
-        source.cluster_key.verify(cert.signature, data)
-    except InvalidSignature:
+    if not verify_raw(source.cluster_key, data, cert.signature):
         raise DelegationError(f"certificate {i}: signature is not by the delegator's cluster "
-                              "key", ErrorCode.DELEGATION_BAD_SIGNATURE) from None
+                              "key", ErrorCode.DELEGATION_BAD_SIGNATURE)
     if cache is not None:
         cache.add(memo)
     return source.principal

@@ -10,7 +10,8 @@ certified key is always certified by the key the master hash names: level 2 impl
 and results report 3. Only level 3 proves the Principal; the gate should require it.
 
 A repeat of the same bytes costs two dict lookups (an Ed25519 verify costs ~120 us), so
-the cache is keyed by the exact bytes. It is LRU-bounded, and an entry is used only while
+the cache is keyed by the exact bytes. It is LRU-bounded (entries and estimated bytes:
+peers choose how much each decoded EID holds), and an entry is used only while
 the key ring's knowledge of that EID's cluster is unchanged: learning of a rotation can
 turn an earlier pass into a reject, yet a peer feeding us keys of its own clusters cannot
 flush the results for anybody else's.
@@ -24,6 +25,7 @@ from enum import IntEnum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from carbon.cbor import Value
 from carbon.error_codes import ErrorCode
 from carbon.principal import Principal
 from mercury_rt.core.cluster_id import ClusterId
@@ -61,12 +63,16 @@ class Verification:
 class EidVerifier:
     """Verifies EIDs, keeps verified keys in a KeyRing and caches results by exact bytes."""
 
-    def __init__(self, ring: KeyRing | None = None, cache_size: int = 16_384) -> None:
-        """`cache_size` bounds the result cache; an entry holds the decoded EID, about
-        2.6 KB for a full EID with persona and hints, so the default costs <= ~45 MB."""
+    def __init__(self, ring: KeyRing | None = None, cache_size: int = 16_384,
+                 cache_bytes: int = 32 * 1024 * 1024) -> None:
+        """`cache_size` bounds the result cache's entries and `cache_bytes` their estimated
+        memory (`entry_cost`): a typical entry costs ~1.5 KB, but a peer can pack ~2000
+        small items into one EID (~90 KB decoded), so a count alone would allow ~1.5 GB."""
         self.ring = ring if ring is not None else KeyRing()
-        self._cache: OrderedDict[bytes, tuple[Verification, int]] = OrderedDict()
+        self._cache: OrderedDict[bytes, tuple[Verification, int, int]] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_bytes = cache_bytes
+        self._cache_cost = 0
         self.hits = 0
         self.misses = 0
         self.signature_checks = 0
@@ -76,27 +82,36 @@ class EidVerifier:
         data = eid.encode() if isinstance(eid, Eid) else eid
         cached = self._cache.get(data)
         if cached is not None:
-            result, generation = cached
+            result, generation, cost = cached
             if generation == self.ring.cluster_generation(result.principal.cluster):
                 self._cache.move_to_end(data)
                 self.hits += 1
                 return result
             del self._cache[data]
+            self._cache_cost -= cost
         self.misses += 1
         decoded = eid if isinstance(eid, Eid) else Eid.decode(data)
         result = self._verify_cold(decoded, signed_message_of(data))
         if result.level is not Level.UNVERIFIABLE_UNTIL_KEYS_FETCHED:
-            generation = self.ring.cluster_generation(result.principal.cluster)
-            self._cache[data] = (result, generation)
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._remember(data, result)
         return result
 
     def statistics(self) -> dict[str, int]:
-        """Counters for metrics: cache hits/misses/size and signature checks done."""
+        """Counters for metrics: cache hits/misses/size/cost and signature checks done."""
         return {"cache_hits": self.hits, "cache_misses": self.misses,
-                "cache_size": len(self._cache), "signature_checks": self.signature_checks,
+                "cache_size": len(self._cache), "cache_cost": self._cache_cost,
+                "signature_checks": self.signature_checks,
                 **{f"ring_{k}": v for k, v in self.ring.statistics().items()}}
+
+    def _remember(self, data: bytes, result: Verification) -> None:
+        """Cache a result, evicting the least recently used beyond either bound."""
+        generation = self.ring.cluster_generation(result.principal.cluster)
+        cost = entry_cost(data, result.eid)
+        self._cache[data] = (result, generation, cost)
+        self._cache_cost += cost
+        while self._cache and (len(self._cache) > self._cache_size
+                               or self._cache_cost > self._cache_bytes):
+            self._cache_cost -= self._cache.popitem(last=False)[1][2]
 
     def add_keys(self, master_key: bytes, cluster_key: bytes, key_version: int,
                  cert: bytes, *, expected_master_hash: bytes | None = None) -> CertifiedKey:
@@ -146,6 +161,31 @@ class EidVerifier:
         self.signature_checks += 1
         self.ring.add_keys(master_key, cluster_key, cid.key_version, cid.cert)
         return Verification(Level.MASTER_MATCHES_HASH, principal, eid)
+
+
+def entry_cost(data: bytes, eid: Eid) -> int:
+    """Estimated bytes a cached result holds (measured with tracemalloc, rounded up):
+    ~1 KB fixed, the EID bytes, ~144 B per address, hint and algorithm, and ~80 B per item
+    of the free-form values (persona parameters, hint requirements), where a hostile EID
+    can put an empty map in each byte."""
+    hints = eid.hints or ()
+    structured = len(eid.cluster_id.addresses) + len(hints) + len(eid.algorithms or ())
+    free: list[Value] = [eid.persona.params] if eid.persona is not None else []
+    free.extend(value for hint in hints for item in hint.requirements.items() for value in item)
+    return 1024 + len(data) + 144 * structured + 80 * _count_items(free)
+
+
+def _count_items(values: list[Value]) -> int:
+    count, stack = 0, list(values)
+    while stack:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+    return count
 
 
 def signed_message_of(data: bytes) -> bytes:

@@ -37,7 +37,6 @@ class _Cluster:
     master_key: bytes
     master_public: Ed25519PublicKey
     keys: dict[bytes, CertifiedKey] = field(default_factory=dict)
-    latest_version: int = -1
     generation: int = 0
 
 
@@ -79,11 +78,6 @@ class KeyRing:
         entry = self._clusters.get(master_hash)
         return entry.generation if entry else -1
 
-    def latest_version(self, master_hash: bytes) -> int:
-        """The highest verified cluster-ID version seen for a cluster (-1 if none)."""
-        entry = self._clusters.get(master_hash)
-        return entry.latest_version if entry else -1
-
     def add_keys(self, master_key: bytes, cluster_key: bytes, key_version: int,
                  cert: bytes, *, expected_master_hash: bytes | None = None) -> CertifiedKey:
         """Verify supplied keys (as fetched from a node of the cluster) and keep them.
@@ -121,10 +115,6 @@ class KeyRing:
             master_key = entry.master_key
         self._store(cluster_id.master_hash, master_key,
                     entry.master_public if entry else load_public_key(master_key), certified)
-        entry = self._clusters[cluster_id.master_hash]
-        if cluster_id.version > entry.latest_version:
-            entry.latest_version = cluster_id.version
-            self._changed(entry)
         return certified
 
     def statistics(self) -> dict[str, int]:

@@ -20,7 +20,6 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from carbon import cbor
@@ -37,6 +36,7 @@ from mercury_rt.core.keys import (
     public_bytes,
     sign,
     verify,
+    verify_raw,
 )
 from mercury_rt.core.route_types import IPAddress
 
@@ -139,7 +139,7 @@ class NodeCertVerifier:
     def verify(self, heartbeat: Heartbeat) -> None:
         """Raise NodeCertError unless the heartbeat is certified and signed."""
         node_key = self._node_key(heartbeat.node_id, heartbeat.node_cert)
-        if not _verify_raw(node_key, heartbeat.signed_bytes(), heartbeat.signature):
+        if not verify_raw(node_key, heartbeat.signed_bytes(), heartbeat.signature):
             raise NodeCertError("heartbeat signature does not verify against the node key")
 
     def _node_key(self, node_id: bytes, cert_bytes: bytes) -> Ed25519PublicKey:
@@ -164,13 +164,3 @@ class NodeCertVerifier:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return node_key
-
-
-def _verify_raw(key: Ed25519PublicKey, message: bytes, signature: bytes) -> bool:
-    if len(signature) != SIGNATURE_SIZE:
-        return False
-    try:
-        key.verify(signature, message)
-    except InvalidSignature:
-        return False
-    return True

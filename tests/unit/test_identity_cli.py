@@ -103,3 +103,25 @@ def test_world_readable_master_key_refused(tmp_path: Path) -> None:
     (d / "master.key").chmod(0o644)
     result = run("cluster", "rotate-key", "--dir", str(d))
     assert result.exit_code == 1 and f"chmod 600 {d / 'master.key'}" in result.output
+
+
+def test_new_cluster_is_not_created_when_its_words_cannot_be_written(tmp_path: Path) -> None:
+    """The seed words are written before any key: an unwritable words file is a clear error
+    and leaves no cluster behind whose words were never shown (so a retry works)."""
+    d = tmp_path / "c"
+    words = tmp_path / "missing-dir" / "words.txt"
+    failed = run("cluster", "new", "--dir", str(d), "--seed-phrase-out", str(words))
+    assert failed.exit_code == 1 and "No such file or directory" in failed.output
+    assert not (d / "master.key").exists()
+    (tmp_path / "missing-dir").mkdir()
+    retried = run("cluster", "new", "--dir", str(d), "--seed-phrase-out", str(words))
+    assert retried.exit_code == 0, retried.output
+    assert len(words.read_text().split()) == 24
+
+
+def test_hint_numbers_must_be_plain_digits(tmp_path: Path) -> None:
+    """A superscript digit passes str.isdigit but not int(): a usage error, not a crash."""
+    d = str(tmp_path / "c")
+    assert run("cluster", "new", "--dir", d).exit_code == 0
+    result = run("eid", "mint", "--dir", d, "x", "--hint", "\u00b2:1:2:3", "--algorithm", "1:2")
+    assert result.exit_code == 2 and "EP:OP:CLASS:BITS" in result.output

@@ -322,6 +322,19 @@ def test_result_cache_is_bounded() -> None:
     assert verifier.statistics()["cache_misses"] == 6
 
 
+def test_result_cache_is_bounded_in_bytes() -> None:
+    """EIDs packed with small items (~75 KB each once decoded) cannot grow the cache past
+    its memory budget, whatever its entry count allows."""
+    verifier = EidVerifier(cache_bytes=300_000)
+    heavy = Persona(Symbol("/acme/packed"), [{} for _ in range(1000)])
+    for n in range(10):
+        verifier.verify(mint_eid(CLUSTER_KEY_1, cluster_v1(), f"e{n}".encode(),
+                                 persona=heavy).encode())
+    stats = verifier.statistics()
+    assert stats["cache_cost"] <= 300_000
+    assert stats["cache_size"] == 3
+
+
 def test_keyring_is_bounded() -> None:
     """The key ring evicts least-recently-used clusters."""
     ring = KeyRing(max_clusters=2)

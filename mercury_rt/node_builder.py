@@ -10,7 +10,7 @@ from carbon.protocol_spec import SpecRegistry
 from lithium import HandlerRegistry
 from mercury_rt import keyfiles
 from mercury_rt.aio.node_runtime import NodeSpec
-from mercury_rt.apps import NodeApp, load_apps
+from mercury_rt.apps import AppError, NodeApp, load_apps
 from mercury_rt.core.routing import ClusterView, NodeInfo
 from mercury_rt.core.srv_order import ProximityRule
 from mercury_rt.node_config import NodeConfig
@@ -28,8 +28,12 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
     history = keyfiles.load_cluster_ids(config.cluster_dir)
     store = LmdbStore(config.state_dir)
     registry, specs = HandlerRegistry(), SpecRegistry()
-    load_apps(config.apps, NodeApp(config.node_id, tuple(config.mirrors), registry, specs,
-                                   store))
+    try:
+        load_apps(config.apps, NodeApp(config.node_id, tuple(config.mirrors), registry, specs,
+                                       store))
+    except AppError:
+        store.close()  # the node will not start: release the LMDB environment
+        raise
     listen = config.listen
     return NodeSpec(
         node_id=config.node_id.encode(), cluster_key=cluster_key, cluster_ids=history,

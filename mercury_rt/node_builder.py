@@ -11,6 +11,8 @@ from lithium import HandlerRegistry
 from mercury_rt import keyfiles
 from mercury_rt.aio.node_runtime import NodeSpec
 from mercury_rt.apps import AppError, NodeApp, load_apps
+from mercury_rt.core.heartbeat import PublicAddress
+from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo
 from mercury_rt.core.srv_order import ProximityRule
 from mercury_rt.node_config import NodeConfig
@@ -44,7 +46,21 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         transport=config.transport.to_config(),
         spent=spent_store(store, config.gate.spent_store_limit), held_store=held_store(store),
         delivered=delivered_store(store),
-        proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None)
+        proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
+        membership=MembershipSettings(public=_own_public(config)))
+
+
+def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:
+    """What this node announces as its public addresses: its `public` entry, or nothing.
+
+    Stated explicitly because membership's own guess (the bound inter-cluster address) is
+    wrong for a node behind NAT or bound to 0.0.0.0 / :: (its real public address would be
+    dropped from the next cluster-ID version) and for a node without `public` (its
+    internal address would be published).
+    """
+    address = config.self_peer.public_address
+    return () if address is None else (
+        PublicAddress(address.host, address.port, address.priority, address.weight),)
 
 
 def _view(config: NodeConfig, version: int) -> ClusterView:

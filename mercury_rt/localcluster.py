@@ -30,10 +30,9 @@ from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore
 from mercury_rt.core.transport_config import TransportConfig
+from mercury_rt.node_builder import OPEN_POLICY
 from policy.model import Policy, parse_policy
 from tungsten.memory import MemoryStore
-
-OPEN_POLICY = "version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n"
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,17 @@ class LocalCluster:
         for node in self.nodes.values():
             await node.stop()
 
-    async def restart(self, node_id: str) -> NodeRuntime:
-        """Start a stopped node again, on the same ports, with the same state store."""
-        node = NodeRuntime(self.nodes[node_id].spec)
+    async def restart(self, node_id: str, *, new_ports: bool = False) -> NodeRuntime:
+        """Start a stopped node again with the same identity, state store and cluster IDs
+        it was started with, and the peers' intra-cluster addresses it last knew; with
+        `new_ports`, on fresh inter- and intra-cluster ports (a node that came back
+        elsewhere: membership tells its peers and publishes the change)."""
+        old = self.nodes[node_id]
+        spec = replace(old.spec, intra_addresses=dict(old.core.state.intra_addresses))
+        if new_ports:
+            spec = replace(spec, inter_port=free_port(spec.host),
+                           intra_port=free_port(spec.host))
+        node = NodeRuntime(spec)
         await node.start()
         self.nodes[node_id] = node
         return node
@@ -140,8 +147,7 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
     register(registry, node.node_id, notes.append, record=plan.record_state)
     NodeApp(node.node_id, node.mirrors, registry, specs, store).attach_to_mirrors(
         ECHO, endpoint=1, handlers=HANDLERS)
-    own_view = ClusterView(node.node_id.encode(), view.cluster_id_version, view.nodes,
-                           view.mirrors, view.moved)
+    own_view = replace(view, local_node=node.node_id.encode())
     return NodeSpec(node.node_id.encode(), cluster_key, [cluster_id], node.host, ports[0],
                     ports[1], plan.routing, own_view, intra, policy, store, registry, specs,
                     transport=transport, seed=seed,
@@ -149,15 +155,6 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
 
 
 async def restart_node(cluster: LocalCluster, node_id: str, *, new_ports: bool) -> NodeRuntime:
-    """Stop a node and start it again with the same identity, state and cluster IDs it
-    was started with; with `new_ports`, on fresh inter- and intra-cluster ports (a node
-    that came back elsewhere). Membership tells its peers and publishes the change."""
-    old = cluster.nodes[node_id]
-    await old.stop()
-    spec = old.spec
-    if new_ports:
-        spec = replace(spec, inter_port=free_port(spec.host), intra_port=free_port(spec.host))
-    runtime = NodeRuntime(replace(spec, intra_addresses=dict(old.core.state.intra_addresses)))
-    await runtime.start()
-    cluster.nodes[node_id] = runtime
-    return runtime
+    """Stop a running node, then `LocalCluster.restart` it."""
+    await cluster.nodes[node_id].stop()
+    return await cluster.restart(node_id, new_ports=new_ports)

@@ -10,7 +10,9 @@ from carbon.protocol_spec import SpecRegistry
 from lithium import HandlerRegistry
 from mercury_rt import keyfiles
 from mercury_rt.aio.node_runtime import NodeSpec
-from mercury_rt.apps import NodeApp, load_apps
+from mercury_rt.apps import AppError, NodeApp, load_apps
+from mercury_rt.core.heartbeat import PublicAddress
+from mercury_rt.core.node_membership_types import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo
 from mercury_rt.core.srv_order import ProximityRule
 from mercury_rt.node_config import NodeConfig
@@ -28,8 +30,12 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
     history = keyfiles.load_cluster_ids(config.cluster_dir)
     store = LmdbStore(config.state_dir)
     registry, specs = HandlerRegistry(), SpecRegistry()
-    load_apps(config.apps, NodeApp(config.node_id, tuple(config.mirrors), registry, specs,
-                                   store))
+    try:
+        load_apps(config.apps, NodeApp(config.node_id, tuple(config.mirrors), registry, specs,
+                                       store))
+    except AppError:
+        store.close()  # the node will not start: release the LMDB environment
+        raise
     listen = config.listen
     return NodeSpec(
         node_id=config.node_id.encode(), cluster_key=cluster_key, cluster_ids=history,
@@ -40,7 +46,21 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         transport=config.transport.to_config(),
         spent=spent_store(store, config.gate.spent_store_limit), held_store=held_store(store),
         delivered=delivered_store(store),
-        proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None)
+        proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
+        membership=MembershipSettings(public=_own_public(config)))
+
+
+def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:
+    """What this node announces as its public addresses: its `public` entry, or nothing.
+
+    Stated explicitly because membership's own guess (the bound inter-cluster address) is
+    wrong for a node behind NAT or bound to 0.0.0.0 / :: (its real public address would be
+    dropped from the next cluster-ID version) and for a node without `public` (its
+    internal address would be published).
+    """
+    address = config.self_peer.public_address
+    return () if address is None else (
+        PublicAddress(address.host, address.port, address.priority, address.weight),)
 
 
 def _view(config: NodeConfig, version: int) -> ClusterView:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon import cbor
-from carbon.error_codes import ErrorCode
+from carbon.error_codes import ErrorCode, MercuryError
 from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.apps.echo import RAN
@@ -242,17 +242,10 @@ class SimNode:
 
         def ask(request: bytes, committing: bool, then: Callable[[bytes], None]) -> None:
             def on_event(event: TransportEvent) -> None:
-                if isinstance(event, TransportCallFailed):
-                    error = state_failure(event.code, event.detail, committing=committing,
-                                          answered=False)
-                    finish(None, int(error.code or ErrorCode.STATE_FAILURE), error.message)
-                    return
-                assert isinstance(event, ReplyReceived)
-                reply = decode_reply(self.core.seal.open(event.payload))
-                if not reply.ok:
-                    finish(None, reply.code, reply.message)
-                    return
-                then(reply.payload or b"")
+                try:
+                    then(self._state_reply(event, committing))
+                except MercuryError as exc:
+                    finish(None, int(exc.code or ErrorCode.STATE_FAILURE), exc.message)
             remaining = (call.deadline or self.net.clock.now + 5.0) - self.net.clock.now
             self._send(self.intra, address, self.core.seal.seal(request),
                        self.spec.answer_timeout, on_event, max(remaining, 0.001))
@@ -270,6 +263,20 @@ class SimNode:
                 ask(encode_state_commit(changes), True,
                     lambda _: finish(dumps_typed(str, text), None))
         ask(encode_state_fetch(call.entity), False, fetched)
+
+    def _state_reply(self, event: TransportEvent, committing: bool) -> bytes:
+        """The state node's answer, or the error it becomes, as aio/remote_state.py maps it."""
+        if isinstance(event, TransportCallFailed):
+            raise state_failure(event.code, event.detail, committing=committing, answered=False)
+        assert isinstance(event, ReplyReceived)
+        try:
+            reply = decode_reply(self.core.seal.open(event.payload))
+        except MercuryError as exc:
+            raise state_failure(int(exc.code or ErrorCode.BAD_REMOTE_STATE), exc.message,
+                                committing=committing, answered=True) from None
+        if not reply.ok:
+            raise state_failure(reply.code, reply.message, committing=committing, answered=True)
+        return reply.payload or b""
 
     def _serve_state(self, action: ServeState) -> tuple[bytes | None, int | None, str]:
         """The state node's side: an (empty) image, or a commit recorded as the run."""

@@ -47,13 +47,25 @@ class NodeApp:
 
 
 def load_apps(names: list[str], app: NodeApp) -> None:
-    """Import each app module and run its setup(); AppError says which one failed."""
+    """Import each app module and run its setup(); AppError says which one failed.
+
+    An app is operator-chosen code: whatever it raises (a missing module, a syntax error,
+    a bad interface in setup) becomes an AppError naming the app, so `node run` reports
+    it as a config problem instead of a traceback.
+    """
     for name in names:
         try:
             module = importlib.import_module(name)
-        except ImportError as exc:
-            raise AppError(f"app {name!r} cannot be imported: {exc}") from None
+        except Exception as exc:
+            raise AppError(f"app {name!r} cannot be imported: {_reason(exc)}") from exc
         setup = getattr(module, "setup", None)
         if not callable(setup):
             raise AppError(f"app {name!r} has no setup(app) function")
-        setup(app)
+        try:
+            setup(app)
+        except Exception as exc:
+            raise AppError(f"app {name!r} failed in setup(app): {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, MercuryError) else f"{type(exc).__name__}: {exc}"

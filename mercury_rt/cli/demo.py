@@ -124,8 +124,9 @@ async def _cluster_demo() -> list[str]:
         lines.append(f"b2 stopped too; one-way note to carol held ({held.state.value})")
         await away.restart("b2")
         final = await asyncio.wait_for(a1.message_settled(held.message_id), 20)
-        lines.append(f"b2 restarted; held note {final.state.value} after {final.attempts} "
-                     f"attempts; b2 received {away.notes['b2']}")
+        attempts = f"{final.attempts} attempt{'' if final.attempts == 1 else 's'}"
+        lines.append(f"b2 restarted; held note {final.state.value} after {attempts}; "
+                     f"b2 received {away.notes['b2']}")
         for node in redir.nodes.values():
             node.migrate(b"dave", away.eid("carol"))
         await served(redir.eid("dave"), "dave after migrating to cluster away (signed "

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pathlib
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,8 +33,10 @@ from lithium.registry import HandlerRegistry
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.aio.remote_state import IntraStateElsewhere
+from mercury_rt.audit import audit_decision, json_audit_logger
 from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
+from mercury_rt.core.gate import Allow, Deny, GateRequest
 from mercury_rt.core.hashcash import PaymentStamp, hashcash_payment, mint_stamp
 from mercury_rt.core.held import (
     HeldMessage,
@@ -113,6 +117,8 @@ class NodeSpec:
     invoke_limits: InvokeLimits = field(default_factory=InvokeLimits)
     spent: SpentStampStore | None = None
     delivered: SpentStampStore | None = None
+    audit_file: pathlib.Path | None = None
+    """Append every gate decision here as a JSON line (the audit trail), if set."""
     held_store: HeldStore | None = None
     held_policy: RetryPolicy | None = None
     answer_timeout: float | None = None
@@ -132,6 +138,7 @@ class NodeRuntime:
         self.core = NodeCore.for_cluster(
             spec.cluster_ids, spec.cluster_key, spec.policy, spec.view, spec.intra_addresses,
             routing=spec.routing, seal_prefix=os.urandom(4), delivered=spec.delivered,
+            audit=self._audit if spec.audit_file is not None else None,
             spent=spec.spent if spec.spent is not None
             else MemorySpentStore(spec.policy.spent_store_limit))
         self.planner = CallPlanner(self.core, rng, spec.proximity)
@@ -146,6 +153,8 @@ class NodeRuntime:
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
         self.membership: MembershipService | None = None
+        self._audit_stream: TextIO | None = None
+        self._audit_logger: Any = None
         self.answer_timeout = spec.answer_timeout or 2 * spec.transport.initial_rto
         """A node that has not acknowledged a request within this time is passed over
         (two initial retransmission timeouts: the request was sent twice by then)."""
@@ -156,6 +165,7 @@ class NodeRuntime:
         """Bind both ports and start serving."""
         loop = asyncio.get_running_loop()
         spec = self.spec
+        self._open_audit()
         self.invoker = Invoker(spec.store, spec.registry, spec.specs, limits=spec.invoke_limits,
                                clock=loop.time)
         self.inter = await open_endpoint((spec.host, spec.inter_port), config=spec.transport,
@@ -171,8 +181,19 @@ class NodeRuntime:
         self._retry_task = loop.create_task(self._retry_held())
         self._start_membership()
 
+    def _audit(self, request: GateRequest, decision: Allow | Deny) -> None:
+        if self._audit_stream is not None:
+            audit_decision(request, decision, self._audit_logger)
+
+    def _open_audit(self) -> None:
+        """Open the audit log (append, one JSON line per decision, flushed per line)."""
+        if self.spec.audit_file is not None and self._audit_stream is None:
+            self._audit_stream = open(self.spec.audit_file, "a", encoding="utf-8",  # noqa: SIM115
+                                      buffering=1)
+            self._audit_logger = json_audit_logger(self._audit_stream)
+
     async def stop(self) -> None:
-        """Drain handlers in flight, then close both sockets."""
+        """Drain handlers in flight, then close both sockets (and the audit log)."""
         if self.membership is not None:
             await self.membership.stop()
         for task in (self._retry_task, *self._retries):
@@ -185,6 +206,9 @@ class NodeRuntime:
                 await endpoint.closed.wait()  # the port is free once this returns
         if self.invoker is not None:
             self.invoker.close()
+        if self._audit_stream is not None:
+            self._audit_stream.close()
+            self._audit_stream = None
 
     def _start_membership(self) -> None:
         """Heartbeats, liveness and cluster-ID publishing (aio/membership_service.py)."""

@@ -12,7 +12,7 @@ before anything that runs the request (and before redirecting when so configured
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -132,6 +132,8 @@ class Drop:
     reason: str
 
 
+AuditSink = Callable[[GateRequest, Allow | Deny], None]
+"""Where the node reports gate decisions (the shell writes them to the audit log)."""
 NodeAction = Respond | Invoke | ServeState | Forward | FetchKeys | Drop
 FETCH_ADDRESSES = 3
 FETCH_EVERY = 30.0
@@ -155,8 +157,11 @@ class NodeCore:
 
     def __init__(self, state: NodeState, *, routing: RoutingConfig, verifier: EidVerifier,
                  spent: SpentStampStore, seal: IntraSeal,
-                 delivered: SpentStampStore | None = None) -> None:
+                 delivered: SpentStampStore | None = None,
+                 audit: AuditSink | None = None) -> None:
         self.state = state
+        self.audit = audit
+        """Told every gate decision (allow or deny) with its request: the audit trail."""
         self.routing = routing
         self.verifier = verifier
         self.sources = EidSourceVerifier(verifier)
@@ -173,7 +178,8 @@ class NodeCore:
     def for_cluster(cls, cluster_ids: Sequence[ClusterId], cluster_key: Ed25519PrivateKey,
                     policy: Policy, view: ClusterView, intra_addresses: Mapping[bytes, Addr],
                     *, routing: RoutingConfig, spent: SpentStampStore, seal_prefix: bytes,
-                    delivered: SpentStampStore | None = None) -> NodeCore:
+                    delivered: SpentStampStore | None = None,
+                    audit: AuditSink | None = None) -> NodeCore:
         """A node core from its cluster's configuration, as every host builds it.
 
         The last of `cluster_ids` is current; the older ones stay verifiable (EIDs minted
@@ -186,7 +192,7 @@ class NodeCore:
         seal = IntraSeal(derive_intra_key(cluster_key), seal_prefix)
         state = NodeState(cluster_ids[-1], policy, view, intra_addresses)
         return cls(state, routing=routing, verifier=verifier, spent=spent, seal=seal,
-                   delivered=delivered)
+                   delivered=delivered, audit=audit)
 
     @property
     def master_hash(self) -> bytes:
@@ -417,7 +423,10 @@ class NodeCore:
             request_digest(op.body), op.payments, request.delegation, target.persona)
         policy = self.state.policy
         state = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy))
-        return evaluate(gate_request, policy, state, now)
+        decision = evaluate(gate_request, policy, state, now)
+        if self.audit is not None:
+            self.audit(gate_request, decision)
+        return decision
 
     def _forward(self, sealed: bool, op: Operation, node: bytes) -> NodeAction:
         address = self.state.intra_addresses.get(node)

@@ -4,10 +4,12 @@ the security gate, cluster-ID refresh. Bounded in time; every node is stopped.""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -347,3 +349,32 @@ def test_remote_state_runs_the_call_on_the_receiving_node_with_state_on_a_mirror
             assert reply.code == ErrorCode.BAD_REMOTE_STATE
 
     run(main)
+
+
+def test_every_gate_decision_is_written_to_the_audit_log(tmp_path: Path) -> None:
+    """With an audit file configured, each allow and each refusal is one JSON line naming
+    the target, the rule and who sent it."""
+    guarded = replace(AWAY, name="audited", policy=(
+        "version: 1\nlevels: [public, secret]\nunknown_cluster_clearance: public\n"
+        "entities:\n  carol:\n    classification: public\n"
+        "  vault:\n    classification: secret\n"),
+        nodes=(NodePlan("g1", "127.0.5.2", ("carol", "vault")),))
+    audit = tmp_path / "audit.jsonl"
+
+    async def main() -> None:
+        async with clusters(HOME, guarded) as (home, away):
+            g1 = away.nodes["g1"]
+            await g1.stop()
+            g1.spec.audit_file = audit
+            await away.restart("g1")
+            a1 = home.nodes["a1"]
+            assert await whoami(a1, away.eid("carol")) == "g1"
+            with pytest.raises(NodeCallError):
+                await whoami(a1, away.eid("vault"))
+
+    run(main)
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(r["target"].split("/")[0], r["outcome"]) for r in lines] == [
+        ("carol", "allow"), ("vault", "deny")]
+    assert lines[1]["error"] == "MAC_INSUFFICIENT_CLEARANCE"
+    assert lines[0]["originator"]["local"] == "alice"

@@ -74,16 +74,20 @@ class StagedState:
              limit: int = DEFAULT_SCAN_LIMIT) -> list[tuple[CarbonTuple, CarbonTuple]]:
         """The snapshot's section overlaid with own staged writes, in key-byte order."""
         self._check()
-        base = self._snapshot.scan(entity, section, limit)
-        self._scans.append(_Scan(entity, section, limit, base))
         prefix = section_prefix(entity, section)
+        own = [(raw_key, w) for raw_key, w in self._writes.items() if raw_key.startswith(prefix)]
+        # Each own delete may hide one snapshot record: read that many more, so the
+        # result still has `limit` records when the section has them.
+        deletes = sum(w.value is None for _, w in own)
+        base_limit = limit + deletes if limit > 0 else limit
+        base = self._snapshot.scan(entity, section, base_limit)
+        self._scans.append(_Scan(entity, section, base_limit, base))
         merged = {encode_key(entity, section, k): (k, v) for k, v in base}
-        for raw_key, write in self._writes.items():
-            if raw_key.startswith(prefix):
-                if write.value is None:
-                    merged.pop(raw_key, None)
-                else:
-                    merged[raw_key] = (write.key, write.value)
+        for raw_key, write in own:
+            if write.value is None:
+                merged.pop(raw_key, None)
+            else:
+                merged[raw_key] = (write.key, write.value)
         return [merged[k] for k in sorted(merged)][:limit]
 
     def put(self, entity: bytes, section: Symbol, key: CarbonTuple,

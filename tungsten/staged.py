@@ -181,12 +181,17 @@ def check_and_write(txn: WriteView,
                                           list[tuple[CarbonTuple, CarbonTuple]]]],
                     writes: Iterable[tuple[bytes, Symbol, CarbonTuple, CarbonTuple | None]],
                     ) -> None:
-    """Optimistic validation then all writes, inside one write transaction."""
+    """Optimistic validation then all writes, inside one write transaction.
+
+    A scan is re-run only to one record past what it saw: that decides equality with the
+    full re-run, and bounds the work by what the transaction saw rather than by its limit
+    (which, for a change set from a peer, the peer chose).
+    """
     for entity, section, key, seen in reads:
         if txn.get(entity, section, key) != seen:
             raise ConflictError(f"{section} {key!r} changed while the handler ran")
     for entity, section, limit, seen_scan in scans:
-        if txn.scan(entity, section, limit) != seen_scan:
+        if txn.scan(entity, section, min(limit, len(seen_scan) + 1)) != seen_scan:
             raise ConflictError(f"section {section} changed while the handler ran")
     for entity, section, key, value in writes:
         if value is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, TypeVar
 
 from carbon.symbols import Symbol
@@ -96,6 +96,16 @@ class StateStore(Protocol):
     def close(self) -> None:
         """Release the store; further use raises ClosedError."""
         ...
+
+
+@contextmanager
+def reading_snapshot(store: StateStore) -> Iterator[ReadView]:
+    """`StateStore.reading()` for every backend: a snapshot closed when the block ends."""
+    snap = store.snapshot()
+    try:
+        yield snap
+    finally:
+        snap.close()
 
 
 class TupleReader(ABC):

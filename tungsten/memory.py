@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import MappingProxyType
 from typing import TypeVar
 
-from tungsten.api import ReadView, Snapshot, StateStore, TupleReader, TupleWriter, WriteView
+from tungsten.api import (
+    ReadView,
+    Snapshot,
+    StateStore,
+    TupleReader,
+    TupleWriter,
+    WriteView,
+    reading_snapshot,
+)
 from tungsten.errors import ClosedError
 
 _T = TypeVar("_T")
@@ -119,14 +127,9 @@ class MemoryStore:
         self._check_open()
         return _MemorySnapshot(self._data)
 
-    @contextmanager
-    def reading(self) -> Iterator[ReadView]:
+    def reading(self) -> AbstractContextManager[ReadView]:
         """A snapshot for the duration of a `with` block."""
-        snap = self.snapshot()
-        try:
-            yield snap
-        finally:
-            snap.close()
+        return reading_snapshot(self)
 
     @contextmanager
     def writing(self) -> Iterator[WriteView]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,7 +29,14 @@ import lmdb
 
 from carbon.error_codes import MercuryError
 from carbon.symbols import Symbol
-from tungsten.api import ReadView, StateStore, TupleReader, TupleWriter, WriteView
+from tungsten.api import (
+    ReadView,
+    StateStore,
+    TupleReader,
+    TupleWriter,
+    WriteView,
+    reading_snapshot,
+)
 from tungsten.errors import ClosedError, MapFullError, StateError
 from tungsten.keys import decode_stored
 
@@ -250,14 +257,9 @@ class LmdbStore:
         """Snapshots not yet closed (a leak shows here)."""
         return self._open_snapshots
 
-    @contextmanager
-    def reading(self) -> Iterator[ReadView]:
+    def reading(self) -> AbstractContextManager[ReadView]:
         """A snapshot for the duration of a `with` block."""
-        snap = self.snapshot()
-        try:
-            yield snap
-        finally:
-            snap.close()
+        return reading_snapshot(self)
 
     @contextmanager
     def writing(self) -> Iterator[WriteView]:

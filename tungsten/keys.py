@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from carbon.symbols import Symbol
+from carbon.symbols import Symbol, SymbolError
 from carbon.tuples import CarbonTuple, TupleError, decode_tuple, encode_tuple
 from tungsten.errors import CorruptStateError, KeyTooLargeError
 
@@ -58,6 +58,24 @@ def encode_key(entity: bytes, section: Symbol, key: CarbonTuple) -> bytes:
         raise KeyTooLargeError(f"key for {section} is {len(raw)} bytes; the limit for entity, "
                                f"section and key together is {MAX_KEY_BYTES}")
     return raw
+
+
+def decode_key(raw: bytes) -> tuple[bytes, Symbol, CarbonTuple]:
+    """Inverse of encode_key: (entity, section, key tuple). CorruptStateError for bytes
+    that are not such a key (written by something else, or sent by a peer)."""
+    if len(raw) > MAX_KEY_BYTES:
+        raise CorruptStateError(f"key of {len(raw)} bytes exceeds {MAX_KEY_BYTES}")
+    if not raw or raw[0] == 0 or len(raw) <= 1 + raw[0]:
+        raise CorruptStateError("key has no entity, or is shorter than its entity length")
+    entity_end = 1 + raw[0]
+    section_end = entity_end + 1 + raw[entity_end]
+    if section_end > len(raw):
+        raise CorruptStateError("key is shorter than its section length")
+    try:
+        section = Symbol(raw[entity_end + 1:section_end].decode())
+    except (UnicodeDecodeError, SymbolError) as exc:
+        raise CorruptStateError(f"key section is not a symbol: {exc}") from None
+    return raw[1:entity_end], section, decode_stored(raw[section_end:])
 
 
 def encode_value(value: CarbonTuple) -> bytes:

@@ -21,13 +21,11 @@ from tungsten.api import Snapshot
 from tungsten.errors import StateError
 from tungsten.keys import MAX_ENTITY_BYTES, decode_key, decode_stored
 from tungsten.memory import snapshot_of
-from tungsten.staged import MAX_STAGED_WRITES, EntityChanges, Entry, ScanEntry
+from tungsten.staged import MAX_CHECKS, MAX_STAGED_WRITES, EntityChanges, Entry, ScanEntry
 
 MAX_IMAGE_BYTES = 1 << 20
 """Largest entity state (keys and values) that remote-state routing moves; larger
 entities must be served by a node that mirrors them (forward or redirect)."""
-MAX_CHECKS = 10_000
-"""Bound on the reads and scans one remote transaction asks the state node to re-check."""
 _E = "remote state"
 
 

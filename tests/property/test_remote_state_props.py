@@ -22,7 +22,7 @@ from mercury_rt.core.state_messages import (
     encode_state_commit,
     encode_state_fetch,
 )
-from tungsten.errors import ConflictError
+from tungsten.errors import ConflictError, StateError
 from tungsten.memory import MemoryStore
 from tungsten.remote import (
     MAX_IMAGE_BYTES,
@@ -32,7 +32,7 @@ from tungsten.remote import (
     image_snapshot,
     read_image,
 )
-from tungsten.staged import StagedState
+from tungsten.staged import MAX_CHECKS, StagedState
 
 ENTITY = b"alice"
 SECTIONS = [Symbol("/t/a"), Symbol("/t/b")]
@@ -197,3 +197,16 @@ def test_a_peer_chosen_scan_limit_does_not_set_the_work_of_its_recheck() -> None
     with pytest.raises(ConflictError):
         store.apply(lambda txn: changes(everything[:2]).apply(Recording(txn)))
     assert asked == [6, 3]
+
+
+def test_a_change_set_the_state_node_would_refuse_fails_on_the_runner() -> None:
+    """Past MAX_CHECKS the handler's node says so itself (repeated scans count once)."""
+    staged = StagedState(_store({}).snapshot())
+    for _ in range(3):
+        staged.scan(ENTITY, SECTIONS[0], 5)
+    assert len(staged.changes(ENTITY).scans) == 1
+    staged = StagedState(_store({}).snapshot())
+    for i in range(MAX_CHECKS + 1):
+        staged.get(ENTITY, SECTIONS[0], (i,))
+    with pytest.raises(StateError, match=f"at most {MAX_CHECKS} reads and scans"):
+        staged.changes(ENTITY)

@@ -16,7 +16,13 @@ from typing import Protocol, TypeVar
 
 from carbon.symbols import Symbol
 from carbon.tuples import CarbonTuple
-from tungsten.keys import decode_stored, encode_key, encode_value, section_prefix
+from tungsten.keys import (
+    decode_stored,
+    encode_key,
+    encode_value,
+    entity_prefix,
+    section_prefix,
+)
 
 DEFAULT_SCAN_LIMIT = 10_000
 _T = TypeVar("_T")
@@ -136,7 +142,7 @@ class TupleReader(ABC):
     def entity_records(self, entity: bytes, max_bytes: int) -> list[tuple[bytes, bytes]] | None:
         """All of `entity`'s records as raw (key after the entity prefix, value) pairs, in
         key order; None if together they exceed `max_bytes` (remote-state images)."""
-        prefix = bytes((len(entity),)) + entity
+        prefix = entity_prefix(entity)
         out, total = [], 0
         for key, value in self._scan_raw(prefix, max_bytes, max_bytes):
             total += len(key) + len(value)

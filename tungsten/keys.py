@@ -29,12 +29,17 @@ once and then served from a bounded cache. Why: dispatch reads the same few bind
 tuples on every call, and the canonical CBOR round trip costs more than the read."""
 
 
-def section_prefix(entity: bytes, section: Symbol) -> bytes:
-    """The byte prefix shared by every key of `section` in `entity`."""
+def entity_prefix(entity: bytes) -> bytes:
+    """The byte prefix shared by every key of `entity`."""
     if not isinstance(entity, bytes) or not 0 < len(entity) <= MAX_ENTITY_BYTES:
         raise KeyTooLargeError(f"entity must be 1-{MAX_ENTITY_BYTES} bytes")
+    return bytes((len(entity),)) + entity
+
+
+def section_prefix(entity: bytes, section: Symbol) -> bytes:
+    """The byte prefix shared by every key of `section` in `entity`."""
     text = section.text.encode()
-    return bytes((len(entity),)) + entity + bytes((len(text),)) + text
+    return entity_prefix(entity) + bytes((len(text),)) + text
 
 
 @lru_cache(maxsize=8192)

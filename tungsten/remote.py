@@ -19,7 +19,7 @@ from carbon.symbols import Symbol, SymbolError
 from carbon.tuples import CarbonTuple, encode_tuple
 from tungsten.api import Snapshot
 from tungsten.errors import StateError
-from tungsten.keys import MAX_ENTITY_BYTES, decode_key, decode_stored
+from tungsten.keys import MAX_ENTITY_BYTES, decode_key, decode_stored, entity_prefix
 from tungsten.memory import snapshot_of
 from tungsten.staged import MAX_CHECKS, MAX_STAGED_WRITES, EntityChanges, Entry, ScanEntry
 
@@ -57,7 +57,7 @@ def image_snapshot(entity: bytes, value: Value) -> Snapshot:
         raise RemoteStateError(f"{_E}: entity must be 1-{MAX_ENTITY_BYTES} bytes")
     if not isinstance(value, list):
         raise RemoteStateError(f"{_E}: an image is a list of [key, value] pairs")
-    prefix = bytes((len(entity),)) + entity
+    prefix = entity_prefix(entity)
     records: dict[bytes, bytes] = {}
     size = 0
     for item in value:

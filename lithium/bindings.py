@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from carbon.interfaces import MAX_INTERFACES, EndpointError, InterfaceMap, check_endpoint
 from carbon.symbols import Symbol
+from carbon.tuples import CarbonTuple
 from lithium.registry import check_handler_id
 from tungsten.api import ReadView, WriteView
 
@@ -40,19 +41,25 @@ def _symbol(text: str) -> Symbol:
     return Symbol(text)
 
 
+def _named_interface(record: CarbonTuple | None) -> Symbol | None:
+    """The interface an endpoint record `(interface symbol,)` names, or None."""
+    if not record or not isinstance(record[0], str):
+        return None
+    return _symbol(record[0])
+
+
 def interface_at(view: ReadView, entity: bytes, endpoint: int) -> Symbol | None:
     """The interface symbol on an endpoint, or None."""
-    found = view.get(entity, ENDPOINTS_SECTION, (endpoint,))
-    if found is None or not found or not isinstance(found[0], str):
-        return None
-    return _symbol(found[0])
+    return _named_interface(view.get(entity, ENDPOINTS_SECTION, (endpoint,)))
 
 
 def read_interface_map(view: ReadView, entity: bytes) -> InterfaceMap:
-    """The entity's whole endpoint map (what endpoint 0 lists)."""
-    pairs = view.scan(entity, ENDPOINTS_SECTION)
-    return InterfaceMap({int(k[0]): Symbol(str(v[0])) for k, v in pairs
-                         if isinstance(k[0], int)})
+    """The entity's whole endpoint map (what endpoint 0 lists): exactly the endpoints
+    interface_at resolves, so a malformed record is neither listed nor routed to."""
+    named = {key[0]: _named_interface(record)
+             for key, record in view.scan(entity, ENDPOINTS_SECTION)
+             if len(key) == 1 and type(key[0]) is int}
+    return InterfaceMap({endpoint: i for endpoint, i in named.items() if i is not None})
 
 
 def map_endpoint(txn: WriteView, entity: bytes, endpoint: int, interface: Symbol) -> None:

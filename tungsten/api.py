@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, TypeVar
 
 from carbon.symbols import Symbol
 from carbon.tuples import CarbonTuple
-from tungsten.keys import decode_stored, encode_key, encode_value, section_prefix
+from tungsten.keys import (
+    decode_stored,
+    encode_key,
+    encode_value,
+    entity_prefix,
+    section_prefix,
+)
 
 DEFAULT_SCAN_LIMIT = 10_000
 _T = TypeVar("_T")
@@ -98,6 +104,16 @@ class StateStore(Protocol):
         ...
 
 
+@contextmanager
+def reading_snapshot(store: StateStore) -> Iterator[ReadView]:
+    """`StateStore.reading()` for every backend: a snapshot closed when the block ends."""
+    snap = store.snapshot()
+    try:
+        yield snap
+    finally:
+        snap.close()
+
+
 class TupleReader(ABC):
     """The tuple API over a backend's raw reads."""
 
@@ -126,7 +142,7 @@ class TupleReader(ABC):
     def entity_records(self, entity: bytes, max_bytes: int) -> list[tuple[bytes, bytes]] | None:
         """All of `entity`'s records as raw (key after the entity prefix, value) pairs, in
         key order; None if together they exceed `max_bytes` (remote-state images)."""
-        prefix = bytes((len(entity),)) + entity
+        prefix = entity_prefix(entity)
         out, total = [], 0
         for key, value in self._scan_raw(prefix, max_bytes, max_bytes):
             total += len(key) + len(value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from carbon.symbols import Symbol
+from carbon.symbols import Symbol, SymbolError
 from carbon.tuples import CarbonTuple, TupleError, decode_tuple, encode_tuple
 from tungsten.errors import CorruptStateError, KeyTooLargeError
 
@@ -29,12 +29,17 @@ once and then served from a bounded cache. Why: dispatch reads the same few bind
 tuples on every call, and the canonical CBOR round trip costs more than the read."""
 
 
-def section_prefix(entity: bytes, section: Symbol) -> bytes:
-    """The byte prefix shared by every key of `section` in `entity`."""
+def entity_prefix(entity: bytes) -> bytes:
+    """The byte prefix shared by every key of `entity`."""
     if not isinstance(entity, bytes) or not 0 < len(entity) <= MAX_ENTITY_BYTES:
         raise KeyTooLargeError(f"entity must be 1-{MAX_ENTITY_BYTES} bytes")
+    return bytes((len(entity),)) + entity
+
+
+def section_prefix(entity: bytes, section: Symbol) -> bytes:
+    """The byte prefix shared by every key of `section` in `entity`."""
     text = section.text.encode()
-    return bytes((len(entity),)) + entity + bytes((len(text),)) + text
+    return entity_prefix(entity) + bytes((len(text),)) + text
 
 
 @lru_cache(maxsize=8192)
@@ -58,6 +63,24 @@ def encode_key(entity: bytes, section: Symbol, key: CarbonTuple) -> bytes:
         raise KeyTooLargeError(f"key for {section} is {len(raw)} bytes; the limit for entity, "
                                f"section and key together is {MAX_KEY_BYTES}")
     return raw
+
+
+def decode_key(raw: bytes) -> tuple[bytes, Symbol, CarbonTuple]:
+    """Inverse of encode_key: (entity, section, key tuple). CorruptStateError for bytes
+    that are not such a key (written by something else, or sent by a peer)."""
+    if len(raw) > MAX_KEY_BYTES:
+        raise CorruptStateError(f"key of {len(raw)} bytes exceeds {MAX_KEY_BYTES}")
+    if not raw or raw[0] == 0 or len(raw) <= 1 + raw[0]:
+        raise CorruptStateError("key has no entity, or is shorter than its entity length")
+    entity_end = 1 + raw[0]
+    section_end = entity_end + 1 + raw[entity_end]
+    if section_end > len(raw):
+        raise CorruptStateError("key is shorter than its section length")
+    try:
+        section = Symbol(raw[entity_end + 1:section_end].decode())
+    except (UnicodeDecodeError, SymbolError) as exc:
+        raise CorruptStateError(f"key section is not a symbol: {exc}") from None
+    return raw[1:entity_end], section, decode_stored(raw[section_end:])
 
 
 def encode_value(value: CarbonTuple) -> bytes:

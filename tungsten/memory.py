@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import MappingProxyType
 from typing import TypeVar
 
-from tungsten.api import ReadView, Snapshot, StateStore, TupleReader, TupleWriter, WriteView
+from tungsten.api import (
+    ReadView,
+    Snapshot,
+    StateStore,
+    TupleReader,
+    TupleWriter,
+    WriteView,
+    reading_snapshot,
+)
 from tungsten.errors import ClosedError
 
 _T = TypeVar("_T")
@@ -35,19 +43,25 @@ class _MemorySnapshot(TupleReader):
     def _scan_raw(self, prefix: bytes, limit: int,
                   max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         data = self._live()
-        keys = sorted(k for k in data if k.startswith(prefix))[:limit]
-        return _bounded(((k, data[k]) for k in keys), max_bytes)
+        keys = sorted(k for k in data if k.startswith(prefix))
+        return _take(((k, data[k]) for k in keys), limit, max_bytes)
 
     def close(self) -> None:
         self._data = None
 
 
-def _bounded(records: Iterator[tuple[bytes, bytes]],
-             max_bytes: int | None) -> Iterator[tuple[bytes, bytes]]:
-    """Stop after the record that takes the running size past `max_bytes`."""
-    total = 0
+def _take(records: Iterator[tuple[bytes, bytes | None]], limit: int,
+          max_bytes: int | None) -> Iterator[tuple[bytes, bytes]]:
+    """Up to `limit` present records (none for `limit` <= 0, as LMDB's cursor scan),
+    stopping after the record that takes the running size past `max_bytes`."""
+    taken = total = 0
     for key, value in records:
+        if taken >= limit:
+            return
+        if value is None:
+            continue
         yield key, value
+        taken += 1
         total += len(key) + len(value)
         if max_bytes is not None and total > max_bytes:
             return
@@ -73,14 +87,7 @@ class _MemoryWriter(TupleWriter):
                   max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         keys = {k for k in self._base if k.startswith(prefix)}
         keys |= {k for k in self.pending if k.startswith(prefix)}
-        out = []
-        for k in sorted(keys):
-            value = self._get_raw(k)
-            if value is not None:
-                out.append((k, value))
-                if len(out) >= limit:
-                    break
-        return _bounded(iter(out), max_bytes)
+        return _take(((k, self._get_raw(k)) for k in sorted(keys)), limit, max_bytes)
 
     def _put_raw(self, key: bytes, value: bytes) -> None:
         self.pending[key] = value
@@ -120,14 +127,9 @@ class MemoryStore:
         self._check_open()
         return _MemorySnapshot(self._data)
 
-    @contextmanager
-    def reading(self) -> Iterator[ReadView]:
+    def reading(self) -> AbstractContextManager[ReadView]:
         """A snapshot for the duration of a `with` block."""
-        snap = self.snapshot()
-        try:
-            yield snap
-        finally:
-            snap.close()
+        return reading_snapshot(self)
 
     @contextmanager
     def writing(self) -> Iterator[WriteView]:

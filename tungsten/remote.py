@@ -19,15 +19,13 @@ from carbon.symbols import Symbol, SymbolError
 from carbon.tuples import CarbonTuple, encode_tuple
 from tungsten.api import Snapshot
 from tungsten.errors import StateError
-from tungsten.keys import MAX_ENTITY_BYTES, decode_stored
+from tungsten.keys import MAX_ENTITY_BYTES, decode_key, decode_stored, entity_prefix
 from tungsten.memory import snapshot_of
-from tungsten.staged import MAX_STAGED_WRITES, EntityChanges, Entry, ScanEntry
+from tungsten.staged import MAX_CHECKS, MAX_STAGED_WRITES, EntityChanges, Entry, ScanEntry
 
 MAX_IMAGE_BYTES = 1 << 20
 """Largest entity state (keys and values) that remote-state routing moves; larger
 entities must be served by a node that mirrors them (forward or redirect)."""
-MAX_CHECKS = 10_000
-"""Bound on the reads and scans one remote transaction asks the state node to re-check."""
 _E = "remote state"
 
 
@@ -59,19 +57,25 @@ def image_snapshot(entity: bytes, value: Value) -> Snapshot:
         raise RemoteStateError(f"{_E}: entity must be 1-{MAX_ENTITY_BYTES} bytes")
     if not isinstance(value, list):
         raise RemoteStateError(f"{_E}: an image is a list of [key, value] pairs")
-    prefix = bytes((len(entity),)) + entity
+    prefix = entity_prefix(entity)
     records: dict[bytes, bytes] = {}
     size = 0
     for item in value:
         if not (isinstance(item, list) and len(item) == 2 and type(item[0]) is bytes
                 and type(item[1]) is bytes):
             raise RemoteStateError(f"{_E}: an image record is [key bytes, value bytes]")
-        _split_key(item[0])
-        _tuple(item[1])
         size += len(item[0]) + len(item[1])
-        records[prefix + item[0]] = item[1]
-    if size > MAX_IMAGE_BYTES or len(records) != len(value):
-        raise RemoteStateError(f"{_E}: image over {MAX_IMAGE_BYTES} bytes or with repeats")
+        if size > MAX_IMAGE_BYTES:
+            raise RemoteStateError(f"{_E}: image over {MAX_IMAGE_BYTES} bytes")
+        key = prefix + item[0]
+        if key in records:
+            raise RemoteStateError(f"{_E}: image repeats a record key")
+        try:
+            decode_key(key)
+            decode_stored(item[1])
+        except StateError as exc:
+            raise RemoteStateError(f"{_E}: image record: {exc.message}") from None
+        records[key] = item[1]
     return snapshot_of(records)
 
 
@@ -123,17 +127,6 @@ def _scan_from(item: Value) -> ScanEntry:
             raise RemoteStateError(f"{_E}: a scanned record is [key, value]")
         seen.append((_tuple(pair[0]), _tuple(pair[1])))
     return _section(item[0]), item[1], tuple(seen)
-
-
-def _split_key(key: bytes) -> tuple[Symbol, CarbonTuple]:
-    """A stored key after the entity prefix: section length, section, key tuple."""
-    if not key or len(key) < 1 + key[0]:
-        raise RemoteStateError(f"{_E}: record key too short")
-    try:
-        text = key[1:1 + key[0]].decode()
-    except UnicodeDecodeError:
-        raise RemoteStateError(f"{_E}: record section is not UTF-8") from None
-    return _section(text), _tuple(key[1 + key[0]:])
 
 
 def _section(text: Value) -> Symbol:

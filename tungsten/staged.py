@@ -21,6 +21,9 @@ from tungsten.keys import encode_key, encode_value, section_prefix
 
 MAX_STAGED_WRITES = 10_000
 """Bound on one handler's writes, so a runaway handler cannot exhaust memory."""
+MAX_CHECKS = 10_000
+"""Bound on the reads and scans one remote-state transaction asks the state node to
+re-check (docs/protocol.md 6.10)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,7 @@ class StagedState:
     def __init__(self, snapshot: ReadView) -> None:
         self._snapshot = snapshot
         self._reads: dict[bytes, tuple[bytes, Symbol, CarbonTuple, CarbonTuple | None]] = {}
-        self._scans: list[_Scan] = []
+        self._scans: dict[tuple[bytes, int], _Scan] = {}
         self._writes: dict[bytes, _Write] = {}
         self._sealed = False
 
@@ -74,16 +77,21 @@ class StagedState:
              limit: int = DEFAULT_SCAN_LIMIT) -> list[tuple[CarbonTuple, CarbonTuple]]:
         """The snapshot's section overlaid with own staged writes, in key-byte order."""
         self._check()
-        base = self._snapshot.scan(entity, section, limit)
-        self._scans.append(_Scan(entity, section, limit, base))
         prefix = section_prefix(entity, section)
+        own = [(raw_key, w) for raw_key, w in self._writes.items() if raw_key.startswith(prefix)]
+        # Each own delete may hide one snapshot record: read that many more, so the
+        # result still has `limit` records when the section has them.
+        deletes = sum(w.value is None for _, w in own)
+        base_limit = limit + deletes if limit > 0 else limit
+        base = self._snapshot.scan(entity, section, base_limit)
+        # The snapshot never changes, so a repeated scan is re-checked once.
+        self._scans.setdefault((prefix, base_limit), _Scan(entity, section, base_limit, base))
         merged = {encode_key(entity, section, k): (k, v) for k, v in base}
-        for raw_key, write in self._writes.items():
-            if raw_key.startswith(prefix):
-                if write.value is None:
-                    merged.pop(raw_key, None)
-                else:
-                    merged[raw_key] = (write.key, write.value)
+        for raw_key, write in own:
+            if write.value is None:
+                merged.pop(raw_key, None)
+            else:
+                merged[raw_key] = (write.key, write.value)
         return [merged[k] for k in sorted(merged)][:limit]
 
     def put(self, entity: bytes, section: Symbol, key: CarbonTuple,
@@ -124,7 +132,7 @@ class StagedState:
 
     def _validate_and_apply(self, txn: WriteView) -> None:
         check_and_write(txn, self._reads.values(),
-                        ((s.entity, s.section, s.limit, s.seen) for s in self._scans),
+                        ((s.entity, s.section, s.limit, s.seen) for s in self._scans.values()),
                         ((w.entity, w.section, w.key, w.value) for w in self._writes.values()))
 
     def changes(self, entity: bytes) -> EntityChanges:
@@ -132,14 +140,19 @@ class StagedState:
         `entity`'s state validates and applies (remote-state routing). Seals it."""
         self._check()
         self._sealed = True
+        scans = self._scans.values()
         if any(e != entity for e, *_ in self._reads.values()) or \
-                any(s.entity != entity for s in self._scans) or \
+                any(s.entity != entity for s in scans) or \
                 any(w.entity != entity for w in self._writes.values()):
             raise StateError("a remote-state transaction may touch only its own entity")
+        if len(self._reads) + len(scans) > MAX_CHECKS:
+            raise StateError(f"a remote-state transaction may re-check at most {MAX_CHECKS} "
+                             f"reads and scans; this one made {len(self._reads)} reads and "
+                             f"{len(scans)} scans, so the node holding the state would refuse it")
         return EntityChanges(
             entity,
             tuple((section, key, seen) for _, section, key, seen in self._reads.values()),
-            tuple((s.section, s.limit, tuple(s.seen)) for s in self._scans),
+            tuple((s.section, s.limit, tuple(s.seen)) for s in scans),
             tuple((w.section, w.key, w.value) for w in self._writes.values()))
 
 
@@ -177,12 +190,17 @@ def check_and_write(txn: WriteView,
                                           list[tuple[CarbonTuple, CarbonTuple]]]],
                     writes: Iterable[tuple[bytes, Symbol, CarbonTuple, CarbonTuple | None]],
                     ) -> None:
-    """Optimistic validation then all writes, inside one write transaction."""
+    """Optimistic validation then all writes, inside one write transaction.
+
+    A scan is re-run only to one record past what it saw: that decides equality with the
+    full re-run, and bounds the work by what the transaction saw rather than by its limit
+    (which, for a change set from a peer, the peer chose).
+    """
     for entity, section, key, seen in reads:
         if txn.get(entity, section, key) != seen:
             raise ConflictError(f"{section} {key!r} changed while the handler ran")
     for entity, section, limit, seen_scan in scans:
-        if txn.scan(entity, section, limit) != seen_scan:
+        if txn.scan(entity, section, min(limit, len(seen_scan) + 1)) != seen_scan:
             raise ConflictError(f"section {section} changed while the handler ran")
     for entity, section, key, value in writes:
         if value is None:

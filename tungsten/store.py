@@ -21,17 +21,23 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import lmdb
 
 from carbon.error_codes import MercuryError
-from carbon.symbols import Symbol
-from tungsten.api import ReadView, StateStore, TupleReader, TupleWriter, WriteView
+from tungsten.api import (
+    ReadView,
+    StateStore,
+    TupleReader,
+    TupleWriter,
+    WriteView,
+    reading_snapshot,
+)
 from tungsten.errors import ClosedError, MapFullError, StateError
-from tungsten.keys import decode_stored
+from tungsten.keys import decode_key, decode_stored
 
 _T = TypeVar("_T")
 _GROWTH_CHECK_EVERY = 64
@@ -65,13 +71,9 @@ class StateReport:
 def _record_problem(key: bytes, value: bytes) -> str | None:
     """Why a raw record is not (entity, section, tuple) -> tuple, or None if it is."""
     try:
-        entity_len = key[0]
-        section_len = key[1 + entity_len]
-        section_end = 2 + entity_len + section_len
-        Symbol(key[2 + entity_len:section_end].decode())
-        decode_stored(key[section_end:])
+        decode_key(key)
         decode_stored(value)
-    except (IndexError, UnicodeDecodeError, MercuryError) as exc:
+    except MercuryError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 
@@ -250,14 +252,9 @@ class LmdbStore:
         """Snapshots not yet closed (a leak shows here)."""
         return self._open_snapshots
 
-    @contextmanager
-    def reading(self) -> Iterator[ReadView]:
+    def reading(self) -> AbstractContextManager[ReadView]:
         """A snapshot for the duration of a `with` block."""
-        snap = self.snapshot()
-        try:
-            yield snap
-        finally:
-            snap.close()
+        return reading_snapshot(self)
 
     @contextmanager
     def writing(self) -> Iterator[WriteView]:

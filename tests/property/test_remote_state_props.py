@@ -22,7 +22,7 @@ from mercury_rt.core.state_messages import (
     encode_state_commit,
     encode_state_fetch,
 )
-from tungsten.errors import ConflictError
+from tungsten.errors import ConflictError, StateError
 from tungsten.memory import MemoryStore
 from tungsten.remote import (
     MAX_IMAGE_BYTES,
@@ -32,7 +32,7 @@ from tungsten.remote import (
     image_snapshot,
     read_image,
 )
-from tungsten.staged import StagedState
+from tungsten.staged import MAX_CHECKS, StagedState
 
 ENTITY = b"alice"
 SECTIONS = [Symbol("/t/a"), Symbol("/t/b")]
@@ -167,4 +167,46 @@ def test_a_change_set_may_touch_only_the_called_entity() -> None:
     staged = StagedState(_store({}).snapshot())
     staged.put(b"bob", SECTIONS[0], (1,), (2,))
     with pytest.raises(MercuryError, match="only its own entity"):
+        staged.changes(ENTITY)
+
+
+def test_a_peer_chosen_scan_limit_does_not_set_the_work_of_its_recheck() -> None:
+    """The state node re-runs a scan only one record past what the runner saw, whatever
+    limit the change set names, and still detects every difference."""
+    store = _store({(SECTIONS[0], (i,)): (i,) for i in range(5)})
+    with store.reading() as view:
+        everything = view.scan(ENTITY, SECTIONS[0])
+    asked: list[int] = []
+
+    class Recording:
+        def __init__(self, txn: Any) -> None:
+            self.txn = txn
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.txn, name)
+
+        def scan(self, entity: bytes, section: Symbol, limit: int) -> Any:
+            asked.append(limit)
+            return self.txn.scan(entity, section, limit)
+
+    def changes(seen: list[Any]) -> Any:
+        pairs = [[cbor.dumps(list(k)), cbor.dumps(list(v))] for k, v in seen]
+        return changes_from_value(ENTITY, [[], [[SECTIONS[0].text, 2**62, pairs]],
+                                           [[SECTIONS[1].text, cbor.dumps([1]), None]]])
+    store.apply(lambda txn: changes(everything).apply(Recording(txn)))
+    with pytest.raises(ConflictError):
+        store.apply(lambda txn: changes(everything[:2]).apply(Recording(txn)))
+    assert asked == [6, 3]
+
+
+def test_a_change_set_the_state_node_would_refuse_fails_on_the_runner() -> None:
+    """Past MAX_CHECKS the handler's node says so itself (repeated scans count once)."""
+    staged = StagedState(_store({}).snapshot())
+    for _ in range(3):
+        staged.scan(ENTITY, SECTIONS[0], 5)
+    assert len(staged.changes(ENTITY).scans) == 1
+    staged = StagedState(_store({}).snapshot())
+    for i in range(MAX_CHECKS + 1):
+        staged.get(ENTITY, SECTIONS[0], (i,))
+    with pytest.raises(StateError, match=f"at most {MAX_CHECKS} reads and scans"):
         staged.changes(ENTITY)

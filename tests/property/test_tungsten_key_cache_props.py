@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbon.symbols import Symbol
 from carbon.tuples import decode_tuple, encode_tuple
-from tungsten.keys import decode_stored, encode_key, section_prefix
+from tungsten.errors import CorruptStateError
+from tungsten.keys import decode_key, decode_stored, encode_key, section_prefix
 
 SECTION = Symbol("/t/cache")
 scalars = st.one_of(st.integers(-5, 5), st.booleans(), st.none(), st.text(max_size=3),
@@ -42,3 +44,27 @@ def test_decoded_values_are_never_shared_when_they_can_be_mutated(value: tuple[A
         if isinstance(item, list):
             item.append("mutated")
     assert decode_stored(raw) == value, "a caller's mutation leaked into a later read"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=8), st.sampled_from([SECTION, Symbol("/a/b/c")]),
+       st.lists(scalars, max_size=3).map(tuple))
+def test_a_key_decodes_to_what_was_encoded(entity: bytes, section: Symbol,
+                                           key: tuple[Any, ...]) -> None:
+    assert decode_key(encode_key(entity, section, key)) == (entity, section, key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40))
+def test_any_bytes_decode_as_a_key_or_fail_as_corrupt_state(raw: bytes) -> None:
+    """What verify() and remote-state images rely on: one typed error, never a crash."""
+    try:
+        entity, section, key = decode_key(raw)
+    except CorruptStateError:
+        return
+    assert encode_key(entity, section, key) == raw
+
+
+def test_a_key_past_the_lmdb_limit_is_corrupt() -> None:
+    with pytest.raises(CorruptStateError, match="exceeds 511"):
+        decode_key(section_prefix(b"e", SECTION) + encode_tuple((b"x" * 600,)))

@@ -19,7 +19,7 @@ from carbon.protocol_spec import Interface, OperationKind, SpecRegistry, message
 from carbon.symbols import Symbol
 from carbon.types import INT, NULL, dumps_typed, loads_typed, record
 from lithium import HandlerRegistry, IncomingCall, InvokeLimits, Invoker, Reply, attach, detach
-from lithium.bindings import bind, bound_handler
+from lithium.bindings import ENDPOINTS_SECTION, bind, bound_handler
 from lithium.registry import HandlerIdError
 from tungsten.api import StateStore
 from tungsten.memory import MemoryStore
@@ -274,6 +274,21 @@ def test_endpoint_zero_lists_interfaces(store: StateStore) -> None:
     listing = loads_typed(METADATA_SPEC.named("list-interfaces").reply, reply.payload)
     assert listing == [{"interface": "/argon/carbon/metadata", "endpoint": 0},
                        {"interface": "/example/counter/v1", "endpoint": 1}]
+
+
+def test_endpoint_zero_skips_an_endpoint_record_that_names_no_interface(
+        store: StateStore) -> None:
+    """A damaged endpoint record (here from outside the API) is neither routed to nor
+    listed, instead of failing endpoint 0 with an internal error."""
+    invoker = _node(store)
+    with store.writing() as txn:
+        txn.put(b"alice", ENDPOINTS_SECTION, (2,), ())
+    (listed, routed) = _run(invoker, _call(endpoint=0, op=1, payload=NULL_BYTES),
+                            _call(endpoint=2))
+    assert listed.payload is not None
+    listing = loads_typed(METADATA_SPEC.named("list-interfaces").reply, listed.payload)
+    assert [entry["endpoint"] for entry in listing] == [0, 1]
+    assert routed.code == ErrorCode.UNKNOWN_ENDPOINT
 
 
 def test_overload_is_refused_not_queued_without_bound(store: StateStore) -> None:

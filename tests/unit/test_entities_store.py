@@ -163,6 +163,38 @@ def test_staged_scan_conflict_is_detected(store: StateStore) -> None:
     snap.close()
 
 
+@pytest.mark.parametrize("limit", [-1, 0, 1, 2, 10])
+def test_scan_limit_means_the_same_in_snapshots_and_writes(store: StateStore,
+                                                           limit: int) -> None:
+    """At most `limit` records (none for limit <= 0), whichever view scans, so a staged
+    scan re-checked inside a write transaction sees what the handler saw."""
+    with store.writing() as txn:
+        for i in range(3):
+            txn.put(b"e", S, (i,), (i,))
+    expected = [((i,), (i,)) for i in range(3)][:max(limit, 0)]
+    with store.reading() as view:
+        assert view.scan(b"e", S, limit) == expected
+    with store.writing() as txn:
+        assert txn.scan(b"e", S, limit) == expected
+
+
+def test_staged_scan_after_own_deletes_still_returns_limit_records(store: StateStore) -> None:
+    """A handler that deleted records and then scans sees the next ones, exactly what the
+    same scan shows once its writes are committed."""
+    with store.writing() as txn:
+        for i in range(5):
+            txn.put(b"e", S, (i,), (i,))
+    snap = store.snapshot()
+    staged = StagedState(snap)
+    staged.delete(b"e", S, (0,))
+    staged.delete(b"e", S, (2,))
+    assert staged.scan(b"e", S, 2) == [((1,), (1,)), ((3,), (3,))]
+    staged.commit(store)
+    snap.close()
+    with store.reading() as view:
+        assert view.scan(b"e", S, 2) == [((1,), (1,)), ((3,), (3,))]
+
+
 def test_lmdb_map_grows_when_full(tmp_path: Path) -> None:
     """A full map doubles and apply() retries, up to max_map_size."""
     store = LmdbStore(tmp_path, LmdbOptions(map_size=64 * 1024, max_map_size=8 << 20))

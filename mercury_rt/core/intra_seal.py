@@ -5,8 +5,9 @@ stop outsiders from injecting or altering messages. Every node holds the cluster
 the nodes derive one symmetric key from it (HKDF-SHA256) and seal each intra-cluster
 payload with ChaCha20-Poly1305. Nonces are a random 4-byte per-incarnation prefix (given
 by the shell from os.urandom) plus a 64-bit counter: unique without any randomness in
-the core. A key rotation changes the derived key; `open` accepts the previous key too, so
-in-flight messages survive a rotation.
+the core. A key rotation changes the derived key: nodes holding different cluster keys
+cannot open each other's intra-cluster traffic, so a rotation is rolled out to every node
+together (docs/operator-guide.md, "Rotate the cluster key").
 """
 
 from __future__ import annotations
@@ -41,11 +42,10 @@ def derive_intra_key(cluster_key: Ed25519PrivateKey) -> bytes:
 class IntraSeal:
     """Seal and open intra-cluster payloads."""
 
-    def __init__(self, key: bytes, nonce_prefix: bytes, previous: bytes | None = None) -> None:
+    def __init__(self, key: bytes, nonce_prefix: bytes) -> None:
         if len(nonce_prefix) != 4:
             raise ValueError("nonce prefix must be 4 bytes")
         self._aead = ChaCha20Poly1305(key)
-        self._previous = ChaCha20Poly1305(previous) if previous else None
         self._prefix = nonce_prefix
         self._counter = 0
 
@@ -60,12 +60,8 @@ class IntraSeal:
         if len(sealed) < NONCE_SIZE + TAG_SIZE:
             raise SealError("intra-cluster payload too short to be sealed")
         nonce, body = sealed[:NONCE_SIZE], sealed[NONCE_SIZE:]
-        for aead in (self._aead, self._previous):
-            if aead is None:
-                continue
-            try:
-                return aead.decrypt(nonce, body, _AAD)
-            except InvalidTag:
-                continue
-        raise SealError("intra-cluster payload failed authentication: not from a node of "
-                        "this cluster, or altered in transit")
+        try:
+            return self._aead.decrypt(nonce, body, _AAD)
+        except InvalidTag:
+            raise SealError("intra-cluster payload failed authentication: not from a node "
+                            "of this cluster, or altered in transit") from None

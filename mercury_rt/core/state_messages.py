@@ -11,7 +11,7 @@ are decoded under their own, larger bounds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from carbon import cbor
 from carbon.cbor import Limits
@@ -25,6 +25,8 @@ from tungsten.staged import EntityChanges
 STATE_FETCH = 4
 STATE_COMMIT = 5
 STATE_LIMITS = Limits(max_bytes=2 * 1024 * 1024, max_depth=6, max_items=3 * 65_536 + 16)
+_SMALL_CHANGES = 64 * 1024
+"""Below this many bytes a change set cannot reach STATE_LIMITS (each item takes a byte)."""
 
 
 class StateMessageError(MercuryError):
@@ -58,8 +60,22 @@ def encode_state_fetch(entity: bytes) -> bytes:
 
 
 def encode_state_commit(changes: EntityChanges) -> bytes:
-    """The node request asking to commit a handler's changes."""
-    return cbor.dumps([STATE_COMMIT, changes.entity, cbor.dumps(changes_to_value(changes))])
+    """The node request asking to commit a handler's changes.
+
+    Checked here against the bounds the state node decodes them under, so an oversized
+    change set fails on the node that ran the handler, with 407 and a reason, rather than
+    as a malformed request (408) from the state node.
+    """
+    inner = cbor.dumps(changes_to_value(changes))
+    if len(inner) > _SMALL_CHANGES:
+        try:
+            cbor.loads(inner, replace(STATE_LIMITS, max_bytes=STATE_LIMITS.max_bytes - 1024))
+        except cbor.CodecError as exc:
+            raise StateMessageError(
+                f"the handler's changes ({len(inner)} bytes) exceed what one remote-state "
+                f"commit may carry: {exc.message}; read and write less per call, or route "
+                "this entity with forward", ErrorCode.STATE_TOO_LARGE_FOR_REMOTE) from None
+    return cbor.dumps([STATE_COMMIT, changes.entity, inner])
 
 
 def decode_state_request(outer: list[cbor.Value]) -> StateFetch | StateCommit:

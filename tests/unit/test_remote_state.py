@@ -27,6 +27,7 @@ from mercury_rt.core.routing import Path as RoutePath
 from mercury_rt.core.state_messages import (
     StateFetch,
     decode_image,
+    encode_state_commit,
     encode_state_fetch,
     state_failure,
 )
@@ -185,3 +186,13 @@ def test_a_node_serves_state_only_sealed_and_only_for_entities_it_mirrors() -> N
         assert decode_reply(raw).code == code
     forged = core.handle(RoutePath.INTRA_CLUSTER, encode_state_fetch(b"alice"), b"k", 10.0, 0.0)
     assert isinstance(forged, Drop), "an unsealed intra-cluster datagram is dropped"
+
+
+def test_a_change_set_too_large_to_ship_fails_on_the_running_node_with_407() -> None:
+    writes = tuple((Symbol(SECTION), (i,), (b"x" * 300,)) for i in range(8000))
+    with pytest.raises(MercuryError) as caught:
+        encode_state_commit(EntityChanges(b"alice", (), (), writes))
+    assert caught.value.code == ErrorCode.STATE_TOO_LARGE_FOR_REMOTE
+    assert "forward" in caught.value.message
+    small = EntityChanges(b"alice", (), (), writes[:10])
+    assert len(encode_state_commit(small)) < 4096

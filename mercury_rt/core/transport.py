@@ -329,7 +329,7 @@ class Transport:
             self._fail(call, ErrorCode.NO_ANSWER,
                        f"{call.peer[0]}:{call.peer[1]} did not acknowledge the request", now)
             return
-        call.rto = min(call.rto * 2, self.config.max_rto)
+        call.rto = self._backoff(call.rto)
         call.transmissions += 1
         self.stats.retransmissions += 1
         sender = call.sender
@@ -340,6 +340,10 @@ class Transport:
         else:
             self._emit(self._encode_call(call, self._peer(call.peer), now), call.peer)
         self._arm_call(call, now + call.rto)
+
+    def _backoff(self, rto: float) -> float:
+        """The next timeout after one expiry of `rto`: doubled, capped at max_rto."""
+        return min(rto * 2, self.config.max_rto)
 
     def _arm_call(self, call: Call, when: float) -> None:
         """Arm a call's timer at `when`, its deadline, or its answer deadline if sooner."""
@@ -398,7 +402,7 @@ class Transport:
             return
         if error.code == ErrorCode.OVERLOADED and call.state is CallState.SENT:
             self.stats.overloaded_retries += 1
-            call.rto = min(call.rto * 2, self.config.max_rto)
+            call.rto = self._backoff(call.rto)
             self._arm_call(call, now + call.rto)
             return
         self._complete(call, CallFailed(call.handle, error.code, error.detail), now)
@@ -554,7 +558,7 @@ class Transport:
         sender = record.sender
         if now >= record.expires_at or sender is None or sender.complete:
             return
-        sender.rto = min(sender.rto * 2, self.config.max_rto)
+        sender.rto = self._backoff(sender.rto)
         self._resend_fragments(sender, now)
         self._timers.arm(record, min(now + sender.rto, record.expires_at))
 

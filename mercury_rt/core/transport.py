@@ -30,6 +30,8 @@ from mercury_rt.core.fragment_receiver import (
 )
 from mercury_rt.core.fragment_sender import FragmentSender, TransferSettings
 from mercury_rt.core.messages import (
+    MAX_DETAIL,
+    MAX_U32,
     Ack,
     AnyMessage,
     Error,
@@ -61,7 +63,6 @@ from mercury_rt.core.transport_stats import TransportStats
 
 Addr = tuple[str, int]
 _COUNTER_MASK = (1 << EPOCH_SHIFT) - 1
-MAX_U32 = 2**32 - 1
 RESTART_SLACK = 1.0
 """Seconds allowed for a first transmission's travel when judging if it predates us."""
 
@@ -186,7 +187,7 @@ class Transport:
     def reply_error(self, peer: Addr, request_id: int, code: int, detail: str,
                     now: float) -> bool:
         """Answer a request with a typed error instead of a reply."""
-        datagram = encode(Error(Kind.REQUEST, request_id, int(code), detail[:1024]))
+        datagram = encode(Error(Kind.REQUEST, request_id, int(code), detail[:MAX_DETAIL]))
         return self._finish(peer, request_id, datagram, now)
 
     # ----- inputs ----------------------------------------------------------------------

@@ -14,7 +14,6 @@ from collections import OrderedDict, deque
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.core.exchanges import (
-    CALL_TRANSITIONS,
     EPOCH_SHIFT,
     Call,
     CallState,
@@ -375,7 +374,7 @@ class Transport:
     def _on_ack(self, ack: Ack, peer: Addr, now: float) -> None:
         if ack.kind is Kind.REPLY:
             record = self._records.get(peer, ack.id)
-            if record is not None and record.sender is not None:
+            if record is not None:
                 record.sender = None
             return
         call = self._own_call(ack.id, peer, ack.kind)
@@ -387,8 +386,7 @@ class Transport:
                 self._peer(peer).rtt.sample(now - call.sent_at)
             self._complete(call, MessageDelivered(call.handle), now)
             return
-        call.state = self._transition(call, "ack")
-        call.sender = None
+        self._peer_holds(call)
         self._timers.arm(call, min(now + max(call.rto, self._peer(peer).rtt.rto),
                                    call.expires_at))
 
@@ -415,10 +413,11 @@ class Transport:
             return None
         return call
 
-    def _transition(self, call: Call, event: str) -> CallState:
-        state = CALL_TRANSITIONS[(call.state, event)]
-        assert state is not None
-        return state
+    @staticmethod
+    def _peer_holds(call: Call) -> None:
+        """SENT -> ACKED: the peer has the whole request, so stop resending it (poll)."""
+        call.state = CallState.ACKED
+        call.sender = None
 
     def _complete(self, call: Call, event: TransportEvent, now: float) -> None:
         del self._calls[call.handle]
@@ -599,13 +598,10 @@ class Transport:
     def _fragment_wanted(self, frag: Fragment, peer: Addr, now: float) -> bool:
         """Fragments of exchanges already complete are answered, not reassembled again."""
         if frag.kind is Kind.REPLY:
-            call = self._calls.get(frag.id)
-            if call is None or call.peer != peer or call.kind is not Kind.REQUEST:
-                self.stats.unexpected += 1
+            call = self._own_call(frag.id, peer, Kind.REQUEST)
+            if call is None:
                 return False
-            if call.state is CallState.SENT:
-                call.state = self._transition(call, "ack")
-                call.sender = None
+            self._peer_holds(call)
             self._timers.arm(call, min(now + call.rto, call.expires_at))
             return True
         record = self._records.get(peer, frag.id)

@@ -147,13 +147,7 @@ class Transport:
         that time fails with NO_ANSWER, so a caller can try another node; once the peer
         has acknowledged it, only the overall `timeout` applies.
         """
-        handle = self._start(Kind.REQUEST, peer, payload, now, timeout)
-        if answer_timeout is not None:
-            call = self._calls[handle]
-            call.answer_timeout = answer_timeout
-            if call.deadline is not None and call.deadline < call.expires_at:
-                self._arm_call(call, call.deadline)
-        return handle
+        return self._start(Kind.REQUEST, peer, payload, now, timeout, answer_timeout)
 
     def send(self, peer: Addr, payload: bytes, now: float, timeout: float | None = None) -> int:
         """Start a one-way message; outcome: MessageDelivered or CallFailed."""
@@ -240,7 +234,7 @@ class Transport:
     # ----- client side -----------------------------------------------------------------
 
     def _start(self, kind: Kind, peer: Addr, payload: bytes, now: float,
-               timeout: float | None) -> int:
+               timeout: float | None, answer_timeout: float | None = None) -> int:
         cfg = self.config
         self._born = now if self._born is None else self._born
         timeout = cfg.default_timeout if timeout is None else timeout
@@ -258,7 +252,7 @@ class Transport:
             self._next_id = self._new_epoch()
         state = self._peer(peer)
         call = Call(handle, peer, kind, payload, now + timeout, state.rtt.rto, now,
-                    origin=state.incarnation)
+                    origin=state.incarnation, answer_timeout=answer_timeout)
         self._calls[handle] = call
         state.pending.append(handle)
         if state.waiting or not self._within_span(state, handle):

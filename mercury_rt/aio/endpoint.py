@@ -173,14 +173,12 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         except Exception as exc:
             self._handler_failed(event, exc)
             return
-        if isinstance(result, bytes):
-            self.core.reply(event.peer, event.request_id, result, self._now())
-        elif inspect.isawaitable(result):
+        if not isinstance(result, bytes) and inspect.isawaitable(result):
             self.core.acknowledge(event.peer, event.request_id)
             task = self._spawn(result)
             task.add_done_callback(lambda done: self._on_handler_done(event, done))
         else:
-            self._reply_error(event, ErrorCode.REQUEST_FAILED, "handler returned no bytes")
+            self._answer(event, result)
 
     def _on_handler_done(self, event: RequestReceived, task: asyncio.Future[Any]) -> None:
         if task.cancelled():
@@ -188,11 +186,16 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         exc = task.exception()
         if exc is not None:
             self._handler_failed(event, exc if isinstance(exc, Exception) else RuntimeError())
-        elif isinstance(task.result(), bytes):
-            self.core.reply(event.peer, event.request_id, task.result(), self._now())
+        else:
+            self._answer(event, task.result())
+        self._service()
+
+    def _answer(self, event: RequestReceived, result: object) -> None:
+        """Reply with the handler's bytes; anything else is the handler's failure."""
+        if isinstance(result, bytes):
+            self.core.reply(event.peer, event.request_id, result, self._now())
         else:
             self._reply_error(event, ErrorCode.REQUEST_FAILED, "handler returned no bytes")
-        self._service()
 
     def _handler_failed(self, event: RequestReceived, exc: Exception) -> None:
         if isinstance(exc, MercuryError):

@@ -38,16 +38,6 @@ class CallState(Enum):
     ACKED = "acked"
 
 
-CALL_TRANSITIONS: dict[tuple[CallState, str], CallState | None] = {
-    (CallState.SENT, "ack"): CallState.ACKED,
-    (CallState.SENT, "reply"): None,
-    (CallState.SENT, "error"): None,
-    (CallState.ACKED, "ack"): CallState.ACKED,
-    (CallState.ACKED, "reply"): None,
-    (CallState.ACKED, "error"): None,
-}
-
-
 @dataclass(eq=False, slots=True)
 class Call:
     """One outstanding request or one-way message of ours."""

@@ -30,15 +30,7 @@ def expect_bytes(value: Value, what: str, *, size: int | None = None,
     """A byte string of exactly `size` bytes, or of min_size..max_size bytes."""
     if type(value) is not bytes:
         raise IdentityError(f"{what} must be a byte string, not {type(value).__name__}")
-    if size is not None and len(value) != size:
-        raise IdentityError(f"{what} is {len(value)} bytes; expected {size}",
-                            ErrorCode.BAD_FIELD_LENGTH)
-    if len(value) > max_size:
-        raise IdentityError(f"{what} is {len(value)} bytes; at most {max_size} allowed",
-                            ErrorCode.FIELD_TOO_LARGE)
-    if len(value) < min_size:
-        raise IdentityError(f"{what} is {len(value)} bytes; at least {min_size} needed",
-                            ErrorCode.BAD_FIELD_LENGTH)
+    _check_length(len(value), what, "is", "bytes", size, max_size, min_size)
     return value
 
 
@@ -47,13 +39,20 @@ def expect_list(value: Value, what: str, *, length: int | None = None,
     """A list with exactly `length` items, or min_length..max_length items."""
     if type(value) is not list:
         raise IdentityError(f"{what} must be an array, not {type(value).__name__}")
-    if length is not None and len(value) != length:
-        raise IdentityError(f"{what} has {len(value)} items; expected {length}",
-                            ErrorCode.BAD_FIELD_LENGTH)
-    if len(value) > max_length:
-        raise IdentityError(f"{what} has {len(value)} items; at most {max_length} allowed",
-                            ErrorCode.FIELD_TOO_LARGE)
-    if len(value) < min_length:
-        raise IdentityError(f"{what} has {len(value)} items; at least {min_length} needed",
-                            ErrorCode.BAD_FIELD_LENGTH)
+    _check_length(len(value), what, "has", "items", length, max_length, min_length)
     return value
+
+
+def _check_length(count: int, what: str, verb: str, unit: str, exact: int | None,
+                  most: int, least: int) -> None:
+    """The one length rule of byte strings and arrays; the message reads
+    "<what> <verb> <count> <unit>; ..." and the code says truncation or oversize."""
+    if exact is not None and count != exact:
+        raise IdentityError(f"{what} {verb} {count} {unit}; expected {exact}",
+                            ErrorCode.BAD_FIELD_LENGTH)
+    if count > most:
+        raise IdentityError(f"{what} {verb} {count} {unit}; at most {most} allowed",
+                            ErrorCode.FIELD_TOO_LARGE)
+    if count < least:
+        raise IdentityError(f"{what} {verb} {count} {unit}; at least {least} needed",
+                            ErrorCode.BAD_FIELD_LENGTH)

@@ -111,8 +111,9 @@ class Reassembler:
             entry = self._open(peer, frag, now)
             if entry is None:
                 return FragmentVerdict.REFUSED, None
-        elif (frag.nonce, frag.total, frag.chunk_size) != (entry.nonce, entry.total,
-                                                           entry.chunk_size):
+        elif ((frag.nonce, frag.total, frag.chunk_size) != (entry.nonce, entry.total,
+                                                            entry.chunk_size)
+              or frag.index >= entry.count):
             return FragmentVerdict.INVALID, None
         return self._store(entry, frag, now)
 

@@ -61,6 +61,7 @@ class FragmentSender:
     recovery_seq: int = -1
     progress_at: float = 0.0
     _last_index: int = -1
+    _acked_below: int = 0
 
     def __post_init__(self) -> None:
         self.count = -(-len(self.blob) // self.chunk_size)
@@ -120,6 +121,8 @@ class FragmentSender:
                 sample = None if self.retransmitted[index] else now - self.sent_at[index]
         if newest < 0:
             return False, None
+        while self._acked_below < self.count and self.acked[self._acked_below]:
+            self._acked_below += 1
         self.progress_at = now
         self.max_acked_seq = max(self.max_acked_seq, newest)
         if self._detect_losses():
@@ -174,14 +177,18 @@ class FragmentSender:
                                index, flags, self.blob[start:start + self.chunk_size]))
 
     def _newly_acked(self, cumulative: int, sack: bytes) -> list[int]:
-        acked = self.acked
-        newly = [i for i in range(min(cumulative, self.count)) if not acked[i]]
-        for byte_index, byte in enumerate(sack):
+        """Indices acknowledged for the first time. The prefix below `_acked_below` is
+        skipped and sack bytes past our last fragment are ignored, so an ack costs the
+        unacknowledged part, not the whole transfer or whatever sack length a peer sends."""
+        acked, count = self.acked, self.count
+        cumulative = min(cumulative, count)
+        newly = [i for i in range(self._acked_below, cumulative) if not acked[i]]
+        for byte_index, byte in enumerate(sack[:(count - cumulative + 7) // 8]):
             if not byte:
                 continue
             for bit in range(8):
                 index = cumulative + byte_index * 8 + bit
-                if byte >> bit & 1 and index < self.count and not acked[index]:
+                if byte >> bit & 1 and index < count and not acked[index]:
                     newly.append(index)
         return newly
 

@@ -33,7 +33,3 @@ class RttEstimator:
             self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
         self.rto = min(max(self.srtt + 4 * self.rttvar, self.min_rto), self.max_rto)
-
-    def backoff(self, rto: float) -> float:
-        """The next timeout after one expiry of `rto`: doubled, capped."""
-        return min(rto * 2, self.max_rto)

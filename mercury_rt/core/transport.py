@@ -14,7 +14,6 @@ from collections import OrderedDict, deque
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.core.exchanges import (
-    CALL_TRANSITIONS,
     EPOCH_SHIFT,
     Call,
     CallState,
@@ -30,6 +29,8 @@ from mercury_rt.core.fragment_receiver import (
 )
 from mercury_rt.core.fragment_sender import FragmentSender, TransferSettings
 from mercury_rt.core.messages import (
+    MAX_DETAIL,
+    MAX_U32,
     Ack,
     AnyMessage,
     Error,
@@ -61,7 +62,6 @@ from mercury_rt.core.transport_stats import TransportStats
 
 Addr = tuple[str, int]
 _COUNTER_MASK = (1 << EPOCH_SHIFT) - 1
-MAX_U32 = 2**32 - 1
 RESTART_SLACK = 1.0
 """Seconds allowed for a first transmission's travel when judging if it predates us."""
 
@@ -147,13 +147,7 @@ class Transport:
         that time fails with NO_ANSWER, so a caller can try another node; once the peer
         has acknowledged it, only the overall `timeout` applies.
         """
-        handle = self._start(Kind.REQUEST, peer, payload, now, timeout)
-        if answer_timeout is not None:
-            call = self._calls[handle]
-            call.answer_timeout = answer_timeout
-            if call.deadline is not None and call.deadline < call.expires_at:
-                self._arm_call(call, call.deadline)
-        return handle
+        return self._start(Kind.REQUEST, peer, payload, now, timeout, answer_timeout)
 
     def send(self, peer: Addr, payload: bytes, now: float, timeout: float | None = None) -> int:
         """Start a one-way message; outcome: MessageDelivered or CallFailed."""
@@ -186,7 +180,7 @@ class Transport:
     def reply_error(self, peer: Addr, request_id: int, code: int, detail: str,
                     now: float) -> bool:
         """Answer a request with a typed error instead of a reply."""
-        datagram = encode(Error(Kind.REQUEST, request_id, int(code), detail[:1024]))
+        datagram = encode(Error(Kind.REQUEST, request_id, int(code), detail[:MAX_DETAIL]))
         return self._finish(peer, request_id, datagram, now)
 
     # ----- inputs ----------------------------------------------------------------------
@@ -240,7 +234,7 @@ class Transport:
     # ----- client side -----------------------------------------------------------------
 
     def _start(self, kind: Kind, peer: Addr, payload: bytes, now: float,
-               timeout: float | None) -> int:
+               timeout: float | None, answer_timeout: float | None = None) -> int:
         cfg = self.config
         self._born = now if self._born is None else self._born
         timeout = cfg.default_timeout if timeout is None else timeout
@@ -258,7 +252,7 @@ class Transport:
             self._next_id = self._new_epoch()
         state = self._peer(peer)
         call = Call(handle, peer, kind, payload, now + timeout, state.rtt.rto, now,
-                    origin=state.incarnation)
+                    origin=state.incarnation, answer_timeout=answer_timeout)
         self._calls[handle] = call
         state.pending.append(handle)
         if state.waiting or not self._within_span(state, handle):
@@ -329,7 +323,7 @@ class Transport:
             self._fail(call, ErrorCode.NO_ANSWER,
                        f"{call.peer[0]}:{call.peer[1]} did not acknowledge the request", now)
             return
-        call.rto = min(call.rto * 2, self.config.max_rto)
+        call.rto = self._backoff(call.rto)
         call.transmissions += 1
         self.stats.retransmissions += 1
         sender = call.sender
@@ -340,6 +334,10 @@ class Transport:
         else:
             self._emit(self._encode_call(call, self._peer(call.peer), now), call.peer)
         self._arm_call(call, now + call.rto)
+
+    def _backoff(self, rto: float) -> float:
+        """The next timeout after one expiry of `rto`: doubled, capped at max_rto."""
+        return min(rto * 2, self.config.max_rto)
 
     def _arm_call(self, call: Call, when: float) -> None:
         """Arm a call's timer at `when`, its deadline, or its answer deadline if sooner."""
@@ -370,7 +368,7 @@ class Transport:
     def _on_ack(self, ack: Ack, peer: Addr, now: float) -> None:
         if ack.kind is Kind.REPLY:
             record = self._records.get(peer, ack.id)
-            if record is not None and record.sender is not None:
+            if record is not None:
                 record.sender = None
             return
         call = self._own_call(ack.id, peer, ack.kind)
@@ -382,8 +380,7 @@ class Transport:
                 self._peer(peer).rtt.sample(now - call.sent_at)
             self._complete(call, MessageDelivered(call.handle), now)
             return
-        call.state = self._transition(call, "ack")
-        call.sender = None
+        self._peer_holds(call)
         self._timers.arm(call, min(now + max(call.rto, self._peer(peer).rtt.rto),
                                    call.expires_at))
 
@@ -398,7 +395,7 @@ class Transport:
             return
         if error.code == ErrorCode.OVERLOADED and call.state is CallState.SENT:
             self.stats.overloaded_retries += 1
-            call.rto = min(call.rto * 2, self.config.max_rto)
+            call.rto = self._backoff(call.rto)
             self._arm_call(call, now + call.rto)
             return
         self._complete(call, CallFailed(call.handle, error.code, error.detail), now)
@@ -410,10 +407,11 @@ class Transport:
             return None
         return call
 
-    def _transition(self, call: Call, event: str) -> CallState:
-        state = CALL_TRANSITIONS[(call.state, event)]
-        assert state is not None
-        return state
+    @staticmethod
+    def _peer_holds(call: Call) -> None:
+        """SENT -> ACKED: the peer has the whole request, so stop resending it (poll)."""
+        call.state = CallState.ACKED
+        call.sender = None
 
     def _complete(self, call: Call, event: TransportEvent, now: float) -> None:
         del self._calls[call.handle]
@@ -554,7 +552,7 @@ class Transport:
         sender = record.sender
         if now >= record.expires_at or sender is None or sender.complete:
             return
-        sender.rto = min(sender.rto * 2, self.config.max_rto)
+        sender.rto = self._backoff(sender.rto)
         self._resend_fragments(sender, now)
         self._timers.arm(record, min(now + sender.rto, record.expires_at))
 
@@ -594,13 +592,10 @@ class Transport:
     def _fragment_wanted(self, frag: Fragment, peer: Addr, now: float) -> bool:
         """Fragments of exchanges already complete are answered, not reassembled again."""
         if frag.kind is Kind.REPLY:
-            call = self._calls.get(frag.id)
-            if call is None or call.peer != peer or call.kind is not Kind.REQUEST:
-                self.stats.unexpected += 1
+            call = self._own_call(frag.id, peer, Kind.REQUEST)
+            if call is None:
                 return False
-            if call.state is CallState.SENT:
-                call.state = self._transition(call, "ack")
-                call.sender = None
+            self._peer_holds(call)
             self._timers.arm(call, min(now + call.rto, call.expires_at))
             return True
         record = self._records.get(peer, frag.id)

@@ -131,3 +131,29 @@ def test_unencodable_values_raise_codec_error() -> None:
         cbor.dumps(1.5)
     with pytest.raises(CodecError):
         cbor.dumps({"a": object()})
+
+
+@given(st.builds(m.Request, U64, U32, U64, st.integers(0, 255), U32, U32, PAYLOAD),
+       st.builds(m.Reply, U64, U32, PAYLOAD))
+def test_hot_path_encoders_give_the_same_bytes_as_encode(request: m.Request,
+                                                         reply: m.Reply) -> None:
+    assert m.encode_request(request.id, request.ttl_ms, request.done_below, request.attempt,
+                            request.origin, request.age_ms, request.payload) == m.encode(request)
+    assert m.encode_reply(reply.id, reply.incarnation, reply.payload) == m.encode(reply)
+
+
+WIDE = st.integers(-(2**64), 2**64 - 1)  # every integer CBOR encodes without a tag
+
+
+@given(WIDE, WIDE, WIDE, WIDE, WIDE, WIDE)
+def test_request_fields_out_of_range_are_refused_like_the_table_says(
+        id_: int, ttl: int, done: int, attempt: int, origin: int, age: int) -> None:
+    data = cbor.dumps_flat([1, m.MessageType.REQUEST, id_, ttl, done, attempt, origin, age, b""])
+    in_range = (0 <= id_ <= m.MAX_ID and 0 <= ttl <= m.MAX_U32 and 0 <= done <= m.MAX_ID
+                and 0 <= attempt <= 255 and 0 <= origin <= m.MAX_U32 and 0 <= age <= m.MAX_U32)
+    try:
+        decoded = m.decode_datagram(data, LIMITS)
+    except m.MessageError as exc:
+        assert not in_range and exc.code == ErrorCode.WRONG_TYPE
+    else:
+        assert in_range and decoded == m.Request(id_, ttl, done, attempt, origin, age, b"")

@@ -243,6 +243,16 @@ def test_inconsistent_or_wrong_length_fragments_are_dropped() -> None:
     assert entry.received == 1 and server.stats.fragments_refused == 4
 
 
+def test_a_fragment_index_past_an_open_transfers_end_is_dropped_not_raised() -> None:
+    _, server = pair()
+    first = m.Fragment(m.Kind.MESSAGE, 1, 5, 3000, 1000, 0, 0, b"a" * 1000)
+    server.receive_datagram(m.encode(first), A, 0.0)
+    past_end = m.Fragment(m.Kind.MESSAGE, 1, 5, 3000, 1000, 7, 0, b"a" * 1000)
+    server.receive_datagram(m.encode(past_end), A, 0.0)
+    entry = next(iter(server._reassembler.active.values()))
+    assert entry.received == 1 and server.stats.fragments_refused == 1
+
+
 def test_a_large_reply_to_an_unvalidated_address_is_limited_until_it_echoes_the_nonce() -> None:
     client, server = pair()
     handle = client.call(B, b"tiny", 0.0)

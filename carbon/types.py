@@ -258,6 +258,8 @@ def _prim(name: str, value: Any, path: str) -> Value:
     want = _SCALARS[name]
     if type(value) is not want:
         raise PayloadTypeError(f"{path}: expected {name}, got {type(value).__name__}")
+    if type(value) is int and not cbor.MIN_INT <= value <= cbor.MAX_INT:
+        raise PayloadTypeError(f"{path}: int outside {cbor.MIN_INT}..{cbor.MAX_INT}")
     return cast(Value, value)
 
 

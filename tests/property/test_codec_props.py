@@ -131,3 +131,18 @@ def test_unencodable_values_raise_codec_error() -> None:
         cbor.dumps(1.5)
     with pytest.raises(CodecError):
         cbor.dumps({"a": object()})
+
+
+@pytest.mark.parametrize("big", [2**64, -(2**64) - 1, 2**(8 * 2000)],
+                         ids=["2**64", "-2**64-1", "2**16000"])
+def test_integers_beyond_64_bits_are_refused_both_ways(big: int) -> None:
+    """A bignum needs a tag, which CARBON forbids: loads and dumps both refuse it, so no
+    huge int reaches code that formats or computes with it."""
+    with pytest.raises(CodecError) as info:
+        cbor.loads(cbor2.dumps([1, {"k": big}], canonical=True))
+    assert info.value.code == ErrorCode.FORBIDDEN_VALUE
+    with pytest.raises(CodecError) as info:
+        cbor.dumps({"k": [big]})
+    assert info.value.code == ErrorCode.WRONG_TYPE
+    edge = [-(2**64), 2**64 - 1]
+    assert cbor.loads(cbor.dumps(edge)) == edge

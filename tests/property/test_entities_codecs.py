@@ -212,3 +212,10 @@ def test_example_names() -> None:
     for bad in ("alice", "alice@", "@c", "a@b@c", "Alice@c", "a@-c", "a@c..d"):
         with pytest.raises(InvalidNameError):
             parse_name(bad)
+
+
+def test_ints_beyond_64_bits_are_a_payload_type_error() -> None:
+    """A handler answering an int CBOR cannot carry untagged gets a path-naming type error."""
+    with pytest.raises(PayloadTypeError, match=r"\$\.n: int outside"):
+        encode_value(record(n=int), {"n": 2**64})
+    assert decode_value(INT, -(2**64)) == -(2**64)

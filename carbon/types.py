@@ -193,7 +193,7 @@ def encode_value(kind: CarbonType, value: Any, path: str = "$") -> Value:
             return [encode_value(item, v, f"{path}[{i}]") for i, v in enumerate(items)]
         case MapOf(key, val):
             entries = _expect(value, (dict,), kind, path)
-            return {_prim(key.name, k, f"{path}.<key>"): encode_value(val, v, f"{path}[{k!r}]")
+            return {_prim(key.name, k, f"{path}.<key>"): encode_value(val, v, _key_path(path, k))
                     for k, v in entries.items()} if isinstance(key, Prim) else {}
         case OptionalOf(inner):
             return None if value is None else encode_value(inner, value, path)
@@ -228,7 +228,7 @@ def decode_value(kind: CarbonType, wire: Any, path: str = "$") -> Value:
             return [decode_value(item, v, f"{path}[{i}]") for i, v in enumerate(items)]
         case MapOf(key, val):
             entries = _expect(wire, (dict,), kind, path)
-            return {_prim(key.name, k, f"{path}.<key>"): decode_value(val, v, f"{path}[{k!r}]")
+            return {_prim(key.name, k, f"{path}.<key>"): decode_value(val, v, _key_path(path, k))
                     for k, v in entries.items()} if isinstance(key, Prim) else {}
         case OptionalOf(inner):
             return None if wire is None else decode_value(inner, wire, path)
@@ -241,6 +241,18 @@ def decode_value(kind: CarbonType, wire: Any, path: str = "$") -> Value:
                     for (name, k), v in zip(fields, items, strict=True)}
         case _:
             return decode_value(as_type(kind), wire, path)
+
+
+MAX_KEY_IN_PATH = 40
+
+
+def _key_path(path: str, key: Any) -> str:
+    """The path of a map entry, with the key's repr cut short. Why: every item below the
+    entry copies this path, so a megabyte key would make decoding quadratic."""
+    shown = repr(key)
+    if len(shown) > MAX_KEY_IN_PATH:
+        shown = shown[:MAX_KEY_IN_PATH - 3] + "..."
+    return f"{path}[{shown}]"
 
 
 def _prim(name: str, value: Any, path: str) -> Value:

@@ -219,3 +219,14 @@ def test_ints_beyond_64_bits_are_a_payload_type_error() -> None:
     with pytest.raises(PayloadTypeError, match=r"\$\.n: int outside"):
         encode_value(record(n=int), {"n": 2**64})
     assert decode_value(INT, -(2**64)) == -(2**64)
+
+
+def test_a_long_map_key_is_cut_short_in_mismatch_paths() -> None:
+    """Items under a map entry copy its path, so the key's text there is bounded: a peer's
+    megabyte key cannot make checking its payload quadratic."""
+    kind = map_of(bytes, list_of(int))
+    with pytest.raises(PayloadTypeError) as info:
+        decode_value(kind, {b"k" * 1_000_000: [1, "two"]})
+    assert info.value.message.startswith("$[b'kkkk") and "...][1]: expected int" in \
+        info.value.message
+    assert len(info.value.message) < 100

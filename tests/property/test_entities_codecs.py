@@ -193,6 +193,9 @@ def test_protocol_spec_round_trip_and_validation() -> None:
         Interface("not a symbol", ops=[])
     with pytest.raises(SpecError):
         spec_from_value(["/x/y", [[1, "a", 7, "int", "int"]]])
+    for kind in ([], {}, True):  # a peer's get-spec reply: unhashable kinds too
+        with pytest.raises(SpecError):
+            spec_from_value(["/x/y", [[1, "a", kind, "int", "int"]]])
 
 
 @given(st.text(max_size=40))

@@ -104,8 +104,7 @@ def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
         else:
             raise CodecError(f"forbidden item of type {kind.__name__} in a flat array",
                              ErrorCode.WRONG_TYPE)
-        size += 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else \
-            5 if n < 0x100000000 else 9
+        size += _head_size(n)
     if size != len(data):
         raise _non_canonical_error(data)
     return value

@@ -170,6 +170,11 @@ def test_ambiguous_or_bad_declarations_are_refused() -> None:
             bad()
     with pytest.raises(TypeDeclarationError):
         type_from_value(["list", "int", "int"])
+    unchecked = MapOf(ListOf(INT), INT)  # built directly, bypassing map_of
+    with pytest.raises(TypeDeclarationError):
+        encode_value(unchecked, {1: 2})
+    with pytest.raises(TypeDeclarationError):
+        decode_value(unchecked, {1: 2})
     deep: Any = "int"
     for _ in range(12):
         deep = ["list", deep]

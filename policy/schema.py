@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from carbon.symbols import Symbol, SymbolError
 from policy.yaml_source import Loc
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
@@ -139,10 +140,14 @@ def check_policy(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:
 
 def reference_problem(ref: str, doc: PolicyFile) -> str | None:
     """Why `ref` is not a valid entity reference (`name`, `cluster:name`, `…#/persona`)."""
-    body, _, persona = ref.partition("#")
+    body, hash_sep, persona = ref.partition("#")
     cluster, sep, name = body.rpartition(":")
-    if persona and not re.fullmatch(r"/[a-z0-9][a-z0-9._/-]{0,254}", persona):
-        return f"{ref!r}: persona must be a symbol such as #/argon/persona/admin"
+    if hash_sep:
+        try:
+            Symbol(persona)
+        except SymbolError as exc:
+            return (f"{ref!r}: persona must be a symbol such as #/argon/persona/admin "
+                    f"({exc.message})")
     if not re.fullmatch(NAME_PATTERN, name):
         return f"{ref!r}: entity name must match {NAME_PATTERN}"
     if sep and cluster not in doc.trusted_clusters and not _HEX.match(cluster):

@@ -25,6 +25,11 @@ from carbon.error_codes import ErrorCode, MercuryError
 
 Value = int | bytes | str | bool | None | list["Value"] | dict["Value", "Value"]
 
+MIN_INT = -(2**64)
+MAX_INT = 2**64 - 1
+"""The integers CBOR major types 0 and 1 carry. Beyond them cbor2 uses bignum tags (2, 3),
+which CARBON forbids like every tag, so both `dumps` and `loads` refuse such integers."""
+
 
 class CodecError(MercuryError):
     """Bytes that are not one canonical CBOR value within limits, or a value of a wrong shape."""
@@ -99,8 +104,7 @@ def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
         else:
             raise CodecError(f"forbidden item of type {kind.__name__} in a flat array",
                              ErrorCode.WRONG_TYPE)
-        size += 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else \
-            5 if n < 0x100000000 else 9
+        size += _head_size(n)
     if size != len(data):
         raise _non_canonical_error(data)
     return value
@@ -129,6 +133,9 @@ def loads(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Value:
                          ErrorCode.TOO_LARGE)
     value = _decode(data, limits)
     _check_value(value, limits)
+    if (b"\xc2" in data or b"\xc3" in data) and _holds_bignum(value):
+        raise CodecError(f"an integer outside {MIN_INT}..{MAX_INT} (a bignum tag)",
+                         ErrorCode.FORBIDDEN_VALUE)
     if cbor2.dumps(value, canonical=True) != data:
         raise _non_canonical_error(data)
     checked: Value = value
@@ -215,13 +222,40 @@ def _check_value(value: Any, limits: Limits) -> None:
                 stack.append((item, depth + 1))
 
 
+def _holds_bignum(value: Any) -> bool:
+    """Whether a decoded value holds an int only a bignum tag can carry.
+
+    cbor2 turns tags 2 and 3 into plain ints, and a large one re-encodes to the same bytes,
+    so the canonical comparison cannot see it. `loads` calls this only when the input holds
+    a 0xc2 or 0xc3 byte (the heads of those tags), keeping the common path free of it.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is int:
+            if not MIN_INT <= item <= MAX_INT:
+                return True
+        elif kind is list:
+            stack.extend(item)
+        elif kind is dict:
+            stack.extend(item)
+            stack.extend(item.values())
+    return False
+
+
 def _check_kinds(value: Any, depth: int, max_depth: int) -> None:
     """Only permitted kinds (IntEnum counts as int; tuples as arrays), nesting bounded."""
     stack = [(value, depth)]
     while stack:
         item, level = stack.pop()
         kind = type(item)
-        if kind in _SCALARS or isinstance(item, int):
+        if kind is int or (kind not in _SCALARS and isinstance(item, int)):
+            if not MIN_INT <= item <= MAX_INT:
+                raise CodecError(f"cannot encode an integer outside {MIN_INT}..{MAX_INT}: "
+                                 "CARBON has no bignums", ErrorCode.WRONG_TYPE)
+            continue
+        if kind in _SCALARS:
             continue
         if level >= max_depth:
             raise CodecError("value nested too deeply to encode", ErrorCode.TOO_DEEP)

@@ -92,7 +92,8 @@ def interface_map_from_value(value: Any) -> InterfaceMap:
         endpoint = item.get("endpoint")
         if endpoint == METADATA_ENDPOINT and symbol == METADATA_INTERFACE:
             continue
-        if check_endpoint(endpoint) in mapping:
-            raise EndpointError(f"endpoint {endpoint} listed twice")
-        mapping[check_endpoint(endpoint)] = symbol
+        number = check_endpoint(endpoint)
+        if number in mapping:
+            raise EndpointError(f"endpoint {number} listed twice")
+        mapping[number] = symbol
     return InterfaceMap(mapping)

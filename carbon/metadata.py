@@ -14,6 +14,7 @@ from typing import Any
 from carbon.cbor import Value
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.interfaces import (
+    METADATA_ENDPOINT,
     METADATA_INTERFACE,
     InterfaceMap,
     interface_map_from_value,
@@ -78,7 +79,7 @@ class EndpointCache:
         Raises MetadataError when the cached map says the entity lacks the interface.
         """
         if interface == METADATA_INTERFACE:
-            return 0
+            return METADATA_ENDPOINT
         imap = self._maps.get(eid)
         if imap is None:
             return None

@@ -21,7 +21,10 @@ class Persona:
     params: Value = None
 
     def __hash__(self) -> int:
-        return hash((self.cls, repr(self.params)))
+        # Equal personas must hash alike. params compare with ==, which ignores dict order
+        # (and True == 1) while repr() does not; the class alone hashes consistently, and
+        # hashing never walks a large params value.
+        return hash(self.cls)
 
 
 @dataclass(frozen=True, slots=True)

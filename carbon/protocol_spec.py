@@ -144,11 +144,14 @@ def spec_from_value(value: Any) -> ProtocolSpec:
         raise SpecError(f"operation type: {exc.message}") from None
 
 
+_KIND_VALUES = frozenset(k.value for k in OperationKind)
+
+
 def _operation_from_value(item: Any) -> Operation:
     if not (isinstance(item, list) and len(item) == 5):
         raise SpecError("an operation must be [number, name, kind, message, reply]")
     number, name, kind, msg, reply = item
-    if kind not in {k.value for k in OperationKind} or type(kind) is not int:
+    if type(kind) is not int or kind not in _KIND_VALUES:
         raise SpecError(f"unknown operation kind {kind!r}")
     return Operation(number, name, OperationKind(kind), type_from_value(msg),
                      type_from_value(reply))

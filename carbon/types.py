@@ -155,10 +155,8 @@ def _validate(kind: CarbonType, depth: int) -> None:
                 raise TypeDeclarationError(f"unknown primitive type {name!r}")
         case ListOf(item):
             _validate(item, depth + 1)
-        case MapOf(key, value):
-            if not (isinstance(key, Prim) and key.name in _SCALARS):
-                raise TypeDeclarationError(f"map key type must be int, bytes, str or bool, "
-                                           f"not {key}")
+        case MapOf(_, value):
+            _map_key_name(kind)
             _validate(value, depth + 1)
         case OptionalOf(inner):
             if inner in (NULL, ANY) or isinstance(inner, OptionalOf):
@@ -167,6 +165,15 @@ def _validate(kind: CarbonType, depth: int) -> None:
             _validate(inner, depth + 1)
         case Record(fields):
             _validate_fields(fields, depth)
+
+
+def _map_key_name(kind: MapOf) -> str:
+    """The scalar key type's name. Checked at use too: a MapOf built directly (not through
+    map_of) must fail, not encode every map as {}."""
+    if not (isinstance(kind.key, Prim) and kind.key.name in _SCALARS):
+        raise TypeDeclarationError(f"map key type must be int, bytes, str or bool, "
+                                   f"not {kind.key}")
+    return kind.key.name
 
 
 def _validate_fields(fields: tuple[tuple[str, CarbonType], ...], depth: int) -> None:
@@ -191,10 +198,11 @@ def encode_value(kind: CarbonType, value: Any, path: str = "$") -> Value:
         case ListOf(item):
             items = _expect(value, (list, tuple), kind, path)
             return [encode_value(item, v, f"{path}[{i}]") for i, v in enumerate(items)]
-        case MapOf(key, val):
+        case MapOf(_, val):
             entries = _expect(value, (dict,), kind, path)
-            return {_prim(key.name, k, f"{path}.<key>"): encode_value(val, v, f"{path}[{k!r}]")
-                    for k, v in entries.items()} if isinstance(key, Prim) else {}
+            key = _map_key_name(kind)
+            return {_prim(key, k, f"{path}.<key>"): encode_value(val, v, _key_path(path, k))
+                    for k, v in entries.items()}
         case OptionalOf(inner):
             return None if value is None else encode_value(inner, value, path)
         case Record(fields):
@@ -226,10 +234,11 @@ def decode_value(kind: CarbonType, wire: Any, path: str = "$") -> Value:
         case ListOf(item):
             items = _expect(wire, (list,), kind, path)
             return [decode_value(item, v, f"{path}[{i}]") for i, v in enumerate(items)]
-        case MapOf(key, val):
+        case MapOf(_, val):
             entries = _expect(wire, (dict,), kind, path)
-            return {_prim(key.name, k, f"{path}.<key>"): decode_value(val, v, f"{path}[{k!r}]")
-                    for k, v in entries.items()} if isinstance(key, Prim) else {}
+            key = _map_key_name(kind)
+            return {_prim(key, k, f"{path}.<key>"): decode_value(val, v, _key_path(path, k))
+                    for k, v in entries.items()}
         case OptionalOf(inner):
             return None if wire is None else decode_value(inner, wire, path)
         case Record(fields):
@@ -241,6 +250,18 @@ def decode_value(kind: CarbonType, wire: Any, path: str = "$") -> Value:
                     for (name, k), v in zip(fields, items, strict=True)}
         case _:
             return decode_value(as_type(kind), wire, path)
+
+
+MAX_KEY_IN_PATH = 40
+
+
+def _key_path(path: str, key: Any) -> str:
+    """The path of a map entry, with the key's repr cut short. Why: every item below the
+    entry copies this path, so a megabyte key would make decoding quadratic."""
+    shown = repr(key)
+    if len(shown) > MAX_KEY_IN_PATH:
+        shown = shown[:MAX_KEY_IN_PATH - 3] + "..."
+    return f"{path}[{shown}]"
 
 
 def _prim(name: str, value: Any, path: str) -> Value:
@@ -258,6 +279,8 @@ def _prim(name: str, value: Any, path: str) -> Value:
     want = _SCALARS[name]
     if type(value) is not want:
         raise PayloadTypeError(f"{path}: expected {name}, got {type(value).__name__}")
+    if type(value) is int and not cbor.MIN_INT <= value <= cbor.MAX_INT:
+        raise PayloadTypeError(f"{path}: int outside {cbor.MIN_INT}..{cbor.MAX_INT}")
     return cast(Value, value)
 
 

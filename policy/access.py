@@ -101,7 +101,7 @@ def required_bits(policy: Policy, target: Target) -> Ruled:
     for rules in _rules_chain(policy, target):
         if rules is not None and rules.hashcash_bits > (best.hashcash_bits if best else 0):
             best = rules
-    return _NO_COST if best is None else Ruled(best.hashcash_bits, best.bits_rule)
+    return _NO_COST if best is None else Ruled(best.hashcash_bits, f"{best.path}.hashcash_bits")
 
 
 def required_classification(policy: Policy, target: Target) -> Ruled:

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from carbon.principal import Principal
-from policy.schema import AclSpec, EndpointSpec, OperationSpec, PolicyFile, check_policy
+from policy.schema import (
+    AclSpec,
+    EndpointSpec,
+    EntitySpec,
+    OperationSpec,
+    PolicyFile,
+    check_policy,
+)
 from policy.yaml_source import load_model, parse_model
 
 
@@ -59,10 +66,6 @@ class Rules:
     acl: Acl | None = None
     clearance: int | None = None
     children: dict[int, Rules] = field(default_factory=dict)
-    bits_rule: str = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "bits_rule", f"{self.path}.hashcash_bits")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,14 +172,14 @@ def parse_ref(text: str, aliases: dict[str, bytes]) -> EntityRef:
 def _entity_rules(path: str, spec: OperationSpec, rank: dict[str, int],
                   aliases: dict[str, bytes]) -> Rules:
     children: dict[int, Rules] = {}
-    if isinstance(spec, EndpointSpec):
+    clearance = None
+    if isinstance(spec, EntitySpec):
+        children = {n: _entity_rules(f"{path}.endpoints.{n}", ep, rank, aliases)
+                    for n, ep in spec.endpoints.items()}
+        clearance = spec.clearance
+    elif isinstance(spec, EndpointSpec):
         children = {n: _entity_rules(f"{path}.operations.{n}", op, rank, aliases)
                     for n, op in spec.operations.items()}
-    endpoints = getattr(spec, "endpoints", None)
-    if endpoints:
-        children = {n: _entity_rules(f"{path}.endpoints.{n}", ep, rank, aliases)
-                    for n, ep in endpoints.items()}
-    clearance = getattr(spec, "clearance", None)
     return Rules(
         path=path,
         classification=None if spec.classification is None else rank[spec.classification],

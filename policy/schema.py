@@ -13,11 +13,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from carbon.symbols import Symbol, SymbolError
 from policy.yaml_source import Loc
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 LEVEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
-_HEX = re.compile(r"[0-9a-f]{4,128}\Z")
+HEX_PATTERN = r"^(?:[0-9a-f]{2}){2,64}$"
+"""A master key hash in hex: whole bytes (compile_policy turns it into bytes), 2-64 of them."""
+_HEX = re.compile(HEX_PATTERN)
 
 EntityName = Annotated[str, Field(pattern=NAME_PATTERN)]
 LevelName = Annotated[str, Field(pattern=LEVEL_PATTERN)]
@@ -74,7 +77,7 @@ class NewEntityRule(_Strict):
 class TrustedCluster(_Strict):
     """A remote cluster we grant clearances to, named by its master key hash."""
 
-    master_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{4,128}$")]
+    master_hash: Annotated[str, Field(pattern=HEX_PATTERN)]
     max_clearance: LevelName
     default_clearance: LevelName | None = None
     entities: dict[EntityName, LevelName] = {}
@@ -137,15 +140,19 @@ def check_policy(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:
 
 def reference_problem(ref: str, doc: PolicyFile) -> str | None:
     """Why `ref` is not a valid entity reference (`name`, `cluster:name`, `…#/persona`)."""
-    body, _, persona = ref.partition("#")
+    body, hash_sep, persona = ref.partition("#")
     cluster, sep, name = body.rpartition(":")
-    if persona and not re.fullmatch(r"/[a-z0-9][a-z0-9._/-]{0,254}", persona):
-        return f"{ref!r}: persona must be a symbol such as #/argon/persona/admin"
+    if hash_sep:
+        try:
+            Symbol(persona)
+        except SymbolError as exc:
+            return (f"{ref!r}: persona must be a symbol such as #/argon/persona/admin "
+                    f"({exc.message})")
     if not re.fullmatch(NAME_PATTERN, name):
         return f"{ref!r}: entity name must match {NAME_PATTERN}"
-    if sep and cluster not in doc.trusted_clusters and not _HEX.fullmatch(cluster):
+    if sep and cluster not in doc.trusted_clusters and not _HEX.match(cluster):
         return (f"{ref!r}: {cluster!r} is neither a trusted_clusters name nor a hex "
-                "master key hash")
+                "master key hash (an even number of lower-case hex digits)")
     return None
 
 

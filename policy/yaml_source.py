@@ -150,7 +150,7 @@ class _Builder:
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
-            key = str(self.loader.construct_object(key_node, deep=True))
+            key = str(self._key(key_node))
             line = key_node.start_mark.line + 1
             if key in seen:
                 shown = ".".join((*path, key))
@@ -161,13 +161,18 @@ class _Builder:
         self.loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
-            if isinstance(key, list | dict):
-                raise yaml.YAMLError("mapping keys must be scalars")
+            key = self._key(key_node)  # again: merged-in keys were not seen above
             child = (*path, str(key))
             self.lines[child] = key_node.start_mark.line + 1
             result[key] = self.build(value_node, child)
         return result
+
+    def _key(self, key_node: yaml.Node) -> Any:
+        """A mapping key, refused unless scalar before it is built: a sequence key made of
+        aliases is small as nodes but exponential as text (str() below)."""
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.YAMLError("mapping keys must be scalars")
+        return self.loader.construct_object(key_node, deep=True)
 
 
 def _pydantic_problems(exc: pydantic.ValidationError, doc: _Document,

@@ -157,3 +157,18 @@ def test_request_fields_out_of_range_are_refused_like_the_table_says(
         assert not in_range and exc.code == ErrorCode.WRONG_TYPE
     else:
         assert in_range and decoded == m.Request(id_, ttl, done, attempt, origin, age, b"")
+
+
+@pytest.mark.parametrize("big", [2**64, -(2**64) - 1, 2**(8 * 2000)],
+                         ids=["2**64", "-2**64-1", "2**16000"])
+def test_integers_beyond_64_bits_are_refused_both_ways(big: int) -> None:
+    """A bignum needs a tag, which CARBON forbids: loads and dumps both refuse it, so no
+    huge int reaches code that formats or computes with it."""
+    with pytest.raises(CodecError) as info:
+        cbor.loads(cbor2.dumps([1, {"k": big}], canonical=True))
+    assert info.value.code == ErrorCode.FORBIDDEN_VALUE
+    with pytest.raises(CodecError) as info:
+        cbor.dumps({"k": [big]})
+    assert info.value.code == ErrorCode.WRONG_TYPE
+    edge = [-(2**64), 2**64 - 1]
+    assert cbor.loads(cbor.dumps(edge)) == edge

@@ -170,6 +170,11 @@ def test_ambiguous_or_bad_declarations_are_refused() -> None:
             bad()
     with pytest.raises(TypeDeclarationError):
         type_from_value(["list", "int", "int"])
+    unchecked = MapOf(ListOf(INT), INT)  # built directly, bypassing map_of
+    with pytest.raises(TypeDeclarationError):
+        encode_value(unchecked, {1: 2})
+    with pytest.raises(TypeDeclarationError):
+        decode_value(unchecked, {1: 2})
     deep: Any = "int"
     for _ in range(12):
         deep = ["list", deep]
@@ -193,6 +198,9 @@ def test_protocol_spec_round_trip_and_validation() -> None:
         Interface("not a symbol", ops=[])
     with pytest.raises(SpecError):
         spec_from_value(["/x/y", [[1, "a", 7, "int", "int"]]])
+    for kind in ([], {}, True):  # a peer's get-spec reply: unhashable kinds too
+        with pytest.raises(SpecError):
+            spec_from_value(["/x/y", [[1, "a", kind, "int", "int"]]])
 
 
 @given(st.text(max_size=40))
@@ -212,3 +220,21 @@ def test_example_names() -> None:
     for bad in ("alice", "alice@", "@c", "a@b@c", "Alice@c", "a@-c", "a@c..d"):
         with pytest.raises(InvalidNameError):
             parse_name(bad)
+
+
+def test_ints_beyond_64_bits_are_a_payload_type_error() -> None:
+    """A handler answering an int CBOR cannot carry untagged gets a path-naming type error."""
+    with pytest.raises(PayloadTypeError, match=r"\$\.n: int outside"):
+        encode_value(record(n=int), {"n": 2**64})
+    assert decode_value(INT, -(2**64)) == -(2**64)
+
+
+def test_a_long_map_key_is_cut_short_in_mismatch_paths() -> None:
+    """Items under a map entry copy its path, so the key's text there is bounded: a peer's
+    megabyte key cannot make checking its payload quadratic."""
+    kind = map_of(bytes, list_of(int))
+    with pytest.raises(PayloadTypeError) as info:
+        decode_value(kind, {b"k" * 1_000_000: [1, "two"]})
+    assert info.value.message.startswith("$[b'kkkk") and "...][1]: expected int" in \
+        info.value.message
+    assert len(info.value.message) < 100

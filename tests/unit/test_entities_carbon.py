@@ -15,6 +15,7 @@ from carbon.metadata import (
     answer_metadata,
 )
 from carbon.names import NamePinMismatchError, NamePins, check_resolved_eid, parse_name
+from carbon.principal import Persona, Principal
 from carbon.protocol_spec import Interface, SpecError, SpecRegistry, request, spec_from_value
 from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
@@ -107,3 +108,13 @@ def test_spec_registry_refuses_a_changed_protocol_under_the_same_symbol() -> Non
     specs.add(COUNTER)
     with pytest.raises(SpecError, match="new interface symbol"):
         specs.add(Interface("/example/counter/v1", ops=[request(1, "add", str, int)]))
+
+
+def test_equal_personas_hash_alike_whatever_the_params_order() -> None:
+    """A persona decoded from the wire (canonical key order) equals, and so must find, one a
+    developer wrote with another key order, e.g. in a delegation chain's loop check."""
+    work = Symbol("/example/personas/work")
+    written = Principal(b"\x01c", b"bob", Persona(work, {"team": "ops", "level": 2}))
+    decoded = Principal(b"\x01c", b"bob", Persona(work, {"level": 2, "team": "ops"}))
+    assert written == decoded and decoded in {written}
+    assert Principal(b"\x01c", b"bob", Persona(work, {"level": 3})) not in {written}

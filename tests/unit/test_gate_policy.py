@@ -73,6 +73,23 @@ transit:
         assert line.startswith(want), (line, want)
 
 
+def test_odd_length_hex_hashes_are_reported_not_crashed_on() -> None:
+    """Hex that is not whole bytes cannot become a cluster hash: a located problem."""
+    got = problems("version: 1\nlevels: [a]\nacl_bypass: ['abcde:bob']\n")
+    assert got[0].startswith("p.yaml:3: acl_bypass.0: 'abcde:bob': 'abcde' is neither")
+    got = problems("version: 1\nlevels: [a]\ntrusted_clusters:\n"
+                   "  p: {master_hash: abcde, max_clearance: a}\n")
+    assert got[0].startswith("p.yaml:4: trusted_clusters.p.master_hash: string should match")
+
+
+def test_persona_references_must_be_valid_symbols() -> None:
+    """A persona no Symbol can have would never match: reported, not silently dead."""
+    for ref in ("bob#/a//b", "bob#", "bob#/" + "x" * 70):
+        got = problems(f"version: 1\nlevels: [a]\nacl_bypass: ['{ref}']\n")
+        assert got[0].startswith(f"p.yaml:3: acl_bypass.0: '{ref}': persona must be a symbol")
+    assert parse_policy("version: 1\nlevels: [a]\nacl_bypass: ['bob#/argon/p']\n")
+
+
 def test_shape_errors_name_the_key() -> None:
     got = problems("version: 1\nlevels: [a]\nentities:\n  x:\n    hashcash_bits: 99\n"
                    "    acl: {allow: [a], deny: [b]}\n    endpoints: {many: {}}\n")

@@ -109,6 +109,18 @@ def test_alias_bomb_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "more than 1000 values" in str(info.value)
 
 
+def test_alias_bomb_as_a_mapping_key_is_refused_before_it_is_built() -> None:
+    """A key of nested aliases is 10**9 items as text; it must fail as a non-scalar key
+    (printing it first would need some 14 GB)."""
+    levels = ["&a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    for text in ("? [" + ", ".join(levels) + "]\n: 1\n", "a: 1\n<<: {[x]: 1}\n"):
+        with pytest.raises(ConfigFileError) as info:
+            parse_model(text, "f", Outer)
+        assert info.value.code is ErrorCode.CONFIG_YAML_SYNTAX
+        assert "mapping keys must be scalars" in str(info.value)
+
+
 def test_semantic_checks_are_located() -> None:
     def check(model: Outer) -> list[tuple[tuple[str | int, ...], str]]:
         return [(("items", 0, "port"), "port 80 is reserved")] if model.items else []

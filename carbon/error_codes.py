@@ -175,6 +175,15 @@ class ErrorCode(IntEnum):
     NODE_CLUSTER_DIR_UNUSABLE = 851
 
 
+def known_code(code: int) -> ErrorCode | None:
+    """The ErrorCode for a number a peer sent, or None if this version does not know it
+    (a newer peer's code: keep the number, do not guess a meaning)."""
+    return _BY_VALUE.get(code)
+
+
+_BY_VALUE: dict[int, ErrorCode] = {int(c): c for c in ErrorCode}
+
+
 class MercuryError(Exception):
     """Base of every error this runtime raises on purpose; carries a stable code."""
 

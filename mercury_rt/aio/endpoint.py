@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import structlog
 
-from carbon.error_codes import ErrorCode, MercuryError
+from carbon.error_codes import ErrorCode, MercuryError, known_code
 from mercury_rt.core.transport import Transport
 from mercury_rt.core.transport_config import TransportConfig
 from mercury_rt.core.transport_events import (
@@ -150,8 +150,8 @@ class TransportEndpoint(asyncio.DatagramProtocol):
                 case CallFailed():
                     future = self._futures.pop(event.handle, None)
                     if future is not None and not future.done():
-                        future.set_exception(CallError(event.detail, ErrorCode(event.code)
-                                                       if event.code in _CODES else None))
+                        future.set_exception(CallError(event.detail,
+                                                       known_code(event.code)))
                 case RequestReceived():
                     self._run_request(event)
                 case MessageReceived():
@@ -255,7 +255,6 @@ def _log_message_failure(task: asyncio.Future[Any]) -> None:
         _log.error("message_handler_failed", exc_info=task.exception())
 
 
-_CODES = {int(code) for code in ErrorCode}
 
 
 async def open_endpoint(local: Addr, *, config: TransportConfig | None = None,

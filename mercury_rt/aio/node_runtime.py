@@ -25,7 +25,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon import cbor
-from carbon.error_codes import ErrorCode, MercuryError
+from carbon.error_codes import ErrorCode, MercuryError, known_code
 from carbon.principal import Persona
 from carbon.protocol_spec import SpecRegistry
 from lithium.invoke import InvokeLimits, Invoker
@@ -90,7 +90,7 @@ class NodeCallError(MercuryError):
 
     def __init__(self, message: str, code: ErrorCode | int,
                  required_bits: int | None = None) -> None:
-        known = ErrorCode(code) if code in ErrorCode._value2member_map_ else None
+        known = known_code(int(code))
         super().__init__(message, known)
         self.raw_code = int(code)
         self.required_bits = required_bits

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from carbon import cbor
 from carbon.cbor import Limits
-from carbon.error_codes import ErrorCode, MercuryError
+from carbon.error_codes import ErrorCode, MercuryError, known_code
 from tungsten.api import Snapshot
 from tungsten.errors import ConflictError
 from tungsten.keys import MAX_ENTITY_BYTES
@@ -101,7 +101,7 @@ def state_failure(code: int, message: str, *, committing: bool, answered: bool) 
     if code == ErrorCode.STATE_CONFLICT:
         return ConflictError(message)
     if answered:
-        known = ErrorCode(code) if code in ErrorCode._value2member_map_ else None
+        known = known_code(code)
         return StateMessageError(f"the node holding the entity's state refused: {message}",
                                  known or ErrorCode.STATE_FAILURE)
     if not committing or code == ErrorCode.NO_ANSWER:

@@ -83,14 +83,26 @@ class Record:
 
 @dataclass(slots=True)
 class _Epoch:
-    """One sender incarnation's finished-below mark and its record ids in arrival order."""
+    """One sender incarnation's finished-below mark and its record ids in arrival order.
+
+    `keep_until` is the latest expiry of any record it held: until then a delayed copy of
+    a released request may still arrive, and only the mark stops it from running again.
+    """
 
     done_below: int = 0
     ids: deque[int] = field(default_factory=deque)
+    keep_until: float = 0.0
 
 
 class RecordTable:
-    """Received exchanges keyed by (peer, id), bounded per peer, in total and in bytes."""
+    """Received exchanges keyed by (peer, id), bounded per peer, in total and in bytes.
+
+    Epochs are bounded too, without ever dropping a mark that still protects: an epoch
+    is created only for an admitted record and lives until its records' retransmission
+    window has passed; while `max_epochs` are protecting, a new sender incarnation is
+    refused (OVERLOADED) rather than letting a flood of fresh epochs evict a real
+    peer's mark and so run a delayed duplicate twice.
+    """
 
     def __init__(self, max_records: int, max_per_peer: int, max_reply_bytes: int,
                  max_epochs: int) -> None:
@@ -101,13 +113,18 @@ class RecordTable:
         self.by_key: dict[tuple[Addr, int], Record] = {}
         self._per_peer: dict[Addr, int] = {}
         self._epochs: OrderedDict[tuple[Addr, int], _Epoch] = OrderedDict()
+        self._next_full_sweep = float("-inf")
         self.reply_bytes = 0
 
     def lookup(self, peer: Addr, id_: int, done_below: int) -> Record | bool:
         """Apply the sender's mark, then: the record, or True if `id_` is a stale copy,
-        or False if it is new. One call on the hot path instead of three."""
-        epoch = self._epoch(peer, id_)
-        if done_below > epoch.done_below and done_below >> EPOCH_SHIFT == id_ >> EPOCH_SHIFT:
+        or False if it is new. One call on the hot path instead of three; creates
+        nothing (a datagram that is never admitted costs no memory)."""
+        same_epoch = done_below >> EPOCH_SHIFT == id_ >> EPOCH_SHIFT
+        epoch = self._epochs.get((peer, id_ >> EPOCH_SHIFT))
+        if epoch is None:
+            return same_epoch and id_ < done_below
+        if done_below > epoch.done_below and same_epoch:
             self._release_below(peer, epoch, done_below)
         record = self.by_key.get((peer, id_))
         if record is not None:
@@ -122,23 +139,28 @@ class RecordTable:
             if record is not None and record.state is not RecordState.RUNNING:
                 self.remove(record)
 
-    def _epoch(self, peer: Addr, id_: int) -> _Epoch:
-        key = (peer, id_ >> EPOCH_SHIFT)
-        epoch = self._epochs.get(key)
-        if epoch is None:
-            epoch = self._epochs[key] = _Epoch()
-            if len(self._epochs) > self.max_epochs:
-                self._epochs.popitem(last=False)
-        return epoch
-
     def get(self, peer: Addr, id_: int) -> Record | None:
         """The record of (peer, id), if we still hold one."""
         return self.by_key.get((peer, id_))
 
-    def has_room(self, peer: Addr) -> bool:
-        """Whether one more record from `peer` fits within the bounds."""
+    def has_room(self, peer: Addr, id_: int, now: float) -> bool:
+        """Whether one more record from `peer` fits within the bounds (including, for a
+        new sender incarnation, the bound on epochs)."""
         return (len(self.by_key) < self.max_records
-                and self._per_peer.get(peer, 0) < self.max_per_peer)
+                and self._per_peer.get(peer, 0) < self.max_per_peer
+                and ((peer, id_ >> EPOCH_SHIFT) in self._epochs
+                     or self._epoch_room(now)))
+
+    def _epoch_room(self, now: float) -> bool:
+        """Room for a new epoch; when full, drop every epoch past its window (a full scan,
+        at most once a second: the front-first sweep can be shielded by a long ttl)."""
+        if len(self._epochs) < self.max_epochs:
+            return True
+        if now >= self._next_full_sweep:
+            self._next_full_sweep = now + 1.0
+            for key in [k for k, e in self._epochs.items() if e.keep_until <= now]:
+                del self._epochs[key]
+        return len(self._epochs) < self.max_epochs
 
     def reply_fits(self, size: int) -> bool:
         """Whether caching a reply of `size` bytes stays within the byte bound."""
@@ -148,7 +170,14 @@ class RecordTable:
         """Insert a new record (the caller checked `has_room`)."""
         self.by_key[(record.peer, record.id)] = record
         self._per_peer[record.peer] = self._per_peer.get(record.peer, 0) + 1
-        self._epoch(record.peer, record.id).ids.append(record.id)
+        key = (record.peer, record.id >> EPOCH_SHIFT)
+        epoch = self._epochs.get(key)
+        if epoch is None:
+            epoch = self._epochs[key] = _Epoch()
+        else:
+            self._epochs.move_to_end(key)  # oldest-active first, for the sweep
+        epoch.ids.append(record.id)
+        epoch.keep_until = max(epoch.keep_until, record.expires_at)
 
     def charge_reply(self, record: Record, size: int) -> None:
         """Account for a cached reply's bytes."""
@@ -175,12 +204,28 @@ class RecordTable:
         within the table's bounds, never correctness.
         """
         by_key = self.by_key
+        next_record = None
         while by_key:
             record = next(iter(by_key.values()))
             if record.expires_at > now:
-                return record.expires_at
+                next_record = record.expires_at
+                break
             self.remove(record)
+        return _earliest(next_record, self._sweep_epochs(now))
+
+    def _sweep_epochs(self, now: float) -> float | None:
+        """Drop epochs whose marks protect nothing any more (front first, as records)."""
+        epochs = self._epochs
+        while epochs:
+            epoch = next(iter(epochs.values()))
+            if epoch.keep_until > now:
+                return epoch.keep_until
+            epochs.popitem(last=False)
         return None
 
     def __len__(self) -> int:
         return len(self.by_key)
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)

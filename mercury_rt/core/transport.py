@@ -489,7 +489,7 @@ class Transport:
         elif self._may_predate_restart(first, now):
             code, detail = ErrorCode.REQUEST_LOST, ("this node restarted after the first "
                                                     "attempt; it may have run and is not rerun")
-        elif self._records.has_room(peer):
+        elif self._records.has_room(peer, first.id, now):
             return True
         self._emit(encode(Error(kind, first.id, code, detail)), peer)
         self.stats.refused += 1

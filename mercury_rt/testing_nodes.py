@@ -22,17 +22,14 @@ from carbon.types import dumps_typed, loads_typed
 from mercury_rt.apps.echo import RAN
 from mercury_rt.core.cluster_id import ClusterId
 from mercury_rt.core.eid import Eid
-from mercury_rt.core.eid_verify import EidVerifier
 from mercury_rt.core.hashcash import hashcash_payment, mint_stamp
 from mercury_rt.core.held import HeldQueue, HeldStore, RetryPolicy
-from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
 from mercury_rt.core.mint import mint_eid
 from mercury_rt.core.node import (
     FetchKeys,
     Forward,
     Invoke,
     NodeCore,
-    NodeState,
     Respond,
     ServeState,
 )
@@ -49,7 +46,6 @@ from mercury_rt.core.node_call import (
     should_hold,
 )
 from mercury_rt.core.node_client import CallPlanner
-from mercury_rt.core.node_messages import decode_reply
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
 from mercury_rt.core.spent import MemorySpentStore
 from mercury_rt.core.state_messages import (
@@ -142,13 +138,9 @@ class SimNode:
         self.net, self.spec, self.executions = net, spec, executions
         rng = random.Random(net.rng.getrandbits(64))
         self.rng = rng
-        verifier = EidVerifier()
-        for cid in spec.cluster_ids[:-1]:
-            verifier.add_cluster_id(cid)
-        seal = IntraSeal(derive_intra_key(spec.cluster_key), rng.randbytes(4))
-        state = NodeState(spec.cluster_ids[-1], spec.policy, spec.view, spec.intra_addresses)
-        self.core = NodeCore(state, routing=spec.routing, verifier=verifier,
-                             spent=MemorySpentStore(), seal=seal)
+        self.core = NodeCore.for_cluster(
+            spec.cluster_ids, spec.cluster_key, spec.policy, spec.view, spec.intra_addresses,
+            routing=spec.routing, spent=MemorySpentStore(), seal_prefix=rng.randbytes(4))
         self.planner = CallPlanner(self.core, rng)
         self.inter = net.transport(spec.transport)
         self.intra = net.transport(spec.transport)
@@ -269,14 +261,7 @@ class SimNode:
         if isinstance(event, TransportCallFailed):
             raise state_failure(event.code, event.detail, committing=committing, answered=False)
         assert isinstance(event, ReplyReceived)
-        try:
-            reply = decode_reply(self.core.seal.open(event.payload))
-        except MercuryError as exc:
-            raise state_failure(int(exc.code or ErrorCode.BAD_REMOTE_STATE), exc.message,
-                                committing=committing, answered=True) from None
-        if not reply.ok:
-            raise state_failure(reply.code, reply.message, committing=committing, answered=True)
-        return reply.payload or b""
+        return self.core.state_reply(event.payload, committing=committing)
 
     def _serve_state(self, action: ServeState) -> tuple[bytes | None, int | None, str]:
         """The state node's side: an (empty) image, or a commit recorded as the run."""

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from carbon.error_codes import ErrorCode, MercuryError
+from carbon.error_codes import ErrorCode
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint
 from mercury_rt.core.node import NodeCore
-from mercury_rt.core.node_messages import decode_reply
 from mercury_rt.core.state_messages import (
     decode_image,
     encode_state_commit,
@@ -53,12 +52,4 @@ class IntraStateElsewhere:
         except CallError as exc:
             raise state_failure(int(exc.code or ErrorCode.NODE_LOCAL_ERROR), exc.message,
                                 committing=committing, answered=False) from None
-        try:
-            reply = decode_reply(self._core.seal.open(raw))
-        except MercuryError as exc:
-            raise state_failure(int(exc.code or ErrorCode.BAD_REMOTE_STATE), exc.message,
-                                committing=committing, answered=True) from None
-        if not reply.ok:
-            raise state_failure(reply.code, reply.message, committing=committing,
-                                answered=True)
-        return reply.payload or b""
+        return self._core.state_reply(raw, committing=committing)

@@ -54,7 +54,7 @@ from mercury_rt.core.routing_reply import reply_for_decision
 from mercury_rt.core.source import LocalSource, RemoteSource, Source
 from mercury_rt.core.source_verifier import EidSourceVerifier
 from mercury_rt.core.spent import MemorySpentStore, SpendResult, SpentStampStore
-from mercury_rt.core.state_messages import StateCommit, StateFetch
+from mercury_rt.core.state_messages import StateCommit, StateFetch, state_failure
 from policy.access import PolicyAcls, Target
 from policy.model import Policy
 
@@ -382,6 +382,19 @@ class NodeCore:
                 message="the node holding the entity's state has no intra-cluster address"))
         call = _incoming(op, target, allow, deadline, one_way)
         return Invoke(call, sealed, bundle, allow, state_at=address)
+
+    def state_reply(self, sealed_reply: bytes, *, committing: bool) -> bytes:
+        """The payload of a state node's answer to our fetch or commit, or the error that
+        answer becomes for the call (`state_failure`); raises MercuryError."""
+        try:
+            reply = decode_reply(self.seal.open(sealed_reply))
+        except MercuryError as exc:
+            raise state_failure(int(exc.code or ErrorCode.BAD_REMOTE_STATE), exc.message,
+                                committing=committing, answered=True) from None
+        if not reply.ok:
+            raise state_failure(reply.code, reply.message, committing=committing,
+                                answered=True)
+        return reply.payload or b""
 
     def _state_access(self, sealed: bool, request: StateFetch | StateCommit) -> NodeAction:
         """Serve a remote-state request: only sealed (another node of this cluster), and

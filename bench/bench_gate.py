@@ -19,18 +19,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from carbon.principal import Principal
-from mercury_rt.core.delegation import SignatureCache, issue_certificate
-from mercury_rt.core.gate import GateRequest, GateState, evaluate
-from mercury_rt.core.hashcash import (
+from mercury_rt.core.gate import (
+    GateRequest,
+    GateState,
+    MemorySpentStore,
     PaymentStamp,
+    RemoteSource,
+    SignatureCache,
+    VerifiedSource,
+    evaluate,
     hashcash_payment,
+    issue_certificate,
     mint_stamp,
     request_digest,
     stamp_resource,
     target_tag,
 )
-from mercury_rt.core.source import RemoteSource, VerifiedSource
-from mercury_rt.core.spent import MemorySpentStore
 from policy.access import Target
 from policy.model import load_policy
 from tests.gate_support import LOCAL, NOW, CountingVerifier, cluster_key, fake_eid

@@ -15,12 +15,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mercury_rt.core.cluster_id import ServerAddress
-from mercury_rt.core.eid import AcceptedAlgorithm, OperationHint
-from mercury_rt.core.eid_verify import EidVerifier
-from mercury_rt.core.keyring import KeyRing
-from mercury_rt.core.keys import Purpose, private_key_from_bytes, sign, verify
-from mercury_rt.core.mint import MintOptions, issue_cluster_id, mint_eid
+from mercury_rt.core.identity import (
+    AcceptedAlgorithm,
+    EidVerifier,
+    KeyRing,
+    MintOptions,
+    OperationHint,
+    Purpose,
+    ServerAddress,
+    issue_cluster_id,
+    mint_eid,
+    private_key_from_bytes,
+    sign,
+    verify,
+)
 
 MASTER = private_key_from_bytes(bytes([1]) * 32)
 CLUSTER = private_key_from_bytes(bytes([2]) * 32)

@@ -20,19 +20,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mercury_rt.core.cluster_id import ServerAddress
-from mercury_rt.core.eid_verify import EidVerifier
-from mercury_rt.core.intra_seal import IntraSeal, derive_intra_key
-from mercury_rt.core.keys import private_key_from_bytes
-from mercury_rt.core.membership import MembershipConfig
-from mercury_rt.core.membership_messages import encode_heartbeat_message
-from mercury_rt.core.mint import issue_cluster_id
-from mercury_rt.core.node import NodeCore, NodeState
-from mercury_rt.core.node_cert import NodeIdentity
-from mercury_rt.core.node_membership import NodeMembership
-from mercury_rt.core.node_membership_types import MembershipSettings
+from mercury_rt.core.gate import MemorySpentStore
+from mercury_rt.core.identity import (
+    EidVerifier,
+    ServerAddress,
+    issue_cluster_id,
+    private_key_from_bytes,
+)
+from mercury_rt.core.membership import MembershipConfig, NodeIdentity, encode_heartbeat_message
+from mercury_rt.core.node import (
+    IntraSeal,
+    MembershipSettings,
+    NodeCore,
+    NodeMembership,
+    NodeState,
+    derive_intra_key,
+)
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
-from mercury_rt.core.spent import MemorySpentStore
 from policy.model import parse_policy
 
 MASTER = private_key_from_bytes(bytes([1]) * 32)

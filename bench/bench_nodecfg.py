@@ -24,9 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from click.testing import CliRunner
 
 from mercury_rt.cli.main import cli
-from mercury_rt.core.spent import MemorySpentStore
-from mercury_rt.node_config import load_node_config
-from mercury_rt.state_adapters import DurableSpentStore, held_store
+from mercury_rt.config import DurableSpentStore, held_store, load_node_config
+from mercury_rt.core.gate import MemorySpentStore
 from tungsten.store import LmdbStore
 
 ROOT = Path(__file__).resolve().parent.parent

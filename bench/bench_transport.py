@@ -27,8 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from mercury_rt.aio.endpoint import TransportEndpoint, bind_socket, open_endpoint
 from mercury_rt.aio.loop import run, tune_gc
-from mercury_rt.core.transport import Transport
-from mercury_rt.core.transport_events import RequestReceived
+from mercury_rt.core.transport import RequestReceived, Transport
 from mercury_rt.logs import configure_logging
 
 PAYLOAD = b"x" * 100

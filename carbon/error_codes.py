@@ -104,7 +104,7 @@ class ErrorCode(IntEnum):
     INVALID_HANDLER_ID = 432
 
     # --- 500-599: nodes and routing ---
-    # Client-side contact outcomes (mercury_rt.core.contact).
+    # Client-side contact outcomes (mercury_rt.core.routing.contact).
     NO_NODE_ANSWERED = 500
     CONTACT_ATTEMPTS_EXHAUSTED = 501
     TOO_MANY_REDIRECTS = 502
@@ -114,23 +114,23 @@ class ErrorCode(IntEnum):
     CLUSTER_ID_REJECTED = 506
     INVALID_CONTACT_TRANSITION = 507
     REDIRECT_NOT_LISTED = 508
-    # Server-side routing replies (mercury_rt.core.routing); 510-519 travel on the wire.
+    # Server-side routing replies (mercury_rt.core.routing.decide); 510-519 travel on the wire.
     NODE_LOCAL_ERROR = 510
     UNKNOWN_ENTITY = 511
     ENTITY_MOVED = 512
     NO_LIVE_MIRROR = 513
     FORWARD_HOPS_EXCEEDED = 514
     REDIRECT = 515
-    # Forwarding records (mercury_rt.core.forwarding).
+    # Forwarding records (mercury_rt.core.routing.forwarding).
     BAD_FORWARDING_RECORD = 520
     FORWARDING_SIGNATURE_INVALID = 521
     FORWARDING_RECORD_MISMATCH = 522
-    # Intra-cluster membership (mercury_rt.core.membership).
+    # Intra-cluster membership (mercury_rt.core.membership.liveness).
     BAD_HEARTBEAT = 530
     HEARTBEAT_NOT_CERTIFIED = 531
     STALE_HEARTBEAT = 532
     TOO_MANY_NODES = 533
-    # Held one-way messages (mercury_rt.core.held).
+    # Held one-way messages (mercury_rt.core.node.held).
     HELD_QUEUE_FULL = 540
     HELD_MESSAGE_UNKNOWN = 541
     HELD_MESSAGE_CONFLICT = 542

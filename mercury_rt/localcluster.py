@@ -22,15 +22,13 @@ from lithium import HandlerRegistry
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
 from mercury_rt.apps import NodeApp
 from mercury_rt.apps.echo import ECHO, HANDLERS, register
-from mercury_rt.core.cluster_id import ClusterId, ServerAddress
-from mercury_rt.core.held import RetryPolicy
+from mercury_rt.config import OPEN_POLICY
+from mercury_rt.core.gate import MemorySpentStore
+from mercury_rt.core.identity import ClusterId, ServerAddress, issue_cluster_id
 from mercury_rt.core.membership import MembershipConfig
-from mercury_rt.core.mint import issue_cluster_id
-from mercury_rt.core.node_membership_types import MembershipSettings
+from mercury_rt.core.node import MembershipSettings, RetryPolicy
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
-from mercury_rt.core.spent import MemorySpentStore
-from mercury_rt.core.transport_config import TransportConfig
-from mercury_rt.node_builder import OPEN_POLICY
+from mercury_rt.core.transport import TransportConfig
 from policy.model import Policy, parse_policy
 from tungsten.memory import MemoryStore
 

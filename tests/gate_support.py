@@ -9,8 +9,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon import cbor
 from carbon.principal import Principal
-from mercury_rt.core.delegation import DelegationError, decode_principal, encode_principal
-from mercury_rt.core.source import SourceError, VerifiedSource
+from mercury_rt.core.gate import (
+    DelegationError,
+    SourceError,
+    VerifiedSource,
+    decode_principal,
+    encode_principal,
+)
 
 LOCAL = b"\x01" + hashlib.sha256(b"local cluster").digest()
 PARTNER = b"\x01" + hashlib.sha256(b"partner cluster").digest()

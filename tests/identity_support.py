@@ -8,10 +8,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.principal import Persona
 from carbon.symbols import Symbol
-from mercury_rt.core.cluster_id import ClusterId, ServerAddress
-from mercury_rt.core.eid import AcceptedAlgorithm, Eid, OperationHint
-from mercury_rt.core.keys import private_key_from_bytes
-from mercury_rt.core.mint import MintOptions, issue_cluster_id, mint_eid
+from mercury_rt.core.identity import (
+    AcceptedAlgorithm,
+    ClusterId,
+    Eid,
+    MintOptions,
+    OperationHint,
+    ServerAddress,
+    issue_cluster_id,
+    mint_eid,
+    private_key_from_bytes,
+)
 
 
 def key(n: int) -> Ed25519PrivateKey:

@@ -14,22 +14,20 @@ from ipaddress import ip_address
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from mercury_rt.core.cluster_id import ClusterId, ServerAddress
-from mercury_rt.core.membership import MembershipConfig
-from mercury_rt.core.mint import issue_cluster_id
-from mercury_rt.core.node import NodeCore
-from mercury_rt.core.node_cert import NodeIdentity
-from mercury_rt.core.node_membership import NodeMembership
-from mercury_rt.core.node_membership_types import (
+from mercury_rt.core.gate import MemorySpentStore
+from mercury_rt.core.identity import ClusterId, ServerAddress, issue_cluster_id
+from mercury_rt.core.membership import MembershipConfig, NodeIdentity
+from mercury_rt.core.node import (
     MembershipEvent,
     MembershipSettings,
     MembershipStep,
+    NodeCore,
+    NodeMembership,
 )
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
-from mercury_rt.core.spent import MemorySpentStore
+from mercury_rt.core.transport import Addr
 from policy.model import parse_policy
 
-Addr = tuple[str, int]
 POLICY = parse_policy("version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n",
                       "p.yaml")
 CONFIG = MembershipConfig(interval=1.0, suspect_after=3, dead_after=6)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
-from mercury_rt.core.heartbeat import Heartbeat, PublicAddress
+from mercury_rt.core.membership import Heartbeat, PublicAddress
 
 CLUSTER = b"\x01cluster-a"
 

@@ -1,7 +1,7 @@
 """Spent hashcash stamps, durably: add-if-absent with expiry and a hard bound.
 
 The same semantics as `mercury_rt.core.spent.MemorySpentStore` (tungsten may not import
-it; `mercury_rt.state_adapters` maps the outcome to its SpendResult): expired entries are
+it; `mercury_rt.config.stores` maps the outcome to its SpendResult): expired entries are
 dropped first, so the bound counts live stamps only; a stamp already present is refused;
 when the bound is reached new stamps are refused rather than old ones forgotten, because
 forgetting would let an attacker replay. Surviving a restart closes the replay window a

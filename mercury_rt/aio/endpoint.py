@@ -19,17 +19,17 @@ from typing import Any, cast
 import structlog
 
 from carbon.error_codes import ErrorCode, MercuryError, known_code
-from mercury_rt.core.transport import Transport
-from mercury_rt.core.transport_config import TransportConfig
-from mercury_rt.core.transport_events import (
+from mercury_rt.core.transport import (
+    Addr,
     CallFailed,
     MessageDelivered,
     MessageReceived,
     ReplyReceived,
     RequestReceived,
+    Transport,
+    TransportConfig,
 )
 
-Addr = tuple[str, int]
 RequestHandler = Callable[[RequestReceived], bytes | Awaitable[bytes]]
 MessageHandler = Callable[[MessageReceived], Awaitable[None] | None]
 SOCKET_BUFFER = 4 * 1024 * 1024

@@ -18,19 +18,18 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint
-from mercury_rt.core.membership import HeartbeatRejected
-from mercury_rt.core.node import NodeCore
-from mercury_rt.core.node_cert import NodeIdentity
-from mercury_rt.core.node_membership import NodeMembership
-from mercury_rt.core.node_membership_types import (
+from mercury_rt.core.membership import HeartbeatRejected, NodeIdentity
+from mercury_rt.core.node import (
     AnnouncementRejected,
     ClusterIdAdopted,
     ClusterIdPublished,
     MembershipSettings,
     MembershipStep,
+    NodeCore,
+    NodeMembership,
 )
+from mercury_rt.core.transport import Addr
 
-Addr = tuple[str, int]
 _log = structlog.get_logger("mercury_rt.membership")
 
 

@@ -30,57 +30,55 @@ from carbon.principal import Persona
 from carbon.protocol_spec import SpecRegistry
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
+from mercury_rt.aio.audit import audit_decision, json_audit_logger
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.aio.remote_state import IntraStateElsewhere
-from mercury_rt.audit import audit_decision, json_audit_logger
-from mercury_rt.core.cluster_id import ClusterId
-from mercury_rt.core.eid import Eid
-from mercury_rt.core.gate import Allow, Deny, GateRequest
-from mercury_rt.core.hashcash import PaymentStamp, hashcash_payment, mint_stamp
-from mercury_rt.core.held import (
+from mercury_rt.core.gate import (
+    Allow,
+    Deny,
+    GateRequest,
+    MemorySpentStore,
+    PaymentStamp,
+    SpentStampStore,
+    hashcash_payment,
+    mint_stamp,
+)
+from mercury_rt.core.identity import ClusterId, Eid, mint_eid
+from mercury_rt.core.node import (
+    CallFailed,
+    CallPlanner,
+    CallStep,
+    FetchKeys,
+    Finished,
+    Forward,
     HeldMessage,
     HeldQueue,
     HeldState,
     HeldStore,
-    MemoryHeldStore,
-    RetryPolicy,
-)
-from mercury_rt.core.mint import mint_eid
-from mercury_rt.core.node import (
-    FetchKeys,
-    Forward,
     Invoke,
+    MembershipSettings,
+    MemoryHeldStore,
+    NeedStamp,
     NodeAction,
     NodeCore,
-    Respond,
-    ServeState,
-)
-from mercury_rt.core.node_call import (
-    CallFailed,
-    CallStep,
-    Finished,
-    NeedStamp,
+    NodeReply,
     OutgoingCall,
+    Respond,
+    RetryPolicy,
     RunLocal,
     SendInterStep,
     SendIntraStep,
+    ServeState,
+    StateFetch,
     settle_attempt,
     should_hold,
 )
-from mercury_rt.core.node_client import CallPlanner
-from mercury_rt.core.node_membership_types import MembershipSettings
-from mercury_rt.core.node_messages import NodeReply
-from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
-from mercury_rt.core.spent import MemorySpentStore, SpentStampStore
-from mercury_rt.core.srv_order import ProximityRule
-from mercury_rt.core.state_messages import StateFetch
-from mercury_rt.core.transport_config import TransportConfig
-from mercury_rt.core.transport_events import MessageReceived, RequestReceived
+from mercury_rt.core.routing import ClusterView, Path, ProximityRule, RoutingConfig
+from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, TransportConfig
 from policy.model import Policy
 from tungsten.api import StateStore
 
-Addr = tuple[str, int]
 _log = structlog.get_logger("mercury_rt.node")
 KEY_FETCH_TIMEOUT = 2.0
 

@@ -11,17 +11,16 @@ from collections.abc import Callable
 
 from carbon.error_codes import ErrorCode
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint
-from mercury_rt.core.node import NodeCore
-from mercury_rt.core.state_messages import (
+from mercury_rt.core.node import (
+    NodeCore,
     decode_image,
     encode_state_commit,
     encode_state_fetch,
     state_failure,
 )
+from mercury_rt.core.transport import Addr
 from tungsten.api import Snapshot
 from tungsten.staged import EntityChanges
-
-Addr = tuple[str, int]
 
 
 class IntraStateElsewhere:

@@ -13,10 +13,9 @@ from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.endpoint import TransportEndpoint, open_endpoint
 from mercury_rt.aio.loop import run
 from mercury_rt.aio.node_runtime import NodeCallError
-from mercury_rt.core.held import HeldMessage, RetryPolicy
+from mercury_rt.core.node import HeldMessage, RetryPolicy
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
-from mercury_rt.core.transport_config import TransportConfig
-from mercury_rt.core.transport_events import MessageReceived, RequestReceived
+from mercury_rt.core.transport import MessageReceived, RequestReceived, TransportConfig
 from mercury_rt.localcluster import ClusterPlan, NodePlan, start_cluster
 from mercury_rt.logs import configure_logging
 

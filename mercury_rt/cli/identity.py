@@ -1,7 +1,7 @@
 """CLI verbs for the identity area: `cluster ...` (keys, versions, addresses) and `eid ...`.
 
 This is the shell around mercury_rt.core: it alone draws randomness (os.urandom) and
-touches files (through mercury_rt.keyfiles). Every failure is reported as
+touches files (through mercury_rt.config.keyfiles). Every failure is reported as
 "error <code> <NAME>: <what was wrong and what to do>" with a non-zero exit status.
 Seed-phrase words are never taken from argv (they would land in shell history and in
 `ps`): they come from stdin or a file.
@@ -23,27 +23,30 @@ from carbon.cbor import CodecError, Value
 from carbon.error_codes import MercuryError
 from carbon.principal import Persona
 from carbon.symbols import Symbol
-from mercury_rt import keyfiles
-from mercury_rt.core.cluster_id import ClusterId, ServerAddress
-from mercury_rt.core.eid import AcceptedAlgorithm, Eid, OperationHint
-from mercury_rt.core.eid_text import (
+from mercury_rt.config import keyfiles
+from mercury_rt.core.identity import (
+    AcceptedAlgorithm,
+    ClusterId,
+    Eid,
+    EidVerifier,
+    IdentityError,
+    Level,
+    MintOptions,
+    OperationHint,
+    ServerAddress,
+    change_addresses,
     cluster_id_from_text,
     cluster_id_to_text,
     dump_cluster_id,
     dump_eid,
     eid_from_text,
     eid_to_text,
-)
-from mercury_rt.core.eid_verify import EidVerifier, Level
-from mercury_rt.core.identity_errors import IdentityError
-from mercury_rt.core.mint import (
-    MintOptions,
-    change_addresses,
     issue_cluster_id,
+    master_from_phrase,
     mint_eid,
+    new_phrase,
     rotate_cluster_key,
 )
-from mercury_rt.core.seed import master_from_phrase, new_phrase
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -15,12 +15,10 @@ from pathlib import Path
 import click
 
 from carbon.error_codes import MercuryError
-from mercury_rt import keyfiles
 from mercury_rt.aio.loop import run, tune_gc
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
+from mercury_rt.config import NodeConfig, build_node_spec, keyfiles, load_node_config
 from mercury_rt.logs import configure_logging
-from mercury_rt.node_builder import build_node_spec
-from mercury_rt.node_config import NodeConfig, load_node_config
 from policy.yaml_source import ConfigFileError
 
 EXIT_BAD_CONFIG = 2

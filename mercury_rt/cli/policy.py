@@ -16,9 +16,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from carbon.error_codes import ErrorCode
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol
-from mercury_rt.core.gate import Allow, Decision, Deny, GateRequest, GateState, decide_access
-from mercury_rt.core.source import LocalSource, RemoteSource, VerifiedSource
-from mercury_rt.core.spent import MemorySpentStore
+from mercury_rt.core.gate import (
+    Allow,
+    Decision,
+    Deny,
+    GateRequest,
+    GateState,
+    LocalSource,
+    MemorySpentStore,
+    RemoteSource,
+    VerifiedSource,
+    decide_access,
+)
 from policy.access import Target, required_bits
 from policy.model import Policy, load_policy, parse_ref
 from policy.schema import reference_problem

@@ -11,8 +11,7 @@ import pytest
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
-from mercury_rt.core.transport_config import TransportConfig
-from mercury_rt.core.transport_events import MessageReceived, RequestReceived
+from mercury_rt.core.transport import MessageReceived, RequestReceived, TransportConfig
 
 pytestmark = pytest.mark.net
 FAST = TransportConfig(initial_rto=0.05, min_rto=0.01, max_rto=0.5, reassembly_timeout=5.0)

@@ -14,9 +14,9 @@ import pytest
 
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.node_runtime import NodeRuntime
-from mercury_rt.core.cluster_id import ServerAddress
+from mercury_rt.core.identity import ServerAddress
 from mercury_rt.core.membership import MembershipConfig, NodeStatus
-from mercury_rt.core.transport_config import TransportConfig
+from mercury_rt.core.transport import TransportConfig
 from mercury_rt.localcluster import (
     ClusterPlan,
     LocalCluster,

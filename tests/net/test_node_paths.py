@@ -19,15 +19,25 @@ from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
 from mercury_rt.apps.echo import RAN
-from mercury_rt.core.cluster_id import ServerAddress
-from mercury_rt.core.eid import Eid
-from mercury_rt.core.held import HeldMessage, HeldState, MemoryHeldStore, RetryPolicy
-from mercury_rt.core.mint import MintOptions, change_addresses, issue_cluster_id, mint_eid
-from mercury_rt.core.node_messages import decode_reply
+from mercury_rt.core.gate import MemorySpentStore
+from mercury_rt.core.identity import (
+    Eid,
+    MintOptions,
+    ServerAddress,
+    change_addresses,
+    issue_cluster_id,
+    mint_eid,
+)
+from mercury_rt.core.node import (
+    HeldMessage,
+    HeldState,
+    MemoryHeldStore,
+    RetryPolicy,
+    decode_reply,
+    encode_state_fetch,
+)
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
-from mercury_rt.core.spent import MemorySpentStore
-from mercury_rt.core.state_messages import encode_state_fetch
-from mercury_rt.core.transport_config import TransportConfig
+from mercury_rt.core.transport import TransportConfig
 from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan, start_cluster
 
 pytestmark = pytest.mark.net

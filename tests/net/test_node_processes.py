@@ -15,12 +15,12 @@ from click.testing import CliRunner
 
 from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
-from mercury_rt import keyfiles
 from mercury_rt.aio.node_runtime import NodeCallError
 from mercury_rt.apps.echo import RAN
 from mercury_rt.cli.main import cli
-from mercury_rt.core.mint import mint_eid
-from mercury_rt.core.transport_config import TransportConfig
+from mercury_rt.config import keyfiles
+from mercury_rt.core.identity import mint_eid
+from mercury_rt.core.transport import TransportConfig
 from mercury_rt.localcluster import ClusterPlan, NodePlan, free_port, start_cluster
 from tungsten.store import LmdbStore
 

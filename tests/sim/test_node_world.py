@@ -14,14 +14,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.types import dumps_typed, loads_typed
-from mercury_rt.core.cluster_id import ClusterId, ServerAddress
-from mercury_rt.core.held import MemoryHeldStore, RetryPolicy
-from mercury_rt.core.mint import change_addresses, issue_cluster_id
+from mercury_rt.core.identity import ClusterId, ServerAddress, change_addresses, issue_cluster_id
+from mercury_rt.core.node import MemoryHeldStore, RetryPolicy
 from mercury_rt.core.routing import ClusterView, NodeInfo, NotMirroredChoice, RoutingConfig
-from mercury_rt.core.transport_config import TransportConfig
+from mercury_rt.core.transport import TransportConfig
 from mercury_rt.localcluster import OPEN_POLICY
-from mercury_rt.testing import LinkProfile, SimNetwork
-from mercury_rt.testing_nodes import Executions, SimNode, SimNodeSpec
+from mercury_rt.testing import Executions, LinkProfile, SimNetwork, SimNode, SimNodeSpec
 from policy.model import parse_policy
 
 TRANSPORT = TransportConfig(initial_rto=0.05, min_rto=0.02, max_rto=1.0, record_slack=10.0,

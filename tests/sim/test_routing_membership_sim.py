@@ -12,7 +12,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mercury_rt.core.heartbeat import PublicAddress, decode_heartbeat
 from mercury_rt.core.membership import (
     AddressChanged,
     AddressListChanged,
@@ -21,6 +20,8 @@ from mercury_rt.core.membership import (
     MembershipOutput,
     NodeDead,
     NodeRestarted,
+    PublicAddress,
+    decode_heartbeat,
 )
 from tests.routing_membership_support import CLUSTER, FakeVerifier, beat, pub
 from tests.routing_support import Addr, addr

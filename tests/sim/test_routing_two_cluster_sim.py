@@ -15,32 +15,35 @@ from dataclasses import dataclass, field
 import pytest
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.contact import (
+from mercury_rt.core.node import (
+    DeliveredIds,
+    HeldQueue,
+    HeldState,
+    MemoryHeldStore,
+    RetryPolicy,
+)
+from mercury_rt.core.routing import (
     Answered,
     ClusterIdReplaced,
+    ClusterView,
     Contact,
     ContactEvent,
     Done,
+    EndpointLike,
     Failed,
-    NoAnswer,
-    NodeLocalError,
-    TryAddress,
-)
-from mercury_rt.core.held import DeliveredIds, HeldQueue, HeldState, MemoryHeldStore, RetryPolicy
-from mercury_rt.core.route_types import EndpointLike, endpoint_key
-from mercury_rt.core.routing import (
-    ClusterView,
     ForwardTo,
+    NoAnswer,
     NodeInfo,
+    NodeLocalError,
     NotMirroredChoice,
     RequestSummary,
     RoutingConfig,
     RunLocally,
     RunWithRemoteState,
+    TryAddress,
     decide_route,
-)
-from mercury_rt.core.routing_reply import (
     decode_routing_reply,
+    endpoint_key,
     reply_for_decision,
     reply_to_event,
 )

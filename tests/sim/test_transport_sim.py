@@ -8,14 +8,14 @@ from collections import Counter
 
 import pytest
 
-from mercury_rt.core.transport import Transport
-from mercury_rt.core.transport_config import TransportConfig
-from mercury_rt.core.transport_events import (
+from mercury_rt.core.transport import (
     CallFailed,
     MessageDelivered,
     MessageReceived,
     ReplyReceived,
     RequestReceived,
+    Transport,
+    TransportConfig,
     TransportEvent,
 )
 from mercury_rt.testing import LinkProfile, SimNetwork, TransportHost

@@ -1,0 +1,77 @@
+"""From a validated node config to a running node's parts (keys, state, policy, apps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+
+from carbon.protocol_spec import SpecRegistry
+from lithium import HandlerRegistry
+from mercury_rt.aio.node_runtime import NodeSpec
+from mercury_rt.apps import AppError, NodeApp, load_apps
+from mercury_rt.config import keyfiles
+from mercury_rt.config.node import NodeConfig
+from mercury_rt.config.stores import delivered_store, held_store, spent_store
+from mercury_rt.core.membership import PublicAddress
+from mercury_rt.core.node import MembershipSettings
+from mercury_rt.core.routing import ClusterView, NodeInfo, ProximityRule
+from policy.model import Policy, load_policy, parse_policy
+from tungsten.store import LmdbStore
+
+OPEN_POLICY = "version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n"
+_log = structlog.get_logger("mercury_rt.node")
+
+
+def build_node_spec(config: NodeConfig) -> NodeSpec:
+    """Everything NodeRuntime needs, from a config that `load_node_config` accepted."""
+    cluster_key, _ = keyfiles.load_cluster_key(config.cluster_dir)
+    history = keyfiles.load_cluster_ids(config.cluster_dir)
+    store = LmdbStore(config.state_dir)
+    registry, specs = HandlerRegistry(), SpecRegistry()
+    try:
+        load_apps(config.apps, NodeApp(config.node_id, tuple(config.mirrors), registry, specs,
+                                       store))
+    except AppError:
+        store.close()  # the node will not start: release the LMDB environment
+        raise
+    listen = config.listen
+    return NodeSpec(
+        node_id=config.node_id.encode(), cluster_key=cluster_key, cluster_ids=history,
+        host=listen.host, inter_port=listen.inter_port, intra_port=listen.intra_port,
+        routing=config.cluster.routing.to_config(), view=_view(config, history[-1].version),
+        intra_addresses={p.node_id.encode(): p.intra_address for p in config.peers},
+        policy=_policy(config.policy), store=store, registry=registry, specs=specs,
+        transport=config.transport.to_config(),
+        spent=spent_store(store, config.gate.spent_store_limit), held_store=held_store(store),
+        delivered=delivered_store(store), audit_file=config.log.audit_file,
+        proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
+        membership=MembershipSettings(public=_own_public(config)))
+
+
+def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:
+    """What this node announces as its public addresses: its `public` entry, or nothing.
+
+    Stated explicitly because membership's own guess (the bound inter-cluster address) is
+    wrong for a node behind NAT or bound to 0.0.0.0 / :: (its real public address would be
+    dropped from the next cluster-ID version) and for a node without `public` (its
+    internal address would be published).
+    """
+    address = config.self_peer.public_address
+    return () if address is None else (
+        PublicAddress(address.host, address.port, address.priority, address.weight),)
+
+
+def _view(config: NodeConfig, version: int) -> ClusterView:
+    nodes = {p.node_id.encode(): NodeInfo(p.node_id.encode(), True, p.public_address)
+             for p in config.cluster.nodes}
+    mirrors = {entity.encode(): frozenset(p.node_id.encode() for p in config.mirrors_of(entity))
+               for entity in config.entities()}
+    return ClusterView(config.node_id.encode(), version, nodes, mirrors, {})
+
+
+def _policy(path: Path | None) -> Policy:
+    if path is None:
+        _log.warning("no_policy_configured", effect="every caller is cleared at level public")
+        return parse_policy(OPEN_POLICY, "<open policy>")
+    return load_policy(path)

@@ -1,0 +1,274 @@
+"""The node's YAML configuration: who this node is, where it listens, what it mirrors.
+
+Loaded through policy.yaml_source, so every problem is reported as `file:line: key.path:
+what` like the policy file, and all problems are reported at once (an operator fixing a
+config one error per restart is an operator who gives up). Models are frozen and forbid
+unknown keys, so a misspelt key is an error instead of a silently ignored setting.
+
+Addresses are kept as the operator's text (validated), and parsed by accessors, so the
+model round-trips to YAML and error messages quote what was written. Relative paths are
+resolved against the config file's directory, so a config works from any working directory.
+Cross-field rules (this node is listed, ids and addresses are unique, ...) and the cluster
+directory check live in mercury_rt.node_config_checks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from mercury_rt.config.checks import NodeConfigChecker
+from mercury_rt.core.identity import IdentityError, ServerAddress
+from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig, SecurityOrder
+from mercury_rt.core.transport import TransportConfig
+from policy.yaml_source import ConfigFileError, load_model, parse_model
+
+MAX_NODES = 1024
+MAX_MIRRORS = 100_000
+MAX_LOCAL_BYTES = 255
+_NODE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
+_TRANSPORT_DEFAULTS = TransportConfig()
+
+
+def _node_id(text: str) -> str:
+    if not _NODE_ID.match(text):
+        raise ValueError(f"node id {text!r} must be 1-63 of a-z 0-9 - starting with a letter "
+                         "or digit, e.g. node-a")
+    return text
+
+
+def _host(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IPv4 or IPv6 address (host names are not "
+                         "accepted: a node binds to an address)") from None
+
+
+def _entity_local(text: str) -> str:
+    size = len(text.encode())
+    if not 1 <= size <= MAX_LOCAL_BYTES:
+        raise ValueError(f"entity local part is {size} bytes in UTF-8; must be "
+                         f"1..{MAX_LOCAL_BYTES}")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ValueError(f"entity local part {text!r} contains control characters")
+    return text
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """Parse `host:port` (IPv6 in brackets: `[::1]:7000`) into (address text, port 1..65535)."""
+    host_text, sep, port_text = text.rpartition(":")
+    if not sep:
+        raise ValueError(f"{text!r}: expected host:port, e.g. 127.0.0.1:7501 or [::1]:7501")
+    if host_text.startswith("[") and host_text.endswith("]"):
+        host_text = host_text[1:-1]
+    elif ":" in host_text:
+        raise ValueError(f"{text!r}: put an IPv6 host in brackets, e.g. [::1]:7501")
+    host = _host(host_text)
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65_535:
+        raise ValueError(f"{text!r}: port must be 1..65535")
+    return host, int(port_text)
+
+
+def format_host_port(host: str, port: int) -> str:
+    """The inverse of parse_host_port."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _intra(text: str) -> str:
+    return format_host_port(*parse_host_port(text))
+
+
+def _public(text: str) -> str:
+    try:
+        return str(ServerAddress.parse(text))
+    except IdentityError as exc:
+        raise ValueError(exc.message) from None
+
+
+NodeId = Annotated[str, AfterValidator(_node_id)]
+Host = Annotated[str, AfterValidator(_host)]
+EntityLocal = Annotated[str, AfterValidator(_entity_local)]
+Mirrors = Annotated[list[EntityLocal], Field(max_length=MAX_MIRRORS)]
+Port = Annotated[int, Field(ge=0, le=65_535, strict=True)]
+Seconds = Annotated[float, Field(gt=0, le=86_400, strict=True)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Listen(_Strict):
+    """Where this node listens. Port 0 means "any free port" and is meant for tests."""
+
+    host: Host
+    inter_port: Port
+    intra_port: Port
+
+    @property
+    def ip(self) -> IPv4Address | IPv6Address:
+        """The listen host as an address object."""
+        return ipaddress.ip_address(self.host)
+
+
+class PeerNode(_Strict):
+    """One node of the cluster as every node sees it (the same list on every node)."""
+
+    node_id: NodeId
+    intra: Annotated[str, AfterValidator(_intra)]
+    public: Annotated[str, AfterValidator(_public)] | None = None
+    mirrors: Mirrors = []
+
+    @property
+    def intra_address(self) -> tuple[str, int]:
+        """(host, port) of the node's intra-cluster socket."""
+        return parse_host_port(self.intra)
+
+    @property
+    def public_address(self) -> ServerAddress | None:
+        """The node's inter-cluster address as published in the cluster ID, if public."""
+        return None if self.public is None else ServerAddress.parse(self.public)
+
+
+class RoutingSettings(_Strict):
+    """The cluster's routing choices; see the operator guide, "Running nodes"."""
+
+    not_mirrored: Literal["redirect", "forward", "remote-state"] = "forward"
+    security: Literal["check-before-redirect", "redirect-first"] = "check-before-redirect"
+    max_forward_hops: Annotated[int, Field(ge=0, le=16, strict=True)] = 1
+    prefer_near: Annotated[bool, Field(strict=True)] = False
+    """Calling other clusters, favour their nodes that share a long address prefix with
+    this node (a /24 for IPv4, a /48 for IPv6; weight x 4; priorities unchanged)."""
+
+    def to_config(self) -> RoutingConfig:
+        """The routing core's settings object."""
+        return RoutingConfig(NotMirroredChoice(self.not_mirrored),
+                             SecurityOrder(self.security), self.max_forward_hops)
+
+
+class ClusterNodes(_Strict):
+    """Every node of the cluster and the cluster-wide routing settings."""
+
+    nodes: Annotated[list[PeerNode], Field(min_length=1, max_length=MAX_NODES)]
+    routing: RoutingSettings = RoutingSettings()
+
+
+class TransportSettings(_Strict):
+    """The transport tunables an operator may change (times in seconds, sizes in bytes)."""
+
+    initial_rto: Seconds = _TRANSPORT_DEFAULTS.initial_rto
+    min_rto: Seconds = _TRANSPORT_DEFAULTS.min_rto
+    max_rto: Seconds = _TRANSPORT_DEFAULTS.max_rto
+    default_timeout: Seconds = _TRANSPORT_DEFAULTS.default_timeout
+    reassembly_timeout: Seconds = _TRANSPORT_DEFAULTS.reassembly_timeout
+    max_message: Annotated[int, Field(ge=1024, le=2**32 - 1, strict=True)] = \
+        _TRANSPORT_DEFAULTS.max_message
+    max_datagram: Annotated[int, Field(ge=512, le=65_000, strict=True)] = \
+        _TRANSPORT_DEFAULTS.max_datagram
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TransportSettings:
+        self.to_config()  # TransportConfig's own rules (rto order, reassembly vs max_rto)
+        return self
+
+    def to_config(self) -> TransportConfig:
+        """The transport's settings object; other tunables keep their defaults."""
+        return TransportConfig(
+            max_datagram=self.max_datagram, max_message=self.max_message,
+            initial_rto=self.initial_rto, min_rto=self.min_rto, max_rto=self.max_rto,
+            default_timeout=self.default_timeout, reassembly_timeout=self.reassembly_timeout)
+
+
+class GateSettings(_Strict):
+    """Security-gate resources: how many spent hashcash stamps are remembered at most."""
+
+    spent_store_limit: Annotated[int, Field(ge=1, le=100_000_000, strict=True)] = 1_000_000
+
+
+class LogSettings(_Strict):
+    """Log verbosity and the optional audit log file (JSON lines)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    audit_file: Path | None = None
+
+
+_MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
+class NodeConfig(_Strict):
+    """One node's configuration file. Load with `load_node_config` (resolves paths)."""
+
+    node_id: NodeId
+    cluster_dir: Path
+    state_dir: Path
+    policy: Path | None = None
+    listen: Listen
+    mirrors: Mirrors = []
+    cluster: ClusterNodes
+    transport: TransportSettings = TransportSettings()
+    gate: GateSettings = GateSettings()
+    log: LogSettings = LogSettings()
+    apps: list[Annotated[str, Field(pattern=_MODULE_NAME)]] = []
+    """Python modules with setup(app) serving this node's entities (mercury_rt.apps)."""
+
+    @property
+    def self_peer(self) -> PeerNode:
+        """This node's own entry in `cluster.nodes` (validated to exist)."""
+        return next(n for n in self.cluster.nodes if n.node_id == self.node_id)
+
+    @property
+    def peers(self) -> tuple[PeerNode, ...]:
+        """The other nodes of the cluster, in the order given."""
+        return tuple(n for n in self.cluster.nodes if n.node_id != self.node_id)
+
+    def public_addresses(self) -> tuple[ServerAddress, ...]:
+        """The cluster's inter-cluster addresses (nodes with `public`), in the order given."""
+        return tuple(a for n in self.cluster.nodes if (a := n.public_address) is not None)
+
+    def mirrors_of(self, entity: str) -> tuple[PeerNode, ...]:
+        """Every node that mirrors `entity` (this node included), in the order given."""
+        return tuple(n for n in self.cluster.nodes if entity in n.mirrors)
+
+    def entities(self) -> frozenset[str]:
+        """Every entity some node of the cluster mirrors."""
+        return frozenset(e for n in self.cluster.nodes for e in n.mirrors)
+
+    def resolved(self, base: Path) -> NodeConfig:
+        """A copy whose relative paths are taken relative to `base` (the config's folder)."""
+        def at(path: Path) -> Path:
+            return path if path.is_absolute() else base / path
+        log = self.log.model_copy(update={"audit_file": None if self.log.audit_file is None
+                                          else at(self.log.audit_file)})
+        return self.model_copy(update={
+            "cluster_dir": at(self.cluster_dir), "state_dir": at(self.state_dir),
+            "policy": None if self.policy is None else at(self.policy), "log": log})
+
+
+def load_node_config(path: Path) -> NodeConfig:
+    """Read and validate a node config; raises ConfigFileError listing every problem.
+
+    Relative paths are resolved against the config file's directory. The cluster directory
+    must load (cluster.key and cluster-ids.cbor, matching each other) and the policy file,
+    if named, must be valid: its own problems are listed with its own file and lines.
+    """
+    checker = NodeConfigChecker(path.parent)
+    try:
+        config = load_model(path, NodeConfig, checker.check)
+    except ConfigFileError as exc:
+        raise checker.with_extra(exc) from None
+    return config.resolved(path.parent)
+
+
+def parse_node_config(text: str, base: Path, filename: str = "<node config>") -> NodeConfig:
+    """Like load_node_config, for text in hand (tests, generated configs); paths under `base`."""
+    checker = NodeConfigChecker(base)
+    try:
+        config = parse_model(text, filename, NodeConfig, checker.check)
+    except ConfigFileError as exc:
+        raise checker.with_extra(exc) from None
+    return config.resolved(base)

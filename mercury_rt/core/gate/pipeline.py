@@ -1,0 +1,189 @@
+"""The security gate: nothing reaches a handler unless every check passes, in this order.
+
+1. hashcash (before any signature verification: a bad stamp costs a few µs, never ~120),
+2. source authentication (local: vouched principal; remote: EID via the injected verifier),
+3. delegation chain (the request then acts as the final entity),
+4. MAC (clearance against the highest classification), 5. DAC (ACLs; bypass skips only these).
+
+`evaluate` is a pure function of (request, policy, state, now) returning a typed Decision;
+its only side effect is recording a spent stamp in the injected store. Peer input never
+makes it raise: every malformed stamp, EID or certificate becomes a Deny with its code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.principal import Persona, Principal
+from mercury_rt.core.gate.delegation import Chain, DelegationError, SignatureCache, verify_chain
+from mercury_rt.core.gate.hashcash import (
+    PAYMENT_HASHCASH,
+    PaymentStamp,
+    StampError,
+    check_stamp,
+    stamp_resource,
+    target_tag_of,
+)
+from mercury_rt.core.gate.source import LocalSource, Source, SourceVerifier
+from mercury_rt.core.gate.spent import SpendResult, SpentStampStore
+from policy.access import (
+    AclSource,
+    PolicyAcls,
+    Refused,
+    Ruled,
+    Target,
+    dac_decision,
+    mac_decision,
+    required_bits,
+)
+from policy.model import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class GateRequest:
+    """What the gate needs from a decoded request.
+
+    `request_digest` is computed by the receiver (`hashcash.request_digest(body)`), never
+    taken from the peer; `delegation` holds the raw certificates, decoded here so a
+    malformed one is a denial rather than a decoder exception.
+    """
+
+    target: Target
+    source: Source
+    request_digest: bytes
+    payments: tuple[PaymentStamp, ...] = ()
+    delegation: tuple[bytes, ...] = ()
+    target_persona: Persona | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GateState:
+    """The node-side collaborators: our cluster, EID verification, spent stamps, ACLs."""
+
+    local_cluster: bytes
+    verifier: SourceVerifier
+    spent: SpentStampStore
+    acls: AclSource | None = None
+    signatures: SignatureCache | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """Run the handler as `principal`; `originator` really sent it (audit both)."""
+
+    principal: Principal
+    originator: Principal
+    chain: tuple[Principal, ...]
+    rule: str
+    stamp_bits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """Reject with `code`; `message` says what would pass; `rule` is the deciding key."""
+
+    code: ErrorCode
+    message: str
+    rule: str
+    stage: str
+    originator: Principal | None = None
+    required_bits: int | None = None
+
+
+Decision = Allow | Deny
+
+
+def evaluate(request: GateRequest, policy: Policy, state: GateState, now: float) -> Decision:
+    """Decide one request. Never raises for anything a peer can send."""
+    cost = required_bits(policy, request.target)
+    stamp_bits = 0
+    if cost.value:
+        paid = _pay(request, policy, state, now, cost)
+        if isinstance(paid, Deny):
+            return paid
+        stamp_bits = paid
+    return decide_access(request, policy, state, now, stamp_bits)
+
+
+def decide_access(request: GateRequest, policy: Policy, state: GateState, now: float,
+                  stamp_bits: int = 0) -> Decision:
+    """Stages 2-5 (after hashcash has been paid): source, delegation, MAC, DAC."""
+    originator = _authenticate(request.source, state.verifier)
+    if isinstance(originator, Deny):
+        return originator
+    chain = Chain(originator, ())
+    if request.delegation:
+        try:
+            chain = verify_chain(originator, request.delegation, state.verifier, now,
+                                 policy.max_delegation_chain, cache=state.signatures)
+        except DelegationError as exc:
+            rule = "delegation.max_chain" if exc.code is ErrorCode.DELEGATION_TOO_LONG \
+                else "delegation"
+            return Deny(exc.code, exc.message, rule, "delegation", originator)
+    return _access(request, policy, state, chain, stamp_bits)
+
+
+def _access(request: GateRequest, policy: Policy, state: GateState, chain: Chain,
+            stamp_bits: int) -> Decision:
+    acting, originator = chain.acting_as, chain.originator
+    mac = mac_decision(policy, acting, request.target, state.local_cluster)
+    if isinstance(mac, Refused):
+        return Deny(mac.code, mac.message, mac.rule, "mac", originator)
+    acls = (state.acls or PolicyAcls(policy)).acls_for(request.target)
+    dac = dac_decision(policy, acls, acting, request.target, state.local_cluster)
+    if isinstance(dac, Refused):
+        return Deny(dac.code, dac.message, dac.rule, "dac", originator)
+    return Allow(acting, originator, chain.principals, f"{mac.rule}; {dac.rule}", stamp_bits)
+
+
+def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
+         cost: Ruled) -> int | Deny:
+    """Check the first hashcash payment and spend it; the bits it carried, or a Deny."""
+    target = request.target
+    persona = request.target_persona
+    tag = target_tag_of(state.local_cluster, target.entity, persona.cls.text if persona else None)
+    resource = stamp_resource(tag, target.endpoint, target.operation, request.request_digest)
+    stamp = None
+    for payment in request.payments:
+        if payment.kind == PAYMENT_HASHCASH:
+            stamp = payment
+            break
+    if stamp is None:
+        return _stamp_deny(ErrorCode.HASHCASH_REQUIRED, "this request needs", cost, resource)
+    try:
+        text = stamp.data.decode("ascii")
+        ok = check_stamp(text, resource, cost.value, now, max_age=policy.stamp_max_age,
+                         max_future=policy.stamp_max_future)
+    except UnicodeDecodeError:
+        return _stamp_deny(ErrorCode.HASHCASH_MALFORMED, "stamp is not ASCII; send", cost,
+                           resource)
+    except StampError as exc:
+        return _stamp_deny(exc.code, f"{exc.message}; send", cost, resource)
+    spent = state.spent.add_if_absent(ok.digest, ok.expires_at, now)
+    if spent is SpendResult.ALREADY_SPENT:
+        return _stamp_deny(ErrorCode.HASHCASH_DOUBLE_SPENT, "stamp was already spent; send",
+                           cost, resource)
+    if spent is SpendResult.FULL:
+        return _stamp_deny(ErrorCode.HASHCASH_SPENT_STORE_FULL,
+                           "too many unexpired stamps to track; retry later with", cost,
+                           resource)
+    return ok.bits
+
+
+def _stamp_deny(code: ErrorCode, what: str, cost: Ruled, resource: str) -> Deny:
+    """A hashcash denial that always states the bits and resource that would pass."""
+    message = (f"{what} a {cost.value}-bit hashcash stamp for resource {resource} "
+               f"(set by {cost.rule})")
+    return Deny(code, message, cost.rule, "hashcash", None, cost.value)
+
+
+def _authenticate(source: Source, verifier: SourceVerifier) -> Principal | Deny:
+    if isinstance(source, LocalSource):
+        return source.principal
+    try:
+        return verifier.verify(source.eid).principal
+    except MercuryError as exc:
+        return Deny(ErrorCode.SOURCE_UNVERIFIED,
+                    f"source EID does not verify ({exc.message}); send an EID signed by "
+                    "its cluster key", "source", "source")

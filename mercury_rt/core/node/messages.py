@@ -1,0 +1,253 @@
+"""Node messages: what travels in transport payloads between nodes (docs/protocol.md 6.9).
+
+An operation request is `[0, body, payments, hops]`: `body` is the canonical encoding of the
+request map, `payments` the payment stamps (section 7), `hops` how often nodes of the
+target cluster have forwarded it. Keeping the body as exact bytes lets a stamp bind to it
+(hashcash's request digest covers the body only) and lets a node forward a request
+unchanged. `[1, master_hash]` asks a node for its cluster's current cluster ID, so a
+node can fetch the keys a hashes-only EID lacks. A reply is one map: the routing reply
+of 6.4 (keys 0-4) plus the reply payload (5) and, for hashcash refusals, the bits
+required (6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from carbon import cbor
+from carbon.cbor import CodecError, Limits
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.principal import Persona, Principal
+from carbon.symbols import Symbol, SymbolError
+from mercury_rt.core.gate import PaymentStamp, decode_payments, encode_payments
+from mercury_rt.core.node.state_messages import (
+    STATE_COMMIT,
+    STATE_FETCH,
+    StateCommit,
+    StateFetch,
+    decode_state_request,
+)
+from mercury_rt.core.routing import (
+    Endpoint,
+    RoutingReply,
+    RoutingReplyError,
+    routing_reply_from_value,
+)
+
+OK = 0
+MAX_U32 = 2**32 - 1
+MAX_DELEGATION = 8
+_LIMITS = Limits(max_bytes=2 * 1024 * 1024 + 4096, max_depth=8, max_items=4096)
+_REQUEST_KEYS = frozenset(range(10))
+MAX_MESSAGE_ID = 32
+_REQUEST_FORMS = ("a node request is [0, body, payments, hops], [1, master_hash], "
+                  "[4, entity] or [5, entity, changes]")
+
+
+class NodeMessageError(MercuryError):
+    """A node request or reply that does not follow docs/protocol.md 6.9."""
+
+    code = ErrorCode.WRONG_TYPE
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRequest:
+    """One operation on one entity.
+
+    `target` is the target's EID (encoded); `version` the target cluster's cluster-ID
+    version the caller holds. Exactly one of `source` (the caller's EID, inter-cluster)
+    and `vouched` (the caller as vouched for by a node of this cluster) is present.
+    `message_id` marks a one-way message: the handler runs as a message sink, the reply
+    only acknowledges, and the receiving node runs each message id once.
+    """
+
+    target: bytes
+    endpoint: int
+    operation: int
+    payload: bytes
+    version: int = 0
+    source: bytes | None = None
+    vouched: Principal | None = None
+    delegation: tuple[bytes, ...] = ()
+    transit: int = 0
+    message_id: bytes | None = None
+
+    def body(self) -> bytes:
+        """The canonical body bytes (what a hashcash stamp binds to)."""
+        value: dict[int, Any] = {0: self.target, 1: self.endpoint, 2: self.operation,
+                                 3: self.payload, 4: self.version}
+        if self.source is not None:
+            value[5] = self.source
+        if self.vouched is not None:
+            value[6] = principal_to_value(self.vouched)
+        if self.delegation:
+            value[7] = list(self.delegation)
+        if self.transit:
+            value[8] = self.transit
+        if self.message_id is not None:
+            value[9] = self.message_id
+        if self.vouched is not None and self.vouched.persona is not None:
+            return cbor.dumps(value)  # persona parameters: any CARBON value, so walk it
+        return cbor.dumps_built(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A decoded operation request: the request, its exact body, payments and hops."""
+
+    request: NodeRequest
+    body: bytes
+    payments: tuple[PaymentStamp, ...]
+    hops: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterIdQuery:
+    """A request for this cluster's current cluster ID (keys for hashes-only EIDs)."""
+
+    master_hash: bytes
+
+
+def encode_operation(body: bytes, payments: tuple[PaymentStamp, ...] = (),
+                     hops: int = 0) -> bytes:
+    """The transport payload for an operation request."""
+    return cbor.dumps_built([0, body, encode_payments(payments), hops])
+
+
+def encode_cluster_id_query(master_hash: bytes) -> bytes:
+    """The transport payload asking for a cluster's current cluster ID."""
+    return cbor.dumps([1, master_hash])
+
+
+def decode_node_request(data: bytes) -> Operation | ClusterIdQuery | StateFetch | StateCommit:
+    """Parse a node request payload; raises only MercuryError subclasses."""
+    outer = cbor.loads(data, _LIMITS)
+    if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
+        raise NodeMessageError(_REQUEST_FORMS)  # (a bool is not a kind, though True == 1)
+    kind = outer[0]
+    if kind == 1 and len(outer) == 2 and type(outer[1]) is bytes and len(outer[1]) <= 64:
+        return ClusterIdQuery(outer[1])
+    if kind in (STATE_FETCH, STATE_COMMIT):
+        return decode_state_request(outer)
+    if kind != 0 or len(outer) != 4 or type(outer[1]) is not bytes or not _u32(outer[3]):
+        raise NodeMessageError(_REQUEST_FORMS)
+    body = outer[1]
+    assert isinstance(body, bytes)
+    payments = decode_payments(outer[2])
+    return Operation(_request_from(cbor.loads(body, _LIMITS)), body, payments,
+                     outer[3])  # type: ignore[arg-type]
+
+
+def _request_from(value: cbor.Value) -> NodeRequest:
+    if not isinstance(value, dict) or not set(value) <= _REQUEST_KEYS:
+        raise NodeMessageError("request body must be a map with keys 0-9")
+    try:
+        target, endpoint, operation, payload = value[0], value[1], value[2], value[3]
+    except KeyError as exc:
+        raise NodeMessageError(f"request body lacks key {exc.args[0]}") from None
+    source, vouched, delegation = value.get(5), value.get(6), value.get(7, [])
+    if not (type(target) is bytes and _u32(endpoint) and _u32(operation)
+            and type(payload) is bytes and _u32(value.get(4, 0)) and _u32(value.get(8, 0))):
+        raise NodeMessageError("request field of the wrong kind")
+    if (source is None) == (vouched is None):
+        raise NodeMessageError("a request carries exactly one of source (5) and vouched (6)")
+    if source is not None and type(source) is not bytes:
+        raise NodeMessageError("source must be EID bytes")
+    message_id = value.get(9)
+    if message_id is not None and (type(message_id) is not bytes
+                                   or not 1 <= len(message_id) <= MAX_MESSAGE_ID):
+        raise NodeMessageError(f"message id must be 1-{MAX_MESSAGE_ID} bytes")
+    if (not isinstance(delegation, list) or len(delegation) > MAX_DELEGATION
+            or not all(type(c) is bytes for c in delegation)):
+        raise NodeMessageError(f"delegation must be at most {MAX_DELEGATION} certificates")
+    return NodeRequest(target, endpoint, operation, payload,  # type: ignore[arg-type]
+                       value.get(4, 0), source,  # type: ignore[arg-type]
+                       None if vouched is None else principal_from_value(vouched),
+                       tuple(delegation), value.get(8, 0), message_id)  # type: ignore[arg-type]
+
+
+def _u32(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_U32
+
+
+def principal_to_value(principal: Principal) -> list[Any]:
+    """[cluster, local, persona class or null, persona params]."""
+    persona = principal.persona
+    return [principal.cluster, principal.local, persona.cls.text if persona else None,
+            persona.params if persona else None]
+
+
+def principal_from_value(value: cbor.Value) -> Principal:
+    """Inverse of principal_to_value; raises NodeMessageError."""
+    if (not isinstance(value, list) or len(value) != 4 or type(value[0]) is not bytes
+            or type(value[1]) is not bytes or not (value[2] is None or type(value[2]) is str)):
+        raise NodeMessageError("vouched principal must be [cluster, local, class|null, params]")
+    persona = None
+    if value[2] is not None:
+        try:
+            persona = Persona(Symbol(value[2]), value[3])
+        except SymbolError as exc:
+            raise NodeMessageError(f"vouched persona: {exc.message}") from None
+    return Principal(value[0], value[1], persona)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeReply:
+    """The answer to a NodeRequest: OK with a payload, or a code (see 6.4 for 1-4)."""
+
+    code: int = OK
+    payload: bytes | None = None
+    message: str = ""
+    cluster_id: bytes | None = None
+    target: Endpoint | None = None
+    forwarding: bytes | None = None
+    required_bits: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the operation succeeded."""
+        return self.code == OK
+
+    def routing(self) -> RoutingReply:
+        """The routing part (6.4), for the contact state machine."""
+        return RoutingReply(self.code, self.message[:256], self.cluster_id, self.target,
+                            self.forwarding)
+
+    def encode(self) -> bytes:
+        """Canonical wire form."""
+        value: dict[int, Any] = {0: self.code}
+        if self.message:
+            value[1] = self.message[:256]
+        if self.cluster_id is not None:
+            value[2] = self.cluster_id
+        if self.target is not None:
+            value[3] = [self.target.host.packed, self.target.port]
+        if self.forwarding is not None:
+            value[4] = self.forwarding
+        if self.payload is not None:
+            value[5] = self.payload
+        if self.required_bits is not None:
+            value[6] = self.required_bits
+        return cbor.dumps_built(value)
+
+
+def error_reply(exc: MercuryError, cluster_id: bytes | None = None) -> NodeReply:
+    """A reply carrying a typed error."""
+    return NodeReply(int(exc.code), message=exc.message[:256], cluster_id=cluster_id)
+
+
+def decode_reply(data: bytes) -> NodeReply:
+    """Parse a node reply; raises only MercuryError subclasses."""
+    value = cbor.loads(data, _LIMITS)
+    if not isinstance(value, dict) or 0 not in value or not set(value) <= set(range(7)):
+        raise NodeMessageError("a node reply is a map with key 0 and keys 0-6 only")
+    payload, bits = value.get(5), value.get(6)
+    if not (payload is None or type(payload) is bytes) or not (bits is None or _u32(bits)):
+        raise NodeMessageError("reply payload must be bytes and bits an integer")
+    try:
+        routing = routing_reply_from_value(value)
+    except (RoutingReplyError, CodecError) as exc:
+        raise NodeMessageError(f"reply: {exc.message}") from None
+    return NodeReply(routing.code, payload, routing.message, routing.cluster_id,
+                     routing.target, routing.forwarding, bits)  # type: ignore[arg-type]

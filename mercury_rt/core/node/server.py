@@ -1,0 +1,487 @@
+"""The node core, server side: what a node does with one incoming request (sans-IO).
+
+Given a request's payload, the path it came by, a sticky request key and the time, it
+returns one action: respond with these bytes, invoke this handler call, forward these
+bytes to that node, or drop. It never touches sockets, clocks or LMDB; handler
+invocation and forwarding are carried out by the shell, which hands results back
+through `finish` and `relay`. Order of work (docs/protocol.md 6.5 and 7): open the seal
+(intra path), decode, verify the target EID is ours, route, then run the security gate
+before anything that runs the request (and before redirecting when so configured).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.protocol_spec import OperationKind
+from lithium.context import IncomingCall
+from mercury_rt.core.gate import (
+    Allow,
+    Deny,
+    EidSourceVerifier,
+    GateRequest,
+    GateState,
+    LocalSource,
+    MemorySpentStore,
+    RemoteSource,
+    Source,
+    SpendResult,
+    SpentStampStore,
+    evaluate,
+    request_digest,
+)
+from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
+from mercury_rt.core.node.messages import (
+    ClusterIdQuery,
+    NodeReply,
+    Operation,
+    decode_node_request,
+    decode_reply,
+    encode_cluster_id_query,
+    encode_operation,
+    error_reply,
+)
+from mercury_rt.core.node.seal import IntraSeal, SealError, derive_intra_key
+from mercury_rt.core.node.state_messages import StateCommit, StateFetch, state_failure
+from mercury_rt.core.routing import (
+    ClusterView,
+    ForwardTo,
+    Path,
+    RedirectMoved,
+    RedirectTo,
+    Refuse,
+    RequestSummary,
+    RoutingConfig,
+    RunLocally,
+    RunWithRemoteState,
+    decide_route,
+    make_forwarding_record,
+    reply_for_decision,
+)
+from mercury_rt.core.transport import Addr
+from policy.access import PolicyAcls, Target
+from policy.model import Policy
+
+DELIVERED_LIMIT = 1_000_000
+DELIVERED_RETENTION = 7 * 24 * 3600.0
+"""How long a node remembers one-way message ids it ran (longer than any held message
+lives at its sender, so a retried message is never run twice)."""
+
+
+class NodeError(MercuryError):
+    """A request this node cannot take, with a routing or identity code."""
+
+    code = ErrorCode.NODE_LOCAL_ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    """Send `reply` (a transport payload, sealed when the path is intra-cluster)."""
+
+    reply: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    """Run `call` through LITHIUM, then `finish` the result; `allow` is for the audit.
+
+    With `state_at` (remote-state routing) the entity's state is on the node at that
+    intra-cluster address: fetch its image there and commit the changes there.
+    """
+
+    call: IncomingCall
+    sealed: bool
+    bundle: bytes | None
+    allow: Allow
+    state_at: Addr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServeState:
+    """Answer another node of this cluster running a call on an entity whose state is
+    here: send the image or apply the changes (through LITHIUM), then `finish`."""
+
+    request: StateFetch | StateCommit
+    sealed: bool = True
+    bundle: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Send `payload` over the intra-cluster path to `node_id`, then `relay` its reply."""
+
+    node_id: bytes
+    address: Addr
+    payload: bytes
+    sealed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FetchKeys:
+    """Ask `addresses` (the caller's cluster's nodes) for that cluster's current cluster ID
+    with `query`, give each answer to `learn_keys`, then decide `retry` again."""
+
+    master_hash: bytes
+    addresses: tuple[Addr, ...]
+    query: bytes
+    retry: tuple[Path, bool, bytes, bytes, float, bool]
+    """(path, sealed, opened payload, request key, deadline, one_way) of the request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Answer nothing (an unauthenticated intra-cluster datagram)."""
+
+    reason: str
+
+
+AuditSink = Callable[[GateRequest, Allow | Deny], None]
+"""Where the node reports gate decisions (the shell writes them to the audit log)."""
+NodeAction = Respond | Invoke | ServeState | Forward | FetchKeys | Drop
+FETCH_ADDRESSES = 3
+FETCH_EVERY = 30.0
+"""Seconds between key fetches for one cluster: a peer cannot make us query its listed
+addresses (which it chose) more often than this."""
+MAX_FETCHES = 1024
+
+
+@dataclass(slots=True)
+class NodeState:
+    """What the node knows that changes while it runs (the shell replaces parts of it)."""
+
+    cluster_id: ClusterId
+    policy: Policy
+    view: ClusterView
+    intra_addresses: Mapping[bytes, Addr]
+
+
+class NodeCore:
+    """One node's request decisions. See module docstring."""
+
+    def __init__(self, state: NodeState, *, routing: RoutingConfig, verifier: EidVerifier,
+                 spent: SpentStampStore, seal: IntraSeal,
+                 delivered: SpentStampStore | None = None,
+                 audit: AuditSink | None = None) -> None:
+        self.state = state
+        self.audit = audit
+        """Told every gate decision (allow or deny) with its request: the audit trail."""
+        self.routing = routing
+        self.verifier = verifier
+        self.sources = EidSourceVerifier(verifier)
+        self.spent = spent
+        self.seal = seal
+        self.delivered = delivered if delivered is not None else MemorySpentStore(
+            DELIVERED_LIMIT)  # not `or`: an empty store is falsy (it has __len__)
+        self._fetched: OrderedDict[bytes, float] = OrderedDict()
+        self.denied = 0
+        self.duplicates = 0
+        self.set_cluster_id(state.cluster_id)
+
+    @classmethod
+    def for_cluster(cls, cluster_ids: Sequence[ClusterId], cluster_key: Ed25519PrivateKey,
+                    policy: Policy, view: ClusterView, intra_addresses: Mapping[bytes, Addr],
+                    *, routing: RoutingConfig, spent: SpentStampStore, seal_prefix: bytes,
+                    delivered: SpentStampStore | None = None,
+                    audit: AuditSink | None = None) -> NodeCore:
+        """A node core from its cluster's configuration, as every host builds it.
+
+        The last of `cluster_ids` is current; the older ones stay verifiable (EIDs minted
+        under them keep working). The intra-cluster seal key is derived from the cluster
+        key; `seal_prefix` is the 4 random nonce-prefix bytes of this incarnation.
+        """
+        verifier = EidVerifier()
+        for cid in cluster_ids[:-1]:
+            verifier.add_cluster_id(cid)
+        seal = IntraSeal(derive_intra_key(cluster_key), seal_prefix)
+        state = NodeState(cluster_ids[-1], policy, view, intra_addresses)
+        return cls(state, routing=routing, verifier=verifier, spent=spent, seal=seal,
+                   delivered=delivered, audit=audit)
+
+    @property
+    def master_hash(self) -> bytes:
+        """Our cluster's identity."""
+        return self.state.cluster_id.master_hash
+
+    def set_cluster_id(self, cluster_id: ClusterId) -> None:
+        """Adopt a new cluster-ID version (key rotation or address change)."""
+        self.verifier.add_cluster_id(cluster_id)
+        self.state.cluster_id = cluster_id
+        self.state.view = replace(self.state.view, cluster_id_version=cluster_id.version)
+        self._cluster_id_bytes = cluster_id.encode()
+
+    def record_move(self, local: bytes, new_eid: bytes, issued_at: int,
+                    cluster_key: Ed25519PrivateKey) -> None:
+        """Entity `local` moved to another cluster as `new_eid`: from now on requests for
+        it are answered with this forwarding record, signed by our cluster key (6.6)."""
+        record = make_forwarding_record(self.master_hash, local, new_eid, issued_at,
+                                        cluster_key)
+        view = self.state.view
+        self.state.view = replace(view, moved={**view.moved, local: record})
+
+    def handle(self, path: Path, payload: bytes, request_key: bytes, deadline: float,
+               now: float, one_way: bool = False) -> NodeAction:
+        """Decide what to do with one request or one-way message from the network.
+
+        `deadline` is in the shell's monotonic clock; `now` is wall-clock (Unix) time, which
+        stamp dates and certificate expiries are measured in.
+        """
+        sealed = path is Path.INTRA_CLUSTER
+        if sealed:
+            try:
+                payload = self.seal.open(payload)
+            except SealError as exc:
+                return Drop(exc.message)
+        return self._decoded(path, sealed, payload, request_key, deadline, now, one_way,
+                             fetch_allowed=True)
+
+    def retry(self, fetch: FetchKeys, now: float) -> NodeAction:
+        """Decide a request again after its caller's cluster keys were fetched (or not);
+        never asks for another fetch."""
+        path, sealed, payload, request_key, deadline, one_way = fetch.retry
+        return self._decoded(path, sealed, payload, request_key, deadline, now, one_way)
+
+    def learn_keys(self, master_hash: bytes, reply: bytes) -> bool:
+        """Take a fetched cluster ID if it proves itself and is the one asked for."""
+        try:
+            data = decode_reply(reply).cluster_id
+            if data is None:
+                return False
+            cluster_id = ClusterId.decode(data)
+            if cluster_id.master_hash != master_hash:
+                return False
+            self.verifier.add_cluster_id(cluster_id)
+        except MercuryError:
+            return False
+        return True
+
+    def handle_local(self, payload: bytes, request_key: bytes, deadline: float, now: float,
+                     one_way: bool = False) -> NodeAction:
+        """A call from an entity on this node: decided exactly like an intra-cluster one
+        (same routing, same gate), with nothing sealed since nothing leaves the process."""
+        return self._decoded(Path.INTRA_CLUSTER, False, payload, request_key, deadline, now,
+                             one_way)
+
+    def _decoded(self, path: Path, sealed: bool, payload: bytes, request_key: bytes,
+                 deadline: float, now: float, one_way: bool,
+                 fetch_allowed: bool = False) -> NodeAction:
+        try:
+            decoded = decode_node_request(payload)
+        except MercuryError as exc:
+            return self._respond(sealed, error_reply(exc))
+        if isinstance(decoded, ClusterIdQuery):
+            return self._respond(sealed, self._cluster_id_answer(decoded))
+        if isinstance(decoded, StateFetch | StateCommit):
+            return self._state_access(sealed, decoded)
+        action = self._operation(path, sealed, decoded, request_key, deadline, now, one_way)
+        if fetch_allowed and isinstance(action, Respond) and decoded.request.source:
+            fetch = self._fetch_for(decoded.request.source, now)
+            if fetch is not None:
+                return FetchKeys(*fetch, retry=(path, sealed, payload, request_key, deadline,
+                                                one_way))
+        return action
+
+    def _fetch_for(self, source: bytes, now: float) -> tuple[bytes, tuple[Addr, ...],
+                                                               bytes] | None:
+        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY."""
+        wanted = self.sources.wanted.pop(self._cluster_of(source), None)
+        if wanted is None:
+            return None
+        eid = Eid.decode(wanted)
+        master = eid.cluster_id.master_hash
+        last = self._fetched.get(master)
+        if last is not None and now - last < FETCH_EVERY:
+            return None
+        self._fetched[master] = now
+        if len(self._fetched) > MAX_FETCHES:
+            self._fetched.popitem(last=False)
+        addresses = tuple((str(a.host), a.port) for a in sorted(
+            eid.cluster_id.addresses, key=lambda a: a.priority)[:FETCH_ADDRESSES])
+        return master, addresses, encode_cluster_id_query(master)
+
+    def _cluster_of(self, source: bytes) -> bytes:
+        try:
+            return Eid.decode(source).cluster_id.master_hash
+        except MercuryError:
+            return b""
+
+    def finish(self, action: Invoke | ServeState, payload: bytes | None, code: int | None,
+               message: str = "") -> bytes:
+        """The reply bytes for a finished invocation or state access."""
+        if code is None:
+            reply = NodeReply(payload=payload, cluster_id=action.bundle)
+        else:
+            reply = NodeReply(code, message=message[:256], cluster_id=action.bundle)
+        return self._seal_for(action.sealed, reply.encode())
+
+    def relay(self, action: Forward, sealed_reply: bytes | None, code: int | None = None,
+              message: str = "") -> bytes:
+        """The reply bytes for a forwarded request, from the mirror's sealed reply."""
+        if sealed_reply is not None:
+            try:
+                return self._seal_for(action.sealed, self.seal.open(sealed_reply))
+            except SealError as exc:
+                code, message = int(exc.code), exc.message
+        failure = NodeReply(int(ErrorCode.NODE_LOCAL_ERROR if code is None else code),
+                            message=f"forwarding to a mirror failed: {message}"[:256])
+        return self._seal_for(action.sealed, failure.encode())
+
+    # ----- the decision -----------------------------------------------------------------
+
+    def _operation(self, path: Path, sealed: bool, op: Operation, request_key: bytes,
+                   deadline: float, now: float, one_way: bool) -> NodeAction:
+        request = op.request
+        try:
+            target = self._target_eid(request.target)
+        except MercuryError as exc:
+            return self._respond(sealed, error_reply(exc))
+        summary = RequestSummary(target.local, request_key, request.version, path, op.hops)
+        decision = decide_route(summary, self.routing, self.state.view)
+        bundle = self._cluster_id_bytes if decision.bundle_cluster_id else None
+        if isinstance(decision, RedirectMoved | Refuse):
+            return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
+        allow: Allow | None = None
+        if isinstance(decision, RunLocally | RunWithRemoteState) or \
+                decision.check_security_first:
+            verdict = self._gate(path, op, target, now)
+            if isinstance(verdict, Deny):
+                self.denied += 1
+                return self._respond(sealed, NodeReply(
+                    int(verdict.code), message=verdict.message[:256], cluster_id=bundle,
+                    required_bits=verdict.required_bits))
+            allow = verdict
+        if isinstance(decision, RunWithRemoteState) and request.message_id is None:
+            assert allow is not None
+            return self._run_with_remote_state(sealed, op, target, allow, deadline, one_way,
+                                               decision, bundle)
+        if isinstance(decision, RunLocally):
+            assert allow is not None
+            message_id = request.message_id
+            if message_id is not None:
+                seen = self.delivered.add_if_absent(
+                    message_id, int(now + DELIVERED_RETENTION), now)
+                if seen is SpendResult.ALREADY_SPENT:
+                    self.duplicates += 1
+                    return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
+                if seen is SpendResult.FULL:
+                    return self._respond(sealed, NodeReply(
+                        int(ErrorCode.OVERLOADED), cluster_id=bundle,
+                        message="too many one-way message ids remembered; retry later"))
+            call = _incoming(op, target, allow, deadline, one_way or message_id is not None)
+            return Invoke(call, sealed, bundle, allow)
+        if isinstance(decision, RedirectTo):
+            return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
+        node = decision.node_id if isinstance(decision, ForwardTo) else decision.state_node
+        return self._forward(sealed, op, node)
+
+    def _run_with_remote_state(self, sealed: bool, op: Operation, target: Eid, allow: Allow,
+                               deadline: float, one_way: bool, decision: RunWithRemoteState,
+                               bundle: bytes | None) -> NodeAction:
+        """Run here, state on `decision.state_node`. (A one-way message with an id is
+        forwarded instead, so its id is remembered where the entity's state lives.)"""
+        address = self.state.intra_addresses.get(decision.state_node)
+        if address is None:
+            return self._respond(sealed, NodeReply(
+                int(ErrorCode.NO_LIVE_MIRROR), cluster_id=bundle,
+                message="the node holding the entity's state has no intra-cluster address"))
+        call = _incoming(op, target, allow, deadline, one_way)
+        return Invoke(call, sealed, bundle, allow, state_at=address)
+
+    def state_reply(self, sealed_reply: bytes, *, committing: bool) -> bytes:
+        """The payload of a state node's answer to our fetch or commit, or the error that
+        answer becomes for the call (`state_failure`); raises MercuryError."""
+        try:
+            reply = decode_reply(self.seal.open(sealed_reply))
+        except MercuryError as exc:
+            raise state_failure(int(exc.code or ErrorCode.BAD_REMOTE_STATE), exc.message,
+                                committing=committing, answered=True) from None
+        if not reply.ok:
+            raise state_failure(reply.code, reply.message, committing=committing,
+                                answered=True)
+        return reply.payload or b""
+
+    def _state_access(self, sealed: bool, request: StateFetch | StateCommit) -> NodeAction:
+        """Serve a remote-state request: only sealed (another node of this cluster), and
+        only for an entity this node mirrors."""
+        if not sealed:
+            return self._respond(False, NodeReply(
+                int(ErrorCode.BAD_REMOTE_STATE),
+                message="remote-state requests are accepted only over the intra-cluster path"))
+        view = self.state.view
+        if view.local_node not in view.mirrors.get(request.entity, frozenset()):
+            return self._respond(sealed, NodeReply(
+                int(ErrorCode.ENTITY_NOT_ON_NODE),
+                message="this node does not hold that entity's state"))
+        return ServeState(request, sealed)
+
+    def _target_eid(self, data: bytes) -> Eid:
+        result = self.verifier.verify(data)
+        if result.principal.cluster != self.master_hash:
+            raise NodeError("the target EID belongs to another cluster",
+                            ErrorCode.UNKNOWN_ENTITY)
+        if not result.fully_verified:
+            raise NodeError(f"target EID not verifiable here: {result.missing}",
+                            ErrorCode.NODE_LOCAL_ERROR)
+        return result.eid
+
+    def _gate(self, path: Path, op: Operation, target: Eid, now: float) -> Allow | Deny:
+        request = op.request
+        source: Source
+        if request.source is not None:
+            source = RemoteSource(request.source)
+        elif path is Path.INTRA_CLUSTER and request.vouched is not None:
+            source = LocalSource(request.vouched)
+        else:
+            return Deny(ErrorCode.SOURCE_UNVERIFIED, "a vouched caller identity is only "
+                        "accepted over the intra-cluster path; send a source EID", "source",
+                        "source")
+        gate_request = GateRequest(
+            Target(target.local, request.endpoint, request.operation), source,
+            request_digest(op.body), op.payments, request.delegation, target.persona)
+        policy = self.state.policy
+        state = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy))
+        decision = evaluate(gate_request, policy, state, now)
+        if self.audit is not None:
+            self.audit(gate_request, decision)
+        return decision
+
+    def _forward(self, sealed: bool, op: Operation, node: bytes) -> NodeAction:
+        address = self.state.intra_addresses.get(node)
+        if address is None:
+            reply = NodeReply(int(ErrorCode.NO_LIVE_MIRROR),
+                              message="the chosen mirror has no intra-cluster address")
+            return self._respond(sealed, reply)
+        payload = encode_operation(op.body, op.payments, op.hops + 1)
+        return Forward(node, address, self.seal.seal(payload), sealed)
+
+    def _cluster_id_answer(self, query: ClusterIdQuery) -> NodeReply:
+        if query.master_hash != self.master_hash:
+            return NodeReply(int(ErrorCode.UNKNOWN_ENTITY),
+                             message="this node serves another cluster")
+        return NodeReply(cluster_id=self._cluster_id_bytes)
+
+    def _respond(self, sealed: bool, reply: NodeReply) -> Respond:
+        return Respond(self._seal_for(sealed, reply.encode()))
+
+    def _seal_for(self, sealed: bool, data: bytes) -> bytes:
+        return self.seal.seal(data) if sealed else data
+
+
+def _incoming(op: Operation, target: Eid, allow: Allow, deadline: float,
+              one_way: bool) -> IncomingCall:
+    request = op.request
+    originator = allow.originator if allow.originator != allow.principal else None
+    return IncomingCall(target.local, request.endpoint, request.operation,
+                        OperationKind.MESSAGE if one_way else OperationKind.REQUEST,
+                        request.payload, allow.principal, target.persona, originator,
+                        None, request.transit, deadline)
+
+
+def _from_routing(decision: RedirectTo | RedirectMoved | Refuse, cluster_id: bytes) -> NodeReply:
+    routing = reply_for_decision(decision, cluster_id)
+    return NodeReply(routing.code, message=routing.message, cluster_id=routing.cluster_id,
+                     target=routing.target, forwarding=routing.forwarding)

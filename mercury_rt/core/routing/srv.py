@@ -1,0 +1,110 @@
+"""The order in which a client tries a cluster's published server addresses (RFC 2782).
+
+The design publishes a cluster's inter-cluster server nodes "organised by priority and
+weighting in the manner of SRV records", and lets a client "adjust the priorities and
+weightings a bit if it realises a particular node is particularly close in network terms,
+perhaps by having a high number of prefix bits in common". This module is that ordering,
+pure and driven by an injected `random.Random`, so a seeded test replays exactly.
+
+RFC 2782 selection, per priority level (lowest first): put the weight-0 entries first (in
+a random order, so they share the rare picks fairly), draw r uniformly from 0..sum of
+weights inclusive, pick the first entry whose running weight sum is >= r, remove it,
+repeat. Weight-0 entries are thus picked only when r == 0, or when only weight-0 entries
+remain; an all-zero level comes out in uniformly random order.
+
+Proximity rule (optional, `ProximityRule`): an address is *near* if it shares at least
+`ipv4_min_bits` (IPv4) or `ipv6_min_bits` (IPv6) leading bits with any of the local
+addresses of the same family. A near entry's effective weight becomes
+`max(weight, 1) * weight_factor`; weights of other entries are unchanged. Priorities are
+never changed: an operator's priority levels mean primary/backup, and a near backup must
+not be preferred over a far primary. Addresses of different families share 0 bits.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from mercury_rt.core.routing.endpoints import AddressLike, IPAddress
+
+A = TypeVar("A", bound=AddressLike)
+
+
+@dataclass(frozen=True, slots=True)
+class ProximityRule:
+    """When a published address counts as near the local node, and how much to favour it."""
+
+    local_addresses: tuple[IPAddress, ...]
+    ipv4_min_bits: int = 24
+    ipv6_min_bits: int = 48
+    weight_factor: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ipv4_min_bits <= 32 or not 0 <= self.ipv6_min_bits <= 128:
+            raise ValueError("prefix bits must be 0..32 (IPv4) and 0..128 (IPv6)")
+        if self.weight_factor < 1:
+            raise ValueError("weight_factor must be at least 1")
+
+    def is_near(self, host: IPAddress) -> bool:
+        """True if `host` shares enough leading bits with a local address of its family."""
+        needed = self.ipv4_min_bits if host.version == 4 else self.ipv6_min_bits
+        return any(common_prefix_bits(host, local) >= needed for local in self.local_addresses)
+
+    def effective_weight(self, address: AddressLike) -> int:
+        """The weight used for selection: boosted for near addresses, unchanged otherwise."""
+        if self.is_near(address.host):
+            return max(address.weight, 1) * self.weight_factor
+        return address.weight
+
+
+def common_prefix_bits(a: IPAddress, b: IPAddress) -> int:
+    """Number of leading bits two addresses share; 0 if they are of different families."""
+    if a.version != b.version:
+        return 0
+    width = a.max_prefixlen
+    diff = int(a) ^ int(b)
+    return width - diff.bit_length()
+
+
+def srv_order(
+    addresses: Sequence[A],
+    rng: random.Random,
+    proximity: ProximityRule | None = None,
+) -> list[A]:
+    """Every address exactly once: priority ascending, weighted-random within a priority."""
+    levels: dict[int, list[A]] = {}
+    for address in addresses:
+        levels.setdefault(address.priority, []).append(address)
+    ordered: list[A] = []
+    for priority in sorted(levels):
+        ordered.extend(_order_level(levels[priority], rng, proximity))
+    return ordered
+
+
+def _order_level(level: list[A], rng: random.Random, proximity: ProximityRule | None) -> list[A]:
+    """RFC 2782's weighted selection repeated until the level is exhausted."""
+    weighted = [(_weight(a, proximity), a) for a in level]
+    zeros = [item for item in weighted if item[0] == 0]
+    rng.shuffle(zeros)
+    remaining = zeros + [item for item in weighted if item[0] != 0]
+    result: list[A] = []
+    while remaining:
+        total = sum(weight for weight, _ in remaining)
+        target = rng.randint(0, total)
+        running = 0
+        for index, (weight, address) in enumerate(remaining):
+            running += weight
+            if running >= target:
+                result.append(address)
+                del remaining[index]
+                break
+    return result
+
+
+def _weight(address: AddressLike, proximity: ProximityRule | None) -> int:
+    weight = address.weight
+    if weight < 0:
+        raise ValueError(f"negative SRV weight {weight}")
+    return proximity.effective_weight(address) if proximity else weight

@@ -1,0 +1,230 @@
+"""The state each side keeps per exchange, and the tables that bound it.
+
+Client side, a `Call` is one request or one-way message we sent:
+
+    SENT --Ack(kind,id)--> ACKED --Reply/Error--> (done)
+    SENT --Reply/Error--> (done)          any --deadline/cancel--> (done)
+
+In SENT the whole message is retransmitted on timeout (fragments: only the missing
+ones); in ACKED the peer has it whole, so a request is only polled (POLL) and a
+message needs nothing more. Server side, a `Record` remembers a request or message
+we received, so a retransmission is answered from the record and never runs twice:
+
+    RUNNING --reply()--> REPLIED            DELIVERED (one-way messages)
+
+Records live until `first seen + ttl + slack`, past which no retransmission can come,
+or until the peer's `done_below` mark passes them: ids carry the sender's random epoch
+in their top 32 bits, and a sender's requests say which of its ids are finished, so a
+busy client's records are released at once and stale copies below the mark are dropped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+from mercury_rt.core.transport.fragments import FragmentSender
+from mercury_rt.core.transport.wire import Addr, Kind
+
+EPOCH_SHIFT = 32
+
+
+class CallState(Enum):
+    """Where a call stands; see the module docstring for the transition table."""
+
+    SENT = "sent"
+    ACKED = "acked"
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    """One outstanding request or one-way message of ours."""
+
+    handle: int
+    peer: Addr
+    kind: Kind
+    payload: bytes
+    expires_at: float
+    rto: float
+    sent_at: float
+    origin: int = 0
+    answer_timeout: float | None = None
+    state: CallState = CallState.SENT
+    transmissions: int = 1
+    sender: FragmentSender | None = None
+    deadline: float | None = None
+
+
+class RecordState(Enum):
+    """Server-side progress of a received exchange."""
+
+    RUNNING = "running"
+    REPLIED = "replied"
+    DELIVERED = "delivered"
+
+
+@dataclass(eq=False, slots=True)
+class Record:
+    """What we remember of a request or message received from `peer`."""
+
+    peer: Addr
+    id: int
+    kind: Kind
+    expires_at: float
+    bytes_in: int
+    state: RecordState
+    reply: bytes | None = None
+    sender: FragmentSender | None = None
+    reply_bytes: int = 0
+    deadline: float | None = None
+
+
+@dataclass(slots=True)
+class _Epoch:
+    """One sender incarnation's finished-below mark and its record ids in arrival order.
+
+    `keep_until` is the latest expiry of any record it held: until then a delayed copy of
+    a released request may still arrive, and only the mark stops it from running again.
+    """
+
+    done_below: int = 0
+    ids: deque[int] = field(default_factory=deque)
+    keep_until: float = 0.0
+
+
+class RecordTable:
+    """Received exchanges keyed by (peer, id), bounded per peer, in total and in bytes.
+
+    Epochs are bounded too, without ever dropping a mark that still protects: an epoch
+    is created only for an admitted record and lives until its records' retransmission
+    window has passed; while `max_epochs` are protecting, a new sender incarnation is
+    refused (OVERLOADED) rather than letting a flood of fresh epochs evict a real
+    peer's mark and so run a delayed duplicate twice.
+    """
+
+    def __init__(self, max_records: int, max_per_peer: int, max_reply_bytes: int,
+                 max_epochs: int) -> None:
+        self.max_records = max_records
+        self.max_per_peer = max_per_peer
+        self.max_reply_bytes = max_reply_bytes
+        self.max_epochs = max_epochs
+        self.by_key: dict[tuple[Addr, int], Record] = {}
+        self._per_peer: dict[Addr, int] = {}
+        self._epochs: OrderedDict[tuple[Addr, int], _Epoch] = OrderedDict()
+        self._next_full_sweep = float("-inf")
+        self.reply_bytes = 0
+
+    def lookup(self, peer: Addr, id_: int, done_below: int) -> Record | bool:
+        """Apply the sender's mark, then: the record, or True if `id_` is a stale copy,
+        or False if it is new. One call on the hot path instead of three; creates
+        nothing (a datagram that is never admitted costs no memory)."""
+        same_epoch = done_below >> EPOCH_SHIFT == id_ >> EPOCH_SHIFT
+        epoch = self._epochs.get((peer, id_ >> EPOCH_SHIFT))
+        if epoch is None:
+            return same_epoch and id_ < done_below
+        if done_below > epoch.done_below and same_epoch:
+            self._release_below(peer, epoch, done_below)
+        record = self.by_key.get((peer, id_))
+        if record is not None:
+            return record
+        return id_ < epoch.done_below
+
+    def _release_below(self, peer: Addr, epoch: _Epoch, done_below: int) -> None:
+        epoch.done_below = done_below
+        ids = epoch.ids
+        while ids and ids[0] < done_below:
+            record = self.by_key.get((peer, ids.popleft()))
+            if record is not None and record.state is not RecordState.RUNNING:
+                self.remove(record)
+
+    def get(self, peer: Addr, id_: int) -> Record | None:
+        """The record of (peer, id), if we still hold one."""
+        return self.by_key.get((peer, id_))
+
+    def has_room(self, peer: Addr, id_: int, now: float) -> bool:
+        """Whether one more record from `peer` fits within the bounds (including, for a
+        new sender incarnation, the bound on epochs)."""
+        return (len(self.by_key) < self.max_records
+                and self._per_peer.get(peer, 0) < self.max_per_peer
+                and ((peer, id_ >> EPOCH_SHIFT) in self._epochs
+                     or self._epoch_room(now)))
+
+    def _epoch_room(self, now: float) -> bool:
+        """Room for a new epoch; when full, drop every epoch past its window (a full scan,
+        at most once a second: the front-first sweep can be shielded by a long ttl)."""
+        if len(self._epochs) < self.max_epochs:
+            return True
+        if now >= self._next_full_sweep:
+            self._next_full_sweep = now + 1.0
+            for key in [k for k, e in self._epochs.items() if e.keep_until <= now]:
+                del self._epochs[key]
+        return len(self._epochs) < self.max_epochs
+
+    def reply_fits(self, size: int) -> bool:
+        """Whether caching a reply of `size` bytes stays within the byte bound."""
+        return self.reply_bytes + size <= self.max_reply_bytes
+
+    def add(self, record: Record) -> None:
+        """Insert a new record (the caller checked `has_room`)."""
+        self.by_key[(record.peer, record.id)] = record
+        self._per_peer[record.peer] = self._per_peer.get(record.peer, 0) + 1
+        key = (record.peer, record.id >> EPOCH_SHIFT)
+        epoch = self._epochs.get(key)
+        if epoch is None:
+            epoch = self._epochs[key] = _Epoch()
+        else:
+            self._epochs.move_to_end(key)  # oldest-active first, for the sweep
+        epoch.ids.append(record.id)
+        epoch.keep_until = max(epoch.keep_until, record.expires_at)
+
+    def charge_reply(self, record: Record, size: int) -> None:
+        """Account for a cached reply's bytes."""
+        record.reply_bytes = size
+        self.reply_bytes += size
+
+    def remove(self, record: Record) -> None:
+        """Drop a record whose retransmission window has passed."""
+        if self.by_key.pop((record.peer, record.id), None) is None:
+            return
+        record.deadline = None
+        self.reply_bytes -= record.reply_bytes
+        left = self._per_peer[record.peer] - 1
+        if left:
+            self._per_peer[record.peer] = left
+        else:
+            del self._per_peer[record.peer]
+
+    def sweep(self, now: float) -> float | None:
+        """Drop expired records, oldest first; returns when to sweep next.
+
+        Records are kept in arrival order, so sweeping looks only at the front. A record
+        with a long ttl may briefly shield younger ones behind it; that costs memory
+        within the table's bounds, never correctness.
+        """
+        by_key = self.by_key
+        next_record = None
+        while by_key:
+            record = next(iter(by_key.values()))
+            if record.expires_at > now:
+                next_record = record.expires_at
+                break
+            self.remove(record)
+        return _earliest(next_record, self._sweep_epochs(now))
+
+    def _sweep_epochs(self, now: float) -> float | None:
+        """Drop epochs whose marks protect nothing any more (front first, as records)."""
+        epochs = self._epochs
+        while epochs:
+            epoch = next(iter(epochs.values()))
+            if epoch.keep_until > now:
+                return epoch.keep_until
+            epochs.popitem(last=False)
+        return None
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)

@@ -1,0 +1,87 @@
+"""The transport's clocks: RTT estimation and RTO (RFC 6298), and the timer queue.
+
+The RTO follows RFC 6298. The timer queue is a heap of deadlines with lazy cancellation.
+
+Each timed object carries its own `deadline`; a heap entry whose deadline no longer
+matches the object's is stale and skipped. Re-arming is a push; cancelling is setting
+the object's deadline to None. This keeps every operation O(log n) without a search.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(slots=True)
+class RttEstimator:
+    """SRTT/RTTVAR smoothing; `rto` is clamped to [min_rto, max_rto].
+
+    Callers feed only samples from exchanges sent exactly once (Karn's algorithm), so a
+    retransmission never pollutes the estimate.
+    """
+
+    initial_rto: float
+    min_rto: float
+    max_rto: float
+    srtt: float | None = None
+    rttvar: float = 0.0
+    rto: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.rto = self.initial_rto
+
+    def sample(self, rtt: float) -> None:
+        """Fold one measured round trip into the estimate."""
+        rtt = max(rtt, 0.0)
+        if self.srtt is None:
+            self.srtt = rtt
+            self.rttvar = rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        self.rto = min(max(self.srtt + 4 * self.rttvar, self.min_rto), self.max_rto)
+
+class Timed(Protocol):
+    """Anything with a mutable deadline."""
+
+    deadline: float | None
+
+
+class TimerQueue:
+    """Deadlines of many objects; `expired(now)` pops the due ones in order."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Timed]] = []
+        self._counter = itertools.count()
+
+    def arm(self, obj: Timed, deadline: float) -> None:
+        """Set `obj` to fire at `deadline` (replacing any earlier arming)."""
+        obj.deadline = deadline
+        heapq.heappush(self._heap, (deadline, next(self._counter), obj))
+
+    def next_deadline(self) -> float | None:
+        """The earliest live deadline, discarding stale entries on the way."""
+        heap = self._heap
+        while heap:
+            when, _, obj = heap[0]
+            if obj.deadline == when:
+                return when
+            heapq.heappop(heap)
+        return None
+
+    def expired(self, now: float) -> list[Timed]:
+        """Pop every live object whose deadline is at or before `now`, clearing it."""
+        due: list[Timed] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            when, _, obj = heapq.heappop(heap)
+            if obj.deadline == when:
+                obj.deadline = None
+                due.append(obj)
+        return due
+
+    def __len__(self) -> int:
+        return len(self._heap)

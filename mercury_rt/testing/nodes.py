@@ -1,0 +1,367 @@
+"""Whole nodes on the simulated network: the real NodeCore and OutgoingCall, no sockets.
+
+`SimNode` puts a node's two transport cores (inter- and intra-cluster, each at its own
+simulated address) on a `SimNetwork`, serves requests with synchronous demo handlers
+(`/demo/echo/v1`: echo, whoami, note) and makes calls by carrying out `OutgoingCall`
+steps, so routing, the gate, failover, redirects, cluster-ID refresh and held messages
+all run exactly as in a real node, under seeded loss, crashes and partitions.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from carbon import cbor
+from carbon.error_codes import ErrorCode, MercuryError
+from carbon.symbols import Symbol
+from carbon.types import dumps_typed, loads_typed
+from mercury_rt.apps.echo import RAN
+from mercury_rt.core.gate import MemorySpentStore, hashcash_payment, mint_stamp
+from mercury_rt.core.identity import ClusterId, Eid, mint_eid
+from mercury_rt.core.node import (
+    CallFailed,
+    CallPlanner,
+    CallStep,
+    FetchKeys,
+    Finished,
+    Forward,
+    HeldQueue,
+    HeldStore,
+    Invoke,
+    NeedStamp,
+    NodeCore,
+    OutgoingCall,
+    Respond,
+    RetryPolicy,
+    RunLocal,
+    SendInterStep,
+    SendIntraStep,
+    ServeState,
+    StateFetch,
+    decode_image,
+    encode_state_commit,
+    encode_state_fetch,
+    settle_attempt,
+    should_hold,
+    state_failure,
+)
+from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
+from mercury_rt.core.transport import (
+    Addr,
+    MessageReceived,
+    ReplyReceived,
+    RequestReceived,
+    Transport,
+    TransportConfig,
+    TransportEvent,
+)
+from mercury_rt.core.transport import (
+    CallFailed as TransportCallFailed,
+)
+from mercury_rt.testing.network import SimNetwork
+from policy.model import Policy
+from tungsten.staged import EntityChanges
+
+Outcome = Callable[[bytes | None, int | None, str], None]
+"""(reply payload, error code, message): called once when a call ends."""
+
+
+@dataclass
+class Executions:
+    """What ran where: the ground truth a simulation test checks."""
+
+    runs: dict[str, list[str]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    def ran(self, key: str, node: str) -> None:
+        """Record that `node` ran the request tagged `key`."""
+        self.runs.setdefault(key, []).append(node)
+
+
+@dataclass
+class SimNodeSpec:
+    """Everything a simulated node is built from; reused to restart it."""
+
+    node_id: str
+    cluster_key: Ed25519PrivateKey
+    cluster_ids: list[ClusterId]
+    inter: Addr
+    intra: Addr
+    routing: RoutingConfig
+    view: ClusterView
+    intra_addresses: dict[bytes, Addr]
+    policy: Policy
+    mirrors: tuple[str, ...]
+    held_store: HeldStore
+    transport: TransportConfig
+    answer_timeout: float
+    held_policy: RetryPolicy
+
+
+class _Port:
+    """One of a node's addresses on the simulated network."""
+
+    def __init__(self, node: SimNode, transport: Transport, path: Path) -> None:
+        self.node, self.transport, self.path = node, transport, path
+
+    def receive_datagram(self, data: bytes, peer: Addr, now: float) -> None:
+        self.transport.receive_datagram(data, peer, now)
+        self.node.drain(now)
+
+    def handle_timer(self, now: float) -> None:
+        self.transport.handle_timer(now)
+        self.node.drain(now)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
+        return self.transport.datagrams_to_send()
+
+    def get_timer(self) -> float | None:
+        timers = [t for t in (self.transport.get_timer(),
+                              self.node.next_held_wakeup() if self.path is Path.INTER_CLUSTER
+                              else None) if t is not None]
+        return min(timers) if timers else None
+
+
+class SimNode:
+    """A node on a SimNetwork. See module docstring."""
+
+    def __init__(self, net: SimNetwork, spec: SimNodeSpec, executions: Executions) -> None:
+        self.net, self.spec, self.executions = net, spec, executions
+        rng = random.Random(net.rng.getrandbits(64))
+        self.rng = rng
+        self.core = NodeCore.for_cluster(
+            spec.cluster_ids, spec.cluster_key, spec.policy, spec.view, spec.intra_addresses,
+            routing=spec.routing, spent=MemorySpentStore(), seal_prefix=rng.randbytes(4))
+        self.planner = CallPlanner(self.core, rng)
+        self.inter = net.transport(spec.transport)
+        self.intra = net.transport(spec.transport)
+        self.held = HeldQueue(spec.held_store, spec.held_policy)
+        self.held.recover()
+        self._pending: dict[tuple[int, int], Callable[[TransportEvent], None]] = {}
+        net.add(spec.inter, _Port(self, self.inter, Path.INTER_CLUSTER))
+        net.add(spec.intra, _Port(self, self.intra, Path.INTRA_CLUSTER))
+
+    @property
+    def node_id(self) -> str:
+        """This node's id."""
+        return self.spec.node_id
+
+    def eid_for(self, local: bytes) -> bytes:
+        """A full-keys EID for a local entity."""
+        return mint_eid(self.spec.cluster_key, self.core.state.cluster_id, local).encode()
+
+    # ----- serving -----------------------------------------------------------------------
+
+    def drain(self, now: float) -> None:
+        """Handle every event both transports produced."""
+        for transport, path in ((self.inter, Path.INTER_CLUSTER),
+                                (self.intra, Path.INTRA_CLUSTER)):
+            while (event := transport.next_event()) is not None:
+                self._on_event(transport, path, event, now)
+        self._retry_held(now)
+
+    def _on_event(self, transport: Transport, path: Path, event: TransportEvent,
+                  now: float) -> None:
+        if isinstance(event, RequestReceived):
+            key = f"{event.peer}|{event.request_id}".encode()
+            action = self.core.handle(path, event.payload, key, event.deadline, now)
+            self._carry_out(action, now, lambda reply: transport.reply(
+                event.peer, event.request_id, reply, self.net.clock.now))
+        elif isinstance(event, MessageReceived):
+            return
+        else:
+            waiter = self._pending.pop((id(transport), event.handle), None)
+            if waiter is not None:
+                waiter(event)
+
+    def _carry_out(self, action: object, now: float, answer: Callable[[bytes], object]) -> None:
+        if isinstance(action, Respond):
+            answer(action.reply)
+        elif isinstance(action, Invoke) and action.state_at is not None:
+            self._invoke_with_remote_state(action, answer)
+        elif isinstance(action, Invoke):
+            payload, code, message = self._invoke(action)
+            answer(self.core.finish(action, payload, code, message))
+        elif isinstance(action, ServeState):
+            payload, code, message = self._serve_state(action)
+            answer(self.core.finish(action, payload, code, message))
+        elif isinstance(action, Forward):
+            def relayed(event: TransportEvent) -> None:
+                if isinstance(event, ReplyReceived):
+                    answer(self.core.relay(action, event.payload))
+                elif isinstance(event, TransportCallFailed):
+                    answer(self.core.relay(action, None, event.code, event.detail))
+            self._send(self.intra, action.address, action.payload, None, relayed)
+        elif isinstance(action, FetchKeys):  # simulated callers send full-keys EIDs
+            self._carry_out(self.core.retry(action, now), now, answer)
+        else:
+            answer(b"")
+
+    def _invoke(self, action: Invoke) -> tuple[bytes | None, int | None, str]:
+        call = action.call
+        entity = call.entity.decode()
+        if entity not in self.spec.mirrors or call.endpoint != 1:
+            return None, int(ErrorCode.ENTITY_NOT_ON_NODE), "not here"
+        if call.operation == 1:
+            text = str(loads_typed(str, call.payload))
+            self.executions.ran(text, self.node_id)
+            return dumps_typed(str, text), None, ""
+        if call.operation == 2:
+            return dumps_typed(str, self.node_id), None, ""
+        if call.operation == 3:
+            self.executions.notes.setdefault(self.node_id, []).append(
+                str(loads_typed(str, call.payload)))
+            return b"", None, ""
+        return None, int(ErrorCode.UNKNOWN_OPERATION), "no such operation"
+
+    def _invoke_with_remote_state(self, action: Invoke, answer: Callable[[bytes], object]) -> None:
+        """Remote-state routing: fetch the entity's image from the state node, run the
+        demo handler here, and for echo commit its record there (docs/protocol.md 6.10)."""
+        call, address = action.call, action.state_at
+        assert address is not None
+
+        def finish(payload: bytes | None, code: int | None, message: str = "") -> None:
+            answer(self.core.finish(action, payload, code, message))
+
+        def ask(request: bytes, committing: bool, then: Callable[[bytes], None]) -> None:
+            def on_event(event: TransportEvent) -> None:
+                try:
+                    then(self._state_reply(event, committing))
+                except MercuryError as exc:
+                    finish(None, int(exc.code or ErrorCode.STATE_FAILURE), exc.message)
+            remaining = (call.deadline or self.net.clock.now + 5.0) - self.net.clock.now
+            self._send(self.intra, address, self.core.seal.seal(request),
+                       self.spec.answer_timeout, on_event, max(remaining, 0.001))
+
+        def fetched(image: bytes) -> None:
+            decode_image(call.entity, image)
+            if call.endpoint != 1 or call.operation not in (1, 2):
+                finish(None, int(ErrorCode.UNKNOWN_OPERATION), "no such operation")
+            elif call.operation == 2:
+                finish(dumps_typed(str, self.node_id), None)
+            else:
+                text = str(loads_typed(str, call.payload))
+                changes = EntityChanges(call.entity, (), (), (
+                    (Symbol(RAN), (text,), (self.node_id,)),))
+                ask(encode_state_commit(changes), True,
+                    lambda _: finish(dumps_typed(str, text), None))
+        ask(encode_state_fetch(call.entity), False, fetched)
+
+    def _state_reply(self, event: TransportEvent, committing: bool) -> bytes:
+        """The state node's answer, or the error it becomes, as aio/remote_state.py maps it."""
+        if isinstance(event, TransportCallFailed):
+            raise state_failure(event.code, event.detail, committing=committing, answered=False)
+        assert isinstance(event, ReplyReceived)
+        return self.core.state_reply(event.payload, committing=committing)
+
+    def _serve_state(self, action: ServeState) -> tuple[bytes | None, int | None, str]:
+        """The state node's side: an (empty) image, or a commit recorded as the run."""
+        request = action.request
+        if isinstance(request, StateFetch):
+            return cbor.dumps([]), None, ""
+        for section, key, value in request.changes.writes:
+            if section == Symbol(RAN) and value is not None:
+                self.executions.ran(str(key[0]), str(value[0]))
+        return b"", None, ""
+
+    # ----- calling -----------------------------------------------------------------------
+
+    def call(self, target: bytes, operation: int, payload: bytes, *, caller: bytes,
+             done: Outcome, timeout: float = 60.0, message_id: bytes | None = None) -> None:
+        """Start a call; `done` runs once with its outcome."""
+        driver = OutgoingCall(self.planner, Eid.decode(target), 1, operation, payload,
+                              caller=caller, caller_eid=self.eid_for,
+                              request_key=self.rng.randbytes(8),
+                              answer_timeout=self.spec.answer_timeout, now=self.net.clock.now,
+                              message_id=message_id)
+        self._step(driver, driver.start(), self.net.clock.now + timeout, done)
+
+    def send(self, target: bytes, payload: bytes, *, caller: bytes,
+             done: Callable[[str], None]) -> None:
+        """A one-way note (op 3); held when unreachable. `done` gets delivered/held/error."""
+        message_id = self.rng.randbytes(16)
+
+        def outcome(_: bytes | None, code: int | None, message: str) -> None:
+            if code is None:
+                done("delivered")
+            elif should_hold(code):
+                self.held.hold(message_id, caller, target, cbor.dumps([payload]),
+                               now=self.net.clock.now, rng=self.rng)
+                done("held")
+            else:
+                done(f"error {code}: {message}")
+        self.call(target, 3, payload, caller=caller, done=outcome, message_id=message_id)
+
+    def next_held_wakeup(self) -> float | None:
+        """When a held message is next due (the simulator wakes the node then)."""
+        return self.held.next_wakeup()
+
+    def _retry_held(self, now: float) -> None:
+        due, _ = self.held.poll(now)
+        for record in due:
+            value = cbor.loads(record.payload)
+            assert isinstance(value, list) and isinstance(value[0], bytes)
+
+            def outcome(_: bytes | None, code: int | None, message: str,
+                        mid: bytes = record.message_id) -> None:
+                settle_attempt(self.held, mid, code, self.net.clock.now, self.rng)
+            self.call(record.target, 3, value[0], caller=record.sender, done=outcome,
+                      message_id=record.message_id)
+
+    def _step(self, driver: OutgoingCall, step: CallStep, deadline: float,
+              done: Outcome) -> None:
+        while True:
+            if isinstance(step, Finished):
+                reply = step.reply
+                done(reply.payload if reply.ok else None, None if reply.ok else reply.code,
+                     reply.message)
+                return
+            if isinstance(step, CallFailed):
+                done(None, step.code, step.message)
+                return
+            if isinstance(step, NeedStamp):
+                stamp = mint_stamp(step.resource, step.bits, self.net.clock.now,
+                                   self.rng.randbytes(12))
+                step = driver.on_stamp(hashcash_payment(stamp))
+                continue
+            if isinstance(step, RunLocal):
+                replies: list[bytes] = []
+                action = self.core.handle_local(step.payload, driver.request_key, deadline,
+                                                self.net.clock.now)
+                self._carry_out(action, self.net.clock.now, replies.append)
+                if not replies:
+                    done(None, int(ErrorCode.NODE_LOCAL_ERROR), "local forwarding unsupported")
+                    return
+                step = driver.on_reply(replies[0])
+                continue
+            self._send_step(driver, step, deadline, done)
+            return
+
+    def _send_step(self, driver: OutgoingCall, step: SendIntraStep | SendInterStep,
+                   deadline: float, done: Outcome) -> None:
+        remaining = deadline - self.net.clock.now
+        if remaining <= 0:
+            done(None, int(ErrorCode.TIMEOUT), "call deadline passed")
+            return
+        transport = self.intra if isinstance(step, SendIntraStep) else self.inter
+        answer = None if isinstance(step, SendIntraStep) else min(step.answer_timeout, remaining)
+
+        def on_event(event: TransportEvent) -> None:
+            now = self.net.clock.now
+            if isinstance(event, ReplyReceived):
+                self._step(driver, driver.on_reply(event.payload), deadline, done)
+            elif isinstance(event, TransportCallFailed):
+                self._step(driver, driver.on_failure(event.code, event.detail, now),
+                           deadline, done)
+        self._send(transport, step.address, step.payload, answer, on_event,
+                   min(remaining, self.spec.transport.max_ttl))
+
+    def _send(self, transport: Transport, address: Addr, payload: bytes,
+              answer_timeout: float | None, on_event: Callable[[TransportEvent], None],
+              timeout: float | None = None) -> None:
+        handle = transport.call(address, payload, self.net.clock.now, timeout, answer_timeout)
+        self._pending[(id(transport), handle)] = on_event

@@ -14,6 +14,7 @@ from mercury_rt.core.transport.events import (
 )
 from mercury_rt.core.transport.exchanges import (
     EPOCH_SHIFT,
+    LookupVerdict,
     Record,
     RecordState,
     RecordTable,
@@ -32,6 +33,7 @@ __all__ = [
     "Addr",
     "CallFailed",
     "Kind",
+    "LookupVerdict",
     "MessageDelivered",
     "MessageReceived",
     "Record",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict, deque
+from typing import assert_never
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.core.transport.config import TransportConfig
@@ -26,6 +27,7 @@ from mercury_rt.core.transport.exchanges import (
     EPOCH_SHIFT,
     Call,
     CallState,
+    LookupVerdict,
     Record,
     RecordState,
     RecordTable,
@@ -439,14 +441,17 @@ class Transport:
 
     def _on_request(self, request: Request, peer: Addr, size: int, now: float) -> bool:
         """Start or answer a request; False when it was refused or stale."""
-        record = self._records.lookup(peer, request.id, request.done_below)
-        if record is True:
-            self.stats.stale += 1
-            return False
-        if record is not False:
-            assert isinstance(record, Record)
-            self._answer_duplicate(record, now)
-            return True
+        match self._records.lookup(peer, request.id, request.done_below):
+            case Record() as record:
+                self._answer_duplicate(record, now)
+                return True
+            case LookupVerdict.STALE:
+                self.stats.stale += 1
+                return False
+            case LookupVerdict.NEW:
+                pass
+            case unreachable:
+                assert_never(unreachable)
         if not self._admit(Kind.REQUEST, request, peer, now):
             return False
         ttl = request.ttl_ms / 1000
@@ -457,14 +462,18 @@ class Transport:
         return True
 
     def _on_message(self, message: Message, peer: Addr, size: int, now: float) -> None:
-        record = self._records.lookup(peer, message.id, message.done_below)
-        if record is True:
-            self.stats.stale += 1
-            return
-        if record is not False:
-            self.stats.duplicates += 1
-            self._emit(encode(Ack(Kind.MESSAGE, message.id, self.incarnation)), peer)
-            return
+        match self._records.lookup(peer, message.id, message.done_below):
+            case Record():
+                self.stats.duplicates += 1
+                self._emit(encode(Ack(Kind.MESSAGE, message.id, self.incarnation)), peer)
+                return
+            case LookupVerdict.STALE:
+                self.stats.stale += 1
+                return
+            case LookupVerdict.NEW:
+                pass
+            case unreachable:
+                assert_never(unreachable)
         if not self._admit(Kind.MESSAGE, message, peer, now):
             return
         expires = now + message.ttl_ms / 1000 + self.config.record_slack

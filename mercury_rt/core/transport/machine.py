@@ -43,6 +43,7 @@ from mercury_rt.core.transport.fragments import (
 from mercury_rt.core.transport.stats import TransportStats
 from mercury_rt.core.transport.timing import RttEstimator, TimerQueue
 from mercury_rt.core.transport.wire import (
+    MAX_ATTEMPT,
     MAX_DETAIL,
     MAX_U32,
     Ack,
@@ -106,13 +107,13 @@ class Transport:
         self._born: float | None = None
         self._out: list[tuple[bytes, Addr]] = []
         self._events: deque[TransportEvent] = deque()
-        self._timers = TimerQueue()
+        self._timers: TimerQueue[Call | Record | Reassembly | _Sweeper] = TimerQueue()
         self._peers: OrderedDict[Addr, _Peer] = OrderedDict()
         self._calls: dict[int, Call] = {}
         self._records = RecordTable(cfg.max_records, cfg.max_records_per_peer,
                                     cfg.max_cached_reply_bytes, cfg.max_peers)
         self._reassembler = Reassembler(ReassemblyLimits(
-            cfg.max_message + 64, cfg.max_reassemblies_per_peer,
+            cfg.max_envelope, cfg.max_reassemblies_per_peer,
             cfg.max_reassembly_bytes_per_peer, cfg.max_reassembly_bytes,
             cfg.reassembly_timeout, cfg.ack_every))
         self._sweeper = _Sweeper()
@@ -298,7 +299,7 @@ class Transport:
     def _encode_call(self, call: Call, state: _Peer, now: float) -> bytes:
         ttl_ms = max(int((call.expires_at - now) * 1000), 1)
         done_below = self._peer_low(state)
-        attempt = min(call.transmissions, 255)
+        attempt = min(call.transmissions, MAX_ATTEMPT)
         age_ms = min(int((now - call.sent_at) * 1000), MAX_U32)
         if call.kind is Kind.REQUEST:
             return encode_request(call.handle, ttl_ms, done_below, attempt, call.origin,
@@ -576,8 +577,6 @@ class Transport:
         return sender
 
     def _pump(self, sender: FragmentSender, now: float) -> None:
-        if not sender.progress_at:
-            sender.progress_at = now
         for datagram in sender.pump(now):
             self._emit(datagram, sender.peer)
 
@@ -585,7 +584,8 @@ class Transport:
         self.stats.fragments_in += 1
         if not self._fragment_wanted(frag, peer, now):
             return
-        verdict, entry = self._reassembler.add(peer, frag, now)
+        outcome = self._reassembler.add(peer, frag, now)
+        verdict, entry = outcome.verdict, outcome.entry
         if entry is None:
             self._refuse_fragment(frag, peer, verdict)
             return
@@ -649,11 +649,11 @@ class Transport:
             return
         state = self._peer(peer)
         state.validated = True
-        progress, sample = sender.on_ack(ack.cumulative, ack.sack, now)
-        if sample is not None:
-            state.rtt.sample(sample)
+        progress = sender.on_ack(ack.cumulative, ack.sack, now)
+        if progress.rtt_sample is not None:
+            state.rtt.sample(progress.rtt_sample)
         self._pump(sender, now)
-        if progress:
+        if progress.advanced:
             self._restart_transfer_timer(ack, peer, state.rtt.rto, now)
 
     def _restart_transfer_timer(self, ack: FragAck, peer: Addr, rto: float, now: float) -> None:

@@ -21,6 +21,8 @@ from mercury_rt.core.transport.exchanges import (
 )
 from mercury_rt.core.transport.machine import (
     Transport,
+)
+from mercury_rt.core.transport.shared import (
     TransportError,
 )
 from mercury_rt.core.transport.wire import (

@@ -65,10 +65,17 @@ class TransportConfig:
         return self.max_datagram - FRAGMENT_OVERHEAD
 
     @property
+    def max_envelope(self) -> int:
+        """The largest reassembled datagram: a `max_message` payload in its envelope."""
+        return self.max_message + ENVELOPE_OVERHEAD
+
+    @property
     def inner_limits(self) -> Limits:
         """Limits for a reassembled message (one envelope holding a large payload)."""
-        return Limits(max_bytes=self.max_message + 64, max_depth=4, max_items=64)
+        return Limits(max_bytes=self.max_envelope, max_depth=4, max_items=64)
 
 
 # [1, 7, kind, id(u64), nonce(u32), total(u32), chunk(u32), index(u32), flags, bytes(len)]
 FRAGMENT_OVERHEAD = 1 + 1 + 1 + 1 + 9 + 5 + 5 + 5 + 5 + 2 + 5
+ENVELOPE_OVERHEAD = 64
+"""Room for the bytes an envelope adds to its payload (a REQUEST's fields take at most 43)."""

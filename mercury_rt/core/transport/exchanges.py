@@ -80,6 +80,15 @@ class Record:
     deadline: float | None = None
 
 
+class LookupVerdict(Enum):
+    """What `RecordTable.lookup` found when it holds no record of the id."""
+
+    NEW = "new"
+    """Neither held nor below the sender's mark: a first arrival, which may be admitted."""
+    STALE = "stale"
+    """Below the sender's `done_below` mark: a late copy of a finished exchange, dropped."""
+
+
 @dataclass(slots=True)
 class _Epoch:
     """One sender incarnation's finished-below mark and its record ids in arrival order.
@@ -115,20 +124,20 @@ class RecordTable:
         self._next_full_sweep = float("-inf")
         self.reply_bytes = 0
 
-    def lookup(self, peer: Addr, id_: int, done_below: int) -> Record | bool:
-        """Apply the sender's mark, then: the record, or True if `id_` is a stale copy,
-        or False if it is new. One call on the hot path instead of three; creates
-        nothing (a datagram that is never admitted costs no memory)."""
+    def lookup(self, peer: Addr, id_: int, done_below: int) -> Record | LookupVerdict:
+        """Apply the sender's mark, then: the record we hold of `id_`, or why there is
+        none. One call on the hot path instead of three; creates nothing (a datagram
+        that is never admitted costs no memory)."""
         same_epoch = done_below >> EPOCH_SHIFT == id_ >> EPOCH_SHIFT
         epoch = self._epochs.get((peer, id_ >> EPOCH_SHIFT))
         if epoch is None:
-            return same_epoch and id_ < done_below
+            return _verdict(stale=same_epoch and id_ < done_below)
         if done_below > epoch.done_below and same_epoch:
             self._release_below(peer, epoch, done_below)
         record = self.by_key.get((peer, id_))
         if record is not None:
             return record
-        return id_ < epoch.done_below
+        return _verdict(stale=id_ < epoch.done_below)
 
     def _release_below(self, peer: Addr, epoch: _Epoch, done_below: int) -> None:
         epoch.done_below = done_below
@@ -224,6 +233,10 @@ class RecordTable:
 
     def __len__(self) -> int:
         return len(self.by_key)
+
+
+def _verdict(*, stale: bool) -> LookupVerdict:
+    return LookupVerdict.STALE if stale else LookupVerdict.NEW
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:

@@ -1,6 +1,7 @@
-"""Sending one large message as fragments, reliably and without flooding the path.
+"""Large messages as fragments: sending them without flooding the path, and reassembling
+them under strict memory bounds.
 
-The encoded message is cut into `chunk_size` pieces. A congestion window (AIMD) bounds
+Sending: the encoded message is cut into `chunk_size` pieces. A congestion window (AIMD) bounds
 fragments in flight. The receiver's FRAG_ACKs report a cumulative count plus a selective
 bitmap; a fragment is declared lost when `loss_threshold` fragments sent after it have
 been acknowledged (QUIC's packet-threshold rule), or when the retransmission timer
@@ -8,9 +9,7 @@ fires with no progress. Until the peer echoes our random nonce, the bytes we sen
 capped at `amplification_factor` times the bytes it sent us, so a spoofed source
 address cannot turn us into an amplifier.
 
-Reassembling fragmented messages under strict memory bounds.
-
-Memory is charged as fragment bytes arrive (not reserved from the declared total), per
+Receiving: memory is charged as fragment bytes arrive (not reserved from the declared total), per
 peer and in total, so a peer must actually send the bytes it makes us hold, and one
 spoofed header cannot reserve a megabyte. Incomplete reassemblies expire after a period
 without progress. Every fragment is checked against its transfer's header: the
@@ -36,6 +35,19 @@ class TransferSettings:
     loss_threshold: int
 
 
+@dataclass(frozen=True, slots=True)
+class AckProgress:
+    """What one FRAG_ACK did to a transfer."""
+
+    advanced: bool
+    """Something was acknowledged for the first time (the transfer made progress)."""
+    rtt_sample: float | None
+    """A round-trip time measured from it, when Karn's rule allows one."""
+
+
+_NO_PROGRESS = AckProgress(advanced=False, rtt_sample=None)
+
+
 @dataclass(eq=False, slots=True)
 class FragmentSender:
     """One outgoing fragmented message and its retransmission state."""
@@ -49,7 +61,6 @@ class FragmentSender:
     settings: TransferSettings
     rto: float
     budget: int | None = None
-    deadline: float | None = None
     count: int = 0
     cwnd: float = 0.0
     ssthresh: float = 0.0
@@ -66,7 +77,6 @@ class FragmentSender:
     acked_count: int = 0
     max_acked_seq: int = -1
     recovery_seq: int = -1
-    progress_at: float = 0.0
     _last_index: int = -1
     _acked_below: int = 0
 
@@ -110,9 +120,8 @@ class FragmentSender:
         return encode(Fragment(self.kind, self.id, self.nonce, len(self.blob), self.chunk_size,
                                index, ACK_NOW, self.blob[start:]))
 
-    def on_ack(self, cumulative: int, sack: bytes, now: float) -> tuple[bool, float | None]:
-        """Apply a FRAG_ACK: (whether anything new was acknowledged, an RTT sample if
-        Karn's rule allows one)."""
+    def on_ack(self, cumulative: int, sack: bytes, now: float) -> AckProgress:
+        """Apply a FRAG_ACK."""
         self.budget = None
         sample: float | None = None
         newest = -1
@@ -127,10 +136,9 @@ class FragmentSender:
                 newest = self.send_seq[index]
                 sample = None if self.retransmitted[index] else now - self.sent_at[index]
         if newest < 0:
-            return False, None
+            return _NO_PROGRESS
         while self._acked_below < self.count and self.acked[self._acked_below]:
             self._acked_below += 1
-        self.progress_at = now
         self.max_acked_seq = max(self.max_acked_seq, newest)
         if self._detect_losses():
             if self.max_acked_seq > self.recovery_seq:
@@ -139,7 +147,7 @@ class FragmentSender:
         else:
             growth = len(newly) if self.cwnd < self.ssthresh else len(newly) / self.cwnd
             self.cwnd = min(self.cwnd + growth, float(self.settings.max_window))
-        return True, sample
+        return AckProgress(advanced=True, rtt_sample=sample)
 
     def on_timeout(self) -> None:
         """No progress for an RTO: everything in flight is presumed lost."""
@@ -212,6 +220,7 @@ class FragmentSender:
                 lost_any = True
         return lost_any
 
+
 MIN_CHUNK = 256
 MAX_SACK_BYTES = 128
 _OVERHEAD = 256
@@ -281,6 +290,14 @@ class Reassembly:
         return b"".join(c for c in self.chunks if c is not None)
 
 
+@dataclass(frozen=True, slots=True)
+class FragmentOutcome:
+    """One fragment's verdict, and the reassembly it went into (None when refused)."""
+
+    verdict: FragmentVerdict
+    entry: Reassembly | None
+
+
 @dataclass(slots=True)
 class _PeerUsage:
     count: int = 0
@@ -296,22 +313,21 @@ class Reassembler:
         self._usage: dict[Addr, _PeerUsage] = {}
         self.total_held = 0
 
-    def add(self, peer: Addr, frag: Fragment, now: float
-            ) -> tuple[FragmentVerdict, Reassembly | None]:
-        """Take one fragment; the reassembly is returned for ADDED/DUPLICATE/COMPLETE."""
+    def add(self, peer: Addr, frag: Fragment, now: float) -> FragmentOutcome:
+        """Take one fragment; the outcome has its reassembly for ADDED/DUPLICATE/COMPLETE."""
         key = (peer, frag.kind, frag.id)
         entry = self.active.get(key)
         if entry is None:
             verdict = self._check_header(frag)
             if verdict is not None:
-                return verdict, None
+                return FragmentOutcome(verdict, None)
             entry = self._open(peer, frag, now)
             if entry is None:
-                return FragmentVerdict.REFUSED, None
+                return FragmentOutcome(FragmentVerdict.REFUSED, None)
         elif ((frag.nonce, frag.total, frag.chunk_size) != (entry.nonce, entry.total,
                                                             entry.chunk_size)
               or frag.index >= entry.count):
-            return FragmentVerdict.INVALID, None
+            return FragmentOutcome(FragmentVerdict.INVALID, None)
         return self._store(entry, frag, now)
 
     def wants_ack(self, entry: Reassembly, frag: Fragment, verdict: FragmentVerdict) -> bool:
@@ -358,18 +374,17 @@ class Reassembler:
         self.total_held += cost
         return entry
 
-    def _store(self, entry: Reassembly, frag: Fragment, now: float
-               ) -> tuple[FragmentVerdict, Reassembly | None]:
+    def _store(self, entry: Reassembly, frag: Fragment, now: float) -> FragmentOutcome:
         if len(frag.data) != entry.expected_length(frag.index):
-            return FragmentVerdict.INVALID, None
+            return FragmentOutcome(FragmentVerdict.INVALID, None)
         entry.last_activity = now
         if entry.chunks[frag.index] is not None:
-            return FragmentVerdict.DUPLICATE, entry
+            return FragmentOutcome(FragmentVerdict.DUPLICATE, entry)
         usage = self._usage[entry.peer]
         size = len(frag.data)
         if (usage.held + size > self.limits.per_peer_bytes
                 or self.total_held + size > self.limits.total_bytes):
-            return FragmentVerdict.REFUSED, None
+            return FragmentOutcome(FragmentVerdict.REFUSED, None)
         entry.chunks[frag.index] = frag.data
         entry.held += size
         usage.held += size
@@ -379,5 +394,5 @@ class Reassembler:
         while entry.cumulative < entry.count and entry.chunks[entry.cumulative] is not None:
             entry.cumulative += 1
         if entry.received == entry.count:
-            return FragmentVerdict.COMPLETE, entry
-        return FragmentVerdict.ADDED, entry
+            return FragmentOutcome(FragmentVerdict.COMPLETE, entry)
+        return FragmentOutcome(FragmentVerdict.ADDED, entry)

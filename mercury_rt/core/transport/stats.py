@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
 class TransportStats:
-    """Monotonic counters; `snapshot()` gives a plain dict for exporters."""
+    """Monotonic counters."""
 
     datagrams_in: int = 0
     datagrams_out: int = 0
@@ -32,7 +32,3 @@ class TransportStats:
         """One more datagram dropped as undecodable, by error code name."""
         name = str(getattr(code, "name", code))
         self.decode_errors[name] = self.decode_errors.get(name, 0) + 1
-
-    def snapshot(self) -> dict[str, object]:
-        """A copy safe to hand to exporters."""
-        return asdict(self)

@@ -1,10 +1,9 @@
 """The transport's clocks: RTT estimation and RTO (RFC 6298), and the timer queue.
 
-The RTO follows RFC 6298. The timer queue is a heap of deadlines with lazy cancellation.
-
-Each timed object carries its own `deadline`; a heap entry whose deadline no longer
-matches the object's is stale and skipped. Re-arming is a push; cancelling is setting
-the object's deadline to None. This keeps every operation O(log n) without a search.
+The timer queue is a heap of deadlines with lazy cancellation. Each timed object carries
+its own `deadline`; a heap entry whose deadline no longer matches the object's is stale
+and skipped. Re-arming is a push; cancelling is setting the object's deadline to None.
+This keeps every operation O(log n) without a search.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 
 @dataclass(slots=True)
@@ -44,20 +43,25 @@ class RttEstimator:
             self.srtt = 0.875 * self.srtt + 0.125 * rtt
         self.rto = min(max(self.srtt + 4 * self.rttvar, self.min_rto), self.max_rto)
 
+
 class Timed(Protocol):
     """Anything with a mutable deadline."""
 
     deadline: float | None
 
 
-class TimerQueue:
-    """Deadlines of many objects; `expired(now)` pops the due ones in order."""
+T = TypeVar("T", bound=Timed)
+
+
+class TimerQueue(Generic[T]):
+    """Deadlines of many objects of the types in `T`; `expired(now)` pops the due ones in
+    order, typed, so the owner can match on exactly the kinds it arms."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Timed]] = []
+        self._heap: list[tuple[float, int, T]] = []
         self._counter = itertools.count()
 
-    def arm(self, obj: Timed, deadline: float) -> None:
+    def arm(self, obj: T, deadline: float) -> None:
         """Set `obj` to fire at `deadline` (replacing any earlier arming)."""
         obj.deadline = deadline
         heapq.heappush(self._heap, (deadline, next(self._counter), obj))
@@ -72,9 +76,9 @@ class TimerQueue:
             heapq.heappop(heap)
         return None
 
-    def expired(self, now: float) -> list[Timed]:
+    def expired(self, now: float) -> list[T]:
         """Pop every live object whose deadline is at or before `now`, clearing it."""
-        due: list[Timed] = []
+        due: list[T] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
             when, _, obj = heapq.heappop(heap)
@@ -82,6 +86,3 @@ class TimerQueue:
                 obj.deadline = None
                 due.append(obj)
         return due
-
-    def __len__(self) -> int:
-        return len(self._heap)

@@ -23,6 +23,7 @@ Addr = tuple[str, int]
 PROTOCOL_VERSION = 1
 MAX_ID = 2**64 - 1
 MAX_U32 = 2**32 - 1
+MAX_ATTEMPT = 255
 MAX_DETAIL = 1024
 ACK_NOW = 1  # FRAGMENT flag: the sender's window is full; acknowledge at once
 
@@ -204,15 +205,15 @@ def decode_datagram(data: bytes, limits: Limits) -> AnyMessage:
     schema = _SCHEMAS.get(mtype) if type(mtype) is int else None
     if schema is None:
         raise MessageError(f"unknown message type {mtype!r}", ErrorCode.UNKNOWN_MESSAGE_TYPE)
-    cls, checks = schema
+    cls, checks = schema.cls, schema.fields
     fields = value[2:]
     if len(fields) != len(checks):
         raise MessageError(f"{cls.__name__} has {len(checks)} fields, got {len(fields)}",
                            ErrorCode.WRONG_TYPE)
-    for name_check, field in zip(checks, fields, strict=True):
-        name, check = name_check
-        if not check(field):
-            raise MessageError(f"{cls.__name__}.{name}: invalid value", ErrorCode.WRONG_TYPE)
+    for check, field in zip(checks, fields, strict=True):
+        if not check.valid(field):
+            raise MessageError(f"{cls.__name__}.{check.name}: invalid value",
+                               ErrorCode.WRONG_TYPE)
     if checks[0] is _KIND:
         fields[0] = Kind(cast(int, fields[0]))
     return cls(*fields)  # type: ignore[no-any-return]
@@ -226,7 +227,7 @@ def _fast_decode(value: list[Any]) -> AnyMessage | None:
                 and type(attempt) is int and type(origin) is int and type(age) is int
                 and type(payload) is bytes
                 and 0 <= id_ <= MAX_ID and 0 <= ttl <= MAX_U32 and 0 <= done <= MAX_ID
-                and 0 <= attempt <= 255 and 0 <= origin <= MAX_U32 and 0 <= age <= MAX_U32):
+                and 0 <= attempt <= MAX_ATTEMPT and 0 <= origin <= MAX_U32 and 0 <= age <= MAX_U32):
             return Request(id_, ttl, done, attempt, origin, age, payload)
     elif value[1] == MessageType.REPLY and len(value) == 5:
         _, _, id_, incarnation, payload = value
@@ -248,28 +249,48 @@ def _is_detail(v: Any) -> bool:
     return type(v) is str and len(v) <= MAX_DETAIL
 
 
+_KIND_VALUES = frozenset(Kind)
+
+
 def _is_kind(v: Any) -> bool:
-    return type(v) is int and v in (1, 2, 3)
+    return type(v) is int and v in _KIND_VALUES
 
 
-_ID = ("id", _uint(MAX_ID))
-_KIND = ("kind", _is_kind)
-_SENDER_FIELDS = (_ID, ("ttl_ms", _uint(MAX_U32)), ("done_below", _uint(MAX_ID)),
-                  ("attempt", _uint(255)), ("origin", _uint(MAX_U32)),
-                  ("age_ms", _uint(MAX_U32)), ("payload", _is_bytes))
-_INCARNATION = ("incarnation", _uint(MAX_U32))
-_SCHEMAS: dict[int, tuple[type, tuple[tuple[str, Callable[[Any], bool]], ...]]] = {
-    MessageType.REQUEST: (Request, _SENDER_FIELDS),
-    MessageType.REPLY: (Reply, (_ID, _INCARNATION, ("payload", _is_bytes))),
-    MessageType.MESSAGE: (Message, _SENDER_FIELDS),
-    MessageType.ACK: (Ack, (_KIND, _ID, _INCARNATION)),
-    MessageType.ERROR: (Error, (_KIND, _ID, ("code", _uint(MAX_U32)), ("detail", _is_detail))),
-    MessageType.POLL: (Poll, (_ID,)),
-    MessageType.FRAGMENT: (Fragment, (
-        _KIND, _ID, ("nonce", _uint(MAX_U32)), ("total", _uint(MAX_U32)),
-        ("chunk_size", _uint(MAX_U32)), ("index", _uint(MAX_U32)), ("flags", _uint(255)),
-        ("data", _is_bytes))),
-    MessageType.FRAG_ACK: (FragAck, (
-        _KIND, _ID, ("nonce", _uint(MAX_U32)), ("cumulative", _uint(MAX_U32)),
-        ("sack", _is_bytes))),
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One envelope field after [version, type]: its name (for errors) and its check."""
+
+    name: str
+    valid: Callable[[Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Schema:
+    """A message type's class and its fields, in wire order."""
+
+    cls: type
+    fields: tuple[_Field, ...]
+
+
+_ID = _Field("id", _uint(MAX_ID))
+_KIND = _Field("kind", _is_kind)
+_SENDER_FIELDS = (_ID, _Field("ttl_ms", _uint(MAX_U32)), _Field("done_below", _uint(MAX_ID)),
+                  _Field("attempt", _uint(MAX_ATTEMPT)), _Field("origin", _uint(MAX_U32)),
+                  _Field("age_ms", _uint(MAX_U32)), _Field("payload", _is_bytes))
+_INCARNATION = _Field("incarnation", _uint(MAX_U32))
+_NONCE = _Field("nonce", _uint(MAX_U32))
+_SCHEMAS: dict[int, _Schema] = {
+    MessageType.REQUEST: _Schema(Request, _SENDER_FIELDS),
+    MessageType.REPLY: _Schema(Reply, (_ID, _INCARNATION, _Field("payload", _is_bytes))),
+    MessageType.MESSAGE: _Schema(Message, _SENDER_FIELDS),
+    MessageType.ACK: _Schema(Ack, (_KIND, _ID, _INCARNATION)),
+    MessageType.ERROR: _Schema(Error, (_KIND, _ID, _Field("code", _uint(MAX_U32)),
+                                       _Field("detail", _is_detail))),
+    MessageType.POLL: _Schema(Poll, (_ID,)),
+    MessageType.FRAGMENT: _Schema(Fragment, (
+        _KIND, _ID, _NONCE, _Field("total", _uint(MAX_U32)),
+        _Field("chunk_size", _uint(MAX_U32)), _Field("index", _uint(MAX_U32)),
+        _Field("flags", _uint(255)), _Field("data", _is_bytes))),
+    MessageType.FRAG_ACK: _Schema(FragAck, (
+        _KIND, _ID, _NONCE, _Field("cumulative", _uint(MAX_U32)), _Field("sack", _is_bytes))),
 }

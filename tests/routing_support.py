@@ -1,7 +1,9 @@
 """Test-only stand-ins for identity's ServerAddress and cluster ID, and a supersede check.
 
-The identity area owns the real types; routing codes against structural protocols, and
-these minimal dataclasses satisfy them the same way the real ones will.
+The identity area owns the real types. Routing reads only a few of their fields, and these
+minimal dataclasses carry just those without the real types' checks, so a test can hand
+routing what a valid cluster ID never holds (a negative weight, a forged version) and see
+routing's own refusal.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
-class Addr:
-    """Same fields as mercury_rt.core.cluster_id.ServerAddress."""
+class FakeServerAddress:
+    """Same fields as mercury_rt.core.identity.ServerAddress, without its range checks."""
 
     host: IPAddress
     port: int
@@ -24,9 +26,9 @@ class Addr:
     weight: int = 10
 
 
-def addr(text: str, port: int = 7000, priority: int = 10, weight: int = 10) -> Addr:
-    """Addr from a textual IP address."""
-    return Addr(ipaddress.ip_address(text), port, priority, weight)
+def addr(text: str, port: int = 7000, priority: int = 10, weight: int = 10) -> FakeServerAddress:
+    """FakeServerAddress from a textual IP address."""
+    return FakeServerAddress(ipaddress.ip_address(text), port, priority, weight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,7 @@ class FakeClusterId:
     """A cluster ID with what routing reads, plus a `genuine` flag standing for its signature."""
 
     version: int
-    addresses: tuple[Addr, ...]
+    addresses: tuple[FakeServerAddress, ...]
     master_hash: bytes = b"\x01cluster-a"
     genuine: bool = field(default=True)
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mercury_rt.core.routing import ProximityRule, common_prefix_bits, srv_order
-from tests.routing_support import Addr, addr
+from tests.routing_support import FakeServerAddress, addr
 
 ip = ipaddress.ip_address
 
@@ -106,12 +106,14 @@ hosts = st.one_of(
     st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address),
     st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address),
 )
-addresses = st.builds(Addr, hosts, st.integers(1, 65535), st.integers(0, 5), st.integers(0, 50))
+addresses = st.builds(FakeServerAddress, hosts, st.integers(1, 65535), st.integers(0, 5),
+                      st.integers(0, 50))
 
 
 @given(st.lists(addresses, max_size=20), st.integers(0, 2**32), st.booleans(), hosts)
 def test_order_is_a_permutation_with_nondecreasing_priority(
-        addrs: list[Addr], seed: int, use_rule: bool, local: ipaddress.IPv4Address) -> None:
+        addrs: list[FakeServerAddress], seed: int, use_rule: bool,
+        local: ipaddress.IPv4Address) -> None:
     """Every address appears exactly once and priorities never go down."""
     rule = ProximityRule(local_addresses=(local,)) if use_rule else None
     order = srv_order(addrs, random.Random(seed), rule)

@@ -15,6 +15,7 @@ from ipaddress import ip_address
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from mercury_rt.config import OPEN_POLICY
 from mercury_rt.core.gate import MemorySpentStore
 from mercury_rt.core.identity import ClusterId, ServerAddress, issue_cluster_id
 from mercury_rt.core.membership import MembershipConfig, NodeIdentity
@@ -30,8 +31,7 @@ from mercury_rt.core.transport import Addr
 from mercury_rt.testing import LinkProfile, Simulation
 from policy.model import parse_policy
 
-POLICY = parse_policy("version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n",
-                      "p.yaml")
+POLICY = parse_policy(OPEN_POLICY, "p.yaml")
 CONFIG = MembershipConfig(interval=1.0, suspect_after=3, dead_after=6)
 LOCKSTEP = LinkProfile(delay=0.0)
 

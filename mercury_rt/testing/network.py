@@ -155,8 +155,12 @@ class SimNetwork:
 
     def move(self, old: Addr, new: Addr) -> None:
         """The endpoint at `old` answers at `new` from now on; datagrams still on their
-        way to `old` are lost, as they would be after a real address change."""
+        way to `old` are lost, as they would be after a real address change. A crashed
+        host stays crashed at its new address."""
         self.endpoints[new] = self.endpoints.pop(old)
+        if old in self.down:
+            self.down.discard(old)
+            self.down.add(new)
 
     def flush(self) -> None:
         """Collect every endpoint's output into the network."""

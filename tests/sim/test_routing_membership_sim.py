@@ -33,14 +33,14 @@ TICK = 0.25
 
 
 @dataclass
-class SimNode:
+class MembershipHost:
     """A membership-only host: heartbeats every interval, ticks every TICK seconds."""
 
     name: bytes
     source: Addr
     public: tuple[PublicAddress, ...]
     membership: Membership
-    peers: list[SimNode]
+    peers: list[MembershipHost]
     next_beat: float
     next_tick: float = TICK
     incarnation: int = 1
@@ -83,17 +83,17 @@ class World:
 
     def __init__(self, seed: int) -> None:
         self.sim = Simulation(seed, NETWORK)
-        peers: list[SimNode] = []
+        peers: list[MembershipHost] = []
         self.nodes = {n: self._make(n, i, peers) for i, n in enumerate(NAMES)}
         peers.extend(self.nodes.values())
         for node in peers:
             self.sim.add(node.source, node)
 
-    def _make(self, name: bytes, index: int, peers: list[SimNode]) -> SimNode:
+    def _make(self, name: bytes, index: int, peers: list[MembershipHost]) -> MembershipHost:
         public = (pub(f"192.0.2.{index + 1}"),)
         membership = Membership(CLUSTER, name, public, FakeVerifier(), CONFIG)
-        return SimNode(name, (f"10.0.0.{index + 1}", 7100), public, membership, peers,
-                       next_beat=self.sim.net.rng.random())
+        return MembershipHost(name, (f"10.0.0.{index + 1}", 7100), public, membership, peers,
+                              next_beat=self.sim.net.rng.random())
 
     def at(self, when: float, action: Callable[[], object]) -> None:
         self.sim.at(when, action)

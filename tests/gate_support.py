@@ -1,4 +1,5 @@
-"""Fakes for the gate's collaborators: a counting EID verifier with real Ed25519 cluster keys."""
+"""Fakes and fixtures for the gate tests: a counting EID verifier with real Ed25519 cluster
+keys, a stamp resource, and the policy the pipeline tests run under."""
 
 from __future__ import annotations
 
@@ -8,19 +9,31 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon import cbor
-from carbon.principal import Principal
+from carbon.principal import Persona, Principal
+from carbon.symbols import Symbol
 from mercury_rt.core.gate import (
     DelegationError,
+    GateState,
+    MemorySpentStore,
     SourceError,
     VerifiedSource,
+    check_stamp,
     decode_principal,
     encode_principal,
+    request_digest,
+    stamp_resource,
+    target_tag,
 )
+from policy.access import Target
+from policy.model import parse_policy
 
 LOCAL = b"\x01" + hashlib.sha256(b"local cluster").digest()
 PARTNER = b"\x01" + hashlib.sha256(b"partner cluster").digest()
 STRANGER = b"\x01" + hashlib.sha256(b"stranger cluster").digest()
 NOW = 1_800_000_000.0
+ALICE = Principal(LOCAL, b"alice")
+BOB = Principal(PARTNER, b"bob", Persona(Symbol("/argon/persona/buyer"), {"n": 1}))
+CAROL = Principal(LOCAL, b"carol")
 
 
 def cluster_key(cluster: bytes) -> Ed25519PrivateKey:
@@ -55,3 +68,43 @@ class CountingVerifier:
         if who.cluster not in self.clusters:
             raise SourceError("unknown cluster key")
         return VerifiedSource(who, cluster_key(who.cluster).public_key())
+
+
+# ----- hashcash: one stamp resource and the freshness window the stamp tests check against
+
+RESOURCE = stamp_resource(target_tag(Principal(LOCAL, b"shop")), 1, 3, request_digest(b"body"))
+WINDOW = {"max_age": 3600, "max_future": 300}
+
+
+def check(text: str, required: int = 8, now: float = NOW, resource: str = RESOURCE) -> int:
+    """The bits a stamp proves for RESOURCE (raises StampError when it is refused)."""
+    return check_stamp(text, resource, required, now, **WINDOW).bits
+
+
+# ----- the pipeline: a shop that charges 8 bits, a boss-only secret endpoint, a partner
+
+POLICY = parse_policy(f"""\
+version: 1
+levels: [public, secret]
+entities:
+  shop:
+    hashcash_bits: 8
+    endpoints:
+      1:
+        classification: secret
+        acl: {{allow: [boss]}}
+  boss: {{clearance: secret}}
+  agent: {{clearance: secret}}
+  free: {{}}
+new_entities:
+  - {{match: "*", classification: public, clearance: public}}
+trusted_clusters:
+  partner: {{master_hash: "{PARTNER.hex()}", max_clearance: secret, default_clearance: public}}
+delegation: {{max_chain: 2}}
+""")
+SHOP0 = Target(b"shop", 0, 0)
+
+
+def state(verifier: CountingVerifier | None = None, limit: int = 1000) -> GateState:
+    """A fresh gate state for the local cluster."""
+    return GateState(LOCAL, verifier or CountingVerifier(), MemorySpentStore(limit))

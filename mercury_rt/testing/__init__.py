@@ -1,8 +1,28 @@
-"""TODO face.
+"""Deterministic simulation of mercury-rt without sockets or real time, for the tests.
+
+Everything here is driven by one seed: the network's loss, duplication, delay and
+reordering, every transport's and node's randomness, and the order in which things
+happen. A failing run replays exactly from the seed its assertion prints.
+
+- `SimNetwork` (network.py) is the one delivery loop: it carries datagrams between
+  sans-IO endpoints under a `LinkProfile`, with crashes, address moves and partitions,
+  and jumps its `FakeClock` (the one fake clock) straight to the next delivery or timer.
+- `TransportHost` (network.py) puts a bare `Transport` and an event handler on it.
+- `Simulation` (simulation.py) is the harness the simulation tests build on: the network
+  plus a `Timeline` of scripted actions (faults, calls) that run in the same order as
+  datagrams and timers.
+- `SimNode` (nodes.py) is the simulated whole node: the real NodeCore and call driver
+  on two simulated addresses, built from a `SimNodeSpec`, recording what ran where in
+  `Executions`.
+
+This package does not know real sockets, asyncio or the wall clock; it serves tests and
+never runs in a deployed node.
 """
 
 from mercury_rt.testing.network import (
+    FakeClock,
     LinkProfile,
+    SansIOEndpoint,
     SimNetwork,
     TransportHost,
 )
@@ -11,12 +31,18 @@ from mercury_rt.testing.nodes import (
     SimNode,
     SimNodeSpec,
 )
+from mercury_rt.testing.simulation import TIMELINE_ADDRESS, Simulation, Timeline
 
 __all__ = [
+    "TIMELINE_ADDRESS",
     "Executions",
+    "FakeClock",
     "LinkProfile",
+    "SansIOEndpoint",
     "SimNetwork",
     "SimNode",
     "SimNodeSpec",
+    "Simulation",
+    "Timeline",
     "TransportHost",
 ]

@@ -153,6 +153,15 @@ class SimNetwork:
         self.down.discard(addr)
         self.endpoints[addr] = endpoint
 
+    def move(self, old: Addr, new: Addr) -> None:
+        """The endpoint at `old` answers at `new` from now on; datagrams still on their
+        way to `old` are lost, as they would be after a real address change. A crashed
+        host stays crashed at its new address."""
+        self.endpoints[new] = self.endpoints.pop(old)
+        if old in self.down:
+            self.down.discard(old)
+            self.down.add(new)
+
     def flush(self) -> None:
         """Collect every endpoint's output into the network."""
         for addr, endpoint in self.endpoints.items():
@@ -187,6 +196,30 @@ class SimNetwork:
         if not done():
             raise AssertionError(f"simulation did not finish (seed={self.seed}, "
                                  f"t={self.clock.now:.3f}s)")
+
+    def next_time(self) -> float | None:
+        """When the next delivery or timer is due; None when nothing is left to happen."""
+        self.flush()
+        when, _ = self._next_timer()
+        if self._queue and (when is None or self._queue[0].deliver_at <= when):
+            return self._queue[0].deliver_at
+        return when
+
+    def run_to(self, end: float) -> None:
+        """Process everything due by `end`, then leave the clock at `end`."""
+        while (when := self.next_time()) is not None and when <= end:
+            self.step()
+        self.clock.advance_to(end)
+
+    def settle(self) -> None:
+        """Deliver every datagram in flight and every one those cause, running no timer:
+        with zero delay this is one synchronous round, in the order things were sent."""
+        self.flush()
+        while self._queue:
+            item = heapq.heappop(self._queue)
+            self.clock.advance_to(item.deliver_at)
+            self._deliver(item)
+            self.flush()
 
     def _next_timer(self) -> tuple[float | None, SansIOEndpoint | None]:
         best: tuple[float | None, SansIOEndpoint | None] = (None, None)

@@ -3,8 +3,6 @@ change and a partition, while callers keep calling and sending. No sockets."""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -19,37 +17,20 @@ from mercury_rt.core.node import MemoryHeldStore, RetryPolicy
 from mercury_rt.core.routing import ClusterView, NodeInfo, NotMirroredChoice, RoutingConfig
 from mercury_rt.core.transport import TransportConfig
 from mercury_rt.localcluster import OPEN_POLICY
-from mercury_rt.testing import Executions, LinkProfile, SimNetwork, SimNode, SimNodeSpec
+from mercury_rt.testing import (
+    Executions,
+    LinkProfile,
+    SimNetwork,
+    SimNode,
+    SimNodeSpec,
+    Simulation,
+)
 from policy.model import parse_policy
 
 TRANSPORT = TransportConfig(initial_rto=0.05, min_rto=0.02, max_rto=1.0, record_slack=10.0,
                             reassembly_timeout=5.0)
 HELD = RetryPolicy(initial_delay=0.2, factor=2.0, max_delay=1.0, jitter=0.2, ttl=120.0)
 NETWORK = LinkProfile(loss=0.03, duplicate=0.02, reorder=0.05, delay=0.001, jitter=0.002)
-
-
-class Scheduler:
-    """Runs callbacks at simulated times (a sans-IO endpoint the network wakes)."""
-
-    def __init__(self) -> None:
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
-
-    def at(self, when: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, (when, next(self._seq), action))
-
-    def receive_datagram(self, data: bytes, peer: tuple[str, int], now: float) -> None:
-        return
-
-    def handle_timer(self, now: float) -> None:
-        while self._queue and self._queue[0][0] <= now:
-            heapq.heappop(self._queue)[2]()
-
-    def datagrams_to_send(self) -> list[tuple[bytes, tuple[str, int]]]:
-        return []
-
-    def get_timer(self) -> float | None:
-        return self._queue[0][0] if self._queue else None
 
 
 @dataclass
@@ -90,23 +71,25 @@ def _build(net: SimNetwork, name: str, prefix: str,
 
 @dataclass
 class World:
-    net: SimNetwork
+    sim: Simulation
     ex: Executions
     home: Cluster
     away: Cluster
     crashed_at: dict[str, list[float]] = field(default_factory=dict)
 
+    @property
+    def net(self) -> SimNetwork:
+        return self.sim.net
+
     def crash(self, cluster: Cluster, node: str) -> None:
         spec = cluster.specs[node]
-        self.net.crash(spec.inter)
-        self.net.crash(spec.intra)
-        self.crashed_at.setdefault(node, []).append(self.net.clock.now)
+        self.sim.crash(spec.inter, spec.intra)
+        self.crashed_at.setdefault(node, []).append(self.sim.now)
 
     def restart(self, cluster: Cluster, node: str) -> None:
         spec = cluster.specs[node]
         spec.cluster_ids = [cluster.cluster_id]
-        self.net.down.discard(spec.inter)
-        self.net.down.discard(spec.intra)
+        self.sim.revive(spec.inter, spec.intra)
         cluster.nodes[node] = SimNode(self.net, spec, self.ex)
 
     def move(self, cluster: Cluster, node: str, new_host: str) -> None:
@@ -125,13 +108,13 @@ class World:
 
 
 def _world(seed: int, away_routing: NotMirroredChoice) -> World:
-    net = SimNetwork(seed, NETWORK)
-    ex = Executions()
+    sim = Simulation(seed, NETWORK)
+    net, ex = sim.net, Executions()
     home = _build(net, "home", "10.1.0", [("h1", 10, ("alice",)), ("h2", 10, ("bob",))], ex)
     away = _build(net, "away", "10.2.0", [("w1", 10, ("carol",)), ("w2", 10, ("carol",)),
                                           ("w3", 20, ("carol", "dave"))], ex,
                   RoutingConfig(away_routing))
-    return World(net, ex, home, away)
+    return World(sim, ex, home, away)
 
 
 FORWARD, REMOTE = NotMirroredChoice.FORWARD, NotMirroredChoice.RUN_WITH_REMOTE_STATE
@@ -145,8 +128,7 @@ def test_every_request_succeeds_once_or_fails_clearly_and_held_notes_arrive_once
     run them themselves with dave's state on w3, which records each run as it commits."""
     world = _world(seed, away_routing)
     net, ex, home, away = world.net, world.ex, world.home, world.away
-    sched = Scheduler()
-    net.add(("scheduler", 0), sched)
+    sched = world.sim.timeline
     targets = {"carol": away.nodes["w1"].eid_for(b"carol"),
                "dave": away.nodes["w1"].eid_for(b"dave"),
                "bob": home.nodes["h1"].eid_for(b"bob")}

@@ -1,14 +1,12 @@
 """Seeded simulation: five nodes heartbeat; nodes crash, restart, move and get partitioned.
 
-No sockets and no real time: a FakeClock and an event heap drive every node's Membership,
-and a seeded rng decides datagram loss and delay, so any failure replays from its seed.
+No sockets and no real time: the shared `Simulation` (one network, one fake clock) carries
+every node's heartbeats and wakes its Membership, and its seed decides datagram loss and
+delay, so any failure replays from its seed. The nodes are membership-only hosts.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,114 +21,111 @@ from mercury_rt.core.membership import (
     PublicAddress,
     decode_heartbeat,
 )
+from mercury_rt.core.transport import Addr
+from mercury_rt.testing import LinkProfile, Simulation
 from tests.routing_membership_support import CLUSTER, FakeVerifier, beat, pub
-from tests.routing_support import Addr, addr
+from tests.routing_support import addr
 
 NAMES = [b"A", b"B", b"C", b"D", b"E"]
 CONFIG = MembershipConfig(interval=1.0, suspect_after=3, dead_after=6)
-
-
-class FakeClock:
-    """Time that moves only when the simulation says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def advance_to(self, when: float) -> None:
-        assert when >= self.now
-        self.now = when
+NETWORK = LinkProfile(loss=0.05, delay=0.001, jitter=0.199)
+TICK = 0.25
 
 
 @dataclass
-class SimNode:
+class MembershipHost:
+    """A membership-only host: heartbeats every interval, ticks every TICK seconds."""
+
     name: bytes
     source: Addr
     public: tuple[PublicAddress, ...]
     membership: Membership
-    up: bool = True
+    peers: list[MembershipHost]
+    next_beat: float
+    next_tick: float = TICK
     incarnation: int = 1
     seq: int = 0
     log: list[tuple[float, MembershipOutput]] = field(default_factory=list)
+    outbox: list[tuple[bytes, Addr]] = field(default_factory=list)
+
+    def receive_datagram(self, data: bytes, peer: Addr, now: float) -> None:
+        source = addr(*peer)
+        self.log.extend((now, o) for o in self.membership.receive(decode_heartbeat(data), source,
+                                                                  now))
+
+    def handle_timer(self, now: float) -> None:
+        if self.next_beat <= now:
+            self.next_beat += CONFIG.interval
+            self.seq += 1
+            wire = beat(self.name, self.incarnation, self.seq, self.public).encode()
+            self.outbox.extend((wire, peer.source) for peer in self.peers if peer is not self)
+        if self.next_tick <= now:
+            self.next_tick += TICK
+            self.log.extend((now, o) for o in self.membership.tick(now))
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    def get_timer(self) -> float | None:
+        return min(self.next_beat, self.next_tick)
+
+    def catch_up(self, now: float) -> None:
+        """Timers missed while down are skipped, keeping the node's rhythm."""
+        while self.next_beat < now:
+            self.next_beat += CONFIG.interval
+        while self.next_tick < now:
+            self.next_tick += TICK
 
 
 class World:
-    """Nodes, a lossy network with partitions, and a timeline."""
+    """Five membership-only hosts on one Simulation, and a timeline of faults."""
 
-    def __init__(self, seed: int, loss: float = 0.05) -> None:
-        self.clock = FakeClock()
-        self.rng = random.Random(seed)
-        self.loss = loss
-        self.heap: list[tuple[float, int, Callable[[], None]]] = []
-        self.counter = itertools.count()
-        self.partition: tuple[set[bytes], set[bytes]] | None = None
-        self.nodes = {n: self._make(n, i) for i, n in enumerate(NAMES)}
-        for node in self.nodes.values():
-            self.at(self.rng.random(), lambda node=node: self._heartbeat(node))
-            self.at(0.25, lambda node=node: self._tick(node))
+    def __init__(self, seed: int) -> None:
+        self.sim = Simulation(seed, NETWORK)
+        peers: list[MembershipHost] = []
+        self.nodes = {n: self._make(n, i, peers) for i, n in enumerate(NAMES)}
+        peers.extend(self.nodes.values())
+        for node in peers:
+            self.sim.add(node.source, node)
 
-    def _make(self, name: bytes, index: int) -> SimNode:
+    def _make(self, name: bytes, index: int, peers: list[MembershipHost]) -> MembershipHost:
         public = (pub(f"192.0.2.{index + 1}"),)
         membership = Membership(CLUSTER, name, public, FakeVerifier(), CONFIG)
-        return SimNode(name, addr(f"10.0.0.{index + 1}", 7100), public, membership)
+        return MembershipHost(name, (f"10.0.0.{index + 1}", 7100), public, membership, peers,
+                              next_beat=self.sim.net.rng.random())
 
-    def at(self, when: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self.heap, (when, next(self.counter), action))
+    def at(self, when: float, action: Callable[[], object]) -> None:
+        self.sim.at(when, action)
 
     def run_until(self, end: float) -> None:
-        while self.heap and self.heap[0][0] <= end:
-            when, _, action = heapq.heappop(self.heap)
-            self.clock.advance_to(when)
-            action()
-        self.clock.advance_to(end)
-
-    def _blocked(self, a: bytes, b: bytes) -> bool:
-        if self.partition is None:
-            return False
-        left, right = self.partition
-        return (a in left) != (b in left) and (a in left | right) and (b in left | right)
-
-    def _heartbeat(self, node: SimNode) -> None:
-        if node.up:
-            node.seq += 1
-            hb = beat(node.name, node.incarnation, node.seq, node.public)
-            wire = hb.encode()
-            for peer in self.nodes.values():
-                if peer is node or self._blocked(node.name, peer.name):
-                    continue
-                if self.rng.random() < self.loss:
-                    continue
-                delay = self.rng.uniform(0.001, 0.2)
-                self.at(self.clock.now + delay,
-                        lambda peer=peer, source=node.source: self._deliver(peer, wire, source))
-        self.at(self.clock.now + CONFIG.interval, lambda: self._heartbeat(node))
-
-    def _deliver(self, peer: SimNode, wire: bytes, source: Addr) -> None:
-        if peer.up:
-            outputs = peer.membership.receive(decode_heartbeat(wire), source, self.clock.now)
-            peer.log.extend((self.clock.now, o) for o in outputs)
-
-    def _tick(self, node: SimNode) -> None:
-        if node.up:
-            node.log.extend((self.clock.now, o) for o in node.membership.tick(self.clock.now))
-        self.at(self.clock.now + 0.25, lambda: self._tick(node))
+        self.sim.run_to(end)
 
     def crash(self, name: bytes) -> None:
-        self.nodes[name].up = False
+        self.sim.crash(self.nodes[name].source)
 
     def restart(self, name: bytes) -> None:
         """A restarted process: new incarnation, sequence from 0, fresh (empty) view."""
         node = self.nodes[name]
-        node.up, node.incarnation, node.seq = True, node.incarnation + 1, 0
+        node.incarnation, node.seq = node.incarnation + 1, 0
         node.membership = Membership(CLUSTER, name, node.public, FakeVerifier(), CONFIG)
+        node.catch_up(self.sim.now)
+        self.sim.revive(node.source)
 
     def change_public(self, name: bytes, public: tuple[PublicAddress, ...]) -> None:
         """The node's operator reconfigures its public address; its own view learns first."""
         node = self.nodes[name]
         node.public = public
-        node.log.extend((self.clock.now, o) for o in node.membership.set_local_public(public))
+        node.log.extend((self.sim.now, o) for o in node.membership.set_local_public(public))
 
     def move(self, name: bytes, source: Addr) -> None:
-        self.nodes[name].source = source
+        node = self.nodes[name]
+        self.sim.move(node.source, source)
+        node.source = source
+
+    def split(self, left: set[bytes], right: set[bytes]) -> None:
+        self.sim.split([self.nodes[n].source for n in left],
+                       [self.nodes[n].source for n in right])
 
     def events(self, observer: bytes, kind: type, subject: bytes | None = None,
                start: float = 0.0, end: float = 1e9) -> list[tuple[float, MembershipOutput]]:
@@ -143,14 +138,11 @@ def scenario(seed: int) -> World:
     world = World(seed)
     world.at(10.0, lambda: world.crash(b"C"))
     world.at(30.0, lambda: world.restart(b"C"))
-    world.at(40.0, lambda: world.move(b"D", addr("10.0.9.4", 7100)))
+    world.at(40.0, lambda: world.move(b"D", ("10.0.9.4", 7100)))
     world.at(50.0, lambda: world.change_public(b"E", (pub("198.51.100.5"),)))
 
-    def split() -> None:
-        world.partition = ({b"A", b"B"}, {b"C", b"D", b"E"})
-
-    world.at(60.0, split)
-    world.at(75.0, lambda: setattr(world, "partition", None))
+    world.at(60.0, lambda: world.split({b"A", b"B"}, {b"C", b"D", b"E"}))
+    world.at(75.0, world.sim.heal)
     world.run_until(100.0)
     return world
 

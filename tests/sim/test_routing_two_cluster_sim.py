@@ -47,7 +47,7 @@ from mercury_rt.core.routing import (
     reply_for_decision,
     reply_to_event,
 )
-from tests.routing_support import Addr, FakeClusterId, addr, supersedes
+from tests.routing_support import FakeClusterId, FakeServerAddress, addr, supersedes
 
 CLUSTER_Y = b"\x01cluster-y"
 
@@ -55,7 +55,7 @@ CLUSTER_Y = b"\x01cluster-y"
 @dataclass
 class YNode:
     name: bytes
-    address: Addr
+    address: FakeServerAddress
     up: bool = True
 
 

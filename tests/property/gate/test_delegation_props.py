@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from mercury_rt.core.gate import (
     verify_chain,
 )
 from tests.gate_support import (
+    ALICE,
     LOCAL,
     NOW,
     PARTNER,
@@ -98,3 +100,9 @@ def test_chain_grants_exactly_what_valid_certificates_grant(
         assert spec.delegate == previous and spec.delegator == who
         assert spec.signer == who.cluster and spec.expires > NOW
         previous = who
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_escape_as_other_exceptions(raw: bytes) -> None:
+    with contextlib.suppress(DelegationError):
+        verify_chain(ALICE, (raw,), CountingVerifier(), NOW, 4)

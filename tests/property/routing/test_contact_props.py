@@ -29,7 +29,7 @@ from mercury_rt.core.routing import (
     TryAddress,
     endpoint_key,
 )
-from tests.routing_support import Addr, FakeClusterId, addr, supersedes
+from tests.routing_support import FakeClusterId, FakeServerAddress, addr, supersedes
 
 POOL = [addr(f"10.0.0.{i}", priority=i % 3, weight=i % 4) for i in range(1, 9)]
 RECORD = ForwardingRecord(b"\x01c", b"x", b"new", 0, b"s")
@@ -111,7 +111,7 @@ def test_random_event_sequences_keep_invariants(
 
 @given(st.lists(st.sampled_from(POOL), min_size=1, max_size=8, unique=True),
        st.integers(0, 2**32))
-def test_silence_everywhere_tries_each_listed_address_once(addrs: list[Addr],
+def test_silence_everywhere_tries_each_listed_address_once(addrs: list[FakeServerAddress],
                                                            seed: int) -> None:
     """With no answers at all, every listed node is tried exactly once, then a failure."""
     c = Contact(FakeClusterId(1, tuple(addrs)), random.Random(seed),

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import replace
 from ipaddress import ip_address
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from carbon import cbor
-from carbon.cbor import CodecError
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.membership import (
     AddressChanged,
@@ -27,7 +23,6 @@ from mercury_rt.core.membership import (
     NodeRestarted,
     NodeStatus,
     NodeSuspected,
-    PublicAddress,
     decode_heartbeat,
 )
 from mercury_rt.core.routing import NodeInfo
@@ -78,13 +73,6 @@ def test_malformed_heartbeats_rejected(mutate) -> None:  # type: ignore[no-untyp
         decode_heartbeat(cbor.dumps(fields))
 
 
-@given(st.binary(max_size=300))
-def test_heartbeat_decoder_raises_only_typed_errors(data: bytes) -> None:
-    """Arbitrary peer bytes never escape as anything but our typed errors."""
-    try:
-        decode_heartbeat(data)
-    except (HeartbeatError, CodecError):
-        return
 
 
 def test_join_publish_and_liveness_progression() -> None:
@@ -190,20 +178,10 @@ def test_config_validates() -> None:
         MembershipConfig(suspect_after=5, dead_after=4)
 
 
-addresses = st.builds(PublicAddress, st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address),
-                      st.integers(1, 65535), st.integers(0, 65535), st.integers(0, 65535))
 
 
-heartbeats = st.builds(Heartbeat, st.just(CLUSTER), st.binary(min_size=1, max_size=64),
-                       st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1),
-                       st.lists(addresses, max_size=16).map(tuple), st.binary(max_size=100),
-                       st.binary(max_size=100))
 
 
-@given(heartbeats)
-def test_heartbeat_codec_round_trips(hb: Heartbeat) -> None:
-    """Every in-bounds heartbeat decodes to itself."""
-    assert decode_heartbeat(hb.encode()) == hb
 
 
 def test_publisher_is_smallest_alive_node() -> None:

@@ -3,51 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.routing import (
-    ClusterView,
-    ForwardingRecord,
     ForwardTo,
-    NodeInfo,
     NotMirroredChoice,
     Path,
     RedirectMoved,
     RedirectTo,
     Refuse,
-    RequestSummary,
     RoutingConfig,
     RunLocally,
     RunWithRemoteState,
     SecurityOrder,
     decide_route,
 )
-from tests.routing_support import addr
-
-A, B, C = b"node-a", b"node-b", b"node-c"
-PUB_B = addr("192.0.2.2")
-RECORD = ForwardingRecord(b"\x01c", b"gone", b"new-eid", 5, b"sig")
-
-
-def view(alive_b: bool = True, public_b: bool = True, alive_c: bool = True) -> ClusterView:
-    return ClusterView(
-        local_node=A,
-        cluster_id_version=3,
-        nodes={A: NodeInfo(A, True, addr("192.0.2.1")),
-               B: NodeInfo(B, alive_b, PUB_B if public_b else None),
-               C: NodeInfo(C, alive_c, None)},
-        mirrors={b"here": frozenset({A, B}), b"there": frozenset({B}),
-                 b"internal": frozenset({C}), b"both": frozenset({B, C})},
-        moved={b"gone": RECORD},
-    )
-
-
-def req(entity: bytes, version: int | None = 3, via: Path = Path.INTER_CLUSTER,
-        hops: int = 0, rid: bytes = b"r1") -> RequestSummary:
-    return RequestSummary(entity, rid, version, via, hops)
-
+from tests.routing_support import PUB_B, RECORD, B, C, req, view
 
 REDIRECT = RoutingConfig(NotMirroredChoice.REDIRECT)
 FORWARD = RoutingConfig(NotMirroredChoice.FORWARD)
@@ -129,33 +100,5 @@ def test_config_validates() -> None:
         RoutingConfig(max_forward_hops=-1)
 
 
-entities = st.sampled_from([b"here", b"there", b"internal", b"both", b"gone", b"nope"])
-configs = st.builds(RoutingConfig, st.sampled_from(NotMirroredChoice),
-                    st.sampled_from(SecurityOrder), st.integers(0, 2))
-views = st.builds(view, st.booleans(), st.booleans(), st.booleans())
-requests = st.builds(req, entities, st.none() | st.integers(0, 5), st.sampled_from(Path),
-                     st.integers(0, 3), st.binary(max_size=16))
 
 
-@given(requests, configs, views)
-def test_decisions_only_target_live_mirrors(request: RequestSummary, config: RoutingConfig,
-                                            cluster: ClusterView) -> None:
-    """Whatever the input: chosen nodes are live mirrors, never us; choice is deterministic."""
-    decision = decide_route(request, config, cluster)
-    assert decision == decide_route(request, config, cluster)
-    mirrors = cluster.mirrors.get(request.entity_local, frozenset())
-    if isinstance(decision, ForwardTo | RedirectTo | RunWithRemoteState):
-        node = decision.state_node if isinstance(decision, RunWithRemoteState) \
-            else decision.node_id
-        assert node in mirrors and node != cluster.local_node and cluster.nodes[node].alive
-        assert A not in mirrors
-    if isinstance(decision, RedirectTo):
-        assert decision.address == cluster.nodes[decision.node_id].public_address
-        assert request.arrived_via is not Path.INTRA_CLUSTER
-    if isinstance(decision, ForwardTo):
-        assert request.forward_hops < config.max_forward_hops
-    assert isinstance(decision, RunLocally) == (A in mirrors and request.entity_local
-                                                not in cluster.moved)
-    expected_bundle = (request.caller_cluster_version is not None
-                       and request.caller_cluster_version < 3)
-    assert decision.bundle_cluster_id is expected_bundle

@@ -7,11 +7,9 @@ import random
 from collections import Counter
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from mercury_rt.core.routing import ProximityRule, common_prefix_bits, srv_order
-from tests.routing_support import Addr, addr
+from tests.routing_support import addr
 
 ip = ipaddress.ip_address
 
@@ -102,31 +100,10 @@ def test_proximity_rule_validates() -> None:
         ProximityRule(local_addresses=(), weight_factor=0)
 
 
-hosts = st.one_of(
-    st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address),
-    st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address),
-)
-addresses = st.builds(Addr, hosts, st.integers(1, 65535), st.integers(0, 5), st.integers(0, 50))
 
 
-@given(st.lists(addresses, max_size=20), st.integers(0, 2**32), st.booleans(), hosts)
-def test_order_is_a_permutation_with_nondecreasing_priority(
-        addrs: list[Addr], seed: int, use_rule: bool, local: ipaddress.IPv4Address) -> None:
-    """Every address appears exactly once and priorities never go down."""
-    rule = ProximityRule(local_addresses=(local,)) if use_rule else None
-    order = srv_order(addrs, random.Random(seed), rule)
-    assert Counter(order) == Counter(addrs)
-    assert [a.priority for a in order] == sorted(a.priority for a in order)
 
 
-@given(hosts, hosts)
-def test_prefix_bits_symmetric_and_bounded(a: ipaddress.IPv4Address,
-                                           b: ipaddress.IPv4Address) -> None:
-    """Prefix length is symmetric, within the family width, and full only for equal hosts."""
-    bits = common_prefix_bits(a, b)
-    assert bits == common_prefix_bits(b, a)
-    assert 0 <= bits <= a.max_prefixlen
-    assert (bits == a.max_prefixlen) == (a == b)
 
 
 def test_three_weights_first_pick_distribution() -> None:

@@ -1,6 +1,6 @@
 """The policy file's shape (pydantic v2) and the cross-field checks pydantic cannot express.
 
-This is what an operator writes; `policy.model.compile_policy` turns it into the fast,
+This is what an operator writes; `policy.load.compile_policy` turns it into the fast,
 frozen form the gate reads. Every key is documented in docs/operator-guide.md, "Policy".
 Unknown keys are errors, so a misspelt key never silently means "no restriction".
 """

@@ -25,7 +25,7 @@ from mercury_rt.core.gate import (
     target_tag,
 )
 from policy.access import Target
-from policy.model import parse_policy
+from policy.load import parse_policy
 
 LOCAL = b"\x01" + hashlib.sha256(b"local cluster").digest()
 PARTNER = b"\x01" + hashlib.sha256(b"partner cluster").digest()

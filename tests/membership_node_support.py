@@ -29,7 +29,7 @@ from mercury_rt.core.node import (
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.transport import Addr
 from mercury_rt.testing import LinkProfile, Simulation
-from policy.model import parse_policy
+from policy.load import parse_policy
 
 POLICY = parse_policy(OPEN_POLICY, "p.yaml")
 CONFIG = MembershipConfig(interval=1.0, suspect_after=3, dead_after=6)

@@ -6,7 +6,9 @@ in UTC. Our resource binds the stamp to one request (docs/protocol.md section 7)
 only, which both the PyPI `hashcash` package and the Debian `hashcash` tool accept. We count
 leading zero bits of SHA-1 exactly (hashcash 0.1.2's check() rounds down to 4-bit steps and
 skips the hash when asked to check expiry, so it is never used for decisions). Expiry and
-double-spend are ours. Everything here is pure: `now` and randomness are passed in.
+double-spend are ours. Everything here is pure: `now` and randomness are passed in, and
+stamp dates are converted with integer calendar arithmetic, not datetime (whose C module
+loads time).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import base64
 import functools
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
@@ -137,12 +138,48 @@ def parse_stamp(text: str) -> Stamp:
 def stamp_time(date: str) -> tuple[int, int]:
     """(UTC start of the stated period in Unix seconds, period length). Raises StampError."""
     padded = date.ljust(12, "0")
-    try:
-        when = datetime(2000 + int(padded[0:2]), int(padded[2:4]), int(padded[4:6]),
-                        int(padded[6:8]), int(padded[8:10]), int(padded[10:12]), tzinfo=UTC)
-    except ValueError:
-        raise StampError(f"stamp date {date!r} is not a real date") from None
-    return int(when.timestamp()), _PERIODS[len(date)]
+    year, month, day = 2000 + int(padded[0:2]), int(padded[2:4]), int(padded[4:6])
+    hour, minute, second = int(padded[6:8]), int(padded[8:10]), int(padded[10:12])
+    if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)
+            and hour < 24 and minute < 60 and second < 60):
+        raise StampError(f"stamp date {date!r} is not a real date")
+    start = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    return start, _PERIODS[len(date)]
+
+
+def utc_stamp_date(now: float) -> str:
+    """Unix seconds as the stamp's YYMMDDhhmmss (UTC), for years 2000-2099."""
+    days, seconds = divmod(int(now), 86400)
+    year, month, day = _civil_from_days(days)
+    hour, rest = divmod(seconds, 3600)
+    return f"{year % 100:02d}{month:02d}{day:02d}{hour:02d}{rest // 60:02d}{rest % 60:02d}"
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era, year_of_era = divmod(year, 400)
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """The inverse of _days_from_civil: (year, month, day)."""
+    era, day_of_era = divmod(days + 719468, 146097)
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36524
+                   - day_of_era // 146096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * shifted_month + 2) // 5 + 1
+    month = shifted_month + (3 if shifted_month < 10 else -9)
+    return era * 400 + year_of_era + (month <= 2), month, day
 
 
 def check_stamp(text: str, resource: str, required: int, now: float, *, max_age: int,
@@ -180,7 +217,7 @@ def mint_stamp(resource: str, bits: int, now: float, rand: bytes) -> str:
     if not 0 <= bits <= MAX_MINT_BITS:
         raise StampError(f"will not mint more than {MAX_MINT_BITS} bits",
                          ErrorCode.HASHCASH_INSUFFICIENT)
-    date = datetime.fromtimestamp(int(now), UTC).strftime("%y%m%d%H%M%S")
+    date = utc_stamp_date(now)
     salt = base64.b64encode(rand[:12]).decode("ascii")
     prefix = f"1:{bits}:{date}:{resource}::{salt}:".encode("ascii")
     base = hashlib.sha1(prefix)

@@ -1,12 +1,19 @@
 """TODO face.
 """
 
+from mercury_rt.core.identity.addresses import (
+    Endpoint,
+    EndpointKey,
+    IPAddress,
+    ServerAddress,
+    endpoint_key,
+    format_endpoint,
+)
 from mercury_rt.core.identity.cluster_id import (
     FORM_FULL,
     FORM_MASTER_KEY,
     ClusterId,
     KeyRef,
-    ServerAddress,
 )
 from mercury_rt.core.identity.eid import (
     AcceptedAlgorithm,
@@ -83,6 +90,9 @@ __all__ = [
     "Eid",
     "EidTextError",
     "EidVerifier",
+    "Endpoint",
+    "EndpointKey",
+    "IPAddress",
     "IdentityError",
     "KeyFileError",
     "KeyRef",
@@ -105,6 +115,8 @@ __all__ = [
     "dump_eid",
     "eid_from_text",
     "eid_to_text",
+    "endpoint_key",
+    "format_endpoint",
     "issue_cluster_id",
     "load_public_key",
     "master_from_phrase",

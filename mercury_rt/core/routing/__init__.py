@@ -43,13 +43,6 @@ from mercury_rt.core.routing.decide import (
     live_mirrors,
     pick_stable,
 )
-from mercury_rt.core.routing.endpoints import (
-    Endpoint,
-    EndpointKey,
-    EndpointLike,
-    IPAddress,
-    endpoint_key,
-)
 from mercury_rt.core.routing.forwarding import (
     DOMAIN_TAG,
     ForwardingError,
@@ -85,16 +78,12 @@ __all__ = [
     "ContactLimits",
     "ContactState",
     "Done",
-    "Endpoint",
-    "EndpointKey",
-    "EndpointLike",
     "EntityMoved",
     "ErrorWithClusterId",
     "Failed",
     "ForwardTo",
     "ForwardingError",
     "ForwardingRecord",
-    "IPAddress",
     "InvalidContactTransitionError",
     "Migrated",
     "NoAnswer",
@@ -120,7 +109,6 @@ __all__ = [
     "decide_route",
     "decode_forwarding_record",
     "decode_routing_reply",
-    "endpoint_key",
     "live_mirrors",
     "make_forwarding_record",
     "pick_stable",

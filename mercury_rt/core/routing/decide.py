@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.routing.endpoints import EndpointLike
+from mercury_rt.core.identity import Endpoint
 from mercury_rt.core.routing.forwarding import ForwardingRecord
 
 
@@ -86,7 +86,7 @@ class NodeInfo:
 
     node_id: bytes
     alive: bool
-    public_address: EndpointLike | None = None
+    public_address: Endpoint | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ class RedirectTo:
     """Tell the caller to contact `address` (a public node that mirrors the entity)."""
 
     node_id: bytes
-    address: EndpointLike
+    address: Endpoint
     check_security_first: bool
     bundle_cluster_id: bool
 

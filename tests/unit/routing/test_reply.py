@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from carbon import cbor
 from carbon.cbor import CodecError
 from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.core.identity import Endpoint
 from mercury_rt.core.routing import (
     Answered,
-    Endpoint,
     EntityMoved,
     ErrorWithClusterId,
     ForwardingRecord,

@@ -28,6 +28,8 @@ from mercury_rt.core.identity.errors import IdentityError
 PUBLIC_KEY_SIZE = 32
 PRIVATE_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
+SHOWN_HASH_DIGITS = 16
+"""Hex digits of a hash that messages show: enough to tell clusters and keys apart."""
 
 
 class Purpose(Enum):
@@ -109,6 +111,11 @@ def tagged_hash(data: bytes, algorithm: HashAlgorithm = DEFAULT_ALGORITHM) -> by
         raise IdentityError(f"hash algorithm {algorithm!r} is not implemented",
                             ErrorCode.UNKNOWN_HASH_ALGORITHM)
     return bytes((algorithm,)) + hashlib.sha256(data).digest()
+
+
+def show_hash(value: bytes) -> str:
+    """The start of a hash in hex, for error messages and logs."""
+    return value.hex()[:SHOWN_HASH_DIGITS]
 
 
 def check_tagged_hash(value: bytes, what: str = "hash") -> HashAlgorithm:

@@ -156,6 +156,9 @@ class Refuse:
         return self.code in NODE_LOCAL_CODES
 
 
+MAX_SHOWN_ENTITY = 64
+"""Bytes of an entity's local part a refusal message quotes."""
+
 NODE_LOCAL_CODES = frozenset({ErrorCode.NO_LIVE_MIRROR, ErrorCode.FORWARD_HOPS_EXCEEDED,
                               ErrorCode.NODE_LOCAL_ERROR, ErrorCode.OVERLOADED})
 
@@ -218,5 +221,5 @@ def pick_stable(request_id: bytes, candidates: list[bytes]) -> bytes:
 
 def _show(entity: bytes) -> str:
     """Entity local part for messages, truncated so a hostile name cannot bloat a reply."""
-    text = entity[:64].decode("utf-8", "backslashreplace")
-    return repr(text + ("..." if len(entity) > 64 else ""))
+    text = entity[:MAX_SHOWN_ENTITY].decode("utf-8", "backslashreplace")
+    return repr(text + ("..." if len(entity) > MAX_SHOWN_ENTITY else ""))

@@ -1,8 +1,7 @@
 """Test-only stand-ins for identity's ServerAddress and cluster ID, and a supersede check.
 
-Routing reads only a few fields of the real types (host, port, priority and weight; version,
-addresses and master hash), so these minimal dataclasses stand in for them at run time
-(duck-typed, not subtypes) and the routing tests need not mint signed cluster IDs.
+The identity area owns the real types; routing codes against structural protocols, and
+these minimal dataclasses satisfy them the same way the real ones will.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(frozen=True, slots=True)
 class Addr:
-    """Same fields as mercury_rt.core.identity.ServerAddress."""
+    """Same fields as mercury_rt.core.cluster_id.ServerAddress."""
 
     host: IPAddress
     port: int

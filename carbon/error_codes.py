@@ -125,7 +125,7 @@ class ErrorCode(IntEnum):
     BAD_FORWARDING_RECORD = 520
     FORWARDING_SIGNATURE_INVALID = 521
     FORWARDING_RECORD_MISMATCH = 522
-    # Intra-cluster membership (mercury_rt.core.membership.liveness).
+    # Intra-cluster membership (mercury_rt.core.membership).
     BAD_HEARTBEAT = 530
     HEARTBEAT_NOT_CERTIFIED = 531
     STALE_HEARTBEAT = 532
@@ -170,7 +170,7 @@ class ErrorCode(IntEnum):
     CONFIG_DUPLICATE_KEY = 802
     CONFIG_INVALID = 803
     CONFIG_TOO_LARGE = 804
-    # 850-869: node configuration (mercury_rt/node_config.py)
+    # 850-869: node configuration (mercury_rt.config)
     NODE_CONFIG_INVALID = 850
     NODE_CLUSTER_DIR_UNUSABLE = 851
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from carbon.error_codes import ErrorCode
+from mercury_rt.core.identity import Endpoint, endpoint_key
 from mercury_rt.core.node import (
     DeliveredIds,
     HeldQueue,
@@ -29,7 +30,6 @@ from mercury_rt.core.routing import (
     Contact,
     ContactEvent,
     Done,
-    EndpointLike,
     Failed,
     ForwardTo,
     NoAnswer,
@@ -43,7 +43,6 @@ from mercury_rt.core.routing import (
     TryAddress,
     decide_route,
     decode_routing_reply,
-    endpoint_key,
     reply_for_decision,
     reply_to_event,
 )
@@ -83,7 +82,7 @@ class ClusterY:
         return ClusterView(local, self.current.version, nodes,
                            {b"svc": frozenset({b"Y2", b"Y3"})}, {})
 
-    def node_at(self, endpoint: EndpointLike) -> YNode | None:
+    def node_at(self, endpoint: Endpoint) -> YNode | None:
         for node in self.nodes.values():
             if node.up and endpoint_key(node.address) == endpoint_key(endpoint):
                 return node

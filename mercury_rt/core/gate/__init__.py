@@ -1,4 +1,27 @@
-"""TODO face.
+"""The security gate: nothing reaches a handler unless every check passes, in a fixed order.
+
+Everything that decides whether a request may run lives here or in policy/access.py:
+- pipeline.py: the order. `evaluate` checks hashcash first (a bad stamp costs microseconds,
+  a signature check ~120), then `decide_access` runs source authentication, the delegation
+  chain (the request then acts as its final entity), MAC, DAC. Every peer fault becomes a
+  `Deny` with its code and the rule that decided; nothing a peer sends makes it raise.
+- policy/access.py (package `policy`): the MAC and DAC decisions themselves (clearance
+  against classification, ACLs and bypass) and the stamp cost of an operation
+  (`mac_decision`, `dac_decision`, `required_bits`); the gate orders them.
+- hashcash.py: where stamps are checked: the v1 format, the resource binding a stamp to
+  one request, exact leading-zero bits, expiry and clock skew; also the payments slot and
+  minting.
+- spent.py: a stamp is spent once; it is remembered until it would expire anyway, and at
+  the bound new stamps are refused rather than old ones forgotten.
+- source.py: who sent a request: the principal vouched for by the intra-cluster path, or a
+  remote EID proven to its master key (`EidSourceVerifier`, which notes the clusters whose
+  keys are missing).
+- delegation.py: delegation certificates and chains: cheap checks (count, shape, expiry)
+  before any signature, each link before its delegator's EID, verified signatures cached.
+
+This package does not know the network or the clock (`now` is passed in), does not fetch
+keys (the node does, for the clusters source.py notes) and never logs: the shell audits
+each decision (mercury_rt.aio.audit).
 """
 
 from mercury_rt.core.gate.delegation import (

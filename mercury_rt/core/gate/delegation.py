@@ -21,7 +21,7 @@ from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol, SymbolError
 from mercury_rt.core.gate.source import SourceVerifier
-from mercury_rt.core.identity import verify_raw
+from mercury_rt.core.identity import SIGNATURE_SIZE, verify_raw
 
 DOMAIN = "mercury-rt/delegation/v1"
 MAX_CERT_BYTES = 4096
@@ -70,8 +70,8 @@ def decode_principal(value: cbor.Value) -> Principal:
     if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], bytes)
             and 2 <= len(value[0]) <= MAX_CLUSTER_HASH and isinstance(value[1], bytes)
             and len(value[1]) <= MAX_LOCAL_PART):
-        raise DelegationError("delegate must be [cluster hash (2-65 bytes), local part "
-                              f"(at most {MAX_LOCAL_PART} bytes), persona]")
+        raise DelegationError(f"delegate must be [cluster hash (2-{MAX_CLUSTER_HASH} bytes), "
+                              f"local part (at most {MAX_LOCAL_PART} bytes), persona]")
     persona = value[2]
     if persona is None:
         return Principal(value[0], value[1])
@@ -103,9 +103,9 @@ def decode_certificate(data: bytes) -> Certificate:
         raise DelegationError(f"certificate is not canonical CBOR: {exc.message}") from None
     if not (isinstance(value, list) and len(value) == 4 and isinstance(value[1], bytes)
             and isinstance(value[2], int) and not isinstance(value[2], bool)
-            and isinstance(value[3], bytes) and len(value[3]) == 64):
+            and isinstance(value[3], bytes) and len(value[3]) == SIGNATURE_SIZE):
         raise DelegationError("certificate must be [delegate, delegator EID, expires, "
-                              "64-byte signature]")
+                              f"{SIGNATURE_SIZE}-byte signature]")
     return Certificate(decode_principal(value[0]), value[1], value[2], value[3])
 
 

@@ -1,10 +1,9 @@
 """Who sent a request: the vouched local principal, or a remote EID to verify.
 
-Identity (EID parsing, signature chains, key caches) is built elsewhere; the gate depends
-on it only through `SourceVerifier`, so it can be tested with fakes and so a verification
-is a call it can count and skip.
-
-The gate's SourceVerifier, backed by the identity layer's EidVerifier and key ring.
+The gate depends on identity (EID parsing, signature chains, key caches) only through
+`SourceVerifier`, so it can be tested with fakes and a verification is a call it can
+count and skip. `EidSourceVerifier` is the real one, over identity's EidVerifier and key
+ring.
 
 The gate needs a caller's Principal proven all the way to its cluster's master key, and
 that cluster's public key for checking delegation certificates. An EID that verifies only

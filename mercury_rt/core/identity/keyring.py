@@ -17,7 +17,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.identity.cluster_id import ClusterId, cert_message
 from mercury_rt.core.identity.errors import IdentityError, KeysUnavailableError, SignatureError
-from mercury_rt.core.identity.keys import Purpose, load_public_key, tagged_hash, verify
+from mercury_rt.core.identity.keys import (
+    Purpose,
+    load_public_key,
+    show_hash,
+    tagged_hash,
+    verify,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +95,16 @@ class KeyRing:
         master_public = load_public_key(master_key, "master key")
         master_hash = tagged_hash(master_key)
         if expected_master_hash is not None and master_hash != expected_master_hash:
-            raise IdentityError(f"supplied master key hashes to {master_hash.hex()[:16]}, not "
-                                f"the expected {expected_master_hash.hex()[:16]}: wrong cluster "
+            raise IdentityError(f"supplied master key hashes to {show_hash(master_hash)}, not "
+                                f"the expected {show_hash(expected_master_hash)}: wrong cluster "
                                 "or a forged key", ErrorCode.MASTER_MISMATCH)
         cluster_public = load_public_key(cluster_key, "cluster key")
         key_hash = tagged_hash(cluster_key)
         if not verify(master_public, Purpose.CLUSTER_KEY_CERT,
                       cert_message(master_hash, key_hash, key_version), cert):
-            raise SignatureError(f"master certificate for cluster key {key_hash.hex()[:16]} "
+            raise SignatureError(f"master certificate for cluster key {show_hash(key_hash)} "
                                  f"(key version {key_version}) does not verify against master "
-                                 f"{master_hash.hex()[:16]}", ErrorCode.BAD_CLUSTER_KEY_CERT)
+                                 f"{show_hash(master_hash)}", ErrorCode.BAD_CLUSTER_KEY_CERT)
         certified = CertifiedKey(cluster_key, key_hash, key_version, cert, cluster_public)
         self._store(master_hash, master_key, master_public, certified)
         return certified
@@ -137,7 +143,7 @@ class KeyRing:
                     ErrorCode.KEY_VERSION_CONFLICT)
             if key_version < other.key_version <= version:
                 raise IdentityError(
-                    f"rotated-out key presented as current: cluster key {key_hash.hex()[:16]} "
+                    f"rotated-out key presented as current: cluster key {show_hash(key_hash)} "
                     f"(introduced at version {key_version}) was replaced at version "
                     f"{other.key_version}, but is presented at version {version}",
                     ErrorCode.ROTATED_OUT_KEY)
@@ -194,7 +200,7 @@ def _certified_key(cluster_id: ClusterId, ring: KeyRing) -> CertifiedKey:
     master_public = (load_public_key(cluster_id.master.key, "master key")
                      if cluster_id.master.key is not None else ring.master_public(master_hash))
     if cluster_key is None or master_public is None:
-        raise KeysUnavailableError(f"keys of cluster {master_hash.hex()[:16]} are not known; "
+        raise KeysUnavailableError(f"keys of cluster {show_hash(master_hash)} are not known; "
                                    "fetch them from one of its nodes")
     if cluster_id.cert is None:
         raise KeysUnavailableError("cluster ID carries no master certificate for its cluster "
@@ -213,8 +219,8 @@ def check_supersedes(candidate: ClusterId, held: ClusterId, ring: KeyRing) -> No
     valid signatures, key not rotated out). On success the ring learns the candidate."""
     if candidate.master_hash != held.master_hash:
         raise IdentityError("cluster ID belongs to a different cluster (master key hash "
-                            f"{candidate.master_hash.hex()[:16]} != "
-                            f"{held.master_hash.hex()[:16]})", ErrorCode.MASTER_MISMATCH)
+                            f"{show_hash(candidate.master_hash)} != "
+                            f"{show_hash(held.master_hash)})", ErrorCode.MASTER_MISMATCH)
     if candidate.version <= held.version:
         raise IdentityError(f"cluster-ID version {candidate.version} does not supersede held "
                             f"version {held.version} (downgrade or replay)",

@@ -1,17 +1,16 @@
-"""Ed25519 keys and domain-separated signing.
+"""Ed25519 keys, domain-separated signing and algorithm-tagged hashes.
 
 Three things are signed in the identity layer: a cluster key by the master (a
 certificate), a cluster-ID version by the cluster key, and an EID by the cluster key.
-Membership adds a fourth: a node key certified by the cluster key (node_cert.py).
+Membership adds a fourth: a node key certified by the cluster key (membership/certs.py).
 Each signature covers a fixed ASCII domain prefix followed by canonical CBOR, so a
 signature made for one purpose can never verify as another (e.g. an EID signature
 replayed as a cluster-ID signature), even if the CBOR bodies happened to collide.
 
-Algorithm-tagged hashes: every hash on the wire starts with a byte naming its algorithm.
-
-The design requires the prefix so the hash function can be replaced later without
-ambiguity. Version 1 defines only SHA-256 (0x01); any other byte is rejected with its own
-error (UNKNOWN_HASH_ALGORITHM) rather than being mistaken for a truncated hash.
+Every hash on the wire starts with a byte naming its algorithm, as the design requires,
+so the hash function can be replaced later without ambiguity. Version 1 defines only
+SHA-256 (0x01); any other byte is rejected with its own error (UNKNOWN_HASH_ALGORITHM)
+rather than being mistaken for a truncated hash.
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ from mercury_rt.core.identity.errors import IdentityError
 PUBLIC_KEY_SIZE = 32
 PRIVATE_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
+SHOWN_HASH_DIGITS = 16
+"""Hex digits of a hash that messages show: enough to tell clusters and keys apart."""
 
 
 class Purpose(Enum):
@@ -93,6 +94,7 @@ def verify_raw(key: Ed25519PublicKey, message: bytes, signature: bytes) -> bool:
         return False
     return True
 
+
 class HashAlgorithm(IntEnum):
     """The leading byte of a tagged hash."""
 
@@ -109,6 +111,11 @@ def tagged_hash(data: bytes, algorithm: HashAlgorithm = DEFAULT_ALGORITHM) -> by
         raise IdentityError(f"hash algorithm {algorithm!r} is not implemented",
                             ErrorCode.UNKNOWN_HASH_ALGORITHM)
     return bytes((algorithm,)) + hashlib.sha256(data).digest()
+
+
+def show_hash(value: bytes) -> str:
+    """The start of a hash in hex, for error messages and logs."""
+    return value.hex()[:SHOWN_HASH_DIGITS]
 
 
 def check_tagged_hash(value: bytes, what: str = "hash") -> HashAlgorithm:

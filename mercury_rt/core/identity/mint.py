@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from carbon.cbor import CodecError
 from carbon.error_codes import ErrorCode
 from carbon.principal import Persona
+from mercury_rt.core.identity.addresses import ServerAddress
 from mercury_rt.core.identity.cluster_id import (
     FORM_CERT,
     FORM_CLUSTER_KEY,
@@ -26,11 +27,10 @@ from mercury_rt.core.identity.cluster_id import (
     FORM_SIGNATURE,
     ClusterId,
     KeyRef,
-    ServerAddress,
 )
 from mercury_rt.core.identity.eid import AcceptedAlgorithm, Eid, OperationHint, check_optional_parts
 from mercury_rt.core.identity.errors import IdentityError
-from mercury_rt.core.identity.keys import Purpose, public_bytes, sign
+from mercury_rt.core.identity.keys import SIGNATURE_SIZE, Purpose, public_bytes, sign
 
 
 def issue_cluster_id(master: Ed25519PrivateKey, cluster_key: Ed25519PrivateKey,
@@ -129,7 +129,7 @@ def mint_eid(cluster_key: Ed25519PrivateKey, cluster_id: ClusterId, local: bytes
     check_optional_parts(local, chosen_hints, chosen_algorithms)
     embedded = cluster_id.project(embedded_form(options, defaults))
     unsigned = Eid(embedded, bytes(local), persona, chosen_hints, chosen_algorithms,
-                   signature=b"\x00" * 64)
+                   signature=bytes(SIGNATURE_SIZE))
     eid = replace(unsigned, signature=sign(cluster_key, Purpose.EID, unsigned.signed_message()))
     _check_decodable(eid)
     return eid

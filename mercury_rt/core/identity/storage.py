@@ -18,6 +18,7 @@ from mercury_rt.core.identity.cluster_id import FORM_FULL, IDENTITY_LIMITS, Clus
 from mercury_rt.core.identity.eid import EID_FIELDS, Eid
 from mercury_rt.core.identity.errors import IdentityError
 from mercury_rt.core.identity.fields import expect_int, expect_list
+from mercury_rt.core.identity.keys import show_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +50,8 @@ def rebuild_eid(stored: StoredEid, cluster_id: ClusterId) -> bytes:
     """The exact original EID bytes, given the cluster ID its ref names."""
     ref = stored.cluster_ref
     if (cluster_id.master_hash, cluster_id.version) != (ref.master_hash, ref.version):
-        raise IdentityError(f"stored EID refers to cluster {ref.master_hash.hex()[:16]} "
-                            f"version {ref.version}, not {cluster_id.master_hash.hex()[:16]} "
+        raise IdentityError(f"stored EID refers to cluster {show_hash(ref.master_hash)} "
+                            f"version {ref.version}, not {show_hash(cluster_id.master_hash)} "
                             f"version {cluster_id.version}", ErrorCode.STORAGE_MISMATCH)
     fields = expect_list(cbor.loads(stored.rest, IDENTITY_LIMITS), "stored EID",
                          length=EID_FIELDS)

@@ -29,6 +29,7 @@ from mercury_rt.core.identity import (
     PUBLIC_KEY_SIZE,
     SIGNATURE_SIZE,
     IdentityError,
+    IPAddress,
     Purpose,
     load_public_key,
     public_bytes,
@@ -38,7 +39,6 @@ from mercury_rt.core.identity import (
     verify_raw,
 )
 from mercury_rt.core.membership.heartbeat import Heartbeat, HeartbeatError, PublicAddress
-from mercury_rt.core.routing import IPAddress
 
 CERT_FORMAT = 1
 MAX_CERT_CACHE = 1024

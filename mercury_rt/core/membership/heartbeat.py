@@ -22,7 +22,7 @@ from typing import Protocol
 
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
-from mercury_rt.core.routing import IPAddress
+from mercury_rt.core.identity import Endpoint, IPAddress
 
 FORMAT = 1
 DOMAIN_TAG = b"mercury-rt heartbeat v1\x00"
@@ -40,11 +40,9 @@ class HeartbeatError(MercuryError):
 
 
 @dataclass(frozen=True, slots=True)
-class PublicAddress:
+class PublicAddress(Endpoint):
     """An inter-cluster server address a node serves (same fields as identity's ServerAddress)."""
 
-    host: IPAddress
-    port: int
     priority: int
     weight: int
 

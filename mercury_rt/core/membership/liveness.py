@@ -27,8 +27,9 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from carbon.error_codes import ErrorCode
+from mercury_rt.core.identity import Endpoint, EndpointKey, endpoint_key
 from mercury_rt.core.membership.heartbeat import Heartbeat, HeartbeatVerifier, PublicAddress
-from mercury_rt.core.routing import EndpointKey, EndpointLike, NodeInfo, endpoint_key
+from mercury_rt.core.routing import NodeInfo
 
 
 class NodeStatus(Enum):
@@ -189,7 +190,7 @@ class Membership:
         alive = [n for n, p in self._peers.items() if p.status is NodeStatus.ALIVE]
         return all(self.local_node < n for n in alive)
 
-    def receive(self, heartbeat: Heartbeat, source: EndpointLike,
+    def receive(self, heartbeat: Heartbeat, source: Endpoint,
                 now: float) -> list[MembershipOutput]:
         """Account for a decoded heartbeat from `source`; never raises for peer input."""
         where = endpoint_key(source)

@@ -1,9 +1,9 @@
 """Membership messages on the intra-cluster path (docs/protocol.md 6.7).
 
 Two one-way node envelopes join the operation (`[0, ...]`) and cluster-ID query
-(`[1, ...]`) kinds of node_messages.py: `[2, cluster ID bytes]` announces a cluster-ID
+(`[1, ...]`) kinds of node/messages.py: `[2, cluster ID bytes]` announces a cluster-ID
 version a node has published or holds, and `[3, heartbeat bytes]` carries a heartbeat.
-Both travel sealed (intra_seal.py) as one-way messages. `classify` tells them apart from
+Both travel sealed (node/seal.py) as one-way messages. `classify` tells them apart from
 operations without decoding the operation, so the shell can hand everything else to the
 node core unchanged.
 """

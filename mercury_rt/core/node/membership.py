@@ -29,7 +29,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from carbon.cbor import CodecError
 from carbon.error_codes import ErrorCode, MercuryError
-from mercury_rt.core.identity import ClusterId, ServerAddress, change_addresses, check_supersedes
+from mercury_rt.core.identity import (
+    ClusterId,
+    Endpoint,
+    EndpointKey,
+    IPAddress,
+    ServerAddress,
+    change_addresses,
+    check_supersedes,
+)
 from mercury_rt.core.membership import (
     AddressChanged,
     AddressListChanged,
@@ -61,7 +69,6 @@ from mercury_rt.core.node.membership_events import (
 )
 from mercury_rt.core.node.seal import SealError
 from mercury_rt.core.node.server import NodeCore
-from mercury_rt.core.routing import Endpoint, EndpointKey, IPAddress
 from mercury_rt.core.transport import Addr
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.identity import ServerAddress
+from mercury_rt.core.identity import EndpointKey, ServerAddress
 from mercury_rt.core.membership import (
     MembershipConfig,
     MembershipOutput,
     NodeIdentity,
     PublicAddress,
 )
-from mercury_rt.core.routing import EndpointKey
 from mercury_rt.core.transport import Addr
 
 

@@ -21,6 +21,7 @@ from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol, SymbolError
 from mercury_rt.core.gate import PaymentStamp, decode_payments, encode_payments
+from mercury_rt.core.identity import Endpoint
 from mercury_rt.core.node.state_messages import (
     STATE_COMMIT,
     STATE_FETCH,
@@ -29,7 +30,6 @@ from mercury_rt.core.node.state_messages import (
     decode_state_request,
 )
 from mercury_rt.core.routing import (
-    Endpoint,
     RoutingReply,
     RoutingReplyError,
     routing_reply_from_value,

@@ -197,7 +197,6 @@ class OutgoingCall:
     def _drive(self, actions: list[ContactAction]) -> CallStep:
         for action in actions:
             if isinstance(action, ClusterIdReplaced):
-                assert isinstance(action.cluster_id, ClusterId)
                 self.planner.learn(action.cluster_id)
                 self._cluster_id = action.cluster_id
             elif isinstance(action, TryAddress):

@@ -12,12 +12,18 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Principal
 from mercury_rt.core.gate import PaymentStamp
-from mercury_rt.core.identity import ClusterId, Eid, ServerAddress, check_supersedes
+from mercury_rt.core.identity import (
+    ClusterId,
+    Eid,
+    EndpointKey,
+    ServerAddress,
+    check_supersedes,
+    endpoint_key,
+)
 from mercury_rt.core.node.messages import NodeReply, NodeRequest, decode_reply, encode_operation
 from mercury_rt.core.node.server import NodeCore
 from mercury_rt.core.routing import (
@@ -41,35 +47,6 @@ MAX_KNOWN_CLUSTERS = 4096
 MAX_SUSPECTS = 1024
 SUSPECT_FOR = 30.0
 """Seconds an address that did not answer is tried last by new contacts."""
-DEMOTION = 1 << 16
-
-
-@dataclass(frozen=True, slots=True)
-class AddressView:
-    """An inter-cluster address as one contact sees it (priority possibly demoted)."""
-
-    host: IPv4Address | IPv6Address
-    port: int
-    priority: int
-    weight: int
-
-
-@dataclass(frozen=True, slots=True)
-class ContactView:
-    """A cluster ID as one contact uses it: silent addresses moved behind the others."""
-
-    base: ClusterId
-    addresses: tuple[AddressView, ...]
-
-    @property
-    def version(self) -> int:
-        """The base cluster ID's version."""
-        return self.base.version
-
-    @property
-    def master_hash(self) -> bytes:
-        """The base cluster ID's master hash."""
-        return self.base.master_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,14 +112,13 @@ class CallPlanner:
         """`address` answered: it is no longer suspect."""
         self.suspects.pop(address, None)
 
-    def view_for_contact(self, cluster_id: ClusterId, now: float) -> ContactView:
-        """The cluster ID with currently silent addresses demoted (SRV order otherwise)."""
-        def demoted(a: ServerAddress) -> AddressView:
+    def silent_addresses(self, cluster_id: ClusterId, now: float) -> frozenset[EndpointKey]:
+        """The addresses of `cluster_id` that did not answer lately: a contact tries them last."""
+        def silent(a: ServerAddress) -> bool:
             until = self.suspects.get((str(a.host), a.port))
-            penalty = DEMOTION if until is not None and until > now else 0
-            return AddressView(a.host, a.port, a.priority + penalty, a.weight)
+            return until is not None and until > now
 
-        return ContactView(cluster_id, tuple(demoted(a) for a in cluster_id.addresses))
+        return frozenset(endpoint_key(a) for a in cluster_id.addresses if silent(a))
 
     def route(self, target: Eid, request_key: bytes) -> CallRoute:
         """Where a call to `target` goes; raises MercuryError when nowhere can take it."""
@@ -188,10 +164,7 @@ class CallPlanner:
 
     def contact(self, cluster_id: ClusterId, target: Eid, now: float) -> Contact:
         """A contact state machine for one call to another cluster."""
-        def supersedes(held: object, candidate: object) -> bool:
-            if isinstance(held, ContactView):
-                held = held.base
-            assert isinstance(held, ClusterId) and isinstance(candidate, ClusterId)
+        def supersedes(held: ClusterId, candidate: ClusterId) -> bool:
             if candidate.master_hash == held.master_hash and candidate.version <= held.version:
                 return False
             check_supersedes(candidate, held, self.core.verifier.ring)
@@ -207,8 +180,9 @@ class CallPlanner:
             verify_forwarding_record(record, known.public, target.cluster_id.master_hash,
                                      target.local)
 
-        return Contact(self.view_for_contact(cluster_id, now), self.rng, supersedes,
-                       verify_move=verify_move, proximity=self.proximity)
+        return Contact(cluster_id, self.rng, supersedes, verify_move=verify_move,
+                       proximity=self.proximity,
+                       try_last=self.silent_addresses(cluster_id, now))
 
     def event_for_reply(self, reply: NodeReply) -> ContactEvent:
         """The contact event an inter-cluster reply means."""

@@ -1,4 +1,24 @@
-"""TODO face.
+"""Routing: where a request runs, and which node a caller tries next (pure, rng injected).
+
+Everything that decides where a request goes lives here:
+- decide.py: the server side. A request for an entity mirrored here runs here; one that
+  is not mirrored is, by the cluster's choice, redirected to a public mirror, forwarded
+  over the intra-cluster path (at most `max_forward_hops` times) or run here with remote
+  state; a migrated entity answers with its forwarding record; a caller holding an
+  outdated cluster ID gets the current one bundled.
+- contact.py (its events and actions in contact_events.py): the client side. Where a
+  caller moves to the next address: SRV order over the cluster ID's list (srv.py), the
+  next address on no answer or a node-local error, redirects followed within bounds, a
+  new round on a properly superseding cluster ID, and when to give up.
+- srv.py: the SRV order (RFC 2782 priority and weight, optionally favouring near nodes).
+- reply.py: the routing reply body (docs/protocol.md 6.4): what a node sends for each
+  decision, and the one contact event each reply means to the caller.
+- forwarding.py: forwarding records: signed bytes, bounded decoding, and the check that a
+  record is about the EID that was called.
+
+This package does not know sockets or the transport and verifies no signature itself (the
+supersede check and the forwarding-record verifier are injected); it takes cluster IDs and
+addresses from identity, which never imports it.
 """
 
 from mercury_rt.core.routing.contact import (
@@ -43,13 +63,6 @@ from mercury_rt.core.routing.decide import (
     live_mirrors,
     pick_stable,
 )
-from mercury_rt.core.routing.endpoints import (
-    Endpoint,
-    EndpointKey,
-    EndpointLike,
-    IPAddress,
-    endpoint_key,
-)
 from mercury_rt.core.routing.forwarding import (
     DOMAIN_TAG,
     ForwardingError,
@@ -85,16 +98,12 @@ __all__ = [
     "ContactLimits",
     "ContactState",
     "Done",
-    "Endpoint",
-    "EndpointKey",
-    "EndpointLike",
     "EntityMoved",
     "ErrorWithClusterId",
     "Failed",
     "ForwardTo",
     "ForwardingError",
     "ForwardingRecord",
-    "IPAddress",
     "InvalidContactTransitionError",
     "Migrated",
     "NoAnswer",
@@ -120,7 +129,6 @@ __all__ = [
     "decide_route",
     "decode_forwarding_record",
     "decode_routing_reply",
-    "endpoint_key",
     "live_mirrors",
     "make_forwarding_record",
     "pick_stable",

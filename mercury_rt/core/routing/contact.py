@@ -18,6 +18,12 @@ the beginning").
 
 A cluster ID that fails verification while claiming to be newer marks the whole reply as
 untrustworthy: a redirect carrying it is not followed, and the attempt counts as failed.
+Whether a candidate supersedes is injected (`SupersedeCheck`; a node passes identity's key
+ring check), so this module verifies no signature itself.
+
+Addresses the caller saw fall silent recently (`try_last`) are tried after every other
+address of the first round, each group in SRV order; a newer cluster ID's round is plain
+SRV order.
 
 End-to-end replies (a handler's result, a security-gate refusal) are `Answered`: the request
 reached a node that decided it, so trying another node could run it twice.
@@ -31,6 +37,14 @@ from enum import Enum
 from typing import Any
 
 from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.core.identity import (
+    ClusterId,
+    Endpoint,
+    EndpointKey,
+    ServerAddress,
+    endpoint_key,
+    format_endpoint,
+)
 from mercury_rt.core.routing.contact_events import (
     Answered,
     Attempt,
@@ -52,14 +66,6 @@ from mercury_rt.core.routing.contact_events import (
     Redirect,
     TryAddress,
     reject_all_moves,
-)
-from mercury_rt.core.routing.endpoints import (
-    ClusterIdLike,
-    EndpointKey,
-    EndpointLike,
-    SupersedeCheck,
-    endpoint_key,
-    format_endpoint,
 )
 from mercury_rt.core.routing.forwarding import ForwardingRecord
 from mercury_rt.core.routing.srv import ProximityRule, srv_order
@@ -84,10 +90,16 @@ __all__ = [
     "NodeLocalError",
     "Outcome",
     "Redirect",
+    "SupersedeCheck",
     "TryAddress",
 ]
 
 Actions = list[ContactAction]
+
+SupersedeCheck = Callable[[ClusterId, ClusterId], bool]
+"""(held, candidate) -> True if the candidate is properly signed by the same cluster and
+newer; False if it is merely not newer (stale but harmless); raises a MercuryError if it
+claims to be newer but fails verification (forged or from another cluster)."""
 
 
 class _Verdict(Enum):
@@ -99,11 +111,12 @@ class _Verdict(Enum):
 class Contact:
     """One request's search for a node that answers; feed events, act on returned actions."""
 
-    def __init__(self, cluster_id: ClusterIdLike, rng: random.Random,
+    def __init__(self, cluster_id: ClusterId, rng: random.Random,
                  supersedes: SupersedeCheck, *,
                  verify_move: Callable[[ForwardingRecord], None] = reject_all_moves,
                  limits: ContactLimits | None = None,
-                 proximity: ProximityRule | None = None) -> None:
+                 proximity: ProximityRule | None = None,
+                 try_last: frozenset[EndpointKey] = frozenset()) -> None:
         self.cluster_id = cluster_id
         self.state = ContactState.IDLE
         self.limits = limits or ContactLimits()
@@ -111,10 +124,11 @@ class Contact:
         self._supersedes = supersedes
         self._verify_move = verify_move
         self._proximity = proximity
+        self._try_last = try_last
         self._attempts: list[Attempt] = []
-        self._queue: list[EndpointLike] = []  # what is left of this round, in order
+        self._queue: list[Endpoint] = []  # what is left of this round, in order
         self._tried: set[EndpointKey] = set()
-        self._current: EndpointLike | None = None
+        self._current: Endpoint | None = None
         self._round = 0
         self._redirects = 0
         self._restarts = 0
@@ -208,7 +222,7 @@ class Contact:
 
     # ---- helpers ----
 
-    def _judge(self, candidate: ClusterIdLike) -> tuple[_Verdict, str]:
+    def _judge(self, candidate: ClusterId) -> tuple[_Verdict, str]:
         """Ask the injected check whether `candidate` properly supersedes what we hold."""
         try:
             newer = self._supersedes(self.cluster_id, candidate)
@@ -217,7 +231,7 @@ class Contact:
             return _Verdict.REJECTED, f": {exc.message}"
         return (_Verdict.SUPERSEDES, "") if newer else (_Verdict.NOT_NEWER, "")
 
-    def _redirect_refusal(self, target: EndpointLike) -> Outcome | None:
+    def _redirect_refusal(self, target: Endpoint) -> Outcome | None:
         if self._redirects >= self.limits.max_redirects:
             self._refusal = ErrorCode.TOO_MANY_REDIRECTS
             return Outcome.REDIRECT_LIMIT
@@ -229,35 +243,43 @@ class Contact:
             return Outcome.REDIRECT_NOT_LISTED
         return None
 
-    def _may_follow(self, target: EndpointLike, cluster_id: ClusterIdLike) -> bool:
+    def _may_follow(self, target: Endpoint, cluster_id: ClusterId) -> bool:
         if self._redirects >= self.limits.max_redirects:
             return False
         if self.limits.follow_unlisted_redirects:
             return True
         return endpoint_key(target) in {endpoint_key(a) for a in cluster_id.addresses}
 
-    def _restart(self, cluster_id: ClusterIdLike, first: EndpointLike | None) -> Actions:
+    def _restart(self, cluster_id: ClusterId, first: Endpoint | None) -> Actions:
         if self._restarts >= self.limits.max_restarts:
             return self._fail(ErrorCode.TOO_MANY_CLUSTER_ID_RESTARTS,
                               f"gave up after {self._restarts} cluster-ID restarts")
         self._restarts += 1
         self.cluster_id = cluster_id
+        self._try_last = frozenset()
         actions: Actions = [ClusterIdReplaced(cluster_id)]
         if first is not None:
             self._redirects += 1
         actions.extend(self._begin_round(first))
         return actions
 
-    def _begin_round(self, first: EndpointLike | None) -> Actions:
+    def _begin_round(self, first: Endpoint | None) -> Actions:
         self._round += 1
         self._tried.clear()
-        self._queue = list(srv_order(self.cluster_id.addresses, self._rng, self._proximity))
+        self._queue = self._ordered(self.cluster_id.addresses)
         if first is not None:
             self._queue.insert(0, first)
         if not self._queue:
             return self._fail(ErrorCode.NO_NODE_ANSWERED,
                               f"cluster ID version {self.cluster_id.version} lists no addresses")
         return self._next()
+
+    def _ordered(self, addresses: tuple[ServerAddress, ...]) -> list[Endpoint]:
+        """SRV order, the `try_last` addresses after all the others."""
+        late = [a for a in addresses if endpoint_key(a) in self._try_last]
+        early = [a for a in addresses if endpoint_key(a) not in self._try_last]
+        return [*srv_order(early, self._rng, self._proximity),
+                *srv_order(late, self._rng, self._proximity)]
 
     def _next(self) -> Actions:
         while self._queue:
@@ -267,7 +289,7 @@ class Contact:
         return self._fail(self._refusal or ErrorCode.NO_NODE_ANSWERED,
                           "no listed node answered")
 
-    def _try(self, endpoint: EndpointLike) -> Actions:
+    def _try(self, endpoint: Endpoint) -> Actions:
         if len(self._attempts) >= self.limits.max_attempts:
             return self._fail(ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED,
                               f"stopped after {len(self._attempts)} attempts")
@@ -275,7 +297,7 @@ class Contact:
         self._current = endpoint
         return [TryAddress(endpoint, self.cluster_id.version)]
 
-    def _record(self, outcome: Outcome, detail: str = "") -> EndpointLike:
+    def _record(self, outcome: Outcome, detail: str = "") -> Endpoint:
         assert self._current is not None
         self._attempts.append(Attempt(self._round, self._current, outcome, detail))
         return self._current

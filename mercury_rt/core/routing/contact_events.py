@@ -1,6 +1,7 @@
-"""Events, actions and outcomes of the client-side contact machine (see contact.py).
+"""Events, actions and outcomes of the client-side contact machine (contact.py drives them).
 
-Split from contact.py to keep each module short; import them from mercury_rt.core.contact.
+The shell feeds events, carries out actions and reports each attempt's `Outcome`; every
+value here is plain data, so a host can log, test or replay a contact from them alone.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from enum import Enum
 from typing import Any
 
 from carbon.error_codes import ErrorCode, MercuryError
-from mercury_rt.core.routing.endpoints import ClusterIdLike, EndpointLike, format_endpoint
+from mercury_rt.core.identity import ClusterId, Endpoint, format_endpoint
 from mercury_rt.core.routing.forwarding import ForwardingRecord
 
 
@@ -48,7 +49,7 @@ class Answered:
     """The node answered; `cluster_id` is a newer one it bundled, if any."""
 
     reply: Any
-    cluster_id: ClusterIdLike | None = None
+    cluster_id: ClusterId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,8 @@ class NodeLocalError:
 class Redirect:
     """The node told us to try `target`, possibly bundling a newer cluster ID."""
 
-    target: EndpointLike
-    cluster_id: ClusterIdLike | None = None
+    target: Endpoint
+    cluster_id: ClusterId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ class ErrorWithClusterId:
     """The node refused because our cluster ID is outdated, and sent its current one."""
 
     code: int
-    cluster_id: ClusterIdLike
+    cluster_id: ClusterId
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,7 @@ ContactEvent = Answered | NoAnswer | NodeLocalError | Redirect | ErrorWithCluste
 class TryAddress:
     """Send the request to `endpoint`, carrying the cluster-ID version we hold."""
 
-    endpoint: EndpointLike
+    endpoint: Endpoint
     cluster_id_version: int
 
 
@@ -104,7 +105,7 @@ class TryAddress:
 class ClusterIdReplaced:
     """Store this cluster ID in place of the old one (TUNGSTEN keeps one per cluster)."""
 
-    cluster_id: ClusterIdLike
+    cluster_id: ClusterId
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ class Attempt:
     """One address tried, in which round, and what came of it."""
 
     round: int
-    endpoint: EndpointLike
+    endpoint: Endpoint
     outcome: Outcome
     detail: str = ""
 
@@ -127,7 +128,7 @@ class Done:
     """Success: `endpoint` answered with `reply`."""
 
     reply: Any
-    endpoint: EndpointLike
+    endpoint: Endpoint
     attempts: tuple[Attempt, ...]
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.routing.endpoints import EndpointLike
+from mercury_rt.core.identity import Endpoint
 from mercury_rt.core.routing.forwarding import ForwardingRecord
 
 
@@ -86,7 +86,7 @@ class NodeInfo:
 
     node_id: bytes
     alive: bool
-    public_address: EndpointLike | None = None
+    public_address: Endpoint | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ class RedirectTo:
     """Tell the caller to contact `address` (a public node that mirrors the entity)."""
 
     node_id: bytes
-    address: EndpointLike
+    address: Endpoint
     check_security_first: bool
     bundle_cluster_id: bool
 
@@ -155,6 +155,9 @@ class Refuse:
         """True if another node of the cluster might do better (the client moves on)."""
         return self.code in NODE_LOCAL_CODES
 
+
+MAX_SHOWN_ENTITY = 64
+"""Bytes of an entity's local part a refusal message quotes."""
 
 NODE_LOCAL_CODES = frozenset({ErrorCode.NO_LIVE_MIRROR, ErrorCode.FORWARD_HOPS_EXCEEDED,
                               ErrorCode.NODE_LOCAL_ERROR, ErrorCode.OVERLOADED})
@@ -218,5 +221,5 @@ def pick_stable(request_id: bytes, candidates: list[bytes]) -> bytes:
 
 def _show(entity: bytes) -> str:
     """Entity local part for messages, truncated so a hostile name cannot bloat a reply."""
-    text = entity[:64].decode("utf-8", "backslashreplace")
-    return repr(text + ("..." if len(entity) > 64 else ""))
+    text = entity[:MAX_SHOWN_ENTITY].decode("utf-8", "backslashreplace")
+    return repr(text + ("..." if len(entity) > MAX_SHOWN_ENTITY else ""))

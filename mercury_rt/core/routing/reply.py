@@ -16,6 +16,7 @@ from typing import Any
 
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.core.identity import ClusterId, Endpoint
 from mercury_rt.core.routing.contact_events import (
     Answered,
     ContactEvent,
@@ -25,7 +26,6 @@ from mercury_rt.core.routing.contact_events import (
     Redirect,
 )
 from mercury_rt.core.routing.decide import NODE_LOCAL_CODES, RedirectMoved, RedirectTo, Refuse
-from mercury_rt.core.routing.endpoints import ClusterIdLike, Endpoint
 from mercury_rt.core.routing.forwarding import decode_forwarding_record
 
 MAX_REPLY_BYTES = 16_384
@@ -113,9 +113,9 @@ def _target(value: object) -> Endpoint | None:
 
 
 def reply_to_event(reply: RoutingReply,
-                   decode_cluster_id: Callable[[bytes], ClusterIdLike]) -> ContactEvent:
+                   decode_cluster_id: Callable[[bytes], ClusterId]) -> ContactEvent:
     """The contact event a routing reply means (docs/protocol.md 6.3 and 6.4)."""
-    cluster_id: ClusterIdLike | None = None
+    cluster_id: ClusterId | None = None
     if reply.cluster_id is not None:
         try:
             cluster_id = decode_cluster_id(reply.cluster_id)

@@ -25,11 +25,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-from mercury_rt.core.routing.endpoints import AddressLike, IPAddress
-
-A = TypeVar("A", bound=AddressLike)
+from mercury_rt.core.identity import IPAddress, ServerAddress
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +49,7 @@ class ProximityRule:
         needed = self.ipv4_min_bits if host.version == 4 else self.ipv6_min_bits
         return any(common_prefix_bits(host, local) >= needed for local in self.local_addresses)
 
-    def effective_weight(self, address: AddressLike) -> int:
+    def effective_weight(self, address: ServerAddress) -> int:
         """The weight used for selection: boosted for near addresses, unchanged otherwise."""
         if self.is_near(address.host):
             return max(address.weight, 1) * self.weight_factor
@@ -69,27 +66,28 @@ def common_prefix_bits(a: IPAddress, b: IPAddress) -> int:
 
 
 def srv_order(
-    addresses: Sequence[A],
+    addresses: Sequence[ServerAddress],
     rng: random.Random,
     proximity: ProximityRule | None = None,
-) -> list[A]:
+) -> list[ServerAddress]:
     """Every address exactly once: priority ascending, weighted-random within a priority."""
-    levels: dict[int, list[A]] = {}
+    levels: dict[int, list[ServerAddress]] = {}
     for address in addresses:
         levels.setdefault(address.priority, []).append(address)
-    ordered: list[A] = []
+    ordered: list[ServerAddress] = []
     for priority in sorted(levels):
         ordered.extend(_order_level(levels[priority], rng, proximity))
     return ordered
 
 
-def _order_level(level: list[A], rng: random.Random, proximity: ProximityRule | None) -> list[A]:
+def _order_level(level: list[ServerAddress], rng: random.Random,
+                 proximity: ProximityRule | None) -> list[ServerAddress]:
     """RFC 2782's weighted selection repeated until the level is exhausted."""
     weighted = [(_weight(a, proximity), a) for a in level]
     zeros = [item for item in weighted if item[0] == 0]
     rng.shuffle(zeros)
     remaining = zeros + [item for item in weighted if item[0] != 0]
-    result: list[A] = []
+    result: list[ServerAddress] = []
     while remaining:
         total = sum(weight for weight, _ in remaining)
         target = rng.randint(0, total)
@@ -103,7 +101,7 @@ def _order_level(level: list[A], rng: random.Random, proximity: ProximityRule | 
     return result
 
 
-def _weight(address: AddressLike, proximity: ProximityRule | None) -> int:
+def _weight(address: ServerAddress, proximity: ProximityRule | None) -> int:
     weight = address.weight
     if weight < 0:
         raise ValueError(f"negative SRV weight {weight}")

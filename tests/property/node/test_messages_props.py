@@ -15,6 +15,7 @@ from carbon.error_codes import MercuryError
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol
 from mercury_rt.core.gate import hashcash_payment
+from mercury_rt.core.identity import Endpoint
 from mercury_rt.core.node import (
     ClusterIdQuery,
     IntraSeal,
@@ -28,7 +29,6 @@ from mercury_rt.core.node import (
     encode_cluster_id_query,
     encode_operation,
 )
-from mercury_rt.core.routing import Endpoint
 
 U32 = st.integers(0, 2**32 - 1)
 SMALL = st.binary(max_size=40)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.core.identity import endpoint_key
 from mercury_rt.core.routing import (
     Answered,
     ClusterIdReplaced,
@@ -27,7 +28,6 @@ from mercury_rt.core.routing import (
     NodeLocalError,
     Redirect,
     TryAddress,
-    endpoint_key,
 )
 from tests.routing_support import FakeClusterId, FakeServerAddress, addr, supersedes
 

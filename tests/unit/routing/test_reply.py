@@ -8,9 +8,9 @@ import pytest
 
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.core.identity import Endpoint
 from mercury_rt.core.routing import (
     Answered,
-    Endpoint,
     EntityMoved,
     ErrorWithClusterId,
     ForwardingRecord,

@@ -36,7 +36,7 @@ from mercury_rt.core.gate import (
     target_tag,
 )
 from policy.access import Target
-from policy.model import load_policy
+from policy.load import load_policy
 from tests.gate_support import LOCAL, NOW, CountingVerifier, cluster_key, fake_eid
 
 POLICY = load_policy(Path(__file__).resolve().parents[1] / "conf" / "policy.example.yaml")

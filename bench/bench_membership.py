@@ -37,7 +37,7 @@ from mercury_rt.core.node import (
     derive_intra_key,
 )
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
-from policy.model import parse_policy
+from policy.load import parse_policy
 
 MASTER = private_key_from_bytes(bytes([1]) * 32)
 CLUSTER = private_key_from_bytes(bytes([2]) * 32)

@@ -29,7 +29,8 @@ from mercury_rt.core.membership import MembershipConfig
 from mercury_rt.core.node import MembershipSettings, RetryPolicy
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.transport import TransportConfig
-from policy.model import Policy, parse_policy
+from policy.load import parse_policy
+from policy.model import Policy
 from tungsten.memory import MemoryStore
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from policy.model import Policy, load_policy
+from policy.load import load_policy
+from policy.model import Policy
 from policy.yaml_source import ConfigFileError, Problem
 
 

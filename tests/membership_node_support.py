@@ -26,7 +26,7 @@ from mercury_rt.core.node import (
 )
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.transport import Addr
-from policy.model import parse_policy
+from policy.load import parse_policy
 
 POLICY = parse_policy("version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n",
                       "p.yaml")

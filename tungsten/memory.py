@@ -16,61 +16,15 @@ from typing import TypeVar
 
 from tungsten.api import (
     ReadView,
-    Snapshot,
     StateStore,
-    TupleReader,
     TupleWriter,
     WriteView,
     reading_snapshot,
 )
 from tungsten.errors import ClosedError
+from tungsten.snapshot import MappingSnapshot, take_records
 
 _T = TypeVar("_T")
-
-
-class _MemorySnapshot(TupleReader):
-    def __init__(self, data: Mapping[bytes, bytes]) -> None:
-        self._data: Mapping[bytes, bytes] | None = data
-
-    def _live(self) -> Mapping[bytes, bytes]:
-        if self._data is None:
-            raise ClosedError("snapshot used after close")
-        return self._data
-
-    def _get_raw(self, key: bytes) -> bytes | None:
-        return self._live().get(key)
-
-    def _scan_raw(self, prefix: bytes, limit: int,
-                  max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
-        data = self._live()
-        keys = sorted(k for k in data if k.startswith(prefix))
-        return _take(((k, data[k]) for k in keys), limit, max_bytes)
-
-    def close(self) -> None:
-        self._data = None
-
-
-def _take(records: Iterator[tuple[bytes, bytes | None]], limit: int,
-          max_bytes: int | None) -> Iterator[tuple[bytes, bytes]]:
-    """Up to `limit` present records (none for `limit` <= 0, as LMDB's cursor scan),
-    stopping after the record that takes the running size past `max_bytes`."""
-    taken = total = 0
-    for key, value in records:
-        if taken >= limit:
-            return
-        if value is None:
-            continue
-        yield key, value
-        taken += 1
-        total += len(key) + len(value)
-        if max_bytes is not None and total > max_bytes:
-            return
-
-
-def snapshot_of(records: Mapping[bytes, bytes]) -> Snapshot:
-    """A read-only snapshot over raw records (e.g. an entity image fetched from the node
-    that holds its state); nothing is copied, so the caller must not change `records`."""
-    return _MemorySnapshot(records)
 
 
 class _MemoryWriter(TupleWriter):
@@ -87,7 +41,7 @@ class _MemoryWriter(TupleWriter):
                   max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         keys = {k for k in self._base if k.startswith(prefix)}
         keys |= {k for k in self.pending if k.startswith(prefix)}
-        return _take(((k, self._get_raw(k)) for k in sorted(keys)), limit, max_bytes)
+        return take_records(((k, self._get_raw(k)) for k in sorted(keys)), limit, max_bytes)
 
     def _put_raw(self, key: bytes, value: bytes) -> None:
         self.pending[key] = value
@@ -122,10 +76,10 @@ class MemoryStore:
         if self._closed:
             raise ClosedError("state store used after close")
 
-    def snapshot(self) -> _MemorySnapshot:
+    def snapshot(self) -> MappingSnapshot:
         """A snapshot of the current committed version."""
         self._check_open()
-        return _MemorySnapshot(self._data)
+        return MappingSnapshot(self._data)
 
     def reading(self) -> AbstractContextManager[ReadView]:
         """A snapshot for the duration of a `with` block."""

@@ -20,7 +20,7 @@ from carbon.tuples import CarbonTuple, encode_tuple
 from tungsten.api import Snapshot
 from tungsten.errors import StateError
 from tungsten.keys import MAX_ENTITY_BYTES, decode_key, decode_stored, entity_prefix
-from tungsten.memory import snapshot_of
+from tungsten.snapshot import snapshot_of
 from tungsten.staged import MAX_CHECKS, MAX_STAGED_WRITES, EntityChanges, Entry, ScanEntry
 
 MAX_IMAGE_BYTES = 1 << 20

@@ -29,7 +29,8 @@ from mercury_rt.core.gate import (
     decide_access,
 )
 from policy.access import Target, required_bits
-from policy.model import Policy, load_policy, parse_ref
+from policy.load import load_policy, parse_ref
+from policy.model import Policy
 from policy.schema import reference_problem
 from policy.yaml_source import ConfigFileError
 

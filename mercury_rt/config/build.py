@@ -16,7 +16,8 @@ from mercury_rt.config.stores import delivered_store, held_store, spent_store
 from mercury_rt.core.membership import PublicAddress
 from mercury_rt.core.node import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo, ProximityRule
-from policy.model import Policy, load_policy, parse_policy
+from policy.load import load_policy, parse_policy
+from policy.model import Policy
 from tungsten.store import LmdbStore
 
 OPEN_POLICY = "version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n"

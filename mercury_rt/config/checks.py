@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.config import keyfiles
 from mercury_rt.core.identity import KeyRef, public_bytes
-from policy.model import load_policy
+from policy.load import load_policy
 from policy.yaml_source import ConfigFileError, Loc, Problem
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from mercury_rt.core.routing import ClusterView, NodeInfo, NotMirroredChoice, Ro
 from mercury_rt.core.transport import TransportConfig
 from mercury_rt.localcluster import OPEN_POLICY
 from mercury_rt.testing import Executions, LinkProfile, SimNetwork, SimNode, SimNodeSpec
-from policy.model import parse_policy
+from policy.load import parse_policy
 
 TRANSPORT = TransportConfig(initial_rto=0.05, min_rto=0.02, max_rto=1.0, record_slack=10.0,
                             reassembly_timeout=5.0)

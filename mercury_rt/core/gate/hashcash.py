@@ -7,15 +7,17 @@ only, which both the PyPI `hashcash` package and the Debian `hashcash` tool acce
 leading zero bits of SHA-1 exactly (hashcash 0.1.2's check() rounds down to 4-bit steps and
 skips the hash when asked to check expiry, so it is never used for decisions). Expiry and
 double-spend are ours. Everything here is pure: `now` and randomness are passed in.
+
+`datetime` is imported inside the two functions that convert stamp dates, not at the top:
+it imports the `time` module, which the pure core must not load on import.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
@@ -97,11 +99,34 @@ def target_tag(target: Principal) -> str:
                          target.persona.cls.text if target.persona else None)
 
 
-@functools.lru_cache(maxsize=4096)
 def target_tag_of(cluster: bytes, local: bytes, persona: str | None) -> str:
-    """target_tag from its parts, cached (the gate computes it for every costed request)."""
+    """target_tag from its parts."""
     encoded = cbor.dumps(["mrt1-target", cluster, local, persona])
     return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+class TargetTags:
+    """target_tag_of, remembered for the most recently used targets (bounded).
+
+    The gate computes a tag for every costed request, and a node's costed targets are few;
+    the node owns one of these and hands it to the gate in its GateState.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._tags: OrderedDict[tuple[bytes, bytes, str | None], str] = OrderedDict()
+
+    def of(self, cluster: bytes, local: bytes, persona: str | None) -> str:
+        """target_tag_of(cluster, local, persona)."""
+        key = (cluster, local, persona)
+        tag = self._tags.get(key)
+        if tag is not None:
+            self._tags.move_to_end(key)
+            return tag
+        tag = self._tags[key] = target_tag_of(cluster, local, persona)
+        if len(self._tags) > self.limit:
+            self._tags.popitem(last=False)
+        return tag
 
 
 def request_digest(body: bytes) -> bytes:
@@ -136,6 +161,7 @@ def parse_stamp(text: str) -> Stamp:
 
 def stamp_time(date: str) -> tuple[int, int]:
     """(UTC start of the stated period in Unix seconds, period length). Raises StampError."""
+    from datetime import UTC, datetime  # noqa: PLC0415 (see the module docstring)
     padded = date.ljust(12, "0")
     try:
         when = datetime(2000 + int(padded[0:2]), int(padded[2:4]), int(padded[4:6]),
@@ -180,6 +206,7 @@ def mint_stamp(resource: str, bits: int, now: float, rand: bytes) -> str:
     if not 0 <= bits <= MAX_MINT_BITS:
         raise StampError(f"will not mint more than {MAX_MINT_BITS} bits",
                          ErrorCode.HASHCASH_INSUFFICIENT)
+    from datetime import UTC, datetime  # noqa: PLC0415 (see the module docstring)
     date = datetime.fromtimestamp(int(now), UTC).strftime("%y%m%d%H%M%S")
     salt = base64.b64encode(rand[:12]).decode("ascii")
     prefix = f"1:{bits}:{date}:{resource}::{salt}:".encode("ascii")

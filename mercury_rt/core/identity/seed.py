@@ -10,6 +10,10 @@ Derivation (SLIP-0010, ed25519, all hardened):
   cluster key for v  = master node / v'    (v = the cluster-ID version that introduced it)
 The master key file stores the master node (private key and chain code), so rotating
 the cluster key later needs only that file, never the words.
+
+`slip10` is imported inside the two functions that derive keys, not at the top: its
+package imports `importlib.metadata` (for its own version), which loads zipfile, email
+and with them threading and socket, none of which the pure core may pull in on import.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mnemonic import Mnemonic
-from slip10 import HARDENED_INDEX, SLIP10
 
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.identity.errors import IdentityError, SeedPhraseError
 from mercury_rt.core.identity.keys import private_key_from_bytes
 
 MASTER_PATH = "m/8253'/0'"
+HARDENED_INDEX = 0x8000_0000
+"""SLIP-0010's hardened-child bit (slip10.HARDENED_INDEX)."""
 MAX_KEY_VERSION = HARDENED_INDEX - 1
 _WORD_COUNTS = (12, 15, 18, 21, 24)
 _BIP39 = Mnemonic("english")
@@ -48,6 +53,7 @@ class MasterSecret:
         if not 0 <= key_version <= MAX_KEY_VERSION:
             raise IdentityError(f"key version {key_version} outside 0..{MAX_KEY_VERSION}",
                                 ErrorCode.FIELD_TOO_LARGE)
+        from slip10 import SLIP10  # noqa: PLC0415 (see the module docstring)
         node = SLIP10(self.chain_code, self.private, curve_name="ed25519")
         raw = node.get_privkey_from_path([HARDENED_INDEX | key_version])
         return private_key_from_bytes(bytes(raw))
@@ -89,6 +95,7 @@ def bip39_seed(phrase: str, passphrase: str = "") -> bytes:
 
 def slip10_ed25519(seed: bytes, path: str) -> tuple[bytes, bytes]:
     """(chain code, private key) at `path` (hardened only) from a seed, per SLIP-0010."""
+    from slip10 import SLIP10  # noqa: PLC0415 (see the module docstring)
     node = SLIP10.from_seed(seed, curve_name="ed25519")
     chain_code, private = node.get_extended_privkey_from_path(path)
     return bytes(chain_code), bytes(private)

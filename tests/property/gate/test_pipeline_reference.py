@@ -26,7 +26,7 @@ from mercury_rt.core.gate import (
     target_tag,
 )
 from policy.access import Target
-from policy.model import compile_policy
+from policy.load import compile_policy
 from policy.schema import PolicyFile, check_policy
 from tests.gate_support import LOCAL, NOW, PARTNER, STRANGER, CountingVerifier, fake_eid
 

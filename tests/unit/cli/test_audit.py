@@ -23,7 +23,7 @@ from mercury_rt.core.gate import (
     request_digest,
 )
 from policy.access import Target
-from policy.model import parse_policy
+from policy.load import parse_policy
 from tests.gate_support import LOCAL, NOW, PARTNER, CountingVerifier, cluster_key, fake_eid
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "conf" / "policy.example.yaml"

@@ -26,7 +26,7 @@ from mercury_rt.core.gate import (
     target_tag,
 )
 from policy.access import Target
-from policy.model import parse_policy
+from policy.load import parse_policy
 from tests.gate_support import LOCAL, NOW, PARTNER, CountingVerifier, cluster_key, fake_eid
 
 POLICY = parse_policy(f"""\

@@ -16,7 +16,7 @@ from policy.access import (
     required_bits,
     required_classification,
 )
-from policy.model import parse_policy
+from policy.load import parse_policy
 from tests.gate_support import LOCAL, PARTNER, STRANGER
 
 POLICY = parse_policy(f"""\

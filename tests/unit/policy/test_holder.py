@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from policy.holder import KeptOld, PolicyHolder, Reloaded
-from policy.model import load_policy, parse_policy
+from policy.load import load_policy, parse_policy
 from policy.yaml_source import ConfigFileError
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "conf" / "policy.example.yaml"

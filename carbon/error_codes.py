@@ -170,7 +170,7 @@ class ErrorCode(IntEnum):
     CONFIG_DUPLICATE_KEY = 802
     CONFIG_INVALID = 803
     CONFIG_TOO_LARGE = 804
-    # 850-869: node configuration (mercury_rt/node_config.py)
+    # 850-869: node configuration (mercury_rt/config)
     NODE_CONFIG_INVALID = 850
     NODE_CLUSTER_DIR_UNUSABLE = 851
 

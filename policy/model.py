@@ -3,6 +3,11 @@
 Level names become ranks (index in `levels`, higher = more secret), entity references
 become `EntityRef`s with cluster hashes as bytes, and every value carries the YAML key
 path that set it, so a decision can name the rule an operator should look at.
+
+This module holds the tables only; `policy.load` reads, validates and compiles a file into
+them. Loading lives apart so that the security gate, which reads a `Policy` on every
+request, imports neither yaml nor pydantic (the schema is imported for typing
+`Policy.source` alone).
 """
 
 from __future__ import annotations

@@ -1,4 +1,18 @@
-"""TODO face.
+"""A node's configuration, from the operator's files to the parts a running node is built of.
+
+This package is shell-side: it reads files, and may use yaml, pydantic and LMDB; the pure
+core never imports it. Every rule about a node's files lives here:
+  node      the config model: each key's type, range and default (NodeConfig and parts)
+  checks    rules spanning several keys, and the files a config names (cluster directory,
+            policy): NodeConfigChecker, cluster_dir_problem
+  load      reading a config file or text: the model's rules, then the checks, all problems
+            at once (load_node_config, parse_node_config)
+  build     from a loaded config to a NodeSpec: keys, state store, policy, apps
+  keyfiles  the only module that reads or writes key files (master.key, cluster.key,
+            cluster-ids.cbor), with their permissions
+  stores    tungsten's durable stores adapted to the core's store protocols
+The dependencies point one way: node <- checks <- load, and build uses node, keyfiles and
+stores; nothing here imports `load` or `build` back.
 """
 
 from mercury_rt.config.build import (
@@ -7,6 +21,10 @@ from mercury_rt.config.build import (
 )
 from mercury_rt.config.checks import (
     NodeConfigChecker,
+)
+from mercury_rt.config.load import (
+    load_node_config,
+    parse_node_config,
 )
 from mercury_rt.config.node import (
     GateSettings,
@@ -17,9 +35,7 @@ from mercury_rt.config.node import (
     RoutingSettings,
     TransportSettings,
     format_host_port,
-    load_node_config,
     parse_host_port,
-    parse_node_config,
 )
 from mercury_rt.config.stores import (
     DurableSpentStore,

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.config import keyfiles
+from mercury_rt.config.node import NodeConfig, PeerNode
 from mercury_rt.core.identity import KeyRef, public_bytes
 from policy.load import load_policy
 from policy.yaml_source import ConfigFileError, Loc, Problem
-
-if TYPE_CHECKING:
-    from mercury_rt.config.node import NodeConfig, PeerNode
 
 Finding = tuple[Loc, str]
 

@@ -1,15 +1,16 @@
 """The node's YAML configuration: who this node is, where it listens, what it mirrors.
 
-Loaded through policy.yaml_source, so every problem is reported as `file:line: key.path:
-what` like the policy file, and all problems are reported at once (an operator fixing a
-config one error per restart is an operator who gives up). Models are frozen and forbid
-unknown keys, so a misspelt key is an error instead of a silently ignored setting.
+Read by mercury_rt.config.load through policy.yaml_source, so every problem is reported as
+`file:line: key.path: what` like the policy file, and all problems are reported at once
+(an operator fixing a config one error per restart is an operator who gives up). Models are
+frozen and forbid unknown keys, so a misspelt key is an error instead of a silently ignored
+setting.
 
 Addresses are kept as the operator's text (validated), and parsed by accessors, so the
 model round-trips to YAML and error messages quote what was written. Relative paths are
 resolved against the config file's directory, so a config works from any working directory.
 Cross-field rules (this node is listed, ids and addresses are unique, ...) and the cluster
-directory check live in mercury_rt.node_config_checks.
+directory check live in mercury_rt.config.checks.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from mercury_rt.config.checks import NodeConfigChecker
 from mercury_rt.core.identity import IdentityError, ServerAddress
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig, SecurityOrder
 from mercury_rt.core.transport import TransportConfig
-from policy.yaml_source import ConfigFileError, load_model, parse_model
 
 MAX_NODES = 1024
 MAX_MIRRORS = 100_000
@@ -247,28 +246,3 @@ class NodeConfig(_Strict):
         return self.model_copy(update={
             "cluster_dir": at(self.cluster_dir), "state_dir": at(self.state_dir),
             "policy": None if self.policy is None else at(self.policy), "log": log})
-
-
-def load_node_config(path: Path) -> NodeConfig:
-    """Read and validate a node config; raises ConfigFileError listing every problem.
-
-    Relative paths are resolved against the config file's directory. The cluster directory
-    must load (cluster.key and cluster-ids.cbor, matching each other) and the policy file,
-    if named, must be valid: its own problems are listed with its own file and lines.
-    """
-    checker = NodeConfigChecker(path.parent)
-    try:
-        config = load_model(path, NodeConfig, checker.check)
-    except ConfigFileError as exc:
-        raise checker.with_extra(exc) from None
-    return config.resolved(path.parent)
-
-
-def parse_node_config(text: str, base: Path, filename: str = "<node config>") -> NodeConfig:
-    """Like load_node_config, for text in hand (tests, generated configs); paths under `base`."""
-    checker = NodeConfigChecker(base)
-    try:
-        config = parse_model(text, filename, NodeConfig, checker.check)
-    except ConfigFileError as exc:
-        raise checker.with_extra(exc) from None
-    return config.resolved(base)

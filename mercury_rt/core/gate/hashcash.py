@@ -14,8 +14,8 @@ loads time).
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from carbon import cbor
@@ -98,11 +98,34 @@ def target_tag(target: Principal) -> str:
                          target.persona.cls.text if target.persona else None)
 
 
-@functools.lru_cache(maxsize=4096)
 def target_tag_of(cluster: bytes, local: bytes, persona: str | None) -> str:
-    """target_tag from its parts, cached (the gate computes it for every costed request)."""
+    """target_tag from its parts."""
     encoded = cbor.dumps(["mrt1-target", cluster, local, persona])
     return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+class TargetTags:
+    """target_tag_of, remembered for the most recently used targets (bounded).
+
+    The gate computes a tag for every costed request, and a node's costed targets are few;
+    the node owns one of these and hands it to the gate in its GateState.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._tags: OrderedDict[tuple[bytes, bytes, str | None], str] = OrderedDict()
+
+    def of(self, cluster: bytes, local: bytes, persona: str | None) -> str:
+        """target_tag_of(cluster, local, persona)."""
+        key = (cluster, local, persona)
+        tag = self._tags.get(key)
+        if tag is not None:
+            self._tags.move_to_end(key)
+            return tag
+        tag = self._tags[key] = target_tag_of(cluster, local, persona)
+        if len(self._tags) > self.limit:
+            self._tags.popitem(last=False)
+        return tag
 
 
 def request_digest(body: bytes) -> bytes:

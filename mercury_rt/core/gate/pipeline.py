@@ -21,6 +21,7 @@ from mercury_rt.core.gate.hashcash import (
     PAYMENT_HASHCASH,
     PaymentStamp,
     StampError,
+    TargetTags,
     check_stamp,
     stamp_resource,
     target_tag_of,
@@ -59,13 +60,15 @@ class GateRequest:
 
 @dataclass(frozen=True, slots=True)
 class GateState:
-    """The node-side collaborators: our cluster, EID verification, spent stamps, ACLs."""
+    """The node-side collaborators: our cluster, EID verification, spent stamps, ACLs,
+    and the caches the node keeps for the gate (none given: nothing is remembered)."""
 
     local_cluster: bytes
     verifier: SourceVerifier
     spent: SpentStampStore
     acls: AclSource | None = None
     signatures: SignatureCache | None = None
+    tags: TargetTags | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +145,8 @@ def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
     """Check the first hashcash payment and spend it; the bits it carried, or a Deny."""
     target = request.target
     persona = request.target_persona
-    tag = target_tag_of(state.local_cluster, target.entity, persona.cls.text if persona else None)
+    tag_of = target_tag_of if state.tags is None else state.tags.of
+    tag = tag_of(state.local_cluster, target.entity, persona.cls.text if persona else None)
     resource = stamp_resource(tag, target.endpoint, target.operation, request.request_digest)
     stamp = None
     for payment in request.payments:

@@ -74,20 +74,25 @@ class ContactCluster:
 CallRoute = RunHere | SendIntra | ContactCluster
 
 
-_ENCODED: OrderedDict[int, tuple[Eid, bytes]] = OrderedDict()
+class EncodedEids:
+    """`eid.encode()`, remembered for the EIDs a node calls often (a call re-sends its
+    target's exact bytes; re-encoding a signed EID each time costs ~30 us). Keyed by
+    identity and bounded; each CallPlanner owns one."""
 
+    def __init__(self, limit: int = MAX_KNOWN_CLUSTERS) -> None:
+        self.limit = limit
+        self._encoded: OrderedDict[int, tuple[Eid, bytes]] = OrderedDict()
 
-def encoded_eid(eid: Eid) -> bytes:
-    """`eid.encode()`, cached for the EIDs a node calls often (a call re-sends its
-    target's exact bytes; re-encoding a signed EID each time costs ~30 us)."""
-    hit = _ENCODED.get(id(eid))
-    if hit is not None and hit[0] is eid:
-        return hit[1]
-    data = eid.encode()
-    _ENCODED[id(eid)] = (eid, data)
-    if len(_ENCODED) > MAX_KNOWN_CLUSTERS:
-        _ENCODED.popitem(last=False)
-    return data
+    def of(self, eid: Eid) -> bytes:
+        """The exact bytes of `eid`."""
+        hit = self._encoded.get(id(eid))
+        if hit is not None and hit[0] is eid:
+            return hit[1]
+        data = eid.encode()
+        self._encoded[id(eid)] = (eid, data)
+        if len(self._encoded) > self.limit:
+            self._encoded.popitem(last=False)
+        return data
 
 
 class CallPlanner:
@@ -100,6 +105,7 @@ class CallPlanner:
         self.proximity = proximity
         self.known: OrderedDict[bytes, ClusterId] = OrderedDict()
         self.suspects: OrderedDict[Addr, float] = OrderedDict()
+        self.encoded = EncodedEids()
 
     def mark_silent(self, address: Addr, now: float) -> None:
         """`address` did not acknowledge a request: new contacts try it last for a while."""
@@ -148,7 +154,7 @@ class CallPlanner:
         version = route.cluster_id.version if isinstance(route, ContactCluster) \
             else self.core.state.cluster_id.version
         vouched = isinstance(route, SendIntra | RunHere)
-        request = NodeRequest(encoded_eid(target), endpoint, operation, payload, version,
+        request = NodeRequest(self.encoded.of(target), endpoint, operation, payload, version,
                               source=None if vouched else caller_eid,
                               vouched=caller if vouched else None, delegation=delegation,
                               message_id=message_id)

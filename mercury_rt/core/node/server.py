@@ -32,6 +32,7 @@ from mercury_rt.core.gate import (
     Source,
     SpendResult,
     SpentStampStore,
+    TargetTags,
     evaluate,
     request_digest,
 )
@@ -178,6 +179,7 @@ class NodeCore:
         self.delivered = delivered if delivered is not None else MemorySpentStore(
             DELIVERED_LIMIT)  # not `or`: an empty store is falsy (it has __len__)
         self._fetched: OrderedDict[bytes, float] = OrderedDict()
+        self.target_tags = TargetTags()
         self.denied = 0
         self.duplicates = 0
         self.set_cluster_id(state.cluster_id)
@@ -443,7 +445,8 @@ class NodeCore:
             Target(target.local, request.endpoint, request.operation), source,
             request_digest(op.body), op.payments, request.delegation, target.persona)
         policy = self.state.policy
-        state = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy))
+        state = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
+                          tags=self.target_tags)
         decision = evaluate(gate_request, policy, state, now)
         if self.audit is not None:
             self.audit(gate_request, decision)

@@ -46,12 +46,12 @@ from mercury_rt.core.gate import (
 )
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
 from mercury_rt.core.node import (
-    CallFailed,
     CallPlanner,
     CallStep,
     FetchKeys,
-    Finished,
     Forward,
+    GaveUp,
+    GotReply,
     HeldMessage,
     HeldQueue,
     HeldState,
@@ -66,7 +66,7 @@ from mercury_rt.core.node import (
     OutgoingCall,
     Respond,
     RetryPolicy,
-    RunLocal,
+    RunHereStep,
     SendInterStep,
     SendIntraStep,
     ServeState,
@@ -445,9 +445,9 @@ class NodeRuntime:
         """Carry out a call's steps until it finishes; raises NodeCallError on failure."""
         step = driver.start()
         while True:
-            if isinstance(step, Finished):
+            if isinstance(step, GotReply):
                 return step.reply
-            if isinstance(step, CallFailed):
+            if isinstance(step, GaveUp):
                 raise NodeCallError(step.message, step.code)
             if deadline <= self._now():
                 raise NodeCallError("call deadline passed", ErrorCode.TIMEOUT)
@@ -460,7 +460,7 @@ class NodeRuntime:
             stamp = await asyncio.get_running_loop().run_in_executor(
                 None, mint_stamp, step.resource, step.bits, time.time(), os.urandom(12))
             return driver.on_stamp(hashcash_payment(stamp))
-        if isinstance(step, RunLocal):
+        if isinstance(step, RunHereStep):
             action = self.core.handle_local(step.payload, driver.request_key, deadline,
                                             time.time())
             result = self._carry_out(action)

@@ -23,12 +23,12 @@ from mercury_rt.apps.echo import RAN
 from mercury_rt.core.gate import MemorySpentStore, hashcash_payment, mint_stamp
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
 from mercury_rt.core.node import (
-    CallFailed,
     CallPlanner,
     CallStep,
     FetchKeys,
-    Finished,
     Forward,
+    GaveUp,
+    GotReply,
     HeldQueue,
     HeldStore,
     Invoke,
@@ -37,7 +37,7 @@ from mercury_rt.core.node import (
     OutgoingCall,
     Respond,
     RetryPolicy,
-    RunLocal,
+    RunHereStep,
     SendInterStep,
     SendIntraStep,
     ServeState,
@@ -315,12 +315,12 @@ class SimNode:
     def _step(self, driver: OutgoingCall, step: CallStep, deadline: float,
               done: Outcome) -> None:
         while True:
-            if isinstance(step, Finished):
+            if isinstance(step, GotReply):
                 reply = step.reply
                 done(reply.payload if reply.ok else None, None if reply.ok else reply.code,
                      reply.message)
                 return
-            if isinstance(step, CallFailed):
+            if isinstance(step, GaveUp):
                 done(None, step.code, step.message)
                 return
             if isinstance(step, NeedStamp):
@@ -328,7 +328,7 @@ class SimNode:
                                    self.rng.randbytes(12))
                 step = driver.on_stamp(hashcash_payment(stamp))
                 continue
-            if isinstance(step, RunLocal):
+            if isinstance(step, RunHereStep):
                 replies: list[bytes] = []
                 action = self.core.handle_local(step.payload, driver.request_key, deadline,
                                                 self.net.clock.now)

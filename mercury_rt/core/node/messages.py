@@ -93,7 +93,7 @@ class NodeRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Operation:
+class DecodedOperation:
     """A decoded operation request: the request, its exact body, payments and hops."""
 
     request: NodeRequest
@@ -120,7 +120,8 @@ def encode_cluster_id_query(master_hash: bytes) -> bytes:
     return cbor.dumps([1, master_hash])
 
 
-def decode_node_request(data: bytes) -> Operation | ClusterIdQuery | StateFetch | StateCommit:
+def decode_node_request(
+        data: bytes) -> DecodedOperation | ClusterIdQuery | StateFetch | StateCommit:
     """Parse a node request payload; raises only MercuryError subclasses."""
     outer = cbor.loads(data, _LIMITS)
     if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
@@ -135,7 +136,7 @@ def decode_node_request(data: bytes) -> Operation | ClusterIdQuery | StateFetch 
     body = outer[1]
     assert isinstance(body, bytes)
     payments = decode_payments(outer[2])
-    return Operation(_request_from(cbor.loads(body, _LIMITS)), body, payments,
+    return DecodedOperation(_request_from(cbor.loads(body, _LIMITS)), body, payments,
                      outer[3])  # type: ignore[arg-type]
 
 

@@ -20,16 +20,17 @@ from mercury_rt.core.gate import PaymentStamp, request_digest, stamp_resource, t
 from mercury_rt.core.identity import ClusterId, Eid
 from mercury_rt.core.node.held import HeldMessage, HeldQueue
 from mercury_rt.core.node.messages import NodeReply
-from mercury_rt.core.node.planner import CallPlanner, CallRoute, ContactCluster, RunHere, SendIntra
+from mercury_rt.core.node.planner import CallPlanner, CallRoute, ContactCluster, SendIntra
 from mercury_rt.core.routing import (
     ClusterIdReplaced,
     Contact,
     ContactAction,
-    Done,
     Failed,
     Migrated,
     NodeLocalError,
     Path,
+    RunHere,
+    Succeeded,
     TryAddress,
 )
 from mercury_rt.core.transport import Addr
@@ -39,7 +40,7 @@ MAX_STAMP_BITS = 24
 
 
 @dataclass(frozen=True, slots=True)
-class RunLocal:
+class RunHereStep:
     """Hand `payload` to this node's own core (`handle_local`), report its reply."""
 
     payload: bytes
@@ -72,21 +73,21 @@ class NeedStamp:
 
 
 @dataclass(frozen=True, slots=True)
-class Finished:
+class GotReply:
     """The call got its answer (which may be an end-to-end error reply)."""
 
     reply: NodeReply
 
 
 @dataclass(frozen=True, slots=True)
-class CallFailed:
+class GaveUp:
     """No node could take the call; `message` says what was tried."""
 
     code: int
     message: str
 
 
-CallStep = RunLocal | SendIntraStep | SendInterStep | NeedStamp | Finished | CallFailed
+CallStep = RunHereStep | SendIntraStep | SendInterStep | NeedStamp | GotReply | GaveUp
 
 
 UNREACHABLE = frozenset({ErrorCode.NO_NODE_ANSWERED, ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED,
@@ -155,7 +156,7 @@ class OutgoingCall:
         try:
             self._route = self.planner.route(self.target, self.request_key)
         except MercuryError as exc:
-            return CallFailed(int(exc.code), exc.message)
+            return GaveUp(int(exc.code), exc.message)
         route = self._route
         if isinstance(route, ContactCluster):
             self._cluster_id = route.cluster_id
@@ -163,7 +164,7 @@ class OutgoingCall:
             return self._drive(self._contact.start())
         data = self._data(route)
         if isinstance(route, RunHere):
-            return RunLocal(data)
+            return RunHereStep(data)
         return SendIntraStep(route.address, data)
 
     def on_reply(self, raw: bytes) -> CallStep:
@@ -172,7 +173,7 @@ class OutgoingCall:
             reply = self.planner.decode(self.path, raw)
         except MercuryError as exc:
             if self._contact is None:
-                return CallFailed(int(exc.code), f"undecodable reply: {exc.message}")
+                return GaveUp(int(exc.code), f"undecodable reply: {exc.message}")
             return self._drive(self._contact.handle(
                 NodeLocalError(int(exc.code), f"undecodable reply: {exc.message}")))
         if self._contact is None:
@@ -184,7 +185,7 @@ class OutgoingCall:
     def on_failure(self, code: int, message: str, now: float) -> CallStep:
         """The step failed at the transport (NO_ANSWER, TIMEOUT, ...) at time `now`."""
         if self._contact is None:
-            return CallFailed(code, message)
+            return GaveUp(code, message)
         if code == ErrorCode.NO_ANSWER and self._address is not None:
             self.planner.mark_silent(self._address, now)
         return self._drive(self._contact.handle(self.planner.event_for_failure(code, message)))
@@ -205,14 +206,14 @@ class OutgoingCall:
                 route = ContactCluster(self.planner.newest(self._cluster_id))
                 self._address = (str(action.endpoint.host), action.endpoint.port)
                 return SendInterStep(self._address, self._data(route), self.answer_timeout)
-            elif isinstance(action, Done):
+            elif isinstance(action, Succeeded):
                 assert isinstance(action.reply, NodeReply)
                 return self._answered(action.reply)
             elif isinstance(action, Migrated):
                 return self._migrate(action.record.new_eid)
             elif isinstance(action, Failed):
-                return CallFailed(int(action.code), action.message)
-        return CallFailed(int(ErrorCode.NO_NODE_ANSWERED), "contact stopped without a step")
+                return GaveUp(int(action.code), action.message)
+        return GaveUp(int(ErrorCode.NO_NODE_ANSWERED), "contact stopped without a step")
 
     def _answered(self, reply: NodeReply) -> CallStep:
         bits = reply.required_bits
@@ -221,17 +222,17 @@ class OutgoingCall:
             resource = stamp_resource(target_tag(self.target.principal()), self.endpoint,
                                       self.operation, request_digest(self._body))
             return NeedStamp(resource, bits)
-        return Finished(reply)
+        return GotReply(reply)
 
     def _migrate(self, new_eid: bytes) -> CallStep:
         self.migrations += 1
         if self.migrations > MAX_MIGRATIONS:
-            return CallFailed(int(ErrorCode.ENTITY_MOVED),
+            return GaveUp(int(ErrorCode.ENTITY_MOVED),
                               f"entity moved more than {MAX_MIGRATIONS} times")
         try:
             self.target = Eid.decode(new_eid)
         except MercuryError as exc:
-            return CallFailed(int(exc.code), f"forwarding record names a bad EID: {exc.message}")
+            return GaveUp(int(exc.code), f"forwarding record names a bad EID: {exc.message}")
         self.payments, self.stamped, self._contact = (), False, None
         return self.start()
 

@@ -30,6 +30,7 @@ from mercury_rt.core.routing import (
     NodeLocalError,
     Path,
     ProximityRule,
+    RunHere,
     live_mirrors,
     pick_stable,
     reply_to_event,
@@ -73,13 +74,6 @@ class ContactView:
 
 
 @dataclass(frozen=True, slots=True)
-class RunHere:
-    """The target is mirrored on this node."""
-
-    entity: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class SendIntra:
     """The target lives on another node of this cluster."""
 
@@ -95,6 +89,8 @@ class ContactCluster:
 
 
 CallRoute = RunHere | SendIntra | ContactCluster
+"""Where a call from a local entity goes. `RunHere` is routing's own decision for a target
+mirrored on this node (a local caller always holds the current cluster ID: nothing to bundle)."""
 
 
 _ENCODED: OrderedDict[int, tuple[Eid, bytes]] = OrderedDict()
@@ -154,7 +150,7 @@ class CallPlanner:
         if mirrors is None:
             raise MercuryError("no such entity in this cluster", ErrorCode.UNKNOWN_ENTITY)
         if view.local_node in mirrors:
-            return RunHere(target.local)
+            return RunHere(bundle_cluster_id=False)  # as NodeCore.handle_local will decide
         intra = self.core.state.intra_addresses
         live = [n for n in live_mirrors(view, mirrors) if n in intra]
         if not live:

@@ -38,8 +38,8 @@ from mercury_rt.core.gate import (
 from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
 from mercury_rt.core.node.messages import (
     ClusterIdQuery,
+    DecodedOperation,
     NodeReply,
-    Operation,
     decode_node_request,
     decode_reply,
     encode_cluster_id_query,
@@ -57,7 +57,7 @@ from mercury_rt.core.routing import (
     Refuse,
     RequestSummary,
     RoutingConfig,
-    RunLocally,
+    RunHere,
     RunWithRemoteState,
     decide_route,
     make_forwarding_record,
@@ -332,7 +332,7 @@ class NodeCore:
 
     # ----- the decision -----------------------------------------------------------------
 
-    def _operation(self, path: Path, sealed: bool, op: Operation, request_key: bytes,
+    def _operation(self, path: Path, sealed: bool, op: DecodedOperation, request_key: bytes,
                    deadline: float, now: float, one_way: bool) -> NodeAction:
         request = op.request
         try:
@@ -345,7 +345,7 @@ class NodeCore:
         if isinstance(decision, RedirectMoved | Refuse):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         allow: Allow | None = None
-        if isinstance(decision, RunLocally | RunWithRemoteState) or \
+        if isinstance(decision, RunHere | RunWithRemoteState) or \
                 decision.check_security_first:
             verdict = self._gate(path, op, target, now)
             if isinstance(verdict, Deny):
@@ -358,7 +358,7 @@ class NodeCore:
             assert allow is not None
             return self._run_with_remote_state(sealed, op, target, allow, deadline, one_way,
                                                decision, bundle)
-        if isinstance(decision, RunLocally):
+        if isinstance(decision, RunHere):
             assert allow is not None
             message_id = request.message_id
             if message_id is not None:
@@ -378,7 +378,7 @@ class NodeCore:
         node = decision.node_id if isinstance(decision, ForwardTo) else decision.state_node
         return self._forward(sealed, op, node)
 
-    def _run_with_remote_state(self, sealed: bool, op: Operation, target: Eid, allow: Allow,
+    def _run_with_remote_state(self, sealed: bool, op: DecodedOperation, target: Eid, allow: Allow,
                                deadline: float, one_way: bool, decision: RunWithRemoteState,
                                bundle: bytes | None) -> NodeAction:
         """Run here, state on `decision.state_node`. (A one-way message with an id is
@@ -428,7 +428,7 @@ class NodeCore:
                             ErrorCode.NODE_LOCAL_ERROR)
         return result.eid
 
-    def _gate(self, path: Path, op: Operation, target: Eid, now: float) -> Allow | Deny:
+    def _gate(self, path: Path, op: DecodedOperation, target: Eid, now: float) -> Allow | Deny:
         request = op.request
         source: Source
         if request.source is not None:
@@ -449,7 +449,7 @@ class NodeCore:
             self.audit(gate_request, decision)
         return decision
 
-    def _forward(self, sealed: bool, op: Operation, node: bytes) -> NodeAction:
+    def _forward(self, sealed: bool, op: DecodedOperation, node: bytes) -> NodeAction:
         address = self.state.intra_addresses.get(node)
         if address is None:
             reply = NodeReply(int(ErrorCode.NO_LIVE_MIRROR),
@@ -471,7 +471,7 @@ class NodeCore:
         return self.seal.seal(data) if sealed else data
 
 
-def _incoming(op: Operation, target: Eid, allow: Allow, deadline: float,
+def _incoming(op: DecodedOperation, target: Eid, allow: Allow, deadline: float,
               one_way: bool) -> IncomingCall:
     request = op.request
     originator = allow.originator if allow.originator != allow.principal else None

@@ -123,7 +123,7 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
-class Done:
+class Succeeded:
     """Success: `endpoint` answered with `reply`."""
 
     reply: Any
@@ -152,7 +152,7 @@ class Failed:
         return ContactError(self.message, self.code, self.attempts)
 
 
-ContactAction = TryAddress | ClusterIdReplaced | Done | Migrated | Failed
+ContactAction = TryAddress | ClusterIdReplaced | Succeeded | Migrated | Failed
 
 
 class ContactError(MercuryError):

@@ -19,7 +19,7 @@ from mercury_rt.core.routing import (
     Refuse,
     RequestSummary,
     RoutingConfig,
-    RunLocally,
+    RunHere,
     RunWithRemoteState,
     SecurityOrder,
     decide_route,
@@ -57,7 +57,7 @@ REMOTE = RoutingConfig(NotMirroredChoice.RUN_WITH_REMOTE_STATE)
 def test_mirrored_locally_runs_locally_whatever_the_config() -> None:
     """Same node: no network at all."""
     for config in (REDIRECT, FORWARD, REMOTE):
-        assert decide_route(req(b"here"), config, view()) == RunLocally(False)
+        assert decide_route(req(b"here"), config, view()) == RunHere(False)
 
 
 def test_redirect_to_public_mirror() -> None:
@@ -154,7 +154,7 @@ def test_decisions_only_target_live_mirrors(request: RequestSummary, config: Rou
         assert request.arrived_via is not Path.INTRA_CLUSTER
     if isinstance(decision, ForwardTo):
         assert request.forward_hops < config.max_forward_hops
-    assert isinstance(decision, RunLocally) == (A in mirrors and request.entity_local
+    assert isinstance(decision, RunHere) == (A in mirrors and request.entity_local
                                                 not in cluster.moved)
     expected_bundle = (request.caller_cluster_version is not None
                        and request.caller_cluster_version < 3)

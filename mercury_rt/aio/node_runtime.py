@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, assert_never
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -41,13 +41,12 @@ from mercury_rt.core.gate import (
     MemorySpentStore,
     PaymentStamp,
     SpentStampStore,
-    hashcash_payment,
-    mint_stamp,
 )
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
 from mercury_rt.core.node import (
     CallPlanner,
     CallStep,
+    Drop,
     FetchKeys,
     Forward,
     GaveUp,
@@ -56,6 +55,7 @@ from mercury_rt.core.node import (
     HeldQueue,
     HeldState,
     HeldStore,
+    HostStep,
     Invoke,
     MembershipSettings,
     MemoryHeldStore,
@@ -71,6 +71,7 @@ from mercury_rt.core.node import (
     SendIntraStep,
     ServeState,
     StateFetch,
+    pay_for,
     settle_attempt,
     should_hold,
 )
@@ -268,18 +269,22 @@ class NodeRuntime:
         return None
 
     def _carry_out(self, action: NodeAction) -> bytes | Awaitable[bytes]:
-        if isinstance(action, Respond):
-            return action.reply
-        if isinstance(action, Invoke):
-            return self._invoke(action)
-        if isinstance(action, Forward):
-            return self._forward(action)
-        if isinstance(action, FetchKeys):
-            return self._fetch_keys(action)
-        if isinstance(action, ServeState):
-            return self._serve_state(action)
-        _log.debug("intra_datagram_dropped", reason=action.reason)
-        return b""
+        match action:
+            case Respond():
+                return action.reply
+            case Invoke():
+                return self._invoke(action)
+            case Forward():
+                return self._forward(action)
+            case FetchKeys():
+                return self._fetch_keys(action)
+            case ServeState():
+                return self._serve_state(action)
+            case Drop():
+                _log.debug("intra_datagram_dropped", reason=action.reason)
+                return b""
+            case _:
+                assert_never(action)
 
     async def _invoke(self, action: Invoke) -> bytes:
         assert self.invoker is not None
@@ -445,31 +450,44 @@ class NodeRuntime:
         """Carry out a call's steps until it finishes; raises NodeCallError on failure."""
         step = driver.start()
         while True:
-            if isinstance(step, GotReply):
-                return step.reply
-            if isinstance(step, GaveUp):
-                raise NodeCallError(step.message, step.code)
-            if deadline <= self._now():
-                raise NodeCallError("call deadline passed", ErrorCode.TIMEOUT)
-            step = await self._carry_out_step(driver, step, deadline)
+            match step:
+                case GotReply():
+                    return step.reply
+                case GaveUp():
+                    raise NodeCallError(step.message, step.code)
+                case RunHereStep() | SendIntraStep() | SendInterStep() | NeedStamp():
+                    if deadline <= self._now():
+                        raise NodeCallError("call deadline passed", ErrorCode.TIMEOUT)
+                    step = await self._carry_out_step(driver, step, deadline)
+                case _:
+                    assert_never(step)
 
-    async def _carry_out_step(self, driver: OutgoingCall, step: CallStep,
+    async def _carry_out_step(self, driver: OutgoingCall, step: HostStep,
                               deadline: float) -> CallStep:
         remaining = max(deadline - self._now(), 0.001)
-        if isinstance(step, NeedStamp):
-            stamp = await asyncio.get_running_loop().run_in_executor(
-                None, mint_stamp, step.resource, step.bits, time.time(), os.urandom(12))
-            return driver.on_stamp(hashcash_payment(stamp))
-        if isinstance(step, RunHereStep):
-            action = self.core.handle_local(step.payload, driver.request_key, deadline,
-                                            time.time())
-            result = self._carry_out(action)
-            raw = result if isinstance(result, bytes) else await result
-            await asyncio.sleep(0)  # a local call may finish without ever yielding: let
-            return driver.on_reply(raw)  # the loop serve the network between such calls
-        assert isinstance(step, SendIntraStep | SendInterStep)
-        endpoint, answer = (self.intra, None) if isinstance(step, SendIntraStep) \
-            else (self.inter, min(step.answer_timeout, remaining))
+        match step:
+            case NeedStamp():
+                payment = await asyncio.get_running_loop().run_in_executor(
+                    None, pay_for, step, time.time(), os.urandom(12))
+                return driver.on_stamp(payment)
+            case RunHereStep():
+                action = self.core.handle_local(step.payload, driver.request_key, deadline,
+                                                time.time())
+                result = self._carry_out(action)
+                raw = result if isinstance(result, bytes) else await result
+                await asyncio.sleep(0)  # a local call may finish without ever yielding: let
+                return driver.on_reply(raw)  # the loop serve the network between such calls
+            case SendIntraStep():
+                return await self._send_step(driver, step, remaining, None)
+            case SendInterStep():
+                return await self._send_step(driver, step, remaining,
+                                             min(step.answer_timeout, remaining))
+            case _:
+                assert_never(step)
+
+    async def _send_step(self, driver: OutgoingCall, step: SendIntraStep | SendInterStep,
+                         remaining: float, answer: float | None) -> CallStep:
+        endpoint = self.intra if isinstance(step, SendIntraStep) else self.inter
         assert endpoint is not None
         try:
             raw = await endpoint.call(step.address, step.payload, timeout=remaining,

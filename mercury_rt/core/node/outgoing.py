@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Principal
-from mercury_rt.core.gate import PaymentStamp, request_digest, stamp_resource, target_tag
+from mercury_rt.core.gate import (
+    PaymentStamp,
+    hashcash_payment,
+    mint_stamp,
+    request_digest,
+    stamp_resource,
+    target_tag,
+)
 from mercury_rt.core.identity import ClusterId, Eid
 from mercury_rt.core.node.held import HeldMessage, HeldQueue
 from mercury_rt.core.node.messages import NodeReply
@@ -87,7 +94,18 @@ class GaveUp:
     message: str
 
 
-CallStep = RunHereStep | SendIntraStep | SendInterStep | NeedStamp | GotReply | GaveUp
+HostStep = RunHereStep | SendIntraStep | SendInterStep | NeedStamp
+"""A step the host carries out and reports back on (`on_reply`, `on_failure`, `on_stamp`)."""
+FinalStep = GotReply | GaveUp
+"""The call's end: nothing more to carry out."""
+CallStep = HostStep | FinalStep
+
+
+def pay_for(step: NeedStamp, now: float, nonce: bytes) -> PaymentStamp:
+    """The payment `step` asks for, minted at wall-clock `now` with a fresh `nonce`.
+
+    CPU-bound (up to 2**MAX_STAMP_BITS hashes): an event-loop host runs it off the loop."""
+    return hashcash_payment(mint_stamp(step.resource, step.bits, now, nonce))
 
 
 UNREACHABLE = frozenset({ErrorCode.NO_NODE_ANSWERED, ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED,

@@ -45,6 +45,7 @@ from mercury_rt.core.gate import (
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
 from mercury_rt.core.node import (
     CallPlanner,
+    CallRequest,
     CallStep,
     Drop,
     FetchKeys,
@@ -140,7 +141,6 @@ class NodeRuntime:
             audit=self._audit if spec.audit_file is not None else None,
             spent=spec.spent if spec.spent is not None
             else MemorySpentStore(spec.policy.spent_store_limit))
-        self.planner = CallPlanner(self.core, rng, spec.proximity)
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)
         self._held_changed = asyncio.Event()
@@ -157,6 +157,8 @@ class NodeRuntime:
         self.answer_timeout = spec.answer_timeout or 2 * spec.transport.initial_rto
         """A node that has not acknowledged a request within this time is passed over
         (two initial retransmission timeouts: the request was sent twice by then)."""
+        self.planner = CallPlanner(self.core, rng, caller_eid=self._caller_eid,
+                                   answer_timeout=self.answer_timeout, proximity=spec.proximity)
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -238,6 +240,9 @@ class NodeRuntime:
                            persona=persona).encode()
             self._eids[key] = eid
         return eid
+
+    def _caller_eid(self, local: bytes) -> bytes:
+        return self.eid_for(local)  # looked up per call: tests stand in their own eid_for
 
     # ----- serving -----------------------------------------------------------------------
 
@@ -352,11 +357,10 @@ class NodeRuntime:
         """
         eid = target if isinstance(target, Eid) else _decode_eid(target)
         deadline = self._now() + timeout
-        driver = OutgoingCall(self.planner, eid, endpoint, operation, payload, caller=caller,
-                              caller_eid=self.eid_for, request_key=self.rng.randbytes(8),
-                              answer_timeout=self.answer_timeout, now=time.monotonic(),
-                              payments=payments, delegation=delegation)
-        return _unwrap(await self._run(driver, deadline))
+        request = CallRequest(eid, endpoint, operation, payload, caller, self.rng.randbytes(8),
+                              payments, delegation)
+        return _unwrap(await self._run(OutgoingCall(self.planner, request, time.monotonic()),
+                                       deadline))
 
     async def send(self, target: bytes | Eid, endpoint: int, operation: int, payload: bytes,
                    *, caller: bytes, timeout: float = 30.0) -> HeldMessage | bytes:
@@ -371,7 +375,8 @@ class NodeRuntime:
         eid = target if isinstance(target, Eid) else _decode_eid(target)
         message_id = self.rng.randbytes(16)
         try:
-            await self._deliver(eid, endpoint, operation, payload, caller, message_id, timeout)
+            await self._deliver(CallRequest(eid, endpoint, operation, payload, caller,
+                                            message_id[:8], message_id=message_id), timeout)
         except NodeCallError as exc:
             if not should_hold(exc.raw_code):
                 raise
@@ -404,12 +409,9 @@ class NodeRuntime:
         """Every message `sender` has held at this node, oldest first."""
         return self.held.for_sender(sender)
 
-    async def _deliver(self, eid: Eid, endpoint: int, operation: int, payload: bytes,
-                       caller: bytes, message_id: bytes, timeout: float) -> None:
-        driver = OutgoingCall(self.planner, eid, endpoint, operation, payload, caller=caller,
-                              caller_eid=self.eid_for, request_key=message_id[:8],
-                              answer_timeout=self.answer_timeout, now=time.monotonic(),
-                              message_id=message_id)
+    async def _deliver(self, request: CallRequest, timeout: float) -> None:
+        """One delivery attempt of a one-way message; raises NodeCallError."""
+        driver = OutgoingCall(self.planner, request, time.monotonic())
         _unwrap(await self._run(driver, self._now() + timeout))
 
     async def _retry_held(self) -> None:
@@ -433,9 +435,10 @@ class NodeRuntime:
         endpoint, operation, payload = _held_parts(record.payload)
         code: int | None = None
         try:
-            await self._deliver(Eid.decode(record.target), endpoint, operation, payload,
-                                record.sender, record.message_id,
-                                self.spec.transport.default_timeout)
+            await self._deliver(CallRequest(
+                Eid.decode(record.target), endpoint, operation, payload, record.sender,
+                record.message_id[:8], message_id=record.message_id),
+                self.spec.transport.default_timeout)
         except NodeCallError as exc:
             code = exc.raw_code
             _log.info("held_message_attempt_failed", message_id=record.message_id.hex(),

@@ -25,6 +25,7 @@ from mercury_rt.core.gate import MemorySpentStore
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
 from mercury_rt.core.node import (
     CallPlanner,
+    CallRequest,
     CallStep,
     Drop,
     FetchKeys,
@@ -141,7 +142,8 @@ class SimNode:
         self.core = NodeCore.for_cluster(
             spec.cluster_ids, spec.cluster_key, spec.policy, spec.view, spec.intra_addresses,
             routing=spec.routing, spent=MemorySpentStore(), seal_prefix=rng.randbytes(4))
-        self.planner = CallPlanner(self.core, rng)
+        self.planner = CallPlanner(self.core, rng, caller_eid=self.eid_for,
+                                   answer_timeout=spec.answer_timeout)
         self.inter = net.transport(spec.transport)
         self.intra = net.transport(spec.transport)
         self.held = HeldQueue(spec.held_store, spec.held_policy)
@@ -288,11 +290,9 @@ class SimNode:
     def call(self, target: bytes, operation: int, payload: bytes, *, caller: bytes,
              done: Outcome, timeout: float = 60.0, message_id: bytes | None = None) -> None:
         """Start a call; `done` runs once with its outcome."""
-        driver = OutgoingCall(self.planner, Eid.decode(target), 1, operation, payload,
-                              caller=caller, caller_eid=self.eid_for,
-                              request_key=self.rng.randbytes(8),
-                              answer_timeout=self.spec.answer_timeout, now=self.net.clock.now,
-                              message_id=message_id)
+        request = CallRequest(Eid.decode(target), 1, operation, payload, caller,
+                              self.rng.randbytes(8), message_id=message_id)
+        driver = OutgoingCall(self.planner, request, self.net.clock.now)
         self._step(driver, driver.start(), self.net.clock.now + timeout, done)
 
     def send(self, target: bytes, payload: bytes, *, caller: bytes,

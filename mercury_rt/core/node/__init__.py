@@ -50,6 +50,7 @@ from mercury_rt.core.node.outgoing import (
 )
 from mercury_rt.core.node.planner import (
     CallPlanner,
+    CallRequest,
 )
 from mercury_rt.core.node.seal import (
     IntraSeal,
@@ -79,6 +80,7 @@ from mercury_rt.core.node.state_messages import (
 __all__ = [
     "AnnouncementRejected",
     "CallPlanner",
+    "CallRequest",
     "CallStep",
     "ClusterIdAdopted",
     "ClusterIdPublished",

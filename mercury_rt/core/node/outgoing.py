@@ -11,11 +11,9 @@ with a stamp when the target demands proof of work.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from carbon.error_codes import ErrorCode, MercuryError
-from carbon.principal import Principal
 from mercury_rt.core.gate import (
     PaymentStamp,
     hashcash_payment,
@@ -27,7 +25,13 @@ from mercury_rt.core.gate import (
 from mercury_rt.core.identity import ClusterId, Eid
 from mercury_rt.core.node.held import HeldMessage, HeldQueue
 from mercury_rt.core.node.messages import NodeReply
-from mercury_rt.core.node.planner import CallPlanner, CallRoute, ContactCluster, SendIntra
+from mercury_rt.core.node.planner import (
+    CallPlanner,
+    CallRequest,
+    CallRoute,
+    ContactCluster,
+    SendIntra,
+)
 from mercury_rt.core.routing import (
     ClusterIdReplaced,
     Contact,
@@ -134,35 +138,29 @@ def settle_attempt(queue: HeldQueue, message_id: bytes, code: int | None, now: f
 
 
 class OutgoingCall:
-    """A call from local entity `caller` to `target`. Feed results; get the next step.
+    """One call (`CallRequest`) from a local entity. Feed results; get the next step.
 
-    With `message_id` it is a one-way message: the handler runs as a message sink, the
+    With a `message_id` it is a one-way message: the handler runs as a message sink, the
     reply only acknowledges, and the target's node runs each message id once.
     """
 
-    def __init__(self, planner: CallPlanner, target: Eid, endpoint: int, operation: int,
-                 payload: bytes, *, caller: bytes, caller_eid: Callable[[bytes], bytes],
-                 request_key: bytes, answer_timeout: float, now: float,
-                 payments: tuple[PaymentStamp, ...] = (),
-                 delegation: tuple[bytes, ...] = (),
-                 message_id: bytes | None = None) -> None:
+    def __init__(self, planner: CallPlanner, request: CallRequest, now: float) -> None:
         self.planner = planner
-        self.target = target
-        self.endpoint, self.operation, self.payload = endpoint, operation, payload
-        self.caller = Principal(planner.core.master_hash, caller)
-        self._caller_eid = caller_eid
-        self.request_key = request_key
-        self.answer_timeout = answer_timeout
-        self.payments, self.delegation = payments, delegation
-        self.message_id = message_id
+        self.request = request
+        """The call as it stands: its target follows a migration, its payments a stamp."""
         self.migrations = 0
         self.now = now
-        self.stamped = bool(payments)
+        self.stamped = bool(request.payments)
         self._cluster_id: ClusterId | None = None
         self._address: Addr | None = None
         self._route: CallRoute | None = None
         self._contact: Contact | None = None
         self._body = b""
+
+    @property
+    def request_key(self) -> bytes:
+        """The call's sticky key (the host hands it to `NodeCore.handle_local`)."""
+        return self.request.request_key
 
     @property
     def path(self) -> Path:
@@ -172,13 +170,14 @@ class OutgoingCall:
     def start(self) -> CallStep:
         """The first step."""
         try:
-            self._route = self.planner.route(self.target, self.request_key)
+            self._route = self.planner.route(self.request.target, self.request_key)
         except MercuryError as exc:
             return GaveUp(int(exc.code), exc.message)
         route = self._route
         if isinstance(route, ContactCluster):
             self._cluster_id = route.cluster_id
-            self._contact = self.planner.contact(route.cluster_id, self.target, self.now)
+            self._contact = self.planner.contact(route.cluster_id, self.request.target,
+                                                  self.now)
             return self._drive(self._contact.start())
         data = self._data(route)
         if isinstance(route, RunHere):
@@ -210,7 +209,7 @@ class OutgoingCall:
 
     def on_stamp(self, stamp: PaymentStamp) -> CallStep:
         """The stamp asked for is ready: send the call again, paid."""
-        self.payments = (stamp,)
+        self.request = replace(self.request, payments=(stamp,))
         return self.start()
 
     def _drive(self, actions: list[ContactAction]) -> CallStep:
@@ -223,7 +222,8 @@ class OutgoingCall:
                 assert self._cluster_id is not None
                 route = ContactCluster(self.planner.newest(self._cluster_id))
                 self._address = (str(action.endpoint.host), action.endpoint.port)
-                return SendInterStep(self._address, self._data(route), self.answer_timeout)
+                return SendInterStep(self._address, self._data(route),
+                                     self.planner.answer_timeout)
             elif isinstance(action, Succeeded):
                 assert isinstance(action.reply, NodeReply)
                 return self._answered(action.reply)
@@ -237,8 +237,9 @@ class OutgoingCall:
         bits = reply.required_bits
         if bits is not None and not self.stamped and bits <= MAX_STAMP_BITS:
             self.stamped = True
-            resource = stamp_resource(target_tag(self.target.principal()), self.endpoint,
-                                      self.operation, request_digest(self._body))
+            call = self.request
+            resource = stamp_resource(target_tag(call.target.principal()), call.endpoint,
+                                      call.operation, request_digest(self._body))
             return NeedStamp(resource, bits)
         return GotReply(reply)
 
@@ -248,17 +249,13 @@ class OutgoingCall:
             return GaveUp(int(ErrorCode.ENTITY_MOVED),
                               f"entity moved more than {MAX_MIGRATIONS} times")
         try:
-            self.target = Eid.decode(new_eid)
+            target = Eid.decode(new_eid)
         except MercuryError as exc:
             return GaveUp(int(exc.code), f"forwarding record names a bad EID: {exc.message}")
-        self.payments, self.stamped, self._contact = (), False, None
+        self.request = replace(self.request, target=target, payments=())
+        self.stamped, self._contact = False, None
         return self.start()
 
     def _data(self, route: CallRoute) -> bytes:
-        caller_eid = self._caller_eid(self.caller.local) \
-            if isinstance(route, ContactCluster) else None
-        data, self._body = self.planner.operation(
-            self.target, self.endpoint, self.operation, self.payload, caller=self.caller,
-            caller_eid=caller_eid, route=route, payments=self.payments,
-            delegation=self.delegation, message_id=self.message_id)
+        data, self._body = self.planner.operation(self.request, route)
         return data

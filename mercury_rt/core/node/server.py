@@ -122,6 +122,22 @@ class Forward:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceivedRequest:
+    """One request or one-way message as the core decides it.
+
+    `payload` is already opened (`sealed` says whether the reply must be sealed again);
+    `request_key` is sticky across retransmissions; `deadline` is in the shell's monotonic
+    clock."""
+
+    path: Path
+    sealed: bool
+    payload: bytes
+    request_key: bytes
+    deadline: float
+    one_way: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class FetchKeys:
     """Ask `addresses` (the caller's cluster's nodes) for that cluster's current cluster ID
     with `query`, give each answer to `learn_keys`, then decide `retry` again."""
@@ -129,8 +145,7 @@ class FetchKeys:
     master_hash: bytes
     addresses: tuple[Addr, ...]
     query: bytes
-    retry: tuple[Path, bool, bytes, bytes, float, bool]
-    """(path, sealed, opened payload, request key, deadline, one_way) of the request."""
+    retry: ReceivedRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,14 +251,13 @@ class NodeCore:
                 payload = self.seal.open(payload)
             except SealError as exc:
                 return Drop(exc.message)
-        return self._decoded(path, sealed, payload, request_key, deadline, now, one_way,
-                             fetch_allowed=True)
+        request = ReceivedRequest(path, sealed, payload, request_key, deadline, one_way)
+        return self._decoded(request, now, fetch_allowed=True)
 
     def retry(self, fetch: FetchKeys, now: float) -> NodeAction:
         """Decide a request again after its caller's cluster keys were fetched (or not);
         never asks for another fetch."""
-        path, sealed, payload, request_key, deadline, one_way = fetch.retry
-        return self._decoded(path, sealed, payload, request_key, deadline, now, one_way)
+        return self._decoded(fetch.retry, now)
 
     def learn_keys(self, master_hash: bytes, reply: bytes) -> bool:
         """Take a fetched cluster ID if it proves itself and is the one asked for."""
@@ -263,26 +277,26 @@ class NodeCore:
                      one_way: bool = False) -> NodeAction:
         """A call from an entity on this node: decided exactly like an intra-cluster one
         (same routing, same gate), with nothing sealed since nothing leaves the process."""
-        return self._decoded(Path.INTRA_CLUSTER, False, payload, request_key, deadline, now,
-                             one_way)
+        request = ReceivedRequest(Path.INTRA_CLUSTER, False, payload, request_key, deadline,
+                                  one_way)
+        return self._decoded(request, now)
 
-    def _decoded(self, path: Path, sealed: bool, payload: bytes, request_key: bytes,
-                 deadline: float, now: float, one_way: bool,
+    def _decoded(self, request: ReceivedRequest, now: float,
                  fetch_allowed: bool = False) -> NodeAction:
+        sealed = request.sealed
         try:
-            decoded = decode_node_request(payload)
+            decoded = decode_node_request(request.payload)
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
         if isinstance(decoded, ClusterIdQuery):
             return self._respond(sealed, self._cluster_id_answer(decoded))
         if isinstance(decoded, StateFetch | StateCommit):
             return self._state_access(sealed, decoded)
-        action = self._operation(path, sealed, decoded, request_key, deadline, now, one_way)
+        action = self._operation(request, decoded, now)
         if fetch_allowed and isinstance(action, Respond) and decoded.request.source:
             fetch = self._fetch_for(decoded.request.source, now)
             if fetch is not None:
-                return FetchKeys(*fetch, retry=(path, sealed, payload, request_key, deadline,
-                                                one_way))
+                return FetchKeys(*fetch, retry=request)
         return action
 
     def _fetch_for(self, source: bytes, now: float) -> tuple[bytes, tuple[Addr, ...],
@@ -332,14 +346,15 @@ class NodeCore:
 
     # ----- the decision -----------------------------------------------------------------
 
-    def _operation(self, path: Path, sealed: bool, op: DecodedOperation, request_key: bytes,
-                   deadline: float, now: float, one_way: bool) -> NodeAction:
-        request = op.request
+    def _operation(self, request: ReceivedRequest, op: DecodedOperation,
+                   now: float) -> NodeAction:
+        sealed = request.sealed
         try:
-            target = self._target_eid(request.target)
+            target = self._target_eid(op.request.target)
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
-        summary = RequestSummary(target.local, request_key, request.version, path, op.hops)
+        summary = RequestSummary(target.local, request.request_key, op.request.version,
+                                 request.path, op.hops)
         decision = decide_route(summary, self.routing, self.state.view)
         bundle = self._cluster_id_bytes if decision.bundle_cluster_id else None
         if isinstance(decision, RedirectMoved | Refuse):
@@ -347,49 +362,53 @@ class NodeCore:
         allow: Allow | None = None
         if isinstance(decision, RunHere | RunWithRemoteState) or \
                 decision.check_security_first:
-            verdict = self._gate(path, op, target, now)
+            verdict = self._gate(request.path, op, target, now)
             if isinstance(verdict, Deny):
                 self.denied += 1
                 return self._respond(sealed, NodeReply(
-                    int(verdict.code), message=verdict.message[:256], cluster_id=bundle,
-                    required_bits=verdict.required_bits))
+                    int(verdict.code), message=verdict.message[:256],
+                    cluster_id=bundle, required_bits=verdict.required_bits))
             allow = verdict
-        if isinstance(decision, RunWithRemoteState) and request.message_id is None:
-            assert allow is not None
-            return self._run_with_remote_state(sealed, op, target, allow, deadline, one_way,
-                                               decision, bundle)
-        if isinstance(decision, RunHere):
-            assert allow is not None
-            message_id = request.message_id
-            if message_id is not None:
-                seen = self.delivered.add_if_absent(
-                    message_id, int(now + DELIVERED_RETENTION), now)
-                if seen is SpendResult.ALREADY_SPENT:
-                    self.duplicates += 1
-                    return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
-                if seen is SpendResult.FULL:
-                    return self._respond(sealed, NodeReply(
-                        int(ErrorCode.OVERLOADED), cluster_id=bundle,
-                        message="too many one-way message ids remembered; retry later"))
-            call = _incoming(op, target, allow, deadline, one_way or message_id is not None)
-            return Invoke(call, sealed, bundle, allow)
         if isinstance(decision, RedirectTo):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
-        node = decision.node_id if isinstance(decision, ForwardTo) else decision.state_node
-        return self._forward(sealed, op, node)
+        if isinstance(decision, ForwardTo):
+            return self._forward(sealed, op, decision.node_id)
+        if isinstance(decision, RunWithRemoteState) and op.request.message_id is not None:
+            return self._forward(sealed, op, decision.state_node)
+        assert allow is not None
+        admitted = _Admitted(op, target, allow, bundle)
+        if isinstance(decision, RunWithRemoteState):
+            return self._run_with_remote_state(request, admitted, decision.state_node)
+        return self._run_here(request, admitted, now)
 
-    def _run_with_remote_state(self, sealed: bool, op: DecodedOperation, target: Eid, allow: Allow,
-                               deadline: float, one_way: bool, decision: RunWithRemoteState,
-                               bundle: bytes | None) -> NodeAction:
-        """Run here, state on `decision.state_node`. (A one-way message with an id is
-        forwarded instead, so its id is remembered where the entity's state lives.)"""
-        address = self.state.intra_addresses.get(decision.state_node)
+    def _run_here(self, request: ReceivedRequest, admitted: _Admitted,
+                  now: float) -> NodeAction:
+        """Invoke here; a one-way message id seen before is acknowledged, not run again."""
+        sealed, bundle = request.sealed, admitted.bundle
+        message_id = admitted.op.request.message_id
+        if message_id is not None:
+            seen = self.delivered.add_if_absent(message_id, int(now + DELIVERED_RETENTION), now)
+            if seen is SpendResult.ALREADY_SPENT:
+                self.duplicates += 1
+                return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
+            if seen is SpendResult.FULL:
+                return self._respond(sealed, NodeReply(
+                    int(ErrorCode.OVERLOADED), cluster_id=bundle,
+                    message="too many one-way message ids remembered; retry later"))
+        call = _incoming(request, admitted, request.one_way or message_id is not None)
+        return Invoke(call, sealed, bundle, admitted.allow)
+
+    def _run_with_remote_state(self, request: ReceivedRequest, admitted: _Admitted,
+                               state_node: bytes) -> NodeAction:
+        """Run here, state on `state_node`. (A one-way message with an id is forwarded
+        instead, so its id is remembered where the entity's state lives.)"""
+        address = self.state.intra_addresses.get(state_node)
         if address is None:
-            return self._respond(sealed, NodeReply(
-                int(ErrorCode.NO_LIVE_MIRROR), cluster_id=bundle,
+            return self._respond(request.sealed, NodeReply(
+                int(ErrorCode.NO_LIVE_MIRROR), cluster_id=admitted.bundle,
                 message="the node holding the entity's state has no intra-cluster address"))
-        call = _incoming(op, target, allow, deadline, one_way)
-        return Invoke(call, sealed, bundle, allow, state_at=address)
+        call = _incoming(request, admitted, request.one_way)
+        return Invoke(call, request.sealed, admitted.bundle, admitted.allow, state_at=address)
 
     def state_reply(self, sealed_reply: bytes, *, committing: bool) -> bytes:
         """The payload of a state node's answer to our fetch or commit, or the error that
@@ -471,14 +490,24 @@ class NodeCore:
         return self.seal.seal(data) if sealed else data
 
 
-def _incoming(op: DecodedOperation, target: Eid, allow: Allow, deadline: float,
-              one_way: bool) -> IncomingCall:
-    request = op.request
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    """An operation the gate let through: what runs, on which entity, as whom."""
+
+    op: DecodedOperation
+    target: Eid
+    allow: Allow
+    bundle: bytes | None
+    """Our cluster ID for the reply, when the caller's is outdated."""
+
+
+def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> IncomingCall:
+    request, target, allow = admitted.op.request, admitted.target, admitted.allow
     originator = allow.originator if allow.originator != allow.principal else None
     return IncomingCall(target.local, request.endpoint, request.operation,
                         OperationKind.MESSAGE if one_way else OperationKind.REQUEST,
                         request.payload, allow.principal, target.persona, originator,
-                        None, request.transit, deadline)
+                        None, request.transit, received.deadline)
 
 
 def _from_routing(decision: RedirectTo | RedirectMoved | Refuse, cluster_id: bytes) -> NodeReply:

@@ -24,6 +24,7 @@ from mercury_rt.core.node.membership_events import (
     MembershipStep,
 )
 from mercury_rt.core.node.messages import (
+    MAX_MESSAGE_TEXT,
     ClusterIdQuery,
     DecodedOperation,
     NodeReply,
@@ -78,6 +79,7 @@ from mercury_rt.core.node.state_messages import (
 )
 
 __all__ = [
+    "MAX_MESSAGE_TEXT",
     "AnnouncementRejected",
     "CallPlanner",
     "CallRequest",

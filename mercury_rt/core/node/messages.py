@@ -193,6 +193,11 @@ def principal_from_value(value: cbor.Value) -> Principal:
     return Principal(value[0], value[1], persona)
 
 
+MAX_MESSAGE_TEXT = 256
+"""Characters of human-readable text a node reply carries (key 1, docs/protocol.md 6.4).
+Text from a handler, the gate or a peer is cut to this, so no one can bloat a reply."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodeReply:
     """The answer to a NodeRequest: OK with a payload, or a code (see 6.4 for 1-4)."""
@@ -212,14 +217,14 @@ class NodeReply:
 
     def routing(self) -> RoutingReply:
         """The routing part (6.4), for the contact state machine."""
-        return RoutingReply(self.code, self.message[:256], self.cluster_id, self.target,
-                            self.forwarding)
+        return RoutingReply(self.code, self.message[:MAX_MESSAGE_TEXT], self.cluster_id,
+                            self.target, self.forwarding)
 
     def encode(self) -> bytes:
         """Canonical wire form."""
         value: dict[int, Any] = {0: self.code}
         if self.message:
-            value[1] = self.message[:256]
+            value[1] = self.message[:MAX_MESSAGE_TEXT]
         if self.cluster_id is not None:
             value[2] = self.cluster_id
         if self.target is not None:
@@ -235,7 +240,8 @@ class NodeReply:
 
 def error_reply(exc: MercuryError, cluster_id: bytes | None = None) -> NodeReply:
     """A reply carrying a typed error."""
-    return NodeReply(int(exc.code), message=exc.message[:256], cluster_id=cluster_id)
+    return NodeReply(int(exc.code), message=exc.message[:MAX_MESSAGE_TEXT],
+                     cluster_id=cluster_id)
 
 
 def decode_reply(data: bytes) -> NodeReply:

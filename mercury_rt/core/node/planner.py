@@ -19,7 +19,13 @@ from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Principal
 from mercury_rt.core.gate import PaymentStamp
 from mercury_rt.core.identity import ClusterId, Eid, ServerAddress, check_supersedes
-from mercury_rt.core.node.messages import NodeReply, NodeRequest, decode_reply, encode_operation
+from mercury_rt.core.node.messages import (
+    MAX_MESSAGE_TEXT,
+    NodeReply,
+    NodeRequest,
+    decode_reply,
+    encode_operation,
+)
 from mercury_rt.core.node.server import NodeCore
 from mercury_rt.core.routing import (
     NODE_LOCAL_CODES,
@@ -252,7 +258,7 @@ class CallPlanner:
             return NoAnswer()
         if code in NODE_LOCAL_CODES:
             return NodeLocalError(code, message)
-        return Answered(NodeReply(code, message=message[:256]))
+        return Answered(NodeReply(code, message=message[:MAX_MESSAGE_TEXT]))
 
     def newest(self, cluster_id: ClusterId) -> ClusterId:
         """The newest cluster ID we hold for that cluster (the EID's may be older)."""

@@ -37,6 +37,7 @@ from mercury_rt.core.gate import (
 )
 from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
 from mercury_rt.core.node.messages import (
+    MAX_MESSAGE_TEXT,
     ClusterIdQuery,
     DecodedOperation,
     NodeReply,
@@ -329,7 +330,8 @@ class NodeCore:
         if code is None:
             reply = NodeReply(payload=payload, cluster_id=action.bundle)
         else:
-            reply = NodeReply(code, message=message[:256], cluster_id=action.bundle)
+            reply = NodeReply(code, message=message[:MAX_MESSAGE_TEXT],
+                              cluster_id=action.bundle)
         return self._seal_for(action.sealed, reply.encode())
 
     def relay(self, action: Forward, sealed_reply: bytes | None, code: int | None = None,
@@ -340,8 +342,9 @@ class NodeCore:
                 return self._seal_for(action.sealed, self.seal.open(sealed_reply))
             except SealError as exc:
                 code, message = int(exc.code), exc.message
+        text = f"forwarding to a mirror failed: {message}"
         failure = NodeReply(int(ErrorCode.NODE_LOCAL_ERROR if code is None else code),
-                            message=f"forwarding to a mirror failed: {message}"[:256])
+                            message=text[:MAX_MESSAGE_TEXT])
         return self._seal_for(action.sealed, failure.encode())
 
     # ----- the decision -----------------------------------------------------------------
@@ -366,7 +369,7 @@ class NodeCore:
             if isinstance(verdict, Deny):
                 self.denied += 1
                 return self._respond(sealed, NodeReply(
-                    int(verdict.code), message=verdict.message[:256],
+                    int(verdict.code), message=verdict.message[:MAX_MESSAGE_TEXT],
                     cluster_id=bundle, required_bits=verdict.required_bits))
             allow = verdict
         if isinstance(decision, RedirectTo):

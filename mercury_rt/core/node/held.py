@@ -23,9 +23,7 @@ attempt would fall at or after its expiry time (created + ttl).
 The shell must report an outcome (acknowledged or attempt_failed) for every message poll()
 hands out; the transport always ends an exchange with a reply or a timeout.
 
-A held one-way message as a record: states, fields, and its durable encoding.
-
-Times are integer milliseconds of wall
+Times in a record are integer milliseconds of wall
 clock (Unix epoch): held messages survive a restart, and a monotonic clock restarts with
 the machine. carbon.cbor carries no floats, so integers are also what gets stored.
 """

@@ -1,9 +1,10 @@
 """One outgoing call's whole life as a pure step machine (sans-IO).
 
 `OutgoingCall` decides; its user (the asyncio shell, or a simulated host) carries out one
-step at a time and reports back. Steps: run here, send over the intra-cluster path, send
-to an inter-cluster address (with an answer timeout, so silence moves on to the next
-address), mint a hashcash stamp, finished, failed. It covers routing, SRV failover and
+step at a time and reports back. Host steps (`HostStep`): run here, send over the
+intra-cluster path, send to an inter-cluster address (with an answer timeout, so silence
+moves on to the next address), mint a hashcash stamp. Final steps (`FinalStep`): the call
+got its reply (`GotReply`), or no node could take it (`GaveUp`). It covers routing, SRV failover and
 redirects (through the contact state machine), entity migration (bounded) and one retry
 with a stamp when the target demands proof of work.
 """

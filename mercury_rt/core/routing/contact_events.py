@@ -1,6 +1,8 @@
-"""Events, actions and outcomes of the client-side contact machine (see contact.py).
+"""Events, actions and outcomes of the client-side contact machine (contact.py).
 
-Split from contact.py to keep each module short; import them from mercury_rt.core.contact.
+An event is what happened to one attempt (`Answered`: a node answered; `NoAnswer`, ...);
+an action is what the machine asks for next (`TryAddress`, `ClusterIdReplaced`) or how the
+contact ended (`Succeeded`, `Migrated`, `Failed`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,29 @@
-"""TODO face.
+"""The node core: what one node of a cluster decides, serving requests and making calls.
+
+`NodeCore` takes one request's bytes and returns one action (`NodeAction`: respond,
+invoke a handler, serve state, forward, fetch keys, drop); `OutgoingCall` takes one call
+from a local entity (`CallRequest`) and returns one step at a time (`CallStep`). A host
+(aio/node_runtime.py, testing/nodes.py) carries out each action or step and reports back.
+
+Everything a node decides lives in this package:
+- server.py: request handling in order: open the seal, decode, check the target EID is
+  ours, route (routing.decide_route), the gate call, dispatch to LITHIUM (`Invoke`),
+  redirect/forward carry-out (`relay`), one-way message dedup, the key fetch for a caller
+  whose cluster keys are unknown, and what a state node's answer means (`state_reply`).
+- planner.py: which path a call takes (run here, intra-cluster to a live mirror, or
+  contact another cluster), the request it sends, and what each answer means to contact.
+- outgoing.py: one call's steps, including SRV failover and redirects (through the contact
+  machine), migration, and the one retry with a hashcash stamp.
+- held.py: which failures hold a one-way message (`should_hold`) and which retry it
+  (`settle_attempt`), the held record, its retry schedule and expiry.
+- seal.py: the intra-cluster seal (a key derived from the cluster key).
+- messages.py, state_messages.py: the node's request and reply formats, including the
+  bound on reply text (`MAX_MESSAGE_TEXT`) and the remote-state fetch and commit.
+- membership.py, membership_events.py: the node's membership reactions (heartbeats,
+  liveness into the view, cluster-ID publishing and adoption).
+
+This package does not know sockets, clocks or asyncio: time comes in as arguments, bytes
+go out in actions and steps, and handler code runs only where a host carries out `Invoke`.
 """
 
 from mercury_rt.core.node.held import (
@@ -11,6 +36,8 @@ from mercury_rt.core.node.held import (
     MemoryHeldStore,
     RetryPolicy,
     decode_held,
+    settle_attempt,
+    should_hold,
 )
 from mercury_rt.core.node.membership import (
     NodeMembership,
@@ -46,8 +73,6 @@ from mercury_rt.core.node.outgoing import (
     SendInterStep,
     SendIntraStep,
     pay_for,
-    settle_attempt,
-    should_hold,
 )
 from mercury_rt.core.node.planner import (
     CallPlanner,

@@ -11,7 +11,6 @@ with a stamp when the target demands proof of work.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, replace
 
 from carbon.error_codes import ErrorCode, MercuryError
@@ -24,7 +23,6 @@ from mercury_rt.core.gate import (
     target_tag,
 )
 from mercury_rt.core.identity import ClusterId, Eid
-from mercury_rt.core.node.held import HeldMessage, HeldQueue
 from mercury_rt.core.node.messages import NodeReply
 from mercury_rt.core.node.planner import (
     CallPlanner,
@@ -111,31 +109,6 @@ def pay_for(step: NeedStamp, now: float, nonce: bytes) -> PaymentStamp:
 
     CPU-bound (up to 2**MAX_STAMP_BITS hashes): an event-loop host runs it off the loop."""
     return hashcash_payment(mint_stamp(step.resource, step.bits, now, nonce))
-
-
-UNREACHABLE = frozenset({ErrorCode.NO_NODE_ANSWERED, ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED,
-                         ErrorCode.NO_ANSWER, ErrorCode.NO_LIVE_MIRROR, ErrorCode.TIMEOUT})
-"""Failures that mean no node of the target took the call (a one-way message is held)."""
-RETRY_HELD = UNREACHABLE | {ErrorCode.REQUEST_LOST, ErrorCode.OVERLOADED}
-"""Outcomes after which a held message is tried again: unreachable, a restarted node that
-cannot tell whether it ran, or a node that ran nothing and asked for a retry (the
-receiving node drops repeats by message id)."""
-
-
-def should_hold(code: int) -> bool:
-    """Whether a one-way message that failed with `code` is held for later delivery."""
-    return code in RETRY_HELD
-
-
-def settle_attempt(queue: HeldQueue, message_id: bytes, code: int | None, now: float,
-                   rng: random.Random) -> HeldMessage:
-    """Apply one delivery attempt of a held message: delivered (code None), tried again
-    later (a RETRY_HELD code), or refused for good (any other code)."""
-    if code is None:
-        return queue.acknowledged(message_id, now)
-    if code in RETRY_HELD:
-        return queue.attempt_failed(message_id, now, rng)
-    return queue.refused(message_id, now)
 
 
 class OutgoingCall:

@@ -6,6 +6,7 @@ from a local entity (`CallRequest`) and returns one step at a time (`CallStep`).
 (aio/node_runtime.py, testing/nodes.py) carries out each action or step and reports back.
 
 Everything a node decides lives in this package:
+- actions.py: the actions a host carries out for one request (`NodeAction`).
 - server.py: request handling in order: open the seal, decode, check the target EID is
   ours, route (routing.decide_route), the gate call, dispatch to LITHIUM (`Invoke`),
   redirect/forward carry-out (`relay`), one-way message dedup, the key fetch for a caller
@@ -26,6 +27,16 @@ This package does not know sockets, clocks or asyncio: time comes in as argument
 go out in actions and steps, and handler code runs only where a host carries out `Invoke`.
 """
 
+from mercury_rt.core.node.actions import (
+    Drop,
+    FetchKeys,
+    Forward,
+    Invoke,
+    NodeAction,
+    ReceivedRequest,
+    Respond,
+    ServeState,
+)
 from mercury_rt.core.node.held import (
     DeliveredIds,
     HeldError,
@@ -84,15 +95,8 @@ from mercury_rt.core.node.seal import (
     derive_intra_key,
 )
 from mercury_rt.core.node.server import (
-    Drop,
-    FetchKeys,
-    Forward,
-    Invoke,
-    NodeAction,
     NodeCore,
     NodeState,
-    Respond,
-    ServeState,
 )
 from mercury_rt.core.node.state_messages import (
     StateCommit,
@@ -140,6 +144,7 @@ __all__ = [
     "NodeRequest",
     "NodeState",
     "OutgoingCall",
+    "ReceivedRequest",
     "Respond",
     "RetryPolicy",
     "RunHereStep",

@@ -36,6 +36,16 @@ from mercury_rt.core.gate import (
     request_digest,
 )
 from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
+from mercury_rt.core.node.actions import (
+    Drop,
+    FetchKeys,
+    Forward,
+    Invoke,
+    NodeAction,
+    ReceivedRequest,
+    Respond,
+    ServeState,
+)
 from mercury_rt.core.node.messages import (
     MAX_MESSAGE_TEXT,
     ClusterIdQuery,
@@ -80,85 +90,8 @@ class NodeError(MercuryError):
     code = ErrorCode.NODE_LOCAL_ERROR
 
 
-@dataclass(frozen=True, slots=True)
-class Respond:
-    """Send `reply` (a transport payload, sealed when the path is intra-cluster)."""
-
-    reply: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Invoke:
-    """Run `call` through LITHIUM, then `finish` the result; `allow` is for the audit.
-
-    With `state_at` (remote-state routing) the entity's state is on the node at that
-    intra-cluster address: fetch its image there and commit the changes there.
-    """
-
-    call: IncomingCall
-    sealed: bool
-    bundle: bytes | None
-    allow: Allow
-    state_at: Addr | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ServeState:
-    """Answer another node of this cluster running a call on an entity whose state is
-    here: send the image or apply the changes (through LITHIUM), then `finish`."""
-
-    request: StateFetch | StateCommit
-    sealed: bool = True
-    bundle: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Forward:
-    """Send `payload` over the intra-cluster path to `node_id`, then `relay` its reply."""
-
-    node_id: bytes
-    address: Addr
-    payload: bytes
-    sealed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedRequest:
-    """One request or one-way message as the core decides it.
-
-    `payload` is already opened (`sealed` says whether the reply must be sealed again);
-    `request_key` is sticky across retransmissions; `deadline` is in the shell's monotonic
-    clock."""
-
-    path: Path
-    sealed: bool
-    payload: bytes
-    request_key: bytes
-    deadline: float
-    one_way: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FetchKeys:
-    """Ask `addresses` (the caller's cluster's nodes) for that cluster's current cluster ID
-    with `query`, give each answer to `learn_keys`, then decide `retry` again."""
-
-    master_hash: bytes
-    addresses: tuple[Addr, ...]
-    query: bytes
-    retry: ReceivedRequest
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """Answer nothing (an unauthenticated intra-cluster datagram)."""
-
-    reason: str
-
-
 AuditSink = Callable[[GateRequest, Allow | Deny], None]
 """Where the node reports gate decisions (the shell writes them to the audit log)."""
-NodeAction = Respond | Invoke | ServeState | Forward | FetchKeys | Drop
 FETCH_ADDRESSES = 3
 FETCH_EVERY = 30.0
 """Seconds between key fetches for one cluster: a peer cannot make us query its listed

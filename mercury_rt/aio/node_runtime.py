@@ -243,9 +243,13 @@ class NodeRuntime:
         key = _request_key(event.peer, event.message_id)
         deadline = self._now() + self.spec.invoke_limits.timeout
         action = self.core.handle(path, event.payload, key, deadline, time.time(), one_way=True)
-        if isinstance(action, Invoke | Forward):
-            return self._discard(self._carry_out(action))
-        return None
+        match action:
+            case Invoke() | Forward():
+                return self._discard(self._carry_out(action))
+            case Respond() | ServeState() | FetchKeys() | Drop():
+                return None  # a transport one-way message has no reply to carry an answer
+            case _:
+                assert_never(action)
 
     def _carry_out(self, action: NodeAction) -> bytes | Awaitable[bytes]:
         match action:

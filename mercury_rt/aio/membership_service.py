@@ -1,6 +1,6 @@
 """The membership shell of a node: a heartbeat timer and one-way sends, nothing else.
 
-Every interval it asks the adapter (core/node_membership.py) for this node's heartbeat and
+Every interval it asks the adapter (core/node/membership.py) for this node's heartbeat and
 for what the passage of time changed, and sends what it is told to, one-way over the
 intra-cluster endpoint. Membership messages that arrive are handed to the adapter; the
 node core sees only the resulting views and cluster-ID versions. Sends to a silent peer

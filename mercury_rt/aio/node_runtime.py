@@ -6,32 +6,32 @@ shell carries out: send the bytes, invoke the handler through LITHIUM, or forwar
 the intra-cluster path. Calls made by local entities use the same core: same node (no
 network), another node of the cluster (intra path), or another cluster (contact state
 machine over the target's published addresses, with failover and redirects).
+Carrying out a call's steps is aio/call_driver.py; held one-way messages, aio/held_pump.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import pathlib
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, assert_never
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from carbon import cbor
-from carbon.error_codes import ErrorCode, MercuryError, known_code
+from carbon.error_codes import ErrorCode
 from carbon.principal import Persona
 from carbon.protocol_spec import SpecRegistry
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
+from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, unwrap
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
+from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.aio.remote_state import IntraStateElsewhere
 from mercury_rt.core.gate import (
@@ -41,37 +41,27 @@ from mercury_rt.core.gate import (
     MemorySpentStore,
     PaymentStamp,
     SpentStampStore,
-    hashcash_payment,
-    mint_stamp,
 )
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
 from mercury_rt.core.node import (
-    CallFailed,
     CallPlanner,
-    CallStep,
+    CallRequest,
+    Drop,
     FetchKeys,
-    Finished,
     Forward,
     HeldMessage,
     HeldQueue,
-    HeldState,
     HeldStore,
     Invoke,
     MembershipSettings,
     MemoryHeldStore,
-    NeedStamp,
     NodeAction,
     NodeCore,
-    NodeReply,
     OutgoingCall,
     Respond,
     RetryPolicy,
-    RunLocal,
-    SendInterStep,
-    SendIntraStep,
     ServeState,
     StateFetch,
-    settle_attempt,
     should_hold,
 )
 from mercury_rt.core.routing import ClusterView, Path, ProximityRule, RoutingConfig
@@ -79,19 +69,10 @@ from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, Tr
 from policy.model import Policy
 from tungsten.api import StateStore
 
+__all__ = ["KEY_FETCH_TIMEOUT", "NodeCallError", "NodeRuntime", "NodeSpec"]
+
 _log = structlog.get_logger("mercury_rt.node")
 KEY_FETCH_TIMEOUT = 2.0
-
-
-class NodeCallError(MercuryError):
-    """A call from this node that did not succeed; `code` is the wire error code."""
-
-    def __init__(self, message: str, code: ErrorCode | int,
-                 required_bits: int | None = None) -> None:
-        known = known_code(int(code))
-        super().__init__(message, known)
-        self.raw_code = int(code)
-        self.required_bits = required_bits
 
 
 @dataclass
@@ -139,13 +120,11 @@ class NodeRuntime:
             audit=self._audit if spec.audit_file is not None else None,
             spent=spec.spent if spec.spent is not None
             else MemorySpentStore(spec.policy.spent_store_limit))
-        self.planner = CallPlanner(self.core, rng, spec.proximity)
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)
-        self._held_changed = asyncio.Event()
-        self._retry_task: asyncio.Task[None] | None = None
-        self._retries: set[asyncio.Task[None]] = set()
-        self._settled: dict[bytes, list[asyncio.Future[HeldMessage]]] = {}
+        self._held = HeldPump(self.held, rng, self._deliver, spec.transport.default_timeout)
+        self._calls = CallDriver(self.core, self._endpoint, self._carry_out)
+        self._targets = TargetCache()
         self.invoker: Invoker | None = None
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
@@ -156,6 +135,8 @@ class NodeRuntime:
         self.answer_timeout = spec.answer_timeout or 2 * spec.transport.initial_rto
         """A node that has not acknowledged a request within this time is passed over
         (two initial retransmission timeouts: the request was sent twice by then)."""
+        self.planner = CallPlanner(self.core, rng, caller_eid=self._caller_eid,
+                                   answer_timeout=self.answer_timeout, proximity=spec.proximity)
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -174,9 +155,7 @@ class NodeRuntime:
                                          on_request=self._on_intra,
                                          on_message=self._on_intra_message,
                                          rng=random.Random(self.rng.getrandbits(64)))
-        if self.held.recover():
-            self._held_changed.set()
-        self._retry_task = loop.create_task(self._retry_held())
+        self._held.start()
         self._start_membership()
 
     def _audit(self, request: GateRequest, decision: Allow | Deny) -> None:
@@ -194,9 +173,7 @@ class NodeRuntime:
         """Drain handlers in flight, then close both sockets (and the audit log)."""
         if self.membership is not None:
             await self.membership.stop()
-        for task in (self._retry_task, *self._retries):
-            if task is not None:
-                task.cancel()
+        self._held.stop()
         for endpoint in (self.inter, self.intra):
             if endpoint is not None:
                 await endpoint.drain()
@@ -238,6 +215,9 @@ class NodeRuntime:
             self._eids[key] = eid
         return eid
 
+    def _caller_eid(self, local: bytes) -> bytes:
+        return self.eid_for(local)  # looked up per call: tests stand in their own eid_for
+
     # ----- serving -----------------------------------------------------------------------
 
     def _on_inter(self, event: RequestReceived) -> bytes | Awaitable[bytes]:
@@ -263,23 +243,31 @@ class NodeRuntime:
         key = _request_key(event.peer, event.message_id)
         deadline = self._now() + self.spec.invoke_limits.timeout
         action = self.core.handle(path, event.payload, key, deadline, time.time(), one_way=True)
-        if isinstance(action, Invoke | Forward):
-            return self._discard(self._carry_out(action))
-        return None
+        match action:
+            case Invoke() | Forward():
+                return self._discard(self._carry_out(action))
+            case Respond() | ServeState() | FetchKeys() | Drop():
+                return None  # a transport one-way message has no reply to carry an answer
+            case _:
+                assert_never(action)
 
     def _carry_out(self, action: NodeAction) -> bytes | Awaitable[bytes]:
-        if isinstance(action, Respond):
-            return action.reply
-        if isinstance(action, Invoke):
-            return self._invoke(action)
-        if isinstance(action, Forward):
-            return self._forward(action)
-        if isinstance(action, FetchKeys):
-            return self._fetch_keys(action)
-        if isinstance(action, ServeState):
-            return self._serve_state(action)
-        _log.debug("intra_datagram_dropped", reason=action.reason)
-        return b""
+        match action:
+            case Respond():
+                return action.reply
+            case Invoke():
+                return self._invoke(action)
+            case Forward():
+                return self._forward(action)
+            case FetchKeys():
+                return self._fetch_keys(action)
+            case ServeState():
+                return self._serve_state(action)
+            case Drop():
+                _log.debug("intra_datagram_dropped", reason=action.reason)
+                return b""
+            case _:
+                assert_never(action)
 
     async def _invoke(self, action: Invoke) -> bytes:
         assert self.invoker is not None
@@ -345,13 +333,12 @@ class NodeRuntime:
         migration included). A hashcash demand is met once automatically (minted off the
         event loop). Raises NodeCallError with the wire code.
         """
-        eid = target if isinstance(target, Eid) else _decode_eid(target)
+        eid = target if isinstance(target, Eid) else self._targets.decode(target)
         deadline = self._now() + timeout
-        driver = OutgoingCall(self.planner, eid, endpoint, operation, payload, caller=caller,
-                              caller_eid=self.eid_for, request_key=self.rng.randbytes(8),
-                              answer_timeout=self.answer_timeout, now=time.monotonic(),
-                              payments=payments, delegation=delegation)
-        return _unwrap(await self._run(driver, deadline))
+        request = CallRequest(eid, endpoint, operation, payload, caller, self.rng.randbytes(8),
+                              payments, delegation)
+        call = OutgoingCall(self.planner, request, time.monotonic())
+        return unwrap(await self._calls.run(call, deadline))
 
     async def send(self, target: bytes | Eid, endpoint: int, operation: int, payload: bytes,
                    *, caller: bytes, timeout: float = 30.0) -> HeldMessage | bytes:
@@ -363,18 +350,16 @@ class NodeRuntime:
         returned HeldMessage (state PENDING) is what `message_status` reports later.
         End-to-end refusals (access denied, unknown entity...) raise NodeCallError.
         """
-        eid = target if isinstance(target, Eid) else _decode_eid(target)
+        eid = target if isinstance(target, Eid) else self._targets.decode(target)
         message_id = self.rng.randbytes(16)
+        request = CallRequest(eid, endpoint, operation, payload, caller, message_id[:8],
+                              message_id=message_id)
         try:
-            await self._deliver(eid, endpoint, operation, payload, caller, message_id, timeout)
+            await self._deliver(request, timeout)
         except NodeCallError as exc:
             if not should_hold(exc.raw_code):
                 raise
-            held = self.held.hold(message_id, caller, eid.encode(),
-                                  cbor.dumps([endpoint, operation, payload]),
-                                  now=time.time(), rng=self.rng)
-            self._held_changed.set()
-            return held
+            return self._held.hold(request)
         return message_id
 
     def message_status(self, message_id: bytes) -> HeldMessage:
@@ -383,100 +368,21 @@ class NodeRuntime:
 
     async def message_settled(self, message_id: bytes) -> HeldMessage:
         """Wait until a held message is no longer PENDING; returns its final record."""
-        record = self.held.status(message_id)
-        if record.state is not HeldState.PENDING:
-            return record
-        future: asyncio.Future[HeldMessage] = asyncio.get_running_loop().create_future()
-        self._settled.setdefault(message_id, []).append(future)
-        return await future
-
-    def _settle(self, record: HeldMessage) -> None:
-        for future in self._settled.pop(record.message_id, []):
-            if not future.done():
-                future.set_result(record)
+        return await self._held.settled(message_id)
 
     def held_messages(self, sender: bytes) -> list[HeldMessage]:
         """Every message `sender` has held at this node, oldest first."""
         return self.held.for_sender(sender)
 
-    async def _deliver(self, eid: Eid, endpoint: int, operation: int, payload: bytes,
-                       caller: bytes, message_id: bytes, timeout: float) -> None:
-        driver = OutgoingCall(self.planner, eid, endpoint, operation, payload, caller=caller,
-                              caller_eid=self.eid_for, request_key=message_id[:8],
-                              answer_timeout=self.answer_timeout, now=time.monotonic(),
-                              message_id=message_id)
-        _unwrap(await self._run(driver, self._now() + timeout))
+    async def _deliver(self, request: CallRequest, timeout: float) -> None:
+        """One delivery attempt of a one-way message; raises NodeCallError."""
+        call = OutgoingCall(self.planner, request, time.monotonic())
+        unwrap(await self._calls.run(call, self._now() + timeout))
 
-    async def _retry_held(self) -> None:
-        """Background: retry held messages when due; one attempt per message at a time."""
-        while True:
-            wake = self.held.next_wakeup()
-            delay = None if wake is None else max(wake - time.time(), 0.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._held_changed.wait(), delay)
-            self._held_changed.clear()
-            due, expired = self.held.poll(time.time())
-            for record in expired:
-                _log.info("held_message_expired", message_id=record.message_id.hex())
-                self._settle(record)
-            for record in due:
-                task = asyncio.get_running_loop().create_task(self._retry_one(record))
-                self._retries.add(task)
-                task.add_done_callback(self._retries.discard)
-
-    async def _retry_one(self, record: HeldMessage) -> None:
-        endpoint, operation, payload = _held_parts(record.payload)
-        code: int | None = None
-        try:
-            await self._deliver(Eid.decode(record.target), endpoint, operation, payload,
-                                record.sender, record.message_id,
-                                self.spec.transport.default_timeout)
-        except NodeCallError as exc:
-            code = exc.raw_code
-            _log.info("held_message_attempt_failed", message_id=record.message_id.hex(),
-                      code=code, reason=exc.message)
-        after = settle_attempt(self.held, record.message_id, code, time.time(), self.rng)
-        if after.state is HeldState.PENDING:
-            self._held_changed.set()
-        else:
-            self._settle(after)
-
-    async def _run(self, driver: OutgoingCall, deadline: float) -> NodeReply:
-        """Carry out a call's steps until it finishes; raises NodeCallError on failure."""
-        step = driver.start()
-        while True:
-            if isinstance(step, Finished):
-                return step.reply
-            if isinstance(step, CallFailed):
-                raise NodeCallError(step.message, step.code)
-            if deadline <= self._now():
-                raise NodeCallError("call deadline passed", ErrorCode.TIMEOUT)
-            step = await self._carry_out_step(driver, step, deadline)
-
-    async def _carry_out_step(self, driver: OutgoingCall, step: CallStep,
-                              deadline: float) -> CallStep:
-        remaining = max(deadline - self._now(), 0.001)
-        if isinstance(step, NeedStamp):
-            stamp = await asyncio.get_running_loop().run_in_executor(
-                None, mint_stamp, step.resource, step.bits, time.time(), os.urandom(12))
-            return driver.on_stamp(hashcash_payment(stamp))
-        if isinstance(step, RunLocal):
-            action = self.core.handle_local(step.payload, driver.request_key, deadline,
-                                            time.time())
-            result = self._carry_out(action)
-            raw = result if isinstance(result, bytes) else await result
-            await asyncio.sleep(0)  # a local call may finish without ever yielding: let
-            return driver.on_reply(raw)  # the loop serve the network between such calls
-        assert isinstance(step, SendIntraStep | SendInterStep)
-        endpoint, answer = (self.intra, None) if isinstance(step, SendIntraStep) \
-            else (self.inter, min(step.answer_timeout, remaining))
-        assert endpoint is not None
-        try:
-            raw = await endpoint.call(step.address, step.payload, timeout=remaining,
-                                      answer_timeout=answer)
-        except CallError as exc:
-            return driver.on_failure(int(exc.code), exc.message, time.monotonic())
-        return driver.on_reply(raw)
+    def _endpoint(self, path: Path) -> TransportEndpoint:
+        endpoint = self.intra if path is Path.INTRA_CLUSTER else self.inter
+        assert endpoint is not None, "the node has not started"
+        return endpoint
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -484,39 +390,3 @@ class NodeRuntime:
 
 def _request_key(peer: Addr, request_id: int) -> bytes:
     return f"{peer[0]}|{peer[1]}|{request_id}".encode()
-
-
-def _held_parts(data: bytes) -> tuple[int, int, bytes]:
-    """(endpoint, operation, payload) of a held message, as `send` stored them."""
-    value = cbor.loads(data)
-    if (not isinstance(value, list) or len(value) != 3 or type(value[0]) is not int
-            or type(value[1]) is not int or type(value[2]) is not bytes):
-        raise NodeCallError("held message record is corrupt", ErrorCode.HELD_RECORD_CORRUPT)
-    return value[0], value[1], value[2]
-
-
-_DECODED: OrderedDict[bytes, Eid] = OrderedDict()
-MAX_DECODED = 4096
-
-
-def _decode_eid(data: bytes) -> Eid:
-    """Decode a target EID, remembering the ones called recently (decoding costs ~50 us)."""
-    eid = _DECODED.get(data)
-    if eid is not None:
-        _DECODED.move_to_end(data)
-        return eid
-    try:
-        eid = Eid.decode(data)
-    except MercuryError as exc:
-        raise NodeCallError(f"not a valid EID: {exc.message}", exc.code) from None
-    _DECODED[data] = eid
-    if len(_DECODED) > MAX_DECODED:
-        _DECODED.popitem(last=False)
-    return eid
-
-
-def _unwrap(reply: NodeReply) -> bytes:
-    if reply.ok:
-        return reply.payload or b""
-    raise NodeCallError(reply.message or "call refused", reply.code, reply.required_bits)
-

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -20,24 +21,27 @@ from carbon.error_codes import ErrorCode, MercuryError
 from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.apps.echo import RAN
-from mercury_rt.core.gate import MemorySpentStore, hashcash_payment, mint_stamp
+from mercury_rt.core.gate import MemorySpentStore
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
 from mercury_rt.core.node import (
-    CallFailed,
     CallPlanner,
+    CallRequest,
     CallStep,
+    Drop,
     FetchKeys,
-    Finished,
     Forward,
+    GaveUp,
+    GotReply,
     HeldQueue,
     HeldStore,
     Invoke,
     NeedStamp,
+    NodeAction,
     NodeCore,
     OutgoingCall,
     Respond,
     RetryPolicy,
-    RunLocal,
+    RunHereStep,
     SendInterStep,
     SendIntraStep,
     ServeState,
@@ -45,6 +49,7 @@ from mercury_rt.core.node import (
     decode_image,
     encode_state_commit,
     encode_state_fetch,
+    pay_for,
     settle_attempt,
     should_hold,
     state_failure,
@@ -52,6 +57,7 @@ from mercury_rt.core.node import (
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
 from mercury_rt.core.transport import (
     Addr,
+    MessageDelivered,
     MessageReceived,
     ReplyReceived,
     RequestReceived,
@@ -136,7 +142,8 @@ class SimNode:
         self.core = NodeCore.for_cluster(
             spec.cluster_ids, spec.cluster_key, spec.policy, spec.view, spec.intra_addresses,
             routing=spec.routing, spent=MemorySpentStore(), seal_prefix=rng.randbytes(4))
-        self.planner = CallPlanner(self.core, rng)
+        self.planner = CallPlanner(self.core, rng, caller_eid=self.eid_for,
+                                   answer_timeout=spec.answer_timeout)
         self.inter = net.transport(spec.transport)
         self.intra = net.transport(spec.transport)
         self.held = HeldQueue(spec.held_store, spec.held_policy)
@@ -166,40 +173,50 @@ class SimNode:
 
     def _on_event(self, transport: Transport, path: Path, event: TransportEvent,
                   now: float) -> None:
-        if isinstance(event, RequestReceived):
-            key = f"{event.peer}|{event.request_id}".encode()
-            action = self.core.handle(path, event.payload, key, event.deadline, now)
-            self._carry_out(action, now, lambda reply: transport.reply(
-                event.peer, event.request_id, reply, self.net.clock.now))
-        elif isinstance(event, MessageReceived):
-            return
-        else:
-            waiter = self._pending.pop((id(transport), event.handle), None)
-            if waiter is not None:
-                waiter(event)
+        match event:
+            case RequestReceived():
+                key = f"{event.peer}|{event.request_id}".encode()
+                action = self.core.handle(path, event.payload, key, event.deadline, now)
+                self._carry_out(action, now, lambda reply: transport.reply(
+                    event.peer, event.request_id, reply, self.net.clock.now))
+            case MessageReceived():
+                return
+            case ReplyReceived() | MessageDelivered() | TransportCallFailed():
+                waiter = self._pending.pop((id(transport), event.handle), None)
+                if waiter is not None:
+                    waiter(event)
+            case _:
+                assert_never(event)
 
-    def _carry_out(self, action: object, now: float, answer: Callable[[bytes], object]) -> None:
-        if isinstance(action, Respond):
-            answer(action.reply)
-        elif isinstance(action, Invoke) and action.state_at is not None:
-            self._invoke_with_remote_state(action, answer)
-        elif isinstance(action, Invoke):
-            payload, code, message = self._invoke(action)
-            answer(self.core.finish(action, payload, code, message))
-        elif isinstance(action, ServeState):
-            payload, code, message = self._serve_state(action)
-            answer(self.core.finish(action, payload, code, message))
-        elif isinstance(action, Forward):
-            def relayed(event: TransportEvent) -> None:
-                if isinstance(event, ReplyReceived):
-                    answer(self.core.relay(action, event.payload))
-                elif isinstance(event, TransportCallFailed):
-                    answer(self.core.relay(action, None, event.code, event.detail))
-            self._send(self.intra, action.address, action.payload, None, relayed)
-        elif isinstance(action, FetchKeys):  # simulated callers send full-keys EIDs
-            self._carry_out(self.core.retry(action, now), now, answer)
-        else:
-            answer(b"")
+    def _carry_out(self, action: NodeAction, now: float,
+                   answer: Callable[[bytes], object]) -> None:
+        match action:
+            case Respond():
+                answer(action.reply)
+            case Invoke() if action.state_at is not None:
+                self._invoke_with_remote_state(action, answer)
+            case Invoke():
+                payload, code, message = self._invoke(action)
+                answer(self.core.finish(action, payload, code, message))
+            case ServeState():
+                payload, code, message = self._serve_state(action)
+                answer(self.core.finish(action, payload, code, message))
+            case Forward():
+                self._forward(action, answer)
+            case FetchKeys():  # simulated callers send full-keys EIDs
+                self._carry_out(self.core.retry(action, now), now, answer)
+            case Drop():
+                answer(b"")
+            case _:
+                assert_never(action)
+
+    def _forward(self, action: Forward, answer: Callable[[bytes], object]) -> None:
+        def relayed(event: TransportEvent) -> None:
+            if isinstance(event, ReplyReceived):
+                answer(self.core.relay(action, event.payload))
+            elif isinstance(event, TransportCallFailed):
+                answer(self.core.relay(action, None, event.code, event.detail))
+        self._send(self.intra, action.address, action.payload, None, relayed)
 
     def _invoke(self, action: Invoke) -> tuple[bytes | None, int | None, str]:
         call = action.call
@@ -273,11 +290,9 @@ class SimNode:
     def call(self, target: bytes, operation: int, payload: bytes, *, caller: bytes,
              done: Outcome, timeout: float = 60.0, message_id: bytes | None = None) -> None:
         """Start a call; `done` runs once with its outcome."""
-        driver = OutgoingCall(self.planner, Eid.decode(target), 1, operation, payload,
-                              caller=caller, caller_eid=self.eid_for,
-                              request_key=self.rng.randbytes(8),
-                              answer_timeout=self.spec.answer_timeout, now=self.net.clock.now,
-                              message_id=message_id)
+        request = CallRequest(Eid.decode(target), 1, operation, payload, caller,
+                              self.rng.randbytes(8), message_id=message_id)
+        driver = OutgoingCall(self.planner, request, self.net.clock.now)
         self._step(driver, driver.start(), self.net.clock.now + timeout, done)
 
     def send(self, target: bytes, payload: bytes, *, caller: bytes,
@@ -315,31 +330,32 @@ class SimNode:
     def _step(self, driver: OutgoingCall, step: CallStep, deadline: float,
               done: Outcome) -> None:
         while True:
-            if isinstance(step, Finished):
-                reply = step.reply
-                done(reply.payload if reply.ok else None, None if reply.ok else reply.code,
-                     reply.message)
-                return
-            if isinstance(step, CallFailed):
-                done(None, step.code, step.message)
-                return
-            if isinstance(step, NeedStamp):
-                stamp = mint_stamp(step.resource, step.bits, self.net.clock.now,
-                                   self.rng.randbytes(12))
-                step = driver.on_stamp(hashcash_payment(stamp))
-                continue
-            if isinstance(step, RunLocal):
-                replies: list[bytes] = []
-                action = self.core.handle_local(step.payload, driver.request_key, deadline,
-                                                self.net.clock.now)
-                self._carry_out(action, self.net.clock.now, replies.append)
-                if not replies:
-                    done(None, int(ErrorCode.NODE_LOCAL_ERROR), "local forwarding unsupported")
+            match step:
+                case GotReply(reply=reply):
+                    done(reply.payload if reply.ok else None, None if reply.ok else reply.code,
+                         reply.message)
                     return
-                step = driver.on_reply(replies[0])
-                continue
-            self._send_step(driver, step, deadline, done)
-            return
+                case GaveUp():
+                    done(None, step.code, step.message)
+                    return
+                case NeedStamp():
+                    step = driver.on_stamp(pay_for(step, self.net.clock.now,
+                                                   self.rng.randbytes(12)))
+                case RunHereStep():
+                    replies: list[bytes] = []
+                    action = self.core.handle_local(step.payload, driver.request_key, deadline,
+                                                    self.net.clock.now)
+                    self._carry_out(action, self.net.clock.now, replies.append)
+                    if not replies:
+                        done(None, int(ErrorCode.NODE_LOCAL_ERROR),
+                             "local forwarding unsupported")
+                        return
+                    step = driver.on_reply(replies[0])
+                case SendIntraStep() | SendInterStep():
+                    self._send_step(driver, step, deadline, done)
+                    return
+                case _:
+                    assert_never(step)
 
     def _send_step(self, driver: OutgoingCall, step: SendIntraStep | SendInterStep,
                    deadline: float, done: Outcome) -> None:

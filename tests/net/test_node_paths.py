@@ -29,6 +29,7 @@ from mercury_rt.core.identity import (
     mint_eid,
 )
 from mercury_rt.core.node import (
+    CallRequest,
     HeldMessage,
     HeldState,
     MemoryHeldStore,
@@ -300,10 +301,10 @@ def test_a_retried_message_is_not_run_again_by_a_restarted_node() -> None:
             a1, target = home.nodes["a1"], away.eid("carol")
             message_id = b"m" * 16
             note = dumps_typed(str, "once")
-            await a1._deliver(_decoded(target), 1, 3, note, b"alice", message_id, 5.0)
+            await a1._deliver(_message(target, note, message_id), 5.0)
             await away.nodes["b1"].stop()
             await away.restart("b1")
-            await a1._deliver(_decoded(target), 1, 3, note, b"alice", message_id, 5.0)
+            await a1._deliver(_message(target, note, message_id), 5.0)
             assert away.notes["b1"] == ["once"]
             assert away.nodes["b1"].core.duplicates == 1
 
@@ -312,6 +313,11 @@ def test_a_retried_message_is_not_run_again_by_a_restarted_node() -> None:
 
 def _decoded(eid: bytes) -> Eid:
     return Eid.decode(eid)
+
+
+def _message(eid: bytes, note: bytes, message_id: bytes) -> CallRequest:
+    return CallRequest(_decoded(eid), 1, 3, note, b"alice", message_id[:8],
+                       message_id=message_id)
 
 
 def test_a_node_uses_the_durable_stores_it_is_given_even_when_empty() -> None:

@@ -29,7 +29,6 @@ from mercury_rt.core.routing import (
     ClusterView,
     Contact,
     ContactEvent,
-    Done,
     Failed,
     ForwardTo,
     NoAnswer,
@@ -38,8 +37,9 @@ from mercury_rt.core.routing import (
     NotMirroredChoice,
     RequestSummary,
     RoutingConfig,
-    RunLocally,
+    RunHere,
     RunWithRemoteState,
+    Succeeded,
     TryAddress,
     decide_route,
     decode_routing_reply,
@@ -99,8 +99,8 @@ class ClusterY:
                 else decision.state_node
             if not self.nodes[target].up:
                 return NodeLocalError(int(ErrorCode.NODE_LOCAL_ERROR), "mirror went away")
-            decision = RunLocally(decision.bundle_cluster_id)
-        if isinstance(decision, RunLocally):
+            decision = RunHere(decision.bundle_cluster_id)
+        if isinstance(decision, RunHere):
             if one_way is None:
                 self.executions.append(request_id)
             elif self.dedup.first_time(one_way, now):
@@ -124,7 +124,7 @@ class Caller:
         self.outcomes: list[tuple[float, object]] = []
 
     def call(self, request_id: bytes, now: float, one_way: bytes | None = None,
-             ack_loss: float = 0.0) -> Done | Failed:
+             ack_loss: float = 0.0) -> Succeeded | Failed:
         contact = Contact(self.cluster_id, self.rng, supersedes)  # type: ignore[arg-type]
         actions = contact.start()
         while True:
@@ -132,7 +132,7 @@ class Caller:
             for action in actions:
                 if isinstance(action, ClusterIdReplaced):
                     self.cluster_id = action.cluster_id  # type: ignore[assignment]
-                elif isinstance(action, Done | Failed):
+                elif isinstance(action, Succeeded | Failed):
                     return action
                 elif isinstance(action, TryAddress):
                     node = self.y.node_at(action.endpoint)
@@ -154,7 +154,7 @@ class Caller:
         for record in due:
             result = self.call(record.message_id, now, one_way=record.message_id,
                                ack_loss=ack_loss)
-            if isinstance(result, Done):
+            if isinstance(result, Succeeded):
                 self.held.acknowledged(record.message_id, now)
             else:
                 self.held.attempt_failed(record.message_id, now, self.rng)
@@ -197,7 +197,7 @@ def run(choice: NotMirroredChoice, seed: int) -> tuple[ClusterY, Caller]:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_requests_succeed_or_fail_clearly_and_run_at_most_once(choice: NotMirroredChoice,
                                                                seed: int) -> None:
-    """Every request ends Done or Failed(500) listing attempts; none runs twice."""
+    """Every request ends Succeeded or Failed(500) listing attempts; none runs twice."""
     y, caller = run(choice, seed)
     assert len(y.executions) == len(set(y.executions))
     for now, result in caller.outcomes:
@@ -206,9 +206,9 @@ def test_requests_succeed_or_fail_clearly_and_run_at_most_once(choice: NotMirror
             assert result.code is ErrorCode.NO_NODE_ANSWERED
             assert "tried:" in result.message and result.attempts
         else:
-            assert isinstance(result, Done)
+            assert isinstance(result, Succeeded)
     assert any(isinstance(r, Failed) for _, r in caller.outcomes)  # the outage was felt
-    done = [r for _, r in caller.outcomes if isinstance(r, Done)]
+    done = [r for _, r in caller.outcomes if isinstance(r, Succeeded)]
     assert len(done) == len(y.executions)  # every success ran exactly once, no failure ran
 
 
@@ -218,8 +218,8 @@ def test_caller_learns_new_cluster_id_and_reaches_moved_node(choice: NotMirrored
     y, caller = run(choice, seed=4)
     assert caller.cluster_id.version == 2
     late = [r for now, r in caller.outcomes if now >= 25.0]
-    assert all(isinstance(r, Done) for r in late)
-    assert any(isinstance(r, Done) and r.endpoint == y.nodes[b"Y2"].address for r in late)
+    assert all(isinstance(r, Succeeded) for r in late)
+    assert any(isinstance(r, Succeeded) and r.endpoint == y.nodes[b"Y2"].address for r in late)
 
 
 @pytest.mark.parametrize("seed", [1, 5, 9])

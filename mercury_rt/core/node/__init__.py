@@ -1,6 +1,42 @@
-"""TODO face.
+"""The node core: what one node of a cluster decides, serving requests and making calls.
+
+`NodeCore` takes one request's bytes and returns one action (`NodeAction`: respond,
+invoke a handler, serve state, forward, fetch keys, drop); `OutgoingCall` takes one call
+from a local entity (`CallRequest`) and returns one step at a time (`CallStep`). A host
+(aio/node_runtime.py, testing/nodes.py) carries out each action or step and reports back.
+
+Everything a node decides lives in this package:
+- actions.py: the actions a host carries out for one request (`NodeAction`).
+- server.py: request handling in order: open the seal, decode, check the target EID is
+  ours, route (routing.decide_route), the gate call, dispatch to LITHIUM (`Invoke`),
+  redirect/forward carry-out (`relay`), one-way message dedup, the key fetch for a caller
+  whose cluster keys are unknown, and what a state node's answer means (`state_reply`).
+- planner.py: which path a call takes (run here, intra-cluster to a live mirror, or
+  contact another cluster), the request it sends, and what each answer means to contact.
+- outgoing.py: one call's steps, including SRV failover and redirects (through the contact
+  machine), migration, and the one retry with a hashcash stamp.
+- held.py: which failures hold a one-way message (`should_hold`) and which retry it
+  (`settle_attempt`), the held record, its retry schedule and expiry.
+- seal.py: the intra-cluster seal (a key derived from the cluster key).
+- messages.py, state_messages.py: the node's request and reply formats, including the
+  bound on reply text (`MAX_MESSAGE_TEXT`) and the remote-state fetch and commit.
+- membership.py, membership_events.py: the node's membership reactions (heartbeats,
+  liveness into the view, cluster-ID publishing and adoption).
+
+This package does not know sockets, clocks or asyncio: time comes in as arguments, bytes
+go out in actions and steps, and handler code runs only where a host carries out `Invoke`.
 """
 
+from mercury_rt.core.node.actions import (
+    Drop,
+    FetchKeys,
+    Forward,
+    Invoke,
+    NodeAction,
+    ReceivedRequest,
+    Respond,
+    ServeState,
+)
 from mercury_rt.core.node.held import (
     DeliveredIds,
     HeldError,
@@ -11,6 +47,8 @@ from mercury_rt.core.node.held import (
     MemoryHeldStore,
     RetryPolicy,
     decode_held,
+    settle_attempt,
+    should_hold,
 )
 from mercury_rt.core.node.membership import (
     NodeMembership,
@@ -24,29 +62,32 @@ from mercury_rt.core.node.membership_events import (
     MembershipStep,
 )
 from mercury_rt.core.node.messages import (
+    MAX_MESSAGE_TEXT,
     ClusterIdQuery,
+    DecodedOperation,
     NodeReply,
     NodeRequest,
-    Operation,
     decode_node_request,
     decode_reply,
     encode_cluster_id_query,
     encode_operation,
 )
 from mercury_rt.core.node.outgoing import (
-    CallFailed,
     CallStep,
-    Finished,
+    FinalStep,
+    GaveUp,
+    GotReply,
+    HostStep,
     NeedStamp,
     OutgoingCall,
-    RunLocal,
+    RunHereStep,
     SendInterStep,
     SendIntraStep,
-    settle_attempt,
-    should_hold,
+    pay_for,
 )
 from mercury_rt.core.node.planner import (
     CallPlanner,
+    CallRequest,
 )
 from mercury_rt.core.node.seal import (
     IntraSeal,
@@ -54,15 +95,8 @@ from mercury_rt.core.node.seal import (
     derive_intra_key,
 )
 from mercury_rt.core.node.server import (
-    Drop,
-    FetchKeys,
-    Forward,
-    Invoke,
-    NodeAction,
     NodeCore,
     NodeState,
-    Respond,
-    ServeState,
 )
 from mercury_rt.core.node.state_messages import (
     StateCommit,
@@ -74,23 +108,28 @@ from mercury_rt.core.node.state_messages import (
 )
 
 __all__ = [
+    "MAX_MESSAGE_TEXT",
     "AnnouncementRejected",
-    "CallFailed",
     "CallPlanner",
+    "CallRequest",
     "CallStep",
     "ClusterIdAdopted",
     "ClusterIdPublished",
     "ClusterIdQuery",
+    "DecodedOperation",
     "DeliveredIds",
     "Drop",
     "FetchKeys",
-    "Finished",
+    "FinalStep",
     "Forward",
+    "GaveUp",
+    "GotReply",
     "HeldError",
     "HeldMessage",
     "HeldQueue",
     "HeldState",
     "HeldStore",
+    "HostStep",
     "IntraSeal",
     "Invoke",
     "MembershipEvent",
@@ -104,11 +143,11 @@ __all__ = [
     "NodeReply",
     "NodeRequest",
     "NodeState",
-    "Operation",
     "OutgoingCall",
+    "ReceivedRequest",
     "Respond",
     "RetryPolicy",
-    "RunLocal",
+    "RunHereStep",
     "SealError",
     "SendInterStep",
     "SendIntraStep",
@@ -124,6 +163,7 @@ __all__ = [
     "encode_operation",
     "encode_state_commit",
     "encode_state_fetch",
+    "pay_for",
     "settle_attempt",
     "should_hold",
     "state_failure",

@@ -23,9 +23,7 @@ attempt would fall at or after its expiry time (created + ttl).
 The shell must report an outcome (acknowledged or attempt_failed) for every message poll()
 hands out; the transport always ends an exchange with a reply or a timeout.
 
-A held one-way message as a record: states, fields, and its durable encoding.
-
-Times are integer milliseconds of wall
+Times in a record are integer milliseconds of wall
 clock (Unix epoch): held messages survive a restart, and a monotonic clock restarts with
 the machine. carbon.cbor carries no floats, so integers are also what gets stored.
 """
@@ -41,8 +39,9 @@ from typing import Protocol, TypeVar
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
 
-__all__ = ["DeliveredIds", "HeldError", "HeldMessage", "HeldQueue", "HeldState", "HeldStore",
-           "MemoryHeldStore", "RetryPolicy"]
+__all__ = ["RETRY_HELD", "UNREACHABLE", "DeliveredIds", "HeldError", "HeldMessage", "HeldQueue",
+           "HeldState", "HeldStore", "MemoryHeldStore", "RetryPolicy", "settle_attempt",
+           "should_hold"]
 
 
 class HeldStore(Protocol):
@@ -352,3 +351,28 @@ def _typed(value: object, kind: type[T]) -> T:
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
     assert isinstance(value, kind)
     return value
+
+
+UNREACHABLE = frozenset({ErrorCode.NO_NODE_ANSWERED, ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED,
+                         ErrorCode.NO_ANSWER, ErrorCode.NO_LIVE_MIRROR, ErrorCode.TIMEOUT})
+"""Failures that mean no node of the target took the call (a one-way message is held)."""
+RETRY_HELD = UNREACHABLE | {ErrorCode.REQUEST_LOST, ErrorCode.OVERLOADED}
+"""Outcomes after which a held message is tried again: unreachable, a restarted node that
+cannot tell whether it ran, or a node that ran nothing and asked for a retry (the
+receiving node drops repeats by message id)."""
+
+
+def should_hold(code: int) -> bool:
+    """Whether a one-way message that failed with `code` is held for later delivery."""
+    return code in RETRY_HELD
+
+
+def settle_attempt(queue: HeldQueue, message_id: bytes, code: int | None, now: float,
+                   rng: random.Random) -> HeldMessage:
+    """Apply one delivery attempt of a held message: delivered (code None), tried again
+    later (a RETRY_HELD code), or refused for good (any other code)."""
+    if code is None:
+        return queue.acknowledged(message_id, now)
+    if code in RETRY_HELD:
+        return queue.attempt_failed(message_id, now, rng)
+    return queue.refused(message_id, now)

@@ -1,10 +1,12 @@
 """Membership wired into a node core: heartbeats in and out, views, cluster-ID publishing.
 
-`Membership` (membership.py) decides who is alive, who moved and which public addresses
-the cluster should publish. This adapter connects it to one node (sans-IO, injected time):
+`Membership` (core/membership/liveness.py) decides who is alive, who moved and which
+public addresses the cluster should publish. This adapter connects it to one node
+(sans-IO, injected time):
 
-- it builds this node's signed heartbeat (node_cert.py) and seals it for every peer;
-- it feeds sealed intra-cluster messages of kinds 2 and 3 (membership_messages.py) and
+- it builds this node's signed heartbeat (core/membership/certs.py) and seals it for
+  every peer;
+- it feeds sealed intra-cluster messages of kinds 2 and 3 (core/membership/messages.py) and
   ticks into `Membership`, and applies what comes out to the node core: node liveness and
   redirect addresses in `core.state.view`, a peer's new intra-cluster address in
   `core.state.intra_addresses`;

@@ -1,6 +1,6 @@
 """What node membership takes and gives: settings, messages to send, events to report.
 
-Kept apart from node_membership.py so the shell and tests can name these without the
+Kept apart from membership.py so the shell and tests can name these without the
 adapter, and the adapter module stays about behaviour.
 """
 

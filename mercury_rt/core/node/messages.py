@@ -93,7 +93,7 @@ class NodeRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Operation:
+class DecodedOperation:
     """A decoded operation request: the request, its exact body, payments and hops."""
 
     request: NodeRequest
@@ -120,7 +120,8 @@ def encode_cluster_id_query(master_hash: bytes) -> bytes:
     return cbor.dumps([1, master_hash])
 
 
-def decode_node_request(data: bytes) -> Operation | ClusterIdQuery | StateFetch | StateCommit:
+def decode_node_request(
+        data: bytes) -> DecodedOperation | ClusterIdQuery | StateFetch | StateCommit:
     """Parse a node request payload; raises only MercuryError subclasses."""
     outer = cbor.loads(data, _LIMITS)
     if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
@@ -135,7 +136,7 @@ def decode_node_request(data: bytes) -> Operation | ClusterIdQuery | StateFetch 
     body = outer[1]
     assert isinstance(body, bytes)
     payments = decode_payments(outer[2])
-    return Operation(_request_from(cbor.loads(body, _LIMITS)), body, payments,
+    return DecodedOperation(_request_from(cbor.loads(body, _LIMITS)), body, payments,
                      outer[3])  # type: ignore[arg-type]
 
 
@@ -192,6 +193,11 @@ def principal_from_value(value: cbor.Value) -> Principal:
     return Principal(value[0], value[1], persona)
 
 
+MAX_MESSAGE_TEXT = 256
+"""Characters of human-readable text a node reply carries (key 1, docs/protocol.md 6.4).
+Text from a handler, the gate or a peer is cut to this, so no one can bloat a reply."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodeReply:
     """The answer to a NodeRequest: OK with a payload, or a code (see 6.4 for 1-4)."""
@@ -211,14 +217,14 @@ class NodeReply:
 
     def routing(self) -> RoutingReply:
         """The routing part (6.4), for the contact state machine."""
-        return RoutingReply(self.code, self.message[:256], self.cluster_id, self.target,
-                            self.forwarding)
+        return RoutingReply(self.code, self.message[:MAX_MESSAGE_TEXT], self.cluster_id,
+                            self.target, self.forwarding)
 
     def encode(self) -> bytes:
         """Canonical wire form."""
         value: dict[int, Any] = {0: self.code}
         if self.message:
-            value[1] = self.message[:256]
+            value[1] = self.message[:MAX_MESSAGE_TEXT]
         if self.cluster_id is not None:
             value[2] = self.cluster_id
         if self.target is not None:
@@ -234,7 +240,8 @@ class NodeReply:
 
 def error_reply(exc: MercuryError, cluster_id: bytes | None = None) -> NodeReply:
     """A reply carrying a typed error."""
-    return NodeReply(int(exc.code), message=exc.message[:256], cluster_id=cluster_id)
+    return NodeReply(int(exc.code), message=exc.message[:MAX_MESSAGE_TEXT],
+                     cluster_id=cluster_id)
 
 
 def decode_reply(data: bytes) -> NodeReply:

@@ -1,35 +1,46 @@
 """One outgoing call's whole life as a pure step machine (sans-IO).
 
 `OutgoingCall` decides; its user (the asyncio shell, or a simulated host) carries out one
-step at a time and reports back. Steps: run here, send over the intra-cluster path, send
-to an inter-cluster address (with an answer timeout, so silence moves on to the next
-address), mint a hashcash stamp, finished, failed. It covers routing, SRV failover and
+step at a time and reports back. Host steps (`HostStep`): run here, send over the
+intra-cluster path, send to an inter-cluster address (with an answer timeout, so silence
+moves on to the next address), mint a hashcash stamp. Final steps (`FinalStep`): the call
+got its reply (`GotReply`), or no node could take it (`GaveUp`). It covers routing, SRV failover and
 redirects (through the contact state machine), entity migration (bounded) and one retry
 with a stamp when the target demands proof of work.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from carbon.error_codes import ErrorCode, MercuryError
-from carbon.principal import Principal
-from mercury_rt.core.gate import PaymentStamp, request_digest, stamp_resource, target_tag
+from mercury_rt.core.gate import (
+    PaymentStamp,
+    hashcash_payment,
+    mint_stamp,
+    request_digest,
+    stamp_resource,
+    target_tag,
+)
 from mercury_rt.core.identity import ClusterId, Eid
-from mercury_rt.core.node.held import HeldMessage, HeldQueue
 from mercury_rt.core.node.messages import NodeReply
-from mercury_rt.core.node.planner import CallPlanner, CallRoute, ContactCluster, RunHere, SendIntra
+from mercury_rt.core.node.planner import (
+    CallPlanner,
+    CallRequest,
+    CallRoute,
+    ContactCluster,
+    SendIntra,
+)
 from mercury_rt.core.routing import (
     ClusterIdReplaced,
     Contact,
     ContactAction,
-    Done,
     Failed,
     Migrated,
     NodeLocalError,
     Path,
+    RunHere,
+    Succeeded,
     TryAddress,
 )
 from mercury_rt.core.transport import Addr
@@ -39,7 +50,7 @@ MAX_STAMP_BITS = 24
 
 
 @dataclass(frozen=True, slots=True)
-class RunLocal:
+class RunHereStep:
     """Hand `payload` to this node's own core (`handle_local`), report its reply."""
 
     payload: bytes
@@ -72,78 +83,58 @@ class NeedStamp:
 
 
 @dataclass(frozen=True, slots=True)
-class Finished:
+class GotReply:
     """The call got its answer (which may be an end-to-end error reply)."""
 
     reply: NodeReply
 
 
 @dataclass(frozen=True, slots=True)
-class CallFailed:
+class GaveUp:
     """No node could take the call; `message` says what was tried."""
 
     code: int
     message: str
 
 
-CallStep = RunLocal | SendIntraStep | SendInterStep | NeedStamp | Finished | CallFailed
+HostStep = RunHereStep | SendIntraStep | SendInterStep | NeedStamp
+"""A step the host carries out and reports back on (`on_reply`, `on_failure`, `on_stamp`)."""
+FinalStep = GotReply | GaveUp
+"""The call's end: nothing more to carry out."""
+CallStep = HostStep | FinalStep
 
 
-UNREACHABLE = frozenset({ErrorCode.NO_NODE_ANSWERED, ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED,
-                         ErrorCode.NO_ANSWER, ErrorCode.NO_LIVE_MIRROR, ErrorCode.TIMEOUT})
-"""Failures that mean no node of the target took the call (a one-way message is held)."""
-RETRY_HELD = UNREACHABLE | {ErrorCode.REQUEST_LOST, ErrorCode.OVERLOADED}
-"""Outcomes after which a held message is tried again: unreachable, a restarted node that
-cannot tell whether it ran, or a node that ran nothing and asked for a retry (the
-receiving node drops repeats by message id)."""
+def pay_for(step: NeedStamp, now: float, nonce: bytes) -> PaymentStamp:
+    """The payment `step` asks for, minted at wall-clock `now` with a fresh `nonce`.
 
-
-def should_hold(code: int) -> bool:
-    """Whether a one-way message that failed with `code` is held for later delivery."""
-    return code in RETRY_HELD
-
-
-def settle_attempt(queue: HeldQueue, message_id: bytes, code: int | None, now: float,
-                   rng: random.Random) -> HeldMessage:
-    """Apply one delivery attempt of a held message: delivered (code None), tried again
-    later (a RETRY_HELD code), or refused for good (any other code)."""
-    if code is None:
-        return queue.acknowledged(message_id, now)
-    if code in RETRY_HELD:
-        return queue.attempt_failed(message_id, now, rng)
-    return queue.refused(message_id, now)
+    CPU-bound (up to 2**MAX_STAMP_BITS hashes): an event-loop host runs it off the loop."""
+    return hashcash_payment(mint_stamp(step.resource, step.bits, now, nonce))
 
 
 class OutgoingCall:
-    """A call from local entity `caller` to `target`. Feed results; get the next step.
+    """One call (`CallRequest`) from a local entity. Feed results; get the next step.
 
-    With `message_id` it is a one-way message: the handler runs as a message sink, the
+    With a `message_id` it is a one-way message: the handler runs as a message sink, the
     reply only acknowledges, and the target's node runs each message id once.
     """
 
-    def __init__(self, planner: CallPlanner, target: Eid, endpoint: int, operation: int,
-                 payload: bytes, *, caller: bytes, caller_eid: Callable[[bytes], bytes],
-                 request_key: bytes, answer_timeout: float, now: float,
-                 payments: tuple[PaymentStamp, ...] = (),
-                 delegation: tuple[bytes, ...] = (),
-                 message_id: bytes | None = None) -> None:
+    def __init__(self, planner: CallPlanner, request: CallRequest, now: float) -> None:
         self.planner = planner
-        self.target = target
-        self.endpoint, self.operation, self.payload = endpoint, operation, payload
-        self.caller = Principal(planner.core.master_hash, caller)
-        self._caller_eid = caller_eid
-        self.request_key = request_key
-        self.answer_timeout = answer_timeout
-        self.payments, self.delegation = payments, delegation
-        self.message_id = message_id
+        self.request = request
+        """The call as it stands: its target follows a migration, its payments a stamp."""
         self.migrations = 0
         self.now = now
-        self.stamped = bool(payments)
+        self.stamped = bool(request.payments)
         self._cluster_id: ClusterId | None = None
         self._address: Addr | None = None
         self._route: CallRoute | None = None
         self._contact: Contact | None = None
         self._body = b""
+
+    @property
+    def request_key(self) -> bytes:
+        """The call's sticky key (the host hands it to `NodeCore.handle_local`)."""
+        return self.request.request_key
 
     @property
     def path(self) -> Path:
@@ -153,17 +144,18 @@ class OutgoingCall:
     def start(self) -> CallStep:
         """The first step."""
         try:
-            self._route = self.planner.route(self.target, self.request_key)
+            self._route = self.planner.route(self.request.target, self.request_key)
         except MercuryError as exc:
-            return CallFailed(int(exc.code), exc.message)
+            return GaveUp(int(exc.code), exc.message)
         route = self._route
         if isinstance(route, ContactCluster):
             self._cluster_id = route.cluster_id
-            self._contact = self.planner.contact(route.cluster_id, self.target, self.now)
+            self._contact = self.planner.contact(route.cluster_id, self.request.target,
+                                                  self.now)
             return self._drive(self._contact.start())
         data = self._data(route)
         if isinstance(route, RunHere):
-            return RunLocal(data)
+            return RunHereStep(data)
         return SendIntraStep(route.address, data)
 
     def on_reply(self, raw: bytes) -> CallStep:
@@ -172,7 +164,7 @@ class OutgoingCall:
             reply = self.planner.decode(self.path, raw)
         except MercuryError as exc:
             if self._contact is None:
-                return CallFailed(int(exc.code), f"undecodable reply: {exc.message}")
+                return GaveUp(int(exc.code), f"undecodable reply: {exc.message}")
             return self._drive(self._contact.handle(
                 NodeLocalError(int(exc.code), f"undecodable reply: {exc.message}")))
         if self._contact is None:
@@ -184,14 +176,14 @@ class OutgoingCall:
     def on_failure(self, code: int, message: str, now: float) -> CallStep:
         """The step failed at the transport (NO_ANSWER, TIMEOUT, ...) at time `now`."""
         if self._contact is None:
-            return CallFailed(code, message)
+            return GaveUp(code, message)
         if code == ErrorCode.NO_ANSWER and self._address is not None:
             self.planner.mark_silent(self._address, now)
         return self._drive(self._contact.handle(self.planner.event_for_failure(code, message)))
 
     def on_stamp(self, stamp: PaymentStamp) -> CallStep:
         """The stamp asked for is ready: send the call again, paid."""
-        self.payments = (stamp,)
+        self.request = replace(self.request, payments=(stamp,))
         return self.start()
 
     def _drive(self, actions: list[ContactAction]) -> CallStep:
@@ -203,42 +195,40 @@ class OutgoingCall:
                 assert self._cluster_id is not None
                 route = ContactCluster(self.planner.newest(self._cluster_id))
                 self._address = (str(action.endpoint.host), action.endpoint.port)
-                return SendInterStep(self._address, self._data(route), self.answer_timeout)
-            elif isinstance(action, Done):
+                return SendInterStep(self._address, self._data(route),
+                                     self.planner.answer_timeout)
+            elif isinstance(action, Succeeded):
                 assert isinstance(action.reply, NodeReply)
                 return self._answered(action.reply)
             elif isinstance(action, Migrated):
                 return self._migrate(action.record.new_eid)
             elif isinstance(action, Failed):
-                return CallFailed(int(action.code), action.message)
-        return CallFailed(int(ErrorCode.NO_NODE_ANSWERED), "contact stopped without a step")
+                return GaveUp(int(action.code), action.message)
+        return GaveUp(int(ErrorCode.NO_NODE_ANSWERED), "contact stopped without a step")
 
     def _answered(self, reply: NodeReply) -> CallStep:
         bits = reply.required_bits
         if bits is not None and not self.stamped and bits <= MAX_STAMP_BITS:
             self.stamped = True
-            resource = stamp_resource(target_tag(self.target.principal()), self.endpoint,
-                                      self.operation, request_digest(self._body))
+            call = self.request
+            resource = stamp_resource(target_tag(call.target.principal()), call.endpoint,
+                                      call.operation, request_digest(self._body))
             return NeedStamp(resource, bits)
-        return Finished(reply)
+        return GotReply(reply)
 
     def _migrate(self, new_eid: bytes) -> CallStep:
         self.migrations += 1
         if self.migrations > MAX_MIGRATIONS:
-            return CallFailed(int(ErrorCode.ENTITY_MOVED),
+            return GaveUp(int(ErrorCode.ENTITY_MOVED),
                               f"entity moved more than {MAX_MIGRATIONS} times")
         try:
-            self.target = Eid.decode(new_eid)
+            target = Eid.decode(new_eid)
         except MercuryError as exc:
-            return CallFailed(int(exc.code), f"forwarding record names a bad EID: {exc.message}")
-        self.payments, self.stamped, self._contact = (), False, None
+            return GaveUp(int(exc.code), f"forwarding record names a bad EID: {exc.message}")
+        self.request = replace(self.request, target=target, payments=())
+        self.stamped, self._contact = False, None
         return self.start()
 
     def _data(self, route: CallRoute) -> bytes:
-        caller_eid = self._caller_eid(self.caller.local) \
-            if isinstance(route, ContactCluster) else None
-        data, self._body = self.planner.operation(
-            self.target, self.endpoint, self.operation, self.payload, caller=self.caller,
-            caller_eid=caller_eid, route=route, payments=self.payments,
-            delegation=self.delegation, message_id=self.message_id)
+        data, self._body = self.planner.operation(self.request, route)
         return data

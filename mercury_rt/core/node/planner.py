@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from carbon.error_codes import ErrorCode, MercuryError
@@ -24,7 +25,13 @@ from mercury_rt.core.identity import (
     check_supersedes,
     endpoint_key,
 )
-from mercury_rt.core.node.messages import NodeReply, NodeRequest, decode_reply, encode_operation
+from mercury_rt.core.node.messages import (
+    MAX_MESSAGE_TEXT,
+    NodeReply,
+    NodeRequest,
+    decode_reply,
+    encode_operation,
+)
 from mercury_rt.core.node.server import NodeCore
 from mercury_rt.core.routing import (
     NODE_LOCAL_CODES,
@@ -36,6 +43,7 @@ from mercury_rt.core.routing import (
     NodeLocalError,
     Path,
     ProximityRule,
+    RunHere,
     live_mirrors,
     pick_stable,
     reply_to_event,
@@ -47,13 +55,6 @@ MAX_KNOWN_CLUSTERS = 4096
 MAX_SUSPECTS = 1024
 SUSPECT_FOR = 30.0
 """Seconds an address that did not answer is tried last by new contacts."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunHere:
-    """The target is mirrored on this node."""
-
-    entity: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class ContactCluster:
 
 
 CallRoute = RunHere | SendIntra | ContactCluster
+"""Where a call from a local entity goes. `RunHere` is routing's own decision for a target
+mirrored on this node (a local caller always holds the current cluster ID: nothing to bundle)."""
 
 
 class EncodedEids:
@@ -95,13 +98,41 @@ class EncodedEids:
         return data
 
 
-class CallPlanner:
-    """Plans calls for one node and translates answers into contact events."""
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """One call from a local entity, as its caller asked for it.
 
-    def __init__(self, core: NodeCore, rng: random.Random,
+    Local entity `caller` calls `operation` of `endpoint` on `target` with `payload`.
+    `request_key` keeps every attempt of the call on the same mirror (`pick_stable`).
+    With `message_id` it is a one-way message: the target's node runs each id once.
+    `payments` and `delegation` travel to the target's gate.
+    """
+
+    target: Eid
+    endpoint: int
+    operation: int
+    payload: bytes
+    caller: bytes
+    request_key: bytes
+    payments: tuple[PaymentStamp, ...] = ()
+    delegation: tuple[bytes, ...] = ()
+    message_id: bytes | None = None
+
+
+class CallPlanner:
+    """Plans calls for one node and translates answers into contact events.
+
+    `caller_eid` names a local entity to another cluster (its full EID); an address that
+    has not acknowledged a request within `answer_timeout` seconds is passed over.
+    """
+
+    def __init__(self, core: NodeCore, rng: random.Random, *,
+                 caller_eid: Callable[[bytes], bytes], answer_timeout: float,
                  proximity: ProximityRule | None = None) -> None:
         self.core = core
         self.rng = rng
+        self.caller_eid = caller_eid
+        self.answer_timeout = answer_timeout
         self.proximity = proximity
         self.known: OrderedDict[bytes, ClusterId] = OrderedDict()
         self.suspects: OrderedDict[Addr, float] = OrderedDict()
@@ -136,7 +167,7 @@ class CallPlanner:
         if mirrors is None:
             raise MercuryError("no such entity in this cluster", ErrorCode.UNKNOWN_ENTITY)
         if view.local_node in mirrors:
-            return RunHere(target.local)
+            return RunHere(bundle_cluster_id=False)  # as NodeCore.handle_local will decide
         intra = self.core.state.intra_addresses
         live = [n for n in live_mirrors(view, mirrors) if n in intra]
         if not live:
@@ -145,21 +176,22 @@ class CallPlanner:
         chosen = pick_stable(request_key, live)
         return SendIntra(chosen, self.core.state.intra_addresses[chosen])
 
-    def operation(self, target: Eid, endpoint: int, operation: int, payload: bytes, *,
-                  caller: Principal, caller_eid: bytes | None, route: CallRoute,
-                  payments: tuple[PaymentStamp, ...] = (),
-                  delegation: tuple[bytes, ...] = (),
-                  message_id: bytes | None = None) -> tuple[bytes, bytes]:
-        """(transport payload, body) for a call; sealed when it goes intra-cluster."""
-        version = route.cluster_id.version if isinstance(route, ContactCluster) \
-            else self.core.state.cluster_id.version
-        vouched = isinstance(route, SendIntra | RunHere)
-        request = NodeRequest(self.encoded.of(target), endpoint, operation, payload, version,
-                              source=None if vouched else caller_eid,
-                              vouched=caller if vouched else None, delegation=delegation,
-                              message_id=message_id)
+    def operation(self, call: CallRequest, route: CallRoute) -> tuple[bytes, bytes]:
+        """(transport payload, body) for a call; sealed when it goes intra-cluster.
+
+        Within the cluster the caller is vouched for by this node; to another cluster it
+        is named by its EID (the target's gate verifies it)."""
+        if isinstance(route, ContactCluster):
+            version = route.cluster_id.version
+            source, vouched = self.caller_eid(call.caller), None
+        else:
+            version = self.core.state.cluster_id.version
+            source, vouched = None, Principal(self.core.master_hash, call.caller)
+        request = NodeRequest(self.encoded.of(call.target), call.endpoint, call.operation,
+                              call.payload, version, source=source, vouched=vouched,
+                              delegation=call.delegation, message_id=call.message_id)
         body = request.body()
-        data = encode_operation(body, payments)
+        data = encode_operation(body, call.payments)
         return (self.core.seal.seal(data) if isinstance(route, SendIntra) else data), body
 
     def decode(self, path: Path, data: bytes) -> NodeReply:
@@ -206,7 +238,7 @@ class CallPlanner:
             return NoAnswer()
         if code in NODE_LOCAL_CODES:
             return NodeLocalError(code, message)
-        return Answered(NodeReply(code, message=message[:256]))
+        return Answered(NodeReply(code, message=message[:MAX_MESSAGE_TEXT]))
 
     def newest(self, cluster_id: ClusterId) -> ClusterId:
         """The newest cluster ID we hold for that cluster (the EID's may be older)."""

@@ -37,10 +37,21 @@ from mercury_rt.core.gate import (
     request_digest,
 )
 from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
+from mercury_rt.core.node.actions import (
+    Drop,
+    FetchKeys,
+    Forward,
+    Invoke,
+    NodeAction,
+    ReceivedRequest,
+    Respond,
+    ServeState,
+)
 from mercury_rt.core.node.messages import (
+    MAX_MESSAGE_TEXT,
     ClusterIdQuery,
+    DecodedOperation,
     NodeReply,
-    Operation,
     decode_node_request,
     decode_reply,
     encode_cluster_id_query,
@@ -58,7 +69,7 @@ from mercury_rt.core.routing import (
     Refuse,
     RequestSummary,
     RoutingConfig,
-    RunLocally,
+    RunHere,
     RunWithRemoteState,
     decide_route,
     make_forwarding_record,
@@ -80,70 +91,8 @@ class NodeError(MercuryError):
     code = ErrorCode.NODE_LOCAL_ERROR
 
 
-@dataclass(frozen=True, slots=True)
-class Respond:
-    """Send `reply` (a transport payload, sealed when the path is intra-cluster)."""
-
-    reply: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Invoke:
-    """Run `call` through LITHIUM, then `finish` the result; `allow` is for the audit.
-
-    With `state_at` (remote-state routing) the entity's state is on the node at that
-    intra-cluster address: fetch its image there and commit the changes there.
-    """
-
-    call: IncomingCall
-    sealed: bool
-    bundle: bytes | None
-    allow: Allow
-    state_at: Addr | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ServeState:
-    """Answer another node of this cluster running a call on an entity whose state is
-    here: send the image or apply the changes (through LITHIUM), then `finish`."""
-
-    request: StateFetch | StateCommit
-    sealed: bool = True
-    bundle: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Forward:
-    """Send `payload` over the intra-cluster path to `node_id`, then `relay` its reply."""
-
-    node_id: bytes
-    address: Addr
-    payload: bytes
-    sealed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FetchKeys:
-    """Ask `addresses` (the caller's cluster's nodes) for that cluster's current cluster ID
-    with `query`, give each answer to `learn_keys`, then decide `retry` again."""
-
-    master_hash: bytes
-    addresses: tuple[Addr, ...]
-    query: bytes
-    retry: tuple[Path, bool, bytes, bytes, float, bool]
-    """(path, sealed, opened payload, request key, deadline, one_way) of the request."""
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """Answer nothing (an unauthenticated intra-cluster datagram)."""
-
-    reason: str
-
-
 AuditSink = Callable[[GateRequest, Allow | Deny], None]
 """Where the node reports gate decisions (the shell writes them to the audit log)."""
-NodeAction = Respond | Invoke | ServeState | Forward | FetchKeys | Drop
 FETCH_ADDRESSES = 3
 FETCH_EVERY = 30.0
 """Seconds between key fetches for one cluster: a peer cannot make us query its listed
@@ -238,14 +187,13 @@ class NodeCore:
                 payload = self.seal.open(payload)
             except SealError as exc:
                 return Drop(exc.message)
-        return self._decoded(path, sealed, payload, request_key, deadline, now, one_way,
-                             fetch_allowed=True)
+        request = ReceivedRequest(path, sealed, payload, request_key, deadline, one_way)
+        return self._decoded(request, now, fetch_allowed=True)
 
     def retry(self, fetch: FetchKeys, now: float) -> NodeAction:
         """Decide a request again after its caller's cluster keys were fetched (or not);
         never asks for another fetch."""
-        path, sealed, payload, request_key, deadline, one_way = fetch.retry
-        return self._decoded(path, sealed, payload, request_key, deadline, now, one_way)
+        return self._decoded(fetch.retry, now)
 
     def learn_keys(self, master_hash: bytes, reply: bytes) -> bool:
         """Take a fetched cluster ID if it proves itself and is the one asked for."""
@@ -265,26 +213,26 @@ class NodeCore:
                      one_way: bool = False) -> NodeAction:
         """A call from an entity on this node: decided exactly like an intra-cluster one
         (same routing, same gate), with nothing sealed since nothing leaves the process."""
-        return self._decoded(Path.INTRA_CLUSTER, False, payload, request_key, deadline, now,
-                             one_way)
+        request = ReceivedRequest(Path.INTRA_CLUSTER, False, payload, request_key, deadline,
+                                  one_way)
+        return self._decoded(request, now)
 
-    def _decoded(self, path: Path, sealed: bool, payload: bytes, request_key: bytes,
-                 deadline: float, now: float, one_way: bool,
+    def _decoded(self, request: ReceivedRequest, now: float,
                  fetch_allowed: bool = False) -> NodeAction:
+        sealed = request.sealed
         try:
-            decoded = decode_node_request(payload)
+            decoded = decode_node_request(request.payload)
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
         if isinstance(decoded, ClusterIdQuery):
             return self._respond(sealed, self._cluster_id_answer(decoded))
         if isinstance(decoded, StateFetch | StateCommit):
             return self._state_access(sealed, decoded)
-        action = self._operation(path, sealed, decoded, request_key, deadline, now, one_way)
+        action = self._operation(request, decoded, now)
         if fetch_allowed and isinstance(action, Respond) and decoded.request.source:
             fetch = self._fetch_for(decoded.request.source, now)
             if fetch is not None:
-                return FetchKeys(*fetch, retry=(path, sealed, payload, request_key, deadline,
-                                                one_way))
+                return FetchKeys(*fetch, retry=request)
         return action
 
     def _fetch_for(self, source: bytes, now: float) -> tuple[bytes, tuple[Addr, ...],
@@ -317,7 +265,8 @@ class NodeCore:
         if code is None:
             reply = NodeReply(payload=payload, cluster_id=action.bundle)
         else:
-            reply = NodeReply(code, message=message[:256], cluster_id=action.bundle)
+            reply = NodeReply(code, message=message[:MAX_MESSAGE_TEXT],
+                              cluster_id=action.bundle)
         return self._seal_for(action.sealed, reply.encode())
 
     def relay(self, action: Forward, sealed_reply: bytes | None, code: int | None = None,
@@ -328,70 +277,76 @@ class NodeCore:
                 return self._seal_for(action.sealed, self.seal.open(sealed_reply))
             except SealError as exc:
                 code, message = int(exc.code), exc.message
+        text = f"forwarding to a mirror failed: {message}"
         failure = NodeReply(int(ErrorCode.NODE_LOCAL_ERROR if code is None else code),
-                            message=f"forwarding to a mirror failed: {message}"[:256])
+                            message=text[:MAX_MESSAGE_TEXT])
         return self._seal_for(action.sealed, failure.encode())
 
     # ----- the decision -----------------------------------------------------------------
 
-    def _operation(self, path: Path, sealed: bool, op: Operation, request_key: bytes,
-                   deadline: float, now: float, one_way: bool) -> NodeAction:
-        request = op.request
+    def _operation(self, request: ReceivedRequest, op: DecodedOperation,
+                   now: float) -> NodeAction:
+        sealed = request.sealed
         try:
-            target = self._target_eid(request.target)
+            target = self._target_eid(op.request.target)
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
-        summary = RequestSummary(target.local, request_key, request.version, path, op.hops)
+        summary = RequestSummary(target.local, request.request_key, op.request.version,
+                                 request.path, op.hops)
         decision = decide_route(summary, self.routing, self.state.view)
         bundle = self._cluster_id_bytes if decision.bundle_cluster_id else None
         if isinstance(decision, RedirectMoved | Refuse):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         allow: Allow | None = None
-        if isinstance(decision, RunLocally | RunWithRemoteState) or \
+        if isinstance(decision, RunHere | RunWithRemoteState) or \
                 decision.check_security_first:
-            verdict = self._gate(path, op, target, now)
+            verdict = self._gate(request.path, op, target, now)
             if isinstance(verdict, Deny):
                 self.denied += 1
                 return self._respond(sealed, NodeReply(
-                    int(verdict.code), message=verdict.message[:256], cluster_id=bundle,
-                    required_bits=verdict.required_bits))
+                    int(verdict.code), message=verdict.message[:MAX_MESSAGE_TEXT],
+                    cluster_id=bundle, required_bits=verdict.required_bits))
             allow = verdict
-        if isinstance(decision, RunWithRemoteState) and request.message_id is None:
-            assert allow is not None
-            return self._run_with_remote_state(sealed, op, target, allow, deadline, one_way,
-                                               decision, bundle)
-        if isinstance(decision, RunLocally):
-            assert allow is not None
-            message_id = request.message_id
-            if message_id is not None:
-                seen = self.delivered.add_if_absent(
-                    message_id, int(now + DELIVERED_RETENTION), now)
-                if seen is SpendResult.ALREADY_SPENT:
-                    self.duplicates += 1
-                    return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
-                if seen is SpendResult.FULL:
-                    return self._respond(sealed, NodeReply(
-                        int(ErrorCode.OVERLOADED), cluster_id=bundle,
-                        message="too many one-way message ids remembered; retry later"))
-            call = _incoming(op, target, allow, deadline, one_way or message_id is not None)
-            return Invoke(call, sealed, bundle, allow)
         if isinstance(decision, RedirectTo):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
-        node = decision.node_id if isinstance(decision, ForwardTo) else decision.state_node
-        return self._forward(sealed, op, node)
+        if isinstance(decision, ForwardTo):
+            return self._forward(sealed, op, decision.node_id)
+        if isinstance(decision, RunWithRemoteState) and op.request.message_id is not None:
+            return self._forward(sealed, op, decision.state_node)
+        assert allow is not None
+        admitted = _Admitted(op, target, allow, bundle)
+        if isinstance(decision, RunWithRemoteState):
+            return self._run_with_remote_state(request, admitted, decision.state_node)
+        return self._run_here(request, admitted, now)
 
-    def _run_with_remote_state(self, sealed: bool, op: Operation, target: Eid, allow: Allow,
-                               deadline: float, one_way: bool, decision: RunWithRemoteState,
-                               bundle: bytes | None) -> NodeAction:
-        """Run here, state on `decision.state_node`. (A one-way message with an id is
-        forwarded instead, so its id is remembered where the entity's state lives.)"""
-        address = self.state.intra_addresses.get(decision.state_node)
+    def _run_here(self, request: ReceivedRequest, admitted: _Admitted,
+                  now: float) -> NodeAction:
+        """Invoke here; a one-way message id seen before is acknowledged, not run again."""
+        sealed, bundle = request.sealed, admitted.bundle
+        message_id = admitted.op.request.message_id
+        if message_id is not None:
+            seen = self.delivered.add_if_absent(message_id, int(now + DELIVERED_RETENTION), now)
+            if seen is SpendResult.ALREADY_SPENT:
+                self.duplicates += 1
+                return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
+            if seen is SpendResult.FULL:
+                return self._respond(sealed, NodeReply(
+                    int(ErrorCode.OVERLOADED), cluster_id=bundle,
+                    message="too many one-way message ids remembered; retry later"))
+        call = _incoming(request, admitted, request.one_way or message_id is not None)
+        return Invoke(call, sealed, bundle, admitted.allow)
+
+    def _run_with_remote_state(self, request: ReceivedRequest, admitted: _Admitted,
+                               state_node: bytes) -> NodeAction:
+        """Run here, state on `state_node`. (A one-way message with an id is forwarded
+        instead, so its id is remembered where the entity's state lives.)"""
+        address = self.state.intra_addresses.get(state_node)
         if address is None:
-            return self._respond(sealed, NodeReply(
-                int(ErrorCode.NO_LIVE_MIRROR), cluster_id=bundle,
+            return self._respond(request.sealed, NodeReply(
+                int(ErrorCode.NO_LIVE_MIRROR), cluster_id=admitted.bundle,
                 message="the node holding the entity's state has no intra-cluster address"))
-        call = _incoming(op, target, allow, deadline, one_way)
-        return Invoke(call, sealed, bundle, allow, state_at=address)
+        call = _incoming(request, admitted, request.one_way)
+        return Invoke(call, request.sealed, admitted.bundle, admitted.allow, state_at=address)
 
     def state_reply(self, sealed_reply: bytes, *, committing: bool) -> bytes:
         """The payload of a state node's answer to our fetch or commit, or the error that
@@ -430,7 +385,7 @@ class NodeCore:
                             ErrorCode.NODE_LOCAL_ERROR)
         return result.eid
 
-    def _gate(self, path: Path, op: Operation, target: Eid, now: float) -> Allow | Deny:
+    def _gate(self, path: Path, op: DecodedOperation, target: Eid, now: float) -> Allow | Deny:
         request = op.request
         source: Source
         if request.source is not None:
@@ -452,7 +407,7 @@ class NodeCore:
             self.audit(gate_request, decision)
         return decision
 
-    def _forward(self, sealed: bool, op: Operation, node: bytes) -> NodeAction:
+    def _forward(self, sealed: bool, op: DecodedOperation, node: bytes) -> NodeAction:
         address = self.state.intra_addresses.get(node)
         if address is None:
             reply = NodeReply(int(ErrorCode.NO_LIVE_MIRROR),
@@ -474,14 +429,24 @@ class NodeCore:
         return self.seal.seal(data) if sealed else data
 
 
-def _incoming(op: Operation, target: Eid, allow: Allow, deadline: float,
-              one_way: bool) -> IncomingCall:
-    request = op.request
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    """An operation the gate let through: what runs, on which entity, as whom."""
+
+    op: DecodedOperation
+    target: Eid
+    allow: Allow
+    bundle: bytes | None
+    """Our cluster ID for the reply, when the caller's is outdated."""
+
+
+def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> IncomingCall:
+    request, target, allow = admitted.op.request, admitted.target, admitted.allow
     originator = allow.originator if allow.originator != allow.principal else None
     return IncomingCall(target.local, request.endpoint, request.operation,
                         OperationKind.MESSAGE if one_way else OperationKind.REQUEST,
                         request.payload, allow.principal, target.persona, originator,
-                        None, request.transit, deadline)
+                        None, request.transit, received.deadline)
 
 
 def _from_routing(decision: RedirectTo | RedirectMoved | Refuse, cluster_id: bytes) -> NodeReply:

@@ -54,7 +54,6 @@ from mercury_rt.core.routing.contact_events import (
     ContactEvent,
     ContactLimits,
     ContactState,
-    Done,
     EntityMoved,
     ErrorWithClusterId,
     Failed,
@@ -64,6 +63,7 @@ from mercury_rt.core.routing.contact_events import (
     NodeLocalError,
     Outcome,
     Redirect,
+    Succeeded,
     TryAddress,
     reject_all_moves,
 )
@@ -80,7 +80,6 @@ __all__ = [
     "ContactEvent",
     "ContactLimits",
     "ContactState",
-    "Done",
     "EntityMoved",
     "ErrorWithClusterId",
     "Failed",
@@ -90,6 +89,7 @@ __all__ = [
     "NodeLocalError",
     "Outcome",
     "Redirect",
+    "Succeeded",
     "SupersedeCheck",
     "TryAddress",
 ]
@@ -166,7 +166,7 @@ class Contact:
             detail = f"bundled cluster ID {verdict.value}{why}"
         endpoint = self._record(Outcome.ANSWERED, detail)
         self.state = ContactState.SUCCEEDED
-        actions.append(Done(event.reply, endpoint, self.attempts))
+        actions.append(Succeeded(event.reply, endpoint, self.attempts))
         return actions
 
     def _on_no_answer(self, event: NoAnswer) -> Actions:

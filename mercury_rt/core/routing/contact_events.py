@@ -1,7 +1,8 @@
-"""Events, actions and outcomes of the client-side contact machine (contact.py drives them).
+"""Events, actions and outcomes of the client-side contact machine (contact.py).
 
-The shell feeds events, carries out actions and reports each attempt's `Outcome`; every
-value here is plain data, so a host can log, test or replay a contact from them alone.
+An event is what happened to one attempt (`Answered`: a node answered; `NoAnswer`, ...);
+an action is what the machine asks for next (`TryAddress`, `ClusterIdReplaced`) or how the
+contact ended (`Succeeded`, `Migrated`, `Failed`).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
-class Done:
+class Succeeded:
     """Success: `endpoint` answered with `reply`."""
 
     reply: Any
@@ -153,7 +154,7 @@ class Failed:
         return ContactError(self.message, self.code, self.attempts)
 
 
-ContactAction = TryAddress | ClusterIdReplaced | Done | Migrated | Failed
+ContactAction = TryAddress | ClusterIdReplaced | Succeeded | Migrated | Failed
 
 
 class ContactError(MercuryError):

@@ -101,7 +101,7 @@ class ClusterView:
 
 
 @dataclass(frozen=True, slots=True)
-class RunLocally:
+class RunHere:
     """The entity is mirrored here: check security, then dispatch locally."""
 
     bundle_cluster_id: bool
@@ -162,7 +162,7 @@ MAX_SHOWN_ENTITY = 64
 NODE_LOCAL_CODES = frozenset({ErrorCode.NO_LIVE_MIRROR, ErrorCode.FORWARD_HOPS_EXCEEDED,
                               ErrorCode.NODE_LOCAL_ERROR, ErrorCode.OVERLOADED})
 
-RoutingDecision = RunLocally | RedirectTo | ForwardTo | RunWithRemoteState | RedirectMoved | Refuse
+RoutingDecision = RunHere | RedirectTo | ForwardTo | RunWithRemoteState | RedirectMoved | Refuse
 
 
 def decide_route(request: RequestSummary, config: RoutingConfig,
@@ -179,7 +179,7 @@ def decide_route(request: RequestSummary, config: RoutingConfig,
         return Refuse(ErrorCode.UNKNOWN_ENTITY,
                       f"no entity {_show(entity)} in this cluster", bundle)
     if view.local_node in mirrors:
-        return RunLocally(bundle)
+        return RunHere(bundle)
     live = live_mirrors(view, mirrors)
     if not live:
         return Refuse(ErrorCode.NO_LIVE_MIRROR,

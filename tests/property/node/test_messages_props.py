@@ -18,10 +18,10 @@ from mercury_rt.core.gate import hashcash_payment
 from mercury_rt.core.identity import Endpoint
 from mercury_rt.core.node import (
     ClusterIdQuery,
+    DecodedOperation,
     IntraSeal,
     NodeReply,
     NodeRequest,
-    Operation,
     SealError,
     decode_node_request,
     decode_reply,
@@ -49,7 +49,7 @@ def test_operations_round_trip_with_exact_body_bytes(request: NodeRequest,
     payments = tuple(hashcash_payment(s) for s in stamps)
     body = request.body()
     decoded = decode_node_request(encode_operation(body, payments, hops))
-    assert isinstance(decoded, Operation)
+    assert isinstance(decoded, DecodedOperation)
     assert decoded.request == request and decoded.body == body
     assert decoded.payments == payments and decoded.hops == hops
 

@@ -17,7 +17,6 @@ from mercury_rt.core.routing import (
     ContactEvent,
     ContactLimits,
     ContactState,
-    Done,
     EntityMoved,
     ErrorWithClusterId,
     Failed,
@@ -27,6 +26,7 @@ from mercury_rt.core.routing import (
     NoAnswer,
     NodeLocalError,
     Redirect,
+    Succeeded,
     TryAddress,
 )
 from tests.routing_support import FakeClusterId, FakeServerAddress, addr, supersedes
@@ -89,7 +89,7 @@ def test_random_event_sequences_keep_invariants(
                 assert action.cluster_id_version == version
                 tries += 1
                 assert tries <= lim.max_attempts
-            elif isinstance(action, Done):
+            elif isinstance(action, Succeeded):
                 assert isinstance(last_event, Answered)
             elif isinstance(action, Migrated):
                 assert isinstance(last_event, EntityMoved) and accept_moves

@@ -13,7 +13,7 @@ from mercury_rt.core.routing import (
     RedirectTo,
     RequestSummary,
     RoutingConfig,
-    RunLocally,
+    RunHere,
     RunWithRemoteState,
     SecurityOrder,
     decide_route,
@@ -45,7 +45,7 @@ def test_decisions_only_target_live_mirrors(request: RequestSummary, config: Rou
         assert request.arrived_via is not Path.INTRA_CLUSTER
     if isinstance(decision, ForwardTo):
         assert request.forward_hops < config.max_forward_hops
-    assert isinstance(decision, RunLocally) == (A in mirrors and request.entity_local
+    assert isinstance(decision, RunHere) == (A in mirrors and request.entity_local
                                                 not in cluster.moved)
     expected_bundle = (request.caller_cluster_version is not None
                        and request.caller_cluster_version < 3)

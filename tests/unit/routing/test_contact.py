@@ -14,7 +14,6 @@ from mercury_rt.core.routing import (
     ContactError,
     ContactLimits,
     ContactState,
-    Done,
     EntityMoved,
     ErrorWithClusterId,
     Failed,
@@ -25,6 +24,7 @@ from mercury_rt.core.routing import (
     NodeLocalError,
     Outcome,
     Redirect,
+    Succeeded,
     TryAddress,
 )
 from tests.routing_support import FakeClusterId, addr, supersedes
@@ -73,7 +73,7 @@ def test_answer_is_success_and_machine_then_refuses_events() -> None:
     c = contact()
     c.start()
     [done] = c.handle(Answered("reply"))
-    assert isinstance(done, Done) and done.reply == "reply" and done.endpoint == P1
+    assert isinstance(done, Succeeded) and done.reply == "reply" and done.endpoint == P1
     assert c.state is ContactState.SUCCEEDED
     with pytest.raises(InvalidContactTransitionError):
         c.handle(NoAnswer())
@@ -97,7 +97,7 @@ def test_redirect_followed_then_priority_order_resumes() -> None:
     assert tried(c.handle(Redirect(ELSEWHERE))) == ELSEWHERE
     assert tried(c.handle(NoAnswer())) == P2
     [done] = c.handle(Answered(1))
-    assert isinstance(done, Done)
+    assert isinstance(done, Succeeded)
     assert [a.outcome for a in done.attempts] == [Outcome.REDIRECTED, Outcome.NO_ANSWER,
                                                   Outcome.ANSWERED]
 
@@ -227,7 +227,7 @@ def test_answer_bundling_newer_cluster_id_updates_it() -> None:
     c.start()
     actions = c.handle(Answered("ok", v2))
     assert actions[0] == ClusterIdReplaced(v2)
-    assert isinstance(actions[1], Done)
+    assert isinstance(actions[1], Succeeded)
 
 
 def test_answer_with_forged_cluster_id_still_succeeds_without_adopting_it() -> None:
@@ -235,7 +235,7 @@ def test_answer_with_forged_cluster_id_still_succeeds_without_adopting_it() -> N
     c = contact()
     c.start()
     [done] = c.handle(Answered("ok", FakeClusterId(2, (), genuine=False)))
-    assert isinstance(done, Done) and c.cluster_id is V1
+    assert isinstance(done, Succeeded) and c.cluster_id is V1
     assert "rejected" in done.attempts[0].detail
 
 

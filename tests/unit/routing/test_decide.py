@@ -13,7 +13,7 @@ from mercury_rt.core.routing import (
     RedirectTo,
     Refuse,
     RoutingConfig,
-    RunLocally,
+    RunHere,
     RunWithRemoteState,
     SecurityOrder,
     decide_route,
@@ -28,7 +28,7 @@ REMOTE = RoutingConfig(NotMirroredChoice.RUN_WITH_REMOTE_STATE)
 def test_mirrored_locally_runs_locally_whatever_the_config() -> None:
     """Same node: no network at all."""
     for config in (REDIRECT, FORWARD, REMOTE):
-        assert decide_route(req(b"here"), config, view()) == RunLocally(False)
+        assert decide_route(req(b"here"), config, view()) == RunHere(False)
 
 
 def test_redirect_to_public_mirror() -> None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from carbon.error_codes import ErrorCode
+from mercury_rt.core.gate import MemorySpentStore, SpendResult
 from mercury_rt.core.identity import Endpoint, endpoint_key
 from mercury_rt.core.node import (
-    DeliveredIds,
     HeldQueue,
     HeldState,
     MemoryHeldStore,
@@ -65,7 +65,7 @@ class ClusterY:
     versions: list[FakeClusterId] = field(default_factory=list)
     executions: list[bytes] = field(default_factory=list)  # request ids run by svc
     inbox: list[bytes] = field(default_factory=list)  # one-way message ids accepted by svc
-    dedup: DeliveredIds = field(default_factory=lambda: DeliveredIds(retain_for=3600.0))
+    dedup: MemorySpentStore = field(default_factory=MemorySpentStore)  # delivered ids
     repeats: int = 0  # one-way repeats the receiver dropped (lost acknowledgements)
 
     @property
@@ -103,7 +103,7 @@ class ClusterY:
         if isinstance(decision, RunHere):
             if one_way is None:
                 self.executions.append(request_id)
-            elif self.dedup.first_time(one_way, now):
+            elif self.dedup.add_if_absent(one_way, int(now + 3600), now) is SpendResult.ADDED:
                 self.inbox.append(one_way)
             else:
                 self.repeats += 1

@@ -38,7 +38,6 @@ from mercury_rt.core.node.actions import (
     ServeState,
 )
 from mercury_rt.core.node.held import (
-    DeliveredIds,
     HeldError,
     HeldMessage,
     HeldQueue,
@@ -117,7 +116,6 @@ __all__ = [
     "ClusterIdPublished",
     "ClusterIdQuery",
     "DecodedOperation",
-    "DeliveredIds",
     "Drop",
     "FetchKeys",
     "FinalStep",

@@ -39,7 +39,7 @@ from typing import Protocol, TypeVar
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
 
-__all__ = ["RETRY_HELD", "UNREACHABLE", "DeliveredIds", "HeldError", "HeldMessage", "HeldQueue",
+__all__ = ["RETRY_HELD", "UNREACHABLE", "HeldError", "HeldMessage", "HeldQueue",
            "HeldState", "HeldStore", "MemoryHeldStore", "RetryPolicy", "settle_attempt",
            "should_hold"]
 
@@ -237,39 +237,6 @@ class HeldQueue:
         self._records[record.message_id] = record
         return record
 
-
-class DeliveredIds:
-    """Receiver-side dedup of held-message ids: `first_time` is True once per id.
-
-    Bounded: ids are kept `retain_for` seconds (set it >= the senders' ttl) and at most
-    `capacity`; when full, the oldest is forgotten early and counted in `early_evictions`,
-    which an operator should see stay at zero.
-    """
-
-    def __init__(self, retain_for: float, capacity: int = 100_000) -> None:
-        self.retain_ms = _ms(retain_for)
-        self.capacity = capacity
-        self.early_evictions = 0
-        self._seen: dict[bytes, int] = {}  # insertion order = age order
-
-    def first_time(self, message_id: bytes, now: float) -> bool:
-        """Record `message_id`; False if it was already delivered (drop the repeat)."""
-        now_ms = _ms(now)
-        self._expire(now_ms)
-        if message_id in self._seen:
-            return False
-        if len(self._seen) >= self.capacity:
-            del self._seen[next(iter(self._seen))]
-            self.early_evictions += 1
-        self._seen[message_id] = now_ms
-        return True
-
-    def _expire(self, now_ms: int) -> None:
-        while self._seen:
-            oldest, seen_ms = next(iter(self._seen.items()))
-            if now_ms - seen_ms < self.retain_ms:
-                break
-            del self._seen[oldest]
 
 RECORD_FORMAT = 1
 T = TypeVar("T")

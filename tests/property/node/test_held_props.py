@@ -8,8 +8,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from mercury_rt.core.gate import MemorySpentStore, SpendResult
 from mercury_rt.core.node import (
-    DeliveredIds,
     HeldQueue,
     HeldState,
     MemoryHeldStore,
@@ -28,7 +28,7 @@ class HeldMachine(RuleBasedStateMachine):
         self.q = HeldQueue(self.store, self.policy)
         self.rng = random.Random(0)
         self.now = 0.0
-        self.receiver = DeliveredIds(retain_for=60.0)
+        self.receiver = MemorySpentStore()  # the node's delivered-id store
         self.received: list[bytes] = []
         self.in_flight: set[bytes] = set()
         self.acked: set[bytes] = set()
@@ -60,7 +60,8 @@ class HeldMachine(RuleBasedStateMachine):
             return
         mid = data.draw(st.sampled_from(sorted(self.in_flight)))
         self.in_flight.discard(mid)
-        if reached and self.receiver.first_time(mid, self.now):
+        if reached and self.receiver.add_if_absent(
+                mid, int(self.now + 60), self.now) is SpendResult.ADDED:
             self.received.append(mid)
         if reached and not ack_lost:
             assert self.q.acknowledged(mid, self.now).state is HeldState.DELIVERED

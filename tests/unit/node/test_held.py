@@ -8,7 +8,6 @@ import pytest
 
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.node import (
-    DeliveredIds,
     HeldError,
     HeldQueue,
     HeldState,
@@ -160,16 +159,6 @@ def test_sender_status_and_purge() -> None:
     q.acknowledged(b"a", 2.0)
     assert q.purge_finished(now=10.0, keep_for=5.0) == 1
     assert b"a" not in store.data and q.pending_count() == 2
-
-
-def test_receiver_dedup() -> None:
-    """Repeats of an id are dropped while retained; capacity evictions are counted."""
-    seen = DeliveredIds(retain_for=10.0, capacity=2)
-    assert seen.first_time(b"a", 0.0)
-    assert not seen.first_time(b"a", 5.0)
-    assert seen.first_time(b"a", 10.0)  # retention over: the sender has expired it too
-    assert seen.first_time(b"b", 10.0) and seen.first_time(b"c", 10.0)
-    assert seen.early_evictions == 1
 
 
 def test_policy_validates() -> None:

@@ -157,9 +157,7 @@ class CallingSide(TransportState):
 
     def _on_ack(self, ack: Ack, peer: Addr, now: float) -> None:
         if ack.kind is Kind.REPLY:
-            record = self._records.get(peer, ack.id)
-            if record is not None:
-                record.sender = None
+            self._peer_has_reply(peer, ack.id)
             return
         call = self._own_call(ack.id, peer, ack.kind)
         if call is None:
@@ -176,9 +174,7 @@ class CallingSide(TransportState):
 
     def _on_error(self, error: Error, peer: Addr, now: float) -> None:
         if error.kind is Kind.REPLY:
-            record = self._records.get(peer, error.id)
-            if record is not None:
-                record.sender = None
+            self._peer_has_reply(peer, error.id)
             return
         call = self._own_call(error.id, peer, error.kind)
         if call is None:
@@ -189,6 +185,13 @@ class CallingSide(TransportState):
             self._arm_call(call, now + call.rto)
             return
         self._complete(call, CallFailed(call.handle, error.code, error.detail), now)
+
+    def _peer_has_reply(self, peer: Addr, request_id: int) -> None:
+        """The peer answered about our reply (ACK: it has it; ERROR: it wants no more): stop
+        resending it."""
+        record = self._records.get(peer, request_id)
+        if record is not None:
+            record.sender = None
 
     def _own_call(self, handle: int, peer: Addr, kind: Kind) -> Call | None:
         call = self._calls.get(handle)

@@ -162,6 +162,21 @@ class ErrorCode(IntEnum):
 
     # --- 700-799: transit encryption ---
     INTRA_SEAL_INVALID = 700
+    TRANSIT_REQUIRED = 701
+    UNKNOWN_TRANSIT_KEY = 702
+    UNKNOWN_SESSION = 703
+    TRANSIT_OPEN_FAILED = 704
+    STALE_FIRST_DATAGRAM = 705
+    REPLAYED = 706
+    ALGORITHM_TOO_WEAK = 707
+    UNKNOWN_ALGORITHM = 708
+    NO_COMMON_ALGORITHM = 709
+    CLASSIFIED_ABOVE_TARGET = 710
+    TRANSIT_CERT_INVALID = 711
+    SOURCE_NOT_PROVEN = 712
+    RETRY_TOKEN_REQUIRED = 713
+    SESSION_LIMIT = 714
+    TRANSIT_MALFORMED = 715
 
     # --- 800-899: local configuration and policy files (never on the wire) ---
     # 800-849: YAML sources (generic) and the security policy file

@@ -4,9 +4,10 @@ keys, a stamp resource, and the policy the pipeline tests run under."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from carbon import cbor
 from carbon.principal import Persona, Principal
@@ -15,6 +16,7 @@ from mercury_rt.core.gate import (
     DelegationError,
     GateState,
     MemorySpentStore,
+    RemoteSource,
     SourceError,
     VerifiedSource,
     check_stamp,
@@ -68,6 +70,27 @@ class CountingVerifier:
         if who.cluster not in self.clusters:
             raise SourceError("unknown cluster key")
         return VerifiedSource(who, cluster_key(who.cluster).public_key())
+
+    def cluster_key(self, master_hash: bytes, key_hash: bytes) -> Ed25519PublicKey | None:
+        """The fixture key of a known cluster (key hashes are not modelled here)."""
+        return cluster_key(master_hash).public_key() if master_hash in self.clusters else None
+
+
+@dataclass(frozen=True)
+class SessionOf:
+    """A session opened by a node of `cluster` (what transit's PeerProof proves): it proves
+    that cluster only, and only when the cluster's key is known."""
+
+    cluster: bytes
+
+    def check(self, master_hash: bytes,
+              cluster_key: Callable[[bytes, bytes], Ed25519PublicKey | None]) -> bool:
+        return master_hash == self.cluster and cluster_key(master_hash, b"") is not None
+
+
+def remote(who: Principal) -> RemoteSource:
+    """`who`'s EID, arriving in a session its own cluster's node opened."""
+    return RemoteSource(fake_eid(who), SessionOf(who.cluster))
 
 
 # ----- hashcash: one stamp resource and the freshness window the stamp tests check against

@@ -17,6 +17,7 @@ from typing import assert_never
 
 from carbon.error_codes import ErrorCode, MercuryError, known_code
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint
+from mercury_rt.aio.secure_calls import SecureCaller
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.node import (
     CallStep,
@@ -61,10 +62,11 @@ class CallDriver:
     """
 
     def __init__(self, core: NodeCore, endpoint: Callable[[Path], TransportEndpoint],
-                 serve_local: ServeLocal) -> None:
+                 serve_local: ServeLocal, caller: SecureCaller) -> None:
         self.core = core
         self._endpoint = endpoint
         self._serve_local = serve_local
+        self._caller = caller
 
     async def run(self, call: OutgoingCall, deadline: float) -> NodeReply:
         """The call's reply once it finishes; raises NodeCallError when it gives up or
@@ -108,10 +110,14 @@ class CallDriver:
 
     async def _send(self, call: OutgoingCall, step: SendIntraStep | SendInterStep,
                     remaining: float, answer: float | None) -> CallStep:
-        path = Path.INTRA_CLUSTER if isinstance(step, SendIntraStep) else Path.INTER_CLUSTER
+        if isinstance(step, SendIntraStep):
+            path, cluster = Path.INTRA_CLUSTER, self.core.master_hash
+        else:
+            path, cluster = Path.INTER_CLUSTER, step.cluster
         try:
-            raw = await self._endpoint(path).call(step.address, step.payload,
-                                                  timeout=remaining, answer_timeout=answer)
+            raw = await self._caller.call(self._endpoint(path), step.address, cluster,
+                                          step.payload, timeout=remaining,
+                                          answer_timeout=answer)
         except CallError as exc:
             return call.on_failure(int(exc.code), exc.message, time.monotonic())
         return call.on_reply(raw)

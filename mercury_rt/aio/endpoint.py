@@ -82,6 +82,10 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         assert result is not None
         return result
 
+    def validate_address(self, peer: Addr) -> None:
+        """`peer` has proved it receives what we send (transit saw it use our keys)."""
+        self.core.validate_address(peer)
+
     async def send(self, peer: Addr, payload: bytes, timeout: float | None = None) -> None:
         """Send a one-way message and await its acknowledgement."""
         await self._start(self.core.send, peer, payload, timeout)

@@ -17,7 +17,7 @@ import pathlib
 import random
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO, assert_never
 
 import structlog
@@ -34,6 +34,7 @@ from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.aio.remote_state import IntraStateElsewhere
+from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.core.gate import (
     Allow,
     Deny,
@@ -43,6 +44,7 @@ from mercury_rt.core.gate import (
     SpentStampStore,
 )
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
+from mercury_rt.core.membership import NodeIdentity
 from mercury_rt.core.node import (
     CallPlanner,
     CallRequest,
@@ -65,6 +67,7 @@ from mercury_rt.core.node import (
     should_hold,
 )
 from mercury_rt.core.routing import ClusterView, Path, ProximityRule, RoutingConfig
+from mercury_rt.core.transit.responder import Channel, Opened
 from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, TransportConfig
 from policy.model import Policy
 from tungsten.api import StateStore
@@ -123,7 +126,10 @@ class NodeRuntime:
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)
         self._held = HeldPump(self.held, rng, self._deliver, spec.transport.default_timeout)
-        self._calls = CallDriver(self.core, self._endpoint, self._carry_out)
+        self.identity = spec.membership.identity or NodeIdentity.issue(
+            spec.node_id, Ed25519PrivateKey.generate(), spec.cluster_key, self.core.master_hash)
+        self.transit = NodeTransit(self.core, spec.cluster_key, self.identity)
+        self._calls = CallDriver(self.core, self._endpoint, self._carry_out, self.transit.caller)
         self._targets = TargetCache()
         self.invoker: Invoker | None = None
         self.inter: TransportEndpoint | None = None
@@ -188,8 +194,9 @@ class NodeRuntime:
     def _start_membership(self) -> None:
         """Heartbeats, liveness and cluster-ID publishing (aio/membership_service.py)."""
         assert self.inter is not None and self.intra is not None
+        settings = replace(self.spec.membership, identity=self.identity)
         self.membership = MembershipService(self.core, self.intra, self.spec.cluster_key,
-                                            self.spec.membership, self.inter.local_address,
+                                            settings, self.inter.local_address,
                                             on_cluster_id=self._eids.clear)
         self.membership.start()
 
@@ -236,13 +243,32 @@ class NodeRuntime:
 
     def _serve(self, path: Path, event: RequestReceived) -> bytes | Awaitable[bytes]:
         key = _request_key(event.peer, event.request_id)
-        action = self.core.handle(path, event.payload, key, event.deadline, time.time())
-        return self._carry_out(action)
+
+        def handle(path: Path, payload: bytes, channel: Channel | None) -> NodeAction:
+            return self._handle(path, payload, key, event.deadline, channel)
+
+        return self.transit.serve(path, event.payload, event.peer, self._endpoint(path),
+                                  handle, self._carry_out)
+
+    def _handle(self, path: Path, payload: bytes, key: bytes, deadline: float,
+                channel: Channel | None, one_way: bool = False) -> NodeAction:
+        """The core's action for an opened payload and the channel it came by."""
+        if channel is None:
+            return self.core.handle(path, payload, key, deadline, time.time(), one_way)
+        session = channel.session
+        inter = path is Path.INTER_CLUSTER
+        return self.core.handle(path, payload, key, deadline, time.time(), one_way,
+                                sealed=not inter, proof=session.proof if inter else None,
+                                transit=session.algorithm.id)
 
     def _serve_message(self, path: Path, event: MessageReceived) -> Awaitable[None] | None:
+        """A transport one-way message: opened like a request, but nothing can be answered."""
         key = _request_key(event.peer, event.message_id)
         deadline = self._now() + self.spec.invoke_limits.timeout
-        action = self.core.handle(path, event.payload, key, deadline, time.time(), one_way=True)
+        outcome = self.transit.responder(path).open(event.payload, event.peer, time.time())
+        if not isinstance(outcome, Opened):
+            return None
+        action = self._handle(path, outcome.payload, key, deadline, outcome.channel, True)
         match action:
             case Invoke() | Forward():
                 return self._discard(self._carry_out(action))
@@ -275,7 +301,7 @@ class NodeRuntime:
         if action.state_at is not None:
             assert self.intra is not None
             elsewhere = IntraStateElsewhere(
-                self.core, self.intra, action.state_at, action.call.entity,
+                self.core, self.transit.caller, self.intra, action.state_at, action.call.entity,
                 action.call.deadline or self._now() + self.spec.invoke_limits.timeout,
                 self.answer_timeout, self._now)
         result = await self.invoker.invoke(action.call, elsewhere)
@@ -296,7 +322,8 @@ class NodeRuntime:
         assert self.inter is not None
         for address in action.addresses:
             try:
-                reply = await self.inter.call(address, action.query, timeout=KEY_FETCH_TIMEOUT,
+                reply = await self.inter.call(address, action.query,
+                                              timeout=KEY_FETCH_TIMEOUT,
                                               answer_timeout=self.answer_timeout)
             except CallError:
                 continue
@@ -309,8 +336,9 @@ class NodeRuntime:
     async def _forward(self, action: Forward) -> bytes:
         assert self.intra is not None
         try:
-            reply = await self.intra.call(action.address, action.payload,
-                                          answer_timeout=self.answer_timeout)
+            reply = await self.transit.caller.call(self.intra, action.address,
+                                                   self.core.master_hash, action.payload,
+                                                   answer_timeout=self.answer_timeout)
         except CallError as exc:
             return self.core.relay(action, None, int(exc.code), exc.message)
         return self.core.relay(action, reply)

@@ -1,7 +1,7 @@
 """The shell side of remote-state routing: reach an entity's state on another node.
 
-Implements LITHIUM's StateElsewhere over the intra-cluster endpoint: the node core seals
-each request and opens each reply, and `state_failure` decides which error a failure
+Implements LITHIUM's StateElsewhere over the intra-cluster endpoint: each request goes in
+a transit session to the state node, and `state_failure` decides which error a failure
 becomes; this module only moves the bytes (docs/protocol.md 6.10).
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from carbon.error_codes import ErrorCode
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint
+from mercury_rt.aio.secure_calls import SecureCaller
 from mercury_rt.core.node import (
     NodeCore,
     decode_image,
@@ -26,10 +27,11 @@ from tungsten.staged import EntityChanges
 class IntraStateElsewhere:
     """One call's access to its entity's state on the node at `address`."""
 
-    def __init__(self, core: NodeCore, endpoint: TransportEndpoint, address: Addr,
-                 entity: bytes, deadline: float, answer_timeout: float,
+    def __init__(self, core: NodeCore, caller: SecureCaller, endpoint: TransportEndpoint,
+                 address: Addr, entity: bytes, deadline: float, answer_timeout: float,
                  clock: Callable[[], float]) -> None:
         self._core, self._endpoint, self._address = core, endpoint, address
+        self._caller = caller
         self._entity, self._deadline = entity, deadline
         self._answer_timeout, self._clock = answer_timeout, clock
 
@@ -45,9 +47,9 @@ class IntraStateElsewhere:
     async def _ask(self, request: bytes, *, committing: bool) -> bytes:
         remaining = max(self._deadline - self._clock(), 0.001)
         try:
-            raw = await self._endpoint.call(self._address, self._core.seal.seal(request),
-                                            timeout=remaining,
-                                            answer_timeout=self._answer_timeout)
+            raw = await self._caller.call(self._endpoint, self._address,
+                                          self._core.master_hash, request, timeout=remaining,
+                                          answer_timeout=self._answer_timeout)
         except CallError as exc:
             raise state_failure(int(exc.code or ErrorCode.NODE_LOCAL_ERROR), exc.message,
                                 committing=committing, answered=False) from None

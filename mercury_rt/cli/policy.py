@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import click
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from carbon.error_codes import ErrorCode
 from carbon.principal import Persona, Principal
@@ -92,7 +92,8 @@ def explain(policy: Policy, who: Principal, target: Target, stamp_bits: int) -> 
     key = Ed25519PrivateKey.from_private_bytes(bytes(32)).public_key()
     state = GateState(_LOCAL_CLUSTER, _AssumeVerified(VerifiedSource(who, key)),
                       MemorySpentStore(1000))
-    source = LocalSource(who) if who.cluster == _LOCAL_CLUSTER else RemoteSource(b"")
+    source = LocalSource(who) if who.cluster == _LOCAL_CLUSTER \
+        else RemoteSource(b"", _AssumeProven())
     request = GateRequest(target, source, bytes(16))
     return decide_access(request, policy, state, 0.0, stamp_bits if cost.value else 0)
 
@@ -109,6 +110,16 @@ class _AssumeVerified:
 
     def verify(self, eid: bytes) -> VerifiedSource:
         return self.source
+
+    def cluster_key(self, master_hash: bytes, key_hash: bytes) -> Ed25519PublicKey | None:
+        return self.source.cluster_key
+
+
+class _AssumeProven:
+    """Explain assumes the caller's node proved its cluster: it is about policy, not keys."""
+
+    def check(self, master_hash: bytes, cluster_key: object) -> bool:
+        return True
 
 
 def _caller(text: str, policy: Policy) -> Principal:

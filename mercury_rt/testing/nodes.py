@@ -23,6 +23,7 @@ from carbon.types import dumps_typed, loads_typed
 from mercury_rt.apps.echo import RAN
 from mercury_rt.core.gate import MemorySpentStore
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
+from mercury_rt.core.membership import NodeIdentity
 from mercury_rt.core.node import (
     CallPlanner,
     CallRequest,
@@ -55,6 +56,19 @@ from mercury_rt.core.node import (
     state_failure,
 )
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
+from mercury_rt.core.transit import AlgorithmId
+from mercury_rt.core.transit.certs import TransitCertVerifier
+from mercury_rt.core.transit.exchange import Done, ExchangeStep, Failed, SecureExchange, Send
+from mercury_rt.core.transit.initiator import TransitInitiator
+from mercury_rt.core.transit.node_keys import NodeTransitKeys
+from mercury_rt.core.transit.proof import NodeCredential
+from mercury_rt.core.transit.responder import (
+    Answered,
+    Dropped,
+    Opened,
+    Plain,
+    TransitResponder,
+)
 from mercury_rt.core.transport import (
     Addr,
     MessageDelivered,
@@ -71,6 +85,8 @@ from mercury_rt.core.transport import (
 from mercury_rt.testing.network import SimNetwork
 from policy.model import Policy
 from tungsten.staged import EntityChanges
+
+DEFAULT_ALGORITHM = int(AlgorithmId.X25519_AES256GCM)
 
 Outcome = Callable[[bytes | None, int | None, str], None]
 """(reply payload, error code, message): called once when a call ends."""
@@ -144,6 +160,7 @@ class SimNode:
             routing=spec.routing, spent=MemorySpentStore(), seal_prefix=rng.randbytes(4))
         self.planner = CallPlanner(self.core, rng, caller_eid=self.eid_for,
                                    answer_timeout=spec.answer_timeout)
+        self._build_transit(net.clock.now)
         self.inter = net.transport(spec.transport)
         self.intra = net.transport(spec.transport)
         self.held = HeldQueue(spec.held_store, spec.held_policy)
@@ -156,6 +173,27 @@ class SimNode:
     def node_id(self) -> str:
         """This node's id."""
         return self.spec.node_id
+
+    def _build_transit(self, now: float) -> None:
+        """This node's transit keys, responders and initiator, as aio/transit_host.py builds
+        them, with the simulation's seeded randomness and clock."""
+        master, sources, rng = self.core.master_hash, self.core.sources, self.rng
+        node_key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+        identity = NodeIdentity.issue(self.spec.node_id.encode(), node_key,
+                                      self.spec.cluster_key, master)
+        keys = NodeTransitKeys(self.spec.cluster_key, master, rng.randbytes, now)
+        boot_ms = int(now * 1000)
+        self.responders = {
+            Path.INTER_CLUSTER: TransitResponder(keys, master, token_secret=rng.randbytes(32),
+                                                 boot_ms=boot_ms, random_bytes=rng.randbytes),
+            Path.INTRA_CLUSTER: TransitResponder(
+                keys, master, token_secret=rng.randbytes(32), boot_ms=boot_ms,
+                random_bytes=rng.randbytes, refuse_in_clear=False,
+                check_at_open=lambda proof: proof.check(master, sources.cluster_key)),
+        }
+        credential = NodeCredential(master, identity.node_id, identity.key, identity.cert)
+        self.initiator = TransitInitiator(credential, TransitCertVerifier(sources.cluster_key),
+                                          rng.randbytes)
 
     def eid_for(self, local: bytes) -> bytes:
         """A full-keys EID for a local entity."""
@@ -175,10 +213,7 @@ class SimNode:
                   now: float) -> None:
         match event:
             case RequestReceived():
-                key = f"{event.peer}|{event.request_id}".encode()
-                action = self.core.handle(path, event.payload, key, event.deadline, now)
-                self._carry_out(action, now, lambda reply: transport.reply(
-                    event.peer, event.request_id, reply, self.net.clock.now))
+                self._on_request(transport, path, event, now)
             case MessageReceived():
                 return
             case ReplyReceived() | MessageDelivered() | TransportCallFailed():
@@ -187,6 +222,37 @@ class SimNode:
                     waiter(event)
             case _:
                 assert_never(event)
+
+    def _on_request(self, transport: Transport, path: Path, event: RequestReceived,
+                    now: float) -> None:
+        """Open the request's transit envelope, let the core decide, seal the answer."""
+        def reply(data: bytes) -> None:
+            transport.reply(event.peer, event.request_id, data, self.net.clock.now)
+
+        key = f"{event.peer}|{event.request_id}".encode()
+        responder = self.responders[path]
+        outcome = responder.open(event.payload, event.peer, now)
+        match outcome:
+            case Answered():
+                reply(outcome.reply)
+            case Dropped():
+                reply(b"")
+            case Plain():
+                self._carry_out(self.core.handle(path, outcome.payload, key, event.deadline,
+                                                 now), now, reply)
+            case Opened():
+                channel = outcome.channel
+                if channel.address_validated:
+                    transport.validate_address(event.peer)
+                inter = path is Path.INTER_CLUSTER
+                action = self.core.handle(
+                    path, outcome.payload, key, event.deadline, now, sealed=not inter,
+                    proof=channel.session.proof if inter else None,
+                    transit=channel.session.algorithm.id)
+                self._carry_out(action, now,
+                                lambda data: reply(responder.seal(channel, data)))
+            case _:
+                assert_never(outcome)
 
     def _carry_out(self, action: NodeAction, now: float,
                    answer: Callable[[bytes], object]) -> None:
@@ -216,7 +282,8 @@ class SimNode:
                 answer(self.core.relay(action, event.payload))
             elif isinstance(event, TransportCallFailed):
                 answer(self.core.relay(action, None, event.code, event.detail))
-        self._send(self.intra, action.address, action.payload, None, relayed)
+        self._secure_send(self.intra, action.address, self.core.master_hash, action.payload,
+                          None, relayed)
 
     def _invoke(self, action: Invoke) -> tuple[bytes | None, int | None, str]:
         call = action.call
@@ -251,8 +318,8 @@ class SimNode:
                 except MercuryError as exc:
                     finish(None, int(exc.code or ErrorCode.STATE_FAILURE), exc.message)
             remaining = (call.deadline or self.net.clock.now + 5.0) - self.net.clock.now
-            self._send(self.intra, address, self.core.seal.seal(request),
-                       self.spec.answer_timeout, on_event, max(remaining, 0.001))
+            self._secure_send(self.intra, address, self.core.master_hash, request,
+                              self.spec.answer_timeout, on_event, max(remaining, 0.001))
 
         def fetched(image: bytes) -> None:
             decode_image(call.entity, image)
@@ -365,6 +432,7 @@ class SimNode:
             return
         transport = self.intra if isinstance(step, SendIntraStep) else self.inter
         answer = None if isinstance(step, SendIntraStep) else min(step.answer_timeout, remaining)
+        cluster = self.core.master_hash if isinstance(step, SendIntraStep) else step.cluster
 
         def on_event(event: TransportEvent) -> None:
             now = self.net.clock.now
@@ -373,8 +441,35 @@ class SimNode:
             elif isinstance(event, TransportCallFailed):
                 self._step(driver, driver.on_failure(event.code, event.detail, now),
                            deadline, done)
-        self._send(transport, step.address, step.payload, answer, on_event,
-                   min(remaining, self.spec.transport.max_ttl))
+        self._secure_send(transport, step.address, cluster, step.payload, answer, on_event,
+                          min(remaining, self.spec.transport.max_ttl))
+
+    def _secure_send(self, transport: Transport, address: Addr, cluster: bytes,
+                     payload: bytes, answer_timeout: float | None,
+                     on_event: Callable[[TransportEvent], None],
+                     timeout: float | None = None) -> None:
+        """Send a node message in a transit session (SecureExchange); `on_event` gets a
+        ReplyReceived with the opened reply, or a CallFailed."""
+        exchange = SecureExchange(self.initiator, address, cluster, DEFAULT_ALGORITHM,
+                                  payload)
+
+        def follow(step: ExchangeStep) -> None:
+            match step:
+                case Done():
+                    on_event(ReplyReceived(0, step.reply))
+                case Failed():
+                    on_event(TransportCallFailed(0, int(step.code), step.message))
+                case Send():
+                    self._send(transport, address, step.datagram, answer_timeout, answered,
+                               timeout)
+
+        def answered(event: TransportEvent) -> None:
+            if isinstance(event, ReplyReceived):
+                follow(exchange.answered(event.payload, self.net.clock.now))
+            else:
+                on_event(event)
+
+        follow(exchange.start(self.net.clock.now))
 
     def _send(self, transport: Transport, address: Addr, payload: bytes,
               answer_timeout: float | None, on_event: Callable[[TransportEvent], None],

@@ -38,6 +38,7 @@ from mercury_rt.core.node import (
     encode_state_fetch,
 )
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
+from mercury_rt.core.transit.wire import TransitRefusal, decode_answer
 from mercury_rt.core.transport import TransportConfig
 from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan, start_cluster
 
@@ -151,7 +152,7 @@ def test_unknown_entities_and_forged_intra_cluster_traffic_are_refused() -> None
             assert info.value.code == ErrorCode.UNKNOWN_ENTITY
             ran_before = b1.invoker.statistics()  # type: ignore[union-attr]
             reply = await a1.inter.call(b1.addresses[1], b"\x80" * 40)  # type: ignore[union-attr]
-            assert reply == b"", "an unsealed intra-cluster request gets nothing"
+            assert reply == b"", "a request outside a session gets nothing on the intra port"
             assert b1.invoker.statistics() == ran_before  # type: ignore[union-attr]
 
     run(main)
@@ -361,8 +362,13 @@ def test_remote_state_runs_the_call_on_the_receiving_node_with_state_on_a_mirror
                                  caller=b"alice")
             assert rs.notes["m1"] == ["n1"] and rs.notes["r1"] == []
             fetch = encode_state_fetch(b"dave")
-            reply = decode_reply(await a1.inter.call(m1.addresses[0], fetch))  # type: ignore[union-attr]
-            assert reply.code == ErrorCode.BAD_REMOTE_STATE
+            clear = decode_answer(await a1.inter.call(m1.addresses[0], fetch))  # type: ignore[union-attr]
+            assert isinstance(clear, TransitRefusal)
+            assert clear.code == ErrorCode.TRANSIT_REQUIRED
+            assert a1.inter is not None
+            sent = await a1.transit.caller.call(a1.inter, m1.addresses[0],
+                                                rs.cluster_id.master_hash, fetch)
+            assert decode_reply(sent).code == ErrorCode.BAD_REMOTE_STATE
 
     run(main)
 

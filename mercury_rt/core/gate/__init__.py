@@ -15,7 +15,8 @@ Everything that decides whether a request may run lives here or in policy/access
   the bound new stamps are refused rather than old ones forgotten.
 - source.py: who sent a request: the principal vouched for by the intra-cluster path, or a
   remote EID proven to its master key (`EidSourceVerifier`, which notes the clusters whose
-  keys are missing).
+  keys are missing) whose request came in a session that a node certified by that EID's
+  cluster opened (`SessionProof`): an EID is an address, not a credential.
 - delegation.py: delegation certificates and chains: cheap checks (count, shape, expiry)
   before any signature, each link before its delegator's EID, verified signatures cached.
 
@@ -63,6 +64,7 @@ from mercury_rt.core.gate.source import (
     EidSourceVerifier,
     LocalSource,
     RemoteSource,
+    SessionProof,
     Source,
     SourceError,
     VerifiedSource,
@@ -86,6 +88,7 @@ __all__ = [
     "MemorySpentStore",
     "PaymentStamp",
     "RemoteSource",
+    "SessionProof",
     "SignatureCache",
     "Source",
     "SourceError",

@@ -1,7 +1,8 @@
 """The security gate: nothing reaches a handler unless every check passes, in this order.
 
 1. hashcash (before any signature verification: a bad stamp costs a few µs, never ~120),
-2. source authentication (local: vouched principal; remote: EID via the injected verifier),
+2. source authentication (local: vouched principal; remote: EID via the injected verifier,
+   and the session's proof that a node of that EID's cluster sent it),
 3. delegation chain (the request then acts as the final entity),
 4. MAC (clearance against the highest classification), 5. DAC (ACLs; bypass skips only these).
 
@@ -186,8 +187,14 @@ def _authenticate(source: Source, verifier: SourceVerifier) -> Principal | Deny:
     if isinstance(source, LocalSource):
         return source.principal
     try:
-        return verifier.verify(source.eid).principal
+        principal = verifier.verify(source.eid).principal
     except MercuryError as exc:
         return Deny(ErrorCode.SOURCE_UNVERIFIED,
                     f"source EID does not verify ({exc.message}); send an EID signed by "
                     "its cluster key", "source", "source")
+    if source.proof is None or not source.proof.check(principal.cluster, verifier.cluster_key):
+        return Deny(ErrorCode.SOURCE_NOT_PROVEN,
+                    "the session this request came by was not opened by a node certified "
+                    "by the source EID's cluster; an EID names a caller, it does not prove "
+                    "one", "source", "source")
+    return principal

@@ -15,6 +15,7 @@ succeeds.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,11 +40,27 @@ class VerifiedSource:
     cluster_key: Ed25519PublicKey
 
 
+ClusterKeyLookup = Callable[[bytes, bytes], Ed25519PublicKey | None]
+"""(master hash, cluster key hash) -> that cluster key, if verified to its master key."""
+
+
 class SourceVerifier(Protocol):
     """Verifies an EID's signature chain; raises a MercuryError (e.g. SourceError) if bad."""
 
     def verify(self, eid: bytes) -> VerifiedSource:
         """The identity the EID proves; implementations cache verified EIDs."""
+        ...
+
+    def cluster_key(self, master_hash: bytes, key_hash: bytes) -> Ed25519PublicKey | None:
+        """A cluster key verified to `master_hash`, by its hash, if known."""
+        ...
+
+
+class SessionProof(Protocol):
+    """What the session a request came by proves about the node that opened it."""
+
+    def check(self, master_hash: bytes, cluster_key: ClusterKeyLookup) -> bool:
+        """Whether a node certified by cluster `master_hash` opened the session."""
         ...
 
 
@@ -56,9 +73,14 @@ class LocalSource:
 
 @dataclass(frozen=True, slots=True)
 class RemoteSource:
-    """A request from another cluster: the source EID it carries, not yet verified."""
+    """A request from another cluster: the source EID it carries, not yet verified, and
+    the proof of the session it came by (None: no proof, so the source is refused).
+
+    An EID is public, so it names the caller without proving anything: the request is
+    run as that EID only if its session was opened by a node its cluster certified."""
 
     eid: bytes
+    proof: SessionProof | None = None
 
 
 Source = LocalSource | RemoteSource
@@ -87,6 +109,11 @@ class EidSourceVerifier:
                               "fetching its cluster's keys, retry shortly",
                               ErrorCode.SOURCE_UNVERIFIED)
         return VerifiedSource(result.principal, self._cluster_key(result.eid))
+
+    def cluster_key(self, master_hash: bytes, key_hash: bytes) -> Ed25519PublicKey | None:
+        """A cluster key the ring holds as verified to `master_hash`."""
+        known = self.verifier.ring.certified(master_hash, key_hash)
+        return None if known is None else known.public
 
     def _cluster_key(self, eid: Eid) -> Ed25519PublicKey:
         cid = eid.cluster_id

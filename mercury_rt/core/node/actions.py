@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lithium.context import IncomingCall
-from mercury_rt.core.gate import Allow
+from mercury_rt.core.gate import Allow, SessionProof
 from mercury_rt.core.node.state_messages import StateCommit, StateFetch
 from mercury_rt.core.routing import Path
 from mercury_rt.core.transport import Addr
@@ -18,7 +18,7 @@ from mercury_rt.core.transport import Addr
 
 @dataclass(frozen=True, slots=True)
 class Respond:
-    """Send `reply` (a transport payload, sealed when the path is intra-cluster)."""
+    """Send `reply` (a node reply; the host seals it under the request's session)."""
 
     reply: bytes
 
@@ -62,9 +62,11 @@ class Forward:
 class ReceivedRequest:
     """One request or one-way message as the core decides it.
 
-    `payload` is already opened (`sealed` says whether the reply must be sealed again);
-    `request_key` is sticky across retransmissions; `deadline` is in the shell's monotonic
-    clock."""
+    `payload` is already opened by transit; `sealed` says it came in a session opened by a
+    certified node of this cluster (so a vouched caller is believed); `proof` is what the
+    session of an inter-cluster request proves about its opener, `transit` the
+    algorithm id it was protected with (0: it never left this node). `request_key` is
+    sticky across retransmissions; `deadline` is in the shell's monotonic clock."""
 
     path: Path
     sealed: bool
@@ -72,6 +74,8 @@ class ReceivedRequest:
     request_key: bytes
     deadline: float
     one_way: bool = False
+    proof: SessionProof | None = None
+    transit: int = 0
 
 
 @dataclass(frozen=True, slots=True)

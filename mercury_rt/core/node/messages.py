@@ -115,9 +115,15 @@ def encode_operation(body: bytes, payments: tuple[PaymentStamp, ...] = (),
     return cbor.dumps_built([0, body, encode_payments(payments), hops])
 
 
+QUERY_PADDING = 400
+"""Zero bytes a cluster-ID query carries, so the signed cluster ID it asks for (up to
+three times its size) can be answered to an address not yet validated (3.7)."""
+MAX_QUERY_PADDING = 2048
+
+
 def encode_cluster_id_query(master_hash: bytes) -> bytes:
-    """The transport payload asking for a cluster's current cluster ID."""
-    return cbor.dumps([1, master_hash])
+    """The transport payload asking for a cluster's current cluster ID, padded."""
+    return cbor.dumps([1, master_hash, bytes(QUERY_PADDING)])
 
 
 def decode_node_request(
@@ -127,7 +133,9 @@ def decode_node_request(
     if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
         raise NodeMessageError(_REQUEST_FORMS)  # (a bool is not a kind, though True == 1)
     kind = outer[0]
-    if kind == 1 and len(outer) == 2 and type(outer[1]) is bytes and len(outer[1]) <= 64:
+    if kind == 1 and len(outer) in (2, 3) and type(outer[1]) is bytes and len(outer[1]) <= 64 \
+            and (len(outer) == 2 or (type(outer[2]) is bytes
+                                     and len(outer[2]) <= MAX_QUERY_PADDING)):
         return ClusterIdQuery(outer[1])
     if kind in (STATE_FETCH, STATE_COMMIT):
         return decode_state_request(outer)

@@ -66,12 +66,14 @@ class SendIntraStep:
 
 @dataclass(frozen=True, slots=True)
 class SendInterStep:
-    """Send `payload` to an inter-cluster address; give up on it after `answer_timeout`
-    without an acknowledgement (report NO_ANSWER)."""
+    """Send `payload` to an inter-cluster address of cluster `cluster` (its master hash:
+    the transit session must verify to it); give up on it after `answer_timeout` without
+    an acknowledgement (report NO_ANSWER)."""
 
     address: Addr
     payload: bytes
     answer_timeout: float
+    cluster: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +198,8 @@ class OutgoingCall:
                 route = ContactCluster(self.planner.newest(self._cluster_id))
                 self._address = (str(action.endpoint.host), action.endpoint.port)
                 return SendInterStep(self._address, self._data(route),
-                                     self.planner.answer_timeout)
+                                     self.planner.answer_timeout,
+                                     self._cluster_id.master_hash)
             elif isinstance(action, Succeeded):
                 assert isinstance(action.reply, NodeReply)
                 return self._answered(action.reply)

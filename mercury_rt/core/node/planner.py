@@ -161,6 +161,7 @@ class CallPlanner:
         """Where a call to `target` goes; raises MercuryError when nowhere can take it."""
         cid = target.cluster_id
         if cid.master_hash != self.core.master_hash:
+            self.core.verifier.verify(self.encoded.of(target))  # its cluster key: transit
             return ContactCluster(self.newest(cid))
         view = self.core.state.view
         mirrors = view.mirrors.get(target.local)
@@ -177,10 +178,12 @@ class CallPlanner:
         return SendIntra(chosen, self.core.state.intra_addresses[chosen])
 
     def operation(self, call: CallRequest, route: CallRoute) -> tuple[bytes, bytes]:
-        """(transport payload, body) for a call; sealed when it goes intra-cluster.
+        """(node message, body) for a call; the host sends the message in a transit
+        session to the chosen node.
 
         Within the cluster the caller is vouched for by this node; to another cluster it
-        is named by its EID (the target's gate verifies it)."""
+        is named by its EID (the target's gate verifies it, and that this node's session
+        proves that EID's cluster)."""
         if isinstance(route, ContactCluster):
             version = route.cluster_id.version
             source, vouched = self.caller_eid(call.caller), None
@@ -191,13 +194,11 @@ class CallPlanner:
                               call.payload, version, source=source, vouched=vouched,
                               delegation=call.delegation, message_id=call.message_id)
         body = request.body()
-        data = encode_operation(body, call.payments)
-        return (self.core.seal.seal(data) if isinstance(route, SendIntra) else data), body
+        return encode_operation(body, call.payments), body
 
     def decode(self, path: Path, data: bytes) -> NodeReply:
-        """A reply received over `path`; raises MercuryError if it is not one."""
-        if path is Path.INTRA_CLUSTER:
-            data = self.core.seal.open(data)
+        """A reply (opened by transit) received over `path`; raises MercuryError if it is
+        not one."""
         return decode_reply(data)
 
     def contact(self, cluster_id: ClusterId, target: Eid, now: float) -> Contact:

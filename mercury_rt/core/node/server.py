@@ -29,6 +29,7 @@ from mercury_rt.core.gate import (
     LocalSource,
     MemorySpentStore,
     RemoteSource,
+    SessionProof,
     Source,
     SpendResult,
     SpentStampStore,
@@ -58,7 +59,7 @@ from mercury_rt.core.node.messages import (
     encode_operation,
     error_reply,
 )
-from mercury_rt.core.node.seal import IntraSeal, SealError, derive_intra_key
+from mercury_rt.core.node.seal import IntraSeal, derive_intra_key
 from mercury_rt.core.node.state_messages import StateCommit, StateFetch, state_failure
 from mercury_rt.core.routing import (
     ClusterView,
@@ -175,19 +176,21 @@ class NodeCore:
         self.state.view = replace(view, moved={**view.moved, local: record})
 
     def handle(self, path: Path, payload: bytes, request_key: bytes, deadline: float,
-               now: float, one_way: bool = False) -> NodeAction:
+               now: float, one_way: bool = False, *, sealed: bool = False,
+               proof: SessionProof | None = None, transit: int = 0) -> NodeAction:
         """Decide what to do with one request or one-way message from the network.
 
-        `deadline` is in the shell's monotonic clock; `now` is wall-clock (Unix) time, which
-        stamp dates and certificate expiries are measured in.
+        `payload` has been opened by transit (the shell seals the reply again): `sealed`
+        when it came in a session a certified node of this cluster opened, `proof` for a
+        session from another cluster, `transit` the algorithm id that protected it.
+        `deadline` is in the shell's monotonic clock; `now` is wall-clock (Unix) time,
+        which stamp dates and certificate expiries are measured in.
         """
-        sealed = path is Path.INTRA_CLUSTER
-        if sealed:
-            try:
-                payload = self.seal.open(payload)
-            except SealError as exc:
-                return Drop(exc.message)
-        request = ReceivedRequest(path, sealed, payload, request_key, deadline, one_way)
+        if path is Path.INTRA_CLUSTER and not sealed:
+            return Drop("intra-cluster node messages must come in a session opened by a "
+                        "certified node of this cluster")
+        request = ReceivedRequest(path, sealed, payload, request_key, deadline, one_way,
+                                  proof, transit)
         return self._decoded(request, now, fetch_allowed=True)
 
     def retry(self, fetch: FetchKeys, now: float) -> NodeAction:
@@ -267,20 +270,17 @@ class NodeCore:
         else:
             reply = NodeReply(code, message=message[:MAX_MESSAGE_TEXT],
                               cluster_id=action.bundle)
-        return self._seal_for(action.sealed, reply.encode())
+        return reply.encode()
 
-    def relay(self, action: Forward, sealed_reply: bytes | None, code: int | None = None,
+    def relay(self, action: Forward, reply: bytes | None, code: int | None = None,
               message: str = "") -> bytes:
-        """The reply bytes for a forwarded request, from the mirror's sealed reply."""
-        if sealed_reply is not None:
-            try:
-                return self._seal_for(action.sealed, self.seal.open(sealed_reply))
-            except SealError as exc:
-                code, message = int(exc.code), exc.message
+        """The reply bytes for a forwarded request, from the mirror's (opened) reply."""
+        if reply is not None:
+            return reply
         text = f"forwarding to a mirror failed: {message}"
         failure = NodeReply(int(ErrorCode.NODE_LOCAL_ERROR if code is None else code),
                             message=text[:MAX_MESSAGE_TEXT])
-        return self._seal_for(action.sealed, failure.encode())
+        return failure.encode()
 
     # ----- the decision -----------------------------------------------------------------
 
@@ -300,7 +300,7 @@ class NodeCore:
         allow: Allow | None = None
         if isinstance(decision, RunHere | RunWithRemoteState) or \
                 decision.check_security_first:
-            verdict = self._gate(request.path, op, target, now)
+            verdict = self._gate(request, op, target, now)
             if isinstance(verdict, Deny):
                 self.denied += 1
                 return self._respond(sealed, NodeReply(
@@ -310,6 +310,9 @@ class NodeCore:
         if isinstance(decision, RedirectTo):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         if isinstance(decision, ForwardTo):
+            unproven = self._unproven_source(request, op)
+            if unproven is not None:
+                return self._respond(sealed, unproven)
             return self._forward(sealed, op, decision.node_id)
         if isinstance(decision, RunWithRemoteState) and op.request.message_id is not None:
             return self._forward(sealed, op, decision.state_node)
@@ -348,11 +351,11 @@ class NodeCore:
         call = _incoming(request, admitted, request.one_way)
         return Invoke(call, request.sealed, admitted.bundle, admitted.allow, state_at=address)
 
-    def state_reply(self, sealed_reply: bytes, *, committing: bool) -> bytes:
-        """The payload of a state node's answer to our fetch or commit, or the error that
-        answer becomes for the call (`state_failure`); raises MercuryError."""
+    def state_reply(self, answer: bytes, *, committing: bool) -> bytes:
+        """The payload of a state node's (opened) answer to our fetch or commit, or the
+        error that answer becomes for the call (`state_failure`); raises MercuryError."""
         try:
-            reply = decode_reply(self.seal.open(sealed_reply))
+            reply = decode_reply(answer)
         except MercuryError as exc:
             raise state_failure(int(exc.code or ErrorCode.BAD_REMOTE_STATE), exc.message,
                                 committing=committing, answered=True) from None
@@ -385,11 +388,13 @@ class NodeCore:
                             ErrorCode.NODE_LOCAL_ERROR)
         return result.eid
 
-    def _gate(self, path: Path, op: DecodedOperation, target: Eid, now: float) -> Allow | Deny:
-        request = op.request
+    def _gate(self, received: ReceivedRequest, op: DecodedOperation, target: Eid,
+              now: float) -> Allow | Deny:
+        path, request = received.path, op.request
         source: Source
         if request.source is not None:
-            source = RemoteSource(request.source)
+            source = RemoteSource(request.source,
+                                  FORWARDED if received.sealed else received.proof)
         elif path is Path.INTRA_CLUSTER and request.vouched is not None:
             source = LocalSource(request.vouched)
         else:
@@ -407,6 +412,26 @@ class NodeCore:
             self.audit(gate_request, decision)
         return decision
 
+    def _unproven_source(self, received: ReceivedRequest,
+                         op: DecodedOperation) -> NodeReply | None:
+        """Before forwarding a request from another cluster, prove its source: the mirror
+        trusts this node to have done so, as it trusts a vouched caller (None: proven)."""
+        source = op.request.source
+        if received.sealed or source is None:
+            return None
+        try:
+            cluster = self.sources.verify(source).principal.cluster
+        except MercuryError as exc:
+            return NodeReply(int(ErrorCode.SOURCE_UNVERIFIED),
+                             message=f"source EID does not verify: {exc.message}"[
+                                 :MAX_MESSAGE_TEXT])
+        if received.proof is None or not received.proof.check(cluster,
+                                                               self.sources.cluster_key):
+            return NodeReply(int(ErrorCode.SOURCE_NOT_PROVEN),
+                             message="the session was not opened by a node of the source "
+                                     "EID's cluster")
+        return None
+
     def _forward(self, sealed: bool, op: DecodedOperation, node: bytes) -> NodeAction:
         address = self.state.intra_addresses.get(node)
         if address is None:
@@ -414,7 +439,7 @@ class NodeCore:
                               message="the chosen mirror has no intra-cluster address")
             return self._respond(sealed, reply)
         payload = encode_operation(op.body, op.payments, op.hops + 1)
-        return Forward(node, address, self.seal.seal(payload), sealed)
+        return Forward(node, address, payload, sealed)
 
     def _cluster_id_answer(self, query: ClusterIdQuery) -> NodeReply:
         if query.master_hash != self.master_hash:
@@ -422,11 +447,21 @@ class NodeCore:
                              message="this node serves another cluster")
         return NodeReply(cluster_id=self._cluster_id_bytes)
 
-    def _respond(self, sealed: bool, reply: NodeReply) -> Respond:
-        return Respond(self._seal_for(sealed, reply.encode()))
+    @staticmethod
+    def _respond(sealed: bool, reply: NodeReply) -> Respond:
+        return Respond(reply.encode())
 
-    def _seal_for(self, sealed: bool, data: bytes) -> bytes:
-        return self.seal.seal(data) if sealed else data
+
+class _Forwarded:
+    """The proof of a request a node of this cluster forwarded: it proved the source's
+    session before forwarding (`_unproven_source`), and its own session is certified."""
+
+    @staticmethod
+    def check(master_hash: bytes, cluster_key: object) -> bool:
+        return True
+
+
+FORWARDED = _Forwarded()
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,7 +481,7 @@ def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> 
     return IncomingCall(target.local, request.endpoint, request.operation,
                         OperationKind.MESSAGE if one_way else OperationKind.REQUEST,
                         request.payload, allow.principal, target.persona, originator,
-                        None, request.transit, received.deadline)
+                        None, received.transit, received.deadline)
 
 
 def _from_routing(decision: RedirectTo | RedirectMoved | Refuse, cluster_id: bytes) -> NodeReply:

@@ -92,6 +92,10 @@ class Transport(CallingSide, AnsweringSide):
         self._after_finish(call, call.sent_at)
         return True
 
+    def validate_address(self, peer: Addr) -> None:
+        """An upper layer has proof that `peer` receives what we send (e.g. it used keys
+        only our reply carried): the anti-amplification limit no longer applies to it."""
+
     # ----- server API ------------------------------------------------------------------
 
     def reply(self, peer: Addr, request_id: int, payload: bytes, now: float) -> bool:

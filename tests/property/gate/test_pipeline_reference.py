@@ -17,7 +17,6 @@ from mercury_rt.core.gate import (
     GateState,
     LocalSource,
     MemorySpentStore,
-    RemoteSource,
     evaluate,
     hashcash_payment,
     mint_stamp,
@@ -28,7 +27,14 @@ from mercury_rt.core.gate import (
 from policy.access import Target
 from policy.load import compile_policy
 from policy.schema import PolicyFile, check_policy
-from tests.gate_support import LOCAL, NOW, PARTNER, STRANGER, CountingVerifier, fake_eid
+from tests.gate_support import (
+    LOCAL,
+    NOW,
+    PARTNER,
+    STRANGER,
+    CountingVerifier,
+    remote,
+)
 
 LEVELS = ["l0", "l1", "l2", "l3"]
 NAMES = ["e0", "e1", "t-x"]
@@ -204,7 +210,7 @@ def test_gate_agrees_with_reference(case: tuple[dict[str, Any], tuple[str | None
         resource = stamp_resource(target_tag(Principal(LOCAL, tgt.entity)), tgt.endpoint,
                                   tgt.operation, digest)
         payments = (hashcash_payment(mint_stamp(resource, stamp_bits, NOW, digest)),)
-    source = LocalSource(who) if cluster is None else RemoteSource(fake_eid(who))
+    source = LocalSource(who) if cluster is None else remote(who)
     request = GateRequest(tgt, source, digest, payments)
     decision = evaluate(request, policy, GateState(LOCAL, CountingVerifier(),
                                                    MemorySpentStore()), NOW)

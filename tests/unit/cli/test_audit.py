@@ -17,14 +17,21 @@ from mercury_rt.core.gate import (
     GateState,
     LocalSource,
     MemorySpentStore,
-    RemoteSource,
     evaluate,
     issue_certificate,
     request_digest,
 )
 from policy.access import Target
 from policy.load import parse_policy
-from tests.gate_support import LOCAL, NOW, PARTNER, CountingVerifier, cluster_key, fake_eid
+from tests.gate_support import (
+    LOCAL,
+    NOW,
+    PARTNER,
+    CountingVerifier,
+    cluster_key,
+    fake_eid,
+    remote,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "conf" / "policy.example.yaml"
 POLICY = parse_policy(f"""\
@@ -46,7 +53,7 @@ def decide(req: GateRequest) -> object:
 
 def test_audit_records_originator_and_acted_for_entity() -> None:
     cert = issue_certificate(VISITOR, fake_eid(BOSS), int(NOW) + 9, cluster_key(LOCAL))
-    req = GateRequest(Target(b"vault", 0, 0), RemoteSource(fake_eid(VISITOR)),
+    req = GateRequest(Target(b"vault", 0, 0), remote(VISITOR),
                       request_digest(b""), delegation=(cert,))
     decision = decide(req)
     with capture_logs() as logs:

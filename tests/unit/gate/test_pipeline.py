@@ -28,9 +28,12 @@ from tests.gate_support import (
     PARTNER,
     POLICY,
     SHOP0,
+    STRANGER,
     CountingVerifier,
+    SessionOf,
     cluster_key,
     fake_eid,
+    remote,
     state,
 )
 
@@ -47,7 +50,7 @@ def stamp_for(target: Target, digest: bytes, bits: int = 8, now: float = NOW) ->
 def request(target: Target = SHOP0, who: Principal = VISITOR, body: bytes = b"b",
             stamp: bool = True, **kw: object) -> GateRequest:
     digest = request_digest(body)
-    source = LocalSource(who) if who.cluster == LOCAL else RemoteSource(fake_eid(who))
+    source = LocalSource(who) if who.cluster == LOCAL else remote(who)
     payments = (stamp_for(target, digest),) if stamp else ()
     return GateRequest(target, source, digest, payments, **kw)  # type: ignore[arg-type]
 
@@ -168,3 +171,18 @@ def test_a_flood_of_bad_stamps_costs_no_signature_verification() -> None:
 def test_decisions_are_deterministic(who: Principal) -> None:
     req = request(Target(b"free", 0, 0), who, stamp=False)
     assert evaluate(req, POLICY, state(), NOW) == evaluate(req, POLICY, state(), NOW)
+
+
+def test_a_source_eid_without_its_clusters_session_is_refused_as_unproven() -> None:
+    """An EID is public: carrying VISITOR's EID proves nothing unless the session was
+    opened by a node of VISITOR's cluster (the impersonation the outside tester ran)."""
+    state_ = state()
+    for proof in (None, SessionOf(LOCAL), SessionOf(STRANGER)):
+        request = GateRequest(Target(b"free", 0, 0), RemoteSource(fake_eid(VISITOR), proof),
+                              request_digest(b"b"))
+        decision = evaluate(request, POLICY, state_, NOW)
+        assert isinstance(decision, Deny) and decision.code == ErrorCode.SOURCE_NOT_PROVEN
+        assert decision.stage == "source"
+    proven = evaluate(GateRequest(Target(b"free", 0, 0), remote(VISITOR), request_digest(b"b")),
+                      POLICY, state_, NOW)
+    assert not (isinstance(proven, Deny) and proven.stage == "source")

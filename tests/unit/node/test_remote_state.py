@@ -173,21 +173,22 @@ def _core() -> NodeCore:
                      mirrors={b"alice": frozenset({b"n0"}), b"bob": frozenset({b"n1"})})
 
 
-def test_a_node_serves_state_only_sealed_and_only_for_entities_it_mirrors() -> None:
+def test_a_node_serves_state_only_in_own_cluster_sessions_and_only_for_mirrored_entities(
+) -> None:
     core = _core()
-    sealed = core.handle(RoutePath.INTRA_CLUSTER, core.seal.seal(encode_state_fetch(b"alice")),
-                         b"k", 10.0, 0.0)
-    assert sealed == ServeState(StateFetch(b"alice"))
-    for payload, path, code in [
-            (encode_state_fetch(b"alice"), RoutePath.INTER_CLUSTER, ErrorCode.BAD_REMOTE_STATE),
-            (core.seal.seal(encode_state_fetch(b"bob")), RoutePath.INTRA_CLUSTER,
+    served = core.handle(RoutePath.INTRA_CLUSTER, encode_state_fetch(b"alice"), b"k", 10.0,
+                         0.0, sealed=True)
+    assert served == ServeState(StateFetch(b"alice"))
+    for payload, path, sealed, code in [
+            (encode_state_fetch(b"alice"), RoutePath.INTER_CLUSTER, False,
+             ErrorCode.BAD_REMOTE_STATE),
+            (encode_state_fetch(b"bob"), RoutePath.INTRA_CLUSTER, True,
              ErrorCode.ENTITY_NOT_ON_NODE)]:
-        action = core.handle(path, payload, b"k", 10.0, 0.0)
+        action = core.handle(path, payload, b"k", 10.0, 0.0, sealed=sealed)
         assert isinstance(action, Respond)
-        raw = action.reply if path is RoutePath.INTER_CLUSTER else core.seal.open(action.reply)
-        assert decode_reply(raw).code == code
+        assert decode_reply(action.reply).code == code
     forged = core.handle(RoutePath.INTRA_CLUSTER, encode_state_fetch(b"alice"), b"k", 10.0, 0.0)
-    assert isinstance(forged, Drop), "an unsealed intra-cluster datagram is dropped"
+    assert isinstance(forged, Drop), "intra-cluster input outside an own-cluster session"
 
 
 def test_a_change_set_too_large_to_ship_fails_on_the_running_node_with_407() -> None:

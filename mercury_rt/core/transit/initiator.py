@@ -1,0 +1,304 @@
+"""The calling side of transit security: seal a node message for a node, open its answer.
+
+`prepare` gives either the key query to send first (no verified transit key for that
+address yet) or the datagram to send: a first datagram (HPKE to the node's certified key,
+carrying this node's proof and the request) or a message in an established session.
+`finish` opens the answer: the reply plaintext, a `Retry` (the node restarted, rotated its
+key, wants a token or another clock) or a coded failure. Nothing the network says is
+believed unless it is authenticated: replies open only under the session's keys (which
+only the holder of the certified transit key can derive), and the one unauthenticated
+answer that changes keys (702) carries a certificate that must verify to the called
+cluster. The other refusals can only make the caller retry once more.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric import x25519
+
+from carbon.error_codes import ErrorCode
+from mercury_rt.core.transit.algorithms import TransitAlgorithm, TransitError, algorithm
+from mercury_rt.core.transit.certs import TransitCertVerifier, VerifiedTransitKey
+from mercury_rt.core.transit.kem import aead_open, hpke_seal, x25519_shared
+from mercury_rt.core.transit.proof import NodeCredential
+from mercury_rt.core.transit.schedule import (
+    TO_CALLER,
+    TO_NODE,
+    SessionCiphers,
+    derive_ciphers,
+    init_reply_aad,
+    nonce,
+    proof_message,
+    reply_aad,
+    session_aad,
+    transcript_hash,
+)
+from mercury_rt.core.transit.wire import (
+    INIT_SECRET_SIZE,
+    SESSION_ID_SIZE,
+    Init,
+    InitInner,
+    InitReply,
+    KeysAnswer,
+    SessionMessage,
+    SessionReply,
+    TransitRefusal,
+    decode_answer,
+    encode_init,
+    encode_inner,
+    encode_key_query,
+    encode_session,
+)
+
+Addr = tuple[str, int]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+MAX_PEERS = 4096
+CERT_OVERHEAD = 160
+"""Bytes a transit certificate adds to its public key (for padding key queries)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InitiatorConfig:
+    """When a caller opens a new session instead of reusing one (rekeying)."""
+
+    rekey_after: float = 300.0
+    rekey_messages: int = 1_000_000
+
+
+@dataclass(slots=True)
+class ClientSession:
+    """An established session, as the caller holds it."""
+
+    session_id: bytes
+    algorithm: TransitAlgorithm
+    ciphers: SessionCiphers
+    created: float
+    next_seq: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class NeedKey:
+    """Send `query` to the address first; hand its answer to `learn_key`."""
+
+    query: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInit:
+    """What opening a first datagram's answer needs."""
+
+    address: Addr
+    master_hash: bytes
+    algorithm: TransitAlgorithm
+    header: bytes
+    session_id: bytes
+    timestamp_ms: int
+    ephemeral: x25519.X25519PrivateKey
+    init_secret: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    """What opening a session message's answer needs."""
+
+    address: Addr
+    master_hash: bytes
+    session: ClientSession
+    seq: int
+
+
+Pending = PendingInit | PendingMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Send `datagram`; hand the answer to `finish` with `pending`."""
+
+    datagram: bytes
+    pending: Pending
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The node's authenticated reply."""
+
+    reply: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Prepare again: the reason is why (new key, session gone, token, clock)."""
+
+    code: ErrorCode
+    reason: str
+
+
+class TransitInitiator:
+    """One node's outgoing sessions, transit keys, tokens and clock offsets by address."""
+
+    def __init__(self, credential: NodeCredential, certs: TransitCertVerifier,
+                 random_bytes: Callable[[int], bytes],
+                 config: InitiatorConfig | None = None) -> None:
+        self.credential = credential
+        self.certs = certs
+        self._random = random_bytes
+        self.config = config or InitiatorConfig()
+        self._keys: OrderedDict[tuple[Addr, int], VerifiedTransitKey] = OrderedDict()
+        self._sessions: OrderedDict[tuple[Addr, int], ClientSession] = OrderedDict()
+        self._tokens: OrderedDict[Addr, bytes] = OrderedDict()
+        self._offsets: OrderedDict[Addr, int] = OrderedDict()
+
+    def prepare(self, address: Addr, master_hash: bytes, algorithm_id: int, payload: bytes,
+                now: float) -> NeedKey | Prepared:
+        """The next datagram for a node message to `address` of cluster `master_hash`."""
+        alg = algorithm(algorithm_id)
+        session = self._session(address, alg.id, now)
+        if session is not None:
+            return self._in_session(address, master_hash, session, payload)
+        key = self._keys.get((address, int(alg.kem)))
+        if key is None or key.master_hash != master_hash or key.not_after <= now:
+            padding = -(-(alg.public_key_size + CERT_OVERHEAD) // 3)
+            return NeedKey(encode_key_query(master_hash, int(alg.kem), padding))
+        return self._first(address, master_hash, alg, key, payload, now)
+
+    def learn_key(self, address: Addr, master_hash: bytes, answer: bytes, now: float) -> None:
+        """Take a key query's answer (or a 702's certificate) if it verifies to the called
+        cluster; raises TransitError otherwise."""
+        decoded = decode_answer(answer)
+        if isinstance(decoded, TransitRefusal):
+            raise TransitError(f"node refused the key query: {decoded.detail}",
+                               _code(decoded.code))
+        if not isinstance(decoded, KeysAnswer):
+            raise TransitError("answer to a key query is not a certificate")
+        self._store_key(address, self.certs.verify(master_hash, decoded.cert, now))
+
+    def finish(self, pending: Pending, answer: bytes, now: float) -> Finished | Retry:
+        """The node's reply, a reason to prepare again, or TransitError (a coded failure)."""
+        decoded = decode_answer(answer)
+        if isinstance(decoded, TransitRefusal):
+            return self._refused(pending, decoded, now)
+        if isinstance(pending, PendingInit) and isinstance(decoded, InitReply):
+            return self._init_reply(pending, decoded, now)
+        if isinstance(pending, PendingMessage) and isinstance(decoded, SessionReply):
+            return self._session_reply(pending, decoded)
+        raise TransitError("the node's answer is not the kind this request expects")
+
+    def forget(self, address: Addr) -> None:
+        """Drop every session to `address` (e.g. it did not answer)."""
+        for key in [k for k in self._sessions if k[0] == address]:
+            del self._sessions[key]
+
+    # ----- first datagrams ---------------------------------------------------------------
+
+    def _first(self, address: Addr, master_hash: bytes, alg: TransitAlgorithm,
+               key: VerifiedTransitKey, payload: bytes, now: float) -> Prepared:
+        token = self._tokens.pop(address, b"")
+        header_init = Init(alg.id, key.key_id, token, b"")
+        header = header_init.header()
+        session_id = self._random(SESSION_ID_SIZE)
+        timestamp_ms = int(now * 1000) + self._offsets.get(address, 0)
+        ephemeral = x25519.X25519PrivateKey.from_private_bytes(self._random(32))
+        caller_public = ephemeral.public_key().public_bytes_raw()
+        init_secret = self._random(INIT_SECRET_SIZE)
+        credential = self.credential
+        signature = credential.sign(proof_message(header, session_id, timestamp_ms,
+                                                  caller_public, init_secret))
+        inner = InitInner(session_id, timestamp_ms, caller_public, init_secret,
+                          credential.master_hash, credential.node_id, credential.cert,
+                          signature, payload)
+        sealed = hpke_seal(alg, key.public, header, encode_inner(inner))
+        datagram = encode_init(Init(alg.id, key.key_id, token, sealed))
+        return Prepared(datagram, PendingInit(address, master_hash, alg, header, session_id,
+                                              timestamp_ms, ephemeral, init_secret))
+
+    def _init_reply(self, pending: PendingInit, reply: InitReply, now: float) -> Finished:
+        if reply.session_id != pending.session_id:
+            raise TransitError("the node answered for another session",
+                               ErrorCode.TRANSIT_OPEN_FAILED)
+        shared = x25519_shared(pending.ephemeral, reply.ephemeral)
+        caller_public = pending.ephemeral.public_key().public_bytes_raw()
+        transcript = transcript_hash(pending.header, pending.session_id,
+                                     pending.timestamp_ms, caller_public, reply.ephemeral)
+        ciphers = derive_ciphers(pending.algorithm, pending.init_secret, shared, transcript)
+        plaintext = aead_open(ciphers.to_caller, nonce(TO_CALLER, 0), reply.ciphertext,
+                              init_reply_aad(reply.session_id, reply.ephemeral))
+        if plaintext is None:
+            raise TransitError("the reply is not from the holder of the called cluster's "
+                               "transit key", ErrorCode.TRANSIT_OPEN_FAILED)
+        session = ClientSession(pending.session_id, pending.algorithm, ciphers, now)
+        self._remember(self._sessions, (pending.address, pending.algorithm.id), session)
+        return Finished(plaintext)
+
+    # ----- sessions ----------------------------------------------------------------------
+
+    def _session(self, address: Addr, alg_id: int, now: float) -> ClientSession | None:
+        session = self._sessions.get((address, alg_id))
+        if session is None:
+            return None
+        if now - session.created >= self.config.rekey_after or \
+                session.next_seq > self.config.rekey_messages:
+            del self._sessions[(address, alg_id)]
+            return None
+        return session
+
+    def _in_session(self, address: Addr, master_hash: bytes, session: ClientSession,
+                    payload: bytes) -> Prepared:
+        seq = session.next_seq
+        session.next_seq += 1
+        sealed = session.ciphers.to_node.encrypt(nonce(TO_NODE, seq), payload,
+                                                 session_aad(session.session_id, seq))
+        datagram = encode_session(SessionMessage(session.session_id, seq, sealed))
+        return Prepared(datagram, PendingMessage(address, master_hash, session, seq))
+
+    def _session_reply(self, pending: PendingMessage, reply: SessionReply) -> Finished:
+        session = pending.session
+        if reply.seq != pending.seq:
+            raise TransitError("the reply answers another message", ErrorCode.TRANSIT_OPEN_FAILED)
+        plaintext = aead_open(session.ciphers.to_caller, nonce(TO_CALLER, reply.seq),
+                              reply.ciphertext, reply_aad(session.session_id, reply.seq))
+        if plaintext is None:
+            raise TransitError("the reply did not open under the session's keys",
+                               ErrorCode.TRANSIT_OPEN_FAILED)
+        return Finished(plaintext)
+
+    # ----- refusals ----------------------------------------------------------------------
+
+    def _refused(self, pending: Pending, refusal: TransitRefusal, now: float) -> Retry:
+        code = _code(refusal.code)
+        address = pending.address
+        if code is ErrorCode.UNKNOWN_SESSION and isinstance(pending, PendingMessage):
+            self._sessions.pop((address, pending.session.algorithm.id), None)
+        elif code is ErrorCode.UNKNOWN_TRANSIT_KEY and isinstance(refusal.extra, bytes):
+            self._store_key(address, self.certs.verify(pending.master_hash, refusal.extra, now))
+        elif code is ErrorCode.RETRY_TOKEN_REQUIRED and isinstance(refusal.extra, bytes) \
+                and isinstance(pending, PendingInit):
+            self._remember(self._tokens, address, refusal.extra)
+        elif code is ErrorCode.STALE_FIRST_DATAGRAM and isinstance(refusal.extra, int) \
+                and isinstance(pending, PendingInit):
+            offset = refusal.extra - int(now * 1000)
+            self._remember(self._offsets, address, offset + (1 if offset >= 0 else 0))
+        else:
+            raise TransitError(f"node refused: {refusal.detail}", code)
+        return Retry(code, refusal.detail)
+
+    def _store_key(self, address: Addr, key: VerifiedTransitKey) -> None:
+        self._remember(self._keys, (address, int(key.kem)), key)
+
+    @staticmethod
+    def _remember(table: OrderedDict[_K, _V], key: _K, value: _V) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        if len(table) > MAX_PEERS:
+            table.popitem(last=False)
+
+
+def _code(number: int) -> ErrorCode:
+    try:
+        return ErrorCode(number)
+    except ValueError:
+        return ErrorCode.TRANSIT_MALFORMED

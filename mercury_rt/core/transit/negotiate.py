@@ -64,8 +64,9 @@ def clearance_of(table: TransitTable, algorithm_id: int) -> int | None:
 
 
 def adequate(table: TransitTable, level: int) -> frozenset[int]:
-    """The registered algorithms whose clearance in `table` is at least `level`."""
-    return frozenset(a for a in REGISTRY if _clears(clearance_of(table, a), level))
+    """The registered algorithms whose clearance in `table` is at least `level` (plain ints,
+    as they go on the wire)."""
+    return frozenset(int(a) for a in REGISTRY if _clears(clearance_of(table, a), level))
 
 
 def _clears(clearance: int | None, level: int) -> bool:

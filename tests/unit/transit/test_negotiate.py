@@ -30,6 +30,7 @@ from mercury_rt.core.transit import (
 )
 from policy.access import Target
 from policy.load import parse_policy
+from policy.transit import sender_classification, transit_minimum
 from tests.identity_support import full_eid
 
 CHACHA, AES, HYBRID = (int(AlgorithmId.X25519_CHACHA20), int(AlgorithmId.X25519_AES256GCM),
@@ -205,3 +206,60 @@ def test_intra_protection_is_the_cheapest_algorithm_clearing_the_level() -> None
     assert isinstance(got, NoCommonAlgorithm)
     assert "transit.intra_cluster" in got.detail
     assert intra_protection(TransitTable({}, 3, "transit.intra_cluster"), 3) == Chosen(AES)
+
+
+SENDER = parse_policy("""\
+version: 1
+levels: [open, restricted, vital]
+entities:
+  alice: {clearance: restricted}
+transit:
+  inter_cluster: {restricted: [1, 2], vital: [3]}
+""")
+RECEIVER = parse_policy("""\
+version: 1
+levels: [public, internal, confidential, secret]
+entities:
+  shop:
+    classification: public
+    clearance: public
+    endpoints:
+      1:
+        operations:
+          5: {transit: secret}
+transit:
+  inter_cluster: {confidential: [2], secret: [3]}
+""")
+
+
+def test_two_clusters_agree_through_the_eid_hint_without_a_rejection() -> None:
+    """Each side in its own numbering: the sender's `restricted` and the receiver's
+    `secret` meet at algorithm 3, the only one both trust that far."""
+    ours = adequate(inter_cluster_table(SENDER),
+                    sender_classification(SENDER, b"alice").value)
+    assert ours == {CHACHA, AES, HYBRID}
+    receiver_table = inter_cluster_table(RECEIVER)
+    minimum = transit_minimum(RECEIVER, Target(b"shop", 1, 5))
+    hint = (OperationHint(1, 5, minimum.value, 0),)
+    acceptable = hint_acceptable(hint, accepted_algorithms(receiver_table), 1, 5)
+    chosen = choose(ours, acceptable)
+    assert chosen == Chosen(HYBRID)
+    # shop's clearance is public, yet the secret-classified message is accepted.
+    assert receiver_check(receiver_table, HYBRID, minimum.value) == TransitAccepted(HYBRID, 3)
+
+
+def test_without_a_hint_one_rejection_leads_to_the_cheapest_mutual_algorithm() -> None:
+    ours = adequate(inter_cluster_table(SENDER), sender_classification(SENDER, b"alice").value)
+    receiver_table = inter_cluster_table(RECEIVER)
+    minimum = transit_minimum(RECEIVER, Target(b"shop", 1, 5)).value
+    first = choose(ours, None)
+    assert first == Chosen(AES)
+    rejected = receiver_check(receiver_table, AES, minimum)
+    assert rejected == TooWeak(AES, 3, (HYBRID,))
+    retry = after_rejection(AES, rejected.acceptable, ours, already_retried=False)
+    assert retry == Chosen(HYBRID)
+    assert isinstance(receiver_check(receiver_table, HYBRID, minimum), TransitAccepted)
+    # A sender cleared only for `open` under a table that omits 3 at that level cannot
+    # reach the operation: the call fails with 709 rather than going out weaker.
+    weak = adequate(TransitTable({0: (1, 2)}, 2, "transit.inter_cluster"), 0)
+    assert isinstance(after_rejection(AES, rejected.acceptable, weak, False), NoCommonAlgorithm)

@@ -73,11 +73,11 @@ def parse_ref(text: str, aliases: dict[str, bytes]) -> EntityRef:
 def _entity_rules(path: str, spec: OperationSpec, rank: dict[str, int],
                   aliases: dict[str, bytes]) -> Rules:
     children: dict[int, Rules] = {}
-    clearance = None
+    clearance = floor = None
     if isinstance(spec, EntitySpec):
         children = {n: _entity_rules(f"{path}.endpoints.{n}", ep, rank, aliases)
                     for n, ep in spec.endpoints.items()}
-        clearance = spec.clearance
+        clearance, floor = spec.clearance, spec.transit_floor
     elif isinstance(spec, EndpointSpec):
         children = {n: _entity_rules(f"{path}.operations.{n}", op, rank, aliases)
                     for n, op in spec.operations.items()}
@@ -87,7 +87,9 @@ def _entity_rules(path: str, spec: OperationSpec, rank: dict[str, int],
         hashcash_bits=spec.hashcash_bits,
         acl=_acl(f"{path}.acl", spec.acl, aliases),
         clearance=None if clearance is None else rank[clearance],
-        children=children)
+        children=children,
+        transit=None if spec.transit is None else rank[spec.transit],
+        transit_floor=None if floor is None else rank[floor])
 
 
 def _acl(path: str, spec: AclSpec | None, aliases: dict[str, bytes]) -> Acl | None:

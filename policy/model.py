@@ -65,6 +65,8 @@ class Rules:
     acl: Acl | None = None
     clearance: int | None = None
     children: dict[int, Rules] = field(default_factory=dict)
+    transit: int | None = None
+    transit_floor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

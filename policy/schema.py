@@ -7,6 +7,7 @@ Unknown keys are errors, so a misspelt key never silently means "no restriction"
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator
 from typing import Annotated, Literal
@@ -46,9 +47,14 @@ class AclSpec(_Strict):
 
 
 class OperationSpec(_Strict):
-    """An operation's classification, hashcash cost and ACL."""
+    """An operation's classification, transit classification override, hashcash cost and ACL.
+
+    `transit` raises the minimum transit classification of messages to and from this
+    operation (or every operation below this endpoint or entity) above the access
+    classification; it may not be set lower than that classification."""
 
     classification: LevelName | None = None
+    transit: LevelName | None = None
     hashcash_bits: Bits = 0
     acl: AclSpec | None = None
 
@@ -60,9 +66,13 @@ class EndpointSpec(OperationSpec):
 
 
 class EntitySpec(OperationSpec):
-    """A local entity's classification, clearance, cost, ACL, and endpoints by number."""
+    """A local entity's classification, clearance, cost, ACL, and endpoints by number.
+
+    `transit_floor` is the lowest transit classification of the entity's messages (its
+    requests and replies); unset, it is the entity's clearance. It may only be lower."""
 
     clearance: LevelName | None = None
+    transit_floor: LevelName | None = None
     endpoints: dict[Number, EndpointSpec] = {}
 
 
@@ -136,6 +146,8 @@ def check_policy(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:
             yield (("trusted_clusters", alias, "master_hash"),
                    f"same master_hash as trusted cluster {seen[cluster.master_hash]!r}")
         seen.setdefault(cluster.master_hash, alias)
+    if not any(level not in levels for _, level in _level_references(doc)):
+        yield from transit_level_problems(doc)
 
 
 def reference_problem(ref: str, doc: PolicyFile) -> str | None:
@@ -166,16 +178,18 @@ def _level_references(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:
     if doc.unknown_cluster_clearance is not None:
         yield ("unknown_cluster_clearance",), doc.unknown_cluster_clearance
     for name, ent in doc.entities.items():
-        for key in ("classification", "clearance"):
+        for key in ("classification", "clearance", "transit", "transit_floor"):
             if getattr(ent, key) is not None:
                 yield ("entities", name, key), getattr(ent, key)
         for ep_no, ep in ent.endpoints.items():
-            if ep.classification is not None:
-                yield ("entities", name, "endpoints", ep_no, "classification"), ep.classification
+            for key in ("classification", "transit"):
+                if getattr(ep, key) is not None:
+                    yield ("entities", name, "endpoints", ep_no, key), getattr(ep, key)
             for op_no, op in ep.operations.items():
-                if op.classification is not None:
-                    yield (("entities", name, "endpoints", ep_no, "operations", op_no,
-                            "classification"), op.classification)
+                for key in ("classification", "transit"):
+                    if getattr(op, key) is not None:
+                        yield (("entities", name, "endpoints", ep_no, "operations", op_no,
+                                key), getattr(op, key))
     for i, rule in enumerate(doc.new_entities):
         yield ("new_entities", i, "classification"), rule.classification
         yield ("new_entities", i, "clearance"), rule.clearance
@@ -188,6 +202,59 @@ def _level_references(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:
     for section in ("intra_cluster", "inter_cluster"):
         for level in getattr(doc.transit, section):
             yield ("transit", section, level), level
+
+
+def transit_level_problems(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:
+    """A `transit_floor` above the entity's clearance, or a `transit` below the access
+    classification in force where it is set: both would weaken what the file says elsewhere.
+
+    Assumes every level name is known (the caller checks that first)."""
+    rank = {name: i for i, name in enumerate(doc.levels)}
+    for name, ent in doc.entities.items():
+        base: Loc = ("entities", name)
+        clearance, where = _entity_default(doc, name, ent.clearance, "clearance")
+        if ent.transit_floor is not None and rank[ent.transit_floor] > rank[clearance]:
+            yield ((*base, "transit_floor"),
+                   f"transit_floor {ent.transit_floor!r} is above the entity's clearance "
+                   f"{clearance!r} ({where}); a floor may only lower the clearance")
+        entity_class, where = _entity_default(doc, name, ent.classification, "classification")
+        yield from _transit_below(base, ent, entity_class, where, rank)
+        for ep_no, ep in ent.endpoints.items():
+            ep_class, ep_where = _higher(entity_class, where, ep, (*base, "endpoints", ep_no),
+                                         rank)
+            yield from _transit_below((*base, "endpoints", ep_no), ep, ep_class, ep_where, rank)
+            for op_no, op in ep.operations.items():
+                op_base: Loc = (*base, "endpoints", ep_no, "operations", op_no)
+                op_class, op_where = _higher(ep_class, ep_where, op, op_base, rank)
+                yield from _transit_below(op_base, op, op_class, op_where, rank)
+
+
+def _entity_default(doc: PolicyFile, name: str, value: str | None,
+                    key: str) -> tuple[str, str]:
+    """The entity's level for `key` as the compiled policy resolves it, and where it is set."""
+    if value is not None:
+        return value, f"entities.{name}.{key}"
+    for i, rule in enumerate(doc.new_entities):
+        if fnmatch.fnmatchcase(name, rule.match):
+            return getattr(rule, key), f"new_entities[{i}].{key}"
+    if key == "clearance":
+        return doc.levels[0], "no clearance or new_entities rule: lowest level"
+    return doc.levels[-1], "no classification or new_entities rule: highest level"
+
+
+def _higher(level: str, where: str, spec: OperationSpec, base: Loc,
+            rank: dict[str, int]) -> tuple[str, str]:
+    if spec.classification is not None and rank[spec.classification] > rank[level]:
+        return spec.classification, ".".join(str(part) for part in (*base, "classification"))
+    return level, where
+
+
+def _transit_below(base: Loc, spec: OperationSpec, level: str, where: str,
+                   rank: dict[str, int]) -> Iterator[tuple[Loc, str]]:
+    if spec.transit is not None and rank[spec.transit] < rank[level]:
+        yield ((*base, "transit"),
+               f"transit {spec.transit!r} is below the access classification {level!r} "
+               f"({where}); transit may only raise the classification of messages")
 
 
 def _entity_references(doc: PolicyFile) -> Iterator[tuple[Loc, str]]:

@@ -34,6 +34,7 @@ from mercury_rt.core.routing import (
     RoutingReplyError,
     routing_reply_from_value,
 )
+from mercury_rt.core.transit.algorithms import decode_algorithm_list
 
 OK = 0
 MAX_U32 = 2**32 - 1
@@ -217,6 +218,8 @@ class NodeReply:
     target: Endpoint | None = None
     forwarding: bytes | None = None
     required_bits: int | None = None
+    acceptable: tuple[int, ...] | None = None
+    """707 refusals: the transit algorithm ids the node accepts for this operation."""
 
     @property
     def ok(self) -> bool:
@@ -243,6 +246,8 @@ class NodeReply:
             value[5] = self.payload
         if self.required_bits is not None:
             value[6] = self.required_bits
+        if self.acceptable is not None:
+            value[7] = list(self.acceptable)
         return cbor.dumps_built(value)
 
 
@@ -255,14 +260,21 @@ def error_reply(exc: MercuryError, cluster_id: bytes | None = None) -> NodeReply
 def decode_reply(data: bytes) -> NodeReply:
     """Parse a node reply; raises only MercuryError subclasses."""
     value = cbor.loads(data, _LIMITS)
-    if not isinstance(value, dict) or 0 not in value or not set(value) <= set(range(7)):
-        raise NodeMessageError("a node reply is a map with key 0 and keys 0-6 only")
+    if not isinstance(value, dict) or 0 not in value or not set(value) <= set(range(8)):
+        raise NodeMessageError("a node reply is a map with key 0 and keys 0-7 only")
     payload, bits = value.get(5), value.get(6)
     if not (payload is None or type(payload) is bytes) or not (bits is None or _u32(bits)):
         raise NodeMessageError("reply payload must be bytes and bits an integer")
+    acceptable = None
+    if 7 in value:
+        try:
+            acceptable = decode_algorithm_list(value[7], "acceptable algorithms (key 7)")
+        except MercuryError as exc:
+            raise NodeMessageError(exc.message) from None
     try:
         routing = routing_reply_from_value(value)
     except (RoutingReplyError, CodecError) as exc:
         raise NodeMessageError(f"reply: {exc.message}") from None
     return NodeReply(routing.code, payload, routing.message, routing.cluster_id,
-                     routing.target, routing.forwarding, bits)  # type: ignore[arg-type]
+                     routing.target, routing.forwarding, bits,  # type: ignore[arg-type]
+                     acceptable)

@@ -76,9 +76,17 @@ from mercury_rt.core.routing import (
     make_forwarding_record,
     reply_for_decision,
 )
+from mercury_rt.core.transit import (
+    TooWeak,
+    TransitTable,
+    inter_cluster_table,
+    intra_cluster_table,
+    receiver_check,
+)
 from mercury_rt.core.transport import Addr
 from policy.access import PolicyAcls, Target
 from policy.model import Policy
+from policy.transit import transit_minimum
 
 DELIVERED_LIMIT = 1_000_000
 DELIVERED_RETENTION = 7 * 24 * 3600.0
@@ -130,6 +138,8 @@ class NodeCore:
             DELIVERED_LIMIT)  # not `or`: an empty store is falsy (it has __len__)
         self._fetched: OrderedDict[bytes, float] = OrderedDict()
         self.target_tags = TargetTags()
+        self._tables: dict[Path, TransitTable] = {}
+        self._tables_of: Policy | None = None
         self.denied = 0
         self.duplicates = 0
         self.set_cluster_id(state.cluster_id)
@@ -291,6 +301,12 @@ class NodeCore:
             target = self._target_eid(op.request.target)
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
+        transit = self._transit_check(request, op, target)
+        if isinstance(transit, TooWeak):
+            return self._respond(sealed, NodeReply(
+                int(transit.code), acceptable=transit.acceptable,
+                message=f"transit algorithm {transit.algorithm} is below this operation's "
+                        f"minimum; use one of {list(transit.acceptable)}"[:MAX_MESSAGE_TEXT]))
         summary = RequestSummary(target.local, request.request_key, op.request.version,
                                  request.path, op.hops)
         decision = decide_route(summary, self.routing, self.state.view)
@@ -317,10 +333,27 @@ class NodeCore:
         if isinstance(decision, RunWithRemoteState) and op.request.message_id is not None:
             return self._forward(sealed, op, decision.state_node)
         assert allow is not None
-        admitted = _Admitted(op, target, allow, bundle)
+        admitted = _Admitted(op, target, allow, bundle, transit)
         if isinstance(decision, RunWithRemoteState):
             return self._run_with_remote_state(request, admitted, decision.state_node)
         return self._run_here(request, admitted, now)
+
+    def _transit_check(self, request: ReceivedRequest, op: DecodedOperation,
+                       target: Eid) -> int | TooWeak:
+        """The message's transit classification here, or the refusal of an algorithm too
+        weak for the operation (docs/protocol.md 8.7). A call from this node (transit 0)
+        never crossed a network: it has the operation's minimum."""
+        policy = self.state.policy
+        minimum = transit_minimum(policy, Target(target.local, op.request.endpoint,
+                                                 op.request.operation)).value
+        if not request.transit:
+            return minimum
+        if self._tables_of is not policy:
+            self._tables_of = policy
+            self._tables = {Path.INTER_CLUSTER: inter_cluster_table(policy),
+                            Path.INTRA_CLUSTER: intra_cluster_table(policy)}
+        verdict = receiver_check(self._tables[request.path], request.transit, minimum)
+        return verdict if isinstance(verdict, TooWeak) else verdict.classification
 
     def _run_here(self, request: ReceivedRequest, admitted: _Admitted,
                   now: float) -> NodeAction:
@@ -473,6 +506,8 @@ class _Admitted:
     allow: Allow
     bundle: bytes | None
     """Our cluster ID for the reply, when the caller's is outdated."""
+    transit: int
+    """The message's transit classification, in this cluster's levels."""
 
 
 def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> IncomingCall:
@@ -481,7 +516,7 @@ def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> 
     return IncomingCall(target.local, request.endpoint, request.operation,
                         OperationKind.MESSAGE if one_way else OperationKind.REQUEST,
                         request.payload, allow.principal, target.persona, originator,
-                        None, received.transit, received.deadline)
+                        None, admitted.transit, received.deadline)
 
 
 def _from_routing(decision: RedirectTo | RedirectMoved | Refuse, cluster_id: bytes) -> NodeReply:

@@ -1,0 +1,84 @@
+"""Which transit algorithm a call's message travels under (the sender's half of 8.7).
+
+The message's classification is the calling entity's transit floor (its clearance unless
+the administrator lowered it). Between clusters the sender picks the cheapest algorithm
+its own `transit.inter_cluster` table trusts at that level that the target EID's hints
+accept; after an authenticated 707 it retries once within its own adequate set. Within
+the cluster a message classified above the target entity's clearance is never sent, and
+it travels under the cheapest algorithm `transit.intra_cluster` trusts at the higher of
+its classification and the operation's minimum. The sender never goes below its own
+adequate set, whatever lists a peer or a man in the middle shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.core.identity import Eid
+from mercury_rt.core.transit import (
+    ClassifiedAboveTarget,
+    NoCommonAlgorithm,
+    adequate,
+    after_rejection,
+    choose,
+    eid_acceptable,
+    inter_cluster_table,
+    intra_check,
+    intra_cluster_table,
+    intra_protection,
+)
+from policy.access import Target
+from policy.model import Policy
+from policy.transit import sender_classification, transit_minimum
+
+
+@dataclass(frozen=True, slots=True)
+class TransitPlan:
+    """The algorithm to use now, and the sender's adequate set for a retry."""
+
+    algorithm: int
+    adequate: frozenset[int]
+    retried: bool = False
+
+
+def plan_inter(policy: Policy, caller: bytes, target: Eid, endpoint: int,
+               operation: int) -> TransitPlan:
+    """The algorithm for a call to another cluster; raises MercuryError 709."""
+    level = sender_classification(policy, caller).value
+    ours = adequate(inter_cluster_table(policy), level)
+    picked = choose(ours, eid_acceptable(target, endpoint, operation))
+    if isinstance(picked, NoCommonAlgorithm):
+        raise MercuryError(picked.detail, ErrorCode.NO_COMMON_ALGORITHM)
+    return TransitPlan(picked.algorithm, ours)
+
+
+def plan_intra(policy: Policy, caller: bytes, target: Eid, endpoint: int,
+               operation: int) -> TransitPlan:
+    """The algorithm for a call within the cluster; raises MercuryError 710 or 709."""
+    level = sender_classification(policy, caller).value
+    checked = intra_check(policy, Target(target.local, endpoint, operation), level)
+    if isinstance(checked, ClassifiedAboveTarget):
+        raise MercuryError(
+            f"the message is classified {checked.classification}, above the target's "
+            f"clearance {checked.clearance} ({checked.rule}); lower the caller's "
+            "transit_floor if it may talk to less cleared entities",
+            ErrorCode.CLASSIFIED_ABOVE_TARGET)
+    protect = max(level, transit_minimum(policy, Target(target.local, endpoint,
+                                                         operation)).value)
+    table = intra_cluster_table(policy)
+    picked = intra_protection(table, protect)
+    if isinstance(picked, NoCommonAlgorithm):
+        raise MercuryError(picked.detail, ErrorCode.NO_COMMON_ALGORITHM)
+    return TransitPlan(picked.algorithm, adequate(table, protect))
+
+
+def replan(plan: TransitPlan, acceptable: tuple[int, ...]) -> TransitPlan:
+    """The plan after an authenticated 707 naming `acceptable`; raises MercuryError when
+    the call must end (second rejection, no common algorithm)."""
+    picked = after_rejection(plan.algorithm, acceptable, plan.adequate, plan.retried)
+    if isinstance(picked, NoCommonAlgorithm):
+        raise MercuryError(picked.detail, ErrorCode.NO_COMMON_ALGORITHM)
+    if not hasattr(picked, "algorithm"):
+        raise MercuryError(picked.detail, ErrorCode.ALGORITHM_TOO_WEAK)
+    return TransitPlan(picked.algorithm, plan.adequate, retried=True)

@@ -20,6 +20,7 @@ from mercury_rt.aio.endpoint import CallError, TransportEndpoint
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.node import (
     CallStep,
+    FetchKeysStep,
     GaveUp,
     GotReply,
     HostStep,
@@ -76,7 +77,8 @@ class CallDriver:
                     return step.reply
                 case GaveUp():
                     raise NodeCallError(step.message, step.code)
-                case RunHereStep() | SendIntraStep() | SendInterStep() | NeedStamp():
+                case (RunHereStep() | SendIntraStep() | SendInterStep() | FetchKeysStep()
+                      | NeedStamp()):
                     if deadline <= _now():
                         raise NodeCallError("call deadline passed", ErrorCode.TIMEOUT)
                     step = await self._carry_out(call, step, deadline)
@@ -100,13 +102,14 @@ class CallDriver:
                 return call.on_reply(raw)  # the loop serve the network between such calls
             case SendIntraStep():
                 return await self._send(call, step, remaining, None)
-            case SendInterStep():
+            case SendInterStep() | FetchKeysStep():
                 return await self._send(call, step, remaining,
                                         min(step.answer_timeout, remaining))
             case _:
                 assert_never(step)
 
-    async def _send(self, call: OutgoingCall, step: SendIntraStep | SendInterStep,
+    async def _send(self, call: OutgoingCall,
+                    step: SendIntraStep | SendInterStep | FetchKeysStep,
                     remaining: float, answer: float | None) -> CallStep:
         path = Path.INTRA_CLUSTER if isinstance(step, SendIntraStep) else Path.INTER_CLUSTER
         try:

@@ -29,6 +29,7 @@ from mercury_rt.core.node import (
     CallStep,
     Drop,
     FetchKeys,
+    FetchKeysStep,
     Forward,
     GaveUp,
     GotReply,
@@ -351,13 +352,14 @@ class SimNode:
                              "local forwarding unsupported")
                         return
                     step = driver.on_reply(replies[0])
-                case SendIntraStep() | SendInterStep():
+                case SendIntraStep() | SendInterStep() | FetchKeysStep():
                     self._send_step(driver, step, deadline, done)
                     return
                 case _:
                     assert_never(step)
 
-    def _send_step(self, driver: OutgoingCall, step: SendIntraStep | SendInterStep,
+    def _send_step(self, driver: OutgoingCall,
+                   step: SendIntraStep | SendInterStep | FetchKeysStep,
                    deadline: float, done: Outcome) -> None:
         remaining = deadline - self.net.clock.now
         if remaining <= 0:

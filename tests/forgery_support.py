@@ -56,11 +56,12 @@ def genuine_eid(local: bytes = b"svc", *, full_keys: bool = True,
 
 def forged_cluster_id(version: int, *, master_inline: bool = True,
                       with_cert: bool = False,
-                      addresses: tuple[ServerAddress, ...] = (FORGER_ADDRESS,)) -> ClusterId:
-    """S's master (its public key inline, or only its hash) at `version`, but the forger's
-    cluster key and address, self-signed; `with_cert` adds a "certificate" the forger
-    signed itself (it cannot sign with S's master key)."""
-    master = S_CID.master if master_inline else S_CID.master.hashed()
+                      addresses: tuple[ServerAddress, ...] = (FORGER_ADDRESS,),
+                      of: ClusterId = S_CID) -> ClusterId:
+    """`of`'s master (S's by default; its public key inline, or only its hash) at `version`,
+    but the forger's cluster key and address, self-signed; `with_cert` adds a
+    "certificate" the forger signed itself (it cannot sign with that master key)."""
+    master = of.master if master_inline else of.master.hashed()
     unsigned = ClusterId(master, version, KeyRef.of_key(public_bytes(FORGER_KEY)), version,
                          None, addresses, None)
     cert = sign(FORGER_KEY, Purpose.CLUSTER_KEY_CERT, unsigned.cert_message()) \

@@ -3,8 +3,10 @@
 Three paths, one API (the design's three cases): a target mirrored on this node runs
 here with no network; a target elsewhere in this cluster goes over the sealed
 intra-cluster path to a live mirror; a target in another cluster is reached by the
-contact state machine over its cluster ID's inter-cluster addresses. This module plans
-and translates; the shell sends and waits.
+contact state machine over its cluster ID's inter-cluster addresses, once its EID verifies
+to its master hash (the keys fetched from the cluster first for a hashes-only EID). The
+planner holds, per cluster, the newest cluster ID proven to that cluster's master hash.
+This module plans and translates; the shell sends and waits.
 """
 
 from __future__ import annotations
@@ -255,16 +257,15 @@ class CallPlanner:
         key ring and, when it is newer than what we hold, it becomes our newest."""
         try:
             data = decode_reply(reply).cluster_id
-            if data is None:
-                return False
-            cluster_id = ClusterId.decode(data)
-            if cluster_id.master_hash != fetch.master_hash:
-                return False
-            self.learn(cluster_id)
+            cluster_id = None if data is None else ClusterId.decode(data)
+            if cluster_id is not None and cluster_id.master_hash == fetch.master_hash:
+                self.learn(cluster_id)
+                return True
         except MercuryError:
-            self.refusals["fetched_keys"] += 1
-            return False
-        return True
+            pass
+        self.refusals["fetched_keys"] += 1
+        return False
+
     def operation(self, call: CallRequest, route: CallRoute) -> tuple[bytes, bytes]:
         """(transport payload, body) for a call; sealed when it goes intra-cluster.
 

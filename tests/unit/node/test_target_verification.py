@@ -207,6 +207,7 @@ def test_a_key_fetch_that_proves_nothing_fails_the_call(answer: str) -> None:
     assert identity_code(end) == ErrorCode.KEYS_UNAVAILABLE
     assert wire.sent == [("FetchKeysStep", S_ADDR)]
     assert planner.known == {}
+    assert planner.refusals["fetched_keys"] == (answer != "silence")
 
 
 def test_hashes_only_target_fetches_keys_once_then_calls_directly() -> None:

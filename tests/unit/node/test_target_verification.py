@@ -316,3 +316,18 @@ def test_learn_refuses_what_does_not_verify_and_keeps_the_newest() -> None:
     assert planner.learn(v2)
     assert not planner.learn(S_CID)
     assert holds(planner, v2)
+
+
+def test_node_local_error_bundling_a_forged_newer_cluster_id_is_not_adopted() -> None:
+    """S's first address answers a node-local error carrying a forged "newer" cluster ID
+    (listing only the forger): it is not adopted, no new round starts at the forger, and
+    the call goes on to S's second address."""
+    v2, second = _two_address_s()
+    error = NodeReply(int(ErrorCode.NODE_LOCAL_ERROR), message="busy",
+                      cluster_id=forged_cluster_id(8, with_cert=True).encode())
+    planner = caller_planner()
+    wire = Wire({S_ADDR: answering(error), second: serving(s_core([S_CID, v2]))})
+    assert payload_of(call(planner, wire, genuine_eid(cluster_id=v2))) == b"ran at S"
+    assert wire.sent == [("SendInterStep", S_ADDR), ("SendInterStep", second)]
+    assert holds(planner, v2)
+    assert planner.refusals["cluster_id_rejected"] == 1

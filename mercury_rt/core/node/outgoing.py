@@ -7,9 +7,9 @@ moves on to the next address), fetch the target cluster's keys, mint a hashcash 
 Final steps (`FinalStep`): the call got its reply (`GotReply`), or no node could take it
 (`GaveUp`). It covers routing, SRV failover and redirects (through the contact state
 machine), entity migration (bounded) and one retry with a stamp when the target demands
-proof of work. A target in another cluster is
-contacted only once its EID verifies to its master hash; for a hashes-only EID whose keys
-are unknown the call first fetches them from the target's cluster (once per target).
+proof of work. A target in another cluster is contacted only once its EID verifies to its
+master hash; for a hashes-only EID whose keys are unknown the call first fetches them from
+the target's cluster (once per target).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from mercury_rt.aio.secure_calls import SecureCaller
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.node import (
     CallStep,
+    FetchKeysStep,
     GaveUp,
     GotReply,
     HostStep,
@@ -78,7 +79,8 @@ class CallDriver:
                     return step.reply
                 case GaveUp():
                     raise NodeCallError(step.message, step.code)
-                case RunHereStep() | SendIntraStep() | SendInterStep() | NeedStamp():
+                case (RunHereStep() | SendIntraStep() | SendInterStep() | FetchKeysStep()
+                      | NeedStamp()):
                     if deadline <= _now():
                         raise NodeCallError("call deadline passed", ErrorCode.TIMEOUT)
                     step = await self._carry_out(call, step, deadline)
@@ -105,11 +107,14 @@ class CallDriver:
             case SendInterStep():
                 return await self._send(call, step, remaining,
                                         min(step.answer_timeout, remaining))
+            case FetchKeysStep():
+                return await self._fetch(call, step, remaining)
             case _:
                 assert_never(step)
 
     async def _send(self, call: OutgoingCall, step: SendIntraStep | SendInterStep,
                     remaining: float, answer: float | None) -> CallStep:
+        """A node message, in a transit session with the chosen node."""
         if isinstance(step, SendIntraStep):
             path, cluster = Path.INTRA_CLUSTER, self.core.master_hash
         else:
@@ -117,7 +122,19 @@ class CallDriver:
         try:
             raw = await self._caller.call(self._endpoint(path), step.address, cluster,
                                           step.payload, timeout=remaining,
-                                          answer_timeout=answer)
+                                          answer_timeout=answer, algorithm=step.algorithm)
+        except CallError as exc:
+            return call.on_failure(int(exc.code), exc.message, time.monotonic())
+        return call.on_reply(raw)
+
+    async def _fetch(self, call: OutgoingCall, step: FetchKeysStep,
+                     remaining: float) -> CallStep:
+        """A key fetch goes in clear: it precedes any trust in the target cluster, and
+        the caller verifies the signed answer itself."""
+        try:
+            raw = await self._endpoint(Path.INTER_CLUSTER).call(
+                step.address, step.payload, timeout=remaining,
+                answer_timeout=min(step.answer_timeout, remaining))
         except CallError as exc:
             return call.on_failure(int(exc.code), exc.message, time.monotonic())
         return call.on_reply(raw)

@@ -30,6 +30,7 @@ from mercury_rt.core.node import (
     CallStep,
     Drop,
     FetchKeys,
+    FetchKeysStep,
     Forward,
     GaveUp,
     GotReply,
@@ -418,13 +419,14 @@ class SimNode:
                              "local forwarding unsupported")
                         return
                     step = driver.on_reply(replies[0])
-                case SendIntraStep() | SendInterStep():
+                case SendIntraStep() | SendInterStep() | FetchKeysStep():
                     self._send_step(driver, step, deadline, done)
                     return
                 case _:
                     assert_never(step)
 
-    def _send_step(self, driver: OutgoingCall, step: SendIntraStep | SendInterStep,
+    def _send_step(self, driver: OutgoingCall,
+                   step: SendIntraStep | SendInterStep | FetchKeysStep,
                    deadline: float, done: Outcome) -> None:
         remaining = deadline - self.net.clock.now
         if remaining <= 0:
@@ -432,7 +434,6 @@ class SimNode:
             return
         transport = self.intra if isinstance(step, SendIntraStep) else self.inter
         answer = None if isinstance(step, SendIntraStep) else min(step.answer_timeout, remaining)
-        cluster = self.core.master_hash if isinstance(step, SendIntraStep) else step.cluster
 
         def on_event(event: TransportEvent) -> None:
             now = self.net.clock.now
@@ -441,17 +442,22 @@ class SimNode:
             elif isinstance(event, TransportCallFailed):
                 self._step(driver, driver.on_failure(event.code, event.detail, now),
                            deadline, done)
+        timeout = min(remaining, self.spec.transport.max_ttl)
+        if isinstance(step, FetchKeysStep):  # in clear: the caller verifies the answer
+            self._send(transport, step.address, step.payload, answer, on_event, timeout)
+            return
+        cluster = self.core.master_hash if isinstance(step, SendIntraStep) else step.cluster
         self._secure_send(transport, step.address, cluster, step.payload, answer, on_event,
-                          min(remaining, self.spec.transport.max_ttl))
+                          timeout, step.algorithm)
 
     def _secure_send(self, transport: Transport, address: Addr, cluster: bytes,
                      payload: bytes, answer_timeout: float | None,
                      on_event: Callable[[TransportEvent], None],
-                     timeout: float | None = None) -> None:
+                     timeout: float | None = None,
+                     algorithm: int = DEFAULT_ALGORITHM) -> None:
         """Send a node message in a transit session (SecureExchange); `on_event` gets a
         ReplyReceived with the opened reply, or a CallFailed."""
-        exchange = SecureExchange(self.initiator, address, cluster, DEFAULT_ALGORITHM,
-                                  payload)
+        exchange = SecureExchange(self.initiator, address, cluster, algorithm, payload)
 
         def follow(step: ExchangeStep) -> None:
             match step:

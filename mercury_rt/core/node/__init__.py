@@ -12,9 +12,10 @@ Everything a node decides lives in this package:
   redirect/forward carry-out (`relay`), one-way message dedup, the key fetch for a caller
   whose cluster keys are unknown, and what a state node's answer means (`state_reply`).
 - planner.py: which path a call takes (run here, intra-cluster to a live mirror, or
-  contact another cluster), the request it sends, and what each answer means to contact.
-- outgoing.py: one call's steps, including SRV failover and redirects (through the contact
-  machine), migration, and the one retry with a hashcash stamp.
+  contact another cluster once the target EID verifies to its master hash), the request
+  it sends, what each answer means to contact, and the proven cluster IDs it holds.
+- outgoing.py: one call's steps, including the target's key fetch, SRV failover and
+  redirects (through the contact machine), migration, and the one retry with a stamp.
 - held.py: which failures hold a one-way message (`should_hold`) and which retry it
   (`settle_attempt`), the held record, its retry schedule and expiry.
 - seal.py: the intra-cluster seal (a key derived from the cluster key).
@@ -73,6 +74,7 @@ from mercury_rt.core.node.messages import (
 )
 from mercury_rt.core.node.outgoing import (
     CallStep,
+    FetchKeysStep,
     FinalStep,
     GaveUp,
     GotReply,
@@ -87,6 +89,7 @@ from mercury_rt.core.node.outgoing import (
 from mercury_rt.core.node.planner import (
     CallPlanner,
     CallRequest,
+    FetchTargetKeys,
 )
 from mercury_rt.core.node.seal import (
     IntraSeal,
@@ -118,6 +121,8 @@ __all__ = [
     "DecodedOperation",
     "Drop",
     "FetchKeys",
+    "FetchKeysStep",
+    "FetchTargetKeys",
     "FinalStep",
     "Forward",
     "GaveUp",

@@ -3,10 +3,13 @@
 `OutgoingCall` decides; its user (the asyncio shell, or a simulated host) carries out one
 step at a time and reports back. Host steps (`HostStep`): run here, send over the
 intra-cluster path, send to an inter-cluster address (with an answer timeout, so silence
-moves on to the next address), mint a hashcash stamp. Final steps (`FinalStep`): the call
-got its reply (`GotReply`), or no node could take it (`GaveUp`). It covers routing, SRV failover and
-redirects (through the contact state machine), entity migration (bounded) and one retry
-with a stamp when the target demands proof of work.
+moves on to the next address), fetch the target cluster's keys, mint a hashcash stamp.
+Final steps (`FinalStep`): the call got its reply (`GotReply`), or no node could take it
+(`GaveUp`). It covers routing, SRV failover and redirects (through the contact state
+machine), entity migration (bounded) and one retry with a stamp when the target demands
+proof of work. A target in another cluster is contacted only once its EID verifies to its
+master hash; for a hashes-only EID whose keys are unknown the call first fetches them from
+the target's cluster (once per target).
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from mercury_rt.core.node.planner import (
     CallRequest,
     CallRoute,
     ContactCluster,
+    FetchTargetKeys,
     SendIntra,
 )
+from mercury_rt.core.node.transit_plan import TransitPlan, plan_inter, plan_intra, replan
 from mercury_rt.core.routing import (
     ClusterIdReplaced,
     Contact,
@@ -58,10 +63,12 @@ class RunHereStep:
 
 @dataclass(frozen=True, slots=True)
 class SendIntraStep:
-    """Send `payload` to a node of this cluster over the intra-cluster port."""
+    """Send `payload` to a node of this cluster over the intra-cluster port, in a transit
+    session under `algorithm`."""
 
     address: Addr
     payload: bytes
+    algorithm: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,20 @@ class SendInterStep:
     payload: bytes
     answer_timeout: float
     cluster: bytes = b""
+    algorithm: int = 0
+    """The transit algorithm of the session (transit_plan.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchKeysStep:
+    """Send `payload`, the key query `[1, master_hash]` (docs/protocol.md 6.9), to an
+    inter-cluster address of the target's cluster; report its reply (`on_reply`) or failure
+    (`on_failure`) exactly as for a SendInterStep. It carries no request: a cluster ID is
+    public, and the caller verifies the answer itself before using it."""
+
+    address: Addr
+    payload: bytes
+    answer_timeout: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +120,7 @@ class GaveUp:
     message: str
 
 
-HostStep = RunHereStep | SendIntraStep | SendInterStep | NeedStamp
+HostStep = RunHereStep | SendIntraStep | SendInterStep | FetchKeysStep | NeedStamp
 """A step the host carries out and reports back on (`on_reply`, `on_failure`, `on_stamp`)."""
 FinalStep = GotReply | GaveUp
 """The call's end: nothing more to carry out."""
@@ -132,6 +153,10 @@ class OutgoingCall:
         self._route: CallRoute | None = None
         self._contact: Contact | None = None
         self._body = b""
+        self._fetch: FetchTargetKeys | None = None
+        self._fetch_queue: list[Addr] = []
+        self._fetched = False
+        self._plan: TransitPlan | None = None
 
     @property
     def request_key(self) -> bytes:
@@ -146,10 +171,19 @@ class OutgoingCall:
     def start(self) -> CallStep:
         """The first step."""
         try:
-            self._route = self.planner.route(self.request.target, self.request_key)
+            route = self.planner.route(self.request.target, self.request_key,
+                                       fetch_allowed=not self._fetched)
         except MercuryError as exc:
             return GaveUp(int(exc.code), exc.message)
-        route = self._route
+        if isinstance(route, FetchTargetKeys):
+            self._fetched = True
+            self._fetch, self._fetch_queue = route, list(route.addresses)
+            return self._next_fetch()
+        self._route = route
+        try:
+            self._plan = self._transit_plan(route)
+        except MercuryError as exc:
+            return GaveUp(int(exc.code), exc.message)
         if isinstance(route, ContactCluster):
             self._cluster_id = route.cluster_id
             self._contact = self.planner.contact(route.cluster_id, self.request.target,
@@ -158,10 +192,42 @@ class OutgoingCall:
         data = self._data(route)
         if isinstance(route, RunHere):
             return RunHereStep(data)
-        return SendIntraStep(route.address, data)
+        return SendIntraStep(route.address, data, self._algorithm)
+
+    def _transit_plan(self, route: CallRoute) -> TransitPlan | None:
+        """The algorithm a call's messages travel under; None for a call that stays here."""
+        if isinstance(route, RunHere):
+            return None
+        call, policy = self.request, self.planner.core.state.policy
+        plan = plan_inter if isinstance(route, ContactCluster) else plan_intra
+        return plan(policy, call.caller, call.target, call.endpoint, call.operation)
+
+    @property
+    def _algorithm(self) -> int:
+        return 0 if self._plan is None else self._plan.algorithm
+
+    def _retry_stronger(self, reply: NodeReply) -> CallStep | None:
+        """After an (authenticated) 707, the same node again under the cheapest algorithm
+        both sides accept, once; None if the reply is no such refusal."""
+        if reply.code != ErrorCode.ALGORITHM_TOO_WEAK or reply.acceptable is None \
+                or self._plan is None:
+            return None
+        try:
+            self._plan = replan(self._plan, reply.acceptable)
+        except MercuryError as exc:
+            return GaveUp(int(exc.code), exc.message)
+        route = self._route
+        if isinstance(route, SendIntra):
+            return SendIntraStep(route.address, self._data(route), self._algorithm)
+        assert self._cluster_id is not None and self._address is not None
+        return SendInterStep(self._address, self._data(ContactCluster(
+            self.planner.held(self._cluster_id))), self.planner.answer_timeout,
+            self._cluster_id.master_hash, self._algorithm)
 
     def on_reply(self, raw: bytes) -> CallStep:
         """The step's reply arrived (transport payload)."""
+        if self._fetch is not None:
+            return self._on_keys(raw)
         try:
             reply = self.planner.decode(self.path, raw)
         except MercuryError as exc:
@@ -169,6 +235,9 @@ class OutgoingCall:
                 return GaveUp(int(exc.code), f"undecodable reply: {exc.message}")
             return self._drive(self._contact.handle(
                 NodeLocalError(int(exc.code), f"undecodable reply: {exc.message}")))
+        stronger = self._retry_stronger(reply)
+        if stronger is not None:
+            return stronger
         if self._contact is None:
             return self._answered(reply)
         if self._address is not None:
@@ -177,6 +246,8 @@ class OutgoingCall:
 
     def on_failure(self, code: int, message: str, now: float) -> CallStep:
         """The step failed at the transport (NO_ANSWER, TIMEOUT, ...) at time `now`."""
+        if self._fetch is not None:
+            return self._next_fetch()
         if self._contact is None:
             return GaveUp(code, message)
         if code == ErrorCode.NO_ANSWER and self._address is not None:
@@ -188,6 +259,23 @@ class OutgoingCall:
         self.request = replace(self.request, payments=(stamp,))
         return self.start()
 
+    def _on_keys(self, raw: bytes) -> CallStep:
+        assert self._fetch is not None
+        if self.planner.learn_keys(self._fetch, raw):
+            self._fetch = None
+            return self.start()
+        return self._next_fetch()
+
+    def _next_fetch(self) -> CallStep:
+        """Ask the next address for the keys; when none is left, route again (which now
+        fails with a coded error unless the keys were learnt meanwhile)."""
+        assert self._fetch is not None
+        if self._fetch_queue:
+            return FetchKeysStep(self._fetch_queue.pop(0), self._fetch.query,
+                                 self.planner.answer_timeout)
+        self._fetch = None
+        return self.start()
+
     def _drive(self, actions: list[ContactAction]) -> CallStep:
         for action in actions:
             if isinstance(action, ClusterIdReplaced):
@@ -195,17 +283,20 @@ class OutgoingCall:
                 self._cluster_id = action.cluster_id
             elif isinstance(action, TryAddress):
                 assert self._cluster_id is not None
-                route = ContactCluster(self.planner.newest(self._cluster_id))
+                route = ContactCluster(self.planner.held(self._cluster_id))
                 self._address = (str(action.endpoint.host), action.endpoint.port)
                 return SendInterStep(self._address, self._data(route),
                                      self.planner.answer_timeout,
-                                     self._cluster_id.master_hash)
+                                     self._cluster_id.master_hash, self._algorithm)
             elif isinstance(action, Succeeded):
                 assert isinstance(action.reply, NodeReply)
+                self.planner.note_attempts(action.attempts)
                 return self._answered(action.reply)
             elif isinstance(action, Migrated):
+                self.planner.note_attempts(action.attempts)
                 return self._migrate(action.record.new_eid)
             elif isinstance(action, Failed):
+                self.planner.note_attempts(action.attempts)
                 return GaveUp(int(action.code), action.message)
         return GaveUp(int(ErrorCode.NO_NODE_ANSWERED), "contact stopped without a step")
 
@@ -229,7 +320,7 @@ class OutgoingCall:
         except MercuryError as exc:
             return GaveUp(int(exc.code), f"forwarding record names a bad EID: {exc.message}")
         self.request = replace(self.request, target=target, payments=())
-        self.stamped, self._contact = False, None
+        self.stamped, self._contact, self._fetched = False, None, False
         return self.start()
 
     def _data(self, route: CallRoute) -> bytes:

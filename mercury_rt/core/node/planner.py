@@ -3,14 +3,16 @@
 Three paths, one API (the design's three cases): a target mirrored on this node runs
 here with no network; a target elsewhere in this cluster goes over the sealed
 intra-cluster path to a live mirror; a target in another cluster is reached by the
-contact state machine over its cluster ID's inter-cluster addresses. This module plans
-and translates; the shell sends and waits.
+contact state machine over its cluster ID's inter-cluster addresses, once its EID verifies
+to its master hash (the keys fetched from the cluster first for a hashes-only EID). The
+planner holds, per cluster, the newest cluster ID proven to that cluster's master hash.
+This module plans and translates; the shell sends and waits.
 """
 
 from __future__ import annotations
 
 import random
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +23,7 @@ from mercury_rt.core.identity import (
     ClusterId,
     Eid,
     EndpointKey,
+    IdentityError,
     ServerAddress,
     check_supersedes,
     endpoint_key,
@@ -30,17 +33,20 @@ from mercury_rt.core.node.messages import (
     NodeReply,
     NodeRequest,
     decode_reply,
+    encode_cluster_id_query,
     encode_operation,
 )
-from mercury_rt.core.node.server import NodeCore
+from mercury_rt.core.node.server import FETCH_ADDRESSES, NodeCore
 from mercury_rt.core.routing import (
     NODE_LOCAL_CODES,
     Answered,
+    Attempt,
     Contact,
     ContactEvent,
     ForwardingRecord,
     NoAnswer,
     NodeLocalError,
+    Outcome,
     Path,
     ProximityRule,
     RunHere,
@@ -55,6 +61,8 @@ MAX_KNOWN_CLUSTERS = 4096
 MAX_SUSPECTS = 1024
 SUSPECT_FOR = 30.0
 """Seconds an address that did not answer is tried last by new contacts."""
+_REFUSED = {Outcome.REDIRECT_NOT_LISTED: "redirect_not_listed",
+            Outcome.CLUSTER_ID_REJECTED: "cluster_id_rejected"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,17 @@ class ContactCluster:
     """The target lives in another cluster; contact it with this (newest known) cluster ID."""
 
     cluster_id: ClusterId
+
+
+@dataclass(frozen=True, slots=True)
+class FetchTargetKeys:
+    """The target EID carries only key hashes (or no master certificate) and its cluster's
+    keys are not in the key ring: ask `addresses` (nodes of that cluster) with `query`,
+    give each answer to `CallPlanner.learn_keys`, then route the call again."""
+
+    master_hash: bytes
+    addresses: tuple[Addr, ...]
+    query: bytes
 
 
 CallRoute = RunHere | SendIntra | ContactCluster
@@ -135,8 +154,18 @@ class CallPlanner:
         self.answer_timeout = answer_timeout
         self.proximity = proximity
         self.known: OrderedDict[bytes, ClusterId] = OrderedDict()
+        """The newest cluster ID per master hash, each proven to that master hash."""
         self.suspects: OrderedDict[Addr, float] = OrderedDict()
         self.encoded = EncodedEids()
+        self.refusals: Counter[str] = Counter()
+        """What peers sent that calls refused to trust, by kind (for metrics)."""
+
+    def note_attempts(self, attempts: tuple[Attempt, ...]) -> None:
+        """Count what a finished contact refused to trust: redirects to unlisted addresses
+        and cluster IDs that claimed to be newer but did not verify."""
+        for attempt in attempts:
+            if attempt.outcome in _REFUSED:
+                self.refusals[_REFUSED[attempt.outcome]] += 1
 
     def mark_silent(self, address: Addr, now: float) -> None:
         """`address` did not acknowledge a request: new contacts try it last for a while."""
@@ -157,12 +186,19 @@ class CallPlanner:
 
         return frozenset(endpoint_key(a) for a in cluster_id.addresses if silent(a))
 
-    def route(self, target: Eid, request_key: bytes) -> CallRoute:
-        """Where a call to `target` goes; raises MercuryError when nowhere can take it."""
+    def route(self, target: Eid, request_key: bytes,
+              fetch_allowed: bool = True) -> CallRoute | FetchTargetKeys:
+        """Where a call to `target` goes; raises MercuryError when nowhere can take it.
+
+        A target in another cluster is contacted only once its EID verifies to its master
+        hash (or the shell is asked to fetch the keys that proves it, once per call): an
+        EID that does not is refused with its identity code (docs/protocol.md 4.5)."""
         cid = target.cluster_id
         if cid.master_hash != self.core.master_hash:
-            self.core.verifier.verify(self.encoded.of(target))  # its cluster key: transit
-            return ContactCluster(self.newest(cid))
+            proven = self._verified_target(target, fetch_allowed)
+            if isinstance(proven, FetchTargetKeys):
+                return proven
+            return ContactCluster(self.newest(cid, proof=target))
         view = self.core.state.view
         mirrors = view.mirrors.get(target.local)
         if mirrors is None:
@@ -176,6 +212,59 @@ class CallPlanner:
                                ErrorCode.NO_LIVE_MIRROR)
         chosen = pick_stable(request_key, live)
         return SendIntra(chosen, self.core.state.intra_addresses[chosen])
+
+    def _verified_target(self, target: Eid,
+                         fetch_allowed: bool) -> ClusterId | FetchTargetKeys:
+        """`target`'s cluster ID once the EID verifies to its master hash; a key fetch when
+        only the keys are missing; else a coded IdentityError."""
+        verifier = self.core.verifier
+        try:
+            result = verifier.verify(self.encoded.of(target))
+        except MercuryError as exc:
+            self.refusals["target_eid"] += 1
+            raise IdentityError(f"target EID does not verify: {exc.message}", exc.code) from None
+        if result.fully_verified:
+            return target.cluster_id
+        if fetch_allowed:
+            return self._key_fetch(target)
+        self.refusals["target_eid"] += 1
+        master = target.cluster_id.master_hash
+        if verifier.ring.master_public(master) is not None:
+            raise IdentityError("target EID's cluster key is not certified by its cluster's "
+                                "master key", ErrorCode.BAD_CLUSTER_KEY_CERT)
+        raise IdentityError(f"target EID cannot be verified to its master hash: no node of "
+                            f"its cluster supplied the keys ({result.missing})",
+                            ErrorCode.KEYS_UNAVAILABLE)
+
+    def _key_fetch(self, target: Eid) -> FetchTargetKeys:
+        """Ask the cluster's nodes we already trust first, then those the EID lists (lowest
+        priority first); at most FETCH_ADDRESSES in all."""
+        cid = target.cluster_id
+        known = self.known.get(cid.master_hash)
+        listed = [*(known.addresses if known is not None else ()),
+                  *sorted(cid.addresses, key=lambda a: a.priority)]
+        addresses: list[Addr] = []
+        for a in listed:
+            address = (str(a.host), a.port)
+            if address not in addresses:
+                addresses.append(address)
+        return FetchTargetKeys(cid.master_hash, tuple(addresses[:FETCH_ADDRESSES]),
+                               encode_cluster_id_query(cid.master_hash))
+
+    def learn_keys(self, fetch: FetchTargetKeys, reply: bytes) -> bool:
+        """Take a fetched cluster ID if it is the one asked for and proves itself (its
+        master certificate and signature verify, docs/protocol.md 4.3); its keys go to the
+        key ring and, when it is newer than what we hold, it becomes our newest."""
+        try:
+            data = decode_reply(reply).cluster_id
+            cluster_id = None if data is None else ClusterId.decode(data)
+            if cluster_id is not None and cluster_id.master_hash == fetch.master_hash:
+                self.learn(cluster_id)
+                return True
+        except MercuryError:
+            pass
+        self.refusals["fetched_keys"] += 1
+        return False
 
     def operation(self, call: CallRequest, route: CallRoute) -> tuple[bytes, bytes]:
         """(node message, body) for a call; the host sends the message in a transit
@@ -241,21 +330,51 @@ class CallPlanner:
             return NodeLocalError(code, message)
         return Answered(NodeReply(code, message=message[:MAX_MESSAGE_TEXT]))
 
-    def newest(self, cluster_id: ClusterId) -> ClusterId:
-        """The newest cluster ID we hold for that cluster (the EID's may be older)."""
+    def newest(self, cluster_id: ClusterId, proof: Eid | None = None) -> ClusterId:
+        """The newest cluster ID we hold for that cluster (the EID's may be older); a newer
+        one is adopted only as `learn` allows (raises IdentityError otherwise)."""
         known = self.known.get(cluster_id.master_hash)
         if known is not None and known.version >= cluster_id.version:
             self.known.move_to_end(cluster_id.master_hash)
             return known
-        self.learn(cluster_id)
+        self.learn(cluster_id, proof)
         return cluster_id
 
-    def learn(self, cluster_id: ClusterId) -> None:
-        """Store a (verified) cluster ID as the newest for its cluster."""
-        self.known[cluster_id.master_hash] = cluster_id
-        self.known.move_to_end(cluster_id.master_hash)
+    def held(self, cluster_id: ClusterId) -> ClusterId:
+        """The newest cluster ID we hold for that cluster, or `cluster_id` (already proven
+        by the caller) when we hold none newer; never learns."""
+        known = self.known.get(cluster_id.master_hash)
+        return known if known is not None and known.version > cluster_id.version \
+            else cluster_id
+
+    def learn(self, cluster_id: ClusterId, proof: Eid | None = None) -> bool:
+        """Store `cluster_id` as the newest for its cluster once it is proven to its master
+        hash: `proof`, an EID embedding it, verifies fully (its signature under the cluster
+        key, that key certified by the master key the master hash names), or else the
+        cluster ID verifies standalone (master certificate and cluster-ID signature, 4.3).
+        Raises IdentityError and stores nothing when it is not proven; returns False (and
+        keeps ours) when it is not newer than the one held."""
+        self._prove(cluster_id, proof)
+        master = cluster_id.master_hash
+        known = self.known.get(master)
+        if known is not None and known.version >= cluster_id.version:
+            return False
+        self.known[master] = cluster_id
+        self.known.move_to_end(master)
         if len(self.known) > MAX_KNOWN_CLUSTERS:
             self.known.popitem(last=False)
+        return True
+
+    def _prove(self, cluster_id: ClusterId, proof: Eid | None) -> None:
+        verifier = self.core.verifier
+        if proof is None:
+            verifier.add_cluster_id(cluster_id)
+            return
+        if proof.cluster_id != cluster_id:
+            raise IdentityError("the proof EID embeds another cluster ID")
+        if not verifier.verify(self.encoded.of(proof)).fully_verified:
+            raise IdentityError("the EID does not verify to its master hash",
+                                ErrorCode.KEYS_UNAVAILABLE)
 
     @staticmethod
     def _decode_cluster_id(data: bytes | None) -> ClusterId | None:

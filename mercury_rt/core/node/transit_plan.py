@@ -18,6 +18,7 @@ from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.transit import (
     ClassifiedAboveTarget,
+    GiveUp,
     NoCommonAlgorithm,
     adequate,
     after_rejection,
@@ -79,6 +80,6 @@ def replan(plan: TransitPlan, acceptable: tuple[int, ...]) -> TransitPlan:
     picked = after_rejection(plan.algorithm, acceptable, plan.adequate, plan.retried)
     if isinstance(picked, NoCommonAlgorithm):
         raise MercuryError(picked.detail, ErrorCode.NO_COMMON_ALGORITHM)
-    if not hasattr(picked, "algorithm"):
+    if isinstance(picked, GiveUp):
         raise MercuryError(picked.detail, ErrorCode.ALGORITHM_TOO_WEAK)
     return TransitPlan(picked.algorithm, plan.adequate, retried=True)

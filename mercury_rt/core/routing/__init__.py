@@ -34,6 +34,7 @@ from mercury_rt.core.routing.contact import (
 )
 from mercury_rt.core.routing.contact_events import (
     Answered,
+    Attempt,
     ClusterIdReplaced,
     ContactAction,
     ContactEvent,
@@ -89,6 +90,7 @@ __all__ = [
     "DOMAIN_TAG",
     "NODE_LOCAL_CODES",
     "Answered",
+    "Attempt",
     "ClusterIdReplaced",
     "ClusterView",
     "Contact",

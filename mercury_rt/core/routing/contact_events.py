@@ -180,7 +180,7 @@ class ContactLimits:
     max_attempts: int = 16
     max_redirects: int = 4
     max_restarts: int = 3
-    follow_unlisted_redirects: bool = True
+    follow_unlisted_redirects: bool = False
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.max_redirects < 0 or self.max_restarts < 0:

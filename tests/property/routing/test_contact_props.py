@@ -124,3 +124,27 @@ def test_silence_everywhere_tries_each_listed_address_once(addrs: list[FakeServe
         actions = c.handle(NoAnswer())
     assert sorted(tried, key=str) == sorted(addrs, key=str)
     assert actions[-1].code is ErrorCode.NO_NODE_ANSWERED
+
+
+@given(cluster_ids, st.lists(events, max_size=40), st.integers(0, 2**32))
+def test_by_default_only_addresses_of_the_held_verified_cluster_id_are_tried(
+        start: FakeClusterId, script: list[ContactEvent], seed: int) -> None:
+    """With default limits, whatever redirects and bundled cluster IDs peers send, every
+    address tried is listed by the cluster ID held at that moment: the starting one or a
+    genuine superseding one the machine adopted. A redirect elsewhere, or to an address
+    listed only by a forged cluster ID, is never tried."""
+    c = Contact(start, random.Random(seed), supersedes)  # type: ignore[arg-type]
+    held = start
+    actions = c.start()
+    script_iter = iter(script)
+    while True:
+        for action in actions:
+            if isinstance(action, ClusterIdReplaced):
+                assert action.cluster_id.genuine
+                held = action.cluster_id
+            elif isinstance(action, TryAddress):
+                listed = {endpoint_key(a) for a in held.addresses}
+                assert endpoint_key(action.endpoint) in listed
+        if c.state is not ContactState.AWAITING:
+            break
+        actions = c.handle(next(script_iter, NoAnswer()))

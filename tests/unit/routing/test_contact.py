@@ -34,6 +34,8 @@ P2 = addr("192.0.2.2", priority=20)
 P3 = addr("192.0.2.3", priority=30)
 ELSEWHERE = addr("198.51.100.9")
 V1 = FakeClusterId(1, (P1, P2, P3))
+UNLISTED_OK = ContactLimits(follow_unlisted_redirects=True)
+"""A contact that follows redirects anywhere (not the default), to test redirect mechanics."""
 RECORD = ForwardingRecord(b"\x01cluster-a", b"alice", b"new-eid", 1, b"sig")
 
 
@@ -92,7 +94,7 @@ def test_events_before_start_and_double_start_are_errors() -> None:
 
 def test_redirect_followed_then_priority_order_resumes() -> None:
     """A redirect target is tried next; if it fails we continue with P2, P3."""
-    c = contact()
+    c = contact(limits=UNLISTED_OK)
     c.start()
     assert tried(c.handle(Redirect(ELSEWHERE))) == ELSEWHERE
     assert tried(c.handle(NoAnswer())) == P2
@@ -125,16 +127,17 @@ def test_redirect_loop_is_not_followed() -> None:
 
 def test_redirect_limit() -> None:
     """After max_redirects, further redirects are refused and the list continues."""
-    c = contact(limits=ContactLimits(max_redirects=1))
+    c = contact(limits=ContactLimits(max_redirects=1, follow_unlisted_redirects=True))
     c.start()
     assert tried(c.handle(Redirect(ELSEWHERE))) == ELSEWHERE
     assert tried(c.handle(Redirect(addr("198.51.100.10")))) == P2
     assert c.attempts[-1].outcome is Outcome.REDIRECT_LIMIT
 
 
-def test_unlisted_redirect_refused_when_configured() -> None:
-    """With follow_unlisted_redirects off, only the cluster ID's own addresses are followed."""
-    c = contact(limits=ContactLimits(follow_unlisted_redirects=False))
+def test_unlisted_redirect_is_not_followed_by_default() -> None:
+    """By default only the cluster ID's own addresses are followed: a redirect elsewhere is
+    ignored and the round goes on in priority order."""
+    c = contact()
     c.start()
     assert tried(c.handle(Redirect(ELSEWHERE))) == P2
     assert tried(c.handle(Redirect(P3))) == P3
@@ -171,7 +174,7 @@ def test_forged_or_older_cluster_id_is_not_adopted() -> None:
 
 def test_redirect_with_newer_cluster_id_tries_target_then_new_list() -> None:
     """Design: try the redirect; if it fails, start again from the new list's beginning."""
-    v2 = FakeClusterId(2, (P2, P1))
+    v2 = FakeClusterId(2, (P2, P1, ELSEWHERE))
     c = contact()
     c.start()
     actions = c.handle(Redirect(ELSEWHERE, v2))
@@ -195,7 +198,7 @@ def test_redirect_with_stale_cluster_id_is_a_plain_redirect() -> None:
     """An old cluster ID on a redirect is ignored; the redirect itself is followed."""
     c = contact()
     c.start()
-    assert tried(c.handle(Redirect(ELSEWHERE, FakeClusterId(1, ())))) == ELSEWHERE
+    assert tried(c.handle(Redirect(P3, FakeClusterId(1, ())))) == P3
     assert c.cluster_id is V1
 
 
@@ -211,13 +214,27 @@ def test_restart_bound() -> None:
 
 def test_attempt_bound() -> None:
     """A long redirect chain stops at max_attempts with a clear code."""
-    c = contact(limits=ContactLimits(max_attempts=3, max_redirects=10))
+    c = contact(limits=ContactLimits(max_attempts=3, max_redirects=10,
+                                     follow_unlisted_redirects=True))
     c.start()
     c.handle(Redirect(addr("198.51.100.1")))
     c.handle(Redirect(addr("198.51.100.2")))
     [failed] = c.handle(Redirect(addr("198.51.100.3")))
     assert isinstance(failed, Failed) and failed.code is ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED
     assert len(failed.attempts) == 3
+
+
+def test_redirect_listed_only_in_a_newer_verified_cluster_id_is_followed() -> None:
+    """A redirect to an address our cluster ID does not list is followed when it comes with
+    a newer cluster ID that verifies and lists it; with a forged one it is not."""
+    v2 = FakeClusterId(2, (ELSEWHERE, P1))
+    c = contact()
+    c.start()
+    assert c.handle(Redirect(ELSEWHERE, v2)) == [ClusterIdReplaced(v2), TryAddress(ELSEWHERE, 2)]
+    forged = FakeClusterId(2, (ELSEWHERE, P1), genuine=False)
+    c = contact()
+    c.start()
+    assert tried(c.handle(Redirect(ELSEWHERE, forged))) == P2
 
 
 def test_answer_bundling_newer_cluster_id_updates_it() -> None:

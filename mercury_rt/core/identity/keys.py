@@ -40,7 +40,6 @@ class Purpose(Enum):
     EID = b"mercury-rt/1 eid\x00"
     NODE_CERT = b"mercury-rt/1 node-cert\x00"
     TRANSIT_CERT = b"mercury-rt/1 transit-cert\x00"
-    SESSION_PROOF = b"mercury-rt/1 session-proof\x00"
 
 
 def private_key_from_bytes(raw: bytes) -> Ed25519PrivateKey:

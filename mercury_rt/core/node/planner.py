@@ -57,6 +57,13 @@ from mercury_rt.core.routing import (
 )
 from mercury_rt.core.transport import Addr
 
+TRANSIT_NODE_LOCAL = frozenset({
+    ErrorCode.UNKNOWN_TRANSIT_KEY, ErrorCode.UNKNOWN_SESSION, ErrorCode.TRANSIT_OPEN_FAILED,
+    ErrorCode.STALE_FIRST_DATAGRAM, ErrorCode.TRANSIT_CERT_INVALID,
+    ErrorCode.RETRY_TOKEN_REQUIRED, ErrorCode.SESSION_LIMIT, ErrorCode.TRANSIT_MALFORMED})
+"""Transit failures that say something about one node (a fake one at a listed address, a
+restart mid-call, a full session table), not about the call: the contact tries the next
+address (docs/protocol.md 8.7)."""
 MAX_KNOWN_CLUSTERS = 4096
 MAX_SUSPECTS = 1024
 SUSPECT_FOR = 30.0
@@ -326,7 +333,7 @@ class CallPlanner:
         """The contact event a transport failure means: silence moves on, the rest ends."""
         if code == ErrorCode.NO_ANSWER:
             return NoAnswer()
-        if code in NODE_LOCAL_CODES:
+        if code in NODE_LOCAL_CODES or code in TRANSIT_NODE_LOCAL:
             return NodeLocalError(code, message)
         return Answered(NodeReply(code, message=message[:MAX_MESSAGE_TEXT]))
 

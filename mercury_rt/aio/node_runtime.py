@@ -307,13 +307,20 @@ class NodeRuntime:
         return result if isinstance(result, bytes) else await result
 
     async def _forward(self, action: Forward) -> bytes:
+        """Forward to a mirror; one that does not acknowledge is passed over for the
+        entity's next live mirror (`forward_failed`)."""
         assert self.intra is not None
-        try:
-            reply = await self.intra.call(action.address, action.payload,
-                                          answer_timeout=self.answer_timeout)
-        except CallError as exc:
-            return self.core.relay(action, None, int(exc.code), exc.message)
-        return self.core.relay(action, reply)
+        while True:
+            try:
+                reply = await self.intra.call(action.address, action.payload,
+                                              answer_timeout=self.answer_timeout)
+            except CallError as exc:
+                after = self.core.forward_failed(action, int(exc.code), exc.message)
+                if isinstance(after, bytes):
+                    return after
+                action = after
+                continue
+            return self.core.relay(action, reply)
 
     @staticmethod
     async def _discard(result: bytes | Awaitable[bytes]) -> None:

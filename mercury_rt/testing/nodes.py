@@ -215,8 +215,13 @@ class SimNode:
             if isinstance(event, ReplyReceived):
                 answer(self.core.relay(action, event.payload))
             elif isinstance(event, TransportCallFailed):
-                answer(self.core.relay(action, None, event.code, event.detail))
-        self._send(self.intra, action.address, action.payload, None, relayed)
+                after = self.core.forward_failed(action, event.code, event.detail)
+                if isinstance(after, bytes):
+                    answer(after)
+                else:
+                    self._forward(after, answer)
+        self._send(self.intra, action.address, action.payload, self.spec.answer_timeout,
+                   relayed)
 
     def _invoke(self, action: Invoke) -> tuple[bytes | None, int | None, str]:
         call = action.call

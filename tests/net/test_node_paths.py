@@ -394,3 +394,23 @@ def test_every_gate_decision_is_written_to_the_audit_log(tmp_path: Path) -> None
         ("carol", "allow"), ("vault", "deny")]
     assert lines[1]["error"] == "MAC_INSUFFICIENT_CLEARANCE"
     assert lines[0]["originator"]["local"] == "alice"
+
+
+def test_a_forwarding_node_passes_over_a_dead_mirror_to_a_live_one() -> None:
+    """Right after a mirror dies (before membership notices), every call through the
+    front node still lands on the other mirror (issue 16, item 1)."""
+    plan = ClusterPlan("fwd2", (NodePlan("g1", "127.0.5.1", (), priority=10),
+                                NodePlan("g2", "127.0.5.2", ("dave",), priority=20),
+                                NodePlan("g3", "127.0.5.3", ("dave",), priority=30)))
+
+    async def main() -> None:
+        async with clusters(HOME, plan) as (home, fwd):
+            a1, g1 = home.nodes["a1"], fwd.nodes["g1"]
+            dave = fwd.eid("dave")
+            await fwd.nodes["g2"].stop()
+            assert g1.core.state.view.nodes[b"g2"].alive, "membership has not noticed yet"
+            answers = [await whoami(a1, dave) for _ in range(8)]
+            assert answers == ["g3"] * 8
+            assert fwd.nodes["g3"].inter.core.stats.datagrams_in == 0, "all via g1"  # type: ignore[union-attr]
+
+    run(main)

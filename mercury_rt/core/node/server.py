@@ -61,6 +61,7 @@ from mercury_rt.core.node.messages import (
 from mercury_rt.core.node.seal import IntraSeal, SealError, derive_intra_key
 from mercury_rt.core.node.state_messages import StateCommit, StateFetch, state_failure
 from mercury_rt.core.routing import (
+    NODE_LOCAL_CODES,
     ClusterView,
     ForwardTo,
     Path,
@@ -72,6 +73,7 @@ from mercury_rt.core.routing import (
     RunHere,
     RunWithRemoteState,
     decide_route,
+    live_mirrors,
     make_forwarding_record,
     reply_for_decision,
 )
@@ -278,9 +280,20 @@ class NodeCore:
             except SealError as exc:
                 code, message = int(exc.code), exc.message
         text = f"forwarding to a mirror failed: {message}"
-        failure = NodeReply(int(ErrorCode.NODE_LOCAL_ERROR if code is None else code),
-                            message=text[:MAX_MESSAGE_TEXT])
+        failure = NodeReply(_node_local(code), message=text[:MAX_MESSAGE_TEXT])
         return self._seal_for(action.sealed, failure.encode())
+
+    def forward_failed(self, action: Forward, code: int, message: str = "") -> Forward | bytes:
+        """After the mirror `action` went to failed at the transport: the same request to
+        the entity's next live mirror if that one never acknowledged it (so it did not
+        run there), else the node-local reply that sends the caller to its next address."""
+        if code == ErrorCode.NO_ANSWER:
+            nodes = self.state.view.nodes
+            rest = tuple(n for n in action.fallbacks if n in nodes and nodes[n].alive)
+            if rest:
+                again = self._forward_to(action.sealed, action.plain, rest[0], rest[1:])
+                return again if isinstance(again, Forward) else again.reply
+        return self.relay(action, None, code, message)
 
     # ----- the decision -----------------------------------------------------------------
 
@@ -310,9 +323,9 @@ class NodeCore:
         if isinstance(decision, RedirectTo):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         if isinstance(decision, ForwardTo):
-            return self._forward(sealed, op, decision.node_id)
+            return self._forward(sealed, op, decision.node_id, target.local)
         if isinstance(decision, RunWithRemoteState) and op.request.message_id is not None:
-            return self._forward(sealed, op, decision.state_node)
+            return self._forward(sealed, op, decision.state_node, target.local)
         assert allow is not None
         admitted = _Admitted(op, target, allow, bundle)
         if isinstance(decision, RunWithRemoteState):
@@ -407,14 +420,23 @@ class NodeCore:
             self.audit(gate_request, decision)
         return decision
 
-    def _forward(self, sealed: bool, op: DecodedOperation, node: bytes) -> NodeAction:
+    def _forward(self, sealed: bool, op: DecodedOperation, node: bytes,
+                 entity: bytes) -> NodeAction:
+        view = self.state.view
+        live = live_mirrors(view, view.mirrors.get(entity, frozenset()))
+        after = live.index(node) + 1 if node in live else 0
+        fallbacks = tuple(n for n in live[after:] + live[:after] if n != node)
+        payload = encode_operation(op.body, op.payments, op.hops + 1)
+        return self._forward_to(sealed, payload, node, fallbacks)
+
+    def _forward_to(self, sealed: bool, payload: bytes, node: bytes,
+                    fallbacks: tuple[bytes, ...]) -> Forward | Respond:
         address = self.state.intra_addresses.get(node)
         if address is None:
             reply = NodeReply(int(ErrorCode.NO_LIVE_MIRROR),
                               message="the chosen mirror has no intra-cluster address")
             return self._respond(sealed, reply)
-        payload = encode_operation(op.body, op.payments, op.hops + 1)
-        return Forward(node, address, self.seal.seal(payload), sealed)
+        return Forward(node, address, self.seal.seal(payload), sealed, payload, fallbacks)
 
     def _cluster_id_answer(self, query: ClusterIdQuery) -> NodeReply:
         if query.master_hash != self.master_hash:
@@ -447,6 +469,16 @@ def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> 
                         OperationKind.MESSAGE if one_way else OperationKind.REQUEST,
                         request.payload, allow.principal, target.persona, originator,
                         None, request.transit, received.deadline)
+
+
+def _node_local(code: int | None) -> int:
+    """The code a failed forward is answered with: always one the caller treats as
+    node-local (docs/protocol.md 6.3), so it tries its next address."""
+    if code is not None and code in NODE_LOCAL_CODES:
+        return code
+    if code == ErrorCode.NO_ANSWER:
+        return int(ErrorCode.NO_LIVE_MIRROR)
+    return int(ErrorCode.NODE_LOCAL_ERROR)
 
 
 def _from_routing(decision: RedirectTo | RedirectMoved | Refuse, cluster_id: bytes) -> NodeReply:

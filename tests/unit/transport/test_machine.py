@@ -329,3 +329,25 @@ def test_an_unacknowledged_call_fails_with_no_answer_but_an_acknowledged_one_wai
     assert failed[0].handle == silent and failed[0].code == ErrorCode.NO_ANSWER
     assert now == pytest.approx(1.0)
     assert client.outstanding == 1 and acked in client._calls
+
+
+@pytest.mark.parametrize("kind", ["request", "message"])
+def test_the_first_datagram_of_an_epoch_sets_its_done_below_mark(kind: str) -> None:
+    """issue 16 item 2: from a fresh address, id E+10 with done_below E+10, then id E+3
+    (below that mark, never seen): E+3 is a stale copy and MUST NOT run. A datagram's own
+    done_below does not cover itself: E+10 runs."""
+    _, server = pair()
+    epoch = 0x5EED << 32
+    make = m.Request if kind == "request" else m.Message
+
+    def send(id_: int, done_below: int) -> list[object]:
+        datagram = m.encode(make(id_, 30_000, done_below, 1, 0, 0, b"x"))
+        server.receive_datagram(datagram, A, 0.0)
+        return [e for e in events(server)
+                if isinstance(e, RequestReceived | MessageReceived)]
+
+    assert len(send(epoch + 10, epoch + 10)) == 1
+    assert send(epoch + 3, 0) == []
+    assert server.stats.stale == 1
+    assert len(send(epoch + 11, epoch + 3)) == 1, "a lower mark later changes nothing"
+    assert send(epoch + 4, 0) == []

@@ -1,0 +1,51 @@
+"""Node request bodies and envelopes a peer can get wrong are refused with the codes
+docs/protocol.md 6.9 and 7.2 name, never accepted with a guessed default (issue 16,
+items 3 and 4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from carbon import cbor
+from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.core.node import NodeRequest, decode_node_request, decode_reply
+from tests.unit.node.test_forward_failover import _front
+
+BODY = NodeRequest(b"eid", 1, 2, b"p", version=3, source=b"src").body()
+
+
+def _code(payload: bytes) -> int:
+    with pytest.raises(MercuryError) as info:
+        decode_node_request(payload)
+    return int(info.value.code)
+
+
+@pytest.mark.parametrize("key", [0, 1, 2, 3, 4])
+def test_a_body_without_a_required_key_is_refused_with_105(key: int) -> None:
+    body = cbor.loads(BODY)
+    assert isinstance(body, dict)
+    del body[key]
+    assert _code(cbor.dumps([0, cbor.dumps(body), [], 0])) == ErrorCode.WRONG_TYPE
+
+
+def test_bad_envelopes_and_body_fields_are_105() -> None:
+    assert _code(cbor.dumps([0, BODY, [], "x"])) == ErrorCode.WRONG_TYPE
+    assert _code(cbor.dumps([7, BODY])) == ErrorCode.WRONG_TYPE
+    body = cbor.loads(BODY)
+    assert isinstance(body, dict)
+    assert _code(cbor.dumps([0, cbor.dumps({**body, 4: -1}), [], 0])) == ErrorCode.WRONG_TYPE
+    assert _code(cbor.dumps([0, cbor.dumps({**body, 10: 0}), [], 0])) == ErrorCode.WRONG_TYPE
+
+
+@pytest.mark.parametrize("slot", [None, {}, b"", 0, [[1]]])
+def test_a_payments_slot_that_is_not_an_array_of_pairs_is_608(slot: object) -> None:
+    assert _code(cbor.dumps([0, BODY, slot, 0])) == ErrorCode.PAYMENT_MALFORMED
+
+
+def test_the_node_answers_a_body_without_key_4_with_105() -> None:
+    core, dave = _front()
+    body = cbor.loads(NodeRequest(dave, 1, 2, b"", version=1, source=dave).body())
+    assert isinstance(body, dict)
+    del body[4]
+    action = core.handle_local(cbor.dumps([0, cbor.dumps(body), [], 0]), b"k", 10.0, 0.0)
+    assert decode_reply(action.reply).code == ErrorCode.WRONG_TYPE  # type: ignore[union-attr]

@@ -414,3 +414,17 @@ def test_a_forwarding_node_passes_over_a_dead_mirror_to_a_live_one() -> None:
             assert fwd.nodes["g3"].inter.core.stats.datagrams_in == 0, "all via g1"  # type: ignore[union-attr]
 
     run(main)
+
+
+def test_a_node_call_over_the_transports_max_message_fails_with_202() -> None:
+    """Our own size bound surfaces as the documented NodeCallError, not TransportError."""
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1 = home.nodes["a1"]
+            huge = b"x" * (FAST.max_message + 1)
+            with pytest.raises(NodeCallError) as info:
+                await a1.call(away.eid("carol"), 1, 1, huge, caller=b"alice")
+            assert info.value.code == ErrorCode.MESSAGE_TOO_LARGE
+            assert await whoami(a1, away.eid("carol")) == "b1"
+
+    run(main)

@@ -105,6 +105,9 @@ class NodeSpec:
     """Favour published addresses near this node's own (SRV adjustment), if set."""
     seed: int | None = None
     membership: MembershipSettings = field(default_factory=MembershipSettings)
+    owns_store: bool = False
+    """Close `store` in `stop()` (set by build_node_spec, which opened it): a node built
+    again from the same config in the same process can then open it again."""
 
 
 class NodeRuntime:
@@ -170,7 +173,8 @@ class NodeRuntime:
             self._audit_logger = json_audit_logger(self._audit_stream)
 
     async def stop(self) -> None:
-        """Drain handlers in flight, then close both sockets (and the audit log)."""
+        """Drain handlers in flight, then close both sockets (and the audit log, and the
+        state store if the node owns it)."""
         if self.membership is not None:
             await self.membership.stop()
         self._held.stop()
@@ -181,6 +185,8 @@ class NodeRuntime:
                 await endpoint.closed.wait()  # the port is free once this returns
         if self.invoker is not None:
             self.invoker.close()
+        if self.spec.owns_store:
+            self.spec.store.close()
         if self._audit_stream is not None:
             self._audit_stream.close()
             self._audit_stream = None

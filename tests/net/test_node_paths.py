@@ -18,7 +18,7 @@ from carbon.error_codes import ErrorCode
 from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
-from mercury_rt.apps.echo import RAN
+from mercury_rt.apps.echo import RAN, recorded_key
 from mercury_rt.core.gate import MemorySpentStore
 from mercury_rt.core.identity import (
     Eid,
@@ -426,5 +426,24 @@ def test_a_node_call_over_the_transports_max_message_fails_with_202() -> None:
                 await a1.call(away.eid("carol"), 1, 1, huge, caller=b"alice")
             assert info.value.code == ErrorCode.MESSAGE_TOO_LARGE
             assert await whoami(a1, away.eid("carol")) == "b1"
+
+    run(main)
+
+
+def test_the_demo_echo_app_echoes_texts_of_any_size_and_records_each_run() -> None:
+    """A long text is recorded under its digest (a state key is bounded), so it echoes
+    instead of failing with 427 (issue 16 item 8)."""
+    recording = replace(AWAY, name="rec", record_state=True)
+
+    async def main() -> None:
+        async with clusters(HOME, recording) as (home, rec):
+            a1, b1 = home.nodes["a1"], rec.nodes["b1"]
+            for size in (1, 200, 201, 480, 600, 100_000):
+                text = "é" * (size // 2) + "x" * (size % 2)
+                echoed = await a1.call(rec.eid("carol"), 1, 1, dumps_typed(str, text),
+                                       caller=b"alice")
+                assert loads_typed(str, echoed) == text
+                with b1.spec.store.reading() as view:
+                    assert view.get(b"carol", Symbol(RAN), recorded_key(text)) == ("b1",)
 
     run(main)

@@ -162,6 +162,21 @@ def test_raising_handler_leaves_no_trace_and_leaks_nothing(store: StateStore) ->
     assert logs[0]["event"] == "handler_failed" and logs[0]["handler_id"] == "counter.broken"
 
 
+def test_a_state_key_over_the_stores_limit_is_402_with_its_reason(store: StateStore) -> None:
+    """The handler asked for something the store cannot hold: STATE_KEY_TOO_LARGE saying
+    so, not an opaque HANDLER_FAILED (issue 16 item 21); nothing is written."""
+    handlers = _registry()
+    handlers.register("counter.big-key", lambda ctx, msg: ctx.state.put(
+        SECTION, ("k" * 600,), (1,)) or 0)
+    invoker = _node(store, handlers)
+    with store.writing() as txn:
+        bind(txn, b"alice", 1, 3, "counter.big-key")
+    (reply,) = _run(invoker, _call(op=3, payload=NULL_BYTES))
+    assert reply.code is ErrorCode.STATE_KEY_TOO_LARGE
+    assert "limit" in reply.message
+    assert _total(store) is None
+
+
 def test_wrong_reply_type_is_a_typed_error(store: StateStore) -> None:
     """A handler returning the wrong type cannot put bad bytes on the wire."""
     invoker = _node(store)

@@ -128,6 +128,7 @@ class NodeRuntime:
         self._held = HeldPump(self.held, rng, self._deliver, spec.transport.default_timeout)
         self._calls = CallDriver(self.core, self._endpoint, self._carry_out)
         self._targets = TargetCache()
+        self._key_fetches: dict[bytes, asyncio.Future[None]] = {}
         self.invoker: Invoker | None = None
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
@@ -298,19 +299,33 @@ class NodeRuntime:
         return self.core.finish(action, result.payload, code, result.message)
 
     async def _fetch_keys(self, action: FetchKeys) -> bytes:
-        """Fetch a caller's cluster keys from its nodes, then decide its request again."""
-        assert self.inter is not None
-        for address in action.addresses:
-            try:
-                reply = await self.inter.call(address, action.query, timeout=KEY_FETCH_TIMEOUT,
-                                              answer_timeout=self.answer_timeout)
-            except CallError:
-                continue
-            if self.core.learn_keys(action.master_hash, reply):
-                _log.info("cluster_keys_fetched", cluster=action.master_hash.hex()[:16])
-                break
+        """Fetch a caller's cluster keys from its nodes (or wait for the fetch already under
+        way for that cluster), then decide its request again."""
+        running = self._key_fetches.get(action.master_hash)
+        if running is None:
+            running = asyncio.ensure_future(self._fetch_from(action))
+            self._key_fetches[action.master_hash] = running
+        await asyncio.shield(running)
         result = self._carry_out(self.core.retry(action, time.time()))
         return result if isinstance(result, bytes) else await result
+
+    async def _fetch_from(self, action: FetchKeys) -> None:
+        """Ask the addresses in turn until one returns the cluster ID asked for."""
+        assert self.inter is not None
+        try:
+            for address in action.addresses:
+                try:
+                    reply = await self.inter.call(address, action.query,
+                                                  timeout=KEY_FETCH_TIMEOUT,
+                                                  answer_timeout=self.answer_timeout)
+                except CallError:
+                    continue
+                if self.core.learn_keys(action.master_hash, reply):
+                    _log.info("cluster_keys_fetched", cluster=action.master_hash.hex()[:16])
+                    break
+        finally:
+            self.core.fetch_finished(action.master_hash)
+            self._key_fetches.pop(action.master_hash, None)
 
     async def _forward(self, action: Forward) -> bytes:
         """Forward to a mirror; one that does not acknowledge is passed over for the

@@ -204,6 +204,7 @@ class SimNode:
             case Forward():
                 self._forward(action, answer)
             case FetchKeys():  # simulated callers send full-keys EIDs
+                self.core.fetch_finished(action.master_hash)
                 self._carry_out(self.core.retry(action, now), now, answer)
             case Drop():
                 answer(b"")

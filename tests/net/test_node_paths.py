@@ -272,6 +272,23 @@ def test_a_caller_with_a_hashes_only_eid_is_verified_after_a_key_fetch() -> None
     run(main)
 
 
+def test_requests_arriving_during_a_key_fetch_wait_for_it_and_run() -> None:
+    """Every request from a hashes-only caller that arrives while the node fetches its
+    cluster's keys is answered once the keys arrive, not refused 620 (issue 16 item 9)."""
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            hashes_only = mint_eid(home.cluster_key, home.cluster_id, b"alice",
+                                   options=MintOptions(full_keys=False)).encode()
+            a1.eid_for = lambda local, persona=None: hashes_only  # type: ignore[method-assign]
+            carol = away.eid("carol")
+            answers = await asyncio.gather(*(whoami(a1, carol) for _ in range(6)))
+            assert answers == ["b1"] * 6
+            assert list(b1.core._fetched) == [home.cluster_id.master_hash], "one fetch"
+
+    run(main)
+
+
 def test_key_fetches_for_unverifiable_callers_are_rate_limited() -> None:
     async def main() -> None:
         async with clusters(HOME, AWAY) as (home, away):

@@ -130,6 +130,8 @@ class NodeCore:
         self.delivered = delivered if delivered is not None else MemorySpentStore(
             DELIVERED_LIMIT)  # not `or`: an empty store is falsy (it has __len__)
         self._fetched: OrderedDict[bytes, float] = OrderedDict()
+        self._fetching: set[bytes] = set()
+        """Clusters whose keys the shell is fetching now: their requests wait for it."""
         self.target_tags = TargetTags()
         self.denied = 0
         self.duplicates = 0
@@ -197,6 +199,11 @@ class NodeCore:
         never asks for another fetch."""
         return self._decoded(fetch.retry, now)
 
+    def fetch_finished(self, master_hash: bytes) -> None:
+        """The shell's fetch of that cluster's keys ended (learned or not): from now on
+        its requests are decided without waiting, and the FETCH_EVERY spacing applies."""
+        self._fetching.discard(master_hash)
+
     def learn_keys(self, master_hash: bytes, reply: bytes) -> bool:
         """Take a fetched cluster ID if it proves itself and is the one asked for."""
         try:
@@ -239,18 +246,24 @@ class NodeCore:
 
     def _fetch_for(self, source: bytes, now: float) -> tuple[bytes, tuple[Addr, ...],
                                                                bytes] | None:
-        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY."""
+        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY; while
+        one is under way, every request from that cluster joins it (the shell sends the
+        queries once) and is decided again when it ends."""
         wanted = self.sources.wanted.pop(self._cluster_of(source), None)
         if wanted is None:
             return None
         eid = Eid.decode(wanted)
         master = eid.cluster_id.master_hash
-        last = self._fetched.get(master)
-        if last is not None and now - last < FETCH_EVERY:
-            return None
-        self._fetched[master] = now
-        if len(self._fetched) > MAX_FETCHES:
-            self._fetched.popitem(last=False)
+        if master not in self._fetching:
+            last = self._fetched.get(master)
+            if last is not None and now - last < FETCH_EVERY:
+                return None
+            if len(self._fetching) >= MAX_FETCHES:
+                return None
+            self._fetched[master] = now
+            self._fetching.add(master)
+            if len(self._fetched) > MAX_FETCHES:
+                self._fetched.popitem(last=False)
         addresses = tuple((str(a.host), a.port) for a in sorted(
             eid.cluster_id.addresses, key=lambda a: a.priority)[:FETCH_ADDRESSES])
         return master, addresses, encode_cluster_id_query(master)

@@ -132,3 +132,4 @@ def test_spent_store_refuses_replays_expires_and_is_bounded() -> None:
 def test_minting_refuses_absurd_costs() -> None:
     with pytest.raises(StampError):
         mint_stamp(RESOURCE, 33, NOW, bytes(12))
+

@@ -4,11 +4,26 @@ items 3 and 4)."""
 
 from __future__ import annotations
 
+from ipaddress import ip_address
+
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
-from mercury_rt.core.node import NodeRequest, decode_node_request, decode_reply
+from carbon.principal import Principal
+from carbon.protocol_spec import OperationKind
+from mercury_rt.core.identity import ServerAddress, issue_cluster_id, mint_eid
+from mercury_rt.core.node import (
+    Invoke,
+    NodeCore,
+    NodeRequest,
+    decode_node_request,
+    decode_reply,
+    encode_operation,
+)
+from mercury_rt.core.routing import NodeInfo
+from tests.membership_node_support import make_core
 from tests.unit.node.test_forward_failover import _front
 
 BODY = NodeRequest(b"eid", 1, 2, b"p", version=3, source=b"src").body()
@@ -49,3 +64,27 @@ def test_the_node_answers_a_body_without_key_4_with_105() -> None:
     del body[4]
     action = core.handle_local(cbor.dumps([0, cbor.dumps(body), [], 0]), b"k", 10.0, 0.0)
     assert decode_reply(action.reply).code == ErrorCode.WRONG_TYPE  # type: ignore[union-attr]
+
+
+def _home_core() -> tuple[NodeCore, bytes]:
+    """A node that mirrors dave itself, so an admitted request becomes an Invoke."""
+    master, key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    cid = issue_cluster_id(master, key, [ServerAddress(ip_address("192.0.2.1"), 7000, 10, 10)])
+    core = make_core(b"n0", cid, key, {b"n0": NodeInfo(b"n0", True)},
+                     {b"n0": ("10.0.0.1", 7100)}, {b"dave": frozenset({b"n0"})})
+    return core, mint_eid(key, cid, b"dave").encode()
+
+
+@pytest.mark.parametrize(("message_id", "kind"), [(None, OperationKind.REQUEST),
+                                                  (b"m" * 16, OperationKind.MESSAGE)])
+def test_the_call_kind_is_stated_by_key_9_alone(message_id: bytes | None,
+                                                kind: OperationKind) -> None:
+    """protocol.md 5.3: no kind field; key 9 present = MESSAGE, absent = REQUEST (so a
+    CONNECTION operation is never matched over the wire: 423)."""
+    core, dave = _home_core()
+    vouched = Principal(core.master_hash, b"alice")
+    body = NodeRequest(dave, 1, 2, b"", version=1, vouched=vouched,
+                       message_id=message_id).body()
+    action = core.handle_local(encode_operation(body), b"k", 10.0, 0.0)
+    assert isinstance(action, Invoke)
+    assert action.call.kind is kind

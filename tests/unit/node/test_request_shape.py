@@ -88,3 +88,22 @@ def test_the_call_kind_is_stated_by_key_9_alone(message_id: bytes | None,
     action = core.handle_local(encode_operation(body), b"k", 10.0, 0.0)
     assert isinstance(action, Invoke)
     assert action.call.kind is kind
+
+
+def _target_code(core: NodeCore, target: bytes) -> int:
+    vouched = Principal(core.master_hash, b"alice")
+    body = NodeRequest(target, 1, 2, b"", version=1, vouched=vouched).body()
+    action = core.handle_local(encode_operation(body), b"k", 10.0, 0.0)
+    return decode_reply(action.reply).code  # type: ignore[union-attr]
+
+
+def test_target_eid_failures_have_the_codes_protocol_6_9_names() -> None:
+    """Not an EID: the decoder's code; altered: 306; another cluster's: 511 (item 14)."""
+    core, dave = _front()
+    altered = bytearray(dave)
+    altered[-5] ^= 1
+    assert _target_code(core, b"\xff") == ErrorCode.MALFORMED
+    assert _target_code(core, b"\x00\x00") == ErrorCode.TRAILING_BYTES
+    assert _target_code(core, cbor.dumps(5)) == ErrorCode.IDENTITY_MALFORMED
+    assert _target_code(core, bytes(altered)) == ErrorCode.BAD_EID_SIGNATURE
+    assert _target_code(core, _front()[1]) == ErrorCode.UNKNOWN_ENTITY

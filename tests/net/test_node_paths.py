@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -33,12 +34,15 @@ from mercury_rt.core.node import (
     HeldMessage,
     HeldState,
     MemoryHeldStore,
+    NodeRequest,
     RetryPolicy,
     decode_reply,
+    encode_cluster_id_query,
+    encode_operation,
     encode_state_fetch,
 )
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
-from mercury_rt.core.transport import TransportConfig
+from mercury_rt.core.transport import TransportConfig, wire
 from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan, start_cluster
 
 pytestmark = pytest.mark.net
@@ -462,5 +466,40 @@ def test_the_demo_echo_app_echoes_texts_of_any_size_and_records_each_run() -> No
                 assert loads_typed(str, echoed) == text
                 with b1.spec.store.reading() as view:
                     assert view.get(b"carol", Symbol(RAN), recorded_key(text)) == ("b1",)
+
+    run(main)
+
+
+def _exchange(address: tuple[str, int], payload: bytes) -> list[object]:
+    """Send one transport REQUEST from a raw loopback socket; the datagrams that come
+    back until the REPLY (protocol.md 6.9: when a node acknowledges)."""
+    limits = TransportConfig().limits
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.bind(("127.0.0.9", 0))
+        raw.settimeout(5.0)
+        raw.sendto(wire.encode(wire.Request((0x77 << 32) + 1, 10_000, 0, 1, 0, 0, payload)),
+                   address)
+        got: list[object] = []
+        while not got or not isinstance(got[-1], wire.Reply):
+            got.append(wire.decode_datagram(raw.recv(65_536), limits))
+        return got
+
+
+def test_a_node_acks_every_operation_at_once_but_never_a_key_query() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            b1 = away.nodes["b1"]
+            address = b1.addresses[0]
+            query = encode_cluster_id_query(away.cluster_id.master_hash)
+            got = await asyncio.to_thread(_exchange, address, query)
+            assert [type(d) for d in got] == [wire.Reply]
+            body = NodeRequest(away.eid("carol"), 1, 2, NOTHING, version=1,
+                               source=home.eid("alice")).body()
+            got = await asyncio.to_thread(_exchange, address, encode_operation(body))
+            assert [type(d) for d in got] == [wire.Ack, wire.Reply]
+            refused = NodeRequest(away.eid("nobody"), 1, 2, NOTHING, version=1,
+                                  source=home.eid("alice")).body()
+            got = await asyncio.to_thread(_exchange, address, encode_operation(refused))
+            assert [type(d) for d in got] == [wire.Reply], "refusals are answered at once"
 
     run(main)

@@ -351,3 +351,18 @@ def test_the_first_datagram_of_an_epoch_sets_its_done_below_mark(kind: str) -> N
     assert server.stats.stale == 1
     assert len(send(epoch + 11, epoch + 3)) == 1, "a lower mark later changes nothing"
     assert send(epoch + 4, 0) == []
+
+
+def test_the_rtt_sample_of_a_request_is_taken_at_its_reply_not_at_its_ack() -> None:
+    """protocol.md 3.3: an ACK(request) stops retransmission but gives no RTT sample; the
+    REPLY of a request sent once (whole) does, measured from its first transmission."""
+    client, server = pair()
+    client.call(B, b"slow", 0.0)
+    pipe(client, A, server, 0.0)
+    (req,) = events(server)
+    server.acknowledge(A, req.request_id)
+    pipe(server, B, client, 0.01)
+    assert client._peer(B).rtt.srtt is None, "no sample from the ACK"
+    server.reply(A, req.request_id, b"done", 0.8)
+    pipe(server, B, client, 0.8)
+    assert client._peer(B).rtt.srtt == pytest.approx(0.8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from mercury_rt.core.transport import (
     TransportError,
 )
 from mercury_rt.core.transport import wire as m
+from mercury_rt.core.transport.fragments import Reassembler, ReassemblyLimits
 
 A = ("192.0.2.1", 1000)
 B = ("192.0.2.2", 2000)
@@ -366,3 +368,28 @@ def test_the_rtt_sample_of_a_request_is_taken_at_its_reply_not_at_its_ack() -> N
     server.reply(A, req.request_id, b"done", 0.8)
     pipe(server, B, client, 0.8)
     assert client._peer(B).rtt.srtt == pytest.approx(0.8)
+
+
+def test_a_fragment_with_chunk_size_under_256_is_dropped_silently() -> None:
+    """protocol.md 3.2 (issue 16 item 19): no reassembly, no answer, counted."""
+    _, server = pair()
+    frag = m.Fragment(m.Kind.REQUEST, (9 << 32) + 1, 5, 1000, 255, 0, 1, b"x" * 255)
+    server.receive_datagram(m.encode(frag), A, 0.0)
+    assert server.datagrams_to_send() == [] and events(server) == []
+    assert server.stats.fragments_refused == 1
+
+
+def test_the_documented_sack_example_is_what_a_receiver_sends() -> None:
+    """protocol.md 3.2: fragments 0, 1, 2, 4 and 6 of 8 held -> cumulative 3, sack 0x0a
+    (bits 1 and 3; bit 0, fragment `cumulative` itself, is always 0)."""
+    reassembler = Reassembler(ReassemblyLimits(1 << 20, 8, 1 << 20, 1 << 20, 30.0, 8))
+    total, chunk = 8 * 256, 256
+    entry = None
+    for index in (0, 1, 2, 4, 6):
+        frag = m.Fragment(m.Kind.MESSAGE, 7, 99, total, chunk, index, 0, b"\0" * chunk)
+        entry = reassembler.add(A, frag, 0.0).entry
+    assert entry is not None
+    ack = entry.frag_ack()
+    assert (ack.cumulative, ack.sack) == (3, b"\x0a")
+    doc = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text()
+    assert f"`[1, 8, 3, 7, 99, 3, h'0a']`, bytes `{m.encode(ack).hex()}`" in doc

@@ -393,3 +393,47 @@ def test_the_documented_sack_example_is_what_a_receiver_sends() -> None:
     assert (ack.cumulative, ack.sack) == (3, b"\x0a")
     doc = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text()
     assert f"`[1, 8, 3, 7, 99, 3, h'0a']`, bytes `{m.encode(ack).hex()}`" in doc
+
+
+def _large_reply(size: int) -> tuple[Transport, Transport, int, int]:
+    """A request whose reply goes as fragments; returns (client, server, handle, id)."""
+    client, server = pair()
+    handle = client.call(B, b"big?", 0.0)
+    pipe(client, A, server)
+    (req,) = events(server)
+    server.reply(A, req.request_id, b"R" * size, 0.0)
+    return client, server, handle, req.request_id
+
+
+def test_the_requester_acks_a_whole_fragmented_reply_and_the_replier_stops() -> None:
+    """protocol.md 3.5 (issue 16 item 20): the requester's ACK(kind 2) carries its own
+    incarnation; the replier then sends no more of that reply."""
+    client, server, handle, request_id = _large_reply(5_000)
+    sent: list[bytes] = []
+    now = 0.0
+    while client.outstanding:
+        for data, _ in server.datagrams_to_send():
+            client.receive_datagram(data, B, now)
+        sent = [d for d, _ in client.datagrams_to_send()]
+        for data in sent:
+            server.receive_datagram(data, A, now)
+        now += 0.01
+        server.handle_timer(now)
+    ack = m.decode_datagram(sent[-1], LIMITS)
+    assert ack == m.Ack(m.Kind.REPLY, request_id, client.incarnation)
+    assert events(client) == [ReplyReceived(handle, b"R" * 5_000)]
+    server.datagrams_to_send()
+    for later in (now + 1, now + 5, now + 30):
+        server.handle_timer(later)
+        assert server.datagrams_to_send() == [], "nothing resent once the reply is acked"
+
+
+def test_an_error_about_our_reply_also_stops_its_retransmission() -> None:
+    """ERROR kind 2 (never sent by this implementation) ends the reply transfer too."""
+    _, server, _, request_id = _large_reply(50_000)
+    server.datagrams_to_send()
+    error = m.Error(m.Kind.REPLY, request_id, int(ErrorCode.CANCELLED), "gone")
+    server.receive_datagram(m.encode(error), A, 0.1)
+    for later in (1.0, 5.0, 30.0):
+        server.handle_timer(later)
+        assert server.datagrams_to_send() == []

@@ -470,14 +470,14 @@ def test_the_demo_echo_app_echoes_texts_of_any_size_and_records_each_run() -> No
     run(main)
 
 
-def _exchange(address: tuple[str, int], payload: bytes) -> list[object]:
+def _exchange(address: tuple[str, int], payload: bytes, ttl_ms: int = 10_000) -> list[object]:
     """Send one transport REQUEST from a raw loopback socket; the datagrams that come
     back until the REPLY (protocol.md 6.9: when a node acknowledges)."""
     limits = TransportConfig().limits
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
         raw.bind(("127.0.0.9", 0))
         raw.settimeout(5.0)
-        raw.sendto(wire.encode(wire.Request((0x77 << 32) + 1, 10_000, 0, 1, 0, 0, payload)),
+        raw.sendto(wire.encode(wire.Request((0x77 << 32) + 1, ttl_ms, 0, 1, 0, 0, payload)),
                    address)
         got: list[object] = []
         while not got or not isinstance(got[-1], wire.Reply):
@@ -501,5 +501,22 @@ def test_a_node_acks_every_operation_at_once_but_never_a_key_query() -> None:
                                   source=home.eid("alice")).body()
             got = await asyncio.to_thread(_exchange, address, encode_operation(refused))
             assert [type(d) for d in got] == [wire.Reply], "refusals are answered at once"
+
+    run(main)
+
+
+def test_a_request_with_ttl_0_is_acknowledged_then_answered_431() -> None:
+    """ttl 0 is admitted with a deadline of its arrival: the node ACKs the operation and
+    its handler never starts (issue 16 item 21)."""
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            body = NodeRequest(away.eid("carol"), 1, 2, NOTHING, version=1,
+                               source=home.eid("alice")).body()
+            got = await asyncio.to_thread(_exchange, away.nodes["b1"].addresses[0],
+                                          encode_operation(body), 0)
+            assert [type(d) for d in got] == [wire.Ack, wire.Reply]
+            reply = got[-1]
+            assert isinstance(reply, wire.Reply)
+            assert decode_reply(reply.payload).code == ErrorCode.DEADLINE_EXPIRED
 
     run(main)

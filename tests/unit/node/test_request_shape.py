@@ -23,6 +23,7 @@ from mercury_rt.core.node import (
     encode_operation,
 )
 from mercury_rt.core.routing import NodeInfo
+from mercury_rt.core.routing import Path as RoutePath
 from tests.membership_node_support import make_core
 from tests.unit.node.test_forward_failover import _front
 
@@ -107,3 +108,31 @@ def test_target_eid_failures_have_the_codes_protocol_6_9_names() -> None:
     assert _target_code(core, cbor.dumps(5)) == ErrorCode.IDENTITY_MALFORMED
     assert _target_code(core, bytes(altered)) == ErrorCode.BAD_EID_SIGNATURE
     assert _target_code(core, _front()[1]) == ErrorCode.UNKNOWN_ENTITY
+
+
+def test_a_vouched_caller_on_the_public_path_is_620() -> None:
+    """Key 6 is accepted only over the intra-cluster path (issue 16 item 21)."""
+    core, dave = _home_core()
+    body = NodeRequest(dave, 1, 2, b"", version=1,
+                       vouched=Principal(core.master_hash, b"alice")).body()
+    action = core.handle(RoutePath.INTER_CLUSTER, encode_operation(body), b"k", 10.0, 0.0)
+    assert decode_reply(action.reply).code == ErrorCode.SOURCE_UNVERIFIED  # type: ignore[union-attr]
+
+
+def test_a_cluster_id_version_above_the_nodes_own_runs_without_key_2() -> None:
+    """Key 4 above the node's version is not an error; key 2 is bundled only when key 4
+    is lower (issue 16 item 21)."""
+    core, dave = _home_core()
+    vouched = Principal(core.master_hash, b"alice")
+    for version, bundled in ((99, False), (0, True)):
+        body = NodeRequest(dave, 1, 2, b"", version=version, vouched=vouched).body()
+        action = core.handle_local(encode_operation(body), b"k", 10.0, 0.0)
+        assert isinstance(action, Invoke)
+        assert (action.bundle is not None) is bundled
+
+
+def test_a_payload_that_is_not_a_node_request_gets_a_node_reply_with_the_codec_code() -> None:
+    core, _ = _home_core()
+    action = core.handle(RoutePath.INTER_CLUSTER, b"\xff\x00", b"k", 10.0, 0.0)
+    reply = decode_reply(action.reply)  # type: ignore[union-attr]
+    assert reply.code == ErrorCode.MALFORMED and reply.message

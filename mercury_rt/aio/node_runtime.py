@@ -73,6 +73,9 @@ __all__ = ["KEY_FETCH_TIMEOUT", "NodeCallError", "NodeRuntime", "NodeSpec"]
 
 _log = structlog.get_logger("mercury_rt.node")
 KEY_FETCH_TIMEOUT = 2.0
+SPENT_STORE_LIMIT = 1_000_000
+"""Spent stamps remembered by a node whose spec brings no store (the node config's
+`gate.spent_store_limit` default)."""
 
 
 @dataclass
@@ -122,7 +125,7 @@ class NodeRuntime:
             routing=spec.routing, seal_prefix=os.urandom(4), delivered=spec.delivered,
             audit=self._audit if spec.audit_file is not None else None,
             spent=spec.spent if spec.spent is not None
-            else MemorySpentStore(spec.policy.spent_store_limit))
+            else MemorySpentStore(SPENT_STORE_LIMIT))
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)
         self._held = HeldPump(self.held, rng, self._deliver, spec.transport.default_timeout)
@@ -136,7 +139,7 @@ class NodeRuntime:
         self.membership: MembershipService | None = None
         self._audit_stream: TextIO | None = None
         self._audit_logger: Any = None
-        self.answer_timeout = spec.answer_timeout or 2 * spec.transport.initial_rto
+        self.answer_timeout = spec.answer_timeout or default_answer_timeout(spec.transport)
         """A node that has not acknowledged a request within this time is passed over
         (two initial retransmission timeouts: the request was sent twice by then)."""
         self.planner = CallPlanner(self.core, rng, caller_eid=self._caller_eid,
@@ -414,6 +417,12 @@ class NodeRuntime:
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
+
+
+def default_answer_timeout(transport: TransportConfig) -> float:
+    """Two initial retransmission timeouts: the request was sent twice by then
+    (docs/operator-guide.md states this)."""
+    return 2 * transport.initial_rto
 
 
 def _request_key(peer: Addr, request_id: int) -> bytes:

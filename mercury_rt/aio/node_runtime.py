@@ -339,7 +339,8 @@ class NodeRuntime:
                 reply = await self.intra.call(action.address, action.payload,
                                               answer_timeout=self.answer_timeout)
             except CallError as exc:
-                after = self.core.forward_failed(action, int(exc.code), exc.message)
+                after = self.core.forward_failed(action, int(exc.code), exc.message,
+                                                 time.time())
                 if isinstance(after, bytes):
                     return after
                 action = after

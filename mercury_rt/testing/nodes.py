@@ -216,7 +216,8 @@ class SimNode:
             if isinstance(event, ReplyReceived):
                 answer(self.core.relay(action, event.payload))
             elif isinstance(event, TransportCallFailed):
-                after = self.core.forward_failed(action, event.code, event.detail)
+                after = self.core.forward_failed(action, event.code, event.detail,
+                                                 self.net.clock.now)
                 if isinstance(after, bytes):
                     answer(after)
                 else:

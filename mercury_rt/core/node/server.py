@@ -100,6 +100,11 @@ FETCH_EVERY = 30.0
 """Seconds between key fetches for one cluster: a peer cannot make us query its listed
 addresses (which it chose) more often than this."""
 MAX_FETCHES = 1024
+SILENT_MIRROR_FOR = 30.0
+"""Seconds a mirror that did not acknowledge a forwarded request is tried last (as callers
+do with a silent address), so the calls that follow do not each wait for it while
+membership has not yet noticed it is gone."""
+MAX_SILENT = 1024
 
 
 @dataclass(slots=True)
@@ -131,6 +136,8 @@ class NodeCore:
             DELIVERED_LIMIT)  # not `or`: an empty store is falsy (it has __len__)
         self._fetched: OrderedDict[bytes, float] = OrderedDict()
         self._fetching: set[bytes] = set()
+        self._silent: OrderedDict[bytes, float] = OrderedDict()
+        """Mirror node id -> when it last failed to acknowledge a forwarded request."""
         """Clusters whose keys the shell is fetching now: their requests wait for it."""
         self.target_tags = TargetTags()
         self.denied = 0
@@ -296,11 +303,17 @@ class NodeCore:
         failure = NodeReply(_node_local(code), message=text[:MAX_MESSAGE_TEXT])
         return self._seal_for(action.sealed, failure.encode())
 
-    def forward_failed(self, action: Forward, code: int, message: str = "") -> Forward | bytes:
-        """After the mirror `action` went to failed at the transport: the same request to
-        the entity's next live mirror if that one never acknowledged it (so it did not
-        run there), else the node-local reply that sends the caller to its next address."""
+    def forward_failed(self, action: Forward, code: int, message: str = "",
+                       now: float = 0.0) -> Forward | bytes:
+        """After the mirror `action` went to failed at the transport (at wall-clock `now`):
+        the same request to the entity's next live mirror if that one never acknowledged
+        it (so it did not run there), else the node-local reply that sends the caller to
+        its next address. A mirror that did not acknowledge is tried last for a while."""
         if code == ErrorCode.NO_ANSWER:
+            self._silent[action.node_id] = now
+            self._silent.move_to_end(action.node_id)
+            if len(self._silent) > MAX_SILENT:
+                self._silent.popitem(last=False)
             nodes = self.state.view.nodes
             rest = tuple(n for n in action.fallbacks if n in nodes and nodes[n].alive)
             if rest:
@@ -336,9 +349,9 @@ class NodeCore:
         if isinstance(decision, RedirectTo):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         if isinstance(decision, ForwardTo):
-            return self._forward(sealed, op, decision.node_id, target.local)
+            return self._forward(sealed, op, decision.node_id, target.local, now)
         if isinstance(decision, RunWithRemoteState) and op.request.message_id is not None:
-            return self._forward(sealed, op, decision.state_node, target.local)
+            return self._forward(sealed, op, decision.state_node, target.local, now)
         assert allow is not None
         admitted = _Admitted(op, target, allow, bundle)
         if isinstance(decision, RunWithRemoteState):
@@ -433,14 +446,18 @@ class NodeCore:
             self.audit(gate_request, decision)
         return decision
 
-    def _forward(self, sealed: bool, op: DecodedOperation, node: bytes,
-                 entity: bytes) -> NodeAction:
+    def _forward(self, sealed: bool, op: DecodedOperation, node: bytes, entity: bytes,
+                 now: float) -> NodeAction:
+        """To `node` (routing's stable choice), then the entity's other live mirrors in
+        byte order after it; mirrors silent within SILENT_MIRROR_FOR go last."""
         view = self.state.view
         live = live_mirrors(view, view.mirrors.get(entity, frozenset()))
         after = live.index(node) + 1 if node in live else 0
-        fallbacks = tuple(n for n in live[after:] + live[:after] if n != node)
+        order = [node, *(n for n in live[after:] + live[:after] if n != node)]
+        order.sort(key=lambda n: now - self._silent.get(n, -SILENT_MIRROR_FOR)
+                   < SILENT_MIRROR_FOR)  # stable: the silent ones move to the end
         payload = encode_operation(op.body, op.payments, op.hops + 1)
-        return self._forward_to(sealed, payload, node, fallbacks)
+        return self._forward_to(sealed, payload, order[0], tuple(order[1:]))
 
     def _forward_to(self, sealed: bool, payload: bytes, node: bytes,
                     fallbacks: tuple[bytes, ...]) -> Forward | Respond:

@@ -12,6 +12,7 @@ from carbon.error_codes import ErrorCode
 from carbon.principal import Principal
 from mercury_rt.core.identity import ServerAddress, issue_cluster_id, mint_eid
 from mercury_rt.core.node import Forward, NodeCore, NodeRequest, decode_reply, encode_operation
+from mercury_rt.core.node.server import SILENT_MIRROR_FOR
 from mercury_rt.core.routing import NODE_LOCAL_CODES, NodeInfo
 from tests.membership_node_support import make_core
 
@@ -79,3 +80,20 @@ def test_a_forward_that_may_have_run_is_not_repeated_and_answers_node_local() ->
     assert _code(core, after) in NODE_LOCAL_CODES
     assert _code(core, core.relay(_forward(core, dave), None, int(ErrorCode.NO_ANSWER))) \
         == ErrorCode.NO_LIVE_MIRROR
+
+
+def test_a_mirror_that_did_not_acknowledge_is_tried_last_for_a_while() -> None:
+    """The calls that follow do not each wait for the silent mirror while membership has
+    not noticed it yet; after SILENT_MIRROR_FOR it is chosen normally again."""
+    core, dave = _front()
+    first = _forward(core, dave, b"same-key")
+    silent = first.node_id
+    core.forward_failed(first, int(ErrorCode.NO_ANSWER), "silent", now=100.0)
+    vouched = Principal(core.master_hash, b"alice")
+    body = NodeRequest(dave, 1, 2, b"", version=1, vouched=vouched).body()
+    soon = core.handle_local(encode_operation(body), b"same-key", 10.0, 101.0)
+    assert isinstance(soon, Forward)
+    assert soon.node_id != silent and soon.fallbacks[-1] == silent
+    later = core.handle_local(encode_operation(body), b"same-key", 10.0,
+                              100.0 + SILENT_MIRROR_FOR + 1)
+    assert isinstance(later, Forward) and later.node_id == silent

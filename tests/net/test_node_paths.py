@@ -276,6 +276,20 @@ def test_a_caller_with_a_hashes_only_eid_is_verified_after_a_key_fetch() -> None
     run(main)
 
 
+def test_a_caller_eid_lacking_only_its_cert_triggers_a_key_fetch() -> None:
+    """Keys inline but no certificate: below level 3, so the node fetches (item 12)."""
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            no_cert = mint_eid(home.cluster_key, home.cluster_id, b"alice",
+                               options=MintOptions(full_keys=True, include_cert=False)).encode()
+            a1.eid_for = lambda local, persona=None: no_cert  # type: ignore[method-assign]
+            assert await whoami(a1, away.eid("carol")) == "b1"
+            assert list(b1.core._fetched) == [home.cluster_id.master_hash]
+
+    run(main)
+
+
 def test_requests_arriving_during_a_key_fetch_wait_for_it_and_run() -> None:
     """Every request from a hashes-only caller that arrives while the node fetches its
     cluster's keys is answered once the keys arrive, not refused 620 (issue 16 item 9)."""

@@ -66,6 +66,7 @@ class ErrorCode(IntEnum):
     KEY_FILE_MISSING = 323
     CLUSTER_ID_UNSIGNED = 324
     KEY_VERSION_CONFLICT = 325
+    KEY_FILE_UNWRITABLE = 326
 
     # --- 400-499: entity state, CARBON interfaces, LITHIUM dispatch ---
     # TUNGSTEN state store

@@ -36,7 +36,7 @@ from lithium.context import EntityState, HandlerError, IncomingCall, RequestCont
 from lithium.dispatch import Dispatch, dispatch
 from lithium.registry import HandlerRegistry, RegisteredHandler
 from tungsten.api import Snapshot, StateStore
-from tungsten.errors import ConflictError
+from tungsten.errors import ConflictError, KeyTooLargeError
 from tungsten.remote import read_image
 from tungsten.staged import EntityChanges, StagedState
 
@@ -260,6 +260,8 @@ class Invoker:
         except TimeoutError:
             raise self._failure(handler, ErrorCode.HANDLER_TIMEOUT, None) from None
         except HandlerError as exc:
+            raise _HandlerFailedError(Reply(code=exc.code, message=exc.message)) from None
+        except KeyTooLargeError as exc:  # what the handler wrote, not an internal failure:
             raise _HandlerFailedError(Reply(code=exc.code, message=exc.message)) from None
         except Exception as exc:  # the handler's bug must not take the node down
             raise self._failure(handler, ErrorCode.HANDLER_FAILED, exc) from None

@@ -53,7 +53,6 @@ def compile_policy(doc: PolicyFile) -> Policy:
         acl_bypass=tuple(parse_ref(r, aliases) for r in doc.acl_bypass),
         stamp_max_age=doc.hashcash.max_age_seconds,
         stamp_max_future=doc.hashcash.max_future_seconds,
-        spent_store_limit=doc.hashcash.spent_store_limit,
         max_delegation_chain=doc.delegation.max_chain,
         transit_intra={rank[k]: tuple(v) for k, v in doc.transit.intra_cluster.items()},
         transit_inter={rank[k]: tuple(v) for k, v in doc.transit.inter_cluster.items()},

@@ -102,7 +102,6 @@ class Policy:
     acl_bypass: tuple[EntityRef, ...]
     stamp_max_age: int
     stamp_max_future: int
-    spent_store_limit: int
     max_delegation_chain: int
     transit_intra: dict[int, tuple[int, ...]]
     transit_inter: dict[int, tuple[int, ...]]

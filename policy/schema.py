@@ -94,11 +94,19 @@ class TrustedCluster(_Strict):
 
 
 class HashcashSpec(_Strict):
-    """How long a stamp stays valid, how far ahead its date may be, and the spent-store bound."""
+    """How long a stamp stays valid and how far ahead its date may be. (How many spent
+    stamps a node remembers is a node resource: the node config's gate.spent_store_limit.)"""
 
     max_age_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
     max_future_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
-    spent_store_limit: Annotated[int, Field(ge=1000, le=100_000_000)] = 1_000_000
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        if isinstance(data, dict) and "spent_store_limit" in data:
+            raise ValueError("spent_store_limit is not a policy setting: set "
+                             "gate.spent_store_limit in each node's config instead")
+        return data
 
 
 class DelegationSpec(_Strict):

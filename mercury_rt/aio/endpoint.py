@@ -28,6 +28,7 @@ from mercury_rt.core.transport import (
     RequestReceived,
     Transport,
     TransportConfig,
+    TransportError,
 )
 
 RequestHandler = Callable[[RequestReceived], bytes | Awaitable[bytes]]
@@ -132,7 +133,10 @@ class TransportEndpoint(asyncio.DatagramProtocol):
 
     async def _start(self, start: Callable[[Addr, bytes, float, float | None], int],
                      peer: Addr, payload: bytes, timeout: float | None) -> bytes | None:
-        handle = start(peer, payload, self._now(), timeout)
+        try:
+            handle = start(peer, payload, self._now(), timeout)
+        except TransportError as exc:  # our own bounds (max_message, ttl, calls): the
+            raise CallError(exc.message, exc.code) from None  # same error type as the peer's
         future: asyncio.Future[bytes | None] = self._loop.create_future()
         self._futures[handle] = future
         self._service()

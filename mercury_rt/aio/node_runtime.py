@@ -76,6 +76,9 @@ __all__ = ["KEY_FETCH_TIMEOUT", "NodeCallError", "NodeRuntime", "NodeSpec"]
 
 _log = structlog.get_logger("mercury_rt.node")
 KEY_FETCH_TIMEOUT = 2.0
+SPENT_STORE_LIMIT = 1_000_000
+"""Spent stamps remembered by a node whose spec brings no store (the node config's
+`gate.spent_store_limit` default)."""
 
 
 @dataclass
@@ -108,6 +111,9 @@ class NodeSpec:
     """Favour published addresses near this node's own (SRV adjustment), if set."""
     seed: int | None = None
     membership: MembershipSettings = field(default_factory=MembershipSettings)
+    owns_store: bool = False
+    """Close `store` in `stop()` (set by build_node_spec, which opened it): a node built
+    again from the same config in the same process can then open it again."""
 
 
 class NodeRuntime:
@@ -122,7 +128,7 @@ class NodeRuntime:
             routing=spec.routing, seal_prefix=os.urandom(4), delivered=spec.delivered,
             audit=self._audit if spec.audit_file is not None else None,
             spent=spec.spent if spec.spent is not None
-            else MemorySpentStore(spec.policy.spent_store_limit))
+            else MemorySpentStore(SPENT_STORE_LIMIT))
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)
         self._held = HeldPump(self.held, rng, self._deliver, spec.transport.default_timeout)
@@ -131,6 +137,7 @@ class NodeRuntime:
         self.transit = NodeTransit(self.core, spec.cluster_key, self.identity)
         self._calls = CallDriver(self.core, self._endpoint, self._carry_out, self.transit.caller)
         self._targets = TargetCache()
+        self._key_fetches: dict[bytes, asyncio.Future[None]] = {}
         self.invoker: Invoker | None = None
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
@@ -138,7 +145,7 @@ class NodeRuntime:
         self.membership: MembershipService | None = None
         self._audit_stream: TextIO | None = None
         self._audit_logger: Any = None
-        self.answer_timeout = spec.answer_timeout or 2 * spec.transport.initial_rto
+        self.answer_timeout = spec.answer_timeout or default_answer_timeout(spec.transport)
         """A node that has not acknowledged a request within this time is passed over
         (two initial retransmission timeouts: the request was sent twice by then)."""
         self.planner = CallPlanner(self.core, rng, caller_eid=self._caller_eid,
@@ -176,7 +183,8 @@ class NodeRuntime:
             self._audit_logger = json_audit_logger(self._audit_stream)
 
     async def stop(self) -> None:
-        """Drain handlers in flight, then close both sockets (and the audit log)."""
+        """Drain handlers in flight, then close both sockets (and the audit log, and the
+        state store if the node owns it)."""
         if self.membership is not None:
             await self.membership.stop()
         self._held.stop()
@@ -187,6 +195,8 @@ class NodeRuntime:
                 await endpoint.closed.wait()  # the port is free once this returns
         if self.invoker is not None:
             self.invoker.close()
+        if self.spec.owns_store:
+            self.spec.store.close()
         if self._audit_stream is not None:
             self._audit_stream.close()
             self._audit_stream = None
@@ -318,30 +328,51 @@ class NodeRuntime:
         return self.core.finish(action, result.payload, code, result.message)
 
     async def _fetch_keys(self, action: FetchKeys) -> bytes:
-        """Fetch a caller's cluster keys from its nodes, then decide its request again."""
-        assert self.inter is not None
-        for address in action.addresses:
-            try:
-                reply = await self.inter.call(address, action.query,
-                                              timeout=KEY_FETCH_TIMEOUT,
-                                              answer_timeout=self.answer_timeout)
-            except CallError:
-                continue
-            if self.core.learn_keys(action.master_hash, reply):
-                _log.info("cluster_keys_fetched", cluster=action.master_hash.hex()[:16])
-                break
+        """Fetch a caller's cluster keys from its nodes (or wait for the fetch already under
+        way for that cluster), then decide its request again."""
+        running = self._key_fetches.get(action.master_hash)
+        if running is None:
+            running = asyncio.ensure_future(self._fetch_from(action))
+            self._key_fetches[action.master_hash] = running
+        await asyncio.shield(running)
         result = self._carry_out(self.core.retry(action, time.time()))
         return result if isinstance(result, bytes) else await result
 
-    async def _forward(self, action: Forward) -> bytes:
-        assert self.intra is not None
+    async def _fetch_from(self, action: FetchKeys) -> None:
+        """Ask the addresses in turn until one returns the cluster ID asked for."""
+        assert self.inter is not None
         try:
-            reply = await self.transit.caller.call(self.intra, action.address,
-                                                   self.core.master_hash, action.payload,
-                                                   answer_timeout=self.answer_timeout)
-        except CallError as exc:
-            return self.core.relay(action, None, int(exc.code), exc.message)
-        return self.core.relay(action, reply)
+            for address in action.addresses:
+                try:
+                    reply = await self.inter.call(address, action.query,
+                                                  timeout=KEY_FETCH_TIMEOUT,
+                                                  answer_timeout=self.answer_timeout)
+                except CallError:
+                    continue
+                if self.core.learn_keys(action.master_hash, reply):
+                    _log.info("cluster_keys_fetched", cluster=action.master_hash.hex()[:16])
+                    break
+        finally:
+            self.core.fetch_finished(action.master_hash)
+            self._key_fetches.pop(action.master_hash, None)
+
+    async def _forward(self, action: Forward) -> bytes:
+        """Forward to a mirror; one that does not acknowledge is passed over for the
+        entity's next live mirror (`forward_failed`)."""
+        assert self.intra is not None
+        while True:
+            try:
+                reply = await self.transit.caller.call(self.intra, action.address,
+                                                       self.core.master_hash, action.payload,
+                                                       answer_timeout=self.answer_timeout)
+            except CallError as exc:
+                after = self.core.forward_failed(action, int(exc.code), exc.message,
+                                                 time.time())
+                if isinstance(after, bytes):
+                    return after
+                action = after
+                continue
+            return self.core.relay(action, reply)
 
     @staticmethod
     async def _discard(result: bytes | Awaitable[bytes]) -> None:
@@ -414,6 +445,12 @@ class NodeRuntime:
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
+
+
+def default_answer_timeout(transport: TransportConfig) -> float:
+    """Two initial retransmission timeouts: the request was sent twice by then
+    (docs/operator-guide.md states this)."""
+    return 2 * transport.initial_rto
 
 
 def _request_key(peer: Addr, request_id: int) -> bytes:

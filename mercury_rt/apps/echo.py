@@ -2,11 +2,15 @@
 
 Operations: 1 `echo` (text -> text; records the text in the entity's state, so tests can
 count how often a request ran and where), 2 `whoami` (-> the serving node's id), 3
-`note` (one-way text, also recorded).
+`note` (one-way text, also recorded). A text is recorded under the key `(text,)` when it
+is at most RECORDED_TEXT UTF-8 bytes, else under `("sha256:" + hex digest,)`: a state key
+is bounded (511 bytes with the entity and section) and texts are not, so any text the
+transport carries echoes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from carbon.protocol_spec import Interface, message, request
@@ -20,6 +24,14 @@ ECHO = Interface("/demo/echo/v1", ops=[request(1, "echo", str, str),
 RAN = "/demo/echo/ran"
 NOTES = "/demo/echo/notes"
 HANDLERS = {"echo": "demo.echo", "whoami": "demo.whoami", "note": "demo.note"}
+RECORDED_TEXT = 200
+
+
+def recorded_key(text: str) -> tuple[str]:
+    """The state key a text is recorded under (see the module docstring)."""
+    if len(text.encode()) <= RECORDED_TEXT:
+        return (text,)
+    return ("sha256:" + hashlib.sha256(text.encode()).hexdigest(),)
 
 
 def register(registry: HandlerRegistry, node_id: str,
@@ -28,7 +40,7 @@ def register(registry: HandlerRegistry, node_id: str,
     @registry.handler("demo.echo")
     def echo(ctx: RequestContext, text: str) -> str:
         if record:
-            ctx.state.put(RAN, (text,), (node_id,))
+            ctx.state.put(RAN, recorded_key(text), (node_id,))
         return text
 
     @registry.handler("demo.whoami")
@@ -38,7 +50,7 @@ def register(registry: HandlerRegistry, node_id: str,
     @registry.handler("demo.note")
     def note(ctx: RequestContext, text: str) -> None:
         if record:
-            ctx.state.put(NOTES, (text,), (node_id,))
+            ctx.state.put(NOTES, recorded_key(text), (node_id,))
         if on_note is not None:
             on_note(text)
 

@@ -47,7 +47,7 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         spent=spent_store(store, config.gate.spent_store_limit), held_store=held_store(store),
         delivered=delivered_store(store), audit_file=config.log.audit_file,
         proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
-        membership=MembershipSettings(public=_own_public(config)))
+        membership=MembershipSettings(public=_own_public(config)), owns_store=True)
 
 
 def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:

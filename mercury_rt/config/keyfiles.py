@@ -38,12 +38,24 @@ _MAX_FILE = 1024 * 1024
 
 
 def write_secret(path: Path, data: bytes) -> None:
-    """Write `data` to `path` with mode 0600, replacing it atomically."""
-    _write_atomic(path, data, 0o600)
+    """Write `data` to `path` with mode 0600, replacing it atomically; a directory it
+    needs is created (mode 0700). Failure is a KeyFileError (326) naming `path`, never
+    the temporary file it goes through."""
+    _write_atomic(path, data, 0o600, parent_mode=0o700)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write a temporary file created with `mode` (less the umask), sync it, rename it."""
+def _write_atomic(path: Path, data: bytes, mode: int, parent_mode: int = 0o777) -> None:
+    """Write a temporary file created with `mode` (less the umask), sync it, rename it;
+    an OSError becomes KeyFileError (326) about `path` itself."""
+    try:
+        path.parent.mkdir(mode=parent_mode, parents=True, exist_ok=True)
+        _write_temp_then_rename(path, data, mode)
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot write: {exc.strerror or exc}",
+                           ErrorCode.KEY_FILE_UNWRITABLE) from None
+
+
+def _write_temp_then_rename(path: Path, data: bytes, mode: int) -> None:
     temp = path.with_name(f".{path.name}.tmp")
     temp.unlink(missing_ok=True)
     with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as file:

@@ -271,6 +271,7 @@ class SimNode:
             case Forward():
                 self._forward(action, answer)
             case FetchKeys():  # simulated callers send full-keys EIDs
+                self.core.fetch_finished(action.master_hash)
                 self._carry_out(self.core.retry(action, now), now, answer)
             case Drop():
                 answer(b"")
@@ -282,9 +283,14 @@ class SimNode:
             if isinstance(event, ReplyReceived):
                 answer(self.core.relay(action, event.payload))
             elif isinstance(event, TransportCallFailed):
-                answer(self.core.relay(action, None, event.code, event.detail))
+                after = self.core.forward_failed(action, event.code, event.detail,
+                                                 self.net.clock.now)
+                if isinstance(after, bytes):
+                    answer(after)
+                else:
+                    self._forward(after, answer)
         self._secure_send(self.intra, action.address, self.core.master_hash, action.payload,
-                          None, relayed)
+                          self.spec.answer_timeout, relayed)
 
     def _invoke(self, action: Invoke) -> tuple[bytes | None, int | None, str]:
         call = action.call

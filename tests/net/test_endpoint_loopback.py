@@ -114,3 +114,22 @@ def test_cancelling_a_call_forgets_it() -> None:
             assert client.core.outstanding == 0
 
     run(main)
+
+
+def test_a_call_beyond_the_callers_own_bounds_raises_call_error_with_its_code() -> None:
+    """README: failures raise CallError with a stable code, our own limits included
+    (issue 16 item 5)."""
+    async def main() -> None:
+        async with endpoints((lambda e: e.payload, None), (None, None)) as (server, client):
+            addr = server.local_address
+            too_big = b"x" * (client.core.config.max_message + 1)
+            for attempt, code in ((client.call(addr, too_big), ErrorCode.MESSAGE_TOO_LARGE),
+                                  (client.send(addr, too_big), ErrorCode.MESSAGE_TOO_LARGE),
+                                  (client.call(addr, b"x", timeout=10_000),
+                                   ErrorCode.TTL_TOO_LONG)):
+                with pytest.raises(CallError) as info:
+                    await attempt
+                assert info.value.code == code
+            assert await client.call(addr, b"still fine") == b"still fine"
+
+    run(main)

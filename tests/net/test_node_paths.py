@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -18,7 +20,7 @@ from carbon.error_codes import ErrorCode
 from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
-from mercury_rt.apps.echo import RAN
+from mercury_rt.apps.echo import RAN, recorded_key
 from mercury_rt.core.gate import MemorySpentStore
 from mercury_rt.core.identity import (
     Eid,
@@ -33,13 +35,17 @@ from mercury_rt.core.node import (
     HeldMessage,
     HeldState,
     MemoryHeldStore,
+    NodeRequest,
     RetryPolicy,
     decode_reply,
+    encode_cluster_id_query,
+    encode_operation,
     encode_state_fetch,
 )
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig
+from mercury_rt.core.transit.initiator import Finished, NeedKey, Pending, Prepared
 from mercury_rt.core.transit.wire import TransitRefusal, decode_answer
-from mercury_rt.core.transport import TransportConfig
+from mercury_rt.core.transport import TransportConfig, wire
 from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan, start_cluster
 
 pytestmark = pytest.mark.net
@@ -273,6 +279,37 @@ def test_a_caller_with_a_hashes_only_eid_is_verified_after_a_key_fetch() -> None
     run(main)
 
 
+def test_a_caller_eid_lacking_only_its_cert_triggers_a_key_fetch() -> None:
+    """Keys inline but no certificate: below level 3, so the node fetches (item 12)."""
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            no_cert = mint_eid(home.cluster_key, home.cluster_id, b"alice",
+                               options=MintOptions(full_keys=True, include_cert=False)).encode()
+            a1.eid_for = lambda local, persona=None: no_cert  # type: ignore[method-assign]
+            assert await whoami(a1, away.eid("carol")) == "b1"
+            assert list(b1.core._fetched) == [home.cluster_id.master_hash]
+
+    run(main)
+
+
+def test_requests_arriving_during_a_key_fetch_wait_for_it_and_run() -> None:
+    """Every request from a hashes-only caller that arrives while the node fetches its
+    cluster's keys is answered once the keys arrive, not refused 620 (issue 16 item 9)."""
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            hashes_only = mint_eid(home.cluster_key, home.cluster_id, b"alice",
+                                   options=MintOptions(full_keys=False)).encode()
+            a1.eid_for = lambda local, persona=None: hashes_only  # type: ignore[method-assign]
+            carol = away.eid("carol")
+            answers = await asyncio.gather(*(whoami(a1, carol) for _ in range(6)))
+            assert answers == ["b1"] * 6
+            assert list(b1.core._fetched) == [home.cluster_id.master_hash], "one fetch"
+
+    run(main)
+
+
 def test_key_fetches_for_unverifiable_callers_are_rate_limited() -> None:
     async def main() -> None:
         async with clusters(HOME, AWAY) as (home, away):
@@ -400,3 +437,138 @@ def test_every_gate_decision_is_written_to_the_audit_log(tmp_path: Path) -> None
         ("carol", "allow"), ("vault", "deny")]
     assert lines[1]["error"] == "MAC_INSUFFICIENT_CLEARANCE"
     assert lines[0]["originator"]["local"] == "alice"
+
+
+def test_a_forwarding_node_passes_over_a_dead_mirror_to_a_live_one() -> None:
+    """Right after a mirror dies (before membership notices), every call through the
+    front node still lands on the other mirror (issue 16, item 1)."""
+    plan = ClusterPlan("fwd2", (NodePlan("g1", "127.0.5.1", (), priority=10),
+                                NodePlan("g2", "127.0.5.2", ("dave",), priority=20),
+                                NodePlan("g3", "127.0.5.3", ("dave",), priority=30)))
+
+    async def main() -> None:
+        async with clusters(HOME, plan) as (home, fwd):
+            a1, g1 = home.nodes["a1"], fwd.nodes["g1"]
+            dave = fwd.eid("dave")
+            await fwd.nodes["g2"].stop()
+            assert g1.core.state.view.nodes[b"g2"].alive, "membership has not noticed yet"
+            answers = [await whoami(a1, dave) for _ in range(8)]
+            assert answers == ["g3"] * 8
+            assert fwd.nodes["g3"].inter.core.stats.datagrams_in == 0, "all via g1"  # type: ignore[union-attr]
+
+    run(main)
+
+
+def test_a_node_call_over_the_transports_max_message_fails_with_202() -> None:
+    """Our own size bound surfaces as the documented NodeCallError, not TransportError."""
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1 = home.nodes["a1"]
+            huge = b"x" * (FAST.max_message + 1)
+            with pytest.raises(NodeCallError) as info:
+                await a1.call(away.eid("carol"), 1, 1, huge, caller=b"alice")
+            assert info.value.code == ErrorCode.MESSAGE_TOO_LARGE
+            assert await whoami(a1, away.eid("carol")) == "b1"
+
+    run(main)
+
+
+def test_the_demo_echo_app_echoes_texts_of_any_size_and_records_each_run() -> None:
+    """A long text is recorded under its digest (a state key is bounded), so it echoes
+    instead of failing with 427 (issue 16 item 8)."""
+    recording = replace(AWAY, name="rec", record_state=True)
+
+    async def main() -> None:
+        async with clusters(HOME, recording) as (home, rec):
+            a1, b1 = home.nodes["a1"], rec.nodes["b1"]
+            for size in (1, 200, 201, 480, 600, 100_000):
+                text = "é" * (size // 2) + "x" * (size % 2)
+                echoed = await a1.call(rec.eid("carol"), 1, 1, dumps_typed(str, text),
+                                       caller=b"alice")
+                assert loads_typed(str, echoed) == text
+                with b1.spec.store.reading() as view:
+                    assert view.get(b"carol", Symbol(RAN), recorded_key(text)) == ("b1",)
+
+    run(main)
+
+
+def _exchange(address: tuple[str, int], payload: bytes, ttl_ms: int = 10_000) -> list[object]:
+    """Send one transport REQUEST from a raw loopback socket; the datagrams that come
+    back until the REPLY (protocol.md 6.9: when a node acknowledges)."""
+    limits = TransportConfig().limits
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.bind(("127.0.0.9", 0))
+        raw.settimeout(5.0)
+        raw.sendto(wire.encode(wire.Request((0x77 << 32) + 1, ttl_ms, 0, 1, 0, 0, payload)),
+                   address)
+        got: list[object] = []
+        while not got or not isinstance(got[-1], wire.Reply):
+            got.append(wire.decode_datagram(raw.recv(65_536), limits))
+        return got
+
+
+async def first_datagram(caller: NodeRuntime, address: tuple[str, int], target: bytes,
+                         payload: bytes) -> tuple[bytes, Pending]:
+    """An INIT from `caller` carrying `payload` to the cluster of EID `target` (verified
+    first, then the node's transit key fetched), and what opening the answer needs:
+    raw-socket tests send it themselves."""
+    master_hash = caller.core.verifier.verify(target).principal.cluster
+    init = caller.transit.initiator
+    step = init.prepare(address, master_hash, 2, payload, time.time())
+    if isinstance(step, NeedKey):
+        assert caller.inter is not None
+        init.learn_key(address, master_hash, await caller.inter.call(address, step.query),
+                       time.time())
+        step = init.prepare(address, master_hash, 2, payload, time.time())
+    assert isinstance(step, Prepared)
+    return step.datagram, step.pending
+
+
+def opened(caller: NodeRuntime, pending: Pending, reply: object) -> bytes:
+    assert isinstance(reply, wire.Reply)
+    result = caller.transit.initiator.finish(pending, reply.payload, time.time())
+    assert isinstance(result, Finished)
+    return result.reply
+
+
+def test_a_node_acks_every_operation_at_once_but_never_a_key_query() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            b1 = away.nodes["b1"]
+            address = b1.addresses[0]
+            query = encode_cluster_id_query(away.cluster_id.master_hash)
+            got = await asyncio.to_thread(_exchange, address, query)
+            assert [type(d) for d in got] == [wire.Reply]
+            a1 = home.nodes["a1"]
+            body = NodeRequest(away.eid("carol"), 1, 2, NOTHING, version=1,
+                               source=home.eid("alice")).body()
+            init, _ = await first_datagram(a1, address, away.eid("carol"),
+                                           encode_operation(body))
+            got = await asyncio.to_thread(_exchange, address, init)
+            assert [type(d) for d in got] == [wire.Ack, wire.Reply]
+            refused = NodeRequest(away.eid("nobody"), 1, 2, NOTHING, version=1,
+                                  source=home.eid("alice")).body()
+            init, _ = await first_datagram(a1, address, away.eid("carol"),
+                                           encode_operation(refused))
+            got = await asyncio.to_thread(_exchange, address, init)
+            assert [type(d) for d in got] == [wire.Reply], "refusals are answered at once"
+
+    run(main)
+
+
+def test_a_request_with_ttl_0_is_acknowledged_then_answered_431() -> None:
+    """ttl 0 is admitted with a deadline of its arrival: the node ACKs the operation and
+    its handler never starts (issue 16 item 21)."""
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            body = NodeRequest(away.eid("carol"), 1, 2, NOTHING, version=1,
+                               source=home.eid("alice")).body()
+            address, a1 = away.nodes["b1"].addresses[0], home.nodes["a1"]
+            init, pending = await first_datagram(a1, address, away.eid("carol"),
+                                                 encode_operation(body))
+            got = await asyncio.to_thread(_exchange, address, init, 0)
+            assert [type(d) for d in got] == [wire.Ack, wire.Reply]
+            reply = opened(a1, pending, got[-1])
+            assert decode_reply(reply).code == ErrorCode.DEADLINE_EXPIRED
+
+    run(main)

@@ -65,9 +65,8 @@ class StampOk:
 
 
 def decode_payments(value: cbor.Value) -> tuple[PaymentStamp, ...]:
-    """The payments slot: a list (at most 8) of [kind, data] pairs. Raises StampError."""
-    if value is None:
-        return ()
+    """The payments slot: a list (at most 8) of [kind, data] pairs; anything else, null
+    included (no payments is the empty list), raises StampError (608)."""
     if not isinstance(value, list) or len(value) > MAX_PAYMENTS:
         raise StampError(f"payments must be a list of at most {MAX_PAYMENTS} [kind, data] "
                          "pairs", ErrorCode.PAYMENT_MALFORMED)

@@ -50,12 +50,17 @@ class ServeState:
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """Send `payload` over the intra-cluster path to `node_id`, then `relay` its reply."""
+    """Send `payload` over the intra-cluster path (in a transit session) to `node_id`,
+    then `relay` its reply.
+
+    If `node_id` does not acknowledge, `forward_failed` gives the same request to the next
+    live node of `fallbacks`, the entity's other mirrors."""
 
     node_id: bytes
     address: Addr
     payload: bytes
     sealed: bool
+    fallbacks: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,11 +154,12 @@ def _request_from(value: cbor.Value) -> NodeRequest:
         raise NodeMessageError("request body must be a map with keys 0-9")
     try:
         target, endpoint, operation, payload = value[0], value[1], value[2], value[3]
+        version = value[4]
     except KeyError as exc:
         raise NodeMessageError(f"request body lacks key {exc.args[0]}") from None
     source, vouched, delegation = value.get(5), value.get(6), value.get(7, [])
     if not (type(target) is bytes and _u32(endpoint) and _u32(operation)
-            and type(payload) is bytes and _u32(value.get(4, 0)) and _u32(value.get(8, 0))):
+            and type(payload) is bytes and _u32(version) and _u32(value.get(8, 0))):
         raise NodeMessageError("request field of the wrong kind")
     if (source is None) == (vouched is None):
         raise NodeMessageError("a request carries exactly one of source (5) and vouched (6)")
@@ -172,7 +173,7 @@ def _request_from(value: cbor.Value) -> NodeRequest:
             or not all(type(c) is bytes for c in delegation)):
         raise NodeMessageError(f"delegation must be at most {MAX_DELEGATION} certificates")
     return NodeRequest(target, endpoint, operation, payload,  # type: ignore[arg-type]
-                       value.get(4, 0), source,  # type: ignore[arg-type]
+                       version, source,  # type: ignore[arg-type]
                        None if vouched is None else principal_from_value(vouched),
                        tuple(delegation), value.get(8, 0), message_id)  # type: ignore[arg-type]
 

@@ -4,9 +4,11 @@ Given a request's payload, the path it came by, a sticky request key and the tim
 returns one action: respond with these bytes, invoke this handler call, forward these
 bytes to that node, or drop. It never touches sockets, clocks or LMDB; handler
 invocation and forwarding are carried out by the shell, which hands results back
-through `finish` and `relay`. Order of work (docs/protocol.md 6.5 and 7): open the seal
-(intra path), decode, verify the target EID is ours, route, then run the security gate
-before anything that runs the request (and before redirecting when so configured).
+through `finish` and `relay`. Transit (core/transit) has already opened the payload and
+seals the reply; the core is told what the session proves. Order of work (docs/protocol.md
+6.5, 7 and 8.8): decode, verify the target EID is ours, check the session's algorithm
+against the operation's minimum, route, then run the security gate before anything that
+runs the request (and before redirecting when so configured).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from mercury_rt.core.node.messages import (
 from mercury_rt.core.node.seal import IntraSeal, derive_intra_key
 from mercury_rt.core.node.state_messages import StateCommit, StateFetch, state_failure
 from mercury_rt.core.routing import (
+    NODE_LOCAL_CODES,
     ClusterView,
     ForwardTo,
     Path,
@@ -73,6 +76,7 @@ from mercury_rt.core.routing import (
     RunHere,
     RunWithRemoteState,
     decide_route,
+    live_mirrors,
     make_forwarding_record,
     reply_for_decision,
 )
@@ -107,6 +111,11 @@ FETCH_EVERY = 30.0
 """Seconds between key fetches for one cluster: a peer cannot make us query its listed
 addresses (which it chose) more often than this."""
 MAX_FETCHES = 1024
+SILENT_MIRROR_FOR = 30.0
+"""Seconds a mirror that did not acknowledge a forwarded request is tried last (as callers
+do with a silent address), so the calls that follow do not each wait for it while
+membership has not yet noticed it is gone."""
+MAX_SILENT = 1024
 
 
 @dataclass(slots=True)
@@ -137,6 +146,10 @@ class NodeCore:
         self.delivered = delivered if delivered is not None else MemorySpentStore(
             DELIVERED_LIMIT)  # not `or`: an empty store is falsy (it has __len__)
         self._fetched: OrderedDict[bytes, float] = OrderedDict()
+        self._fetching: set[bytes] = set()
+        self._silent: OrderedDict[bytes, float] = OrderedDict()
+        """Mirror node id -> when it last failed to acknowledge a forwarded request."""
+        """Clusters whose keys the shell is fetching now: their requests wait for it."""
         self.target_tags = TargetTags()
         self._tables: dict[Path, TransitTable] = {}
         self._tables_of: Policy | None = None
@@ -208,6 +221,11 @@ class NodeCore:
         never asks for another fetch."""
         return self._decoded(fetch.retry, now)
 
+    def fetch_finished(self, master_hash: bytes) -> None:
+        """The shell's fetch of that cluster's keys ended (learned or not): from now on
+        its requests are decided without waiting, and the FETCH_EVERY spacing applies."""
+        self._fetching.discard(master_hash)
+
     def learn_keys(self, master_hash: bytes, reply: bytes) -> bool:
         """Take a fetched cluster ID if it proves itself and is the one asked for."""
         try:
@@ -250,18 +268,24 @@ class NodeCore:
 
     def _fetch_for(self, source: bytes, now: float) -> tuple[bytes, tuple[Addr, ...],
                                                                bytes] | None:
-        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY."""
+        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY; while
+        one is under way, every request from that cluster joins it (the shell sends the
+        queries once) and is decided again when it ends."""
         wanted = self.sources.wanted.pop(self._cluster_of(source), None)
         if wanted is None:
             return None
         eid = Eid.decode(wanted)
         master = eid.cluster_id.master_hash
-        last = self._fetched.get(master)
-        if last is not None and now - last < FETCH_EVERY:
-            return None
-        self._fetched[master] = now
-        if len(self._fetched) > MAX_FETCHES:
-            self._fetched.popitem(last=False)
+        if master not in self._fetching:
+            last = self._fetched.get(master)
+            if last is not None and now - last < FETCH_EVERY:
+                return None
+            if len(self._fetching) >= MAX_FETCHES:
+                return None
+            self._fetched[master] = now
+            self._fetching.add(master)
+            if len(self._fetched) > MAX_FETCHES:
+                self._fetched.popitem(last=False)
         addresses = tuple((str(a.host), a.port) for a in sorted(
             eid.cluster_id.addresses, key=lambda a: a.priority)[:FETCH_ADDRESSES])
         return master, addresses, encode_cluster_id_query(master)
@@ -288,9 +312,26 @@ class NodeCore:
         if reply is not None:
             return reply
         text = f"forwarding to a mirror failed: {message}"
-        failure = NodeReply(int(ErrorCode.NODE_LOCAL_ERROR if code is None else code),
-                            message=text[:MAX_MESSAGE_TEXT])
+        failure = NodeReply(_node_local(code), message=text[:MAX_MESSAGE_TEXT])
         return failure.encode()
+
+    def forward_failed(self, action: Forward, code: int, message: str = "",
+                       now: float = 0.0) -> Forward | bytes:
+        """After the mirror `action` went to failed at the transport (at wall-clock `now`):
+        the same request to the entity's next live mirror if that one never acknowledged
+        it (so it did not run there), else the node-local reply that sends the caller to
+        its next address. A mirror that did not acknowledge is tried last for a while."""
+        if code == ErrorCode.NO_ANSWER:
+            self._silent[action.node_id] = now
+            self._silent.move_to_end(action.node_id)
+            if len(self._silent) > MAX_SILENT:
+                self._silent.popitem(last=False)
+            nodes = self.state.view.nodes
+            rest = tuple(n for n in action.fallbacks if n in nodes and nodes[n].alive)
+            if rest:
+                again = self._forward_to(action.sealed, action.payload, rest[0], rest[1:])
+                return again if isinstance(again, Forward) else again.reply
+        return self.relay(action, None, code, message)
 
     # ----- the decision -----------------------------------------------------------------
 
@@ -329,9 +370,9 @@ class NodeCore:
             unproven = self._unproven_source(request, op)
             if unproven is not None:
                 return self._respond(sealed, unproven)
-            return self._forward(sealed, op, decision.node_id)
+            return self._forward(sealed, op, decision.node_id, target.local, now)
         if isinstance(decision, RunWithRemoteState) and op.request.message_id is not None:
-            return self._forward(sealed, op, decision.state_node)
+            return self._forward(sealed, op, decision.state_node, target.local, now)
         assert allow is not None
         admitted = _Admitted(op, target, allow, bundle, transit)
         if isinstance(decision, RunWithRemoteState):
@@ -465,14 +506,27 @@ class NodeCore:
                                      "EID's cluster")
         return None
 
-    def _forward(self, sealed: bool, op: DecodedOperation, node: bytes) -> NodeAction:
+    def _forward(self, sealed: bool, op: DecodedOperation, node: bytes, entity: bytes,
+                 now: float) -> NodeAction:
+        """To `node` (routing's stable choice), then the entity's other live mirrors in
+        byte order after it; mirrors silent within SILENT_MIRROR_FOR go last."""
+        view = self.state.view
+        live = live_mirrors(view, view.mirrors.get(entity, frozenset()))
+        after = live.index(node) + 1 if node in live else 0
+        order = [node, *(n for n in live[after:] + live[:after] if n != node)]
+        order.sort(key=lambda n: now - self._silent.get(n, -SILENT_MIRROR_FOR)
+                   < SILENT_MIRROR_FOR)  # stable: the silent ones move to the end
+        payload = encode_operation(op.body, op.payments, op.hops + 1)
+        return self._forward_to(sealed, payload, order[0], tuple(order[1:]))
+
+    def _forward_to(self, sealed: bool, payload: bytes, node: bytes,
+                    fallbacks: tuple[bytes, ...]) -> Forward | Respond:
         address = self.state.intra_addresses.get(node)
         if address is None:
             reply = NodeReply(int(ErrorCode.NO_LIVE_MIRROR),
                               message="the chosen mirror has no intra-cluster address")
             return self._respond(sealed, reply)
-        payload = encode_operation(op.body, op.payments, op.hops + 1)
-        return Forward(node, address, payload, sealed)
+        return Forward(node, address, payload, sealed, fallbacks)
 
     def _cluster_id_answer(self, query: ClusterIdQuery) -> NodeReply:
         if query.master_hash != self.master_hash:
@@ -517,6 +571,16 @@ def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> 
                         OperationKind.MESSAGE if one_way else OperationKind.REQUEST,
                         request.payload, allow.principal, target.persona, originator,
                         None, admitted.transit, received.deadline)
+
+
+def _node_local(code: int | None) -> int:
+    """The code a failed forward is answered with: always one the caller treats as
+    node-local (docs/protocol.md 6.3), so it tries its next address."""
+    if code is not None and code in NODE_LOCAL_CODES:
+        return code
+    if code == ErrorCode.NO_ANSWER:
+        return int(ErrorCode.NO_LIVE_MIRROR)
+    return int(ErrorCode.NODE_LOCAL_ERROR)
 
 
 def _from_routing(decision: RedirectTo | RedirectMoved | Refuse, cluster_id: bytes) -> NodeReply:

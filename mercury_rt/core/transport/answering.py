@@ -52,7 +52,7 @@ class AnsweringSide(TransportState):
         ttl = request.ttl_ms / 1000
         record = Record(peer, request.id, Kind.REQUEST, now + ttl + self.config.record_slack,
                         size, RecordState.RUNNING)
-        self._remember(record)
+        self._remember(record, request.done_below)
         self._events.append(RequestReceived(peer, request.id, request.payload, now + ttl))
         return True
 
@@ -73,7 +73,7 @@ class AnsweringSide(TransportState):
             return
         expires = now + message.ttl_ms / 1000 + self.config.record_slack
         self._remember(Record(peer, message.id, Kind.MESSAGE, expires, size,
-                              RecordState.DELIVERED))
+                              RecordState.DELIVERED), message.done_below)
         self._emit(encode(Ack(Kind.MESSAGE, message.id, self.incarnation)), peer)
         self._events.append(MessageReceived(peer, message.id, message.payload))
 
@@ -99,8 +99,8 @@ class AnsweringSide(TransportState):
         self.stats.refused += 1
         return False
 
-    def _remember(self, record: Record) -> None:
-        self._records.add(record)
+    def _remember(self, record: Record, done_below: int) -> None:
+        self._records.add(record, done_below)
         if self._sweeper.deadline is None:
             self._timers.arm(self._sweeper, record.expires_at)
 

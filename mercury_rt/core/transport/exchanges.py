@@ -174,8 +174,10 @@ class RecordTable:
         """Whether caching a reply of `size` bytes stays within the byte bound."""
         return self.reply_bytes + size <= self.max_reply_bytes
 
-    def add(self, record: Record) -> None:
-        """Insert a new record (the caller checked `has_room`)."""
+    def add(self, record: Record, done_below: int = 0) -> None:
+        """Insert a new record (the caller checked `has_room`), keeping the `done_below`
+        of the datagram that brought it: for a sender's first datagram it is the epoch's
+        first mark, and `lookup` had no epoch to keep it in."""
         self.by_key[(record.peer, record.id)] = record
         self._per_peer[record.peer] = self._per_peer.get(record.peer, 0) + 1
         key = (record.peer, record.id >> EPOCH_SHIFT)
@@ -186,6 +188,8 @@ class RecordTable:
             self._epochs.move_to_end(key)  # oldest-active first, for the sweep
         epoch.ids.append(record.id)
         epoch.keep_until = max(epoch.keep_until, record.expires_at)
+        if done_below >> EPOCH_SHIFT == key[1] and done_below > epoch.done_below:
+            epoch.done_below = done_below
 
     def charge_reply(self, record: Record, size: int) -> None:
         """Account for a cached reply's bytes."""

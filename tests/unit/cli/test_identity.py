@@ -106,17 +106,32 @@ def test_world_readable_master_key_refused(tmp_path: Path) -> None:
 
 
 def test_new_cluster_is_not_created_when_its_words_cannot_be_written(tmp_path: Path) -> None:
-    """The seed words are written before any key: an unwritable words file is a clear error
-    and leaves no cluster behind whose words were never shown (so a retry works)."""
+    """The seed words are written before any key: an unwritable words file is a coded
+    error naming that file (not a temporary one) and leaves no cluster behind whose words
+    were never shown, so a retry works (issue 16 item 7)."""
     d = tmp_path / "c"
-    words = tmp_path / "missing-dir" / "words.txt"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    words = blocker / "words.txt"
     failed = run("cluster", "new", "--dir", str(d), "--seed-phrase-out", str(words))
-    assert failed.exit_code == 1 and "No such file or directory" in failed.output
+    assert failed.exit_code == 1
+    assert f"error 326 KEY_FILE_UNWRITABLE: {words}: cannot write" in failed.output
+    assert ".tmp" not in failed.output
     assert not (d / "master.key").exists()
-    (tmp_path / "missing-dir").mkdir()
+    blocker.unlink()
     retried = run("cluster", "new", "--dir", str(d), "--seed-phrase-out", str(words))
     assert retried.exit_code == 0, retried.output
     assert len(words.read_text().split()) == 24
+
+
+def test_seed_words_go_into_a_directory_created_for_them(tmp_path: Path) -> None:
+    words = tmp_path / "missing" / "deeper" / "words.txt"
+    result = run("cluster", "new", "--dir", str(tmp_path / "c"), "--seed-phrase-out",
+                 str(words))
+    assert result.exit_code == 0, result.output
+    assert len(words.read_text().split()) == 24
+    assert stat.S_IMODE(words.stat().st_mode) == 0o600
+    assert stat.S_IMODE(words.parent.stat().st_mode) & 0o077 == 0
 
 
 def test_hint_numbers_must_be_plain_digits(tmp_path: Path) -> None:

@@ -109,8 +109,8 @@ def test_parse_keeps_the_claim_and_resource() -> None:
 def test_payments_slot_round_trips_and_is_bounded() -> None:
     slot = (hashcash_payment("1:8:270115:r::s:c"), PaymentStamp(77, b"aurum"))
     assert decode_payments(encode_payments(slot)) == slot
-    assert decode_payments(None) == ()
-    for bad in ([[1, b"x"]] * (MAX_PAYMENTS + 1), [[1, "text"]], [[True, b""]], [[1]],
+    assert decode_payments([]) == ()
+    for bad in (None, [[1, b"x"]] * (MAX_PAYMENTS + 1), [[1, "text"]], [[True, b""]], [[1]],
                 {"1": b""}, [[-1, b""]], [[1, b"x" * 513]]):
         with pytest.raises(StampError) as info:
             decode_payments(bad)  # type: ignore[arg-type]
@@ -132,3 +132,4 @@ def test_spent_store_refuses_replays_expires_and_is_bounded() -> None:
 def test_minting_refuses_absurd_costs() -> None:
     with pytest.raises(StampError):
         mint_stamp(RESOURCE, 33, NOW, bytes(12))
+

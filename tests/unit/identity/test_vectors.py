@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from mercury_rt.core.identity import (
@@ -49,3 +50,37 @@ def test_worked_example_verifies_after_keys_are_supplied() -> None:
     result = verifier.verify(data)
     assert result.level is Level.MASTER_MATCHES_HASH
     assert result.principal.local == b"alice"
+
+
+DOC = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text()
+WORKED = DOC[DOC.index("### 4.11 Worked example"):DOC.index("## 5. Entities")]
+
+
+def _block_after(marker: str) -> str:
+    """The first fenced block after `marker` in section 4.11."""
+    return WORKED[WORKED.index(marker):].split("```")[1]
+
+
+def _listing_pattern(block: str) -> re.Pattern[str]:
+    """The hex column of an annotated listing (text before a double space), with each
+    `a…b` elision standing for any hex digits between a and b."""
+    parts = []
+    for line in block.strip("\n").splitlines():
+        column = re.split(r"\s{2,}", line.strip())[0]
+        for token in column.split():
+            head, _, tail = token.partition("…")
+            parts.append(re.escape(head) + ("[0-9a-f]*" + re.escape(tail) if _ else ""))
+    return re.compile("".join(parts))
+
+
+def test_the_documents_hex_blocks_and_listings_are_the_real_bytes() -> None:
+    """protocol.md 4.11 as printed (issue 16 item 10): the full hex block is the EID,
+    byte for byte; each annotated listing matches its bytes; the stated lengths hold."""
+    eid, cid = EXAMPLE["eid_hashes_only"], EXAMPLE["cluster_id"]
+    assert "".join(_block_after("Full hex:").split()) == eid
+    assert _block_after("Text form:").strip() == EXAMPLE["eid_text"]
+    assert _listing_pattern(_block_after("Hashes-only EID for")).fullmatch(eid)
+    assert _listing_pattern(_block_after("Standalone cluster ID")).fullmatch(cid)
+    assert f"Hashes-only EID for `alice` without optional parts ({len(eid) // 2} bytes)" \
+        in WORKED
+    assert f"Standalone cluster ID, version 1 ({len(cid) // 2} bytes)" in WORKED

@@ -15,7 +15,14 @@ from carbon.error_codes import ErrorCode
 from carbon.interfaces import EndpointError
 from carbon.metadata import METADATA_SPEC
 from carbon.principal import Persona, Principal
-from carbon.protocol_spec import Interface, OperationKind, SpecRegistry, message, request
+from carbon.protocol_spec import (
+    Interface,
+    OperationKind,
+    SpecRegistry,
+    connection,
+    message,
+    request,
+)
 from carbon.symbols import Symbol
 from carbon.types import INT, NULL, dumps_typed, loads_typed, record
 from lithium import HandlerRegistry, IncomingCall, InvokeLimits, Invoker, Reply, attach, detach
@@ -160,6 +167,36 @@ def test_raising_handler_leaves_no_trace_and_leaks_nothing(store: StateStore) ->
     assert "secret" not in reply.message and "RuntimeError" not in reply.message
     assert _total(store) is None
     assert logs[0]["event"] == "handler_failed" and logs[0]["handler_id"] == "counter.broken"
+
+
+def test_a_state_key_over_the_stores_limit_is_402_with_its_reason(store: StateStore) -> None:
+    """The handler asked for something the store cannot hold: STATE_KEY_TOO_LARGE saying
+    so, not an opaque HANDLER_FAILED (issue 16 item 21); nothing is written."""
+    handlers = _registry()
+    handlers.register("counter.big-key", lambda ctx, msg: ctx.state.put(
+        SECTION, ("k" * 600,), (1,)) or 0)
+    invoker = _node(store, handlers)
+    with store.writing() as txn:
+        bind(txn, b"alice", 1, 3, "counter.big-key")
+    (reply,) = _run(invoker, _call(op=3, payload=NULL_BYTES))
+    assert reply.code is ErrorCode.STATE_KEY_TOO_LARGE
+    assert "limit" in reply.message
+    assert _total(store) is None
+
+
+def test_a_connection_operation_called_as_a_request_is_423(store: StateStore) -> None:
+    """The wire states only REQUEST or MESSAGE (protocol.md 5.3): a CONNECTION operation
+    is refused with WRONG_OPERATION_KIND before any handler runs."""
+    specs = SpecRegistry()
+    session = Interface("/example/session/v1", ops=[connection(1, "open", None, int)])
+    handlers = HandlerRegistry()
+    handlers.register("session.open", lambda ctx, msg: 1)
+    with store.writing() as txn:
+        attach(txn, b"alice", session, endpoint=2, specs=specs,
+               handlers={"open": "session.open"})
+    invoker = Invoker(store, handlers, specs, clock=lambda: 100.0)
+    (reply,) = _run(invoker, _call(endpoint=2, op=1, payload=NULL_BYTES))
+    assert reply.code is ErrorCode.WRONG_OPERATION_KIND
 
 
 def test_wrong_reply_type_is_a_typed_error(store: StateStore) -> None:

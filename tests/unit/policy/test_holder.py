@@ -137,3 +137,12 @@ def test_operator_guide_example_is_valid() -> None:
     block = section[section.index("```yaml\n") + 8:]
     policy = parse_policy(block[:block.index("```")], "operator-guide.md")
     assert policy.levels[-1] == "secret" and len(policy.clusters) == 1
+
+
+def test_the_spent_stamp_bound_is_a_node_setting_not_a_policy_one() -> None:
+    """One setting bounds spent stamps: the node config's gate.spent_store_limit; the
+    policy key that used to duplicate it is refused, naming the one to use (issue 16
+    item 23)."""
+    got = problems("version: 1\nlevels: [a]\nhashcash:\n  spent_store_limit: 5000\n")
+    assert len(got) == 1 and "gate.spent_store_limit" in got[0]
+    assert parse_policy("version: 1\nlevels: [a]\nhashcash: {max_age_seconds: 600}\n")

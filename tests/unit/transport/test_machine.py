@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from mercury_rt.core.transport import (
     TransportError,
 )
 from mercury_rt.core.transport import wire as m
+from mercury_rt.core.transport.fragments import Reassembler, ReassemblyLimits
 
 A = ("192.0.2.1", 1000)
 B = ("192.0.2.2", 2000)
@@ -329,3 +331,109 @@ def test_an_unacknowledged_call_fails_with_no_answer_but_an_acknowledged_one_wai
     assert failed[0].handle == silent and failed[0].code == ErrorCode.NO_ANSWER
     assert now == pytest.approx(1.0)
     assert client.outstanding == 1 and acked in client._calls
+
+
+@pytest.mark.parametrize("kind", ["request", "message"])
+def test_the_first_datagram_of_an_epoch_sets_its_done_below_mark(kind: str) -> None:
+    """issue 16 item 2: from a fresh address, id E+10 with done_below E+10, then id E+3
+    (below that mark, never seen): E+3 is a stale copy and MUST NOT run. A datagram's own
+    done_below does not cover itself: E+10 runs."""
+    _, server = pair()
+    epoch = 0x5EED << 32
+    make = m.Request if kind == "request" else m.Message
+
+    def send(id_: int, done_below: int) -> list[object]:
+        datagram = m.encode(make(id_, 30_000, done_below, 1, 0, 0, b"x"))
+        server.receive_datagram(datagram, A, 0.0)
+        return [e for e in events(server)
+                if isinstance(e, RequestReceived | MessageReceived)]
+
+    assert len(send(epoch + 10, epoch + 10)) == 1
+    assert send(epoch + 3, 0) == []
+    assert server.stats.stale == 1
+    assert len(send(epoch + 11, epoch + 3)) == 1, "a lower mark later changes nothing"
+    assert send(epoch + 4, 0) == []
+
+
+def test_the_rtt_sample_of_a_request_is_taken_at_its_reply_not_at_its_ack() -> None:
+    """protocol.md 3.3: an ACK(request) stops retransmission but gives no RTT sample; the
+    REPLY of a request sent once (whole) does, measured from its first transmission."""
+    client, server = pair()
+    client.call(B, b"slow", 0.0)
+    pipe(client, A, server, 0.0)
+    (req,) = events(server)
+    server.acknowledge(A, req.request_id)
+    pipe(server, B, client, 0.01)
+    assert client._peer(B).rtt.srtt is None, "no sample from the ACK"
+    server.reply(A, req.request_id, b"done", 0.8)
+    pipe(server, B, client, 0.8)
+    assert client._peer(B).rtt.srtt == pytest.approx(0.8)
+
+
+def test_a_fragment_with_chunk_size_under_256_is_dropped_silently() -> None:
+    """protocol.md 3.2 (issue 16 item 19): no reassembly, no answer, counted."""
+    _, server = pair()
+    frag = m.Fragment(m.Kind.REQUEST, (9 << 32) + 1, 5, 1000, 255, 0, 1, b"x" * 255)
+    server.receive_datagram(m.encode(frag), A, 0.0)
+    assert server.datagrams_to_send() == [] and events(server) == []
+    assert server.stats.fragments_refused == 1
+
+
+def test_the_documented_sack_example_is_what_a_receiver_sends() -> None:
+    """protocol.md 3.2: fragments 0, 1, 2, 4 and 6 of 8 held -> cumulative 3, sack 0x0a
+    (bits 1 and 3; bit 0, fragment `cumulative` itself, is always 0)."""
+    reassembler = Reassembler(ReassemblyLimits(1 << 20, 8, 1 << 20, 1 << 20, 30.0, 8))
+    total, chunk = 8 * 256, 256
+    entry = None
+    for index in (0, 1, 2, 4, 6):
+        frag = m.Fragment(m.Kind.MESSAGE, 7, 99, total, chunk, index, 0, b"\0" * chunk)
+        entry = reassembler.add(A, frag, 0.0).entry
+    assert entry is not None
+    ack = entry.frag_ack()
+    assert (ack.cumulative, ack.sack) == (3, b"\x0a")
+    doc = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text()
+    assert f"`[1, 8, 3, 7, 99, 3, h'0a']`, bytes `{m.encode(ack).hex()}`" in doc
+
+
+def _large_reply(size: int) -> tuple[Transport, Transport, int, int]:
+    """A request whose reply goes as fragments; returns (client, server, handle, id)."""
+    client, server = pair()
+    handle = client.call(B, b"big?", 0.0)
+    pipe(client, A, server)
+    (req,) = events(server)
+    server.reply(A, req.request_id, b"R" * size, 0.0)
+    return client, server, handle, req.request_id
+
+
+def test_the_requester_acks_a_whole_fragmented_reply_and_the_replier_stops() -> None:
+    """protocol.md 3.5 (issue 16 item 20): the requester's ACK(kind 2) carries its own
+    incarnation; the replier then sends no more of that reply."""
+    client, server, handle, request_id = _large_reply(5_000)
+    sent: list[bytes] = []
+    now = 0.0
+    while client.outstanding:
+        for data, _ in server.datagrams_to_send():
+            client.receive_datagram(data, B, now)
+        sent = [d for d, _ in client.datagrams_to_send()]
+        for data in sent:
+            server.receive_datagram(data, A, now)
+        now += 0.01
+        server.handle_timer(now)
+    ack = m.decode_datagram(sent[-1], LIMITS)
+    assert ack == m.Ack(m.Kind.REPLY, request_id, client.incarnation)
+    assert events(client) == [ReplyReceived(handle, b"R" * 5_000)]
+    server.datagrams_to_send()
+    for later in (now + 1, now + 5, now + 30):
+        server.handle_timer(later)
+        assert server.datagrams_to_send() == [], "nothing resent once the reply is acked"
+
+
+def test_an_error_about_our_reply_also_stops_its_retransmission() -> None:
+    """ERROR kind 2 (never sent by this implementation) ends the reply transfer too."""
+    _, server, _, request_id = _large_reply(50_000)
+    server.datagrams_to_send()
+    error = m.Error(m.Kind.REPLY, request_id, int(ErrorCode.CANCELLED), "gone")
+    server.receive_datagram(m.encode(error), A, 0.1)
+    for later in (1.0, 5.0, 30.0):
+        server.handle_timer(later)
+        assert server.datagrams_to_send() == []

@@ -1,9 +1,10 @@
-"""Sealing node messages on the intra-cluster path (WOLFRAM's protection, in miniature).
+"""Sealing membership messages on the intra-cluster path (docs/protocol.md 6.7.2).
 
-Within a cluster, a node vouches for the entity it sends on behalf of, so the path must
-stop outsiders from injecting or altering messages. Every node holds the cluster key, so
-the nodes derive one symmetric key from it (HKDF-SHA256) and seal each intra-cluster
-payload with ChaCha20-Poly1305. Nonces are a random 4-byte per-incarnation prefix (given
+Heartbeats and announcements are signed, but who is in the cluster is nobody else's
+business: every node holds the cluster key, so the nodes derive one symmetric key from it
+(HKDF-SHA256) and seal each membership message with ChaCha20-Poly1305. (Node messages
+between nodes travel in transit sessions instead, core/transit, which also authenticate
+the sending node and refuse replays.) Nonces are a random 4-byte per-incarnation prefix (given
 by the shell from os.urandom) plus a 64-bit counter: unique without any randomness in
 the core. A key rotation changes the derived key: nodes holding different cluster keys
 cannot open each other's intra-cluster traffic, so a rotation is rolled out to every node

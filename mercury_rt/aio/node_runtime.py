@@ -384,18 +384,21 @@ class NodeRuntime:
     async def call(self, target: bytes | Eid, endpoint: int, operation: int, payload: bytes,
                    *, caller: bytes, timeout: float = 30.0,
                    payments: tuple[PaymentStamp, ...] = (),
-                   delegation: tuple[bytes, ...] = ()) -> bytes:
+                   delegation: tuple[bytes, ...] = (),
+                   classification: int | None = None) -> bytes:
         """Call an operation on any entity, by EID, as local entity `caller`.
 
         The same call works whether the target is on this node, elsewhere in this
         cluster, or in another cluster (failover, redirects, cluster-ID refresh and
         migration included). A hashcash demand is met once automatically (minted off the
-        event loop). Raises NodeCallError with the wire code.
+        event loop). `classification` (a level rank) protects this call's messages above
+        the caller's transit floor; it can never lower it. Raises NodeCallError with the
+        wire code.
         """
         eid = target if isinstance(target, Eid) else self._targets.decode(target)
         deadline = self._now() + timeout
         request = CallRequest(eid, endpoint, operation, payload, caller, self.rng.randbytes(8),
-                              payments, delegation)
+                              payments, delegation, classification=classification)
         call = OutgoingCall(self.planner, request, time.monotonic())
         return unwrap(await self._calls.run(call, deadline))
 

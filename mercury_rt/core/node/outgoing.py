@@ -200,7 +200,8 @@ class OutgoingCall:
             return None
         call, policy = self.request, self.planner.core.state.policy
         plan = plan_inter if isinstance(route, ContactCluster) else plan_intra
-        return plan(policy, call.caller, call.target, call.endpoint, call.operation)
+        return plan(policy, call.caller, call.target, call.endpoint, call.operation,
+                    call.classification)
 
     @property
     def _algorithm(self) -> int:

@@ -143,6 +143,8 @@ class CallRequest:
     payments: tuple[PaymentStamp, ...] = ()
     delegation: tuple[bytes, ...] = ()
     message_id: bytes | None = None
+    classification: int | None = None
+    """A transit classification the caller asks for, above its entity's transit floor."""
 
 
 class CallPlanner:

@@ -44,9 +44,9 @@ class TransitPlan:
 
 
 def plan_inter(policy: Policy, caller: bytes, target: Eid, endpoint: int,
-               operation: int) -> TransitPlan:
+               operation: int, requested: int | None = None) -> TransitPlan:
     """The algorithm for a call to another cluster; raises MercuryError 709."""
-    level = sender_classification(policy, caller).value
+    level = sender_classification(policy, caller, requested).value
     ours = adequate(inter_cluster_table(policy), level)
     picked = choose(ours, eid_acceptable(target, endpoint, operation))
     if isinstance(picked, NoCommonAlgorithm):
@@ -55,9 +55,9 @@ def plan_inter(policy: Policy, caller: bytes, target: Eid, endpoint: int,
 
 
 def plan_intra(policy: Policy, caller: bytes, target: Eid, endpoint: int,
-               operation: int) -> TransitPlan:
+               operation: int, requested: int | None = None) -> TransitPlan:
     """The algorithm for a call within the cluster; raises MercuryError 710 or 709."""
-    level = sender_classification(policy, caller).value
+    level = sender_classification(policy, caller, requested).value
     checked = intra_check(policy, Target(target.local, endpoint, operation), level)
     if isinstance(checked, ClassifiedAboveTarget):
         raise MercuryError(

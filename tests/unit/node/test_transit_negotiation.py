@@ -169,3 +169,13 @@ def test_within_the_cluster_a_message_above_the_targets_clearance_is_never_sent(
     assert isinstance(end, GaveUp) and end.code == ErrorCode.CLASSIFIED_ABOVE_TARGET
     alice = OutgoingCall(planner, echo(local_pub), NOW).start()
     assert isinstance(alice, SendIntraStep) and alice.algorithm in (1, 2)
+
+
+def test_a_caller_may_ask_for_more_protection_for_one_call_never_less() -> None:
+    planner = caller_planner(caller())
+    more = CallRequest(genuine_eid(), 1, 1, b"\x00", b"alice", b"k", classification=1)
+    step = OutgoingCall(planner, more, NOW).start()
+    assert isinstance(step, SendInterStep) and step.algorithm == 3
+    less = CallRequest(genuine_eid(), 1, 1, b"\x00", b"boss", b"k", classification=0)
+    step = OutgoingCall(planner, less, NOW).start()
+    assert isinstance(step, SendInterStep) and step.algorithm == 3, "boss's floor is secret"

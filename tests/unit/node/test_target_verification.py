@@ -48,6 +48,7 @@ from tests.forgery_support import (
     S_CID,
     S_HOST,
     S_KEY,
+    CallerSession,
     caller_planner,
     echo,
     forged_cluster_id,
@@ -90,15 +91,6 @@ def serving(core: NodeCore, result: bytes = b"ran at S",
         return core.finish(action, result, None)
     return respond
 
-
-class CallerSession:
-    """The caller's session proof, as transit would give it: these tests are about the
-    target EID, so the session is taken as opened by the caller's cluster (the proof
-    itself is tested in tests/unit/transit)."""
-
-    @staticmethod
-    def check(master_hash: bytes, cluster_key: object) -> bool:
-        return True
 
 
 def answering(reply: NodeReply) -> Responder:

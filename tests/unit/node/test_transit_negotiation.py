@@ -37,6 +37,7 @@ from tests.forgery_support import (
     S_CID,
     S_HOST,
     S_KEY,
+    CallerSession,
     caller_planner,
     echo,
     genuine_eid,
@@ -112,13 +113,6 @@ def run(call: OutgoingCall, node: NodeCore, record: Run) -> GotReply | GaveUp:
             step = call.on_reply(action.reply)
     return step
 
-
-class CallerSession:
-    """The session proof, as transit gives it (tested in tests/unit/transit)."""
-
-    @staticmethod
-    def check(master_hash: bytes, cluster_key: object) -> bool:
-        return True
 
 
 def test_a_too_weak_algorithm_is_refused_then_the_call_retries_once_stronger() -> None:

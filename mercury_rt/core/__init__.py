@@ -22,10 +22,15 @@ more detail; import the face, not the modules behind it.
   caller's SRV-ordered failover and redirects, reply interpretation, forwarding records.
 - `membership/` which nodes of a cluster are alive: heartbeats, node certificates,
   dead and moved nodes.
-- `node/`       the node core that joins the areas: a request's path through seal, decode,
-  route, gate and dispatch as actions; a call's path as steps; held one-way messages; the
-  intra-cluster seal; the node's reactions to membership.
+- `transit/`    every node message between nodes in an encrypted, authenticated session:
+  algorithms, transit keys and certificates, the caller's proof of its cluster, the key
+  schedule, replay windows, both ends' state, and the design's negotiation.
+- `node/`       the node core that joins the areas: a request's path through decode, the
+  transit check, route, gate and dispatch as actions; a call's path as steps (with its
+  transit algorithm); held one-way messages; the membership seal; the node's reactions to
+  membership.
 
 Areas depend one way: transport and identity depend on no other area; gate and routing
-may use identity; membership may use identity and routing; node may use them all.
+may use identity; membership may use identity and routing; transit may use identity and
+membership; node may use them all (tests/unit/test_import_structure.py checks it).
 """

@@ -42,3 +42,27 @@ def test_core_imports_nothing_of_the_shell() -> None:
              for target in sorted(targets)
              if any(target == shell or target.startswith(shell + ".") for shell in SHELL)]
     assert not wrong, "the core imports the shell:\n" + "\n".join(wrong)
+
+
+CORE_AREAS = {
+    "transport": set(),
+    "identity": set(),
+    "gate": {"identity"},
+    "routing": {"identity"},
+    "membership": {"identity", "routing"},
+    "transit": {"identity", "membership"},
+    "node": {"transport", "identity", "gate", "routing", "membership", "transit"},
+}
+"""Each area of the pure core and the other areas it may import (mercury_rt/core/__init__)."""
+
+
+def test_core_areas_depend_one_way() -> None:
+    wrong = [f"{module} -> {target}"
+             for module, targets in sorted(import_graph().items())
+             if module.startswith("mercury_rt.core.")
+             for target in sorted(targets) if target.startswith("mercury_rt.core.")
+             if (area := module.split(".")[2]) != (used := target.split(".")[2])
+             and used not in CORE_AREAS.get(area, set())]
+    assert not wrong, "core areas importing against their order:\n" + "\n".join(wrong)
+    assert set(CORE_AREAS) == {m.split(".")[2] for m in import_graph()
+                               if m.startswith("mercury_rt.core.")}, "an area is unlisted"

@@ -188,6 +188,11 @@ class TransitInitiator:
             return self._session_reply(pending, decoded)
         raise TransitError("the node's answer is not the kind this request expects")
 
+    def has_session(self, address: Addr, algorithm_id: int, now: float) -> bool:
+        """Whether a message to `address` under `algorithm_id` would go in an established
+        session (so a host can let concurrent first calls wait for one first datagram)."""
+        return self._session(address, algorithm_id, now) is not None
+
     def forget(self, address: Addr) -> None:
         """Drop every session to `address` (e.g. it did not answer)."""
         for key in [k for k in self._sessions if k[0] == address]:

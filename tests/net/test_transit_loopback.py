@@ -505,3 +505,35 @@ def test_captured_requests_replayed_from_elsewhere_to_another_node_or_after_a_re
             assert b2.invoker.statistics().get("calls", 0) == 0
 
     run(main)
+
+
+# ----- tampering on the path --------------------------------------------------------------
+
+def flip_ciphertext(datagram: bytes) -> bytes:
+    """The datagram with one byte of its transit message's tail flipped (the AEAD tag or
+    ciphertext of a first datagram or session message); anything else unchanged."""
+    payload = payload_of(datagram)
+    if payload is None or message_type(payload) not in (INIT, SESSION):
+        return datagram
+    at = datagram.rindex(payload) + len(payload) - 1
+    return datagram[:at] + bytes([datagram[at] ^ 0x01]) + datagram[at + 1:]
+
+
+def test_altered_requests_are_dropped_unrun_and_the_call_fails_over() -> None:
+    """A relay on the path to b1 flips a bit in every sealed request: b1 opens none of
+    them (each counted as 704) and runs nothing; the caller, getting no answer, moves on
+    to b2. Silence, not an error, so a man in the middle learns nothing new either."""
+    async def main() -> None:
+        home = await start_cluster(HOME, FAST, seed=0)
+        away, relays = await fronted(PAIR, {"b1": "127.0.18.9"}, seed=1)
+        relay = relays["b1"]
+        relay.on_up = lambda data, client: [flip_ciphertext(data)]
+        async with stopping(home, away, relay):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            assert await echo(a1, away.eid("carol"), SECRET) == SECRET
+            assert await whoami(a1, away.eid("carol")) == "b2"
+            assert INIT in transit_kinds(relay.up()), "the first datagram went to b1"
+            assert b1.transit.inter.counts.get(ErrorCode.TRANSIT_OPEN_FAILED, 0) >= 1
+            assert b1.invoker is not None and b1.invoker.statistics().get("calls", 0) == 0
+
+    run(main)

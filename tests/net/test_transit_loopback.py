@@ -22,8 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.cbor import Limits
 from carbon.error_codes import ErrorCode
+from carbon.principal import Principal
 from carbon.types import dumps_typed, loads_typed
-from mercury_rt.aio.endpoint import TransportEndpoint, open_endpoint
+from mercury_rt.aio import transit_host
+from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
 from mercury_rt.cli import demo
 from mercury_rt.core.node import decode_reply
@@ -394,7 +396,9 @@ def test_a_node_presenting_another_clusters_eid_as_source_is_refused_before_any_
     """A's alice is cleared for B's secret `vault`; a node of cluster C, with its own valid
     keys, sends B requests whose source (key 5) is alice's EID, through its own transit
     sessions: 3 of 3 are refused with 712 and no handler runs. C calling as itself is
-    refused by MAC (its session proves C), and a request outside any session gets 701."""
+    refused by MAC (its session proves C), a request outside any session gets 701, and a
+    session C's node opens on B's intra-cluster port (to send a "vouched" request) is
+    dropped at once."""
     home_plan = ClusterPlan("home", (NodePlan("a1", "127.0.20.1", ("alice",)),))
     other_plan = ClusterPlan("other", (NodePlan("c1", "127.0.20.3", ("mallory",)),))
 
@@ -427,6 +431,15 @@ def test_a_node_presenting_another_clusters_eid_as_source_is_refused_before_any_
                                                         encode_operation(clear)))
             assert isinstance(refusal, TransitRefusal)
             assert refusal.code == ErrorCode.TRANSIT_REQUIRED
+            assert c1.intra is not None
+            vouched = NodeRequest(vault, 1, 2, NOTHING, version,
+                                  vouched=Principal(vaults.cluster_id.master_hash, b"vault"))
+            with pytest.raises(CallError):
+                await c1.transit.caller.call(c1.intra, v1.addresses[1],
+                                             vaults.cluster_id.master_hash,
+                                             encode_operation(vouched.body()), timeout=0.5)
+            assert v1.transit.intra.counts[ErrorCode.SOURCE_NOT_PROVEN] >= 1, \
+                "B's intra port admits sessions from B's own nodes only"
             assert v1.invoker.statistics().get("calls", 0) == ran, "no handler ran for C"
 
     run(main)
@@ -462,11 +475,20 @@ def refusal_code(answer: bytes | None) -> int | None:
     return decoded.code
 
 
+class HourLater:
+    """Stands in for the `time` module of the transit shell: its clock is an hour ahead."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time() + 3600
+
+
 def test_captured_requests_replayed_from_elsewhere_to_another_node_or_after_a_restart_run_once(
-        ) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A first datagram and a session message are captured at b1's relay, then replayed:
     from another source address, from the caller's own address, to b2 (same cluster,
-    another node), and to b1 after it restarted on the same ports (it has new transit keys
+    another node), to b1 an hour later (its transit shell's clock moved on), and to b1
+    after it restarted on the same ports (it has new transit keys
     then, so the first datagram is refused by its key id; its timestamp predates the
     restart too). Each handler ran once, for the genuine calls only."""
     async def main() -> None:
@@ -492,6 +514,13 @@ def test_captured_requests_replayed_from_elsewhere_to_another_node_or_after_a_re
                 ErrorCode.UNKNOWN_TRANSIT_KEY, "b2's transit key is its own"
             assert refusal_code(await replayed(relays["b2"], session)) == \
                 ErrorCode.UNKNOWN_SESSION
+            with monkeypatch.context() as later:
+                later.setattr(transit_host, "time", HourLater)
+                assert refusal_code(await replayed(relay, init)) in (
+                    ErrorCode.UNKNOWN_TRANSIT_KEY, ErrorCode.STALE_FIRST_DATAGRAM)
+                assert refusal_code(await replayed(relay, session)) == \
+                    ErrorCode.UNKNOWN_SESSION, "an hour later the session is gone"
+            assert b1.invoker.statistics().get("calls", 0) == 3
             await b1.stop()
             restarted = await away.restart("b1")
             assert refusal_code(await replayed(relay, init)) in (

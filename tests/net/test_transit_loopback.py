@@ -155,7 +155,8 @@ def test_a_capture_of_inter_cluster_calls_holds_no_payload_or_reply_bytes() -> N
 def test_a_capture_of_forwarded_intra_cluster_traffic_holds_no_payload() -> None:
     """f1 mirrors nothing and forwards to f2 over the intra-cluster port; both nodes' intra
     addresses are relays (heartbeats through them are refused as arriving from an address
-    they are not signed for, so membership never routes around the relays)."""
+    they are not signed for, so membership never routes around the relays). The sealed
+    forwarded requests, replayed from another address, run nothing."""
     async def main() -> None:
         relays = {"f1": UdpRelay("127.0.14.11"), "f2": UdpRelay("127.0.14.12")}
         plan = ClusterPlan("fwd", (
@@ -175,6 +176,15 @@ def test_a_capture_of_forwarded_intra_cluster_traffic_holds_no_payload() -> None
             assert {INIT, SESSION} <= transit_kinds(relay.up()), "forwarded via the relay"
             captured = [c.data for r in relays.values() for c in r.captured]
             assert leaks(captured, SECRET.encode(), REPLY_TEXT.encode()) == []
+            mirror = fwd.nodes[REPLY_TEXT]
+            assert mirror.invoker is not None
+            ran = mirror.invoker.statistics().get("calls", 0)
+            assert ran == 4
+            for kind in (INIT, SESSION):  # sealed forwarded requests, from another address
+                answer = await replayed(relay, first_datagram(relay.up(), kind))
+                assert not answer, "dropped"
+            assert mirror.transit.intra.counts[ErrorCode.REPLAYED] == 2
+            assert mirror.invoker.statistics().get("calls", 0) == ran
 
     run(main)
 

@@ -116,9 +116,11 @@ AWAY = ClusterPlan("away", (NodePlan(REPLY_TEXT, "127.0.12.1", ("carol",)),))
 # ----- 1. captures ------------------------------------------------------------------------
 
 def test_a_capture_of_inter_cluster_calls_holds_no_payload_or_reply_bytes() -> None:
-    """Echo calls with a distinctive text, a `whoami` whose reply is a distinctive node
-    id and a one-way note all succeed through the relay, and neither text is in any
-    captured datagram. As a control, the same search finds a cleartext request's text."""
+    """Echo calls with a distinctive text (one large enough to travel in fragments), a
+    `whoami` whose reply is a distinctive node id and a one-way note all succeed through
+    the relay, and neither text is in any captured datagram. As a control, the same
+    search finds a cleartext request's text; and nothing reached the node but through
+    the relay."""
     async def main() -> None:
         home = await start_cluster(HOME, FAST, seed=0)
         away, relays = await fronted(AWAY, {REPLY_TEXT: "127.0.12.9"}, seed=1)
@@ -128,6 +130,9 @@ def test_a_capture_of_inter_cluster_calls_holds_no_payload_or_reply_bytes() -> N
             for i in range(4):
                 assert await echo(a1, carol, f"{SECRET}-{i}") == f"{SECRET}-{i}"
             assert await whoami(a1, carol) == REPLY_TEXT
+            large = " ".join([SECRET] * 1500)  # ~42 kB each way: fragmented
+            assert await echo(a1, carol, large) == large
+            assert a1.inter is not None and a1.inter.core.stats.fragmented_sends >= 1
             note = f"note-{SECRET}"
             assert isinstance(await a1.send(carol, 1, 3, dumps_typed(str, note),
                                             caller=b"alice"), bytes)
@@ -405,7 +410,8 @@ def test_a_node_presenting_another_clusters_eid_as_source_is_refused_before_any_
         ) -> None:
     """A's alice is cleared for B's secret `vault`; a node of cluster C, with its own valid
     keys, sends B requests whose source (key 5) is alice's EID, through its own transit
-    sessions: 3 of 3 are refused with 712 and no handler runs. C calling as itself is
+    sessions, to B's forwarding node and to the mirror: 3 of 3 at each are refused with
+    712 and no handler runs. C calling as itself is
     refused by MAC (its session proves C), a request outside any session gets 701, and a
     session C's node opens on B's intra-cluster port (to send a "vouched" request) is
     dropped at once."""
@@ -415,13 +421,15 @@ def test_a_node_presenting_another_clusters_eid_as_source_is_refused_before_any_
     async def main() -> None:
         home = await start_cluster(home_plan, FAST, seed=0)
         other = await start_cluster(other_plan, FAST, seed=2)
-        vault_plan = ClusterPlan("vaults", (NodePlan("v1", "127.0.20.2", ("vault",)),),
+        vault_plan = ClusterPlan("vaults", (NodePlan("v0", "127.0.20.4", (), priority=10),
+                                            NodePlan("v1", "127.0.20.2", ("vault",),
+                                                     priority=20)),
                                  policy=vault_policy(home.cluster_id.master_hash))
         vaults = await start_cluster(vault_plan, FAST, seed=1)
         async with stopping(home, other, vaults):
             a1, c1, v1 = home.nodes["a1"], other.nodes["c1"], vaults.nodes["v1"]
-            vault = vaults.eid("vault")
-            assert await whoami(a1, vault) == "v1", "alice is cleared for the vault"
+            v0, vault = vaults.nodes["v0"], vaults.eid("vault")
+            assert await whoami(a1, vault) == "v1", "alice is cleared (forwarded by v0)"
             assert v1.invoker is not None and c1.inter is not None
             ran = v1.invoker.statistics().get("calls", 0)
             with pytest.raises(NodeCallError) as info:
@@ -429,13 +437,14 @@ def test_a_node_presenting_another_clusters_eid_as_source_is_refused_before_any_
             assert info.value.code == ErrorCode.MAC_INSUFFICIENT_CLEARANCE
             stolen = a1.eid_for(b"alice")
             version = vaults.cluster_id.version
-            for attempt in range(3):
-                body = NodeRequest(vault, 1, 1, dumps_typed(str, f"{SECRET}-{attempt}"),
-                                   version, source=stolen).body()
-                reply = decode_reply(await c1.transit.caller.call(
-                    c1.inter, v1.addresses[0], vaults.cluster_id.master_hash,
-                    encode_operation(body), timeout=5.0))
-                assert reply.code == ErrorCode.SOURCE_NOT_PROVEN, reply
+            for node in (v0, v1):  # the forwarding node, and the mirror directly
+                for attempt in range(3):
+                    body = NodeRequest(vault, 1, 1, dumps_typed(str, f"{SECRET}-{attempt}"),
+                                       version, source=stolen).body()
+                    reply = decode_reply(await c1.transit.caller.call(
+                        c1.inter, node.addresses[0], vaults.cluster_id.master_hash,
+                        encode_operation(body), timeout=5.0))
+                    assert reply.code == ErrorCode.SOURCE_NOT_PROVEN, reply
             clear = NodeRequest(vault, 1, 2, NOTHING, version, source=stolen).body()
             refusal = decode_answer(await c1.inter.call(v1.addresses[0],
                                                         encode_operation(clear)))
@@ -451,6 +460,7 @@ def test_a_node_presenting_another_clusters_eid_as_source_is_refused_before_any_
             assert v1.transit.intra.counts[ErrorCode.SOURCE_NOT_PROVEN] >= 1, \
                 "B's intra port admits sessions from B's own nodes only"
             assert v1.invoker.statistics().get("calls", 0) == ran, "no handler ran for C"
+            assert v0.invoker is not None and v0.invoker.statistics().get("calls", 0) == 0
 
     run(main)
 

@@ -586,3 +586,21 @@ def test_altered_requests_are_dropped_unrun_and_the_call_fails_over() -> None:
             assert b1.invoker is not None and b1.invoker.statistics().get("calls", 0) == 0
 
     run(main)
+
+
+def test_every_datagram_duplicated_on_the_path_still_runs_each_call_once() -> None:
+    """A relay that sends every datagram twice, both ways (an immediate replay of each
+    first datagram, session message and reply): every call succeeds and each ran once."""
+    async def main() -> None:
+        home = await start_cluster(HOME, FAST, seed=0)
+        away, relays = await fronted(AWAY, {REPLY_TEXT: "127.0.12.9"}, seed=1)
+        relay = relays[REPLY_TEXT]
+        relay.on_up = relay.on_down = lambda data, client: [data, data]
+        async with stopping(home, away, relay):
+            a1, node = home.nodes["a1"], away.nodes[REPLY_TEXT]
+            for i in range(5):
+                assert await echo(a1, away.eid("carol"), f"{SECRET}-{i}") == f"{SECRET}-{i}"
+            assert {INIT, SESSION} <= transit_kinds(relay.up())
+            assert node.invoker is not None and node.invoker.statistics().get("calls", 0) == 5
+
+    run(main)

@@ -30,7 +30,8 @@ Hook = Callable[[bytes, Addr], list[bytes]]
 
 @dataclass(frozen=True, slots=True)
 class Captured:
-    """One datagram that crossed the relay."""
+    """One datagram that reached the relay: as the client or the node sent it (before any
+    hook rewrote it), or as `replay` injected it."""
 
     direction: str
     client: Addr
@@ -45,7 +46,8 @@ def _open(host: str) -> socket.socket:
 
 
 class UdpRelay:
-    """See module docstring. `await UdpRelay.start(host)`, set `upstream`, `close()`."""
+    """See module docstring. Build it in a running loop (`UdpRelay(host)` or `await
+    UdpRelay.start(host)`), set `upstream` once the node is bound, `close()` at the end."""
 
     def __init__(self, host: str, upstream: Addr | None = None, *,
                  on_up: Hook | None = None, on_down: Hook | None = None) -> None:
@@ -131,7 +133,7 @@ class UdpRelay:
     def _from_node(self, client: Addr, sock: socket.socket) -> None:
         for data, _ in _drain(sock):
             self._record(DOWN, client, data)
-            if isinstance(client[0], str) and client[0] == "replay":
+            if client[0] == "replay":
                 continue  # a replay's answer has nobody to go to; it is recorded
             for out in self.on_down(data, client) if self.on_down else [data]:
                 self._listen.sendto(out, client)

@@ -25,7 +25,7 @@ from mercury_rt.apps.echo import ECHO, HANDLERS, register
 from mercury_rt.config import OPEN_POLICY
 from mercury_rt.core.gate import MemorySpentStore
 from mercury_rt.core.identity import ClusterId, ServerAddress, issue_cluster_id
-from mercury_rt.core.membership import MembershipConfig
+from mercury_rt.core.membership import MembershipConfig, PublicAddress
 from mercury_rt.core.node import MembershipSettings, RetryPolicy
 from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.transport import TransportConfig
@@ -43,6 +43,11 @@ class NodePlan:
     mirrors: tuple[str, ...]
     priority: int = 10
     weight: int = 10
+    public: tuple[str, int] | None = None
+    """The inter-cluster address the cluster ID publishes for this node, if not the bound
+    one (a relay or NAT in front of it, as tests capturing traffic use)."""
+    intra_public: tuple[str, int] | None = None
+    """The intra-cluster address its peers are told, if not the bound one."""
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,15 @@ async def start_cluster(plan: ClusterPlan, transport: TransportConfig | None = N
     `membership` timing, default 1 s; retrying held messages with `held_policy`)."""
     transport = transport or TransportConfig()
     ports = {n.node_id: (free_port(n.host), free_port(n.host)) for n in plan.nodes}
-    addresses = [ServerAddress(ip_address(n.host), ports[n.node_id][0], n.priority, n.weight)
-                 for n in plan.nodes]
+    published = {n.node_id: n.public or (n.host, ports[n.node_id][0]) for n in plan.nodes}
+    addresses = [ServerAddress(ip_address(published[n.node_id][0]), published[n.node_id][1],
+                               n.priority, n.weight) for n in plan.nodes]
     master, cluster_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     cluster_id = issue_cluster_id(master, cluster_key, addresses)
     policy = parse_policy(plan.policy, f"{plan.name}-policy.yaml")
     view = _view(plan, addresses)
-    intra = {n.node_id.encode(): (n.host, ports[n.node_id][1]) for n in plan.nodes}
+    intra = {n.node_id.encode(): n.intra_public or (n.host, ports[n.node_id][1])
+             for n in plan.nodes}
     cluster = LocalCluster(plan, cluster_key, cluster_id, {})
     for index, node in enumerate(plan.nodes):
         notes = cluster.notes.setdefault(node.node_id, [])
@@ -121,11 +128,20 @@ async def start_cluster(plan: ClusterPlan, transport: TransportConfig | None = N
                      policy, transport, None if seed is None else seed + index, notes)
         spec.held_policy = held_policy
         spec.membership = MembershipSettings(membership or MembershipConfig(),
-                                             priority=node.priority, weight=node.weight)
+                                             priority=node.priority, weight=node.weight,
+                                             public=_public(node, addresses[index]))
         runtime = NodeRuntime(spec)
         await runtime.start()
         cluster.nodes[node.node_id] = runtime
     return cluster
+
+
+def _public(node: NodePlan, address: ServerAddress) -> tuple[PublicAddress, ...] | None:
+    """What membership announces for a node published elsewhere than it is bound (else it
+    would republish the bound address and route callers around what stands in front)."""
+    if node.public is None:
+        return None
+    return (PublicAddress(address.host, address.port, address.priority, address.weight),)
 
 
 def _view(plan: ClusterPlan, addresses: list[ServerAddress]) -> ClusterView:

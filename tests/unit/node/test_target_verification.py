@@ -334,3 +334,23 @@ def test_node_local_error_bundling_a_forged_newer_cluster_id_is_not_adopted() ->
     assert wire.sent == [("SendInterStep", S_ADDR), ("SendInterStep", second)]
     assert holds(planner, v2)
     assert planner.refusals["cluster_id_rejected"] == 1
+
+
+@pytest.mark.parametrize("code", [ErrorCode.TRANSIT_OPEN_FAILED, ErrorCode.TRANSIT_CERT_INVALID,
+                                  ErrorCode.TRANSIT_MALFORMED, ErrorCode.UNKNOWN_SESSION])
+def test_a_transit_failure_at_one_address_moves_on_to_the_next(code: ErrorCode) -> None:
+    """S's first address is a fake node: its answers do not authenticate, so the secure
+    exchange fails with a 7xx code. That proves nothing about S, so the call passes the
+    address over, as a silent one, and reaches S's genuine second address."""
+    v2, second = _two_address_s()
+    genuine = serving(s_core([S_CID, v2]))
+    outgoing = OutgoingCall(caller_planner(), echo(genuine_eid(cluster_id=v2), "hello"), NOW)
+    step: CallStep = outgoing.start()
+    sent: list[Addr] = []
+    while not isinstance(step, GotReply | GaveUp):
+        assert isinstance(step, SendInterStep), step
+        sent.append(step.address)
+        step = outgoing.on_failure(int(code), "did not open", NOW) if step.address == S_ADDR \
+            else outgoing.on_reply(genuine(step.payload))
+    assert payload_of(step) == b"ran at S"
+    assert sent == [S_ADDR, second]

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from mercury_rt.core.transport.exchanges import Record
 from mercury_rt.core.transport.wire import Addr
 
-
 MAX_BLOCKED = 64
 """Replies remembered per address as waiting for its budget; one pushed out of this list
 still resumes on its own retransmission timer or the peer's retransmitted request."""

@@ -125,7 +125,8 @@ class Transport(CallingSide, AnsweringSide):
         except MessageError as exc:
             self.stats.count_decode_error(exc.code)
             return
-        account = self._credit(peer, len(data))
+        account = None if peer in self._validated else self._amplification.received(
+            peer, len(data))
         self._dispatch(message, peer, len(data), now)
         if account is not None and account.blocked:
             self._unblock(account, now)

@@ -140,13 +140,6 @@ class TransportState:
         """Send a transport ERROR (see `_error_datagram`)."""
         self._emit(self._error_datagram(error, peer), peer)
 
-    def _credit(self, peer: Addr, size: int) -> Account | None:
-        """A datagram of `size` bytes from `peer` decoded: raise its budget if it is not
-        validated. Returns its account then (None for a validated address)."""
-        if peer in self._validated:
-            return None
-        return self._amplification.received(peer, size)
-
     def _validate(self, peer: Addr, now: float) -> None:
         """`peer` proved it receives what we send: lift its limit, resume its replies."""
         if peer in self._validated:

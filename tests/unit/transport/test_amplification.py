@@ -119,7 +119,7 @@ def test_a_handler_error_reply_to_a_spoofed_address_stays_within_the_budget() ->
     server.reply_error(VICTIM, request.request_id, ErrorCode.STATE_FAILURE, "x" * 1000, 0.0)
     ledger.take()
     run_timers(ledger, 600.0)
-    assert 0 < ledger.sent[VICTIM] and ledger.within_limit(VICTIM)
+    assert ledger.sent[VICTIM] > 0 and ledger.within_limit(VICTIM)
 
 
 def test_a_handler_error_reply_keeps_its_detail_for_a_real_client_with_the_budget() -> None:
@@ -162,7 +162,7 @@ def test_a_redirect_sized_reply_completes_for_a_real_client_after_one_echo() -> 
 def test_a_plain_reply_within_the_budget_is_one_datagram_as_before() -> None:
     server, client = server_and_client()
     ledger = Ledger(server)
-    handle, request = serve_one(ledger, client, b"ping")
+    _handle, request = serve_one(ledger, client, b"ping")
     server.reply(CLIENT, request.request_id, b"pong", 0.0)
     assert len(ledger.take()) == 1 and ledger.within_limit(CLIENT)
 
@@ -214,7 +214,7 @@ def test_acks_of_messages_and_of_slow_requests_stay_within_the_budget() -> None:
         ledger.feed(message, VICTIM, 0.0)
         ledger.take()
     ledger.feed(spoofed_request(b"", id_=(9 << 32) + 1), VICTIM, 0.0)
-    request = [e for e in events(server) if isinstance(e, RequestReceived)][0]
+    request = next(e for e in events(server) if isinstance(e, RequestReceived))
     for _ in range(40):
         server.acknowledge(VICTIM, request.request_id)
         ledger.take()
@@ -254,7 +254,7 @@ def test_a_reply_to_our_own_call_validates_the_address() -> None:
     for data, _ in client.datagrams_to_send():
         ledger.feed(data, CLIENT, 0.0)
     assert server.is_validated(CLIENT)
-    handle, request = serve_one(ledger, client, b"tiny")
+    _handle, request = serve_one(ledger, client, b"tiny")
     server.reply(CLIENT, request.request_id, b"R" * 100_000, 0.0)
     burst = ledger.take()  # a whole first window, far above 3x what the client sent
     assert sum(len(d) for d, _ in burst) > 10 * FACTOR * ledger.received[CLIENT]

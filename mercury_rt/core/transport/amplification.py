@@ -66,6 +66,14 @@ class AmplificationGuard:
             return 0
         return account.received * self.factor - account.sent
 
+    def spend(self, addr: Addr, size: int) -> bool:
+        """Take `size` bytes from an unvalidated `addr`'s allowance, if it has them."""
+        account = self._accounts.get(addr)
+        if account is None or account.received * self.factor - account.sent < size:
+            return False
+        account.sent += size
+        return True
+
     def charge(self, addr: Addr, size: int) -> None:
         """Record `size` bytes sent to an unvalidated `addr` (within its allowance)."""
         account = self._accounts.get(addr)

@@ -139,13 +139,15 @@ class AnsweringSide(TransportState):
             return False
         record.state = RecordState.REPLIED
         size = len(datagram)
-        lead = fragmentable and not self._fits(peer, size)
-        if size <= self.config.max_datagram and not lead:
-            self._emit(datagram, peer)
-            if self._records.reply_fits(size):
-                record.reply = datagram
-                self._records.charge_reply(record, size)
-            return True
+        if size <= self.config.max_datagram:
+            lead = not self._emit(datagram, peer) and fragmentable
+            if not lead:  # sent, or withheld and kept for the caller's retransmission
+                if self._records.reply_fits(size):
+                    record.reply = datagram
+                    self._records.charge_reply(record, size)
+                return True
+        else:
+            lead = not self._fits(peer, size)
         record.sender = self._new_sender(peer, Kind.REPLY, request_id, datagram, lead)
         self._records.charge_reply(record, size)
         self._pump(record.sender, now)

@@ -114,13 +114,9 @@ class TransportState:
     def _emit(self, datagram: bytes, peer: Addr) -> bool:
         """Send anything else (replies, acks, errors, FRAG_ACKs) within `peer`'s
         amplification budget; False when it was withheld."""
-        if peer not in self._validated:
-            size = len(datagram)
-            guard = self._amplification
-            if guard.allowance(peer) < size:
-                self.stats.amplification_limited += 1
-                return False
-            guard.charge(peer, size)
+        if peer not in self._validated and not self._amplification.spend(peer, len(datagram)):
+            self.stats.amplification_limited += 1
+            return False
         self._emit_own(datagram, peer)
         return True
 

@@ -15,6 +15,7 @@ from typing import assert_never
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.transport.events import MessageReceived, RequestReceived
 from mercury_rt.core.transport.exchanges import LookupVerdict, Record, RecordState
+from mercury_rt.core.transport.fragments import MIN_CHUNK
 from mercury_rt.core.transport.shared import TransportState
 from mercury_rt.core.transport.wire import (
     Ack,
@@ -133,6 +134,10 @@ class AnsweringSide(TransportState):
 
     def _finish(self, peer: Addr, request_id: int, datagram: bytes, now: float,
                 fragmentable: bool = True) -> bool:
+        """Send a request's answer, once. One datagram when it fits `max_datagram` and the
+        address's budget; a reply that does not fit the budget becomes a transfer led by a
+        short last fragment (protocol.md 3.7); anything withheld is kept for the caller's
+        retransmissions."""
         record = self._records.get(peer, request_id)
         if record is None or record.state is not RecordState.RUNNING:
             self.stats.late_replies += 1
@@ -140,7 +145,7 @@ class AnsweringSide(TransportState):
         record.state = RecordState.REPLIED
         size = len(datagram)
         if size <= self.config.max_datagram:
-            lead = not self._emit(datagram, peer) and fragmentable
+            lead = not self._emit(datagram, peer) and fragmentable and size > MIN_CHUNK
             if not lead:  # sent, or withheld and kept for the caller's retransmission
                 if self._records.reply_fits(size):
                     record.reply = datagram

@@ -109,6 +109,9 @@ class FragmentSender:
                 if allowance < len(datagram):
                     self._unsend(index)
                     self.limited = True
+                    last = self._short_last(allowance, now)
+                    if last is not None:
+                        out.append(last)
                     break
                 allowance -= len(datagram)
             self._mark_sent(index, now)
@@ -123,6 +126,21 @@ class FragmentSender:
         address and lifts the limit for the rest."""
         if self.count > 1:
             self.lost.append(self.count - 1)
+
+    def _short_last(self, allowance: int, now: float) -> bytes | None:
+        """When the allowance stops the transfer, the last fragment (the short one, see
+        `lead_with_last`) if it is neither held nor in flight and fits: its FRAG_ACK
+        validates the address, so it must not wait behind a full fragment."""
+        last = self.count - 1
+        if self.acked[last] or self.in_flight[last]:
+            return None
+        datagram = self._encode_fragment(last, 0)
+        if len(datagram) > allowance:
+            return None
+        if self.send_seq[last] >= 0:
+            self.retransmitted[last] = 1
+        self._mark_sent(last, now)
+        return datagram
 
     def probe(self) -> bytes:
         """The last fragment again, asking for an acknowledgement; changes no state."""

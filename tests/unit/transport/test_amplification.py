@@ -159,6 +159,17 @@ def test_a_redirect_sized_reply_completes_for_a_real_client_after_one_echo() -> 
     assert server.is_validated(CLIENT)
 
 
+def test_a_short_reply_over_the_budget_waits_for_the_callers_retransmissions() -> None:
+    server, client = server_and_client()
+    ledger = Ledger(server)
+    handle, request = serve_one(ledger, client, b"")
+    server.reply(CLIENT, request.request_id, b"S" * 200, 0.0)  # too short to split
+    assert not ledger.take()
+    converse(ledger, client)
+    assert events(client) == [ReplyReceived(handle, b"S" * 200)]
+    assert ledger.within_limit(CLIENT)
+
+
 def test_a_plain_reply_within_the_budget_is_one_datagram_as_before() -> None:
     server, client = server_and_client()
     ledger = Ledger(server)

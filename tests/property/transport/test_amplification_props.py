@@ -1,7 +1,8 @@
 """Property: in a lossy simulated network, a server never sends an address that has not
 proved itself more than 3x the bytes it received from it, at any moment, whatever mix of
 honest callers and silent (spoofed) sources it serves; silent sources are never validated,
-and honest callers get their answers."""
+and honest callers get their answers (without loss, always; with loss, the right answer or a
+timeout, never a wrong one)."""
 
 from __future__ import annotations
 
@@ -178,11 +179,16 @@ def test_unvalidated_addresses_never_get_more_than_three_times_what_they_sent(
     assert not server.ever_validated & set(SILENT)
     got = outcomes()
     for handle, (_, payload, mode) in expected.items():
+        outcome = got[handle]
+        if loss and isinstance(outcome, CallFailed) and outcome.code == ErrorCode.TIMEOUT:
+            # The rule can make a call slow: a tiny request whose reply of at most 256 bytes
+            # (too short to split, 3.7) must wait for enough of its polls, at up to
+            # max_rto apart, and under loss that can outlast the deadline. Never wrong.
+            continue
         if MODES[mode] == "error":
-            assert isinstance(got[handle], CallFailed)
-            assert got[handle].code == ErrorCode.STATE_FAILURE  # type: ignore[union-attr]
+            assert isinstance(outcome, CallFailed) and outcome.code == ErrorCode.STATE_FAILURE
         else:
-            assert got[handle] == ReplyReceived(handle, answer_for(payload))
+            assert outcome == ReplyReceived(handle, answer_for(payload))
 
 
 def test_validated_peers_are_unaffected_a_mebibyte_takes_the_same_time() -> None:

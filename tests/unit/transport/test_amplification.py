@@ -361,3 +361,20 @@ def test_the_lead_chunk_size_is_in_range_and_leaves_a_short_last_piece(total: in
     assert MIN_CHUNK <= chunk <= largest
     if chunk != largest:
         assert 0 < total % chunk <= LEAD_BYTES
+
+
+def test_many_waiting_replies_cost_bounded_work_per_datagram_and_stay_within_budget() -> None:
+    server, _ = server_and_client()
+    ledger = Ledger(server)
+    for i in range(100):
+        ledger.feed(spoofed_request(b"q" * 20, id_=(7 << 32) + i), VICTIM, 0.0)
+    for request in events(server):
+        assert isinstance(request, RequestReceived)
+        server.reply(VICTIM, request.request_id, b"R" * 20_000, 0.0)
+    ledger.take()
+    account = server._amplification.account(VICTIM)
+    assert account is not None and 0 < len(account.blocked) <= 64
+    for i in range(50):  # tiny datagrams from the victim's address, each raising the budget
+        ledger.feed(m.encode(m.Poll((7 << 32) + i)), VICTIM, 0.1)
+        assert len(ledger.take()) <= 2
+        assert ledger.within_limit(VICTIM)

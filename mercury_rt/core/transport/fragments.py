@@ -256,13 +256,16 @@ class FragmentSender:
 MIN_CHUNK = 256
 LEAD_BYTES = 16
 """The longest last piece `lead_chunk_size` looks for."""
+LEAD_SEARCH = 1024
+"""How many chunk sizes it tries (bounded work per reply, whatever `max_datagram` is)."""
 
 
 def lead_chunk_size(total: int, largest: int) -> int:
     """A chunk size in [MIN_CHUNK, largest] that leaves a last piece of 1..LEAD_BYTES bytes
     (`largest` if there is none): that piece's fragment is a few dozen bytes, within the
-    budget even a minimal request earns. At most `largest - MIN_CHUNK` steps."""
-    for chunk in range(min(largest, total - 1), MIN_CHUNK - 1, -1):
+    budget even a minimal request earns. Tries at most LEAD_SEARCH sizes, largest first."""
+    top = min(largest, total - 1)
+    for chunk in range(top, max(MIN_CHUNK, top - LEAD_SEARCH) - 1, -1):
         if 0 < total % chunk <= LEAD_BYTES:
             return chunk
     return largest

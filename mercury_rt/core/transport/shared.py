@@ -11,6 +11,7 @@ is not part of a call of ours goes out through `_emit`, which keeps its rule.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import OrderedDict, deque
 
@@ -71,6 +72,8 @@ class TransportState:
         self._rng = rng
         self._next_id = self._new_epoch()
         self.incarnation = rng.getrandbits(32) or 1
+        self._nonce_key = rng.getrandbits(256).to_bytes(32, "big")
+        self._nonces = 0
         self._born: float | None = None
         self._out: list[tuple[bytes, Addr]] = []
         self._events: deque[TransportEvent] = deque()
@@ -159,16 +162,26 @@ class TransportState:
             if sender.limited:
                 return
 
+    def _new_nonce(self) -> int:
+        """A transfer nonce no one can predict (3.7: echoing it proves an address). It is a
+        keyed hash of a counter, not a raw output of the injected generator: a peer shown
+        enough raw outputs of a Mersenne Twister can compute all the others, including the
+        nonces of transfers to someone else."""
+        self._nonces += 1
+        digest = hashlib.blake2b(self._nonces.to_bytes(8, "big"), key=self._nonce_key,
+                                 digest_size=4).digest()
+        return int.from_bytes(digest, "big")
+
     def _new_sender(self, peer: Addr, kind: Kind, id_: int, blob: bytes,
                     lead: bool = False) -> FragmentSender:
-        """A transfer of `blob` under a fresh random nonce (the nonce an address echoes to
-        prove itself, so it must be unpredictable). With `lead`, its chunk size leaves a
-        short last fragment, sent first (FragmentSender.lead_with_last)."""
+        """A transfer of `blob` under a fresh unpredictable nonce (`_new_nonce`). With
+        `lead`, its chunk size leaves a short last fragment, sent first
+        (FragmentSender.lead_with_last)."""
         rto = self._peer(peer).rtt.rto
         chunk = self.config.chunk_size
         if lead:
             chunk = lead_chunk_size(len(blob), chunk)
-        sender = FragmentSender(peer, kind, id_, self._rng.getrandbits(32), blob, chunk,
+        sender = FragmentSender(peer, kind, id_, self._new_nonce(), blob, chunk,
                                 self._transfer, rto)
         if lead:
             sender.lead_with_last()

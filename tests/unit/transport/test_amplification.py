@@ -307,7 +307,7 @@ def test_a_frag_ack_with_a_wrong_nonce_validates_nothing() -> None:
     assert not server.is_validated(VICTIM)
 
 
-def test_transfer_nonces_are_random_not_a_counter() -> None:
+def test_transfer_nonces_are_unpredictable_not_a_counter_nor_raw_generator_output() -> None:
     server, _ = server_and_client()
     nonces = []
     for _ in range(8):
@@ -318,6 +318,8 @@ def test_transfer_nonces_are_random_not_a_counter() -> None:
                 nonces.append(frag.nonce)
     assert len(set(nonces)) == 8
     assert sorted(nonces) != list(range(min(nonces), min(nonces) + 8))
+    raw = random.Random(2)  # the server's generator: its outputs are not the nonces
+    assert not set(nonces) & {raw.getrandbits(32) for _ in range(100)}
 
 
 def test_validated_and_accounted_addresses_are_bounded_tables() -> None:

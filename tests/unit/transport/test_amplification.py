@@ -117,9 +117,11 @@ def test_a_handler_error_reply_to_a_spoofed_address_stays_within_the_budget() ->
     ledger.feed(spoofed_request(b"q"), VICTIM, 0.0)
     (request,) = events(server)
     server.reply_error(VICTIM, request.request_id, ErrorCode.STATE_FAILURE, "x" * 1000, 0.0)
-    ledger.take()
+    (datagram, _), = ledger.take()
     run_timers(ledger, 600.0)
-    assert ledger.sent[VICTIM] > 0 and ledger.within_limit(VICTIM)
+    assert ledger.within_limit(VICTIM)
+    assert m.decode_datagram(datagram, TransportConfig().limits) == m.Error(
+        m.Kind.REQUEST, request.request_id, ErrorCode.STATE_FAILURE, "")  # the code alone
 
 
 def test_a_handler_error_reply_keeps_its_detail_for_a_real_client_with_the_budget() -> None:

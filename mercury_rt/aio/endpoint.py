@@ -86,6 +86,13 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         """Send a one-way message and await its acknowledgement."""
         await self._start(self.core.send, peer, payload, timeout)
 
+    def validate_address(self, peer: Addr) -> None:
+        """Tell the core `peer` has proved it receives what we send (e.g. it used keys
+        only our reply carried), lifting its anti-amplification limit (protocol.md 3.7);
+        replies that waited for it go out now."""
+        self.core.validate_address(peer, self._now())
+        self._service()
+
     async def drain(self) -> None:
         """Wait for every running handler to finish (graceful shutdown)."""
         while self._tasks:

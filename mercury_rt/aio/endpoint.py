@@ -83,13 +83,16 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         assert result is not None
         return result
 
-    def validate_address(self, peer: Addr) -> None:
-        """`peer` has proved it receives what we send (transit saw it use our keys)."""
-        self.core.validate_address(peer)
-
     async def send(self, peer: Addr, payload: bytes, timeout: float | None = None) -> None:
         """Send a one-way message and await its acknowledgement."""
         await self._start(self.core.send, peer, payload, timeout)
+
+    def validate_address(self, peer: Addr) -> None:
+        """Tell the core `peer` has proved it receives what we send (e.g. it used keys
+        only our reply carried), lifting its anti-amplification limit (protocol.md 3.7);
+        replies that waited for it go out now."""
+        self.core.validate_address(peer, self._now())
+        self._service()
 
     async def drain(self) -> None:
         """Wait for every running handler to finish (graceful shutdown)."""

@@ -169,6 +169,8 @@ class TransportSettings(_Strict):
         _TRANSPORT_DEFAULTS.max_message
     max_datagram: Annotated[int, Field(ge=512, le=65_000, strict=True)] = \
         _TRANSPORT_DEFAULTS.max_datagram
+    amplification_factor: Annotated[int, Field(ge=1, le=100, strict=True)] = \
+        _TRANSPORT_DEFAULTS.amplification_factor
 
     @model_validator(mode="after")
     def _consistent(self) -> TransportSettings:
@@ -180,7 +182,8 @@ class TransportSettings(_Strict):
         return TransportConfig(
             max_datagram=self.max_datagram, max_message=self.max_message,
             initial_rto=self.initial_rto, min_rto=self.min_rto, max_rto=self.max_rto,
-            default_timeout=self.default_timeout, reassembly_timeout=self.reassembly_timeout)
+            default_timeout=self.default_timeout, reassembly_timeout=self.reassembly_timeout,
+            amplification_factor=self.amplification_factor)
 
 
 class GateSettings(_Strict):

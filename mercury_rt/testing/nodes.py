@@ -244,7 +244,7 @@ class SimNode:
             case Opened():
                 channel = outcome.channel
                 if channel.address_validated:
-                    transport.validate_address(event.peer)
+                    transport.validate_address(event.peer, now)
                 inter = path is Path.INTER_CLUSTER
                 action = self.core.handle(
                     path, outcome.payload, key, event.deadline, now, sealed=not inter,

@@ -11,7 +11,7 @@ import pytest
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
-from mercury_rt.core.transport import MessageReceived, RequestReceived, TransportConfig
+from mercury_rt.core.transport import MessageReceived, RequestReceived, TransportConfig, wire
 
 pytestmark = pytest.mark.net
 FAST = TransportConfig(initial_rto=0.05, min_rto=0.01, max_rto=0.5, reassembly_timeout=5.0)
@@ -131,5 +131,42 @@ def test_a_call_beyond_the_callers_own_bounds_raises_call_error_with_its_code() 
                     await attempt
                 assert info.value.code == code
             assert await client.call(addr, b"still fine") == b"still fine"
+
+    run(main)
+
+
+class _Silent(asyncio.DatagramProtocol):
+    """A socket that only counts what reaches it: a source that never proves itself."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.arrived = asyncio.Event()
+        self.threshold = 1
+
+    def datagram_received(self, data: bytes, addr: tuple[object, ...]) -> None:
+        self.bytes += len(data)
+        if self.bytes >= self.threshold:
+            self.arrived.set()
+
+
+def test_a_source_that_never_echoes_gets_at_most_three_times_its_bytes_until_validated() -> None:
+    async def main() -> None:
+        async with endpoints((lambda e: b"R" * 200_000, None)) as (server,):
+            loop = asyncio.get_running_loop()
+            udp, silent = await loop.create_datagram_endpoint(
+                _Silent, local_addr=("127.0.0.3", 0))
+            try:
+                request = wire.encode_request(9 << 32, 5_000, 0, 1, 0, 0, b"tiny")
+                udp.sendto(request, server.local_address)
+                await silent.arrived.wait()  # the short lead fragment
+                source = udp.get_extra_info("sockname")[:2]
+                account = server.core._amplification.account(source)
+                assert account is not None and account.sent <= 3 * len(request)
+                assert silent.bytes <= 3 * len(request)
+                silent.threshold, silent.arrived = 20_000, asyncio.Event()
+                server.validate_address(source)  # as the session layer would
+                await silent.arrived.wait()
+            finally:
+                udp.close()
 
     run(main)

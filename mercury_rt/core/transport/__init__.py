@@ -14,9 +14,11 @@ each rule in one module:
 - retransmission scheduling (backoff, polling an acknowledged request, OVERLOADED
   retries), deadlines and NO_ANSWER, flow control (`max_call_span`): calling.py; the
   RTO (RFC 6298, Karn's rule) and the timer queue: timing.py
-- fragmentation: congestion window, loss detection, anti-amplification until a peer
-  proves its address, reassembly under memory bounds: fragments.py; which exchange a
-  fragment or FRAG_ACK belongs to: machine.py
+- fragmentation: congestion window, loss detection, reassembly under memory bounds:
+  fragments.py; which exchange a fragment or FRAG_ACK belongs to: machine.py
+- anti-amplification: at most 3x the bytes received to an address until it proves it
+  receives what we send, and the bounded tables of both: amplification.py; every answer
+  goes out through `_emit` or `_pump` in shared.py, which apply it
 - the public API and the dispatch of datagrams and timers: machine.py; the state both
   sides share, per-peer state included: shared.py
 - tunables and their consistency checks: config.py; what the user is told: events.py;

@@ -15,6 +15,7 @@ from typing import assert_never
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.transport.events import MessageReceived, RequestReceived
 from mercury_rt.core.transport.exchanges import LookupVerdict, Record, RecordState
+from mercury_rt.core.transport.fragments import MIN_CHUNK
 from mercury_rt.core.transport.shared import TransportState
 from mercury_rt.core.transport.wire import (
     Ack,
@@ -95,7 +96,7 @@ class AnsweringSide(TransportState):
                                                     "attempt; it may have run and is not rerun")
         elif self._records.has_room(peer, first.id, now):
             return True
-        self._emit(encode(Error(kind, first.id, code, detail)), peer)
+        self._emit_error(Error(kind, first.id, code, detail), peer)
         self.stats.refused += 1
         return False
 
@@ -116,37 +117,44 @@ class AnsweringSide(TransportState):
         elif record.sender is not None:
             self._pump(record.sender, now)
         elif record.state is RecordState.REPLIED:
-            self._emit(encode(Error(Kind.REQUEST, record.id, ErrorCode.REQUEST_LOST,
-                                    "reply no longer held; the request ran once")), record.peer)
+            self._emit_error(Error(Kind.REQUEST, record.id, ErrorCode.REQUEST_LOST,
+                                   "reply no longer held; the request ran once"), record.peer)
         else:
             self._emit(encode(Ack(Kind.REQUEST, record.id, self.incarnation)), record.peer)
 
     def _on_poll(self, poll: Poll, peer: Addr, now: float) -> None:
         record = self._records.get(peer, poll.id)
         if record is None or record.kind is not Kind.REQUEST:
-            self._emit(encode(Error(Kind.REQUEST, poll.id, ErrorCode.REQUEST_LOST,
-                                    "no such request here; it may or may not have run")), peer)
+            self._emit_error(Error(Kind.REQUEST, poll.id, ErrorCode.REQUEST_LOST,
+                                   "no such request here; it may or may not have run"), peer)
             return
         if record.sender is not None and record.reply is None:
             return
         self._answer_duplicate(record, now)
 
-    def _finish(self, peer: Addr, request_id: int, datagram: bytes, now: float) -> bool:
+    def _finish(self, peer: Addr, request_id: int, datagram: bytes, now: float,
+                fragmentable: bool = True) -> bool:
+        """Send a request's answer, once. One datagram when it fits `max_datagram` and the
+        address's budget; a reply that does not fit the budget becomes a transfer led by a
+        short last fragment (protocol.md 3.7); anything withheld is kept for the caller's
+        retransmissions."""
         record = self._records.get(peer, request_id)
         if record is None or record.state is not RecordState.RUNNING:
             self.stats.late_replies += 1
             return False
         record.state = RecordState.REPLIED
-        if len(datagram) <= self.config.max_datagram:
-            self._emit(datagram, peer)
-            if self._records.reply_fits(len(datagram)):
-                record.reply = datagram
-                self._records.charge_reply(record, len(datagram))
-            return True
-        budget = None if self._peer(peer).validated else max(
-            record.bytes_in * self.config.amplification_factor, self.config.max_datagram)
-        record.sender = self._new_sender(peer, Kind.REPLY, request_id, datagram, budget)
-        self._records.charge_reply(record, len(datagram))
+        size = len(datagram)
+        if size <= self.config.max_datagram:
+            lead = not self._emit(datagram, peer) and fragmentable and size > MIN_CHUNK
+            if not lead:  # sent, or withheld and kept for the caller's retransmission
+                if self._records.reply_fits(size):
+                    record.reply = datagram
+                    self._records.charge_reply(record, size)
+                return True
+        else:
+            lead = not self._fits(peer, size)
+        record.sender = self._new_sender(peer, Kind.REPLY, request_id, datagram, lead)
+        self._records.charge_reply(record, size)
         self._pump(record.sender, now)
         self._timers.arm(record, min(now + record.sender.rto, record.expires_at))
         return True

@@ -110,9 +110,9 @@ class CallingSide(TransportState):
     def _transmit(self, call: Call, state: PeerState, now: float) -> None:
         datagram = self._encode_call(call, state, now)
         if len(datagram) <= self.config.max_datagram:
-            self._emit(datagram, call.peer)
+            self._emit_own(datagram, call.peer)
         else:
-            call.sender = self._new_sender(call.peer, call.kind, call.handle, datagram, None)
+            call.sender = self._new_sender(call.peer, call.kind, call.handle, datagram)
             self._pump(call.sender, now)
         self._arm_call(call, now + call.rto)
 
@@ -131,11 +131,11 @@ class CallingSide(TransportState):
         self.stats.retransmissions += 1
         sender = call.sender
         if call.state is CallState.ACKED:
-            self._emit(encode(Poll(call.handle)), call.peer)
+            self._emit_own(encode(Poll(call.handle)), call.peer)
         elif sender is not None:
             self._resend_fragments(sender, now)
         else:
-            self._emit(self._encode_call(call, self._peer(call.peer), now), call.peer)
+            self._emit_own(self._encode_call(call, self._peer(call.peer), now), call.peer)
         self._arm_call(call, now + call.rto)
 
     def _arm_call(self, call: Call, when: float) -> None:
@@ -149,6 +149,7 @@ class CallingSide(TransportState):
         call = self._own_call(reply.id, peer, Kind.REQUEST)
         if call is None:
             return
+        self._validate(peer, now)
         state = self._peer(peer)
         state.incarnation = reply.incarnation
         if call.transmissions == 1 and call.sender is None:
@@ -162,6 +163,7 @@ class CallingSide(TransportState):
         call = self._own_call(ack.id, peer, ack.kind)
         if call is None:
             return
+        self._validate(peer, now)
         self._peer(peer).incarnation = ack.incarnation
         if ack.kind is Kind.MESSAGE:
             if call.transmissions == 1 and call.sender is None:
@@ -179,6 +181,7 @@ class CallingSide(TransportState):
         call = self._own_call(error.id, peer, error.kind)
         if call is None:
             return
+        self._validate(peer, now)
         if error.code == ErrorCode.OVERLOADED and call.state is CallState.SENT:
             self.stats.overloaded_retries += 1
             call.rto = self._backoff(call.rto)

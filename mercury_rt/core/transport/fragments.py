@@ -5,9 +5,8 @@ Sending: the encoded message is cut into `chunk_size` pieces. A congestion windo
 fragments in flight. The receiver's FRAG_ACKs report a cumulative count plus a selective
 bitmap; a fragment is declared lost when `loss_threshold` fragments sent after it have
 been acknowledged (QUIC's packet-threshold rule), or when the retransmission timer
-fires with no progress. Until the peer echoes our random nonce, the bytes we send are
-capped at `amplification_factor` times the bytes it sent us, so a spoofed source
-address cannot turn us into an amplifier.
+fires with no progress. `pump` can also be held to a byte allowance: the transport's
+anti-amplification budget for a reply to an address not yet validated (amplification.py).
 
 Receiving: memory is charged as fragment bytes arrive (not reserved from the declared total), per
 peer and in total, so a peer must actually send the bytes it makes us hold, and one
@@ -60,7 +59,8 @@ class FragmentSender:
     chunk_size: int
     settings: TransferSettings
     rto: float
-    budget: int | None = None
+    limited: bool = False
+    """The last `pump` stopped short of the window because of its byte allowance."""
     count: int = 0
     cwnd: float = 0.0
     ssthresh: float = 0.0
@@ -95,23 +95,52 @@ class FragmentSender:
         """Every fragment acknowledged."""
         return self.acked_count == self.count
 
-    def pump(self, now: float) -> list[bytes]:
-        """Fragments to send now, within the window and the amplification budget."""
+    def pump(self, now: float, allowance: int | None = None) -> list[bytes]:
+        """Fragments to send now, within the window and, if given, `allowance` bytes in
+        total (the first that would not fit stays unsent, and `limited` says so)."""
         out: list[bytes] = []
+        self.limited = False
         while self.flight < int(self.cwnd):
             index = self._next_to_send()
             if index is None:
                 break
-            datagram = self._fragment(index, now, 0)
-            if self.budget is not None:
-                if self.budget < len(datagram):
+            datagram = self._encode_fragment(index, 0)
+            if allowance is not None:
+                if allowance < len(datagram):
                     self._unsend(index)
+                    self.limited = True
+                    last = self._short_last(allowance, now)
+                    if last is not None:
+                        out.append(last)
                     break
-                self.budget -= len(datagram)
+                allowance -= len(datagram)
+            self._mark_sent(index, now)
             out.append(datagram)
         if out:
-            out[-1] = self._fragment(self._last_index, now, ACK_NOW, resend=True)
+            out[-1] = self._encode_fragment(self._last_index, ACK_NOW)
         return out
+
+    def lead_with_last(self) -> None:
+        """Send the last fragment first. Chosen short (`lead_chunk_size`), it fits the
+        small budget of an unvalidated address, and the FRAG_ACK it asks for proves the
+        address and lifts the limit for the rest."""
+        if self.count > 1:
+            self.lost.append(self.count - 1)
+
+    def _short_last(self, allowance: int, now: float) -> bytes | None:
+        """When the allowance stops the transfer, the last fragment (the short one, see
+        `lead_with_last`) if it is neither held nor in flight and fits: its FRAG_ACK
+        validates the address, so it must not wait behind a full fragment."""
+        last = self.count - 1
+        if self.acked[last] or self.in_flight[last]:
+            return None
+        datagram = self._encode_fragment(last, 0)
+        if len(datagram) > allowance:
+            return None
+        if self.send_seq[last] >= 0:
+            self.retransmitted[last] = 1
+        self._mark_sent(last, now)
+        return datagram
 
     def probe(self) -> bytes:
         """The last fragment again, asking for an acknowledgement; changes no state."""
@@ -122,7 +151,6 @@ class FragmentSender:
 
     def on_ack(self, cumulative: int, sack: bytes, now: float) -> AckProgress:
         """Apply a FRAG_ACK."""
-        self.budget = None
         sample: float | None = None
         newest = -1
         newly = self._newly_acked(cumulative, sack)
@@ -167,9 +195,11 @@ class FragmentSender:
             if not self.acked[index] and not self.in_flight[index]:
                 self.retransmitted[index] = 1
                 return index
-        if self.next_new < self.count:
+        while self.next_new < self.count:
             self.next_new += 1
-            return self.next_new - 1
+            index = self.next_new - 1
+            if not self.acked[index] and not self.in_flight[index]:
+                return index
         return None
 
     def _unsend(self, index: int) -> None:
@@ -178,15 +208,17 @@ class FragmentSender:
         else:
             self.next_new -= 1
 
-    def _fragment(self, index: int, now: float, flags: int, resend: bool = False) -> bytes:
-        if not resend:
-            self._last_index = index
-            self.seq += 1
-            self.send_seq[index] = self.seq
-            self.sent_at[index] = now
-            self.in_flight[index] = 1
-            self.flight += 1
-            self.order.append((self.seq, index))
+    def _mark_sent(self, index: int, now: float) -> None:
+        self._last_index = index
+        self.seq += 1
+        self.send_seq[index] = self.seq
+        self.sent_at[index] = now
+        self.in_flight[index] = 1
+        self.flight += 1
+        self.order.append((self.seq, index))
+
+    def _encode_fragment(self, index: int, flags: int) -> bytes:
+        """Fragment `index` on the wire (ACK_NOW does not change its length)."""
         start = index * self.chunk_size
         return encode(Fragment(self.kind, self.id, self.nonce, len(self.blob), self.chunk_size,
                                index, flags, self.blob[start:start + self.chunk_size]))
@@ -222,6 +254,22 @@ class FragmentSender:
 
 
 MIN_CHUNK = 256
+LEAD_BYTES = 16
+"""The longest last piece `lead_chunk_size` looks for."""
+LEAD_SEARCH = 1024
+"""How many chunk sizes it tries (bounded work per reply, whatever `max_datagram` is)."""
+
+
+def lead_chunk_size(total: int, largest: int) -> int:
+    """A chunk size in [MIN_CHUNK, largest] that leaves a last piece of 1..LEAD_BYTES bytes
+    (`largest` if there is none): that piece's fragment is a few dozen bytes, within the
+    budget even a minimal request earns. Tries at most LEAD_SEARCH sizes, largest first."""
+    top = min(largest, total - 1)
+    for chunk in range(top, max(MIN_CHUNK, top - LEAD_SEARCH) - 1, -1):
+        if 0 < total % chunk <= LEAD_BYTES:
+            return chunk
+    return largest
+
 MAX_SACK_BYTES = 128
 _OVERHEAD = 256
 

@@ -92,10 +92,6 @@ class Transport(CallingSide, AnsweringSide):
         self._after_finish(call, call.sent_at)
         return True
 
-    def validate_address(self, peer: Addr) -> None:
-        """An upper layer has proof that `peer` receives what we send (e.g. it used keys
-        only our reply carried): the anti-amplification limit no longer applies to it."""
-
     # ----- server API ------------------------------------------------------------------
 
     def reply(self, peer: Addr, request_id: int, payload: bytes, now: float) -> bool:
@@ -113,8 +109,9 @@ class Transport(CallingSide, AnsweringSide):
     def reply_error(self, peer: Addr, request_id: int, code: int, detail: str,
                     now: float) -> bool:
         """Answer a request with a typed error instead of a reply."""
-        datagram = encode(Error(Kind.REQUEST, request_id, int(code), detail[:MAX_DETAIL]))
-        return self._finish(peer, request_id, datagram, now)
+        error = Error(Kind.REQUEST, request_id, int(code), detail[:MAX_DETAIL])
+        return self._finish(peer, request_id, self._error_datagram(error, peer), now,
+                            fragmentable=False)
 
     # ----- inputs ----------------------------------------------------------------------
 
@@ -128,7 +125,21 @@ class Transport(CallingSide, AnsweringSide):
         except MessageError as exc:
             self.stats.count_decode_error(exc.code)
             return
+        account = None if peer in self._validated else self._amplification.received(
+            peer, len(data))
         self._dispatch(message, peer, len(data), now)
+        if account is not None and account.blocked:
+            self._unblock(account, now)
+
+    def validate_address(self, peer: Addr, now: float) -> None:
+        """The layer above has proof that `peer` receives what we send (e.g. it used keys
+        only our reply carried): lift its anti-amplification limit and resume the replies
+        that were waiting for it."""
+        self._validate(peer, now)
+
+    def is_validated(self, peer: Addr) -> bool:
+        """Whether `peer` has proved its address (so it is not amplification-limited)."""
+        return peer in self._validated
 
     def handle_timer(self, now: float) -> None:
         """Run every timer due at `now`: retransmissions, deadlines, expiries."""
@@ -193,6 +204,7 @@ class Transport(CallingSide, AnsweringSide):
             call = self._own_call(frag.id, peer, Kind.REQUEST)
             if call is None:
                 return False
+            self._validate(peer, now)
             self._peer_holds(call)
             self._timers.arm(call, min(now + call.rto, call.expires_at))
             return True
@@ -208,8 +220,8 @@ class Transport(CallingSide, AnsweringSide):
     def _refuse_fragment(self, frag: Fragment, peer: Addr, verdict: FragmentVerdict) -> None:
         self.stats.fragments_refused += 1
         if verdict is FragmentVerdict.TOO_LARGE and frag.kind is not Kind.REPLY:
-            self._emit(encode(Error(frag.kind, frag.id, ErrorCode.MESSAGE_TOO_LARGE,
-                                    f"message over {self.config.max_message} bytes")), peer)
+            self._emit_error(Error(frag.kind, frag.id, ErrorCode.MESSAGE_TOO_LARGE,
+                                   f"message over {self.config.max_message} bytes"), peer)
 
     def _on_reassembled(self, entry: Reassembly, peer: Addr, now: float) -> None:
         try:
@@ -237,10 +249,10 @@ class Transport(CallingSide, AnsweringSide):
             self.stats.unexpected += 1
             return
         state = self._peer(peer)
-        state.validated = True
         progress = sender.on_ack(ack.cumulative, ack.sack, now)
         if progress.rtt_sample is not None:
             state.rtt.sample(progress.rtt_sample)
+        self._validate(peer, now)
         self._pump(sender, now)
         if progress.advanced:
             self._restart_transfer_timer(ack, peer, state.rtt.rto, now)

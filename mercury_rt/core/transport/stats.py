@@ -26,6 +26,9 @@ class TransportStats:
     fragments_refused: int = 0
     fragmented_sends: int = 0
     reassemblies_expired: int = 0
+    amplification_limited: int = 0
+    """Datagrams (or bursts of reply fragments) withheld: they would have exceeded the
+    anti-amplification budget of an address not yet validated."""
     decode_errors: dict[str, int] = field(default_factory=dict)
 
     def count_decode_error(self, code: int) -> None:

@@ -73,6 +73,7 @@ transport:
   min_rto: 0.01
   max_rto: 4
   max_datagram: 1400
+  amplification_factor: 2
 log:
   level: debug
   audit_file: state/audit.jsonl
@@ -84,7 +85,7 @@ gate:
     assert routing.security is SecurityOrder.REDIRECT_FIRST and routing.max_forward_hops == 3
     transport = config.transport.to_config()
     assert (transport.initial_rto, transport.min_rto, transport.max_rto) == (0.2, 0.01, 4.0)
-    assert transport.max_datagram == 1400
+    assert transport.max_datagram == 1400 and transport.amplification_factor == 2
     assert config.log.audit_file == workdir / "state" / "audit.jsonl"
     assert config.gate.spent_store_limit == 5
 

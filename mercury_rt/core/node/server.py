@@ -38,6 +38,7 @@ from mercury_rt.core.gate import (
     TargetTags,
     evaluate,
     request_digest,
+    source_failure_code,
 )
 from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
 from mercury_rt.core.node.actions import (
@@ -496,7 +497,7 @@ class NodeCore:
         try:
             cluster = self.sources.verify(source).principal.cluster
         except MercuryError as exc:
-            return NodeReply(int(ErrorCode.SOURCE_UNVERIFIED),
+            return NodeReply(int(source_failure_code(exc)),
                              message=f"source EID does not verify: {exc.message}"[
                                  :MAX_MESSAGE_TEXT])
         if received.proof is None or not received.proof.check(cluster,

@@ -189,6 +189,14 @@ class NodeCore:
         self.state.cluster_id = cluster_id
         self.state.view = replace(self.state.view, cluster_id_version=cluster_id.version)
         self._cluster_id_bytes = cluster_id.encode()
+        self._keep_known()
+
+    def _keep_known(self) -> None:
+        """Our cluster and the policy's trusted clusters keep their rotation history in the
+        key ring however many strangers' clusters pass through it (protocol.md 4.5)."""
+        policy = self.state.policy
+        self._kept_for = policy
+        self.verifier.ring.keep({self.master_hash, *policy.clusters})
 
     def record_move(self, local: bytes, new_eid: bytes, issued_at: int,
                     cluster_key: Ed25519PrivateKey) -> None:
@@ -480,6 +488,8 @@ class NodeCore:
             Target(target.local, request.endpoint, request.operation), source,
             request_digest(op.body), op.payments, request.delegation, target.persona)
         policy = self.state.policy
+        if policy is not self._kept_for:
+            self._keep_known()
         state = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
                           tags=self.target_tags)
         decision = evaluate(gate_request, policy, state, now)

@@ -51,6 +51,7 @@ from mercury_rt.core.node.actions import (
     Respond,
     ServeState,
 )
+from mercury_rt.core.node.delivered import DeliveredIds, DeliveredSettings, DeliveredStore
 from mercury_rt.core.node.messages import (
     MAX_MESSAGE_TEXT,
     ClusterIdQuery,
@@ -93,11 +94,6 @@ from policy.access import PolicyAcls, Target
 from policy.model import Policy
 from policy.transit import transit_minimum
 
-DELIVERED_LIMIT = 1_000_000
-DELIVERED_RETENTION = 7 * 24 * 3600.0
-"""How long a node remembers one-way message ids it ran (longer than any held message
-lives at its sender, so a retried message is never run twice)."""
-
 
 class NodeError(MercuryError):
     """A request this node cannot take, with a routing or identity code."""
@@ -105,6 +101,7 @@ class NodeError(MercuryError):
     code = ErrorCode.NODE_LOCAL_ERROR
 
 
+DEFAULT_DELIVERED = DeliveredSettings()
 AuditSink = Callable[[GateRequest, Allow | Deny], None]
 """Where the node reports gate decisions (the shell writes them to the audit log)."""
 FETCH_ADDRESSES = 3
@@ -134,7 +131,8 @@ class NodeCore:
 
     def __init__(self, state: NodeState, *, routing: RoutingConfig, verifier: EidVerifier,
                  spent: SpentStampStore, seal: IntraSeal,
-                 delivered: SpentStampStore | None = None,
+                 delivered: DeliveredStore | None = None,
+                 delivered_settings: DeliveredSettings = DEFAULT_DELIVERED,
                  audit: AuditSink | None = None) -> None:
         self.state = state
         self.audit = audit
@@ -145,7 +143,9 @@ class NodeCore:
         self.spent = spent
         self.seal = seal
         self.delivered = delivered if delivered is not None else MemorySpentStore(
-            DELIVERED_LIMIT)  # not `or`: an empty store is falsy (it has __len__)
+            delivered_settings.limit)  # not `or`: an empty store is falsy (it has __len__)
+        self.delivered_ids = DeliveredIds(self.delivered, delivered_settings)
+        """Run-once bookkeeping over `delivered`, with a share per source cluster."""
         self._fetched: OrderedDict[bytes, float] = OrderedDict()
         self._fetching: set[bytes] = set()
         self._silent: OrderedDict[bytes, float] = OrderedDict()
@@ -162,7 +162,8 @@ class NodeCore:
     def for_cluster(cls, cluster_ids: Sequence[ClusterId], cluster_key: Ed25519PrivateKey,
                     policy: Policy, view: ClusterView, intra_addresses: Mapping[bytes, Addr],
                     *, routing: RoutingConfig, spent: SpentStampStore, seal_prefix: bytes,
-                    delivered: SpentStampStore | None = None,
+                    delivered: DeliveredStore | None = None,
+                    delivered_settings: DeliveredSettings = DEFAULT_DELIVERED,
                     audit: AuditSink | None = None) -> NodeCore:
         """A node core from its cluster's configuration, as every host builds it.
 
@@ -176,7 +177,7 @@ class NodeCore:
         seal = IntraSeal(derive_intra_key(cluster_key), seal_prefix)
         state = NodeState(cluster_ids[-1], policy, view, intra_addresses)
         return cls(state, routing=routing, verifier=verifier, spent=spent, seal=seal,
-                   delivered=delivered, audit=audit)
+                   delivered=delivered, delivered_settings=delivered_settings, audit=audit)
 
     @property
     def master_hash(self) -> bytes:
@@ -411,14 +412,16 @@ class NodeCore:
         sealed, bundle = request.sealed, admitted.bundle
         message_id = admitted.op.request.message_id
         if message_id is not None:
-            seen = self.delivered.add_if_absent(message_id, int(now + DELIVERED_RETENTION), now)
+            sender = admitted.allow.originator.cluster
+            seen = self.delivered_ids.add(sender, message_id, now)
             if seen is SpendResult.ALREADY_SPENT:
                 self.duplicates += 1
                 return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
             if seen is SpendResult.FULL:
                 return self._respond(sealed, NodeReply(
                     int(ErrorCode.OVERLOADED), cluster_id=bundle,
-                    message="too many one-way message ids remembered; retry later"))
+                    message="too many one-way message ids remembered for your cluster or "
+                            "in all; retry later"))
         call = _incoming(request, admitted, request.one_way or message_id is not None)
         return Invoke(call, sealed, bundle, admitted.allow)
 

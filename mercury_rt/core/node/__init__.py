@@ -20,6 +20,8 @@ Everything a node decides lives in this package:
   (`settle_attempt`), the held record, its retry schedule and expiry.
 - delivered.py: the one-way message ids a node has run, bounded, with a share per source
   cluster so one sender filling its share does not stop the others.
+- fetch_budget.py: how many key fetches for unverifiable callers a node starts, and whom
+  it asks (all clusters together, per listed address, failures remembered).
 - seal.py: the intra-cluster seal (a key derived from the cluster key).
 - messages.py, state_messages.py: the node's request and reply formats, including the
   bound on reply text (`MAX_MESSAGE_TEXT`) and the remote-state fetch and commit.

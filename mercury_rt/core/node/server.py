@@ -52,6 +52,7 @@ from mercury_rt.core.node.actions import (
     ServeState,
 )
 from mercury_rt.core.node.delivered import DeliveredIds, DeliveredSettings, DeliveredStore
+from mercury_rt.core.node.fetch_budget import FetchBudget
 from mercury_rt.core.node.messages import (
     MAX_MESSAGE_TEXT,
     ClusterIdQuery,
@@ -147,10 +148,12 @@ class NodeCore:
         self.delivered_ids = DeliveredIds(self.delivered, delivered_settings)
         """Run-once bookkeeping over `delivered`, with a share per source cluster."""
         self._fetched: OrderedDict[bytes, float] = OrderedDict()
-        self._fetching: set[bytes] = set()
+        self._fetching: dict[bytes, tuple[Addr, ...]] = {}
+        """Clusters whose keys the shell is fetching now, and whom it asks (cleared when
+        one answers with the keys): their requests wait for it."""
+        self.fetch_budget = FetchBudget()
         self._silent: OrderedDict[bytes, float] = OrderedDict()
         """Mirror node id -> when it last failed to acknowledge a forwarded request."""
-        """Clusters whose keys the shell is fetching now: their requests wait for it."""
         self.target_tags = TargetTags()
         self._tables: dict[Path, TransitTable] = {}
         self._tables_of: Policy | None = None
@@ -233,8 +236,11 @@ class NodeCore:
 
     def fetch_finished(self, master_hash: bytes) -> None:
         """The shell's fetch of that cluster's keys ended (learned or not): from now on
-        its requests are decided without waiting, and the FETCH_EVERY spacing applies."""
-        self._fetching.discard(master_hash)
+        its requests are decided without waiting, and the FETCH_EVERY spacing applies.
+        Addresses asked in vain are not asked for that cluster again for a while."""
+        asked = self._fetching.pop(master_hash, ())
+        if asked:
+            self.fetch_budget.failed(master_hash, asked, self._fetched.get(master_hash, 0.0))
 
     def learn_keys(self, master_hash: bytes, reply: bytes) -> bool:
         """Take a fetched cluster ID if it proves itself and is the one asked for."""
@@ -248,6 +254,8 @@ class NodeCore:
             self.verifier.add_cluster_id(cluster_id)
         except MercuryError:
             return False
+        if master_hash in self._fetching:
+            self._fetching[master_hash] = ()  # the fetch succeeded: no address failed
         return True
 
     def handle_local(self, payload: bytes, request_key: bytes, deadline: float, now: float,
@@ -278,9 +286,10 @@ class NodeCore:
 
     def _fetch_for(self, source: bytes, now: float) -> tuple[bytes, tuple[Addr, ...],
                                                                bytes] | None:
-        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY; while
-        one is under way, every request from that cluster joins it (the shell sends the
-        queries once) and is decided again when it ends."""
+        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY and
+        within the FetchBudget (all clusters, each listed address); while one is under way,
+        every request from that cluster joins it (the shell sends the queries once) and is
+        decided again when it ends."""
         wanted = self.sources.wanted.pop(self._cluster_of(source), None)
         if wanted is None:
             return None
@@ -292,13 +301,16 @@ class NodeCore:
                 return None
             if len(self._fetching) >= MAX_FETCHES:
                 return None
+            listed = ((str(a.host), a.port) for a in sorted(
+                eid.cluster_id.addresses, key=lambda a: a.priority))
+            addresses = self.fetch_budget.start(master, listed, now, FETCH_ADDRESSES)
+            if not addresses:
+                return None
             self._fetched[master] = now
-            self._fetching.add(master)
+            self._fetching[master] = addresses
             if len(self._fetched) > MAX_FETCHES:
                 self._fetched.popitem(last=False)
-        addresses = tuple((str(a.host), a.port) for a in sorted(
-            eid.cluster_id.addresses, key=lambda a: a.priority)[:FETCH_ADDRESSES])
-        return master, addresses, encode_cluster_id_query(master)
+        return master, self._fetching[master], encode_cluster_id_query(master)
 
     def _cluster_of(self, source: bytes) -> bytes:
         try:

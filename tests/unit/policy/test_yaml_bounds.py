@@ -6,6 +6,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -18,6 +19,7 @@ from policy import schema as policy_schema
 from policy import yaml_source
 from policy.load import parse_policy
 from policy.yaml_source import ConfigFileError
+from tests.nodecfg_support import run
 
 POLICY = "version: 1\nlevels: [public, secret]\n"
 
@@ -60,7 +62,7 @@ def test_nesting_at_the_limit_is_only_judged_by_the_schema() -> None:
     assert error.code is ErrorCode.CONFIG_INVALID, "deep but allowed: the schema decides"
 
 
-def test_the_size_bound_still_holds(tmp_path: typing.Any) -> None:
+def test_the_size_bound_still_holds(tmp_path: Path) -> None:
     path = tmp_path / "big.yaml"
     path.write_text("#" * (yaml_source.MAX_FILE_BYTES + 1))
     with pytest.raises(ConfigFileError) as info:
@@ -127,3 +129,24 @@ def test_the_schemas_have_number_fields_to_check() -> None:
 def test_every_number_field_refuses_a_boolean(name: str, leaf: Any, boolean: bool) -> None:
     with pytest.raises(pydantic.ValidationError):
         TypeAdapter(leaf).validate_python(boolean)
+
+
+@pytest.mark.parametrize("kind", ["block", "flow"])
+def test_node_check_refuses_a_900_deep_config_without_a_traceback(tmp_path: Path,
+                                                                  kind: str) -> None:
+    deep = _block(900) if kind == "block" else _flow(900)
+    config = tmp_path / "node.yaml"
+    config.write_text(deep.replace("version: 1\n", "node_id: node-a\n"))
+    result = run("node", "check", str(config))
+    assert result.exit_code == 2 and result.exception is not None  # SystemExit(2) only
+    assert isinstance(result.exception, SystemExit)
+    assert f"limit is {yaml_source.MAX_DEPTH}" in result.output
+    assert "error 805 CONFIG_TOO_DEEP" in result.output and "Traceback" not in result.output
+
+
+def test_policy_check_refuses_a_900_deep_policy_without_a_traceback(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(_block(900))
+    result = run("policy", "check", str(policy))
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert f"{policy}:{2 + yaml_source.MAX_DEPTH}: nested more than" in result.output

@@ -150,3 +150,12 @@ def test_policy_check_refuses_a_900_deep_policy_without_a_traceback(tmp_path: Pa
     result = run("policy", "check", str(policy))
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     assert f"{policy}:{2 + yaml_source.MAX_DEPTH}: nested more than" in result.output
+
+
+def test_aliases_count_where_they_are_used() -> None:
+    """Each anchor is 40 deep, within the limit; used inside one another they are not."""
+    text = "version: 1\nlevels: [public]\nx0: &a0 " + "[" * 40 + "]" * 40 + "\n"
+    for i in range(1, 4):
+        text += f"x{i}: &a{i} " + "[" * 39 + f"*a{i - 1}" + "]" * 39 + "\n"
+    error = _refusal(text)
+    assert error.code is ErrorCode.CONFIG_TOO_DEEP

@@ -186,6 +186,7 @@ class ErrorCode(IntEnum):
     CONFIG_DUPLICATE_KEY = 802
     CONFIG_INVALID = 803
     CONFIG_TOO_LARGE = 804
+    CONFIG_TOO_DEEP = 805
     # 850-869: node configuration (mercury_rt.config)
     NODE_CONFIG_INVALID = 850
     NODE_CLUSTER_DIR_UNUSABLE = 851

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from carbon.symbols import Symbol, SymbolError
 from policy.yaml_source import Loc
@@ -25,8 +25,16 @@ _HEX = re.compile(HEX_PATTERN)
 
 EntityName = Annotated[str, Field(pattern=NAME_PATTERN)]
 LevelName = Annotated[str, Field(pattern=LEVEL_PATTERN)]
-Number = Annotated[int, Field(ge=0, le=0xFFFF)]
-Bits = Annotated[int, Field(ge=0, le=40)]
+Number = Annotated[int, Field(ge=0, le=0xFFFF, strict=True)]
+Bits = Annotated[int, Field(ge=0, le=40, strict=True)]
+"""Every integer is strict: YAML `true` is a bool, and pydantic would otherwise read it as 1."""
+
+
+def _not_bool(value: object) -> object:
+    """Literal[1] accepts True (True == 1); a version is a number, not a boolean."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
 
 
 class _Strict(BaseModel):
@@ -97,8 +105,8 @@ class HashcashSpec(_Strict):
     """How long a stamp stays valid and how far ahead its date may be. (How many spent
     stamps a node remembers is a node resource: the node config's gate.spent_store_limit.)"""
 
-    max_age_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
-    max_future_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    max_age_seconds: Annotated[int, Field(ge=60, le=7 * 86400, strict=True)] = 3600
+    max_future_seconds: Annotated[int, Field(ge=0, le=86400, strict=True)] = 300
 
     @model_validator(mode="before")
     @classmethod
@@ -112,7 +120,7 @@ class HashcashSpec(_Strict):
 class DelegationSpec(_Strict):
     """The longest delegation chain a request may carry."""
 
-    max_chain: Annotated[int, Field(ge=0, le=16)] = 4
+    max_chain: Annotated[int, Field(ge=0, le=16, strict=True)] = 4
 
 
 class TransitSpec(_Strict):
@@ -125,7 +133,7 @@ class TransitSpec(_Strict):
 class PolicyFile(_Strict):
     """The whole policy file."""
 
-    version: Literal[1]
+    version: Annotated[Literal[1], BeforeValidator(_not_bool)]
     levels: Annotated[list[LevelName], Field(min_length=1, max_length=64)]
     entities: dict[EntityName, EntitySpec] = {}
     new_entities: list[NewEntityRule] = []

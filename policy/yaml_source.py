@@ -5,6 +5,9 @@ so operators see one error format everywhere. PyYAML is used at the node level (
 not the object level, so every value keeps the line it came from; pydantic error locations
 are then mapped back to those lines. Duplicate mapping keys are an error (PyYAML silently
 keeps the last one, which hides typos). The C loader is used when libyaml is present.
+Files are bounded in size (MAX_FILE_BYTES), in values (MAX_NODES) and in nesting depth
+(MAX_DEPTH): the events are scanned for depth before any tree is built, because composing
+and building recurse once per level and a hostile file could nest a thousand levels deep.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ SemanticCheck = Callable[[M], Iterable[tuple[Loc, str]]]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 1_000_000
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and sequences (the document itself is depth 0; aliases
+count where they are used). Real policies and node configs are under 10 deep."""
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -107,6 +113,7 @@ def _read(path: Path) -> str:
 def _compose(text: str, filename: str) -> _Document:
     loader = _Loader(text)
     try:
+        _check_depth(text, filename)
         node = loader.get_single_node()
         builder = _Builder(loader, filename)
         data = builder.build(node, ()) if node is not None else None
@@ -114,6 +121,8 @@ def _compose(text: str, filename: str) -> _Document:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        if "maximum nesting depth" in what:  # libyaml's own bound (1000), hit while it scans
+            raise _too_deep(filename, mark) from None  # ahead in flow style
         raise ConfigFileError([Problem(filename, line, "", f"YAML syntax: {what}")],
                               ErrorCode.CONFIG_YAML_SYNTAX) from None
     except yaml.YAMLError as exc:
@@ -122,6 +131,25 @@ def _compose(text: str, filename: str) -> _Document:
     finally:
         loader.dispose()
     return _Document(data, builder.lines, tuple(builder.duplicates))
+
+
+def _too_deep(filename: str, mark: Any) -> ConfigFileError:
+    line = mark.line + 1 if mark is not None else 1
+    return ConfigFileError([Problem(filename, line, "", f"nested more than {MAX_DEPTH} levels "
+                                    f"deep; the limit is {MAX_DEPTH}")],
+                           ErrorCode.CONFIG_TOO_DEEP)
+
+
+def _check_depth(text: str, filename: str) -> None:
+    """Refuse nesting past MAX_DEPTH from the event stream, which needs no recursion."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_deep(filename, event.start_mark)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 class _Builder:
@@ -134,18 +162,22 @@ class _Builder:
         self.duplicates: list[Problem] = []
         self.count = 0
 
-    def build(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+    def build(self, node: yaml.Node, path: tuple[str, ...], depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise yaml.YAMLError(f"more than {MAX_NODES} values (alias expansion?)")
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.CollectionNode) and depth >= MAX_DEPTH:
+            raise _too_deep(self.filename, node.start_mark)  # aliases nest past the scan
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
+            return self._mapping(node, path, depth + 1)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, str(i))) for i, item in enumerate(node.value)]
+            return [self.build(item, (*path, str(i)), depth + 1)
+                    for i, item in enumerate(node.value)]
         return self.loader.construct_object(node, deep=True)
 
-    def _mapping(self, node: yaml.MappingNode, path: tuple[str, ...]) -> dict[Any, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: tuple[str, ...],
+                 depth: int) -> dict[Any, Any]:
         seen: dict[str, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -164,7 +196,7 @@ class _Builder:
             key = self._key(key_node)  # again: merged-in keys were not seen above
             child = (*path, str(key))
             self.lines[child] = key_node.start_mark.line + 1
-            result[key] = self.build(value_node, child)
+            result[key] = self.build(value_node, child, depth)
         return result
 
     def _key(self, key_node: yaml.Node) -> Any:

@@ -68,6 +68,12 @@ class LmdbSpentStore:
         """Record `digest` unless present or full; expired entries are dropped first."""
         return self.store.apply(lambda w: self._add(w, digest, expires_at, now))
 
+    def contains(self, digest: bytes, now: float) -> bool:
+        """Whether `digest` is held and unexpired at `now` (one read, adds nothing)."""
+        with self.store.reading() as view:
+            value = view.get(NODE_ENTITY, self.entries, (digest,))
+        return value is not None and type(value[0]) is int and value[0] > now
+
     def _add(self, w: WriteView, digest: bytes, expires_at: int, now: float) -> SpendOutcome:
         before = _count(w.get(NODE_ENTITY, self.meta, _COUNT_KEY))
         count = before - _drop_expired(w, now, self.entries, self.expiries)

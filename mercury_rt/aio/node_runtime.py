@@ -48,6 +48,8 @@ from mercury_rt.core.membership import NodeIdentity
 from mercury_rt.core.node import (
     CallPlanner,
     CallRequest,
+    DeliveredSettings,
+    DeliveredStore,
     Drop,
     FetchKeys,
     Forward,
@@ -101,7 +103,8 @@ class NodeSpec:
     transport: TransportConfig = field(default_factory=TransportConfig)
     invoke_limits: InvokeLimits = field(default_factory=InvokeLimits)
     spent: SpentStampStore | None = None
-    delivered: SpentStampStore | None = None
+    delivered: DeliveredStore | None = None
+    delivered_settings: DeliveredSettings = field(default_factory=DeliveredSettings)
     audit_file: pathlib.Path | None = None
     """Append every gate decision here as a JSON line (the audit trail), if set."""
     held_store: HeldStore | None = None
@@ -126,6 +129,7 @@ class NodeRuntime:
         self.core = NodeCore.for_cluster(
             spec.cluster_ids, spec.cluster_key, spec.policy, spec.view, spec.intra_addresses,
             routing=spec.routing, seal_prefix=os.urandom(4), delivered=spec.delivered,
+            delivered_settings=spec.delivered_settings,
             audit=self._audit if spec.audit_file is not None else None,
             spent=spec.spent if spec.spent is not None
             else MemorySpentStore(SPENT_STORE_LIMIT))

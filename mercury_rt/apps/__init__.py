@@ -8,6 +8,7 @@ built-in demo app.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from carbon.error_codes import ErrorCode, MercuryError
@@ -54,17 +55,24 @@ def load_apps(names: list[str], app: NodeApp) -> None:
     it as a config problem instead of a traceback.
     """
     for name in names:
-        try:
-            module = importlib.import_module(name)
-        except Exception as exc:
-            raise AppError(f"app {name!r} cannot be imported: {_reason(exc)}") from exc
-        setup = getattr(module, "setup", None)
-        if not callable(setup):
-            raise AppError(f"app {name!r} has no setup(app) function")
+        setup = import_app(name)
         try:
             setup(app)
         except Exception as exc:
             raise AppError(f"app {name!r} failed in setup(app): {_reason(exc)}") from exc
+
+
+def import_app(name: str) -> Callable[[NodeApp], object]:
+    """The app's setup function; AppError if the module cannot be imported or has none.
+    `node check` calls this too, so a missing app fails the check, not only the start."""
+    try:
+        module = importlib.import_module(name)
+    except Exception as exc:
+        raise AppError(f"app {name!r} cannot be imported: {_reason(exc)}") from exc
+    setup = getattr(module, "setup", None)
+    if not callable(setup):
+        raise AppError(f"app {name!r} has no setup(app) function")
+    return setup  # type: ignore[no-any-return]
 
 
 def _reason(exc: Exception) -> str:

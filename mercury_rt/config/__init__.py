@@ -27,6 +27,7 @@ from mercury_rt.config.load import (
     parse_node_config,
 )
 from mercury_rt.config.node import (
+    DeliveredConfig,
     GateSettings,
     Listen,
     LogSettings,
@@ -46,6 +47,7 @@ from mercury_rt.config.stores import (
 
 __all__ = [
     "OPEN_POLICY",
+    "DeliveredConfig",
     "DurableSpentStore",
     "GateSettings",
     "Listen",

@@ -45,7 +45,8 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         policy=_policy(config.policy), store=store, registry=registry, specs=specs,
         transport=config.transport.to_config(),
         spent=spent_store(store, config.gate.spent_store_limit), held_store=held_store(store),
-        delivered=delivered_store(store), audit_file=config.log.audit_file,
+        delivered=delivered_store(store, config.delivered.limit),
+        delivered_settings=config.delivered.to_settings(), audit_file=config.log.audit_file,
         proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
         membership=MembershipSettings(public=_own_public(config)), owns_store=True)
 

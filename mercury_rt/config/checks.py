@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.apps import AppError, import_app
 from mercury_rt.config import keyfiles
 from mercury_rt.config.node import NodeConfig, PeerNode
 from mercury_rt.core.identity import KeyRef, public_bytes
@@ -33,7 +34,7 @@ class NodeConfigChecker:
     def check(self, config: NodeConfig) -> Iterator[Finding]:
         """Every cross-field and referenced-file problem of `config` (paths unresolved)."""
         findings = [*_node_list(config), *_self_entry(config), *_ports(config),
-                    *self._files(config)]
+                    *self._files(config), *_apps(config)]
         self.found_semantic = bool(findings)
         self.cluster_dir_only = all(loc == ("cluster_dir",) for loc, _ in findings)
         return iter(findings)
@@ -71,6 +72,15 @@ class NodeConfigChecker:
             self.extra += exc.problems
             yield ("policy",), (f"policy file {path} has {len(exc.problems)} problem(s), "
                                 "listed with their own lines")
+
+
+def _apps(config: NodeConfig) -> Iterator[Finding]:
+    """Each app must import and have setup(app), as at start-up (setup itself runs there)."""
+    for i, name in enumerate(config.apps):
+        try:
+            import_app(name)
+        except AppError as exc:
+            yield ("apps", i), exc.message
 
 
 def cluster_dir_problem(directory: Path) -> str | None:

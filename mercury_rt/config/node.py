@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from mercury_rt.core.identity import IdentityError, ServerAddress
+from mercury_rt.core.node import DeliveredSettings
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig, SecurityOrder
 from mercury_rt.core.transport import TransportConfig
 
@@ -192,6 +193,31 @@ class GateSettings(_Strict):
     spent_store_limit: Annotated[int, Field(ge=1, le=100_000_000, strict=True)] = 1_000_000
 
 
+class DeliveredConfig(_Strict):
+    """The store of one-way message ids this node ran (exactly-once delivery): its bound,
+    the share one source cluster may fill, and how long an id is kept (by default the
+    held-message lifetime: senders retry a held message until then, never after)."""
+
+    limit: Annotated[int, Field(ge=1, le=100_000_000, strict=True)] = \
+        DeliveredSettings().limit
+    per_cluster: Annotated[int, Field(ge=1, le=100_000_000, strict=True)] | None = None
+    """None: a tenth of `limit` (at least 1)."""
+    retention_seconds: Annotated[float, Field(ge=60, le=366 * 86_400, strict=True)] | None = \
+        None
+
+    @model_validator(mode="after")
+    def _share_within_limit(self) -> DeliveredConfig:
+        if self.per_cluster is not None and self.per_cluster > self.limit:
+            raise ValueError(f"per_cluster ({self.per_cluster}) is above limit ({self.limit})")
+        return self
+
+    def to_settings(self) -> DeliveredSettings:
+        """The node core's settings object."""
+        retention = self.retention_seconds or DeliveredSettings().retention
+        share = self.per_cluster or max(1, self.limit // 10)
+        return DeliveredSettings(self.limit, share, retention)
+
+
 class LogSettings(_Strict):
     """Log verbosity and the optional audit log file (JSON lines)."""
 
@@ -214,6 +240,7 @@ class NodeConfig(_Strict):
     cluster: ClusterNodes
     transport: TransportSettings = TransportSettings()
     gate: GateSettings = GateSettings()
+    delivered: DeliveredConfig = DeliveredConfig()
     log: LogSettings = LogSettings()
     apps: list[Annotated[str, Field(pattern=_MODULE_NAME)]] = []
     """Python modules with setup(app) serving this node's entities (mercury_rt.apps)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from carbon.symbols import Symbol
 from mercury_rt.core.gate import SpendResult, SpentStampStore
-from mercury_rt.core.node import HeldStore
+from mercury_rt.core.node import DeliveredStore, HeldStore
 from tungsten.api import StateStore
 from tungsten.held_store import LmdbHeldStore
 from tungsten.spent_store import DELIVERED_SECTIONS, SPENT_SECTIONS, LmdbSpentStore
@@ -29,6 +29,10 @@ class DurableSpentStore:
         """Record `digest` as spent unless it already is; never hold more than the bound."""
         return SpendResult(self.inner.add_if_absent(digest, expires_at, now).value)
 
+    def contains(self, digest: bytes, now: float) -> bool:
+        """Whether `digest` is held and unexpired at `now` (adds nothing)."""
+        return self.inner.contains(digest, now)
+
 
 def held_store(store: StateStore) -> HeldStore:
     """The node's durable held-message store."""
@@ -40,6 +44,6 @@ def spent_store(store: StateStore, limit: int = 1_000_000) -> SpentStampStore:
     return DurableSpentStore(store, limit)
 
 
-def delivered_store(store: StateStore, limit: int = 1_000_000) -> SpentStampStore:
+def delivered_store(store: StateStore, limit: int = 1_000_000) -> DeliveredStore:
     """The one-way message ids this node has run, durably (exactly once across restarts)."""
     return DurableSpentStore(store, limit, DELIVERED_SECTIONS)

@@ -68,6 +68,7 @@ from mercury_rt.core.gate.source import (
     Source,
     SourceError,
     VerifiedSource,
+    source_failure_code,
 )
 from mercury_rt.core.gate.spent import (
     MemorySpentStore,
@@ -111,6 +112,7 @@ __all__ = [
     "mint_stamp",
     "parse_stamp",
     "request_digest",
+    "source_failure_code",
     "stamp_resource",
     "stamp_time",
     "target_tag",

@@ -27,7 +27,7 @@ from mercury_rt.core.gate.hashcash import (
     stamp_resource,
     target_tag_of,
 )
-from mercury_rt.core.gate.source import LocalSource, Source, SourceVerifier
+from mercury_rt.core.gate.source import LocalSource, Source, SourceVerifier, source_failure_code
 from mercury_rt.core.gate.spent import SpendResult, SpentStampStore
 from policy.access import (
     AclSource,
@@ -189,7 +189,7 @@ def _authenticate(source: Source, verifier: SourceVerifier) -> Principal | Deny:
     try:
         principal = verifier.verify(source.eid).principal
     except MercuryError as exc:
-        return Deny(ErrorCode.SOURCE_UNVERIFIED,
+        return Deny(source_failure_code(exc),
                     f"source EID does not verify ({exc.message}); send an EID signed by "
                     "its cluster key", "source", "source")
     if source.proof is None or not source.proof.check(principal.cluster, verifier.cluster_key):

@@ -32,6 +32,20 @@ class SourceError(MercuryError):
     code = ErrorCode.SOURCE_UNVERIFIED
 
 
+IDENTITY_CODES = range(300, 400)
+_RETRY_LATER = frozenset({ErrorCode.SOURCE_UNVERIFIED, ErrorCode.KEYS_UNAVAILABLE})
+
+
+def source_failure_code(exc: MercuryError) -> ErrorCode:
+    """The code a source EID's failure is answered with (docs/protocol.md 7.5): 620 when
+    the node lacks the keys for now (retry), else what is wrong with the EID itself: the
+    identity error's own code, or 300 for bytes that do not even decode as an EID."""
+    code = exc.code
+    if code is None or code in _RETRY_LATER:
+        return ErrorCode.SOURCE_UNVERIFIED
+    return code if code in IDENTITY_CODES else ErrorCode.IDENTITY_MALFORMED
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedSource:
     """A verified EID's access-control identity and its cluster's public key."""

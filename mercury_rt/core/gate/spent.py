@@ -52,6 +52,11 @@ class MemorySpentStore:
         heapq.heappush(self._heap, (expires_at, digest))
         return SpendResult.ADDED
 
+    def contains(self, digest: bytes, now: float) -> bool:
+        """Whether `digest` is held and unexpired at `now` (adds nothing)."""
+        expires_at = self._expiry.get(digest)
+        return expires_at is not None and expires_at > now
+
     def _drop_expired(self, now: float) -> None:
         heap = self._heap
         while heap and heap[0][0] <= now:

@@ -5,11 +5,19 @@ A KeyRing only ever holds keys that passed verification: a master key stored und
 hash it was hashed to, and cluster keys whose master certificate verified. So anything
 found here is as good as re-checking the chain, at the cost of a dict lookup. It is
 bounded (LRU over clusters, newest keys per cluster) because peers choose what we see.
+
+A stranger can make a node learn thousands of self-made clusters, so the LRU alone would let
+it push out a real cluster's rotation history and make its rotated-out key pass again. So
+clusters the node has reason to know (its own and its policy's trusted clusters: `keep`;
+clusters it called: `pin`) live apart from strangers' and are never evicted by them, and a
+stranger's cluster evicted with a key version above 1 leaves a compact floor (its highest
+key version and that key's hash) that still refuses its rotated-out keys.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -45,33 +53,75 @@ class _Cluster:
     generation: int = 0
 
 
+_SHORT = 8
+"""Bytes of a master or key hash a floor keeps: enough that no key collides by chance, and
+a stranger cannot aim a collision at another cluster's floor (2^64 work)."""
+
+
+def _short(digest: bytes) -> int:
+    return int.from_bytes(digest[-_SHORT:], "big")
+
+
 class KeyRing:
     """Verified master and cluster keys, per cluster (master hash)."""
 
-    def __init__(self, max_clusters: int = 4096, max_keys_per_cluster: int = 32) -> None:
+    def __init__(self, max_clusters: int = 4096, max_keys_per_cluster: int = 32,
+                 max_pinned: int = 1024, max_floors: int = 65_536) -> None:
         self._clusters: OrderedDict[bytes, _Cluster] = OrderedDict()
+        """Strangers' clusters, least recently used first."""
+        self._held: dict[bytes, _Cluster] = {}
+        """Kept and pinned clusters: not evicted however many strangers pass."""
+        self._kept: frozenset[bytes] = frozenset()
+        self._pinned: OrderedDict[bytes, None] = OrderedDict()
+        self._floors: dict[int, int] = {}
+        """Evicted strangers: short master hash -> highest key version << 64 | short key
+        hash. About 100 bytes each, oldest dropped first beyond max_floors."""
         self._max_clusters = max_clusters
         self._max_keys = max_keys_per_cluster
+        self._max_pinned = max_pinned
+        self._max_floors = max_floors
         self.generation = 0
         """Bumped on every change; each cluster records the value of its last change, so
         caches built on this ring invalidate per cluster (see cluster_generation)."""
 
+    def keep(self, master_hashes: Iterable[bytes]) -> None:
+        """Never evict these clusters (this node's own, its policy's trusted clusters);
+        replaces the previous set. Operator-chosen, so not bounded here."""
+        old, self._kept = self._kept, frozenset(master_hashes)
+        for master_hash in old - self._kept:
+            if master_hash not in self._pinned:
+                self._demote(master_hash)
+        for master_hash in self._kept:
+            self._promote(master_hash)
+
+    def pin(self, master_hash: bytes) -> None:
+        """A cluster this node called (its target verified): held apart from strangers,
+        the `max_pinned` most recently pinned."""
+        self._pinned[master_hash] = None
+        self._pinned.move_to_end(master_hash)
+        self._promote(master_hash)
+        while len(self._pinned) > self._max_pinned:
+            dropped, _ = self._pinned.popitem(last=False)
+            if dropped not in self._kept:
+                self._demote(dropped)
+
     def master_public(self, master_hash: bytes) -> Ed25519PublicKey | None:
         """The verified master key for a cluster, if known."""
-        entry = self._clusters.get(master_hash)
+        entry = self._entry(master_hash)
         return entry.master_public if entry else None
 
     def master_key(self, master_hash: bytes) -> bytes | None:
         """The verified raw master public key for a cluster, if known."""
-        entry = self._clusters.get(master_hash)
+        entry = self._entry(master_hash)
         return entry.master_key if entry else None
 
     def certified(self, master_hash: bytes, key_hash: bytes) -> CertifiedKey | None:
         """A certified cluster key by hash, if known (marks the cluster recently used)."""
-        entry = self._clusters.get(master_hash)
+        entry = self._entry(master_hash)
         if entry is None:
             return None
-        self._clusters.move_to_end(master_hash)
+        if master_hash in self._clusters:
+            self._clusters.move_to_end(master_hash)
         return entry.keys.get(key_hash)
 
     def cluster_generation(self, master_hash: bytes) -> int:
@@ -80,7 +130,7 @@ class KeyRing:
         Unique across clusters and evictions, so a cached result recorded with this value
         is stale exactly when what the ring knows about that cluster has changed.
         """
-        entry = self._clusters.get(master_hash)
+        entry = self._entry(master_hash)
         return entry.generation if entry else -1
 
     def add_keys(self, master_key: bytes, cluster_key: bytes, key_version: int,
@@ -113,7 +163,7 @@ class KeyRing:
         """Verify a standalone cluster ID (see verify_cluster_id) and remember its keys."""
         certified = verify_cluster_id(cluster_id, self)
         master_key = cluster_id.master.key
-        entry = self._clusters.get(cluster_id.master_hash)
+        entry = self._entry(cluster_id.master_hash)
         if master_key is None:
             if entry is None:  # cannot happen: verify_cluster_id needed the entry
                 raise KeysUnavailableError("master key not known")
@@ -124,14 +174,16 @@ class KeyRing:
 
     def statistics(self) -> dict[str, int]:
         """Counters for metrics: clusters and certified keys held, and the generation."""
-        return {"clusters": len(self._clusters),
-                "cluster_keys": sum(len(e.keys) for e in self._clusters.values()),
-                "generation": self.generation}
+        entries = [*self._clusters.values(), *self._held.values()]
+        return {"clusters": len(entries), "held_clusters": len(self._held),
+                "cluster_keys": sum(len(e.keys) for e in entries),
+                "floors": len(self._floors), "generation": self.generation}
 
     def check_current(self, master_hash: bytes, key_hash: bytes, key_version: int,
                       version: int) -> None:
         """Reject a key presented at a version when a newer key had replaced it by then."""
-        entry = self._clusters.get(master_hash)
+        self._check_floor(master_hash, key_hash, key_version, version)
+        entry = self._entry(master_hash)
         if entry is None:
             return
         for other in entry.keys.values():
@@ -148,15 +200,69 @@ class KeyRing:
                     f"{other.key_version}, but is presented at version {version}",
                     ErrorCode.ROTATED_OUT_KEY)
 
+    def _check_floor(self, master_hash: bytes, key_hash: bytes, key_version: int,
+                     version: int) -> None:
+        """check_current for a stranger's cluster evicted since: what its floor proves."""
+        floor = self._floors.get(_short(master_hash))
+        if floor is None or _short(key_hash) == floor & ((1 << 64) - 1):
+            return
+        newest = floor >> 64
+        if key_version == newest:
+            raise IdentityError(f"two different cluster keys claim key version {key_version}",
+                                ErrorCode.KEY_VERSION_CONFLICT)
+        if key_version < newest <= version:
+            raise IdentityError(
+                f"rotated-out key presented as current: cluster key {show_hash(key_hash)} "
+                f"(introduced at version {key_version}) was replaced by key version "
+                f"{newest}, but is presented at version {version}", ErrorCode.ROTATED_OUT_KEY)
+
+    def _entry(self, master_hash: bytes) -> _Cluster | None:
+        entry = self._held.get(master_hash)
+        return entry if entry is not None else self._clusters.get(master_hash)
+
+    def _promote(self, master_hash: bytes) -> None:
+        entry = self._clusters.pop(master_hash, None)
+        if entry is not None:
+            self._held[master_hash] = entry
+
+    def _demote(self, master_hash: bytes) -> None:
+        entry = self._held.pop(master_hash, None)
+        if entry is not None:
+            self._clusters[master_hash] = entry
+            self._evict()
+
+    def _evict(self) -> None:
+        while len(self._clusters) > self._max_clusters:
+            master_hash, entry = self._clusters.popitem(last=False)
+            self._remember_floor(master_hash, entry)
+
+    def _remember_floor(self, master_hash: bytes, entry: _Cluster) -> None:
+        """Keep what refuses the evicted cluster's rotated-out keys (none below version 2)."""
+        if not entry.keys:
+            return
+        newest = max(entry.keys.values(), key=lambda k: k.key_version)
+        if newest.key_version < 2:
+            return
+        short = _short(master_hash)
+        floor = newest.key_version << 64 | _short(newest.key_hash)
+        held = self._floors.pop(short, None)
+        self._floors[short] = floor if held is None or held >> 64 < newest.key_version \
+            else held
+        if len(self._floors) > self._max_floors:
+            del self._floors[next(iter(self._floors))]
+
     def _store(self, master_hash: bytes, master_key: bytes, master_public: Ed25519PublicKey,
                certified: CertifiedKey) -> None:
-        entry = self._clusters.get(master_hash)
+        entry = self._entry(master_hash)
         if entry is None:
             entry = _Cluster(master_key, master_public)
-            self._clusters[master_hash] = entry
-            while len(self._clusters) > self._max_clusters:
-                self._clusters.popitem(last=False)
-        self._clusters.move_to_end(master_hash)
+            if master_hash in self._kept or master_hash in self._pinned:
+                self._held[master_hash] = entry
+            else:
+                self._clusters[master_hash] = entry
+                self._evict()
+        if master_hash in self._clusters:
+            self._clusters.move_to_end(master_hash)
         if entry.keys.get(certified.key_hash) == certified:
             return
         entry.keys[certified.key_hash] = certified

@@ -18,6 +18,10 @@ Everything a node decides lives in this package:
   redirects (through the contact machine), migration, and the one retry with a stamp.
 - held.py: which failures hold a one-way message (`should_hold`) and which retry it
   (`settle_attempt`), the held record, its retry schedule and expiry.
+- delivered.py: the one-way message ids a node has run, bounded, with a share per source
+  cluster so one sender filling its share does not stop the others.
+- fetch_budget.py: how many key fetches for unverifiable callers a node starts, and whom
+  it asks (all clusters together, per listed address, failures remembered).
 - seal.py: the intra-cluster seal (a key derived from the cluster key).
 - messages.py, state_messages.py: the node's request and reply formats, including the
   bound on reply text (`MAX_MESSAGE_TEXT`) and the remote-state fetch and commit.
@@ -37,6 +41,11 @@ from mercury_rt.core.node.actions import (
     ReceivedRequest,
     Respond,
     ServeState,
+)
+from mercury_rt.core.node.delivered import (
+    DeliveredIds,
+    DeliveredSettings,
+    DeliveredStore,
 )
 from mercury_rt.core.node.held import (
     HeldError,
@@ -119,6 +128,9 @@ __all__ = [
     "ClusterIdPublished",
     "ClusterIdQuery",
     "DecodedOperation",
+    "DeliveredIds",
+    "DeliveredSettings",
+    "DeliveredStore",
     "Drop",
     "FetchKeys",
     "FetchKeysStep",

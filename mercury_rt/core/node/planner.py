@@ -233,7 +233,8 @@ class CallPlanner:
             self.refusals["target_eid"] += 1
             raise IdentityError(f"target EID does not verify: {exc.message}", exc.code) from None
         if result.fully_verified:
-            return target.cluster_id
+            verifier.ring.pin(target.cluster_id.master_hash)  # a cluster we call: its
+            return target.cluster_id  # rotation history outlives any flood of strangers
         if fetch_allowed:
             return self._key_fetch(target)
         self.refusals["target_eid"] += 1

@@ -38,6 +38,7 @@ from mercury_rt.core.gate import (
     TargetTags,
     evaluate,
     request_digest,
+    source_failure_code,
 )
 from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
 from mercury_rt.core.node.actions import (
@@ -50,6 +51,8 @@ from mercury_rt.core.node.actions import (
     Respond,
     ServeState,
 )
+from mercury_rt.core.node.delivered import DeliveredIds, DeliveredSettings, DeliveredStore
+from mercury_rt.core.node.fetch_budget import FetchBudget
 from mercury_rt.core.node.messages import (
     MAX_MESSAGE_TEXT,
     ClusterIdQuery,
@@ -92,11 +95,6 @@ from policy.access import PolicyAcls, Target
 from policy.model import Policy
 from policy.transit import transit_minimum
 
-DELIVERED_LIMIT = 1_000_000
-DELIVERED_RETENTION = 7 * 24 * 3600.0
-"""How long a node remembers one-way message ids it ran (longer than any held message
-lives at its sender, so a retried message is never run twice)."""
-
 
 class NodeError(MercuryError):
     """A request this node cannot take, with a routing or identity code."""
@@ -104,6 +102,7 @@ class NodeError(MercuryError):
     code = ErrorCode.NODE_LOCAL_ERROR
 
 
+DEFAULT_DELIVERED = DeliveredSettings()
 AuditSink = Callable[[GateRequest, Allow | Deny], None]
 """Where the node reports gate decisions (the shell writes them to the audit log)."""
 FETCH_ADDRESSES = 3
@@ -133,7 +132,8 @@ class NodeCore:
 
     def __init__(self, state: NodeState, *, routing: RoutingConfig, verifier: EidVerifier,
                  spent: SpentStampStore, seal: IntraSeal,
-                 delivered: SpentStampStore | None = None,
+                 delivered: DeliveredStore | None = None,
+                 delivered_settings: DeliveredSettings = DEFAULT_DELIVERED,
                  audit: AuditSink | None = None) -> None:
         self.state = state
         self.audit = audit
@@ -144,12 +144,16 @@ class NodeCore:
         self.spent = spent
         self.seal = seal
         self.delivered = delivered if delivered is not None else MemorySpentStore(
-            DELIVERED_LIMIT)  # not `or`: an empty store is falsy (it has __len__)
+            delivered_settings.limit)  # not `or`: an empty store is falsy (it has __len__)
+        self.delivered_ids = DeliveredIds(self.delivered, delivered_settings)
+        """Run-once bookkeeping over `delivered`, with a share per source cluster."""
         self._fetched: OrderedDict[bytes, float] = OrderedDict()
-        self._fetching: set[bytes] = set()
+        self._fetching: dict[bytes, tuple[Addr, ...]] = {}
+        """Clusters whose keys the shell is fetching now, and whom it asks (cleared when
+        one answers with the keys): their requests wait for it."""
+        self.fetch_budget = FetchBudget()
         self._silent: OrderedDict[bytes, float] = OrderedDict()
         """Mirror node id -> when it last failed to acknowledge a forwarded request."""
-        """Clusters whose keys the shell is fetching now: their requests wait for it."""
         self.target_tags = TargetTags()
         self._tables: dict[Path, TransitTable] = {}
         self._tables_of: Policy | None = None
@@ -161,7 +165,8 @@ class NodeCore:
     def for_cluster(cls, cluster_ids: Sequence[ClusterId], cluster_key: Ed25519PrivateKey,
                     policy: Policy, view: ClusterView, intra_addresses: Mapping[bytes, Addr],
                     *, routing: RoutingConfig, spent: SpentStampStore, seal_prefix: bytes,
-                    delivered: SpentStampStore | None = None,
+                    delivered: DeliveredStore | None = None,
+                    delivered_settings: DeliveredSettings = DEFAULT_DELIVERED,
                     audit: AuditSink | None = None) -> NodeCore:
         """A node core from its cluster's configuration, as every host builds it.
 
@@ -175,7 +180,7 @@ class NodeCore:
         seal = IntraSeal(derive_intra_key(cluster_key), seal_prefix)
         state = NodeState(cluster_ids[-1], policy, view, intra_addresses)
         return cls(state, routing=routing, verifier=verifier, spent=spent, seal=seal,
-                   delivered=delivered, audit=audit)
+                   delivered=delivered, delivered_settings=delivered_settings, audit=audit)
 
     @property
     def master_hash(self) -> bytes:
@@ -188,6 +193,14 @@ class NodeCore:
         self.state.cluster_id = cluster_id
         self.state.view = replace(self.state.view, cluster_id_version=cluster_id.version)
         self._cluster_id_bytes = cluster_id.encode()
+        self._keep_known()
+
+    def _keep_known(self) -> None:
+        """Our cluster and the policy's trusted clusters keep their rotation history in the
+        key ring however many strangers' clusters pass through it (protocol.md 4.5)."""
+        policy = self.state.policy
+        self._kept_for = policy
+        self.verifier.ring.keep({self.master_hash, *policy.clusters})
 
     def record_move(self, local: bytes, new_eid: bytes, issued_at: int,
                     cluster_key: Ed25519PrivateKey) -> None:
@@ -223,8 +236,11 @@ class NodeCore:
 
     def fetch_finished(self, master_hash: bytes) -> None:
         """The shell's fetch of that cluster's keys ended (learned or not): from now on
-        its requests are decided without waiting, and the FETCH_EVERY spacing applies."""
-        self._fetching.discard(master_hash)
+        its requests are decided without waiting, and the FETCH_EVERY spacing applies.
+        Addresses asked in vain are not asked for that cluster again for a while."""
+        asked = self._fetching.pop(master_hash, ())
+        if asked:
+            self.fetch_budget.failed(master_hash, asked, self._fetched.get(master_hash, 0.0))
 
     def learn_keys(self, master_hash: bytes, reply: bytes) -> bool:
         """Take a fetched cluster ID if it proves itself and is the one asked for."""
@@ -238,6 +254,8 @@ class NodeCore:
             self.verifier.add_cluster_id(cluster_id)
         except MercuryError:
             return False
+        if master_hash in self._fetching:
+            self._fetching[master_hash] = ()  # the fetch succeeded: no address failed
         return True
 
     def handle_local(self, payload: bytes, request_key: bytes, deadline: float, now: float,
@@ -268,9 +286,10 @@ class NodeCore:
 
     def _fetch_for(self, source: bytes, now: float) -> tuple[bytes, tuple[Addr, ...],
                                                                bytes] | None:
-        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY; while
-        one is under way, every request from that cluster joins it (the shell sends the
-        queries once) and is decided again when it ends."""
+        """A key fetch for an unverifiable source EID, at most once per FETCH_EVERY and
+        within the FetchBudget (all clusters, each listed address); while one is under way,
+        every request from that cluster joins it (the shell sends the queries once) and is
+        decided again when it ends."""
         wanted = self.sources.wanted.pop(self._cluster_of(source), None)
         if wanted is None:
             return None
@@ -282,13 +301,16 @@ class NodeCore:
                 return None
             if len(self._fetching) >= MAX_FETCHES:
                 return None
+            listed = ((str(a.host), a.port) for a in sorted(
+                eid.cluster_id.addresses, key=lambda a: a.priority))
+            addresses = self.fetch_budget.start(master, listed, now, FETCH_ADDRESSES)
+            if not addresses:
+                return None
             self._fetched[master] = now
-            self._fetching.add(master)
+            self._fetching[master] = addresses
             if len(self._fetched) > MAX_FETCHES:
                 self._fetched.popitem(last=False)
-        addresses = tuple((str(a.host), a.port) for a in sorted(
-            eid.cluster_id.addresses, key=lambda a: a.priority)[:FETCH_ADDRESSES])
-        return master, addresses, encode_cluster_id_query(master)
+        return master, self._fetching[master], encode_cluster_id_query(master)
 
     def _cluster_of(self, source: bytes) -> bytes:
         try:
@@ -402,14 +424,16 @@ class NodeCore:
         sealed, bundle = request.sealed, admitted.bundle
         message_id = admitted.op.request.message_id
         if message_id is not None:
-            seen = self.delivered.add_if_absent(message_id, int(now + DELIVERED_RETENTION), now)
+            sender = admitted.allow.originator.cluster
+            seen = self.delivered_ids.add(sender, message_id, now)
             if seen is SpendResult.ALREADY_SPENT:
                 self.duplicates += 1
                 return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
             if seen is SpendResult.FULL:
                 return self._respond(sealed, NodeReply(
                     int(ErrorCode.OVERLOADED), cluster_id=bundle,
-                    message="too many one-way message ids remembered; retry later"))
+                    message="too many one-way message ids remembered for your cluster or "
+                            "in all; retry later"))
         call = _incoming(request, admitted, request.one_way or message_id is not None)
         return Invoke(call, sealed, bundle, admitted.allow)
 
@@ -479,6 +503,8 @@ class NodeCore:
             Target(target.local, request.endpoint, request.operation), source,
             request_digest(op.body), op.payments, request.delegation, target.persona)
         policy = self.state.policy
+        if policy is not self._kept_for:
+            self._keep_known()
         state = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
                           tags=self.target_tags)
         decision = evaluate(gate_request, policy, state, now)
@@ -496,7 +522,7 @@ class NodeCore:
         try:
             cluster = self.sources.verify(source).principal.cluster
         except MercuryError as exc:
-            return NodeReply(int(ErrorCode.SOURCE_UNVERIFIED),
+            return NodeReply(int(source_failure_code(exc)),
                              message=f"source EID does not verify: {exc.message}"[
                                  :MAX_MESSAGE_TEXT])
         if received.proof is None or not received.proof.check(cluster,

@@ -68,3 +68,29 @@ def test_node_run_reports_a_failing_app_and_exits_2(app_dir: Path, tmp_path: Pat
     result = run("node", "run", str(config))
     assert result.exit_code == 2, result.output
     assert "cannot start: app 'revapp_raises' failed in setup(app): ValueError" in result.output
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("revapp_not_there", "cannot be imported: ModuleNotFoundError"),
+    ("revapp_import_fails", "cannot be imported: RuntimeError: needs BILLING_URL"),
+    ("revapp_no_setup", "has no setup(app) function"),
+])
+def test_node_check_imports_every_app_and_reports_a_bad_one_at_its_line(
+        app_dir: Path, tmp_path: Path, name: str, says: str) -> None:
+    make_cluster(tmp_path / "cluster", "127.0.0.1:7401/10/50")
+    config = tmp_path / "node.yaml"
+    text = config_text(extra=f"apps:\n  - revapp_ok\n  - {name}\n")
+    config.write_text(text)
+    result = run("node", "check", str(config))
+    assert result.exit_code == 2, result.output
+    line = text.splitlines().index(f"  - {name}") + 1
+    assert f"{config}:{line}: apps.1: app {name!r} {says}" in result.output
+    assert "error 850 NODE_CONFIG_INVALID" in result.output
+
+
+def test_node_check_accepts_importable_apps(app_dir: Path, tmp_path: Path) -> None:
+    make_cluster(tmp_path / "cluster", "127.0.0.1:7401/10/50")
+    config = tmp_path / "node.yaml"
+    config.write_text(config_text(extra="apps: [revapp_ok, mercury_rt.apps.echo]\n"))
+    result = run("node", "check", str(config))
+    assert result.exit_code == 0, result.output

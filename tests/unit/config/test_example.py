@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from mercury_rt.config import (
+    DeliveredConfig,
     GateSettings,
     Listen,
     LogSettings,
@@ -77,10 +78,10 @@ def test_operator_guide_lists_every_key() -> None:
     models: list[tuple[str, type[BaseModel]]] = [
         ("", NodeConfig), ("listen.", Listen), ("cluster.nodes[].", PeerNode),
         ("cluster.routing.", RoutingSettings), ("transport.", TransportSettings),
-        ("gate.", GateSettings), ("log.", LogSettings)]
+        ("gate.", GateSettings), ("delivered.", DeliveredConfig), ("log.", LogSettings)]
     for prefix, model in models:
         for name in model.model_fields:
-            if name in ("listen", "cluster", "transport", "gate", "log"):
+            if name in ("listen", "cluster", "transport", "gate", "delivered", "log"):
                 continue
             key = f"{prefix}{name}"
             assert f"`{key}`" in section or f"/ `{name}`" in section, key

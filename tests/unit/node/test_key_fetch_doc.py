@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from mercury_rt.aio.node_runtime import KEY_FETCH_TIMEOUT, default_answer_timeout
+from mercury_rt.core.node.fetch_budget import (
+    ADDRESS_BURST,
+    ADDRESS_RATE,
+    FETCH_BURST,
+    FETCH_RATE,
+    NEGATIVE_FOR,
+)
 from mercury_rt.core.node.server import FETCH_ADDRESSES, FETCH_EVERY
 from mercury_rt.core.transport import TransportConfig
 
@@ -21,3 +28,11 @@ def test_the_documented_key_fetch_timings_are_the_nodes() -> None:
            f"after {answer:g} s" in FETCH
     assert f"held at most {FETCH_ADDRESSES * KEY_FETCH_TIMEOUT:g} s" in FETCH
     assert f"at most one fetch per cluster per {FETCH_EVERY:g} s" in FETCH
+
+
+def test_the_documented_fetch_budget_is_the_nodes() -> None:
+    assert f"at most {FETCH_RATE:g} new fetches per second for all clusters together " \
+           f"(bursts of {FETCH_BURST:g})" in FETCH
+    assert f"at most {ADDRESS_BURST:g} times in a burst, then once per {1 / ADDRESS_RATE:g} s" \
+        in FETCH
+    assert f"not asked for that cluster again for {NEGATIVE_FOR:g} s" in FETCH

@@ -215,6 +215,7 @@ class TransitResponder:
         session.window.accept(message.seq)
         session.last_used = now
         self._sessions.move_to_end(session.session_id)
+        self._per_peer[session.peer].move_to_end(session.session_id)
         return Opened(plaintext, Channel(session, message.seq))
 
     def _key_query(self, query: KeyQuery, size: int) -> Outcome:
@@ -308,8 +309,8 @@ class TransitResponder:
         return len(self._sessions)
 
     def _add(self, session: ServerSession) -> None:
-        """Hold a new session, evicting the peer's oldest beyond the per-peer bound and
-        the least recently used beyond the total (their callers simply open new ones)."""
+        """Hold a new session, evicting the least recently used one beyond the per-peer
+        bound and beyond the total (their callers simply open new ones)."""
         mine = self._per_peer.setdefault(session.peer, OrderedDict())
         if len(mine) >= self.config.max_sessions_per_peer:
             self._forget(self._sessions[next(iter(mine))])

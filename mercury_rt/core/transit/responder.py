@@ -333,11 +333,12 @@ class TransitResponder:
             now - session.created > self.config.session_max_age
 
     def _remember(self, session_id: bytes, timestamp_ms: int, now_ms: int) -> bool:
-        """Record a first datagram's session id until its timestamp leaves the window."""
+        """Record a first datagram's session id until its timestamp leaves the window
+        (kept through the window's last millisecond, when `_admit` still accepts it)."""
         seen = self._seen
         while seen:
             oldest_id, until = next(iter(seen.items()))
-            if until > now_ms:
+            if until >= now_ms:
                 break
             del seen[oldest_id]
         if len(seen) >= self.config.max_seen_inits:

@@ -1,0 +1,153 @@
+"""Replays at the four times of issue 11 (item 6): the node is handed the payload once.
+
+A captured request is replayed immediately (from its own and from another source
+address), an hour later, after the node restarts, and to another node of the same
+cluster (same cluster key, its own transit keys). For a session's first datagram and
+for a later message in the session. Every delivery goes through `open`; the test counts
+how often the payload came out as `Opened`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from carbon.error_codes import ErrorCode
+from mercury_rt.core.transit.algorithms import TransitError
+from mercury_rt.core.transit.responder import (
+    Answered,
+    Dropped,
+    Opened,
+    ResponderConfig,
+    TransitResponder,
+)
+from mercury_rt.core.transit.wire import SessionMessage, decode_request, encode_session
+from tests.transit_steps_support import SECRET, deliver, drive, initiator, prepared, responder
+from tests.transit_support import CALLER_ADDR, NOW
+
+ELSEWHERE = ("127.0.0.99", 40000)
+HOUR = 3600.0
+
+
+def opened_count(node: TransitResponder, datagram: bytes, peer: tuple[str, int],
+                 now: float) -> int:
+    """1 if this delivery handed the payload to the node, else 0 (and it was refused)."""
+    outcome = node.open(datagram, peer, now)
+    if isinstance(outcome, Opened):
+        assert outcome.payload == SECRET
+        node.seal(outcome.channel, b"done")
+        return 1
+    assert isinstance(outcome, Answered | Dropped)
+    return 0
+
+
+def replays(node: TransitResponder, datagram: bytes, sent_at: float) -> list[tuple[str, int]]:
+    """Deliver the capture at the four times; (when, opened) per delivery."""
+    later = node
+    restarted = responder(sent_at + 10, 50)
+    sibling = responder(sent_at - 100, 70)
+    return [
+        ("original", opened_count(node, datagram, CALLER_ADDR, sent_at)),
+        ("immediately", opened_count(node, datagram, CALLER_ADDR, sent_at)),
+        ("another address", opened_count(node, datagram, ELSEWHERE, sent_at + 0.5)),
+        ("an hour later", opened_count(later, datagram, ELSEWHERE, sent_at + HOUR)),
+        ("after restart", opened_count(restarted, datagram, CALLER_ADDR, sent_at + 11)),
+        ("another node", opened_count(sibling, datagram, ELSEWHERE, sent_at + 1)),
+    ]
+
+
+def test_a_replayed_first_datagram_opens_once() -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    step = prepared(caller, node, SECRET, NOW)
+    results = replays(node, step.datagram, NOW)
+    assert [n for _, n in results] == [1, 0, 0, 0, 0, 0]
+    assert node.counts[ErrorCode.REPLAYED] == 2
+    assert node.counts[ErrorCode.STALE_FIRST_DATAGRAM] == 1
+
+
+def test_a_replayed_session_message_opens_once() -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    drive(node, caller, b"establish", NOW)
+    step = prepared(caller, node, SECRET, NOW + 1)
+    results = replays(node, step.datagram, NOW + 1)
+    assert [n for _, n in results] == [1, 0, 0, 0, 0, 0]
+    assert node.counts[ErrorCode.REPLAYED] == 2
+
+
+def test_a_restarted_node_that_kept_its_keys_still_refuses_old_first_datagrams() -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    step = prepared(caller, node, SECRET, NOW)
+    assert opened_count(node, step.datagram, CALLER_ADDR, NOW) == 1
+    reborn = responder(NOW + 5, 1, keys=node.keys, boot_ms=int((NOW + 5) * 1000))
+    assert opened_count(reborn, step.datagram, CALLER_ADDR, NOW + 6) == 0
+    assert reborn.counts == {ErrorCode.STALE_FIRST_DATAGRAM: 1}
+
+
+@pytest.mark.parametrize("config", [ResponderConfig(), ResponderConfig(max_sessions_per_peer=1)])
+def test_a_first_datagram_replayed_at_the_edge_of_the_clock_window_opens_once(
+        config: ResponderConfig) -> None:
+    node, caller = responder(NOW, 1, config), initiator(3)
+    step = prepared(caller, node, SECRET, NOW)
+    assert opened_count(node, step.datagram, CALLER_ADDR, NOW) == 1
+    edge = NOW + config.clock_window_ms / 1000
+    drive(node, initiator(5), b"another caller", edge)
+    total = sum(opened_count(node, step.datagram, ELSEWHERE, t)
+                for t in (edge - 0.001, edge, edge + 0.001))
+    assert total == 0
+
+
+def test_the_record_of_first_datagrams_is_bounded() -> None:
+    node = responder(NOW, 1, ResponderConfig(max_seen_inits=3))
+    for n in range(3):
+        drive(node, initiator(10 + n), b"x", NOW)
+    step = prepared(initiator(20), node, SECRET, NOW)
+    outcome = node.open(step.datagram, CALLER_ADDR, NOW)
+    assert not isinstance(outcome, Opened)
+    assert node.counts == {ErrorCode.SESSION_LIMIT: 1}
+    assert opened_count(node, step.datagram, CALLER_ADDR, NOW + 61) == 0
+    fresh = prepared(initiator(21), node, SECRET, NOW + 61)
+    assert opened_count(node, fresh.datagram, CALLER_ADDR, NOW + 61) == 1
+
+
+def test_a_reused_message_number_is_refused() -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    drive(node, caller, b"establish", NOW)
+    first = prepared(caller, node, b"first", NOW)
+    message = decode_request(first.datagram)
+    assert isinstance(message, SessionMessage)
+    assert isinstance(node.open(first.datagram, CALLER_ADDR, NOW), Opened)
+    session = first.pending.session  # type: ignore[union-attr]
+    session.next_seq = message.seq
+    again = prepared(caller, node, SECRET, NOW)
+    reused = decode_request(again.datagram)
+    assert isinstance(reused, SessionMessage) and reused.seq == message.seq
+    outcome = node.open(again.datagram, CALLER_ADDR, NOW)
+    assert isinstance(outcome, Dropped) and outcome.code is ErrorCode.REPLAYED
+    zero = encode_session(SessionMessage(message.session_id, 0, message.ciphertext))
+    outcome = node.open(zero, CALLER_ADDR, NOW)
+    assert isinstance(outcome, Dropped) and outcome.code is ErrorCode.REPLAYED
+
+
+def test_reordered_messages_open_and_old_ones_beyond_the_window_do_not() -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    drive(node, caller, b"establish", NOW)
+    steps = [prepared(caller, node, bytes([n]), NOW) for n in range(3)]
+    for step in reversed(steps):
+        assert isinstance(node.open(step.datagram, CALLER_ADDR, NOW), Opened)
+    stale = prepared(caller, node, b"stale", NOW)
+    session = stale.pending.session  # type: ignore[union-attr]
+    session.next_seq += 2048
+    ahead = prepared(caller, node, b"ahead", NOW)
+    assert isinstance(node.open(ahead.datagram, CALLER_ADDR, NOW), Opened)
+    outcome = node.open(stale.datagram, CALLER_ADDR, NOW)
+    assert isinstance(outcome, Dropped) and outcome.code is ErrorCode.REPLAYED
+
+
+def test_replayed_replies_do_not_answer_a_later_request() -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    drive(node, caller, b"establish", NOW)
+    old = prepared(caller, node, b"old", NOW)
+    old_reply = deliver(node, old.datagram, CALLER_ADDR, NOW)
+    new = prepared(caller, node, b"new", NOW)
+    with pytest.raises(TransitError) as err:
+        caller.finish(new.pending, old_reply, NOW)
+    assert err.value.code is ErrorCode.TRANSIT_OPEN_FAILED

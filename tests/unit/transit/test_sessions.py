@@ -19,9 +19,10 @@ from mercury_rt.core.transit.initiator import (
     NeedKey,
     PendingInit,
     PendingMessage,
-    Retry,
+    Prepared,
     TransitInitiator,
 )
+from mercury_rt.core.transit.kem import hpke_open
 from mercury_rt.core.transit.node_keys import NodeTransitKeys
 from mercury_rt.core.transit.responder import Dropped, Opened, ResponderConfig
 from mercury_rt.core.transit.wire import (
@@ -44,7 +45,6 @@ from tests.transit_steps_support import (
     SECRET,
     deliver,
     drive,
-    echo,
     initiator,
     pair_prepared,
     responder,
@@ -89,7 +89,7 @@ def test_later_messages_reuse_the_session_without_hpke(
     node, caller = responder(NOW, 1), initiator(3)
     drive(node, caller, b"first", NOW, alg)
     opens: list[int] = []
-    real_open = responder_module.hpke_open
+    real_open = hpke_open
 
     def counting_open(*args: object) -> bytes:
         opens.append(1)
@@ -229,7 +229,7 @@ def test_tampered_replies_are_refused_without_leaking(establish: bool) -> None:
         assert isinstance(decoded, SessionReply)
         bad = [encode_session_reply(SessionReply(decoded.seq, flip(decoded.ciphertext, 3))),
                encode_session_reply(SessionReply(decoded.seq, decoded.ciphertext[:-2]))]
-    for answer in bad + [good[:-1]]:
+    for answer in [*bad, good[:-1]]:
         with pytest.raises(TransitError) as err:
             p.initiator.finish(step.pending, answer, NOW)
         assert err.value.code in (ErrorCode.TRANSIT_OPEN_FAILED, ErrorCode.TRANSIT_MALFORMED)
@@ -283,8 +283,8 @@ def test_a_fake_node_cannot_answer_for_the_genuine_key_it_copied() -> None:
         p.initiator.finish(step.pending, forged, NOW)
     assert err.value.code is ErrorCode.TRANSIT_OPEN_FAILED
     assert SECRET not in step.datagram
-    assert isinstance(p.initiator.prepare(NODE_ADDR, NODE_HASH, 1, b"next", NOW).pending,
-                      PendingInit)
+    retry = p.initiator.prepare(NODE_ADDR, NODE_HASH, 1, b"next", NOW)
+    assert isinstance(retry, Prepared) and isinstance(retry.pending, PendingInit)
 
 
 def test_a_forged_702_does_not_replace_the_verified_key() -> None:
@@ -348,7 +348,7 @@ def test_rekey_after_the_time_budget() -> None:
 def test_rekey_after_the_message_budget() -> None:
     p = pair()
     p.initiator.config = InitiatorConfig(rekey_messages=3)
-    kinds = []
+    kinds: list[int | None] = []
     for n in range(9):
         _, trace = drive(p.responder, p.initiator, bytes([n]), NOW + n)
         kinds.extend(k for k in trace.kinds if k != 2)

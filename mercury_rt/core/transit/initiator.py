@@ -152,6 +152,10 @@ class TransitInitiator:
         self._sessions: OrderedDict[tuple[Addr, int], ClientSession] = OrderedDict()
         self._tokens: OrderedDict[Addr, bytes] = OrderedDict()
         self._offsets: OrderedDict[Addr, int] = OrderedDict()
+        self._retry_ids: OrderedDict[Addr, bytes] = OrderedDict()
+        """The session id a refused first datagram retries with: a refusal is not
+        authenticated, so if the node did open the first one (the refusal was forged), the
+        retry is a replay of that session id to it, refused, and the request runs once."""
 
     def prepare(self, address: Addr, master_hash: bytes, algorithm_id: int, payload: bytes,
                 now: float) -> NeedKey | Prepared:
@@ -200,7 +204,7 @@ class TransitInitiator:
         token = self._tokens.pop(address, b"")
         header_init = Init(alg.id, key.key_id, token, b"")
         header = header_init.header()
-        session_id = self._random(SESSION_ID_SIZE)
+        session_id = self._retry_ids.pop(address, None) or self._random(SESSION_ID_SIZE)
         timestamp_ms = int(now * 1000) + self._offsets.get(address, 0)
         ephemeral = x25519.X25519PrivateKey.from_private_bytes(self._random(32))
         caller_public = ephemeral.public_key().public_bytes_raw()
@@ -273,7 +277,8 @@ class TransitInitiator:
         address = pending.address
         if code is ErrorCode.UNKNOWN_SESSION and isinstance(pending, PendingMessage):
             self._sessions.pop((address, pending.session.algorithm.id), None)
-        elif code is ErrorCode.UNKNOWN_TRANSIT_KEY and isinstance(refusal.extra, bytes):
+        elif code is ErrorCode.UNKNOWN_TRANSIT_KEY and isinstance(refusal.extra, bytes) \
+                and isinstance(pending, PendingInit):
             self._store_key(address, self.certs.verify(pending.master_hash, refusal.extra, now))
         elif code is ErrorCode.RETRY_TOKEN_REQUIRED and isinstance(refusal.extra, bytes) \
                 and isinstance(pending, PendingInit):
@@ -284,6 +289,8 @@ class TransitInitiator:
             self._remember(self._offsets, address, offset + (1 if offset >= 0 else 0))
         else:
             raise TransitError(f"node refused: {refusal.detail}", code)
+        if isinstance(pending, PendingInit):
+            self._remember(self._retry_ids, address, pending.session_id)
         return Retry(code, refusal.detail)
 
     def _store_key(self, address: Addr, key: VerifiedTransitKey) -> None:

@@ -77,6 +77,9 @@ class ResponderConfig:
     session_idle: float = 600.0
     session_max_age: float = 900.0
     max_seen_inits: int = 262_144
+    max_ahead_inits: int = 1_024
+    """First datagrams refused as ahead of our clock remembered at once (bounded so a full
+    record costs a short scan); beyond it such datagrams are refused with 714."""
     init_rate: int = 2_000
     """First datagrams per second opened without a retry token; above it, tokens first."""
     token_period: int = 60
@@ -172,6 +175,10 @@ class TransitResponder:
         self._sessions: OrderedDict[bytes, ServerSession] = OrderedDict()
         self._per_peer: dict[Addr, OrderedDict[bytes, None]] = {}
         self._seen: OrderedDict[bytes, int] = OrderedDict()
+        self._ahead: dict[bytes, int] = {}
+        """Init secrets of first datagrams refused as ahead of our clock, until they could
+        no longer be admitted: replayed once our clock catches up, they are still refused
+        (the caller has retried them by then, under the same session id)."""
         self._second = -1
         self._opened_this_second = 0
         self.counts: dict[ErrorCode, int] = {}
@@ -248,17 +255,16 @@ class TransitResponder:
             inner = decode_inner(hpke_open(alg, key.pair.private, init.header(), init.sealed))
         except MercuryError as exc:
             return self._drop(exc.code, exc.message)
-        return self._admit(init, inner, alg, peer, now)
+        return self._admit(init, inner, alg, peer, now, key.cert.not_after * 1000)
 
     def _admit(self, init: Init, inner: InitInner, alg: TransitAlgorithm, peer: Addr,
-               now: float) -> Outcome:
+               now: float, key_expiry_ms: int) -> Outcome:
         now_ms = int(now * 1000)
         if inner.timestamp_ms < self._boot_ms or \
                 abs(inner.timestamp_ms - now_ms) > self.config.clock_window_ms:
-            return self._answer(ErrorCode.STALE_FIRST_DATAGRAM,
-                                "first datagram outside this node's time window; "
-                                "retry with this clock (ms)", now_ms)
-        if inner.session_id in self._seen or inner.session_id in self._sessions:
+            return self._stale(inner, now_ms, key_expiry_ms)
+        if inner.session_id in self._seen or inner.session_id in self._sessions or \
+                inner.init_secret in self._ahead:
             return self._drop(ErrorCode.REPLAYED, "first datagram seen before")
         if not self._remember(inner.session_id, inner.timestamp_ms, now_ms):
             return self._answer(ErrorCode.SESSION_LIMIT, "too many new sessions; retry later")
@@ -344,6 +350,28 @@ class TransitResponder:
         if len(seen) >= self.config.max_seen_inits:
             return False
         seen[session_id] = max(timestamp_ms, now_ms) + self.config.clock_window_ms
+        return True
+
+    def _stale(self, inner: InitInner, now_ms: int, key_expiry_ms: int) -> Answered:
+        """705 with our clock. A datagram ahead of it is remembered first: once our clock
+        catches up it would otherwise be admissible, and a replay of it would run again
+        after the caller's retry ran (714 if the record is full: refused either way)."""
+        until = min(inner.timestamp_ms + self.config.clock_window_ms, key_expiry_ms)
+        if inner.timestamp_ms > now_ms and not self._hold_ahead(inner.init_secret, until,
+                                                                now_ms):
+            return self._answer(ErrorCode.SESSION_LIMIT, "too many new sessions; retry later")
+        return self._answer(ErrorCode.STALE_FIRST_DATAGRAM,
+                            "first datagram outside this node's time window; "
+                            "retry with this clock (ms)", now_ms)
+
+    def _hold_ahead(self, init_secret: bytes, until: int, now_ms: int) -> bool:
+        ahead = self._ahead
+        if len(ahead) >= self.config.max_ahead_inits:
+            for secret in [k for k, t in ahead.items() if t < now_ms]:
+                del ahead[secret]
+        if len(ahead) >= self.config.max_ahead_inits:
+            return False
+        ahead[init_secret] = until
         return True
 
     def _needs_token(self, now: float) -> bool:

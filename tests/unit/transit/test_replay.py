@@ -12,7 +12,9 @@ from __future__ import annotations
 import pytest
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.transit.algorithms import TransitError
+from mercury_rt.core.transit.algorithms import Kem, TransitError
+from mercury_rt.core.transit.exchange import SecureExchange, Send
+from mercury_rt.core.transit.initiator import Finished
 from mercury_rt.core.transit.responder import (
     Answered,
     Dropped,
@@ -20,9 +22,16 @@ from mercury_rt.core.transit.responder import (
     ResponderConfig,
     TransitResponder,
 )
-from mercury_rt.core.transit.wire import SessionMessage, decode_request, encode_session
+from mercury_rt.core.transit.wire import (
+    SessionMessage,
+    TransitRefusal,
+    decode_answer,
+    decode_request,
+    encode_refusal,
+    encode_session,
+)
 from tests.transit_steps_support import SECRET, deliver, drive, initiator, prepared, responder
-from tests.transit_support import CALLER_ADDR, NOW
+from tests.transit_support import CALLER_ADDR, NODE_ADDR, NODE_HASH, NOW
 
 ELSEWHERE = ("127.0.0.99", 40000)
 HOUR = 3600.0
@@ -151,3 +160,81 @@ def test_replayed_replies_do_not_answer_a_later_request() -> None:
     with pytest.raises(TransitError) as err:
         caller.finish(new.pending, old_reply, NOW)
     assert err.value.code is ErrorCode.TRANSIT_OPEN_FAILED
+
+
+def _forged(code: ErrorCode, node: TransitResponder) -> bytes:
+    """An unauthenticated refusal anyone on the path can write (the cert is public)."""
+    extras: dict[ErrorCode, bytes | int] = {
+        ErrorCode.UNKNOWN_TRANSIT_KEY: node.keys.current(Kem.X25519).cert_bytes,
+        ErrorCode.STALE_FIRST_DATAGRAM: int(NOW * 1000),
+        ErrorCode.RETRY_TOKEN_REQUIRED: b"x" * 20,
+        ErrorCode.UNKNOWN_SESSION: b"",
+    }
+    return encode_refusal(int(code), "forged", extras[code])
+
+
+@pytest.mark.parametrize("code", [ErrorCode.UNKNOWN_TRANSIT_KEY,
+                                  ErrorCode.STALE_FIRST_DATAGRAM,
+                                  ErrorCode.RETRY_TOKEN_REQUIRED])
+def test_a_forged_refusal_after_the_node_ran_a_first_datagram_does_not_run_it_again(
+        code: ErrorCode) -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    exchange = SecureExchange(caller, NODE_ADDR, NODE_HASH, 1, SECRET)
+    step = exchange.start(NOW)
+    opened = 0
+    while isinstance(step, Send):
+        outcome = node.open(step.datagram, CALLER_ADDR, NOW)
+        if isinstance(outcome, Opened):
+            opened += 1
+            node.seal(outcome.channel, b"lost on the way back")
+            step = exchange.answered(_forged(code, node), NOW)
+        else:
+            step = exchange.answered(deliver(node, step.datagram, CALLER_ADDR, NOW), NOW)
+    assert opened == 1
+
+
+@pytest.mark.parametrize("code", [ErrorCode.UNKNOWN_TRANSIT_KEY,
+                                  ErrorCode.STALE_FIRST_DATAGRAM,
+                                  ErrorCode.RETRY_TOKEN_REQUIRED])
+def test_a_session_message_is_never_resent_for_a_first_datagram_refusal(
+        code: ErrorCode) -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    drive(node, caller, b"establish", NOW)
+    step = prepared(caller, node, SECRET, NOW)
+    assert isinstance(node.open(step.datagram, CALLER_ADDR, NOW), Opened)
+    with pytest.raises(TransitError):
+        caller.finish(step.pending, _forged(code, node), NOW)
+
+
+def test_a_first_datagram_refused_as_ahead_of_the_clock_stays_refused_when_it_is_due() -> None:
+    node = responder(NOW, 1, ResponderConfig(max_sessions_per_peer=1))
+    caller = initiator(3)
+    ahead = prepared(caller, node, SECRET, NOW + 75)
+    answer = deliver(node, ahead.datagram, CALLER_ADDR, NOW)
+    assert caller.finish(ahead.pending, answer, NOW + 75) != Finished(b"re:" + SECRET)
+    retry = prepared(caller, node, SECRET, NOW + 75)
+    assert opened_count(node, retry.datagram, CALLER_ADDR, NOW) == 1
+    drive(node, caller, b"evicts the session", NOW + 1, alg=2)
+    assert node.session_count == 1
+    drive(node, initiator(5), b"purges the record", NOW + 61)
+    for later in (NOW + 15, NOW + 61, NOW + 100, NOW + 135):
+        assert opened_count(node, ahead.datagram, ELSEWHERE, later) == 0
+
+
+def test_the_record_of_datagrams_ahead_of_the_clock_is_bounded() -> None:
+    node = responder(NOW, 1, ResponderConfig(max_ahead_inits=1))
+    first = prepared(initiator(3), node, SECRET, NOW + 75)
+    assert refusal_code(node, first.datagram, NOW) is ErrorCode.STALE_FIRST_DATAGRAM
+    second = prepared(initiator(4), node, SECRET, NOW + 75)
+    assert refusal_code(node, second.datagram, NOW) is ErrorCode.SESSION_LIMIT
+    assert refusal_code(node, second.datagram, NOW + 136) is ErrorCode.STALE_FIRST_DATAGRAM
+    assert opened_count(node, first.datagram, CALLER_ADDR, NOW + 100) == 0
+
+
+def refusal_code(node: TransitResponder, datagram: bytes, now: float) -> ErrorCode:
+    """The code the node refuses `datagram` with."""
+    outcome = node.open(datagram, CALLER_ADDR, now)
+    assert isinstance(outcome, Answered)
+    refusal = decode_answer(outcome.reply)
+    assert isinstance(refusal, TransitRefusal)
+    return ErrorCode(refusal.code)

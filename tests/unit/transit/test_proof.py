@@ -10,18 +10,22 @@ from dataclasses import replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from carbon.error_codes import ErrorCode
+from mercury_rt.core.transit.node_keys import NodeTransitKeys
 from mercury_rt.core.transit.proof import NodeCredential, PeerProof
-from mercury_rt.core.transit.responder import Opened
+from mercury_rt.core.transit.responder import Dropped, Opened, TransitResponder
 from tests.identity_support import key
-from tests.transit_steps_support import initiator, prepared, responder
+from tests.transit_steps_support import drive, initiator, prepared, responder
 from tests.transit_support import (
     CALLER_ADDR,
     CALLER_CLUSTER_KEY,
     CALLER_HASH,
+    NODE_CLUSTER_KEY,
     NODE_HASH,
     NOW,
     credential,
     lookup_for,
+    seeded,
 )
 
 OTHER_CLUSTER_KEY = key(90)
@@ -109,3 +113,20 @@ def test_an_unknown_cluster_key_is_false_and_not_remembered() -> None:
     assert proof.check(CALLER_HASH, lookup_for({})) is False
     assert proof.check(CALLER_HASH, KNOWS_CALLER) is True
     assert proof.proven is True
+
+
+def test_the_intra_cluster_port_checks_the_proof_before_any_session() -> None:
+    own = lookup_for({NODE_HASH: NODE_CLUSTER_KEY})
+    node = TransitResponder(NodeTransitKeys(NODE_CLUSTER_KEY, NODE_HASH, seeded(1), NOW),
+                            NODE_HASH, token_secret=b"t" * 32, boot_ms=0,
+                            random_bytes=seeded(2), refuse_in_clear=False,
+                            check_at_open=lambda proof: proof.check(NODE_HASH, own))
+    member = initiator(3)
+    member.credential = credential(NODE_CLUSTER_KEY, NODE_HASH, b"member")
+    assert drive(node, member, b"hello", NOW)[0] == b"re:hello"
+    for seed, stranger in enumerate((credential(), credential(key(91), NODE_HASH, b"forger"))):
+        caller = initiator(10 + seed)
+        caller.credential = stranger
+        outcome = node.open(prepared(caller, node, b"x", NOW).datagram, CALLER_ADDR, NOW)
+        assert isinstance(outcome, Dropped) and outcome.code is ErrorCode.SOURCE_NOT_PROVEN
+    assert node.session_count == 1

@@ -11,6 +11,7 @@ import pytest
 
 import mercury_rt.core.transit.responder as responder_module
 from carbon.error_codes import ErrorCode
+from mercury_rt.core.transit.algorithms import TransitError
 from mercury_rt.core.transit.exchange import MAX_ROUNDS, Done, Failed, SecureExchange, Send
 from mercury_rt.core.transit.initiator import Finished, Retry
 from mercury_rt.core.transit.kem import hpke_open
@@ -159,7 +160,7 @@ def test_a_token_expires_after_two_periods(age: float, accepted: bool) -> None:
 def test_a_forged_token_is_refused() -> None:
     node = responder(NOW, 1, LOADED)
     token = _token_for(node, CALLER_ADDR, NOW)
-    for forged in (bytes(TOKEN_SIZE), token[:4] + bytes(16), token[:-1],
+    for forged in (bytes(TOKEN_SIZE), token[:4] + bytes(16), token[:-1] + b"\x00",
                    (int.from_bytes(token[:4], "big") + 1).to_bytes(4, "big") + token[4:]):
         token_refusal(node.open(_with_token(node, forged, NOW), CALLER_ADDR, NOW))
 
@@ -209,3 +210,24 @@ def test_forged_retry_answers_cannot_keep_a_caller_looping() -> None:
     while isinstance(step, Send):
         step = exchange.answered(deliver(node, step.datagram, CALLER_ADDR, NOW), NOW)
     assert step == Done(b"re:recovers")
+
+
+@pytest.mark.parametrize("code, extra", [
+    (ErrorCode.STALE_FIRST_DATAGRAM, 2**63),
+    (ErrorCode.STALE_FIRST_DATAGRAM, 2**62),
+    (ErrorCode.RETRY_TOKEN_REQUIRED, b"x" * 1000),
+    (ErrorCode.RETRY_TOKEN_REQUIRED, b""),
+])
+def test_a_forged_retry_answer_cannot_make_later_first_datagrams_undeliverable(
+        code: ErrorCode, extra: bytes | int) -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    drive(node, caller, b"key", NOW)
+    caller.forget(NODE_ADDR)
+    step = prepared(caller, node, b"x", NOW)
+    with pytest.raises(TransitError) as err:
+        caller.finish(step.pending, encode_refusal(int(code), "forged", extra), NOW)
+    assert err.value.code is code
+    for n in range(3):
+        caller.forget(NODE_ADDR)
+        reply, trace = drive(node, caller, b"later %d" % n, NOW + 1 + n)
+        assert reply == b"re:later %d" % n and trace.refusals == []

@@ -52,6 +52,8 @@ from mercury_rt.core.transit.wire import (
     KeyQuery,
     SessionMessage,
     SessionReply,
+    TransitRefusal,
+    decode_answer,
     decode_inner,
     decode_request,
     encode_init_reply,
@@ -186,7 +188,27 @@ class TransitResponder:
     # ----- opening -----------------------------------------------------------------------
 
     def open(self, payload: bytes, peer: Addr, now: float) -> Outcome:
-        """The one outcome of a payload from `peer` at wall-clock time `now`."""
+        """The one outcome of a payload from `peer` at wall-clock time `now`.
+
+        What transit answers by itself goes to a source not yet validated, so it is at most
+        AMPLIFICATION times the payload: a longer refusal goes without its detail and
+        extra, and is dropped if even that is too long (honest first datagrams, carrying a
+        node certificate and a signature, are always long enough for their 702 or 705)."""
+        outcome = self._open(payload, peer, now)
+        if isinstance(outcome, Answered) and \
+                len(outcome.reply) > AMPLIFICATION * len(payload):
+            return self._within_limit(outcome.reply, len(payload))
+        return outcome
+
+    def _within_limit(self, reply: bytes, size: int) -> Answered | Dropped:
+        answer = decode_answer(reply)
+        code = answer.code if isinstance(answer, TransitRefusal) else ErrorCode.TRANSIT_MALFORMED
+        short = encode_refusal(code, "")
+        if len(short) <= AMPLIFICATION * size:
+            return Answered(short)
+        return Dropped(_code(code), "answer would exceed the anti-amplification limit")
+
+    def _open(self, payload: bytes, peer: Addr, now: float) -> Outcome:
         kind = message_type(payload)
         if kind in PLAIN_FORMS:
             return Plain(payload)
@@ -402,3 +424,10 @@ class TransitResponder:
     def _drop(self, code: ErrorCode, reason: str) -> Dropped:
         self.counts[code] = self.counts.get(code, 0) + 1
         return Dropped(code, reason)
+
+
+def _code(number: int) -> ErrorCode:
+    try:
+        return ErrorCode(number)
+    except ValueError:
+        return ErrorCode.TRANSIT_MALFORMED

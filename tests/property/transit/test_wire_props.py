@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from mercury_rt.core.transit.algorithms import TransitError, decode_algorithm_list
 from mercury_rt.core.transit.certs import TransitCert
+from mercury_rt.core.transit.responder import Answered
 from mercury_rt.core.transit.wire import (
     MAX_DETAIL,
     MAX_SEQ,
@@ -162,3 +163,10 @@ def test_algorithm_lists_are_a_tuple_of_distinct_ids_or_a_transit_error(value: o
         return
     assert isinstance(value, list) and list(ids) == value
     assert len(set(ids)) == len(ids) <= 32 and all(0 <= i <= 0xFFFF for i in ids)
+
+
+@given(st.one_of(mutated(), st.binary(max_size=200)))
+def test_no_answer_exceeds_three_times_the_payload(data: bytes) -> None:
+    outcome = responder(NOW, 1).open(data, CALLER_ADDR, NOW)
+    if isinstance(outcome, Answered):
+        assert len(outcome.reply) <= 3 * len(data)

@@ -248,3 +248,35 @@ def test_a_malformed_transit_request_is_a_counted_drop() -> None:
         assert isinstance(outcome, Dropped) and outcome.code is ErrorCode.TRANSIT_MALFORMED
     assert node.counts == {ErrorCode.TRANSIT_MALFORMED: 3}
     drive(node, initiator(3), b"still works", NOW)
+
+
+@pytest.mark.parametrize("payload", [
+    encode_init(Init(3, b"k" * 8, b"", b"s")),
+    encode_init(Init(1, b"k" * 8, b"", b"s" * 40)),
+    encode_init(Init(99, b"k" * 8, b"", b"s")),
+    encode_key_query(b"\x01\x02", 0x20, 0),
+    encode_key_query(NODE_HASH, 0x10, 0),
+    b"\x82\x03\x01",
+    b"\x81\x05",
+    b"\x84\x09" + bytes(6),
+    encode_session(SessionMessage(b"s" * 8, 1, b"c" * 16)),
+])
+def test_no_transit_answer_exceeds_three_times_what_it_answers(payload: bytes) -> None:
+    node = responder(NOW, 1)
+    outcome = node.open(payload, CALLER_ADDR, NOW)
+    if isinstance(outcome, Answered):
+        assert len(outcome.reply) <= 3 * len(payload)
+        assert isinstance(decode_answer(outcome.reply), TransitRefusal)
+    else:
+        assert isinstance(outcome, Dropped)
+
+
+def test_an_honest_first_datagram_gets_its_whole_702() -> None:
+    node = responder(NOW, 1)
+    for alg in (1, 3):
+        step = prepared(initiator(3), node, b"", NOW, alg)
+        init = decode_request(step.datagram)
+        assert isinstance(init, Init)
+        stale = encode_init(Init(init.algorithm, b"\x00" * 8, init.token, init.sealed))
+        refusal = refusal_of(node.open(stale, CALLER_ADDR, NOW))
+        assert refusal.code == ErrorCode.UNKNOWN_TRANSIT_KEY and refusal.extra

@@ -205,7 +205,9 @@ class TransitInitiator:
 
     def _first(self, address: Addr, master_hash: bytes, alg: TransitAlgorithm,
                key: VerifiedTransitKey, payload: bytes, now: float) -> Prepared:
-        token = self._tokens.pop(address, b"")
+        # Kept, not spent: it stays valid for two periods, and a retry for another reason
+        # (705 after 713) would otherwise go without it and be refused 713 again.
+        token = self._tokens.get(address, b"")
         header_init = Init(alg.id, key.key_id, token, b"")
         header = header_init.header()
         session_id = self._retry_ids.pop(address, None) or self._random(SESSION_ID_SIZE)

@@ -231,3 +231,18 @@ def test_a_forged_retry_answer_cannot_make_later_first_datagrams_undeliverable(
         caller.forget(NODE_ADDR)
         reply, trace = drive(node, caller, b"later %d" % n, NOW + 1 + n)
         assert reply == b"re:later %d" % n and trace.refusals == []
+
+
+def test_a_restarted_loaded_node_and_a_fast_clock_still_complete_one_exchange() -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    drive(node, caller, b"before", NOW)
+    restarted = responder(NOW + 10, 9, LOADED)
+    exchange = SecureExchange(caller, NODE_ADDR, NODE_HASH, 1, SECRET)
+    fast = NOW + 10 + 75
+    step = exchange.start(fast)
+    while isinstance(step, Send):
+        step = exchange.answered(deliver(restarted, step.datagram, CALLER_ADDR, NOW + 10), fast)
+    assert step == Done(b"re:" + SECRET)
+    assert restarted.counts == {ErrorCode.UNKNOWN_SESSION: 1, ErrorCode.UNKNOWN_TRANSIT_KEY: 1,
+                                ErrorCode.RETRY_TOKEN_REQUIRED: 1,
+                                ErrorCode.STALE_FIRST_DATAGRAM: 1}

@@ -14,7 +14,8 @@ import pytest
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.transit.algorithms import Kem, TransitError
 from mercury_rt.core.transit.exchange import SecureExchange, Send
-from mercury_rt.core.transit.initiator import Finished
+from mercury_rt.core.transit.initiator import Finished, InitiatorConfig
+from mercury_rt.core.transit.replay import WINDOW, ReplayWindow
 from mercury_rt.core.transit.responder import (
     Answered,
     Dropped,
@@ -23,6 +24,7 @@ from mercury_rt.core.transit.responder import (
     TransitResponder,
 )
 from mercury_rt.core.transit.wire import (
+    MAX_SEQ,
     SessionMessage,
     TransitRefusal,
     decode_answer,
@@ -238,3 +240,32 @@ def refusal_code(node: TransitResponder, datagram: bytes, now: float) -> ErrorCo
     refusal = decode_answer(outcome.reply)
     assert isinstance(refusal, TransitRefusal)
     return ErrorCode(refusal.code)
+
+
+def test_an_authenticated_jump_to_a_huge_message_number_costs_no_memory() -> None:
+    node, caller = responder(NOW, 1), initiator(3)
+    caller.config = InitiatorConfig(rekey_messages=MAX_SEQ)
+    drive(node, caller, b"establish", NOW)
+    early = prepared(caller, node, b"early", NOW)
+    assert isinstance(node.open(early.datagram, CALLER_ADDR, NOW), Opened)
+    session = early.pending.session  # type: ignore[union-attr]
+    for jump in (2**40, MAX_SEQ - 1):
+        session.next_seq = jump
+        far = prepared(caller, node, b"far", NOW)
+        sent = decode_request(far.datagram)
+        assert isinstance(sent, SessionMessage) and sent.seq == jump
+        assert isinstance(node.open(far.datagram, CALLER_ADDR, NOW), Opened)
+        outcome = node.open(far.datagram, CALLER_ADDR, NOW)
+        assert isinstance(outcome, Dropped) and outcome.code is ErrorCode.REPLAYED
+    assert not isinstance(node.open(early.datagram, CALLER_ADDR, NOW), Opened)
+    last = prepared(caller, node, b"last", NOW)
+    assert isinstance(node.open(last.datagram, CALLER_ADDR, NOW), Opened)
+
+
+def test_the_replay_window_survives_any_jump() -> None:
+    window = ReplayWindow()
+    for number in (0, 5, 2**62, 2**62 - 1, 2**62 - WINDOW + 1):
+        assert window.fresh(number)
+        window.accept(number)
+    assert not window.fresh(2**62 - WINDOW) and not window.fresh(5)
+    assert window.fresh(2**62 - 2) and not window.fresh(2**62 - 1)

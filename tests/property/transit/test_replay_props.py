@@ -42,7 +42,8 @@ def schedules(draw: st.DrawFn) -> list[tuple[int, bool]]:
         elif kind == "edge":
             number = max(0, high - WINDOW + draw(st.integers(-2, 2)))
         elif kind == "jump":
-            number = high + draw(st.integers(WINDOW - 2, 3 * WINDOW))
+            number = high + draw(st.one_of(st.integers(WINDOW - 2, 3 * WINDOW),
+                                           st.sampled_from([2**40, 2**61])))
         else:
             number = draw(st.sampled_from([n for n, _ in steps])) if steps else 0
         authenticated = draw(st.booleans()) or draw(st.booleans())

@@ -15,8 +15,9 @@ and a caller retries on them. A forged 703 (unknown session) handed to a caller 
 session message the node did run makes the caller send the payload again in a new
 session, and the node runs it again. A forged 702/705/713 after the node ran a first
 datagram makes the caller retry with the same session id, which the node refuses as a
-replay, unless the node restarted in between and forgot it. The model allows one extra
-run per such forged refusal (see the helper's report to the lead).
+replay, unless the node restarted in between and forgot it. (The answer to a duplicated
+datagram counts as such a refusal: a node under load answers the copy 713.) The model
+allows one extra run per such refusal (see the helper's report to the lead).
 """
 
 from __future__ import annotations
@@ -205,7 +206,8 @@ def _deliver(world: World, index: int, fault: str, salt: int) -> None:
         answer = again if salt % 2 else answer
     if fault == "tamper_ans":
         answer = flip(answer, salt)
-    world.answered(call, answer, genuine=fault != "tamper_ans")
+    replayed = fault == "dup" and salt % 2 == 1
+    world.answered(call, answer, genuine=fault != "tamper_ans" and not replayed)
 
 
 FAULTS = ["ok", "ok", "ok", "ok", "tamper_req", "tamper_ans", "dup", "drop", "swap", "roam"]

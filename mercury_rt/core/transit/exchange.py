@@ -22,8 +22,10 @@ from mercury_rt.core.transit.initiator import (
     TransitInitiator,
 )
 
-MAX_ROUNDS = 4
-"""Datagrams one exchange may send: a key query, a first datagram, two retries."""
+MAX_ROUNDS = 5
+"""Datagrams one exchange may send. An honest node may refuse each reason once: a session
+message it no longer holds (703), then a first datagram for its key (702), a token (713)
+and the clock (705), before the one that opens; or a key query first, then those."""
 
 
 @dataclass(frozen=True, slots=True)

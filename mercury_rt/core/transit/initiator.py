@@ -40,6 +40,7 @@ from mercury_rt.core.transit.schedule import (
 from mercury_rt.core.transit.wire import (
     INIT_SECRET_SIZE,
     SESSION_ID_SIZE,
+    TOKEN_SIZE,
     Init,
     InitInner,
     InitReply,
@@ -59,6 +60,9 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 MAX_PEERS = 4096
 CERT_OVERHEAD = 160
+MAX_CLOCK_MS = 2**53
+"""A 705's clock beyond this is no real clock: a forged one would push our timestamps past
+what the node decodes, and every later first datagram to it would be dropped unanswered."""
 """Bytes a transit certificate adds to its public key (for padding key queries)."""
 
 
@@ -152,6 +156,10 @@ class TransitInitiator:
         self._sessions: OrderedDict[tuple[Addr, int], ClientSession] = OrderedDict()
         self._tokens: OrderedDict[Addr, bytes] = OrderedDict()
         self._offsets: OrderedDict[Addr, int] = OrderedDict()
+        self._retry_ids: OrderedDict[Addr, bytes] = OrderedDict()
+        """The session id a refused first datagram retries with: a refusal is not
+        authenticated, so if the node did open the first one (the refusal was forged), the
+        retry is a replay of that session id to it, refused, and the request runs once."""
 
     def prepare(self, address: Addr, master_hash: bytes, algorithm_id: int, payload: bytes,
                 now: float) -> NeedKey | Prepared:
@@ -202,11 +210,13 @@ class TransitInitiator:
 
     def _first(self, address: Addr, master_hash: bytes, alg: TransitAlgorithm,
                key: VerifiedTransitKey, payload: bytes, now: float) -> Prepared:
-        token = self._tokens.pop(address, b"")
+        # Kept, not spent: it stays valid for two periods, and a retry for another reason
+        # (705 after 713) would otherwise go without it and be refused 713 again.
+        token = self._tokens.get(address, b"")
         header_init = Init(alg.id, key.key_id, token, b"")
         header = header_init.header()
-        session_id = self._random(SESSION_ID_SIZE)
-        timestamp_ms = int(now * 1000) + self._offsets.get(address, 0)
+        session_id = self._retry_ids.pop(address, None) or self._random(SESSION_ID_SIZE)
+        timestamp_ms = max(0, int(now * 1000) + self._offsets.get(address, 0))
         ephemeral = x25519.X25519PrivateKey.from_private_bytes(self._random(32))
         caller_public = ephemeral.public_key().public_bytes_raw()
         init_secret = self._random(INIT_SECRET_SIZE)
@@ -278,17 +288,20 @@ class TransitInitiator:
         address = pending.address
         if code is ErrorCode.UNKNOWN_SESSION and isinstance(pending, PendingMessage):
             self._sessions.pop((address, pending.session.algorithm.id), None)
-        elif code is ErrorCode.UNKNOWN_TRANSIT_KEY and isinstance(refusal.extra, bytes):
+        elif code is ErrorCode.UNKNOWN_TRANSIT_KEY and isinstance(refusal.extra, bytes) \
+                and isinstance(pending, PendingInit):
             self._store_key(address, self.certs.verify(pending.master_hash, refusal.extra, now))
         elif code is ErrorCode.RETRY_TOKEN_REQUIRED and isinstance(refusal.extra, bytes) \
-                and isinstance(pending, PendingInit):
+                and len(refusal.extra) == TOKEN_SIZE and isinstance(pending, PendingInit):
             self._remember(self._tokens, address, refusal.extra)
         elif code is ErrorCode.STALE_FIRST_DATAGRAM and isinstance(refusal.extra, int) \
-                and isinstance(pending, PendingInit):
+                and refusal.extra < MAX_CLOCK_MS and isinstance(pending, PendingInit):
             offset = refusal.extra - int(now * 1000)
             self._remember(self._offsets, address, offset + (1 if offset >= 0 else 0))
         else:
             raise TransitError(f"node refused: {refusal.detail}", code)
+        if isinstance(pending, PendingInit):
+            self._remember(self._retry_ids, address, pending.session_id)
         return Retry(code, refusal.detail)
 
     def _store_key(self, address: Addr, key: VerifiedTransitKey) -> None:

@@ -31,7 +31,10 @@ class ReplayWindow:
         """Record `number` as accepted; call only after `fresh(number)` and authentication."""
         if number > self.highest:
             shift = number - self.highest
-            self._seen = ((self._seen << shift) | 1) & ((1 << WINDOW) - 1)
+            # A jump past the window forgets it outright: shifting by an authenticated
+            # peer's jump of up to 2**62 would allocate that many bits.
+            self._seen = 1 if shift >= WINDOW else \
+                ((self._seen << shift) | 1) & ((1 << WINDOW) - 1)
             self.highest = number
         else:
             self._seen |= 1 << (self.highest - number)

@@ -52,6 +52,8 @@ from mercury_rt.core.transit.wire import (
     KeyQuery,
     SessionMessage,
     SessionReply,
+    TransitRefusal,
+    decode_answer,
     decode_inner,
     decode_request,
     encode_init_reply,
@@ -77,6 +79,9 @@ class ResponderConfig:
     session_idle: float = 600.0
     session_max_age: float = 900.0
     max_seen_inits: int = 262_144
+    max_ahead_inits: int = 1_024
+    """First datagrams refused as ahead of our clock remembered at once (bounded so a full
+    record costs a short scan); beyond it such datagrams are refused with 714."""
     init_rate: int = 2_000
     """First datagrams per second opened without a retry token; above it, tokens first."""
     token_period: int = 60
@@ -172,6 +177,10 @@ class TransitResponder:
         self._sessions: OrderedDict[bytes, ServerSession] = OrderedDict()
         self._per_peer: dict[Addr, OrderedDict[bytes, None]] = {}
         self._seen: OrderedDict[bytes, int] = OrderedDict()
+        self._ahead: dict[bytes, int] = {}
+        """Init secrets of first datagrams refused as ahead of our clock, until they could
+        no longer be admitted: replayed once our clock catches up, they are still refused
+        (the caller has retried them by then, under the same session id)."""
         self._second = -1
         self._opened_this_second = 0
         self.counts: dict[ErrorCode, int] = {}
@@ -179,7 +188,27 @@ class TransitResponder:
     # ----- opening -----------------------------------------------------------------------
 
     def open(self, payload: bytes, peer: Addr, now: float) -> Outcome:
-        """The one outcome of a payload from `peer` at wall-clock time `now`."""
+        """The one outcome of a payload from `peer` at wall-clock time `now`.
+
+        What transit answers by itself goes to a source not yet validated, so it is at most
+        AMPLIFICATION times the payload: a longer refusal goes without its detail and
+        extra, and is dropped if even that is too long (honest first datagrams, carrying a
+        node certificate and a signature, are always long enough for their 702 or 705)."""
+        outcome = self._open(payload, peer, now)
+        if isinstance(outcome, Answered) and \
+                len(outcome.reply) > AMPLIFICATION * len(payload):
+            return self._within_limit(outcome.reply, len(payload))
+        return outcome
+
+    def _within_limit(self, reply: bytes, size: int) -> Answered | Dropped:
+        answer = decode_answer(reply)
+        code = answer.code if isinstance(answer, TransitRefusal) else ErrorCode.TRANSIT_MALFORMED
+        short = encode_refusal(code, "")
+        if len(short) <= AMPLIFICATION * size:
+            return Answered(short)
+        return Dropped(_code(code), "answer would exceed the anti-amplification limit")
+
+    def _open(self, payload: bytes, peer: Addr, now: float) -> Outcome:
         kind = message_type(payload)
         if kind in PLAIN_FORMS:
             return Plain(payload)
@@ -215,6 +244,7 @@ class TransitResponder:
         session.window.accept(message.seq)
         session.last_used = now
         self._sessions.move_to_end(session.session_id)
+        self._per_peer[session.peer].move_to_end(session.session_id)
         return Opened(plaintext, Channel(session, message.seq))
 
     def _key_query(self, query: KeyQuery, size: int) -> Outcome:
@@ -247,17 +277,16 @@ class TransitResponder:
             inner = decode_inner(hpke_open(alg, key.pair.private, init.header(), init.sealed))
         except MercuryError as exc:
             return self._drop(exc.code, exc.message)
-        return self._admit(init, inner, alg, peer, now)
+        return self._admit(init, inner, alg, peer, now, key.cert.not_after * 1000)
 
     def _admit(self, init: Init, inner: InitInner, alg: TransitAlgorithm, peer: Addr,
-               now: float) -> Outcome:
+               now: float, key_expiry_ms: int) -> Outcome:
         now_ms = int(now * 1000)
         if inner.timestamp_ms < self._boot_ms or \
                 abs(inner.timestamp_ms - now_ms) > self.config.clock_window_ms:
-            return self._answer(ErrorCode.STALE_FIRST_DATAGRAM,
-                                "first datagram outside this node's time window; "
-                                "retry with this clock (ms)", now_ms)
-        if inner.session_id in self._seen or inner.session_id in self._sessions:
+            return self._stale(inner, now_ms, key_expiry_ms)
+        if inner.session_id in self._seen or inner.session_id in self._sessions or \
+                inner.init_secret in self._ahead:
             return self._drop(ErrorCode.REPLAYED, "first datagram seen before")
         if not self._remember(inner.session_id, inner.timestamp_ms, now_ms):
             return self._answer(ErrorCode.SESSION_LIMIT, "too many new sessions; retry later")
@@ -308,8 +337,8 @@ class TransitResponder:
         return len(self._sessions)
 
     def _add(self, session: ServerSession) -> None:
-        """Hold a new session, evicting the peer's oldest beyond the per-peer bound and
-        the least recently used beyond the total (their callers simply open new ones)."""
+        """Hold a new session, evicting the least recently used one beyond the per-peer
+        bound and beyond the total (their callers simply open new ones)."""
         mine = self._per_peer.setdefault(session.peer, OrderedDict())
         if len(mine) >= self.config.max_sessions_per_peer:
             self._forget(self._sessions[next(iter(mine))])
@@ -332,16 +361,39 @@ class TransitResponder:
             now - session.created > self.config.session_max_age
 
     def _remember(self, session_id: bytes, timestamp_ms: int, now_ms: int) -> bool:
-        """Record a first datagram's session id until its timestamp leaves the window."""
+        """Record a first datagram's session id until its timestamp leaves the window
+        (kept through the window's last millisecond, when `_admit` still accepts it)."""
         seen = self._seen
         while seen:
             oldest_id, until = next(iter(seen.items()))
-            if until > now_ms:
+            if until >= now_ms:
                 break
             del seen[oldest_id]
         if len(seen) >= self.config.max_seen_inits:
             return False
         seen[session_id] = max(timestamp_ms, now_ms) + self.config.clock_window_ms
+        return True
+
+    def _stale(self, inner: InitInner, now_ms: int, key_expiry_ms: int) -> Answered:
+        """705 with our clock. A datagram ahead of it is remembered first: once our clock
+        catches up it would otherwise be admissible, and a replay of it would run again
+        after the caller's retry ran (714 if the record is full: refused either way)."""
+        until = min(inner.timestamp_ms + self.config.clock_window_ms, key_expiry_ms)
+        if inner.timestamp_ms > now_ms and not self._hold_ahead(inner.init_secret, until,
+                                                                now_ms):
+            return self._answer(ErrorCode.SESSION_LIMIT, "too many new sessions; retry later")
+        return self._answer(ErrorCode.STALE_FIRST_DATAGRAM,
+                            "first datagram outside this node's time window; "
+                            "retry with this clock (ms)", now_ms)
+
+    def _hold_ahead(self, init_secret: bytes, until: int, now_ms: int) -> bool:
+        ahead = self._ahead
+        if len(ahead) >= self.config.max_ahead_inits:
+            for secret in [k for k, t in ahead.items() if t < now_ms]:
+                del ahead[secret]
+        if len(ahead) >= self.config.max_ahead_inits:
+            return False
+        ahead[init_secret] = until
         return True
 
     def _needs_token(self, now: float) -> bool:
@@ -372,3 +424,10 @@ class TransitResponder:
     def _drop(self, code: ErrorCode, reason: str) -> Dropped:
         self.counts[code] = self.counts.get(code, 0) + 1
         return Dropped(code, reason)
+
+
+def _code(number: int) -> ErrorCode:
+    try:
+        return ErrorCode(number)
+    except ValueError:
+        return ErrorCode.TRANSIT_MALFORMED

@@ -60,10 +60,10 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 MAX_PEERS = 4096
 CERT_OVERHEAD = 160
+"""Bytes a transit certificate adds to its public key (for padding key queries)."""
 MAX_CLOCK_MS = 2**53
 """A 705's clock beyond this is no real clock: a forged one would push our timestamps past
 what the node decodes, and every later first datagram to it would be dropped unanswered."""
-"""Bytes a transit certificate adds to its public key (for padding key queries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +287,9 @@ class TransitInitiator:
         code = _code(refusal.code)
         address = pending.address
         if code is ErrorCode.UNKNOWN_SESSION and isinstance(pending, PendingMessage):
-            self._sessions.pop((address, pending.session.algorithm.id), None)
+            key = (address, pending.session.algorithm.id)
+            if self._sessions.get(key) is pending.session:  # not a newer one since opened
+                del self._sessions[key]
         elif code is ErrorCode.UNKNOWN_TRANSIT_KEY and isinstance(refusal.extra, bytes) \
                 and isinstance(pending, PendingInit):
             self._store_key(address, self.certs.verify(pending.master_hash, refusal.extra, now))

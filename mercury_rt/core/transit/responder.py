@@ -102,12 +102,14 @@ class ServerSession:
     window: ReplayWindow = field(default_factory=ReplayWindow)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Channel:
-    """How one request arrived: its session, its number, and what it proves."""
+    """How one request arrived: its session, its number, and what it proves. Its reply is
+    sealed once (`replied`): a second seal would reuse the reply's nonce."""
 
     session: ServerSession
     seq: int
+    replied: bool = False
 
     @property
     def first(self) -> bool:
@@ -318,7 +320,13 @@ class TransitResponder:
     # ----- sealing -----------------------------------------------------------------------
 
     def seal(self, channel: Channel, reply: bytes) -> bytes:
-        """The node's reply to the request that came by `channel`, encrypted and bound."""
+        """The node's reply to the request that came by `channel`, encrypted and bound.
+
+        Raises ValueError if this channel's reply was sealed before: its nonce is the
+        request's number, so a second reply would reuse it (a host bug, never peer input)."""
+        if channel.replied:
+            raise ValueError("a request's reply is sealed once; a second would reuse its nonce")
+        channel.replied = True
         session = channel.session
         cipher = session.ciphers.to_caller
         if channel.first:

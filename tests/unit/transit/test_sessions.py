@@ -418,3 +418,31 @@ def test_idle_and_old_sessions_are_forgotten() -> None:
         assert trace.kinds == [SESSION]
     _, trace = drive(node, caller, b"e", start + 101)
     assert trace.refusals == [ErrorCode.UNKNOWN_SESSION]
+
+
+def test_a_reply_is_sealed_once_a_second_would_reuse_its_nonce() -> None:
+    p = pair()
+    call(p, b"open")
+    step = p.initiator.prepare(NODE_ADDR, NODE_HASH, 1, b"again", NOW)
+    assert isinstance(step, Prepared)
+    opened = p.responder.open(step.datagram, CALLER_ADDR, NOW)
+    assert isinstance(opened, Opened)
+    p.responder.seal(opened.channel, b"one")
+    with pytest.raises(ValueError, match="once"):
+        p.responder.seal(opened.channel, b"two")
+
+
+def test_a_703_for_an_older_session_does_not_drop_the_newer_one() -> None:
+    """Two calls in flight: the first still in an old session the node evicted, the second
+    already in a new one. The old one's 703 must not throw away the new session (each
+    in-flight call would otherwise open yet another)."""
+    p = pair()
+    call(p, b"first")
+    old = p.initiator.prepare(NODE_ADDR, NODE_HASH, 1, b"in old", NOW)
+    assert isinstance(old, Prepared) and isinstance(old.pending, PendingMessage)
+    p.initiator._sessions.clear()  # the caller opened a new session meanwhile
+    call(p, b"opens new")
+    assert p.initiator.has_session(NODE_ADDR, 1, NOW)
+    refusal = encode_refusal(int(ErrorCode.UNKNOWN_SESSION), "gone")
+    p.initiator.finish(old.pending, refusal, NOW)
+    assert p.initiator.has_session(NODE_ADDR, 1, NOW)

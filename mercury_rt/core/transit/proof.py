@@ -11,14 +11,17 @@ source's cluster keys may have to be fetched first) and done once per session.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from carbon.error_codes import ErrorCode, MercuryError
+from carbon.error_codes import MercuryError
 from mercury_rt.core.identity import Purpose, load_public_key, verify, verify_raw
 from mercury_rt.core.membership.certs import NodeCert, cert_message
 from mercury_rt.core.transit.certs import ClusterKeyLookup
+
+MAX_CERTS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class PeerProof:
     message: bytes
     proven: bool | None = field(default=None)
     """None until checked; then whether it held."""
+    certs: CertCache | None = field(default=None)
+    """Node certificates checked before (shared by a responder's sessions)."""
 
     def check(self, master_hash: bytes, cluster_key: ClusterKeyLookup) -> bool:
         """Whether this session was opened by a node of cluster `master_hash`.
@@ -65,9 +70,15 @@ class PeerProof:
         signer = cluster_key(master_hash, cert.cluster_key_hash)
         if signer is None:
             return False
-        self.proven = verify(signer, Purpose.NODE_CERT,
-                             cert_message(master_hash, self.node_id, cert.node_key),
-                             cert.signature) and self._signed_by(cert.node_key)
+        key = (master_hash, self.node_id, self.node_cert)
+        certified = self.certs is not None and self.certs.holds(key)
+        if not certified:
+            certified = verify(signer, Purpose.NODE_CERT,
+                               cert_message(master_hash, self.node_id, cert.node_key),
+                               cert.signature)
+            if certified and self.certs is not None:
+                self.certs.add(key)
+        self.proven = certified and self._signed_by(cert.node_key)
         return self.proven
 
     def _signed_by(self, node_key: bytes) -> bool:
@@ -78,7 +89,25 @@ class PeerProof:
         return verify_raw(public, self.message, self.signature)
 
 
-class ProofError(MercuryError):
-    """A session whose opener did not prove the cluster its request claims."""
+class CertCache:
+    """Node certificates (master hash, node id, certificate bytes) that verified, bounded:
+    a node that opens many sessions costs one certificate check, not one per session. An
+    entry counts only while the cluster key that signed it is still trusted (the lookup
+    in `PeerProof.check` runs first)."""
 
-    code = ErrorCode.SOURCE_NOT_PROVEN
+    def __init__(self, limit: int = MAX_CERTS) -> None:
+        self._held: OrderedDict[tuple[bytes, bytes, bytes], None] = OrderedDict()
+        self._limit = limit
+
+    def holds(self, key: tuple[bytes, bytes, bytes]) -> bool:
+        """Whether this certificate verified before."""
+        if key in self._held:
+            self._held.move_to_end(key)
+            return True
+        return False
+
+    def add(self, key: tuple[bytes, bytes, bytes]) -> None:
+        """Remember a certificate that verified."""
+        self._held[key] = None
+        if len(self._held) > self._limit:
+            self._held.popitem(last=False)

@@ -27,7 +27,7 @@ from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.core.transit.algorithms import REGISTRY, Kem, TransitAlgorithm
 from mercury_rt.core.transit.kem import aead_open, hpke_open, x25519_shared
 from mercury_rt.core.transit.node_keys import NodeTransitKeys
-from mercury_rt.core.transit.proof import PeerProof
+from mercury_rt.core.transit.proof import CertCache, PeerProof
 from mercury_rt.core.transit.replay import ReplayWindow
 from mercury_rt.core.transit.schedule import (
     TO_CALLER,
@@ -177,6 +177,7 @@ class TransitResponder:
         """Answer a node message sent outside a session with 701 (the public port), or
         drop it silently (the intra-cluster port tells strangers nothing)."""
         self._sessions: OrderedDict[bytes, ServerSession] = OrderedDict()
+        self._certs = CertCache()
         self._per_peer: dict[Addr, OrderedDict[bytes, None]] = {}
         self._seen: OrderedDict[bytes, int] = OrderedDict()
         self._ahead: dict[bytes, int] = {}
@@ -294,7 +295,8 @@ class TransitResponder:
             return self._answer(ErrorCode.SESSION_LIMIT, "too many new sessions; retry later")
         proof = PeerProof(inner.master_hash, inner.node_id, inner.node_cert, inner.signature,
                           proof_message(init.header(), inner.session_id, inner.timestamp_ms,
-                                        inner.ephemeral, inner.init_secret))
+                                        inner.ephemeral, inner.init_secret),
+                          certs=self._certs)
         if self._check_at_open is not None and not self._check_at_open(proof):
             return self._drop(ErrorCode.SOURCE_NOT_PROVEN,
                               "first datagram not from a certified node of this cluster")

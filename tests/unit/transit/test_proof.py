@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+import mercury_rt.core.transit.proof as proof_module
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.transit.node_keys import NodeTransitKeys
-from mercury_rt.core.transit.proof import NodeCredential, PeerProof
+from mercury_rt.core.transit.proof import CertCache, NodeCredential, PeerProof
 from mercury_rt.core.transit.responder import Dropped, Opened, TransitResponder
 from tests.identity_support import key
 from tests.transit_steps_support import drive, initiator, prepared, responder
@@ -130,3 +132,24 @@ def test_the_intra_cluster_port_checks_the_proof_before_any_session() -> None:
         outcome = node.open(prepared(caller, node, b"x", NOW).datagram, CALLER_ADDR, NOW)
         assert isinstance(outcome, Dropped) and outcome.code is ErrorCode.SOURCE_NOT_PROVEN
     assert node.session_count == 1
+
+
+def test_a_node_certificate_is_checked_once_for_many_sessions(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The certificate half of a proof is cached by the responder (bounded): a second
+    session of the same node costs the signature check alone, still per session."""
+    checks: list[object] = []
+    real = proof_module.verify
+
+    def counting(*args: object) -> bool:
+        checks.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    cache = CertCache()
+    first, second = (replace(proof_of(payload=p), proven=None, certs=cache)
+                     for p in (b"one", b"two"))
+    forged = replace(second, proven=None, signature=bytes(64))
+    monkeypatch.setattr(proof_module, "verify", counting)
+    assert first.check(CALLER_HASH, KNOWS_CALLER) and second.check(CALLER_HASH, KNOWS_CALLER)
+    assert not forged.check(CALLER_HASH, KNOWS_CALLER), "the signature is still checked"
+    assert len(checks) == 1

@@ -59,6 +59,7 @@ from mercury_rt.core.gate.pipeline import (
     GateState,
     decide_access,
     evaluate,
+    pay,
 )
 from mercury_rt.core.gate.source import (
     EidSourceVerifier,
@@ -111,6 +112,7 @@ __all__ = [
     "leading_zero_bits",
     "mint_stamp",
     "parse_stamp",
+    "pay",
     "request_digest",
     "source_failure_code",
     "stamp_resource",

@@ -77,24 +77,35 @@ class EidVerifier:
         self.misses = 0
         self.signature_checks = 0
 
-    def verify(self, eid: bytes | Eid) -> Verification:
-        """Verify EID bytes (or a decoded Eid); raise IdentityError/CodecError on failure."""
+    def verify(self, eid: bytes | Eid, decoded: Eid | None = None) -> Verification:
+        """Verify EID bytes (or a decoded Eid); raise IdentityError/CodecError on failure.
+        `decoded` is the Eid those bytes decode to, when the caller already decoded them."""
         data = eid.encode() if isinstance(eid, Eid) else eid
-        cached = self._cache.get(data)
-        if cached is not None:
-            result, generation, cost = cached
-            if generation == self.ring.cluster_generation(result.principal.cluster):
-                self._cache.move_to_end(data)
-                self.hits += 1
-                return result
-            del self._cache[data]
-            self._cache_cost -= cost
+        hit = self.cached(data)
+        if hit is not None:
+            self.hits += 1
+            return hit
         self.misses += 1
-        decoded = eid if isinstance(eid, Eid) else Eid.decode(data)
+        if decoded is None:
+            decoded = eid if isinstance(eid, Eid) else Eid.decode(data)
         result = self._verify_cold(decoded, signed_message_of(data))
         if result.level is not Level.UNVERIFIABLE_UNTIL_KEYS_FETCHED:
             self._remember(data, result)
         return result
+
+    def cached(self, data: bytes) -> Verification | None:
+        """The cached result for exactly these bytes, if still valid: no signature check,
+        no decode (so a genuine EID seen before costs nothing to read)."""
+        entry = self._cache.get(data)
+        if entry is None:
+            return None
+        result, generation, cost = entry
+        if generation == self.ring.cluster_generation(result.principal.cluster):
+            self._cache.move_to_end(data)
+            return result
+        del self._cache[data]
+        self._cache_cost -= cost
+        return None
 
     def statistics(self) -> dict[str, int]:
         """Counters for metrics: cache hits/misses/size/cost and signature checks done."""

@@ -6,9 +6,13 @@ bytes to that node, or drop. It never touches sockets, clocks or LMDB; handler
 invocation and forwarding are carried out by the shell, which hands results back
 through `finish` and `relay`. Transit (core/transit) has already opened the payload and
 seals the reply; the core is told what the session proves. Order of work (docs/protocol.md
-6.5, 7 and 8.8): decode, verify the target EID is ours, check the session's algorithm
-against the operation's minimum, route, then run the security gate before anything that
-runs the request (and before redirecting when so configured).
+6.5, 7 and 8.8): decode, read the target EID (cached, or decoded: its signature unchecked)
+and refuse one of another cluster, check the session's algorithm against the operation's
+minimum, route, then run the security gate before anything that runs the request (and
+before redirecting when so configured). The gate checks the stamp first, for the target
+the EID claims, then proves the target EID ours, then the source: junk costs no
+signature check (7.1). A request forwarded without the gate has its stamp checked (not
+spent) and its target proven before it leaves.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from mercury_rt.core.gate import (
     SpendResult,
     SpentStampStore,
     TargetTags,
-    evaluate,
+    decide_access,
+    pay,
     request_digest,
     source_failure_code,
 )
@@ -361,7 +366,7 @@ class NodeCore:
                    now: float) -> NodeAction:
         sealed = request.sealed
         try:
-            target = self._target_eid(op.request.target)
+            target = self._target_claim(op.request.target)
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
         transit = self._transit_check(request, op, target)
@@ -374,7 +379,13 @@ class NodeCore:
                                  request.path, op.hops)
         decision = decide_route(summary, self.routing, self.state.view)
         bundle = self._cluster_id_bytes if decision.bundle_cluster_id else None
-        if isinstance(decision, RedirectMoved | Refuse):
+        if isinstance(decision, Refuse):
+            return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
+        if isinstance(decision, RedirectMoved):
+            try:  # a forwarding record is for the holders of a genuine EID
+                self._target_eid(op.request.target, target)
+            except MercuryError as exc:
+                return self._respond(sealed, error_reply(exc))
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         allow: Allow | None = None
         if isinstance(decision, RunHere | RunWithRemoteState) or \
@@ -386,6 +397,15 @@ class NodeCore:
                     int(verdict.code), message=verdict.message[:MAX_MESSAGE_TEXT],
                     cluster_id=bundle, required_bits=verdict.required_bits))
             allow = verdict
+        elif isinstance(decision, ForwardTo):
+            unpaid = self._unpaid_forward(request, op, target, now)
+            if unpaid is not None:
+                return self._respond(sealed, unpaid)
+        if allow is None:
+            try:
+                self._target_eid(op.request.target, target)
+            except MercuryError as exc:
+                return self._respond(sealed, error_reply(exc))
         if isinstance(decision, RedirectTo):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         if isinstance(decision, ForwardTo):
@@ -476,8 +496,21 @@ class NodeCore:
                 message="this node does not hold that entity's state"))
         return ServeState(request, sealed)
 
-    def _target_eid(self, data: bytes) -> Eid:
-        result = self.verifier.verify(data)
+    def _target_claim(self, data: bytes) -> Eid:
+        """The target EID as it claims to be, its signature not yet checked: the cached
+        result of a genuine target, else a decode. Cheap, so the stamp can be checked
+        before any signature (docs/protocol.md 7.1); `_target_eid` proves it before
+        anything runs or is forwarded. Refused at once if it names another cluster."""
+        cached = self.verifier.cached(data)
+        eid = cached.eid if cached is not None else Eid.decode(data)
+        if eid.cluster_id.master_hash != self.master_hash:
+            raise NodeError("the target EID belongs to another cluster",
+                            ErrorCode.UNKNOWN_ENTITY)
+        return eid
+
+    def _target_eid(self, data: bytes, claimed: Eid) -> Eid:
+        """Prove the claimed target EID ours (a cache hit for a genuine target seen before)."""
+        result = self.verifier.verify(data, claimed)
         if result.principal.cluster != self.master_hash:
             raise NodeError("the target EID belongs to another cluster",
                             ErrorCode.UNKNOWN_ENTITY)
@@ -486,8 +519,9 @@ class NodeCore:
                             ErrorCode.NODE_LOCAL_ERROR)
         return result.eid
 
-    def _gate(self, received: ReceivedRequest, op: DecodedOperation, target: Eid,
-              now: float) -> Allow | Deny:
+    def _gate_request(self, received: ReceivedRequest, op: DecodedOperation,
+                      target: Eid) -> GateRequest | Deny:
+        """What the gate decides on: the request and who it says sent it."""
         path, request = received.path, op.request
         source: Source
         if request.source is not None:
@@ -499,18 +533,55 @@ class NodeCore:
             return Deny(ErrorCode.SOURCE_UNVERIFIED, "a vouched caller identity is only "
                         "accepted over the intra-cluster path; send a source EID", "source",
                         "source")
-        gate_request = GateRequest(
+        return GateRequest(
             Target(target.local, request.endpoint, request.operation), source,
             request_digest(op.body), op.payments, request.delegation, target.persona)
+
+    def _gate_state(self) -> GateState:
         policy = self.state.policy
         if policy is not self._kept_for:
             self._keep_known()
-        state = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
-                          tags=self.target_tags)
-        decision = evaluate(gate_request, policy, state, now)
+        return GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
+                         tags=self.target_tags)
+
+    def _unpaid_forward(self, received: ReceivedRequest, op: DecodedOperation, target: Eid,
+                        now: float) -> NodeReply | None:
+        """Before proving the target of a request to forward: its stamp, checked but not
+        spent (the mirror spends it), so junk costs no signature here either (None: paid)."""
+        gate_request = self._gate_request(received, op, target)
+        if isinstance(gate_request, Deny):
+            return None  # the mirror refuses it; nothing to pay for here
+        paid = pay(gate_request, self.state.policy, self._gate_state(), now, spend=False)
+        if isinstance(paid, Deny):
+            self.denied += 1
+            return NodeReply(int(paid.code), message=paid.message[:MAX_MESSAGE_TEXT],
+                             required_bits=paid.required_bits)
+        return None
+
+    def _gate(self, received: ReceivedRequest, op: DecodedOperation, target: Eid,
+              now: float) -> Allow | Deny:
+        """The gate (docs/protocol.md 7.1): the stamp, paid for the target the EID claims;
+        then the target EID proven ours; then source, delegation, MAC, DAC."""
+        gate_request = self._gate_request(received, op, target)
+        if isinstance(gate_request, Deny):
+            return gate_request
+        decision = self._decide(gate_request, op, target, now)
         if self.audit is not None:
             self.audit(gate_request, decision)
         return decision
+
+    def _decide(self, gate_request: GateRequest, op: DecodedOperation, claimed: Eid,
+                now: float) -> Allow | Deny:
+        policy, state = self.state.policy, self._gate_state()
+        paid = pay(gate_request, policy, state, now)
+        if isinstance(paid, Deny):
+            return paid
+        try:
+            self._target_eid(op.request.target, claimed)
+        except MercuryError as exc:
+            return Deny(exc.code or ErrorCode.NODE_LOCAL_ERROR, exc.message, "target",
+                        "target")
+        return decide_access(gate_request, policy, state, now, paid)
 
     def _unproven_source(self, received: ReceivedRequest,
                          op: DecodedOperation) -> NodeReply | None:

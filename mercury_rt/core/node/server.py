@@ -36,6 +36,7 @@ from mercury_rt.core.gate import (
     MemorySpentStore,
     RemoteSource,
     SessionProof,
+    SignatureBudget,
     Source,
     SpendResult,
     SpentStampStore,
@@ -96,7 +97,7 @@ from mercury_rt.core.transit import (
     receiver_check,
 )
 from mercury_rt.core.transport import Addr
-from policy.access import PolicyAcls, Target
+from policy.access import PolicyAcls, Ruled, Target
 from policy.model import Policy
 from policy.transit import transit_minimum
 
@@ -120,6 +121,8 @@ SILENT_MIRROR_FOR = 30.0
 do with a silent address), so the calls that follow do not each wait for it while
 membership has not yet noticed it is gone."""
 MAX_SILENT = 1024
+PROOF_CHECKS = 2
+"""Signature checks a new session's proof costs (its node certificate, its signature)."""
 
 
 @dataclass(slots=True)
@@ -160,6 +163,8 @@ class NodeCore:
         self._silent: OrderedDict[bytes, float] = OrderedDict()
         """Mirror node id -> when it last failed to acknowledge a forwarded request."""
         self.target_tags = TargetTags()
+        self.signature_budget = SignatureBudget()
+        """Signature checks requests from outside this cluster may cost (7.1)."""
         self._tables: dict[Path, TransitTable] = {}
         self._tables_of: Policy | None = None
         self.denied = 0
@@ -218,12 +223,14 @@ class NodeCore:
 
     def handle(self, path: Path, payload: bytes, request_key: bytes, deadline: float,
                now: float, one_way: bool = False, *, sealed: bool = False,
-               proof: SessionProof | None = None, transit: int = 0) -> NodeAction:
+               proof: SessionProof | None = None, transit: int = 0,
+               peer: Addr | None = None) -> NodeAction:
         """Decide what to do with one request or one-way message from the network.
 
         `payload` has been opened by transit (the shell seals the reply again): `sealed`
         when it came in a session a certified node of this cluster opened, `proof` for a
-        session from another cluster, `transit` the algorithm id that protected it.
+        session from another cluster, `transit` the algorithm id that protected it, `peer`
+        the address it came from (charged for the signature checks it costs, 7.1).
         `deadline` is in the shell's monotonic clock; `now` is wall-clock (Unix) time,
         which stamp dates and certificate expiries are measured in.
         """
@@ -231,7 +238,7 @@ class NodeCore:
             return Drop("intra-cluster node messages must come in a session opened by a "
                         "certified node of this cluster")
         request = ReceivedRequest(path, sealed, payload, request_key, deadline, one_way,
-                                  proof, transit)
+                                  proof, transit, peer)
         return self._decoded(request, now, fetch_allowed=True)
 
     def retry(self, fetch: FetchKeys, now: float) -> NodeAction:
@@ -537,6 +544,48 @@ class NodeCore:
             Target(target.local, request.endpoint, request.operation), source,
             request_digest(op.body), op.payments, request.delegation, target.persona)
 
+    def _pay_for_checks(self, received: ReceivedRequest, gate_request: GateRequest,
+                        op: DecodedOperation, now: float, *, spend: bool) -> int | Deny:
+        """The stamp (stage 1), and the signature checks the rest will cost charged to the
+        signature budget; when it cannot pay, the stamp must be worth its `demand_bits`
+        instead (then nothing is charged). The stamp's bits, or the Deny."""
+        budget = self.signature_budget
+        cost, cluster, known = self._checks_needed(received, gate_request.source,
+                                                   op.request.target)
+        demand = None
+        if cost and not budget.allows(received.peer, cluster, known, cost, now):
+            demand = Ruled(budget.settings.demand_bits, "node.signature_budget")
+        paid = pay(gate_request, self.state.policy, self._gate_state(), now, demand,
+                   spend=spend)
+        if isinstance(paid, Deny):
+            budget.demanded += demand is not None
+        elif cost and paid < budget.settings.demand_bits:
+            budget.charge(received.peer, cluster, known, cost, now)
+        return paid
+
+    def _checks_needed(self, received: ReceivedRequest, source: Source,
+                       target: bytes) -> tuple[int, bytes, bool]:
+        """The signature checks proving this request's target and source would cost (0
+        for anything cached, and for every request from this cluster: its nodes proved
+        theirs), the source cluster charged and whether the node holds its keys."""
+        if received.sealed or not isinstance(source, RemoteSource):
+            return 0, b"", True
+        verifier = self.verifier
+        cost = 0 if verifier.cached(target) is not None or verifier.known_bad(target) else 1
+        if verifier.cached(source.eid) is not None:
+            proven = getattr(source.proof, "proven", None) is not None
+            return cost + (0 if proven else PROOF_CHECKS), self._cluster_of(source.eid), True
+        if verifier.known_bad(source.eid):
+            return cost, b"", True
+        try:
+            cid = Eid.decode(source.eid).cluster_id
+        except MercuryError:
+            return cost, b"", True
+        known = verifier.ring.certified(cid.master_hash, cid.cluster_key_hash) is not None
+        if not known and cid.cluster_key.key is None:
+            return cost, cid.master_hash, False  # nothing to check it with: keys are fetched
+        return cost + (1 if known else 2) + PROOF_CHECKS, cid.master_hash, known
+
     def _gate_state(self) -> GateState:
         policy = self.state.policy
         if policy is not self._kept_for:
@@ -551,7 +600,7 @@ class NodeCore:
         gate_request = self._gate_request(received, op, target)
         if isinstance(gate_request, Deny):
             return None  # the mirror refuses it; nothing to pay for here
-        paid = pay(gate_request, self.state.policy, self._gate_state(), now, spend=False)
+        paid = self._pay_for_checks(received, gate_request, op, now, spend=False)
         if isinstance(paid, Deny):
             self.denied += 1
             return NodeReply(int(paid.code), message=paid.message[:MAX_MESSAGE_TEXT],
@@ -565,15 +614,15 @@ class NodeCore:
         gate_request = self._gate_request(received, op, target)
         if isinstance(gate_request, Deny):
             return gate_request
-        decision = self._decide(gate_request, op, target, now)
+        decision = self._decide(received, gate_request, op, target, now)
         if self.audit is not None:
             self.audit(gate_request, decision)
         return decision
 
-    def _decide(self, gate_request: GateRequest, op: DecodedOperation, claimed: Eid,
-                now: float) -> Allow | Deny:
+    def _decide(self, received: ReceivedRequest, gate_request: GateRequest,
+                op: DecodedOperation, claimed: Eid, now: float) -> Allow | Deny:
         policy, state = self.state.policy, self._gate_state()
-        paid = pay(gate_request, policy, state, now)
+        paid = self._pay_for_checks(received, gate_request, op, now, spend=True)
         if isinstance(paid, Deny):
             return paid
         try:

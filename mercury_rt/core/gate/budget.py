@@ -6,8 +6,9 @@ costs nothing. A fresh EID (of a self-made cluster, or an altered copy of a real
 new session's proof costs Ed25519 verifications (~100 us each), its sender only the bytes.
 So every request from outside this cluster that would cost signature checks is charged
 for them (`cost`, in checks) to token buckets before any is done: its sending address's,
-its source cluster's, and, unless the node already holds that cluster's keys, one shared
-by every stranger. When a bucket cannot pay, the node checks nothing and demands a hashcash
+its source cluster's, and, unless that cluster is one the node trusts or called (its key
+ring holds it apart: a stranger whose keys verified is still a stranger), one shared by
+every stranger. When a bucket cannot pay, the node checks nothing and demands a hashcash
 stamp of `demand_bits` instead (600, or 601 for a smaller stamp, with the bits); a request
 paying at least that much is checked without being charged: its sender did ~2^bits hashes
 for our few hundred microseconds. Callers whose EID and session are cached are never
@@ -29,14 +30,14 @@ class BudgetSettings:
     """Rates in signature checks per second; bursts in checks (a bucket starts full)."""
 
     rate: float = 1000.0
-    """All strangers (clusters whose keys the node does not hold) together."""
+    """All strangers (clusters neither trusted by the policy nor called) together."""
     burst: float = 2000.0
     address_rate: float = 50.0
     """One sending address (IP and port), whichever clusters it names."""
     address_burst: float = 100.0
-    cluster_rate: float = 20.0
+    cluster_rate: float = 50.0
     """One source cluster (by master hash), from whichever addresses."""
-    cluster_burst: float = 40.0
+    cluster_burst: float = 100.0
     demand_bits: int = 16
     """The stamp asked for instead, when a bucket is empty (~65,000 SHA-1s to mint)."""
     tracked: int = 4096

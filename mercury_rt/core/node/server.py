@@ -567,24 +567,30 @@ class NodeCore:
                        target: bytes) -> tuple[int, bytes, bool]:
         """The signature checks proving this request's target and source would cost (0
         for anything cached, and for every request from this cluster: its nodes proved
-        theirs), the source cluster charged and whether the node holds its keys."""
+        theirs), the source cluster charged, and whether that cluster is one the node
+        trusts or called (its key ring holds it apart from strangers: not charged to the
+        strangers' budget; a stranger's cluster whose keys verified is still a stranger)."""
         if received.sealed or not isinstance(source, RemoteSource):
             return 0, b"", True
         verifier = self.verifier
         cost = 0 if verifier.cached(target) is not None or verifier.known_bad(target) else 1
-        if verifier.cached(source.eid) is not None:
+        ring = verifier.ring
+        cached = verifier.cached(source.eid)
+        if cached is not None:
+            cluster = cached.principal.cluster
             proven = getattr(source.proof, "proven", None) is not None
-            return cost + (0 if proven else PROOF_CHECKS), self._cluster_of(source.eid), True
+            return cost + (0 if proven else PROOF_CHECKS), cluster, ring.held_apart(cluster)
         if verifier.known_bad(source.eid):
-            return cost, b"", True
+            return cost, b"", False
         try:
             cid = Eid.decode(source.eid).cluster_id
         except MercuryError:
-            return cost, b"", True
-        known = verifier.ring.certified(cid.master_hash, cid.cluster_key_hash) is not None
-        if not known and cid.cluster_key.key is None:
-            return cost, cid.master_hash, False  # nothing to check it with: keys are fetched
-        return cost + (1 if known else 2) + PROOF_CHECKS, cid.master_hash, known
+            return cost, b"", False
+        master = cid.master_hash
+        held = ring.certified(master, cid.cluster_key_hash) is not None
+        if not held and cid.cluster_key.key is None:
+            return cost, master, False  # nothing to check it with: its keys are fetched
+        return cost + (1 if held else 2) + PROOF_CHECKS, master, ring.held_apart(master)
 
     def _gate_state(self) -> GateState:
         policy = self.state.policy

@@ -31,6 +31,7 @@ from mercury_rt.core.node import (
 )
 from mercury_rt.core.routing import NodeInfo, Path
 from mercury_rt.core.transport import Addr
+from policy.load import parse_policy
 from tests.forgery_support import C_ADDRESS, C_CID, C_KEY, S_ADDRESS, S_CID, S_HOST, S_KEY
 from tests.membership_node_support import make_core
 
@@ -73,10 +74,23 @@ def stranger(name: bytes) -> bytes:
     return mint_eid(key, issue_cluster_id(master, key, [C_ADDRESS]), b"x").encode()
 
 
+POLICY = parse_policy(f"""\
+version: 1
+levels: [public]
+unknown_cluster_clearance: public
+trusted_clusters:
+  c: {{master_hash: "{C_CID.master_hash.hex()}", max_clearance: public,
+      default_clearance: public}}
+""", "p.yaml")
+
+
 def s_core() -> NodeCore:
+    """S's node, whose policy trusts cluster C (its key ring holds C apart)."""
     node = b"s1"
-    return make_core(node, S_CID, S_KEY, {node: NodeInfo(node, True, S_ADDRESS)},
+    core = make_core(node, S_CID, S_KEY, {node: NodeInfo(node, True, S_ADDRESS)},
                      {node: (S_HOST, 7001)}, {b"svc": frozenset({node})})
+    core.state.policy = POLICY
+    return core
 
 
 def payload(source: bytes, text: bytes = b"x", stamp_bits: int = 0) -> bytes:
@@ -164,8 +178,8 @@ def test_a_flood_from_many_addresses_costs_at_most_the_shared_budget() -> None:
 
 def test_under_pressure_a_stamp_buys_the_check_and_a_known_cluster_is_not_starved() -> None:
     """With the shared budget spent by strangers from many addresses, a stranger paying
-    the demanded bits is checked and served; so is a new EID of a cluster whose keys the
-    node holds (it is not charged to the strangers' budget)."""
+    the demanded bits is checked and served; so is a new EID of a cluster the node's
+    policy trusts (it is not charged to the strangers' budget)."""
     core = s_core()
     known = Known.verified(core)
     flood(core, True, known, 1000)
@@ -175,6 +189,9 @@ def test_under_pressure_a_stamp_buys_the_check_and_a_known_cluster_is_not_starve
     assert isinstance(answers[-1], Respond), "the shared budget is spent (a check is 4)"
     paid = payload(strangers[-1], stamp_bits=SETTINGS.demand_bits)
     assert isinstance(send(core, paid, now, ("10.200.0.1", 1), Proof()), Invoke)
+    again = stranger(b"s0")
+    assert isinstance(send(core, payload(again, b"y"), now, ("10.200.0.2", 1), Proof()),
+                      Respond), "a stranger whose keys verified is still charged as one"
     bob = mint_eid(C_KEY, C_CID, b"bob").encode()
     assert isinstance(send(core, payload(bob), now, ("10.1.0.2", 7000), Proof()), Invoke)
 

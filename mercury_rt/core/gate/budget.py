@@ -42,7 +42,8 @@ class BudgetSettings:
     """The stamp asked for instead, when a bucket is empty (~65,000 SHA-1s to mint)."""
     tracked: int = 4096
     """Addresses and clusters with a bucket of their own; the least recently charged go
-    first (one that comes back starts full: the shared bucket still bounds strangers)."""
+    first (one that comes back starts full: the shared bucket still bounds strangers),
+    and a bucket that refilled is dropped when a new one is made (it holds nothing)."""
 
 
 class _Bucket:
@@ -71,6 +72,11 @@ class SignatureBudget:
         """Signature checks paid for from the buckets."""
         self.demanded = 0
         """Requests answered with a stamp demand instead of being checked."""
+
+    def statistics(self) -> dict[str, int]:
+        """Counters for metrics, and how many addresses and clusters hold a bucket."""
+        return {"charged": self.charged, "demanded": self.demanded,
+                "addresses": len(self._addresses), "clusters": len(self._clusters)}
 
     def allows(self, address: Hashable | None, cluster: bytes, known: bool, cost: int,
                now: float) -> bool:
@@ -102,6 +108,11 @@ def _tracked(table: OrderedDict[K, _Bucket], key: K, rate: float, burst: float,
                           bound: int, now: float) -> _Bucket:
     bucket = table.get(key)
     if bucket is None:
+        for _ in range(2):  # a full bucket is one that was never charged: forget it
+            oldest = next(iter(table.values()), None)
+            if oldest is None or not oldest.has(int(burst), now):
+                break
+            table.popitem(last=False)
         bucket = table[key] = _Bucket(rate, burst, now)
         if len(table) > bound:
             table.popitem(last=False)

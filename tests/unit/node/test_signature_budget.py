@@ -13,6 +13,7 @@ from functools import cache
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.gate import (
     BudgetSettings,
+    SignatureBudget,
     hashcash_payment,
     mint_stamp,
     request_digest,
@@ -205,3 +206,15 @@ def test_a_bad_signature_is_checked_once_however_often_it_is_sent() -> None:
         assert isinstance(action, Respond)
         assert decode_reply(action.reply).code == ErrorCode.BAD_EID_SIGNATURE
     assert core.verifier.signature_checks == 2  # the target once, the source once
+
+
+def test_buckets_that_refilled_are_forgotten() -> None:
+    """What the budget holds per address lasts only while that address is being charged:
+    a bucket back to full is dropped as new addresses come (bench/bench_memory.py)."""
+    budget = SignatureBudget(SETTINGS, NOW)
+    for i in range(1000):
+        assert budget.allows(("10.0.0.1", i), b"", False, 4, NOW + i * 0.01)
+        budget.charge(("10.0.0.1", i), b"", False, 4, NOW + i * 0.01)
+    refill = SETTINGS.address_burst / SETTINGS.address_rate
+    assert budget.statistics()["addresses"] <= 2 * refill / 0.01 + 2
+    assert budget.charged == 4000

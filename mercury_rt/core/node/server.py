@@ -578,6 +578,8 @@ class NodeCore:
         cached = verifier.cached(source.eid)
         if cached is not None:
             cluster = cached.principal.cluster
+            # transit's PeerProof remembers its outcome in `proven` (None: not checked
+            # yet); a proof without that attribute is charged as unchecked
             proven = getattr(source.proof, "proven", None) is not None
             return cost + (0 if proven else PROOF_CHECKS), cluster, ring.held_apart(cluster)
         if verifier.known_bad(source.eid):

@@ -273,7 +273,7 @@ class NodeRuntime:
         inter = path is Path.INTER_CLUSTER
         return self.core.handle(path, payload, key, deadline, time.time(), one_way,
                                 sealed=not inter, proof=session.proof if inter else None,
-                                transit=session.algorithm.id)
+                                transit=session.algorithm.id, peer=session.peer)
 
     def _serve_message(self, path: Path, event: MessageReceived) -> Awaitable[None] | None:
         """A transport one-way message: opened like a request, but nothing can be answered."""

@@ -249,7 +249,7 @@ class SimNode:
                 action = self.core.handle(
                     path, outcome.payload, key, event.deadline, now, sealed=not inter,
                     proof=channel.session.proof if inter else None,
-                    transit=channel.session.algorithm.id)
+                    transit=channel.session.algorithm.id, peer=event.peer)
                 self._carry_out(action, now,
                                 lambda data: reply(responder.seal(channel, data)))
             case _:

@@ -11,6 +11,9 @@ Everything that decides whether a request may run lives here or in policy/access
 - hashcash.py: where stamps are checked: the v1 format, the resource binding a stamp to
   one request, exact leading-zero bits, expiry and clock skew; also the payments slot and
   minting.
+- budget.py: how many signature checks requests from outside the cluster may cost, per
+  sending address, per source cluster and for all strangers; beyond it the node demands a
+  stamp before checking anything.
 - spent.py: a stamp is spent once; it is remembered until it would expire anyway, and at
   the bound new stamps are refused rather than old ones forgotten.
 - source.py: who sent a request: the principal vouched for by the intra-cluster path, or a
@@ -25,6 +28,7 @@ keys (the node does, for the clusters source.py notes) and never logs: the shell
 each decision (mercury_rt.aio.audit).
 """
 
+from mercury_rt.core.gate.budget import BudgetSettings, SignatureBudget
 from mercury_rt.core.gate.delegation import (
     DelegationError,
     SignatureCache,
@@ -59,6 +63,7 @@ from mercury_rt.core.gate.pipeline import (
     GateState,
     decide_access,
     evaluate,
+    pay,
 )
 from mercury_rt.core.gate.source import (
     EidSourceVerifier,
@@ -79,6 +84,7 @@ from mercury_rt.core.gate.spent import (
 __all__ = [
     "MAX_PAYMENTS",
     "Allow",
+    "BudgetSettings",
     "Decision",
     "DelegationError",
     "Deny",
@@ -90,6 +96,7 @@ __all__ = [
     "PaymentStamp",
     "RemoteSource",
     "SessionProof",
+    "SignatureBudget",
     "SignatureCache",
     "Source",
     "SourceError",
@@ -111,6 +118,7 @@ __all__ = [
     "leading_zero_bits",
     "mint_stamp",
     "parse_stamp",
+    "pay",
     "request_digest",
     "source_failure_code",
     "stamp_resource",

@@ -100,14 +100,24 @@ Decision = Allow | Deny
 
 def evaluate(request: GateRequest, policy: Policy, state: GateState, now: float) -> Decision:
     """Decide one request. Never raises for anything a peer can send."""
+    paid = pay(request, policy, state, now)
+    if isinstance(paid, Deny):
+        return paid
+    return decide_access(request, policy, state, now, paid)
+
+
+def pay(request: GateRequest, policy: Policy, state: GateState, now: float,
+        demand: Ruled | None = None, *, spend: bool = True) -> int | Deny:
+    """Stage 1 alone: the bits of the request's stamp (0 when nothing is due), or its Deny.
+    The cost is the policy's, or `demand` when that is higher (a node under a flood of
+    signature checks asks for more, docs/protocol.md 7.1); `spend=False` checks without
+    spending (a node forwarding to the mirror that will spend it). Costs no signature."""
     cost = required_bits(policy, request.target)
-    stamp_bits = 0
-    if cost.value:
-        paid = _pay(request, policy, state, now, cost)
-        if isinstance(paid, Deny):
-            return paid
-        stamp_bits = paid
-    return decide_access(request, policy, state, now, stamp_bits)
+    if demand is not None and demand.value > cost.value:
+        cost = demand
+    if not cost.value:
+        return 0
+    return _pay(request, policy, state, now, cost, spend)
 
 
 def decide_access(request: GateRequest, policy: Policy, state: GateState, now: float,
@@ -142,7 +152,7 @@ def _access(request: GateRequest, policy: Policy, state: GateState, chain: Chain
 
 
 def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
-         cost: Ruled) -> int | Deny:
+         cost: Ruled, spend: bool) -> int | Deny:
     """Check the first hashcash payment and spend it; the bits it carried, or a Deny."""
     target = request.target
     persona = request.target_persona
@@ -165,6 +175,8 @@ def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
                            resource)
     except StampError as exc:
         return _stamp_deny(exc.code, f"{exc.message}; send", cost, resource)
+    if not spend:
+        return ok.bits
     spent = state.spent.add_if_absent(ok.digest, ok.expires_at, now)
     if spent is SpendResult.ALREADY_SPENT:
         return _stamp_deny(ErrorCode.HASHCASH_DOUBLE_SPENT, "stamp was already spent; send",

@@ -105,6 +105,11 @@ class KeyRing:
             if dropped not in self._kept:
                 self._demote(dropped)
 
+    def held_apart(self, master_hash: bytes) -> bool:
+        """Whether the cluster is kept or pinned: one this node has reason to trust, not
+        merely a stranger's whose keys happened to verify."""
+        return master_hash in self._kept or master_hash in self._pinned
+
     def master_public(self, master_hash: bytes) -> Ed25519PublicKey | None:
         """The verified master key for a cluster, if known."""
         entry = self._entry(master_hash)

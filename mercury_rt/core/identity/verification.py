@@ -14,13 +14,14 @@ the cache is keyed by the exact bytes. It is LRU-bounded (entries and estimated 
 peers choose how much each decoded EID holds), and an entry is used only while
 the key ring's knowledge of that EID's cluster is unchanged: learning of a rotation can
 turn an earlier pass into a reject, yet a peer feeding us keys of its own clusters cannot
-flush the results for anybody else's.
+flush the results for anybody else's. Bytes whose EID signature failed are remembered
+too (bounded, least recently seen go first), so sending them again costs no check.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -33,6 +34,9 @@ from mercury_rt.core.identity.eid import Eid
 from mercury_rt.core.identity.errors import IdentityError, SignatureError
 from mercury_rt.core.identity.keyring import CertifiedKey, KeyRing
 from mercury_rt.core.identity.keys import SIGNATURE_SIZE, Purpose, load_public_key, verify
+
+_BAD_SIGNATURE = ("EID signature does not verify against its cluster key: the EID was "
+                  "altered or not issued by that key")
 
 
 class Level(IntEnum):
@@ -64,7 +68,7 @@ class EidVerifier:
     """Verifies EIDs, keeps verified keys in a KeyRing and caches results by exact bytes."""
 
     def __init__(self, ring: KeyRing | None = None, cache_size: int = 16_384,
-                 cache_bytes: int = 32 * 1024 * 1024) -> None:
+                 cache_bytes: int = 32 * 1024 * 1024, failed_size: int = 4096) -> None:
         """`cache_size` bounds the result cache's entries and `cache_bytes` their estimated
         memory (`entry_cost`): a typical entry costs ~1.5 KB, but a peer can pack ~2000
         small items into one EID (~90 KB decoded), so a count alone would allow ~1.5 GB."""
@@ -73,33 +77,66 @@ class EidVerifier:
         self._cache_size = cache_size
         self._cache_bytes = cache_bytes
         self._cache_cost = 0
+        self._failed: OrderedDict[bytes, None] = OrderedDict()
+        """EID bytes whose signature did not verify: that depends on the bytes alone (the
+        key is inline, or the one its hash names), so they fail again at no cost."""
+        self._failed_size = failed_size
+        self._cluster_ids: OrderedDict[bytes, ClusterId] = OrderedDict()
+        """master hash -> the cluster ID cached EIDs of that cluster share (the last seen;
+        as many clusters as failures are remembered)."""
         self.hits = 0
         self.misses = 0
         self.signature_checks = 0
 
-    def verify(self, eid: bytes | Eid) -> Verification:
-        """Verify EID bytes (or a decoded Eid); raise IdentityError/CodecError on failure."""
+    def verify(self, eid: bytes | Eid, decoded: Eid | None = None) -> Verification:
+        """Verify EID bytes (or a decoded Eid); raise IdentityError/CodecError on failure.
+        `decoded` is the Eid those bytes decode to, when the caller already decoded them."""
         data = eid.encode() if isinstance(eid, Eid) else eid
-        cached = self._cache.get(data)
-        if cached is not None:
-            result, generation, cost = cached
-            if generation == self.ring.cluster_generation(result.principal.cluster):
-                self._cache.move_to_end(data)
-                self.hits += 1
-                return result
-            del self._cache[data]
-            self._cache_cost -= cost
+        hit = self.cached(data)
+        if hit is not None:
+            self.hits += 1
+            return hit
         self.misses += 1
-        decoded = eid if isinstance(eid, Eid) else Eid.decode(data)
-        result = self._verify_cold(decoded, signed_message_of(data))
+        if data in self._failed:
+            self._failed.move_to_end(data)
+            raise SignatureError(_BAD_SIGNATURE, ErrorCode.BAD_EID_SIGNATURE)
+        if decoded is None:
+            decoded = eid if isinstance(eid, Eid) else Eid.decode(data)
+        try:
+            result = self._verify_cold(decoded, signed_message_of(data))
+        except SignatureError as exc:
+            if exc.code is ErrorCode.BAD_EID_SIGNATURE:
+                self._failed[data] = None
+                if len(self._failed) > self._failed_size:
+                    self._failed.popitem(last=False)
+            raise
         if result.level is not Level.UNVERIFIABLE_UNTIL_KEYS_FETCHED:
             self._remember(data, result)
         return result
+
+    def cached(self, data: bytes) -> Verification | None:
+        """The cached result for exactly these bytes, if still valid: no signature check,
+        no decode (so a genuine EID seen before costs nothing to read)."""
+        entry = self._cache.get(data)
+        if entry is None:
+            return None
+        result, generation, cost = entry
+        if generation == self.ring.cluster_generation(result.principal.cluster):
+            self._cache.move_to_end(data)
+            return result
+        del self._cache[data]
+        self._cache_cost -= cost
+        return None
+
+    def known_bad(self, data: bytes) -> bool:
+        """Whether these bytes already failed their signature check (verify raises again)."""
+        return data in self._failed
 
     def statistics(self) -> dict[str, int]:
         """Counters for metrics: cache hits/misses/size/cost and signature checks done."""
         return {"cache_hits": self.hits, "cache_misses": self.misses,
                 "cache_size": len(self._cache), "cache_cost": self._cache_cost,
+                "failed_size": len(self._failed),
                 "signature_checks": self.signature_checks,
                 **{f"ring_{k}": v for k, v in self.ring.statistics().items()}}
 
@@ -107,11 +144,27 @@ class EidVerifier:
         """Cache a result, evicting the least recently used beyond either bound."""
         generation = self.ring.cluster_generation(result.principal.cluster)
         cost = entry_cost(data, result.eid)
-        self._cache[data] = (result, generation, cost)
+        self._cache[data] = (self._shared(result), generation, cost)
         self._cache_cost += cost
         while self._cache and (len(self._cache) > self._cache_size
                                or self._cache_cost > self._cache_bytes):
             self._cache_cost -= self._cache.popitem(last=False)[1][2]
+
+    def _shared(self, result: Verification) -> Verification:
+        """The result, its EID holding the same ClusterId object as the cached EIDs of the
+        same cluster ID (every EID a cluster issues embeds it), not a decoded copy of its
+        own: about 1 KB less per cached EID (bench/bench_memory.py)."""
+        eid, master = result.eid, result.principal.cluster
+        held = self._cluster_ids.get(master)
+        if held is not None and held is not eid.cluster_id and held == eid.cluster_id:
+            self._cluster_ids.move_to_end(master)
+            return replace(result, eid=replace(eid, cluster_id=held),
+                           principal=replace(result.principal, cluster=held.master_hash))
+        self._cluster_ids[master] = eid.cluster_id
+        self._cluster_ids.move_to_end(master)
+        if len(self._cluster_ids) > self._failed_size:
+            self._cluster_ids.popitem(last=False)
+        return result
 
     def add_keys(self, master_key: bytes, cluster_key: bytes, key_version: int,
                  cert: bytes, *, expected_master_hash: bytes | None = None) -> CertifiedKey:
@@ -139,9 +192,7 @@ class EidVerifier:
                                 "cluster key (fetch keys from a node of the cluster)")
         self.signature_checks += 1
         if not verify(public, Purpose.EID, signed_message, eid.signature):
-            raise SignatureError("EID signature does not verify against its cluster key: the "
-                                 "EID was altered or not issued by that key",
-                                 ErrorCode.BAD_EID_SIGNATURE)
+            raise SignatureError(_BAD_SIGNATURE, ErrorCode.BAD_EID_SIGNATURE)
         if (known is not None and known.key_version == cid.key_version
                 and cid.cert in (None, known.cert)):
             return Verification(Level.MASTER_MATCHES_HASH, principal, eid)

@@ -81,6 +81,8 @@ class ReceivedRequest:
     one_way: bool = False
     proof: SessionProof | None = None
     transit: int = 0
+    peer: Addr | None = None
+    """The address it came from (the signature budget's per-address share)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,13 @@ bytes to that node, or drop. It never touches sockets, clocks or LMDB; handler
 invocation and forwarding are carried out by the shell, which hands results back
 through `finish` and `relay`. Transit (core/transit) has already opened the payload and
 seals the reply; the core is told what the session proves. Order of work (docs/protocol.md
-6.5, 7 and 8.8): decode, verify the target EID is ours, check the session's algorithm
-against the operation's minimum, route, then run the security gate before anything that
-runs the request (and before redirecting when so configured).
+6.5, 7 and 8.8): decode, read the target EID (cached, or decoded: its signature unchecked)
+and refuse one of another cluster, check the session's algorithm against the operation's
+minimum, route, then run the security gate before anything that runs the request (and
+before redirecting when so configured). The gate checks the stamp first, for the target
+the EID claims, then proves the target EID ours, then the source: junk costs no
+signature check (7.1). A request forwarded without the gate has its stamp checked (not
+spent) and its target proven before it leaves.
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ from mercury_rt.core.gate import (
     MemorySpentStore,
     RemoteSource,
     SessionProof,
+    SignatureBudget,
     Source,
     SpendResult,
     SpentStampStore,
     TargetTags,
-    evaluate,
+    decide_access,
+    pay,
     request_digest,
     source_failure_code,
 )
@@ -91,7 +97,7 @@ from mercury_rt.core.transit import (
     receiver_check,
 )
 from mercury_rt.core.transport import Addr
-from policy.access import PolicyAcls, Target
+from policy.access import PolicyAcls, Ruled, Target
 from policy.model import Policy
 from policy.transit import transit_minimum
 
@@ -115,6 +121,8 @@ SILENT_MIRROR_FOR = 30.0
 do with a silent address), so the calls that follow do not each wait for it while
 membership has not yet noticed it is gone."""
 MAX_SILENT = 1024
+PROOF_CHECKS = 2
+"""Signature checks a new session's proof costs (its node certificate, its signature)."""
 
 
 @dataclass(slots=True)
@@ -155,6 +163,8 @@ class NodeCore:
         self._silent: OrderedDict[bytes, float] = OrderedDict()
         """Mirror node id -> when it last failed to acknowledge a forwarded request."""
         self.target_tags = TargetTags()
+        self.signature_budget = SignatureBudget()
+        """Signature checks requests from outside this cluster may cost (7.1)."""
         self._tables: dict[Path, TransitTable] = {}
         self._tables_of: Policy | None = None
         self.denied = 0
@@ -213,12 +223,14 @@ class NodeCore:
 
     def handle(self, path: Path, payload: bytes, request_key: bytes, deadline: float,
                now: float, one_way: bool = False, *, sealed: bool = False,
-               proof: SessionProof | None = None, transit: int = 0) -> NodeAction:
+               proof: SessionProof | None = None, transit: int = 0,
+               peer: Addr | None = None) -> NodeAction:
         """Decide what to do with one request or one-way message from the network.
 
         `payload` has been opened by transit (the shell seals the reply again): `sealed`
         when it came in a session a certified node of this cluster opened, `proof` for a
-        session from another cluster, `transit` the algorithm id that protected it.
+        session from another cluster, `transit` the algorithm id that protected it, `peer`
+        the address it came from (charged for the signature checks it costs, 7.1).
         `deadline` is in the shell's monotonic clock; `now` is wall-clock (Unix) time,
         which stamp dates and certificate expiries are measured in.
         """
@@ -226,7 +238,7 @@ class NodeCore:
             return Drop("intra-cluster node messages must come in a session opened by a "
                         "certified node of this cluster")
         request = ReceivedRequest(path, sealed, payload, request_key, deadline, one_way,
-                                  proof, transit)
+                                  proof, transit, peer)
         return self._decoded(request, now, fetch_allowed=True)
 
     def retry(self, fetch: FetchKeys, now: float) -> NodeAction:
@@ -361,7 +373,7 @@ class NodeCore:
                    now: float) -> NodeAction:
         sealed = request.sealed
         try:
-            target = self._target_eid(op.request.target)
+            target = self._target_claim(op.request.target)
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
         transit = self._transit_check(request, op, target)
@@ -374,7 +386,13 @@ class NodeCore:
                                  request.path, op.hops)
         decision = decide_route(summary, self.routing, self.state.view)
         bundle = self._cluster_id_bytes if decision.bundle_cluster_id else None
-        if isinstance(decision, RedirectMoved | Refuse):
+        if isinstance(decision, Refuse):
+            return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
+        if isinstance(decision, RedirectMoved):
+            try:  # a forwarding record is for the holders of a genuine EID
+                self._target_eid(op.request.target, target)
+            except MercuryError as exc:
+                return self._respond(sealed, error_reply(exc))
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         allow: Allow | None = None
         if isinstance(decision, RunHere | RunWithRemoteState) or \
@@ -386,6 +404,15 @@ class NodeCore:
                     int(verdict.code), message=verdict.message[:MAX_MESSAGE_TEXT],
                     cluster_id=bundle, required_bits=verdict.required_bits))
             allow = verdict
+        elif isinstance(decision, ForwardTo):
+            unpaid = self._unpaid_forward(request, op, target, now)
+            if unpaid is not None:
+                return self._respond(sealed, unpaid)
+        if allow is None:
+            try:
+                self._target_eid(op.request.target, target)
+            except MercuryError as exc:
+                return self._respond(sealed, error_reply(exc))
         if isinstance(decision, RedirectTo):
             return self._respond(sealed, _from_routing(decision, self._cluster_id_bytes))
         if isinstance(decision, ForwardTo):
@@ -476,8 +503,21 @@ class NodeCore:
                 message="this node does not hold that entity's state"))
         return ServeState(request, sealed)
 
-    def _target_eid(self, data: bytes) -> Eid:
-        result = self.verifier.verify(data)
+    def _target_claim(self, data: bytes) -> Eid:
+        """The target EID as it claims to be, its signature not yet checked: the cached
+        result of a genuine target, else a decode. Cheap, so the stamp can be checked
+        before any signature (docs/protocol.md 7.1); `_target_eid` proves it before
+        anything runs or is forwarded. Refused at once if it names another cluster."""
+        cached = self.verifier.cached(data)
+        eid = cached.eid if cached is not None else Eid.decode(data)
+        if eid.cluster_id.master_hash != self.master_hash:
+            raise NodeError("the target EID belongs to another cluster",
+                            ErrorCode.UNKNOWN_ENTITY)
+        return eid
+
+    def _target_eid(self, data: bytes, claimed: Eid) -> Eid:
+        """Prove the claimed target EID ours (a cache hit for a genuine target seen before)."""
+        result = self.verifier.verify(data, claimed)
         if result.principal.cluster != self.master_hash:
             raise NodeError("the target EID belongs to another cluster",
                             ErrorCode.UNKNOWN_ENTITY)
@@ -486,8 +526,9 @@ class NodeCore:
                             ErrorCode.NODE_LOCAL_ERROR)
         return result.eid
 
-    def _gate(self, received: ReceivedRequest, op: DecodedOperation, target: Eid,
-              now: float) -> Allow | Deny:
+    def _gate_request(self, received: ReceivedRequest, op: DecodedOperation,
+                      target: Eid) -> GateRequest | Deny:
+        """What the gate decides on: the request and who it says sent it."""
         path, request = received.path, op.request
         source: Source
         if request.source is not None:
@@ -499,18 +540,105 @@ class NodeCore:
             return Deny(ErrorCode.SOURCE_UNVERIFIED, "a vouched caller identity is only "
                         "accepted over the intra-cluster path; send a source EID", "source",
                         "source")
-        gate_request = GateRequest(
+        return GateRequest(
             Target(target.local, request.endpoint, request.operation), source,
             request_digest(op.body), op.payments, request.delegation, target.persona)
+
+    def _pay_for_checks(self, received: ReceivedRequest, gate_request: GateRequest,
+                        op: DecodedOperation, now: float, *, spend: bool) -> int | Deny:
+        """The stamp (stage 1), and the signature checks the rest will cost charged to the
+        signature budget; when it cannot pay, the stamp must be worth its `demand_bits`
+        instead (then nothing is charged). The stamp's bits, or the Deny."""
+        budget = self.signature_budget
+        cost, cluster, known = self._checks_needed(received, gate_request.source,
+                                                   op.request.target)
+        demand = None
+        if cost and not budget.allows(received.peer, cluster, known, cost, now):
+            demand = Ruled(budget.settings.demand_bits, "node.signature_budget")
+        paid = pay(gate_request, self.state.policy, self._gate_state(), now, demand,
+                   spend=spend)
+        if isinstance(paid, Deny):
+            budget.demanded += demand is not None
+        elif cost and paid < budget.settings.demand_bits:
+            budget.charge(received.peer, cluster, known, cost, now)
+        return paid
+
+    def _checks_needed(self, received: ReceivedRequest, source: Source,
+                       target: bytes) -> tuple[int, bytes, bool]:
+        """The signature checks proving this request's target and source would cost (0
+        for anything cached, and for every request from this cluster: its nodes proved
+        theirs), the source cluster charged, and whether that cluster is one the node
+        trusts or called (its key ring holds it apart from strangers: not charged to the
+        strangers' budget; a stranger's cluster whose keys verified is still a stranger)."""
+        if received.sealed or not isinstance(source, RemoteSource):
+            return 0, b"", True
+        verifier = self.verifier
+        cost = 0 if verifier.cached(target) is not None or verifier.known_bad(target) else 1
+        ring = verifier.ring
+        cached = verifier.cached(source.eid)
+        if cached is not None:
+            cluster = cached.principal.cluster
+            # transit's PeerProof remembers its outcome in `proven` (None: not checked
+            # yet); a proof without that attribute is charged as unchecked
+            proven = getattr(source.proof, "proven", None) is not None
+            return cost + (0 if proven else PROOF_CHECKS), cluster, ring.held_apart(cluster)
+        if verifier.known_bad(source.eid):
+            return cost, b"", False
+        try:
+            cid = Eid.decode(source.eid).cluster_id
+        except MercuryError:
+            return cost, b"", False
+        master = cid.master_hash
+        held = ring.certified(master, cid.cluster_key_hash) is not None
+        if not held and cid.cluster_key.key is None:
+            return cost, master, False  # nothing to check it with: its keys are fetched
+        return cost + (1 if held else 2) + PROOF_CHECKS, master, ring.held_apart(master)
+
+    def _gate_state(self) -> GateState:
         policy = self.state.policy
         if policy is not self._kept_for:
             self._keep_known()
-        state = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
-                          tags=self.target_tags)
-        decision = evaluate(gate_request, policy, state, now)
+        return GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
+                         tags=self.target_tags)
+
+    def _unpaid_forward(self, received: ReceivedRequest, op: DecodedOperation, target: Eid,
+                        now: float) -> NodeReply | None:
+        """Before proving the target of a request to forward: its stamp, checked but not
+        spent (the mirror spends it), so junk costs no signature here either (None: paid)."""
+        gate_request = self._gate_request(received, op, target)
+        if isinstance(gate_request, Deny):
+            return None  # the mirror refuses it; nothing to pay for here
+        paid = self._pay_for_checks(received, gate_request, op, now, spend=False)
+        if isinstance(paid, Deny):
+            self.denied += 1
+            return NodeReply(int(paid.code), message=paid.message[:MAX_MESSAGE_TEXT],
+                             required_bits=paid.required_bits)
+        return None
+
+    def _gate(self, received: ReceivedRequest, op: DecodedOperation, target: Eid,
+              now: float) -> Allow | Deny:
+        """The gate (docs/protocol.md 7.1): the stamp, paid for the target the EID claims;
+        then the target EID proven ours; then source, delegation, MAC, DAC."""
+        gate_request = self._gate_request(received, op, target)
+        if isinstance(gate_request, Deny):
+            return gate_request
+        decision = self._decide(received, gate_request, op, target, now)
         if self.audit is not None:
             self.audit(gate_request, decision)
         return decision
+
+    def _decide(self, received: ReceivedRequest, gate_request: GateRequest,
+                op: DecodedOperation, claimed: Eid, now: float) -> Allow | Deny:
+        policy, state = self.state.policy, self._gate_state()
+        paid = self._pay_for_checks(received, gate_request, op, now, spend=True)
+        if isinstance(paid, Deny):
+            return paid
+        try:
+            self._target_eid(op.request.target, claimed)
+        except MercuryError as exc:
+            return Deny(exc.code or ErrorCode.NODE_LOCAL_ERROR, exc.message, "target",
+                        "target")
+        return decide_access(gate_request, policy, state, now, paid)
 
     def _unproven_source(self, received: ReceivedRequest,
                          op: DecodedOperation) -> NodeReply | None:

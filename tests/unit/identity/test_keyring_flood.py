@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode
+from mercury_rt.core.gate import BudgetSettings, SignatureBudget
 from mercury_rt.core.identity import (
     ClusterId,
     EidVerifier,
@@ -139,6 +140,9 @@ def test_pins_are_bounded_and_a_dropped_pin_returns_to_the_strangers() -> None:
 
 # ----- the node: its policy's trusted clusters, its own cluster, the clusters it calls
 
+UNBOUNDED = BudgetSettings(burst=1e9, cluster_burst=1e9)
+"""A signature budget the flood cannot spend (tests/unit/node/test_signature_budget.py
+tests the real one)."""
 POLICY = parse_policy(f"""\
 version: 1
 levels: [public]
@@ -153,6 +157,7 @@ def _node(policy: Policy = POLICY) -> NodeCore:
     core = make_core(node, C_CID, C_KEY, {node: NodeInfo(node, True, C_ADDRESS)},
                      {node: (C_HOST, 7001)}, {b"svc": frozenset({node})})
     core.state.policy = policy  # as the shell does on a policy reload
+    core.signature_budget = SignatureBudget(UNBOUNDED)  # the flood must reach the key ring
     return core
 
 

@@ -82,6 +82,7 @@ class SessionOf:
     that cluster only, and only when the cluster's key is known."""
 
     cluster: bytes
+    checked = True
 
     def check(self, master_hash: bytes,
               cluster_key: Callable[[bytes, bytes], Ed25519PublicKey | None]) -> bool:

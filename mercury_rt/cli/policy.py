@@ -118,6 +118,9 @@ class _AssumeVerified:
 class _AssumeProven:
     """Explain assumes the caller's node proved its cluster: it is about policy, not keys."""
 
+    checked = True
+
+
     def check(self, master_hash: bytes, cluster_key: object) -> bool:
         return True
 

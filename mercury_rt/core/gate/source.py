@@ -77,6 +77,11 @@ class SessionProof(Protocol):
         """Whether a node certified by cluster `master_hash` opened the session."""
         ...
 
+    @property
+    def checked(self) -> bool:
+        """Whether `check` needs no more signature checks (its outcome is known)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LocalSource:

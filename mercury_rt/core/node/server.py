@@ -578,9 +578,7 @@ class NodeCore:
         cached = verifier.cached(source.eid)
         if cached is not None:
             cluster = cached.principal.cluster
-            # transit's PeerProof remembers its outcome in `proven` (None: not checked
-            # yet); a proof without that attribute is charged as unchecked
-            proven = getattr(source.proof, "proven", None) is not None
+            proven = source.proof is not None and source.proof.checked
             return cost + (0 if proven else PROOF_CHECKS), cluster, ring.held_apart(cluster)
         if verifier.known_bad(source.eid):
             return cost, b"", False
@@ -696,6 +694,8 @@ class NodeCore:
 class _Forwarded:
     """The proof of a request a node of this cluster forwarded: it proved the source's
     session before forwarding (`_unproven_source`), and its own session is certified."""
+
+    checked = True
 
     @staticmethod
     def check(master_hash: bytes, cluster_key: object) -> bool:

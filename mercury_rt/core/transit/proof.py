@@ -52,6 +52,11 @@ class PeerProof:
     certs: CertCache | None = field(default=None)
     """Node certificates checked before (shared by a responder's sessions)."""
 
+    @property
+    def checked(self) -> bool:
+        """Whether the proof was checked already (a later `check` costs nothing)."""
+        return self.proven is not None
+
     def check(self, master_hash: bytes, cluster_key: ClusterKeyLookup) -> bool:
         """Whether this session was opened by a node of cluster `master_hash`.
 

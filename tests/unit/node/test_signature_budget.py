@@ -55,6 +55,10 @@ class Proof:
     def __init__(self) -> None:
         self.proven: bool | None = None
 
+    @property
+    def checked(self) -> bool:
+        return self.proven is not None
+
     def check(self, master_hash: bytes, cluster_key: object) -> bool:
         if self.proven is None:
             Proof.checks += 2

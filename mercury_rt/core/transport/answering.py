@@ -113,7 +113,9 @@ class AnsweringSide(TransportState):
     def _answer_duplicate(self, record: Record, now: float) -> None:
         self.stats.duplicates += 1
         if record.reply is not None:
-            self._emit(record.reply, record.peer)
+            if not self._emit(record.reply, record.peer):  # withheld until the budget grows:
+                self._emit(encode(Ack(Kind.REQUEST, record.id, self.incarnation)),
+                           record.peer)  # say we hold it, so the caller keeps polling
         elif record.sender is not None:
             self._pump(record.sender, now)
         elif record.state is RecordState.REPLIED:
@@ -129,6 +131,7 @@ class AnsweringSide(TransportState):
                                    "no such request here; it may or may not have run"), peer)
             return
         if record.sender is not None and record.reply is None:
+            self._emit(encode(Ack(Kind.REQUEST, record.id, self.incarnation)), peer)
             return
         self._answer_duplicate(record, now)
 

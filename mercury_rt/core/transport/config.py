@@ -40,6 +40,8 @@ class TransportConfig:
     max_outstanding_calls: int = 100_000
     max_call_span: int = 4_096
     amplification_factor: int = 3
+    max_poll_interval: float = 0.5
+    max_poll_misses: int = 10
     max_validated_addresses: int = 65_536
     max_address_accounts: int = 65_536
     limits: Limits = field(default_factory=lambda: Limits(max_bytes=65_535, max_depth=4,
@@ -58,6 +60,8 @@ class TransportConfig:
         if self.max_call_span > self.max_records_per_peer:
             raise ValueError("max_call_span must not exceed max_records_per_peer, or a "
                              "peer with the same settings would refuse our calls")
+        if self.max_poll_interval < self.min_rto or self.max_poll_misses < 1:
+            raise ValueError("need max_poll_interval >= min_rto and max_poll_misses >= 1")
         if self.amplification_factor < 1:
             raise ValueError("amplification_factor must be a positive integer")
         if self.max_validated_addresses < 1 or self.max_address_accounts < 1:

@@ -54,6 +54,7 @@ class Call:
     transmissions: int = 1
     sender: FragmentSender | None = None
     deadline: float | None = None
+    polls_unanswered: int = 0
 
 
 class RecordState(Enum):

@@ -88,7 +88,7 @@ class AnsweringSide(TransportState):
 
     def _admit(self, kind: Kind, first: Request | Message, peer: Addr, now: float) -> bool:
         """Whether a new exchange may start; otherwise answer with the typed reason."""
-        code, detail = ErrorCode.OVERLOADED, "too many exchanges in progress; retry later"
+        code, detail = ErrorCode.OVERLOADED, ""
         if first.ttl_ms > self.config.max_ttl * 1000:
             code, detail = ErrorCode.TTL_TOO_LONG, f"ttl over {self.config.max_ttl:g}s"
         elif self._may_predate_restart(first, now):
@@ -96,6 +96,9 @@ class AnsweringSide(TransportState):
                                                     "attempt; it may have run and is not rerun")
         elif self._records.has_room(peer, first.id, now):
             return True
+        else:
+            detail = (f"too many exchanges in progress; retry after "
+                      f"{self._records.retry_after(peer, now):.0f} s")
         self._emit_error(Error(kind, first.id, code, detail), peer)
         self.stats.refused += 1
         return False

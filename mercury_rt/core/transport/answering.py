@@ -153,17 +153,29 @@ class AnsweringSide(TransportState):
         if size <= self.config.max_datagram:
             lead = not self._emit(datagram, peer) and fragmentable and size > MIN_CHUNK
             if not lead:  # sent, or withheld and kept for the caller's retransmission
-                if self._records.reply_fits(size):
+                if self._records.reply_fits(peer, size):
                     record.reply = datagram
                     self._records.charge_reply(record, size)
                 return True
         else:
             lead = not self._fits(peer, size)
+        if not self._records.reply_fits(peer, size):
+            self._drop_reply(record, size)
+            return True
         record.sender = self._new_sender(peer, Kind.REPLY, request_id, datagram, lead)
         self._records.charge_reply(record, size)
         self._pump(record.sender, now)
         self._timers.arm(record, min(now + record.sender.rto, record.expires_at))
         return True
+
+    def _drop_reply(self, record: Record, size: int) -> None:
+        """A reply to send as fragments would take the bytes held for its address (or in
+        all) past their bound: it is not held, and the caller learns at once that the
+        request ran but its reply is gone (the same answer its retransmissions get)."""
+        self.stats.replies_dropped += 1
+        self._emit_error(Error(Kind.REQUEST, record.id, ErrorCode.REQUEST_LOST,
+                               f"reply of {size} bytes not held: this node holds its bound "
+                               f"for your address; the request ran once"), record.peer)
 
     def _record_timer(self, record: Record, now: float) -> None:
         """Retransmission timer of a large reply; expiry itself is the sweeper's job."""

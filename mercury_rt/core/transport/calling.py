@@ -213,8 +213,9 @@ class CallingSide(TransportState):
         """The peer answered about our reply (ACK: it has it; ERROR: it wants no more): stop
         resending it."""
         record = self._records.get(peer, request_id)
-        if record is not None:
+        if record is not None and record.sender is not None:
             record.sender = None
+            self._records.release_reply(record)
 
     def _own_call(self, handle: int, peer: Addr, kind: Kind) -> Call | None:
         call = self._calls.get(handle)

@@ -35,6 +35,7 @@ class TransportConfig:
     max_records: int = 200_000
     max_records_per_peer: int = 8_192
     max_cached_reply_bytes: int = 128 * 1024 * 1024
+    max_reply_bytes_per_peer: int = 8 * 1024 * 1024
     max_reassemblies_per_peer: int = 8
     max_reassembly_bytes_per_peer: int = 8 * 1024 * 1024
     max_reassembly_bytes: int = 128 * 1024 * 1024
@@ -69,6 +70,9 @@ class TransportConfig:
             raise ValueError("amplification_factor must be a positive integer")
         if self.max_validated_addresses < 1 or self.max_address_accounts < 1:
             raise ValueError("max_validated_addresses and max_address_accounts must be >= 1")
+        if self.max_reply_bytes_per_peer < self.max_envelope:
+            raise ValueError("max_reply_bytes_per_peer must hold at least one max_message "
+                             "reply")
         if self.max_message > 2**32 - 1:
             raise ValueError("max_message must fit in 32 bits")
 

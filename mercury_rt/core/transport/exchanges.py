@@ -132,10 +132,14 @@ class RecordTable:
 
     def __init__(self, max_records: int, max_per_peer: int, max_reply_bytes: int,
                  max_epochs: int, max_epochs_per_peer: int = 16,
-                 validated: Container[Addr] = ()) -> None:
+                 validated: Container[Addr] = (),
+                 max_reply_bytes_per_peer: int | None = None) -> None:
         self.max_records = max_records
         self.max_per_peer = max_per_peer
         self.max_reply_bytes = max_reply_bytes
+        self.max_reply_bytes_per_peer = (max_reply_bytes if max_reply_bytes_per_peer is None
+                                         else max_reply_bytes_per_peer)
+        self._peer_reply_bytes: dict[Addr, int] = {}
         self.max_epochs = max_epochs
         self.max_epochs_per_peer = max_epochs_per_peer
         self._validated = validated
@@ -176,9 +180,11 @@ class RecordTable:
 
     def has_room(self, peer: Addr, id_: int, now: float) -> bool:
         """Whether one more record from `peer` fits within the bounds (including, for a
-        new sender incarnation, the bound on epochs)."""
+        new sender incarnation, the bound on epochs). An address already holding half its
+        reply-byte bound starts nothing new: its next reply could not be held."""
         held, total = self._per_peer.get(peer, 0), len(self.by_key)
         return (total < self.max_records and held < self.max_per_peer
+                and 2 * self._peer_reply_bytes.get(peer, 0) < self.max_reply_bytes_per_peer
                 and (total < self.max_records - self.max_records // 4 or held < SMALL_SHARE
                      or peer in self._validated)
                 and ((peer, id_ >> EPOCH_SHIFT) in self._epochs
@@ -227,9 +233,16 @@ class RecordTable:
         if not own:
             del self._peer_epochs[key[0]]
 
-    def reply_fits(self, size: int) -> bool:
-        """Whether caching a reply of `size` bytes stays within the byte bound."""
-        return self.reply_bytes + size <= self.max_reply_bytes
+    def reply_fits(self, peer: Addr, size: int) -> bool:
+        """Whether holding a reply of `size` bytes for `peer` (kept whole, or being sent as
+        fragments) stays within the byte bounds, per address and in total."""
+        return (self.reply_bytes + size <= self.max_reply_bytes
+                and self._peer_reply_bytes.get(peer, 0) + size
+                <= self.max_reply_bytes_per_peer)
+
+    def held_bytes(self, peer: Addr) -> int:
+        """Reply bytes held for `peer` (for metrics and tests)."""
+        return self._peer_reply_bytes.get(peer, 0)
 
     def add(self, record: Record, done_below: int = 0) -> None:
         """Insert a new record (the caller checked `has_room`), keeping the `done_below`
@@ -251,16 +264,29 @@ class RecordTable:
             epoch.done_below = done_below
 
     def charge_reply(self, record: Record, size: int) -> None:
-        """Account for a cached reply's bytes."""
+        """Charge a held reply's bytes to its address (the caller checked `reply_fits`)."""
         record.reply_bytes = size
         self.reply_bytes += size
+        self._peer_reply_bytes[record.peer] = self._peer_reply_bytes.get(record.peer, 0) + size
+
+    def release_reply(self, record: Record) -> None:
+        """The reply's bytes are no longer held (its transfer ended, or the record went)."""
+        size, record.reply_bytes = record.reply_bytes, 0
+        if not size:
+            return
+        self.reply_bytes -= size
+        left = self._peer_reply_bytes[record.peer] - size
+        if left:
+            self._peer_reply_bytes[record.peer] = left
+        else:
+            del self._peer_reply_bytes[record.peer]
 
     def remove(self, record: Record) -> None:
         """Drop a record whose retransmission window has passed."""
         if self.by_key.pop((record.peer, record.id), None) is None:
             return
         record.deadline = None
-        self.reply_bytes -= record.reply_bytes
+        self.release_reply(record)
         epoch = self._epochs.get((record.peer, record.id >> EPOCH_SHIFT))
         if epoch is not None and epoch.live:
             epoch.live -= 1

@@ -92,3 +92,61 @@ def test_the_flooder_is_told_to_retry_later_with_overloaded_and_a_hint() -> None
     assert len(details) == 40 - TransportConfig().max_epochs_per_peer
     assert set(details) == {(ErrorCode.OVERLOADED,
                              "too many exchanges in progress; retry after 10 s")}
+
+
+def _answers(server: Transport, codes: dict[int, int]) -> None:
+    for data, _ in server.datagrams_to_send():
+        answer = m.decode_datagram(data, TransportConfig().limits)
+        if isinstance(answer, m.Error):
+            codes[answer.code] = codes.get(answer.code, 0) + 1
+
+
+def _big_request(server: Transport, n: int, now: float) -> None:
+    server.receive_datagram(m.encode_request((7 << EPOCH_SHIFT) + n, 60_000, 0, 1, 0, 0,
+                                             b"big please"), FLOOD, now)
+
+
+def test_many_requests_for_large_replies_hold_at_most_the_per_address_bound() -> None:
+    """300 small requests (13 bytes of payload each) for 100 kB replies (30 MB asked), from
+    an address that never acknowledges a fragment: what the node holds for it stays under
+    its 8 MiB bound, replies past it are dropped (204: ran, reply gone), new requests are
+    refused (203: not run), and another caller is served."""
+    cfg = TransportConfig()
+    server = Transport(rng=random.Random(2))
+    server.validate_address(FLOOD, 0.0)  # no amplification limit: the byte bound binds
+    codes: dict[int, int] = {}
+    for n in range(300):  # all arrive while their handlers run
+        _big_request(server, n, 0.001 * n)
+    running = events(server)
+    assert len(running) == 300
+    peak = 0
+    for event in running:
+        assert isinstance(event, RequestReceived)
+        server.reply(FLOOD, event.request_id, bytes(100_000), 0.5)
+        _answers(server, codes)
+        peak = max(peak, server.held_bytes(FLOOD))
+    reply_size = 100_022  # the REPLY envelope around 100,000 bytes, held for its transfer
+    kept = cfg.max_reply_bytes_per_peer // reply_size
+    assert peak == kept * reply_size <= cfg.max_reply_bytes_per_peer  # 83: 8,301,826 B
+    assert codes == {ErrorCode.REQUEST_LOST: 300 - kept} == {204: 217}
+    assert server.stats.replies_dropped == 217
+    _big_request(server, 300, 0.6)
+    _answers(server, codes)
+    assert events(server) == [] and codes[ErrorCode.OVERLOADED] == 1, "refused, not run"
+
+    other = Transport(rng=random.Random(5))
+    handle = other.call(SERVER, b"my turn", 1.0, timeout=30)
+    exchange(other, KNOWN, server, 1.0)
+    (request,) = events(server)
+    server.reply(KNOWN, request.request_id, bytes(100_000), 1.0)
+    now = 1.0
+    for _ in range(200):
+        exchange(other, KNOWN, server, now)
+        if (done := events(other)):
+            break
+        now = min(t for t in (other.get_timer(), server.get_timer()) if t is not None)
+        other.handle_timer(now)
+        server.handle_timer(now)
+    assert done == [ReplyReceived(handle, bytes(100_000))]
+    exchange(other, KNOWN, server, now)  # its ACK(reply)
+    assert server.held_bytes(KNOWN) == 0, "released once the caller has the whole reply"

@@ -4,7 +4,8 @@ A call is transmitted (whole, or as fragments), retransmitted with backed-off RT
 the peer acknowledges it (a request is then only polled); a peer's OVERLOADED refusal is
 retried after a backoff. It ends with exactly one event (ReplyReceived, MessageDelivered
 or CallFailed: TIMEOUT at its deadline, NO_ANSWER if unacknowledged within
-`answer_timeout`, or the peer's typed Error) or a cancel. Flow control keeps our
+`answer_timeout`, REQUEST_LOST if acknowledged and then `max_poll_misses` polls went
+unanswered, or the peer's typed Error) or a cancel. Flow control keeps our
 unfinished id span to one peer under the peer's record bound (`max_call_span`); calls
 past it wait in id order. RTT samples follow Karn's rule: only from calls sent once.
 """
@@ -143,11 +144,13 @@ class CallingSide(TransportState):
         """An acknowledged request's timer: ask the peer about it again, at most every
         `max_poll_interval`; after `max_poll_misses` polls in a row with no sign of the
         request from the peer (ACK, reply fragment), it is gone (crashed, or unreachable),
-        so fail with NO_ANSWER now rather than at the deadline: the caller can try
-        another node. A live peer with a slow handler answers every POLL with an ACK."""
+        so fail now rather than at the deadline. REQUEST_LOST, as a restarted peer would
+        answer, not NO_ANSWER: the request may have run, and NO_ANSWER tells the layer
+        above that it did not (it may retry it elsewhere). A live peer with a slow handler
+        answers every POLL with an ACK."""
         cfg = self.config
         if call.polls_unanswered >= cfg.max_poll_misses:
-            self._fail(call, ErrorCode.NO_ANSWER,
+            self._fail(call, ErrorCode.REQUEST_LOST,
                        f"{call.peer[0]}:{call.peer[1]} acknowledged the request, then did not "
                        f"answer {call.polls_unanswered} polls; it may have run", now)
             return

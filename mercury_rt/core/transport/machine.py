@@ -79,7 +79,8 @@ class Transport(CallingSide, AnsweringSide):
 
         With `answer_timeout`, a request the peer has not acknowledged (nor answered) within
         that time fails with NO_ANSWER, so a caller can try another node; once the peer
-        has acknowledged it, only the overall `timeout` applies.
+        has acknowledged it, it waits until `timeout` while the peer answers its polls,
+        and fails with REQUEST_LOST (it may have run) when `max_poll_misses` go unanswered.
         """
         return self._start(Kind.REQUEST, peer, payload, now, timeout, answer_timeout)
 

@@ -70,9 +70,6 @@ class TransportConfig:
             raise ValueError("amplification_factor must be a positive integer")
         if self.max_validated_addresses < 1 or self.max_address_accounts < 1:
             raise ValueError("max_validated_addresses and max_address_accounts must be >= 1")
-        if self.max_reply_bytes_per_peer < self.max_envelope:
-            raise ValueError("max_reply_bytes_per_peer must hold at least one max_message "
-                             "reply")
         if self.max_message > 2**32 - 1:
             raise ValueError("max_message must fit in 32 bits")
 
@@ -80,6 +77,12 @@ class TransportConfig:
     def chunk_size(self) -> int:
         """Payload bytes per fragment: the datagram less the fragment header's worst case."""
         return self.max_datagram - FRAGMENT_OVERHEAD
+
+    @property
+    def reply_bytes_per_peer(self) -> int:
+        """Reply bytes held per address: `max_reply_bytes_per_peer`, or one largest reply
+        if that is more (a node configured for large messages can still answer them)."""
+        return max(self.max_reply_bytes_per_peer, self.max_envelope)
 
     @property
     def max_envelope(self) -> int:

@@ -150,3 +150,9 @@ def test_many_requests_for_large_replies_hold_at_most_the_per_address_bound() ->
     assert done == [ReplyReceived(handle, bytes(100_000))]
     exchange(other, KNOWN, server, now)  # its ACK(reply)
     assert server.held_bytes(KNOWN) == 0, "released once the caller has the whole reply"
+
+
+def test_a_node_configured_for_large_messages_still_holds_one_largest_reply() -> None:
+    cfg = TransportConfig(max_message=32 * 1024 * 1024)
+    assert cfg.reply_bytes_per_peer == cfg.max_envelope > cfg.max_reply_bytes_per_peer
+    assert TransportConfig().reply_bytes_per_peer == 8 * 1024 * 1024

@@ -88,7 +88,7 @@ class AnsweringSide(TransportState):
 
     def _admit(self, kind: Kind, first: Request | Message, peer: Addr, now: float) -> bool:
         """Whether a new exchange may start; otherwise answer with the typed reason."""
-        code, detail = ErrorCode.OVERLOADED, "too many exchanges in progress; retry later"
+        code, detail = ErrorCode.OVERLOADED, ""
         if first.ttl_ms > self.config.max_ttl * 1000:
             code, detail = ErrorCode.TTL_TOO_LONG, f"ttl over {self.config.max_ttl:g}s"
         elif self._may_predate_restart(first, now):
@@ -96,6 +96,9 @@ class AnsweringSide(TransportState):
                                                     "attempt; it may have run and is not rerun")
         elif self._records.has_room(peer, first.id, now):
             return True
+        else:
+            detail = (f"too many exchanges in progress; retry after "
+                      f"{self._records.retry_after(peer, now):.0f} s")
         self._emit_error(Error(kind, first.id, code, detail), peer)
         self.stats.refused += 1
         return False
@@ -113,7 +116,9 @@ class AnsweringSide(TransportState):
     def _answer_duplicate(self, record: Record, now: float) -> None:
         self.stats.duplicates += 1
         if record.reply is not None:
-            self._emit(record.reply, record.peer)
+            if not self._emit(record.reply, record.peer):  # withheld until the budget grows:
+                self._emit(encode(Ack(Kind.REQUEST, record.id, self.incarnation)),
+                           record.peer)  # say we hold it, so the caller keeps polling
         elif record.sender is not None:
             self._pump(record.sender, now)
         elif record.state is RecordState.REPLIED:
@@ -129,6 +134,7 @@ class AnsweringSide(TransportState):
                                    "no such request here; it may or may not have run"), peer)
             return
         if record.sender is not None and record.reply is None:
+            self._emit(encode(Ack(Kind.REQUEST, record.id, self.incarnation)), peer)
             return
         self._answer_duplicate(record, now)
 
@@ -147,17 +153,29 @@ class AnsweringSide(TransportState):
         if size <= self.config.max_datagram:
             lead = not self._emit(datagram, peer) and fragmentable and size > MIN_CHUNK
             if not lead:  # sent, or withheld and kept for the caller's retransmission
-                if self._records.reply_fits(size):
+                if self._records.reply_fits(peer, size):
                     record.reply = datagram
                     self._records.charge_reply(record, size)
                 return True
         else:
             lead = not self._fits(peer, size)
+        if not self._records.reply_fits(peer, size):
+            self._drop_reply(record, size)
+            return True
         record.sender = self._new_sender(peer, Kind.REPLY, request_id, datagram, lead)
         self._records.charge_reply(record, size)
         self._pump(record.sender, now)
         self._timers.arm(record, min(now + record.sender.rto, record.expires_at))
         return True
+
+    def _drop_reply(self, record: Record, size: int) -> None:
+        """A reply to send as fragments would take the bytes held for its address (or in
+        all) past their bound: it is not held, and the caller learns at once that the
+        request ran but its reply is gone (the same answer its retransmissions get)."""
+        self.stats.replies_dropped += 1
+        self._emit_error(Error(Kind.REQUEST, record.id, ErrorCode.REQUEST_LOST,
+                               f"reply of {size} bytes not held: this node holds its bound "
+                               f"for your address; the request ran once"), record.peer)
 
     def _record_timer(self, record: Record, now: float) -> None:
         """Retransmission timer of a large reply; expiry itself is the sweeper's job."""

@@ -4,7 +4,8 @@ A call is transmitted (whole, or as fragments), retransmitted with backed-off RT
 the peer acknowledges it (a request is then only polled); a peer's OVERLOADED refusal is
 retried after a backoff. It ends with exactly one event (ReplyReceived, MessageDelivered
 or CallFailed: TIMEOUT at its deadline, NO_ANSWER if unacknowledged within
-`answer_timeout`, or the peer's typed Error) or a cancel. Flow control keeps our
+`answer_timeout`, REQUEST_LOST if acknowledged and then `max_poll_misses` polls went
+unanswered, or the peer's typed Error) or a cancel. Flow control keeps our
 unfinished id span to one peer under the peer's record bound (`max_call_span`); calls
 past it wait in id order. RTT samples follow Karn's rule: only from calls sent once.
 """
@@ -126,16 +127,38 @@ class CallingSide(TransportState):
             self._fail(call, ErrorCode.NO_ANSWER,
                        f"{call.peer[0]}:{call.peer[1]} did not acknowledge the request", now)
             return
+        if call.state is CallState.ACKED:
+            self._poll(call, now)
+            return
         call.rto = self._backoff(call.rto)
         call.transmissions += 1
         self.stats.retransmissions += 1
         sender = call.sender
-        if call.state is CallState.ACKED:
-            self._emit_own(encode(Poll(call.handle)), call.peer)
-        elif sender is not None:
+        if sender is not None:
             self._resend_fragments(sender, now)
         else:
             self._emit_own(self._encode_call(call, self._peer(call.peer), now), call.peer)
+        self._arm_call(call, now + call.rto)
+
+    def _poll(self, call: Call, now: float) -> None:
+        """An acknowledged request's timer: ask the peer about it again, at most every
+        `max_poll_interval`; after `max_poll_misses` polls in a row with no sign of the
+        request from the peer (ACK, reply fragment), it is gone (crashed, or unreachable),
+        so fail now rather than at the deadline. REQUEST_LOST, as a restarted peer would
+        answer, not NO_ANSWER: the request may have run, and NO_ANSWER tells the layer
+        above that it did not (it may retry it elsewhere). A live peer with a slow handler
+        answers every POLL with an ACK."""
+        cfg = self.config
+        if call.polls_unanswered >= cfg.max_poll_misses:
+            self._fail(call, ErrorCode.REQUEST_LOST,
+                       f"{call.peer[0]}:{call.peer[1]} acknowledged the request, then did not "
+                       f"answer {call.polls_unanswered} polls; it may have run", now)
+            return
+        call.rto = min(self._backoff(call.rto), cfg.max_poll_interval)
+        call.transmissions += 1
+        call.polls_unanswered += 1
+        self.stats.retransmissions += 1
+        self._emit_own(encode(Poll(call.handle)), call.peer)
         self._arm_call(call, now + call.rto)
 
     def _arm_call(self, call: Call, when: float) -> None:
@@ -171,8 +194,8 @@ class CallingSide(TransportState):
             self._complete(call, MessageDelivered(call.handle), now)
             return
         self._peer_holds(call)
-        self._timers.arm(call, min(now + max(call.rto, self._peer(peer).rtt.rto),
-                                   call.expires_at))
+        wait = min(max(call.rto, self._peer(peer).rtt.rto), self.config.max_poll_interval)
+        self._timers.arm(call, min(now + wait, call.expires_at))
 
     def _on_error(self, error: Error, peer: Addr, now: float) -> None:
         if error.kind is Kind.REPLY:
@@ -193,8 +216,9 @@ class CallingSide(TransportState):
         """The peer answered about our reply (ACK: it has it; ERROR: it wants no more): stop
         resending it."""
         record = self._records.get(peer, request_id)
-        if record is not None:
+        if record is not None and record.sender is not None:
             record.sender = None
+            self._records.release_reply(record)
 
     def _own_call(self, handle: int, peer: Addr, kind: Kind) -> Call | None:
         call = self._calls.get(handle)
@@ -205,9 +229,11 @@ class CallingSide(TransportState):
 
     @staticmethod
     def _peer_holds(call: Call) -> None:
-        """SENT -> ACKED: the peer has the whole request, so stop resending it (poll)."""
+        """SENT -> ACKED: the peer has the whole request, so stop resending it (poll). Also
+        every later sign that the peer still holds it: it answered our last poll."""
         call.state = CallState.ACKED
         call.sender = None
+        call.polls_unanswered = 0
 
     def _complete(self, call: Call, event: TransportEvent, now: float) -> None:
         del self._calls[call.handle]

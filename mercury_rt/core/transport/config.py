@@ -31,15 +31,19 @@ class TransportConfig:
     ack_every: int = 8
     loss_threshold: int = 3
     max_peers: int = 65_536
+    max_epochs_per_peer: int = 16
     max_records: int = 200_000
     max_records_per_peer: int = 8_192
     max_cached_reply_bytes: int = 128 * 1024 * 1024
+    max_reply_bytes_per_peer: int = 8 * 1024 * 1024
     max_reassemblies_per_peer: int = 8
     max_reassembly_bytes_per_peer: int = 8 * 1024 * 1024
     max_reassembly_bytes: int = 128 * 1024 * 1024
     max_outstanding_calls: int = 100_000
     max_call_span: int = 4_096
     amplification_factor: int = 3
+    max_poll_interval: float = 0.5
+    max_poll_misses: int = 10
     max_validated_addresses: int = 65_536
     max_address_accounts: int = 65_536
     limits: Limits = field(default_factory=lambda: Limits(max_bytes=65_535, max_depth=4,
@@ -58,6 +62,10 @@ class TransportConfig:
         if self.max_call_span > self.max_records_per_peer:
             raise ValueError("max_call_span must not exceed max_records_per_peer, or a "
                              "peer with the same settings would refuse our calls")
+        if self.max_poll_interval < self.min_rto or self.max_poll_misses < 1:
+            raise ValueError("need max_poll_interval >= min_rto and max_poll_misses >= 1")
+        if not 1 <= self.max_epochs_per_peer <= self.max_peers:
+            raise ValueError("need 1 <= max_epochs_per_peer <= max_peers")
         if self.amplification_factor < 1:
             raise ValueError("amplification_factor must be a positive integer")
         if self.max_validated_addresses < 1 or self.max_address_accounts < 1:
@@ -69,6 +77,12 @@ class TransportConfig:
     def chunk_size(self) -> int:
         """Payload bytes per fragment: the datagram less the fragment header's worst case."""
         return self.max_datagram - FRAGMENT_OVERHEAD
+
+    @property
+    def reply_bytes_per_peer(self) -> int:
+        """Reply bytes held per address: `max_reply_bytes_per_peer`, or one largest reply
+        if that is more (a node configured for large messages can still answer them)."""
+        return max(self.max_reply_bytes_per_peer, self.max_envelope)
 
     @property
     def max_envelope(self) -> int:

@@ -21,6 +21,7 @@ busy client's records are released at once and stale copies below the mark are d
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Container
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -28,6 +29,14 @@ from mercury_rt.core.transport.fragments import FragmentSender
 from mercury_rt.core.transport.wire import Addr, Kind
 
 EPOCH_SHIFT = 32
+EVICTION_SCAN = 64
+"""Epochs looked at, oldest first, for one a full table may evict (bounded work per
+refused datagram)."""
+SMALL_SHARE = 64
+"""Records an address may hold in the last quarter of the record table: room kept for new
+and small callers (and validated ones, unbounded there) that heavy strangers cannot take."""
+FULL_TABLE_RETRY = 1.0
+"""Seconds a caller refused by a full epoch table is told to wait: the next full sweep."""
 
 
 class CallState(Enum):
@@ -54,6 +63,7 @@ class Call:
     transmissions: int = 1
     sender: FragmentSender | None = None
     deadline: float | None = None
+    polls_unanswered: int = 0
 
 
 class RecordState(Enum):
@@ -100,27 +110,44 @@ class _Epoch:
     done_below: int = 0
     ids: deque[int] = field(default_factory=deque)
     keep_until: float = 0.0
+    live: int = 0
+    """Records of this epoch still held: while any is, the mark is never evicted."""
 
 
 class RecordTable:
     """Received exchanges keyed by (peer, id), bounded per peer, in total and in bytes.
 
-    Epochs are bounded too, without ever dropping a mark that still protects: an epoch
-    is created only for an admitted record and lives until its records' retransmission
-    window has passed; while `max_epochs` are protecting, a new sender incarnation is
-    refused (OVERLOADED) rather than letting a flood of fresh epochs evict a real
-    peer's mark and so run a delayed duplicate twice.
+    The last quarter of `max_records` is kept for addresses holding fewer than SMALL_SHARE
+    records and for validated ones, so a few heavy strangers cannot take it all.
+
+    Epochs are bounded too, per address and in total. An epoch is created only for an
+    admitted record and lives until its records' retransmission window has passed. One
+    address holds at most `max_epochs_per_peer` of them: past that share its new sender
+    incarnations are refused (OVERLOADED), so one address, or a handful, cannot fill the
+    table and lock out new callers. When `max_epochs` are protecting, the least recently
+    active mark of an address that has not proved it receives (not in `validated`) and
+    holds no record is evicted for the newcomer; a validated address's mark never is, nor
+    one whose records are still held. Failing that, the newcomer is refused.
     """
 
     def __init__(self, max_records: int, max_per_peer: int, max_reply_bytes: int,
-                 max_epochs: int) -> None:
+                 max_epochs: int, max_epochs_per_peer: int = 16,
+                 validated: Container[Addr] = (),
+                 max_reply_bytes_per_peer: int | None = None) -> None:
         self.max_records = max_records
         self.max_per_peer = max_per_peer
         self.max_reply_bytes = max_reply_bytes
+        self.max_reply_bytes_per_peer = (max_reply_bytes if max_reply_bytes_per_peer is None
+                                         else max_reply_bytes_per_peer)
+        self._peer_reply_bytes: dict[Addr, int] = {}
         self.max_epochs = max_epochs
+        self.max_epochs_per_peer = max_epochs_per_peer
+        self._validated = validated
         self.by_key: dict[tuple[Addr, int], Record] = {}
         self._per_peer: dict[Addr, int] = {}
         self._epochs: OrderedDict[tuple[Addr, int], _Epoch] = OrderedDict()
+        self._peer_epochs: dict[Addr, dict[int, _Epoch]] = {}
+        self.evicted_epochs = 0
         self._next_full_sweep = float("-inf")
         self.reply_bytes = 0
 
@@ -153,26 +180,69 @@ class RecordTable:
 
     def has_room(self, peer: Addr, id_: int, now: float) -> bool:
         """Whether one more record from `peer` fits within the bounds (including, for a
-        new sender incarnation, the bound on epochs)."""
-        return (len(self.by_key) < self.max_records
-                and self._per_peer.get(peer, 0) < self.max_per_peer
+        new sender incarnation, the bound on epochs). An address already holding half its
+        reply-byte bound starts nothing new: its next reply could not be held."""
+        held, total = self._per_peer.get(peer, 0), len(self.by_key)
+        return (total < self.max_records and held < self.max_per_peer
+                and 2 * self._peer_reply_bytes.get(peer, 0) < self.max_reply_bytes_per_peer
+                and (total < self.max_records - self.max_records // 4 or held < SMALL_SHARE
+                     or peer in self._validated)
                 and ((peer, id_ >> EPOCH_SHIFT) in self._epochs
-                     or self._epoch_room(now)))
+                     or self._epoch_room(peer, now)))
 
-    def _epoch_room(self, now: float) -> bool:
-        """Room for a new epoch; when full, drop every epoch past its window (a full scan,
-        at most once a second: the front-first sweep can be shielded by a long ttl)."""
+    def retry_after(self, peer: Addr, now: float) -> float:
+        """Seconds after which a refused newcomer from `peer` may find room: when the
+        first of its own marks ends if its share is full, else the next full sweep."""
+        own = self._peer_epochs.get(peer)
+        if own is not None and len(own) >= self.max_epochs_per_peer:
+            return max(min(e.keep_until for e in own.values()) - now, FULL_TABLE_RETRY)
+        return FULL_TABLE_RETRY
+
+    def _epoch_room(self, peer: Addr, now: float) -> bool:
+        """Room for a new epoch of `peer`: within its share, then within the total."""
+        own = self._peer_epochs.get(peer)
+        if own is not None and len(own) >= self.max_epochs_per_peer:
+            for epoch_id in [n for n, e in own.items() if e.keep_until <= now]:
+                self._drop_epoch((peer, epoch_id))
+            if len(own) >= self.max_epochs_per_peer:
+                return False
         if len(self._epochs) < self.max_epochs:
             return True
-        if now >= self._next_full_sweep:
-            self._next_full_sweep = now + 1.0
+        if now >= self._next_full_sweep:  # a full scan, at most once a second: the
+            self._next_full_sweep = now + 1.0  # front-first sweep can be shielded
             for key in [k for k, e in self._epochs.items() if e.keep_until <= now]:
-                del self._epochs[key]
-        return len(self._epochs) < self.max_epochs
+                self._drop_epoch(key)
+        return len(self._epochs) < self.max_epochs or self._evict_stranger()
 
-    def reply_fits(self, size: int) -> bool:
-        """Whether caching a reply of `size` bytes stays within the byte bound."""
-        return self.reply_bytes + size <= self.max_reply_bytes
+    def _evict_stranger(self) -> bool:
+        """Evict the least recently active mark that holds no record and belongs to an
+        address not validated; False if none is among the oldest EVICTION_SCAN."""
+        for n, (key, epoch) in enumerate(self._epochs.items()):
+            if n >= EVICTION_SCAN:
+                return False
+            if epoch.live == 0 and key[0] not in self._validated:
+                self._drop_epoch(key)
+                self.evicted_epochs += 1
+                return True
+        return False
+
+    def _drop_epoch(self, key: tuple[Addr, int]) -> None:
+        del self._epochs[key]
+        own = self._peer_epochs[key[0]]
+        del own[key[1]]
+        if not own:
+            del self._peer_epochs[key[0]]
+
+    def reply_fits(self, peer: Addr, size: int) -> bool:
+        """Whether holding a reply of `size` bytes for `peer` (kept whole, or being sent as
+        fragments) stays within the byte bounds, per address and in total."""
+        return (self.reply_bytes + size <= self.max_reply_bytes
+                and self._peer_reply_bytes.get(peer, 0) + size
+                <= self.max_reply_bytes_per_peer)
+
+    def held_bytes(self, peer: Addr) -> int:
+        """Reply bytes held for `peer` (for metrics and tests)."""
+        return self._peer_reply_bytes.get(peer, 0)
 
     def add(self, record: Record, done_below: int = 0) -> None:
         """Insert a new record (the caller checked `has_room`), keeping the `done_below`
@@ -184,24 +254,42 @@ class RecordTable:
         epoch = self._epochs.get(key)
         if epoch is None:
             epoch = self._epochs[key] = _Epoch()
+            self._peer_epochs.setdefault(record.peer, {})[key[1]] = epoch
         else:
             self._epochs.move_to_end(key)  # oldest-active first, for the sweep
         epoch.ids.append(record.id)
+        epoch.live += 1
         epoch.keep_until = max(epoch.keep_until, record.expires_at)
         if done_below >> EPOCH_SHIFT == key[1] and done_below > epoch.done_below:
             epoch.done_below = done_below
 
     def charge_reply(self, record: Record, size: int) -> None:
-        """Account for a cached reply's bytes."""
+        """Charge a held reply's bytes to its address (the caller checked `reply_fits`)."""
         record.reply_bytes = size
         self.reply_bytes += size
+        self._peer_reply_bytes[record.peer] = self._peer_reply_bytes.get(record.peer, 0) + size
+
+    def release_reply(self, record: Record) -> None:
+        """The reply's bytes are no longer held (its transfer ended, or the record went)."""
+        size, record.reply_bytes = record.reply_bytes, 0
+        if not size:
+            return
+        self.reply_bytes -= size
+        left = self._peer_reply_bytes[record.peer] - size
+        if left:
+            self._peer_reply_bytes[record.peer] = left
+        else:
+            del self._peer_reply_bytes[record.peer]
 
     def remove(self, record: Record) -> None:
         """Drop a record whose retransmission window has passed."""
         if self.by_key.pop((record.peer, record.id), None) is None:
             return
         record.deadline = None
-        self.reply_bytes -= record.reply_bytes
+        self.release_reply(record)
+        epoch = self._epochs.get((record.peer, record.id >> EPOCH_SHIFT))
+        if epoch is not None and epoch.live:
+            epoch.live -= 1
         left = self._per_peer[record.peer] - 1
         if left:
             self._per_peer[record.peer] = left
@@ -232,7 +320,7 @@ class RecordTable:
             epoch = next(iter(epochs.values()))
             if epoch.keep_until > now:
                 return epoch.keep_until
-            epochs.popitem(last=False)
+            self._drop_epoch(next(iter(epochs)))
         return None
 
     def __len__(self) -> int:

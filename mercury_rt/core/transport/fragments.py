@@ -384,6 +384,11 @@ class Reassembler:
                 or frag.index != entry.cumulative - 1
                 or entry.since_ack >= self.limits.ack_every)
 
+    def held(self, peer: Addr) -> int:
+        """Bytes held for `peer`'s transfers in progress."""
+        usage = self._usage.get(peer)
+        return usage.held if usage is not None else 0
+
     def remove(self, entry: Reassembly) -> None:
         """Forget a finished or expired reassembly and release its memory."""
         if self.active.pop((entry.peer, entry.kind, entry.id), None) is None:

@@ -61,6 +61,11 @@ class Transport(CallingSide, AnsweringSide):
         """When `handle_timer` must next be called, or None if nothing is pending."""
         return self._timers.next_deadline()
 
+    def held_bytes(self, peer: Addr) -> int:
+        """Bytes held for `peer`: replies kept or being sent to it, and its transfers being
+        reassembled (each bounded per address and in total; protocol.md 3.4, 3.5)."""
+        return self._records.held_bytes(peer) + self._reassembler.held(peer)
+
     @property
     def outstanding(self) -> int:
         """Calls and messages of ours still in progress."""
@@ -74,7 +79,8 @@ class Transport(CallingSide, AnsweringSide):
 
         With `answer_timeout`, a request the peer has not acknowledged (nor answered) within
         that time fails with NO_ANSWER, so a caller can try another node; once the peer
-        has acknowledged it, only the overall `timeout` applies.
+        has acknowledged it, it waits until `timeout` while the peer answers its polls,
+        and fails with REQUEST_LOST (it may have run) when `max_poll_misses` go unanswered.
         """
         return self._start(Kind.REQUEST, peer, payload, now, timeout, answer_timeout)
 

@@ -80,8 +80,6 @@ class TransportState:
         self._timers: TimerQueue[Timer] = TimerQueue()
         self._peers: OrderedDict[Addr, PeerState] = OrderedDict()
         self._calls: dict[int, Call] = {}
-        self._records = RecordTable(cfg.max_records, cfg.max_records_per_peer,
-                                    cfg.max_cached_reply_bytes, cfg.max_peers)
         self._reassembler = Reassembler(ReassemblyLimits(
             cfg.max_envelope, cfg.max_reassemblies_per_peer,
             cfg.max_reassembly_bytes_per_peer, cfg.max_reassembly_bytes,
@@ -90,6 +88,10 @@ class TransportState:
                                                  cfg.max_validated_addresses,
                                                  cfg.max_address_accounts)
         self._validated = self._amplification.validated
+        self._records = RecordTable(cfg.max_records, cfg.max_records_per_peer,
+                                    cfg.max_cached_reply_bytes, cfg.max_peers,
+                                    cfg.max_epochs_per_peer, self._validated,
+                                    cfg.reply_bytes_per_peer)
         self._sweeper = RecordSweeper()
         self._transfer = TransferSettings(cfg.initial_window, cfg.min_window, cfg.max_window,
                                           cfg.loss_threshold)

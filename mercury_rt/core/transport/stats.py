@@ -29,6 +29,9 @@ class TransportStats:
     amplification_limited: int = 0
     """Datagrams (or bursts of reply fragments) withheld: they would have exceeded the
     anti-amplification budget of an address not yet validated."""
+    replies_dropped: int = 0
+    """Replies not held (answered ERROR 204) because the bytes held for their address, or
+    in all, were at their bound."""
     decode_errors: dict[str, int] = field(default_factory=dict)
 
     def count_decode_error(self, code: int) -> None:

@@ -37,7 +37,7 @@ from mercury_rt.core.gate import (
 )
 from policy.access import Target
 from policy.load import load_policy
-from tests.gate_support import LOCAL, NOW, CountingVerifier, cluster_key, fake_eid
+from tests.gate_support import LOCAL, NOW, CountingVerifier, SessionOf, cluster_key, fake_eid
 
 POLICY = load_policy(Path(__file__).resolve().parents[1] / "conf" / "policy.example.yaml")
 PARTNER_HASH = next(iter(POLICY.clusters))  # "partner" in the example policy
@@ -58,6 +58,9 @@ class CachedVerifier:
             hit = self.cache[eid] = self.inner.verify(eid)
         return hit
 
+    def cluster_key(self, master_hash: bytes, key_hash: bytes) -> object:
+        return self.inner.cluster_key(master_hash, key_hash)
+
 
 def p50_us(samples: list[int]) -> float:
     return statistics.median(samples) / 1000
@@ -76,7 +79,8 @@ def bench_allowed(target: Target, bits: int, n: int) -> float:
         if bits:
             resource = stamp_resource(tag, target.endpoint, target.operation, digest)
             payments = (hashcash_payment(mint_stamp(resource, bits, NOW, os.urandom(12))),)
-        requests.append(GateRequest(target, RemoteSource(eid), digest, payments))
+        requests.append(GateRequest(target, RemoteSource(eid, SessionOf(PARTNER_HASH)), digest,
+                                    payments))
     verifier.verify(eid)  # warm
     samples = []
     for req in requests:
@@ -93,8 +97,8 @@ def bench_delegated(n: int) -> float:
     state = GateState(LOCAL, verifier, MemorySpentStore(), signatures=SignatureCache())
     agent = Principal(PARTNER_HASH, b"agent")
     cert = issue_certificate(agent, fake_eid(CALLER), int(NOW) + 3600, cluster_key(PARTNER_HASH))
-    req = GateRequest(Target(b"billing", 2, 0), RemoteSource(fake_eid(agent)),
-                      request_digest(b""), delegation=(cert,))
+    source = RemoteSource(fake_eid(agent), SessionOf(PARTNER_HASH))
+    req = GateRequest(Target(b"billing", 2, 0), source, request_digest(b""), delegation=(cert,))
     samples = []
     for _ in range(n):
         t0 = time.perf_counter_ns()
@@ -115,7 +119,8 @@ def bench_bad_stamps(n: int) -> tuple[float, int]:
     bad = [(), (PaymentStamp(1, b"garbage"),),
            (PaymentStamp(1, good.replace(":10:", ":9:", 1).encode()),),
            (PaymentStamp(1, (good[:-2] + "zz").encode()),)]
-    pool = [GateRequest(target, RemoteSource(fake_eid(CALLER)), digest, p) for p in bad]
+    pool = [GateRequest(target, RemoteSource(fake_eid(CALLER), SessionOf(PARTNER_HASH)), digest, p)
+            for p in bad]
     t0 = time.perf_counter()
     for i in range(n):
         evaluate(pool[i & 3], POLICY, state, NOW)

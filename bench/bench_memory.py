@@ -155,6 +155,10 @@ class _Proof:
     def __init__(self) -> None:
         self.proven: bool | None = None
 
+    @property
+    def checked(self) -> bool:
+        return self.proven is not None
+
     def check(self, master_hash: bytes, cluster_key: object) -> bool:
         self.proven = True
         return True

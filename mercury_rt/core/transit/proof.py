@@ -71,6 +71,7 @@ class PeerProof:
             cert = NodeCert.decode(self.node_cert)
         except MercuryError:
             self.proven = False
+            self.node_cert = self.signature = self.message = b""
             return False
         signer = cluster_key(master_hash, cert.cluster_key_hash)
         if signer is None:
@@ -84,6 +85,7 @@ class PeerProof:
             if certified and self.certs is not None:
                 self.certs.add(key)
         self.proven = certified and self._signed_by(cert.node_key)
+        self.node_cert = self.signature = self.message = b""  # settled: ~400 B per session
         return self.proven
 
     def _signed_by(self, node_key: bytes) -> bool:

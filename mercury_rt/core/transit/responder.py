@@ -178,7 +178,9 @@ class TransitResponder:
         drop it silently (the intra-cluster port tells strangers nothing)."""
         self._sessions: OrderedDict[bytes, ServerSession] = OrderedDict()
         self._certs = CertCache()
-        self._per_peer: dict[Addr, OrderedDict[bytes, None]] = {}
+        self._per_peer: dict[Addr, dict[bytes, None]] = {}
+        """Each peer's session ids, least recently used first (plain dicts keep order and
+        cost less per peer than OrderedDicts)."""
         self._seen: OrderedDict[bytes, int] = OrderedDict()
         self._ahead: dict[bytes, int] = {}
         """Init secrets of first datagrams refused as ahead of our clock, until they could
@@ -247,7 +249,8 @@ class TransitResponder:
         session.window.accept(message.seq)
         session.last_used = now
         self._sessions.move_to_end(session.session_id)
-        self._per_peer[session.peer].move_to_end(session.session_id)
+        mine = self._per_peer[session.peer]
+        mine[session.session_id] = mine.pop(session.session_id)
         return Opened(plaintext, Channel(session, message.seq))
 
     def _key_query(self, query: KeyQuery, size: int) -> Outcome:
@@ -349,13 +352,13 @@ class TransitResponder:
     def _add(self, session: ServerSession) -> None:
         """Hold a new session, evicting the least recently used one beyond the per-peer
         bound and beyond the total (their callers simply open new ones)."""
-        mine = self._per_peer.setdefault(session.peer, OrderedDict())
+        mine = self._per_peer.setdefault(session.peer, {})
         if len(mine) >= self.config.max_sessions_per_peer:
             self._forget(self._sessions[next(iter(mine))])
         if len(self._sessions) >= self.config.max_sessions:
             self._forget(next(iter(self._sessions.values())))
         self._sessions[session.session_id] = session
-        self._per_peer.setdefault(session.peer, OrderedDict())[session.session_id] = None
+        self._per_peer.setdefault(session.peer, {})[session.session_id] = None
 
     def _forget(self, session: ServerSession) -> None:
         if self._sessions.pop(session.session_id, None) is None:

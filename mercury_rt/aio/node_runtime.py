@@ -259,21 +259,11 @@ class NodeRuntime:
         key = _request_key(event.peer, event.request_id)
 
         def handle(path: Path, payload: bytes, channel: Channel | None) -> NodeAction:
-            return self._handle(path, payload, key, event.deadline, channel)
+            return self.core.handle_opened(path, payload, channel, event.peer, key,
+                                           event.deadline, time.time())
 
         return self.transit.serve(path, event.payload, event.peer, self._endpoint(path),
                                   handle, self._carry_out)
-
-    def _handle(self, path: Path, payload: bytes, key: bytes, deadline: float,
-                channel: Channel | None, one_way: bool = False) -> NodeAction:
-        """The core's action for an opened payload and the channel it came by."""
-        if channel is None:
-            return self.core.handle(path, payload, key, deadline, time.time(), one_way)
-        session = channel.session
-        inter = path is Path.INTER_CLUSTER
-        return self.core.handle(path, payload, key, deadline, time.time(), one_way,
-                                sealed=not inter, proof=session.proof if inter else None,
-                                transit=session.algorithm.id, peer=session.peer)
 
     def _serve_message(self, path: Path, event: MessageReceived) -> Awaitable[None] | None:
         """A transport one-way message: opened like a request, but nothing can be answered."""
@@ -282,7 +272,8 @@ class NodeRuntime:
         outcome = self.transit.responder(path).open(event.payload, event.peer, time.time())
         if not isinstance(outcome, Opened):
             return None
-        action = self._handle(path, outcome.payload, key, deadline, outcome.channel, True)
+        action = self.core.handle_opened(path, outcome.payload, outcome.channel, event.peer,
+                                         key, deadline, time.time(), one_way=True)
         match action:
             case Invoke() | Forward():
                 return self._discard(self._carry_out(action))

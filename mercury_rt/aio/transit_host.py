@@ -1,11 +1,9 @@
 """One node's transit security, wired to its ports: keys, both responders, the caller.
 
-Builds the node's transit keys (rotated on their lifetime while the node runs), a
-responder per port (the intra-cluster one admits only sessions opened by certified nodes
-of this cluster, checked at once; the inter-cluster one leaves the proof to the gate,
-which checks it against the request's source EID) and the initiator every outgoing node
-message uses. `serve` is the path of every incoming request: open, hand the plaintext to
-the node, seal the node's reply under the same session.
+The ends themselves are core/transit/ends.py's (the simulator builds the same ones);
+this shell rotates the keys on their lifetime while the node runs, and `serve` is the
+path of every incoming request: open, hand the plaintext to the node, seal the node's
+reply under the same session.
 """
 
 from __future__ import annotations
@@ -22,10 +20,7 @@ from mercury_rt.aio.secure_calls import SecureCaller
 from mercury_rt.core.membership import NodeIdentity
 from mercury_rt.core.node import NodeAction, NodeCore
 from mercury_rt.core.routing import Path
-from mercury_rt.core.transit.certs import TransitCertVerifier
-from mercury_rt.core.transit.initiator import TransitInitiator
-from mercury_rt.core.transit.node_keys import NodeTransitKeys
-from mercury_rt.core.transit.proof import NodeCredential, PeerProof
+from mercury_rt.core.transit.ends import build_transit_ends
 from mercury_rt.core.transit.responder import (
     Answered,
     Channel,
@@ -48,23 +43,10 @@ class NodeTransit:
 
     def __init__(self, core: NodeCore, cluster_key: Ed25519PrivateKey,
                  identity: NodeIdentity) -> None:
-        now = time.time()
-        master = core.master_hash
-        sources = core.sources
-        self.keys = NodeTransitKeys(cluster_key, master, os.urandom, now)
-
-        def own_cluster(proof: PeerProof) -> bool:
-            return proof.check(master, sources.cluster_key)
-
-        boot_ms = int(now * 1000)
-        self.inter = TransitResponder(self.keys, master, token_secret=os.urandom(32),
-                                      boot_ms=boot_ms, random_bytes=os.urandom)
-        self.intra = TransitResponder(self.keys, master, token_secret=os.urandom(32),
-                                      boot_ms=boot_ms, random_bytes=os.urandom,
-                                      check_at_open=own_cluster, refuse_in_clear=False)
-        credential = NodeCredential(master, identity.node_id, identity.key, identity.cert)
-        self.initiator = TransitInitiator(credential, TransitCertVerifier(sources.cluster_key),
-                                          os.urandom)
+        ends = build_transit_ends(cluster_key, core.master_hash, core.sources.cluster_key,
+                                  identity, os.urandom, time.time())
+        self.keys, self.inter, self.intra = ends.keys, ends.inter, ends.intra
+        self.initiator = ends.initiator
         self.caller = SecureCaller(self.initiator)
 
     def responder(self, path: Path) -> TransitResponder:

@@ -58,17 +58,13 @@ from mercury_rt.core.node import (
 )
 from mercury_rt.core.routing import ClusterView, Path, RoutingConfig
 from mercury_rt.core.transit import AlgorithmId
-from mercury_rt.core.transit.certs import TransitCertVerifier
+from mercury_rt.core.transit.ends import build_transit_ends
 from mercury_rt.core.transit.exchange import Done, ExchangeStep, Failed, SecureExchange, Send
-from mercury_rt.core.transit.initiator import TransitInitiator
-from mercury_rt.core.transit.node_keys import NodeTransitKeys
-from mercury_rt.core.transit.proof import NodeCredential
 from mercury_rt.core.transit.responder import (
     Answered,
     Dropped,
     Opened,
     Plain,
-    TransitResponder,
 )
 from mercury_rt.core.transport import (
     Addr,
@@ -176,25 +172,16 @@ class SimNode:
         return self.spec.node_id
 
     def _build_transit(self, now: float) -> None:
-        """This node's transit keys, responders and initiator, as aio/transit_host.py builds
-        them, with the simulation's seeded randomness and clock."""
-        master, sources, rng = self.core.master_hash, self.core.sources, self.rng
-        node_key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+        """This node's transit ends (core/transit/ends.py), as the node builds them, with
+        the simulation's seeded randomness and clock."""
+        node_key = Ed25519PrivateKey.from_private_bytes(self.rng.randbytes(32))
         identity = NodeIdentity.issue(self.spec.node_id.encode(), node_key,
-                                      self.spec.cluster_key, master)
-        keys = NodeTransitKeys(self.spec.cluster_key, master, rng.randbytes, now)
-        boot_ms = int(now * 1000)
-        self.responders = {
-            Path.INTER_CLUSTER: TransitResponder(keys, master, token_secret=rng.randbytes(32),
-                                                 boot_ms=boot_ms, random_bytes=rng.randbytes),
-            Path.INTRA_CLUSTER: TransitResponder(
-                keys, master, token_secret=rng.randbytes(32), boot_ms=boot_ms,
-                random_bytes=rng.randbytes, refuse_in_clear=False,
-                check_at_open=lambda proof: proof.check(master, sources.cluster_key)),
-        }
-        credential = NodeCredential(master, identity.node_id, identity.key, identity.cert)
-        self.initiator = TransitInitiator(credential, TransitCertVerifier(sources.cluster_key),
-                                          rng.randbytes)
+                                      self.spec.cluster_key, self.core.master_hash)
+        ends = build_transit_ends(self.spec.cluster_key, self.core.master_hash,
+                                  self.core.sources.cluster_key, identity,
+                                  self.rng.randbytes, now)
+        self.responders = {Path.INTER_CLUSTER: ends.inter, Path.INTRA_CLUSTER: ends.intra}
+        self.initiator = ends.initiator
 
     def eid_for(self, local: bytes) -> bytes:
         """A full-keys EID for a local entity."""
@@ -239,17 +226,15 @@ class SimNode:
             case Dropped():
                 reply(b"")
             case Plain():
-                self._carry_out(self.core.handle(path, outcome.payload, key, event.deadline,
-                                                 now), now, reply)
+                self._carry_out(self.core.handle_opened(path, outcome.payload, None,
+                                                        event.peer, key, event.deadline, now),
+                                now, reply)
             case Opened():
                 channel = outcome.channel
                 if channel.address_validated:
                     transport.validate_address(event.peer, now)
-                inter = path is Path.INTER_CLUSTER
-                action = self.core.handle(
-                    path, outcome.payload, key, event.deadline, now, sealed=not inter,
-                    proof=channel.session.proof if inter else None,
-                    transit=channel.session.algorithm.id, peer=event.peer)
+                action = self.core.handle_opened(path, outcome.payload, channel, event.peer,
+                                                 key, event.deadline, now)
                 self._carry_out(action, now,
                                 lambda data: reply(responder.seal(channel, data)))
             case _:

@@ -96,6 +96,7 @@ from mercury_rt.core.transit import (
     intra_cluster_table,
     receiver_check,
 )
+from mercury_rt.core.transit.responder import Channel
 from mercury_rt.core.transport import Addr
 from policy.access import PolicyAcls, Ruled, Target
 from policy.model import Policy
@@ -240,6 +241,21 @@ class NodeCore:
         request = ReceivedRequest(path, sealed, payload, request_key, deadline, one_way,
                                   proof, transit, peer)
         return self._decoded(request, now, fetch_allowed=True)
+
+    def handle_opened(self, path: Path, payload: bytes, channel: Channel | None,
+                      peer: Addr, request_key: bytes, deadline: float, now: float,
+                      one_way: bool = False) -> NodeAction:
+        """`handle` for what transit opened on `path`'s port from `peer`: what the session
+        proves follows from the port (intra-cluster: a certified node of this cluster opened
+        it; inter-cluster: its proof goes to the gate), its algorithm from the session.
+        `channel` None is a cleartext query (transit's `Plain`)."""
+        if channel is None:
+            return self.handle(path, payload, request_key, deadline, now, one_way, peer=peer)
+        session = channel.session
+        inter = path is Path.INTER_CLUSTER
+        return self.handle(path, payload, request_key, deadline, now, one_way,
+                           sealed=not inter, proof=session.proof if inter else None,
+                           transit=session.algorithm.id, peer=peer)
 
     def retry(self, fetch: FetchKeys, now: float) -> NodeAction:
         """Decide a request again after its caller's cluster keys were fetched (or not);

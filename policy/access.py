@@ -125,16 +125,22 @@ def _entity_classification(policy: Policy, entity: bytes, rules: Rules | None) -
     return Ruled(top, "no classification or new_entities rule: highest level")
 
 
+def entity_clearance(policy: Policy, entity: bytes) -> Ruled:
+    """A local entity's clearance: its own, else its new_entities rule's, else the lowest
+    (MAC for a local caller and the transit floor resolve it alike)."""
+    rules = policy.entities.get(entity)
+    if rules is not None and rules.clearance is not None:
+        return Ruled(rules.clearance, f"{rules.path}.clearance")
+    rule = policy.new_entity_rule(entity)
+    if rule is not None:
+        return Ruled(rule.clearance, f"{rule.path}.clearance")
+    return Ruled(0, "no clearance or new_entities rule: lowest level")
+
+
 def caller_clearance(policy: Policy, who: Principal, local_cluster: bytes) -> Ruled | Refused:
     """The caller's clearance, or a refusal if its cluster is neither local nor known."""
     if who.cluster == local_cluster:
-        rules = policy.entities.get(who.local)
-        if rules is not None and rules.clearance is not None:
-            return Ruled(rules.clearance, f"{rules.path}.clearance")
-        rule = policy.new_entity_rule(who.local)
-        if rule is not None:
-            return Ruled(rule.clearance, f"{rule.path}.clearance")
-        return Ruled(0, "no clearance or new_entities rule: lowest level")
+        return entity_clearance(policy, who.local)
     cluster = policy.clusters.get(who.cluster)
     if cluster is None:
         if policy.unknown_cluster_clearance is None:

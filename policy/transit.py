@@ -10,19 +10,10 @@ business (it knows the algorithm registry).
 
 from __future__ import annotations
 
-from policy.access import Ruled, Target, required_classification
+from policy.access import Ruled, Target, entity_clearance, required_classification
 from policy.model import Policy
 
-
-def entity_clearance(policy: Policy, entity: bytes) -> Ruled:
-    """A local entity's clearance: its own, else its new_entities rule's, else the lowest."""
-    rules = policy.entities.get(entity)
-    if rules is not None and rules.clearance is not None:
-        return Ruled(rules.clearance, f"{rules.path}.clearance")
-    rule = policy.new_entity_rule(entity)
-    if rule is not None:
-        return Ruled(rule.clearance, f"{rule.path}.clearance")
-    return Ruled(0, "no clearance or new_entities rule: lowest level")
+__all__ = ["entity_clearance", "sender_classification", "transit_floor", "transit_minimum"]
 
 
 def transit_floor(policy: Policy, entity: bytes) -> Ruled:

@@ -107,14 +107,3 @@ def echo(target: Eid, text: str = "hello") -> CallRequest:
     return CallRequest(target, 1, 1, dumps_typed(str, text), b"alice", b"key-" + text.encode())
 
 
-class CallerSession:
-    """The caller's session proof, as transit gives it to the node: call-machine tests are
-    about targets and negotiation, so the session is taken as opened by the caller's
-    cluster (the proof itself is tested in tests/unit/transit)."""
-
-    checked = True
-
-
-    @staticmethod
-    def check(master_hash: bytes, cluster_key: object) -> bool:
-        return True

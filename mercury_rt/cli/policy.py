@@ -17,6 +17,7 @@ from carbon.error_codes import ErrorCode
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol
 from mercury_rt.core.gate import (
+    ASSUMED_PROVEN,
     Allow,
     Decision,
     Deny,
@@ -93,7 +94,7 @@ def explain(policy: Policy, who: Principal, target: Target, stamp_bits: int) -> 
     state = GateState(_LOCAL_CLUSTER, _AssumeVerified(VerifiedSource(who, key)),
                       MemorySpentStore(1000))
     source = LocalSource(who) if who.cluster == _LOCAL_CLUSTER \
-        else RemoteSource(b"", _AssumeProven())
+        else RemoteSource(b"", ASSUMED_PROVEN)
     request = GateRequest(target, source, bytes(16))
     return decide_access(request, policy, state, 0.0, stamp_bits if cost.value else 0)
 
@@ -114,15 +115,6 @@ class _AssumeVerified:
     def cluster_key(self, master_hash: bytes, key_hash: bytes) -> Ed25519PublicKey | None:
         return self.source.cluster_key
 
-
-class _AssumeProven:
-    """Explain assumes the caller's node proved its cluster: it is about policy, not keys."""
-
-    checked = True
-
-
-    def check(self, master_hash: bytes, cluster_key: object) -> bool:
-        return True
 
 
 def _caller(text: str, policy: Policy) -> Principal:

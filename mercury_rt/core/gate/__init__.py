@@ -66,6 +66,7 @@ from mercury_rt.core.gate.pipeline import (
     pay,
 )
 from mercury_rt.core.gate.source import (
+    ASSUMED_PROVEN,
     EidSourceVerifier,
     LocalSource,
     RemoteSource,
@@ -82,6 +83,7 @@ from mercury_rt.core.gate.spent import (
 )
 
 __all__ = [
+    "ASSUMED_PROVEN",
     "MAX_PAYMENTS",
     "Allow",
     "BudgetSettings",

@@ -83,6 +83,20 @@ class SessionProof(Protocol):
         ...
 
 
+class _AssumedProven:
+    """A proof already established elsewhere: a request a node of this cluster forwarded
+    after proving its source (node/server.py), or a what-if in `policy explain`."""
+
+    checked = True
+
+    @staticmethod
+    def check(master_hash: bytes, cluster_key: ClusterKeyLookup) -> bool:
+        return True
+
+
+ASSUMED_PROVEN: SessionProof = _AssumedProven()
+
+
 @dataclass(frozen=True, slots=True)
 class LocalSource:
     """A same-cluster request: the originator as vouched for by the intra-cluster path."""

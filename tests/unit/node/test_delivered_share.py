@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.gate import MemorySpentStore
+from mercury_rt.core.gate import ASSUMED_PROVEN, MemorySpentStore
 from mercury_rt.core.identity import issue_cluster_id, mint_eid
 from mercury_rt.core.node import (
     DeliveredSettings,
@@ -24,7 +24,6 @@ from mercury_rt.core.node import (
 )
 from mercury_rt.core.node.delivered import MAX_SENDERS, OTHERS, DeliveredIds
 from mercury_rt.core.routing import ClusterView, NodeInfo, Path, RoutingConfig
-from tests.forgery_support import CallerSession
 from tests.membership_node_support import POLICY
 
 SHARE = DeliveredSettings(limit=100, per_cluster=3, retention=1600.0)
@@ -56,7 +55,7 @@ def _send(core: NodeCore, dave: bytes, sender: Sender, message_id: bytes, now: f
     body = NodeRequest(dave, 1, 3, b"note", version=1, source=sender.eid,
                        message_id=message_id).body()
     action = core.handle(Path.INTER_CLUSTER, encode_operation(body), message_id, now + 10,
-                         now, one_way=True, proof=CallerSession())
+                         now, one_way=True, proof=ASSUMED_PROVEN)
     if isinstance(action, Invoke):
         return 0
     assert isinstance(action, Respond)

@@ -11,7 +11,7 @@ from ipaddress import ip_address
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.gate import MemorySpentStore
+from mercury_rt.core.gate import ASSUMED_PROVEN, MemorySpentStore
 from mercury_rt.core.identity import MintOptions, ServerAddress, issue_cluster_id, mint_eid
 from mercury_rt.core.node import (
     FetchKeys,
@@ -32,7 +32,6 @@ from mercury_rt.core.node.fetch_budget import (
 )
 from mercury_rt.core.node.server import FETCH_ADDRESSES, FETCH_EVERY
 from mercury_rt.core.routing import ClusterView, NodeInfo, Path, RoutingConfig
-from tests.forgery_support import CallerSession
 from tests.membership_node_support import POLICY
 
 T = 1_800_000_000.0
@@ -62,7 +61,7 @@ def _forged(*addresses: tuple[str, int]) -> bytes:
 def _request(core: NodeCore, target: bytes, source: bytes, now: float) -> FetchKeys | int:
     body = NodeRequest(target, 0, 0, b"", version=1, source=source).body()
     action = core.handle(Path.INTER_CLUSTER, encode_operation(body), source[-8:], now + 5, now,
-                         proof=CallerSession())
+                         proof=ASSUMED_PROVEN)
     if isinstance(action, FetchKeys):
         return action
     if isinstance(action, Invoke):

@@ -8,7 +8,13 @@ from __future__ import annotations
 import pytest
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.gate import hashcash_payment, mint_stamp, request_digest, stamp_resource
+from mercury_rt.core.gate import (
+    ASSUMED_PROVEN,
+    hashcash_payment,
+    mint_stamp,
+    request_digest,
+    stamp_resource,
+)
 from mercury_rt.core.gate.hashcash import target_tag
 from mercury_rt.core.identity import mint_eid
 from mercury_rt.core.node import (
@@ -22,7 +28,7 @@ from mercury_rt.core.node import (
 )
 from mercury_rt.core.routing import NodeInfo, NotMirroredChoice, Path, RoutingConfig
 from policy.load import parse_policy
-from tests.forgery_support import C_CID, C_KEY, S_ADDRESS, S_CID, S_HOST, S_KEY, CallerSession
+from tests.forgery_support import C_CID, C_KEY, S_ADDRESS, S_CID, S_HOST, S_KEY
 from tests.membership_node_support import make_core
 
 NOW = 1_700_000_000.0
@@ -78,7 +84,7 @@ def stamp(target: bytes, text: bytes = b"hi", local: bytes = b"svc") -> str:
 
 def handle(node: NodeCore, payload: bytes) -> Respond | Invoke | Forward:
     action = node.handle(Path.INTER_CLUSTER, payload, payload[-16:], 1e12, NOW,
-                         proof=CallerSession(), transit=2)
+                         proof=ASSUMED_PROVEN, transit=2)
     assert isinstance(action, Respond | Invoke | Forward), action
     return action
 

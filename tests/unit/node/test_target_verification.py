@@ -16,6 +16,7 @@ from ipaddress import ip_address
 import pytest
 
 from carbon.error_codes import ErrorCode
+from mercury_rt.core.gate import ASSUMED_PROVEN
 from mercury_rt.core.identity import (
     ClusterId,
     Eid,
@@ -48,7 +49,6 @@ from tests.forgery_support import (
     S_CID,
     S_HOST,
     S_KEY,
-    CallerSession,
     caller_planner,
     echo,
     forged_cluster_id,
@@ -82,7 +82,7 @@ def serving(core: NodeCore, result: bytes = b"ran at S",
     (and answered with `result`; `bundle` replaces the cluster ID it bundles)."""
     def respond(payload: bytes) -> bytes:
         action = core.handle(Path.INTER_CLUSTER, payload, payload[-16:], 1e12, NOW,
-                             proof=CallerSession(), transit=2)
+                             proof=ASSUMED_PROVEN, transit=2)
         if isinstance(action, Respond):
             return action.reply
         assert isinstance(action, Invoke), action

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from carbon.error_codes import ErrorCode
+from mercury_rt.core.gate import ASSUMED_PROVEN
 from mercury_rt.core.identity import AcceptedAlgorithm, MintOptions, OperationHint, mint_eid
 from mercury_rt.core.node import (
     CallRequest,
@@ -37,7 +38,6 @@ from tests.forgery_support import (
     S_CID,
     S_HOST,
     S_KEY,
-    CallerSession,
     caller_planner,
     echo,
     genuine_eid,
@@ -104,7 +104,7 @@ def run(call: OutgoingCall, node: NodeCore, record: Run) -> GotReply | GaveUp:
         assert isinstance(step, SendInterStep), step
         record.algorithms.append(step.algorithm)
         action = node.handle(Path.INTER_CLUSTER, step.payload, step.payload[-16:], 1e12, NOW,
-                             proof=CallerSession(), transit=step.algorithm)
+                             proof=ASSUMED_PROVEN, transit=step.algorithm)
         if isinstance(action, Invoke):
             record.invoked.append(action)
             step = call.on_reply(node.finish(action, b"ran", None))

@@ -167,13 +167,22 @@ class NodeRuntime:
         self.inter = await open_endpoint((spec.host, spec.inter_port), config=spec.transport,
                                          on_request=self._on_inter,
                                          on_message=self._on_inter_message,
-                                         rng=random.Random(self.rng.getrandbits(64)))
+                                         rng=self._endpoint_rng())
         self.intra = await open_endpoint((spec.host, spec.intra_port), config=spec.transport,
                                          on_request=self._on_intra,
                                          on_message=self._on_intra_message,
-                                         rng=random.Random(self.rng.getrandbits(64)))
+                                         rng=self._endpoint_rng())
         self._held.start()
         self._start_membership()
+
+    def _endpoint_rng(self) -> random.Random:
+        """An endpoint's generator: from the node's seed when one is set (reproducible
+        runs), else from os.urandom. Its outputs key transfer nonces (protocol.md 3.7), so
+        they must not be derivable from the node's own generator, whose outputs (request
+        keys, message ids) go on the wire."""
+        if self.spec.seed is not None:
+            return random.Random(self.rng.getrandbits(64))
+        return random.Random(os.urandom(32))
 
     def _audit(self, request: GateRequest, decision: Allow | Deny) -> None:
         if self._audit_stream is not None:

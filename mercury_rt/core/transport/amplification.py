@@ -68,10 +68,9 @@ class AmplificationGuard:
 
     def spend(self, addr: Addr, size: int) -> bool:
         """Take `size` bytes from an unvalidated `addr`'s allowance, if it has them."""
-        account = self._accounts.get(addr)
-        if account is None or account.received * self.factor - account.sent < size:
+        if self.allowance(addr) < size:
             return False
-        account.sent += size
+        self.charge(addr, size)
         return True
 
     def charge(self, addr: Addr, size: int) -> None:

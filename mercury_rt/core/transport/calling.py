@@ -77,13 +77,6 @@ class CallingSide(TransportState):
         return (low >> EPOCH_SHIFT != handle >> EPOCH_SHIFT
                 or handle - low < self.config.max_call_span)
 
-    def _peer_low(self, state: PeerState) -> int:
-        """Our lowest unfinished id to this peer (amortised O(1))."""
-        pending, calls = state.pending, self._calls
-        while pending and pending[0] not in calls:
-            pending.popleft()
-        return pending[0] if pending else self._next_id
-
     def _start_waiting(self, state: PeerState, now: float) -> None:
         waiting = state.waiting
         while waiting:

@@ -257,7 +257,10 @@ class RecordTable:
             self._peer_epochs.setdefault(record.peer, {})[key[1]] = epoch
         else:
             self._epochs.move_to_end(key)  # oldest-active first, for the sweep
-        epoch.ids.append(record.id)
+        ids = epoch.ids
+        while ids and (record.peer, ids[0]) not in self.by_key:
+            ids.popleft()  # gone already: nothing for the mark to release
+        ids.append(record.id)
         epoch.live += 1
         epoch.keep_until = max(epoch.keep_until, record.expires_at)
         if done_below >> EPOCH_SHIFT == key[1] and done_below > epoch.done_below:

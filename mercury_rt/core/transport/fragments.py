@@ -376,7 +376,10 @@ class Reassembler:
                                                             entry.chunk_size)
               or frag.index >= entry.count):
             return FragmentOutcome(FragmentVerdict.INVALID, None)
-        return self._store(entry, frag, now)
+        outcome = self._store(entry, frag, now)
+        if outcome.entry is None and entry.received == 0:
+            self.remove(entry)  # a refused first fragment leaves nothing open (3.2)
+        return outcome
 
     def wants_ack(self, entry: Reassembly, frag: Fragment, verdict: FragmentVerdict) -> bool:
         """Acknowledge on request, on duplicates, on gaps, and every `ack_every` pieces."""

@@ -19,7 +19,13 @@ from carbon.error_codes import MercuryError
 from mercury_rt.core.transport.amplification import Account, AmplificationGuard
 from mercury_rt.core.transport.config import TransportConfig
 from mercury_rt.core.transport.events import TransportEvent
-from mercury_rt.core.transport.exchanges import EPOCH_SHIFT, Call, Record, RecordTable
+from mercury_rt.core.transport.exchanges import (
+    EPOCH_SHIFT,
+    EVICTION_SCAN,
+    Call,
+    Record,
+    RecordTable,
+)
 from mercury_rt.core.transport.fragments import (
     FragmentSender,
     Reassembler,
@@ -107,8 +113,27 @@ class TransportState:
             state = PeerState(RttEstimator(cfg.initial_rto, cfg.min_rto, cfg.max_rto))
             self._peers[peer] = state
             if len(self._peers) > cfg.max_peers:
-                self._peers.popitem(last=False)
+                self._evict_peer()
         return state
+
+    def _evict_peer(self) -> None:
+        """Forget the oldest peer that has no unfinished call of ours: a state with calls
+        holds their order and `done_below`, so it stays (such states are bounded by
+        `max_outstanding_calls`)."""
+        peers = self._peers
+        for _ in range(min(len(peers), EVICTION_SCAN)):
+            addr, state = next(iter(peers.items()))
+            if self._peer_low(state) == self._next_id:
+                del peers[addr]
+                return
+            peers.move_to_end(addr)
+
+    def _peer_low(self, state: PeerState) -> int:
+        """Our lowest unfinished id to this peer (amortised O(1))."""
+        pending, calls = state.pending, self._calls
+        while pending and pending[0] not in calls:
+            pending.popleft()
+        return pending[0] if pending else self._next_id
 
     def _emit_own(self, datagram: bytes, peer: Addr) -> None:
         """Send a datagram of a call of ours (we chose to talk to `peer`: not limited)."""
@@ -143,9 +168,6 @@ class TransportState:
 
     def _validate(self, peer: Addr, now: float) -> None:
         """`peer` proved it receives what we send: lift its limit, resume its replies."""
-        if peer in self._validated:
-            self._validated.move_to_end(peer)
-            return
         for record in self._amplification.validate(peer):
             if record.sender is not None and self._records.get(peer, record.id) is record:
                 self._pump(record.sender, now)

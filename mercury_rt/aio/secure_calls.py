@@ -48,7 +48,7 @@ class SecureCaller:
             wait = min(x for x in (timeout, answer_timeout, OPEN_WAIT) if x is not None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(opening), wait)
-        elif not self.initiator.has_session(address, algorithm, time.time()):
+        elif not self.initiator.has_session(address, algorithm, time.time(), master_hash):
             self._opening[key] = loop.create_future()
             try:
                 return await self._exchange(endpoint, address, master_hash, payload,

@@ -1,8 +1,8 @@
 """One node's transit security, wired to its ports: keys, both responders, the caller.
 
-The ends themselves are core/transit/ends.py's (the simulator builds the same ones);
-this shell rotates the keys on their lifetime while the node runs, and `serve` is the
-path of every incoming request: open, hand the plaintext to the node, seal the node's
+The ends themselves are core/transit/ends.py's (the simulator builds the same ones;
+their responders rotate and erase keys as time passes); `serve` is the path of every
+incoming request: open, hand the plaintext to the node, seal the node's
 reply under the same session.
 """
 
@@ -56,11 +56,8 @@ class NodeTransit:
     def serve(self, path: Path, payload: bytes, peer: Addr, endpoint: TransportEndpoint,
               handle: Handle, carry_out: CarryOut) -> Reply:
         """The answer to one request payload from `peer` on `path`'s port."""
-        now = time.time()
-        if self.keys.due(now):
-            self.keys.rotate(now)
         responder = self.responder(path)
-        outcome = responder.open(payload, peer, now)
+        outcome = responder.open(payload, peer, time.time())
         match outcome:
             case Answered():
                 return outcome.reply

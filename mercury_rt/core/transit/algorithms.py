@@ -96,6 +96,14 @@ def by_cost(ids: Iterable[int]) -> tuple[int, ...]:
     return tuple(a.id for a in known)
 
 
+def transit_code(number: int) -> ErrorCode:
+    """The ErrorCode a peer's number names; 715 for one this version does not know."""
+    try:
+        return ErrorCode(number)
+    except ValueError:
+        return ErrorCode.TRANSIT_MALFORMED
+
+
 def decode_algorithm_list(value: object, what: str) -> tuple[int, ...]:
     """A peer's list of algorithm ids, bounded before anything else is read.
 

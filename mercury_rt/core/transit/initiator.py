@@ -21,7 +21,12 @@ from typing import TypeVar
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.transit.algorithms import TransitAlgorithm, TransitError, algorithm
+from mercury_rt.core.transit.algorithms import (
+    TransitAlgorithm,
+    TransitError,
+    algorithm,
+    transit_code,
+)
 from mercury_rt.core.transit.certs import TransitCertVerifier, VerifiedTransitKey
 from mercury_rt.core.transit.kem import aead_open, hpke_seal, x25519_shared
 from mercury_rt.core.transit.proof import NodeCredential
@@ -82,6 +87,8 @@ class ClientSession:
     algorithm: TransitAlgorithm
     ciphers: SessionCiphers
     created: float
+    master_hash: bytes
+    """The cluster whose certified key opened it: never used for another cluster."""
     next_seq: int = 1
 
 
@@ -165,7 +172,7 @@ class TransitInitiator:
                 now: float) -> NeedKey | Prepared:
         """The next datagram for a node message to `address` of cluster `master_hash`."""
         alg = algorithm(algorithm_id)
-        session = self._session(address, alg.id, now)
+        session = self._session(address, alg.id, now, master_hash)
         if session is not None:
             return self._in_session(address, master_hash, session, payload)
         key = self._keys.get((address, int(alg.kem)))
@@ -180,7 +187,7 @@ class TransitInitiator:
         decoded = decode_answer(answer)
         if isinstance(decoded, TransitRefusal):
             raise TransitError(f"node refused the key query: {decoded.detail}",
-                               _code(decoded.code))
+                               transit_code(decoded.code))
         if not isinstance(decoded, KeysAnswer):
             raise TransitError("answer to a key query is not a certificate")
         self._store_key(address, self.certs.verify(master_hash, decoded.cert, now))
@@ -196,10 +203,11 @@ class TransitInitiator:
             return self._session_reply(pending, decoded)
         raise TransitError("the node's answer is not the kind this request expects")
 
-    def has_session(self, address: Addr, algorithm_id: int, now: float) -> bool:
+    def has_session(self, address: Addr, algorithm_id: int, now: float,
+                    master_hash: bytes | None = None) -> bool:
         """Whether a message to `address` under `algorithm_id` would go in an established
         session (so a host can let concurrent first calls wait for one first datagram)."""
-        return self._session(address, algorithm_id, now) is not None
+        return self._session(address, algorithm_id, now, master_hash) is not None
 
     def forget(self, address: Addr) -> None:
         """Drop every session to `address` (e.g. it did not answer)."""
@@ -245,15 +253,17 @@ class TransitInitiator:
         if plaintext is None:
             raise TransitError("the reply is not from the holder of the called cluster's "
                                "transit key", ErrorCode.TRANSIT_OPEN_FAILED)
-        session = ClientSession(pending.session_id, pending.algorithm, ciphers, now)
+        session = ClientSession(pending.session_id, pending.algorithm, ciphers, now,
+                                pending.master_hash)
         self._remember(self._sessions, (pending.address, pending.algorithm.id), session)
         return Finished(plaintext)
 
     # ----- sessions ----------------------------------------------------------------------
 
-    def _session(self, address: Addr, alg_id: int, now: float) -> ClientSession | None:
+    def _session(self, address: Addr, alg_id: int, now: float,
+                 master_hash: bytes | None) -> ClientSession | None:
         session = self._sessions.get((address, alg_id))
-        if session is None:
+        if session is None or (master_hash is not None and session.master_hash != master_hash):
             return None
         if now - session.created >= self.config.rekey_after or \
                 session.next_seq > self.config.rekey_messages:
@@ -284,7 +294,7 @@ class TransitInitiator:
     # ----- refusals ----------------------------------------------------------------------
 
     def _refused(self, pending: Pending, refusal: TransitRefusal, now: float) -> Retry:
-        code = _code(refusal.code)
+        code = transit_code(refusal.code)
         address = pending.address
         if code is ErrorCode.UNKNOWN_SESSION and isinstance(pending, PendingMessage):
             key = (address, pending.session.algorithm.id)
@@ -316,9 +326,3 @@ class TransitInitiator:
         if len(table) > MAX_PEERS:
             table.popitem(last=False)
 
-
-def _code(number: int) -> ErrorCode:
-    try:
-        return ErrorCode(number)
-    except ValueError:
-        return ErrorCode.TRANSIT_MALFORMED

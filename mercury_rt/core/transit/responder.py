@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from carbon.cbor import dumps_flat
 from carbon.error_codes import ErrorCode, MercuryError
-from mercury_rt.core.transit.algorithms import REGISTRY, Kem, TransitAlgorithm
+from mercury_rt.core.transit.algorithms import REGISTRY, Kem, TransitAlgorithm, transit_code
 from mercury_rt.core.transit.kem import aead_open, hpke_open, x25519_shared
 from mercury_rt.core.transit.node_keys import NodeTransitKeys
 from mercury_rt.core.transit.proof import CertCache, PeerProof
@@ -199,6 +199,7 @@ class TransitResponder:
         AMPLIFICATION times the payload: a longer refusal goes without its detail and
         extra, and is dropped if even that is too long (honest first datagrams, carrying a
         node certificate and a signature, are always long enough for their 702 or 705)."""
+        self.keys.tick(now)
         outcome = self._open(payload, peer, now)
         if isinstance(outcome, Answered) and \
                 len(outcome.reply) > AMPLIFICATION * len(payload):
@@ -211,7 +212,7 @@ class TransitResponder:
         short = encode_refusal(code, "")
         if len(short) <= AMPLIFICATION * size:
             return Answered(short)
-        return Dropped(_code(code), "answer would exceed the anti-amplification limit")
+        return Dropped(transit_code(code), "answer would exceed the anti-amplification limit")
 
     def _open(self, payload: bytes, peer: Addr, now: float) -> Outcome:
         kind = message_type(payload)
@@ -369,6 +370,15 @@ class TransitResponder:
             if not mine:
                 del self._per_peer[session.peer]
 
+    def _sweep(self, now: float) -> None:
+        """Forget expired sessions, least recently used first (the table's order), so idle
+        ones neither count as load nor hold slots (amortised O(1) per first datagram)."""
+        while self._sessions:
+            oldest = next(iter(self._sessions.values()))
+            if not self._expired(oldest, now):
+                return
+            self._forget(oldest)
+
     def _expired(self, session: ServerSession, now: float) -> bool:
         return now - session.last_used > self.config.session_idle or \
             now - session.created > self.config.session_max_age
@@ -410,6 +420,7 @@ class TransitResponder:
         return True
 
     def _needs_token(self, now: float) -> bool:
+        self._sweep(now)
         second = int(now)
         if second != self._second:
             self._second, self._opened_this_second = second, 0
@@ -438,9 +449,3 @@ class TransitResponder:
         self.counts[code] = self.counts.get(code, 0) + 1
         return Dropped(code, reason)
 
-
-def _code(number: int) -> ErrorCode:
-    try:
-        return ErrorCode(number)
-    except ValueError:
-        return ErrorCode.TRANSIT_MALFORMED

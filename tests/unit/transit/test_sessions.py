@@ -446,3 +446,35 @@ def test_a_703_for_an_older_session_does_not_drop_the_newer_one() -> None:
     refusal = encode_refusal(int(ErrorCode.UNKNOWN_SESSION), "gone")
     p.initiator.finish(old.pending, refusal, NOW)
     assert p.initiator.has_session(NODE_ADDR, 1, NOW)
+
+
+def test_a_session_is_used_only_for_the_cluster_whose_key_opened_it() -> None:
+    """An address listed for two clusters (reused, or a redirect): a session opened with
+    cluster X's certified key is never used to call cluster Y there."""
+    p = pair()
+    call(p, b"to X")
+    step = p.initiator.prepare(NODE_ADDR, b"\x01" + bytes(32), 1, b"to Y", NOW)
+    assert isinstance(step, NeedKey), "Y's key is fetched and verified, not X's session used"
+
+
+def test_expired_keys_are_erased_when_they_expire_not_at_the_next_rotation() -> None:
+    keys = NodeTransitKeys(key(32), b"\x01" + bytes(32), seeded(5), NOW, lifetime=3600,
+                           grace=600)
+    first = keys.current(Kem.X25519).cert.key_id
+    keys.tick(NOW + 3600)  # rotated: the first key stays until its certificate expires
+    assert keys.key(first, NOW + 3601) is not None
+    keys.tick(NOW + 4200)
+    assert first not in keys._by_id, "erased at expiry"
+
+
+def test_idle_sessions_are_swept_and_do_not_make_new_callers_pay_a_token() -> None:
+    p = pair(config=ResponderConfig(max_sessions=10))
+    for n in range(9):
+        p.initiator._sessions.clear()
+        call(p, f"caller {n}".encode())
+    assert p.responder.session_count == 9
+    later = NOW + 3600
+    p.initiator._sessions.clear()
+    call(p, b"an hour later", now=later)
+    assert p.responder.session_count == 1
+    assert p.responder.counts.get(ErrorCode.RETRY_TOKEN_REQUIRED, 0) == 0

@@ -26,7 +26,7 @@ from mercury_rt.core.gate import (
     target_tag,
 )
 from mercury_rt.core.identity import ClusterId, Eid
-from mercury_rt.core.node.messages import NodeReply
+from mercury_rt.core.node.messages import NodeReply, decode_reply
 from mercury_rt.core.node.planner import (
     CallPlanner,
     CallRequest,
@@ -43,7 +43,6 @@ from mercury_rt.core.routing import (
     Failed,
     Migrated,
     NodeLocalError,
-    Path,
     RunHere,
     Succeeded,
     TryAddress,
@@ -163,11 +162,6 @@ class OutgoingCall:
         """The call's sticky key (the host hands it to `NodeCore.handle_local`)."""
         return self.request.request_key
 
-    @property
-    def path(self) -> Path:
-        """The path of the step in progress (how to decode its reply)."""
-        return Path.INTRA_CLUSTER if isinstance(self._route, SendIntra) else Path.INTER_CLUSTER
-
     def start(self) -> CallStep:
         """The first step."""
         try:
@@ -230,7 +224,7 @@ class OutgoingCall:
         if self._fetch is not None:
             return self._on_keys(raw)
         try:
-            reply = self.planner.decode(self.path, raw)
+            reply = decode_reply(raw)
         except MercuryError as exc:
             if self._contact is None:
                 return GaveUp(int(exc.code), f"undecodable reply: {exc.message}")

@@ -47,7 +47,6 @@ from mercury_rt.core.routing import (
     NoAnswer,
     NodeLocalError,
     Outcome,
-    Path,
     ProximityRule,
     RunHere,
     live_mirrors,
@@ -294,11 +293,6 @@ class CallPlanner:
                               delegation=call.delegation, message_id=call.message_id)
         body = request.body()
         return encode_operation(body, call.payments), body
-
-    def decode(self, path: Path, data: bytes) -> NodeReply:
-        """A reply (opened by transit) received over `path`; raises MercuryError if it is
-        not one."""
-        return decode_reply(data)
 
     def contact(self, cluster_id: ClusterId, target: Eid, now: float) -> Contact:
         """A contact state machine for one call to another cluster."""

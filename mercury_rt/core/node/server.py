@@ -307,7 +307,8 @@ class NodeCore:
         if isinstance(decoded, StateFetch | StateCommit):
             return self._state_access(sealed, decoded)
         action = self._operation(request, decoded, now)
-        if fetch_allowed and isinstance(action, Respond) and decoded.request.source:
+        if fetch_allowed and self.sources.wanted and isinstance(action, Respond) \
+                and decoded.request.source:
             fetch = self._fetch_for(decoded.request.source, now)
             if fetch is not None:
                 return FetchKeys(*fetch, retry=request)
@@ -607,7 +608,9 @@ class NodeCore:
         held = ring.certified(master, cid.cluster_key_hash) is not None
         if not held and cid.cluster_key.key is None:
             return cost, master, False  # nothing to check it with: its keys are fetched
-        return cost + (1 if held else 2) + PROOF_CHECKS, master, ring.held_apart(master)
+        if not held:  # names that cluster, unproven: a stranger's claim, whatever it names
+            return cost + 2 + PROOF_CHECKS, b"", False
+        return cost + 1 + PROOF_CHECKS, master, ring.held_apart(master)
 
     def _gate_state(self) -> GateState:
         policy = self.state.policy
@@ -622,7 +625,9 @@ class NodeCore:
         spent (the mirror spends it), so junk costs no signature here either (None: paid)."""
         gate_request = self._gate_request(received, op, target)
         if isinstance(gate_request, Deny):
-            return None  # the mirror refuses it; nothing to pay for here
+            self.denied += 1  # a vouched caller from outside: the mirror would believe it
+            return NodeReply(int(gate_request.code),
+                             message=gate_request.message[:MAX_MESSAGE_TEXT])
         paid = self._pay_for_checks(received, gate_request, op, now, spend=False)
         if isinstance(paid, Deny):
             self.denied += 1

@@ -18,11 +18,12 @@ from mercury_rt.core.node import (
     Invoke,
     NodeCore,
     NodeRequest,
+    Respond,
     decode_node_request,
     decode_reply,
     encode_operation,
 )
-from mercury_rt.core.routing import NodeInfo
+from mercury_rt.core.routing import NodeInfo, RoutingConfig, SecurityOrder
 from mercury_rt.core.routing import Path as RoutePath
 from tests.membership_node_support import make_core
 from tests.unit.node.test_forward_failover import _front
@@ -136,3 +137,20 @@ def test_a_payload_that_is_not_a_node_request_gets_a_node_reply_with_the_codec_c
     action = core.handle(RoutePath.INTER_CLUSTER, b"\xff\x00", b"k", 10.0, 0.0)
     reply = decode_reply(action.reply)  # type: ignore[union-attr]
     assert reply.code == ErrorCode.MALFORMED and reply.message
+
+
+def test_a_vouched_caller_from_outside_is_not_forwarded_under_redirect_first() -> None:
+    """Found in review: with `redirect-first` a front node forwarded a key-6 request from
+    the public port, and the mirror, receiving it from its own cluster, ran it as that
+    principal. The front node refuses it itself (620) and forwards nothing."""
+    master, key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    cid = issue_cluster_id(master, key, [ServerAddress(ip_address("192.0.2.1"), 7000, 10, 10)])
+    core = make_core(b"n0", cid, key, {b"n0": NodeInfo(b"n0", True), b"n1": NodeInfo(b"n1", True)},
+                     {b"n0": ("10.0.0.1", 7100), b"n1": ("10.0.0.2", 7100)},
+                     {b"dave": frozenset({b"n1"})})
+    core.routing = RoutingConfig(security=SecurityOrder.REDIRECT_FIRST)
+    body = NodeRequest(mint_eid(key, cid, b"dave").encode(), 1, 2, b"", version=1,
+                       vouched=Principal(core.master_hash, b"admin")).body()
+    action = core.handle(RoutePath.INTER_CLUSTER, encode_operation(body), b"k", 10.0, 0.0)
+    assert isinstance(action, Respond), action
+    assert decode_reply(action.reply).code == ErrorCode.SOURCE_UNVERIFIED

@@ -65,6 +65,9 @@ class SecureExchange:
         self._payload = payload
         self._pending: Pending | None = None
         self._rounds = 0
+        self._retry_of: bytes | None = None
+        """Once a first datagram of this exchange was refused, every later one reuses its
+        session id (initiator.Retry)."""
 
     def start(self, now: float) -> ExchangeStep:
         """The first datagram to send."""
@@ -82,6 +85,8 @@ class SecureExchange:
             return Failed(exc.code, exc.message)
         if isinstance(result, Finished):
             return Done(result.reply)
+        if result.session_id is not None:
+            self._retry_of = result.session_id
         return self._next(now)
 
     def _next(self, now: float) -> ExchangeStep:
@@ -91,7 +96,7 @@ class SecureExchange:
         self._rounds += 1
         try:
             step = self._initiator.prepare(self.address, self._master_hash, self._algorithm,
-                                           self._payload, now)
+                                           self._payload, now, self._retry_of)
         except MercuryError as exc:
             return Failed(exc.code, exc.message)
         if isinstance(step, NeedKey):

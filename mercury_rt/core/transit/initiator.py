@@ -143,10 +143,16 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Prepare again: the reason is why (new key, session gone, token, clock)."""
+    """Prepare again: the reason is why (new key, session gone, token, clock).
+
+    `session_id` is the refused first datagram's: the retry must reuse it (`prepare`'s
+    `retry_of`). A refusal is not authenticated, so if the node did open the first one
+    (the refusal was forged), the retry is a replay of that session id to it, refused,
+    and the request runs once."""
 
     code: ErrorCode
     reason: str
+    session_id: bytes | None = None
 
 
 class TransitInitiator:
@@ -163,23 +169,23 @@ class TransitInitiator:
         self._sessions: OrderedDict[tuple[Addr, int], ClientSession] = OrderedDict()
         self._tokens: OrderedDict[Addr, bytes] = OrderedDict()
         self._offsets: OrderedDict[Addr, int] = OrderedDict()
-        self._retry_ids: OrderedDict[Addr, bytes] = OrderedDict()
-        """The session id a refused first datagram retries with: a refusal is not
-        authenticated, so if the node did open the first one (the refusal was forged), the
-        retry is a replay of that session id to it, refused, and the request runs once."""
 
     def prepare(self, address: Addr, master_hash: bytes, algorithm_id: int, payload: bytes,
-                now: float) -> NeedKey | Prepared:
-        """The next datagram for a node message to `address` of cluster `master_hash`."""
+                now: float, retry_of: bytes | None = None) -> NeedKey | Prepared:
+        """The next datagram for a node message to `address` of cluster `master_hash`.
+
+        `retry_of` (a Retry's session id) makes it a first datagram again under that id,
+        never a message in another session: the node may have run the refused one."""
         alg = algorithm(algorithm_id)
-        session = self._session(address, alg.id, now, master_hash)
+        session = None if retry_of is not None else self._session(address, alg.id, now,
+                                                                  master_hash)
         if session is not None:
             return self._in_session(address, master_hash, session, payload)
         key = self._keys.get((address, int(alg.kem)))
         if key is None or key.master_hash != master_hash or key.not_after <= now:
             padding = -(-(alg.public_key_size + CERT_OVERHEAD) // 3)
             return NeedKey(encode_key_query(master_hash, int(alg.kem), padding))
-        return self._first(address, master_hash, alg, key, payload, now)
+        return self._first(address, master_hash, alg, key, payload, now, retry_of)
 
     def learn_key(self, address: Addr, master_hash: bytes, answer: bytes, now: float) -> None:
         """Take a key query's answer (or a 702's certificate) if it verifies to the called
@@ -217,13 +223,14 @@ class TransitInitiator:
     # ----- first datagrams ---------------------------------------------------------------
 
     def _first(self, address: Addr, master_hash: bytes, alg: TransitAlgorithm,
-               key: VerifiedTransitKey, payload: bytes, now: float) -> Prepared:
+               key: VerifiedTransitKey, payload: bytes, now: float,
+               retry_of: bytes | None) -> Prepared:
         # Kept, not spent: it stays valid for two periods, and a retry for another reason
         # (705 after 713) would otherwise go without it and be refused 713 again.
         token = self._tokens.get(address, b"")
         header_init = Init(alg.id, key.key_id, token, b"")
         header = header_init.header()
-        session_id = self._retry_ids.pop(address, None) or self._random(SESSION_ID_SIZE)
+        session_id = retry_of or self._random(SESSION_ID_SIZE)
         timestamp_ms = max(0, int(now * 1000) + self._offsets.get(address, 0))
         ephemeral = x25519.X25519PrivateKey.from_private_bytes(self._random(32))
         caller_public = ephemeral.public_key().public_bytes_raw()
@@ -312,9 +319,8 @@ class TransitInitiator:
             self._remember(self._offsets, address, offset + (1 if offset >= 0 else 0))
         else:
             raise TransitError(f"node refused: {refusal.detail}", code)
-        if isinstance(pending, PendingInit):
-            self._remember(self._retry_ids, address, pending.session_id)
-        return Retry(code, refusal.detail)
+        return Retry(code, refusal.detail,
+                     pending.session_id if isinstance(pending, PendingInit) else None)
 
     def _store_key(self, address: Addr, key: VerifiedTransitKey) -> None:
         self._remember(self._keys, (address, int(key.kem)), key)

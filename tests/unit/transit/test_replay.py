@@ -25,6 +25,7 @@ from mercury_rt.core.transit.responder import (
 )
 from mercury_rt.core.transit.wire import (
     MAX_SEQ,
+    Init,
     SessionMessage,
     TransitRefusal,
     decode_answer,
@@ -269,3 +270,22 @@ def test_the_replay_window_survives_any_jump() -> None:
         window.accept(number)
     assert not window.fresh(2**62 - WINDOW) and not window.fresh(5)
     assert window.fresh(2**62 - 2) and not window.fresh(2**62 - 1)
+
+
+def test_a_retry_after_a_forged_refusal_stays_a_first_datagram_when_a_session_opened_meanwhile(
+) -> None:
+    """Found in review: the retry's session id was kept per address, so when another call
+    opened a session meanwhile, the retry went inside that session and ran again."""
+    node, caller = responder(NOW, 1), initiator(3)
+    exchange = SecureExchange(caller, NODE_ADDR, NODE_HASH, 1, SECRET)
+    step = exchange.start(NOW)
+    while isinstance(step, Send) and not isinstance(
+            outcome := node.open(step.datagram, CALLER_ADDR, NOW), Opened):
+        step = exchange.answered(deliver(node, step.datagram, CALLER_ADDR, NOW), NOW)
+    assert isinstance(step, Send) and isinstance(outcome, Opened)
+    node.seal(outcome.channel, b"lost on the way back")
+    drive(node, caller, b"another call opens a session", NOW)
+    step = exchange.answered(_forged(ErrorCode.STALE_FIRST_DATAGRAM, node), NOW)
+    assert isinstance(step, Send)
+    assert isinstance(decode_request(step.datagram), Init)
+    assert not isinstance(node.open(step.datagram, CALLER_ADDR, NOW), Opened)

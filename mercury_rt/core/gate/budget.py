@@ -46,18 +46,24 @@ class BudgetSettings:
     and a bucket that refilled is dropped when a new one is made (it holds nothing)."""
 
 
-class _Bucket:
-    """A token bucket over the caller's clock (a clock going back refills nothing)."""
+class TokenBucket:
+    """A token bucket over the caller's clock (a clock going back refills nothing); the
+    node's key-fetch budget uses it too."""
 
     __slots__ = ("burst", "last", "rate", "tokens")
 
     def __init__(self, rate: float, burst: float, now: float) -> None:
         self.rate, self.burst, self.tokens, self.last = rate, burst, burst, now
 
-    def has(self, cost: int, now: float) -> bool:
+    def has(self, cost: float, now: float) -> bool:
+        """Refill for the time passed; whether `cost` tokens are there now."""
         self.tokens = min(self.burst, self.tokens + max(0.0, now - self.last) * self.rate)
         self.last = max(self.last, now)
         return self.tokens >= cost
+
+    def take(self, cost: float = 1.0) -> None:
+        """Spend `cost` tokens (after `has` said they are there)."""
+        self.tokens -= cost
 
 
 class SignatureBudget:
@@ -65,9 +71,9 @@ class SignatureBudget:
 
     def __init__(self, settings: BudgetSettings = BudgetSettings(), now: float = 0.0) -> None:
         self.settings = settings
-        self._shared = _Bucket(settings.rate, settings.burst, now)
-        self._addresses: OrderedDict[Hashable, _Bucket] = OrderedDict()
-        self._clusters: OrderedDict[bytes, _Bucket] = OrderedDict()
+        self._shared = TokenBucket(settings.rate, settings.burst, now)
+        self._addresses: OrderedDict[Hashable, TokenBucket] = OrderedDict()
+        self._clusters: OrderedDict[bytes, TokenBucket] = OrderedDict()
         self.charged = 0
         """Signature checks paid for from the buckets."""
         self.demanded = 0
@@ -88,11 +94,11 @@ class SignatureBudget:
                now: float) -> None:
         """Take `cost` from every bucket concerned (after `allows`)."""
         for bucket in self._buckets(address, cluster, known, now):
-            bucket.tokens -= cost
+            bucket.take(cost)
         self.charged += cost
 
     def _buckets(self, address: Hashable | None, cluster: bytes, known: bool,
-                 now: float) -> list[_Bucket]:
+                 now: float) -> list[TokenBucket]:
         settings = self.settings
         buckets = [] if known else [self._shared]
         if address is not None:
@@ -104,8 +110,8 @@ class SignatureBudget:
         return buckets
 
 
-def _tracked(table: OrderedDict[K, _Bucket], key: K, rate: float, burst: float,
-                          bound: int, now: float) -> _Bucket:
+def _tracked(table: OrderedDict[K, TokenBucket], key: K, rate: float, burst: float,
+                          bound: int, now: float) -> TokenBucket:
     bucket = table.get(key)
     if bucket is None:
         for _ in range(2):  # a full bucket is one that was never charged: forget it
@@ -113,7 +119,7 @@ def _tracked(table: OrderedDict[K, _Bucket], key: K, rate: float, burst: float,
             if oldest is None or not oldest.has(int(burst), now):
                 break
             table.popitem(last=False)
-        bucket = table[key] = _Bucket(rate, burst, now)
+        bucket = table[key] = TokenBucket(rate, burst, now)
         if len(table) > bound:
             table.popitem(last=False)
     else:

@@ -123,7 +123,7 @@ def pay(request: GateRequest, policy: Policy, state: GateState, now: float,
 def decide_access(request: GateRequest, policy: Policy, state: GateState, now: float,
                   stamp_bits: int = 0) -> Decision:
     """Stages 2-5 (after hashcash has been paid): source, delegation, MAC, DAC."""
-    originator = _authenticate(request.source, state.verifier)
+    originator = authenticate(request.source, state.verifier)
     if isinstance(originator, Deny):
         return originator
     chain = Chain(originator, ())
@@ -195,7 +195,9 @@ def _stamp_deny(code: ErrorCode, what: str, cost: Ruled, resource: str) -> Deny:
     return Deny(code, message, cost.rule, "hashcash", None, cost.value)
 
 
-def _authenticate(source: Source, verifier: SourceVerifier) -> Principal | Deny:
+def authenticate(source: Source, verifier: SourceVerifier) -> Principal | Deny:
+    """Stage 2 alone: who sent it (a node forwarding a request proves its source with it
+    before forwarding, as the mirror relies on)."""
     if isinstance(source, LocalSource):
         return source.principal
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 
+from mercury_rt.core.gate.budget import TokenBucket
 from mercury_rt.core.transport import Addr
 
 FETCH_RATE = 5.0
@@ -27,29 +28,13 @@ MAX_TRACKED = 4096
 """Addresses and (address, cluster) failures remembered; the oldest go first."""
 
 
-class _Bucket:
-    """A token bucket over the caller's clock (a clock going back refills nothing)."""
-
-    __slots__ = ("burst", "last", "rate", "tokens")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate, self.burst, self.tokens, self.last = rate, burst, burst, now
-
-    def available(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.last) * self.rate)
-        self.last = max(self.last, now)
-        return self.tokens >= 1.0
-
-    def take(self) -> None:
-        self.tokens -= 1.0
-
 
 class FetchBudget:
     """Which of the listed addresses a new key fetch may ask now, charging for them."""
 
     def __init__(self, now: float = 0.0) -> None:
-        self._global = _Bucket(FETCH_RATE, FETCH_BURST, now)
-        self._addresses: OrderedDict[Addr, _Bucket] = OrderedDict()
+        self._global = TokenBucket(FETCH_RATE, FETCH_BURST, now)
+        self._addresses: OrderedDict[Addr, TokenBucket] = OrderedDict()
         self._failed: OrderedDict[tuple[Addr, bytes], float] = OrderedDict()
         """(address, master hash) -> until when that address is not asked for it."""
         self.refused = 0
@@ -64,7 +49,7 @@ class FetchBudget:
                 break
             if address not in chosen and self._may_ask(address, master_hash, now):
                 chosen.append(address)
-        if not chosen or not self._global.available(now):
+        if not chosen or not self._global.has(1, now):
             self.refused += 1
             return ()
         self._global.take()
@@ -87,9 +72,9 @@ class FetchBudget:
             return False
         bucket = self._addresses.get(address)
         if bucket is None:
-            bucket = self._addresses[address] = _Bucket(ADDRESS_RATE, ADDRESS_BURST, now)
+            bucket = self._addresses[address] = TokenBucket(ADDRESS_RATE, ADDRESS_BURST, now)
             if len(self._addresses) > MAX_TRACKED:
                 self._addresses.popitem(last=False)
         else:
             self._addresses.move_to_end(address)
-        return bucket.available(now)
+        return bucket.has(1, now)

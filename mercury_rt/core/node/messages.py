@@ -21,7 +21,7 @@ from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol, SymbolError
 from mercury_rt.core.gate import PaymentStamp, decode_payments, encode_payments
-from mercury_rt.core.identity import Endpoint
+from mercury_rt.core.identity import ClusterId, Endpoint
 from mercury_rt.core.node.state_messages import (
     STATE_COMMIT,
     STATE_FETCH,
@@ -279,3 +279,15 @@ def decode_reply(data: bytes) -> NodeReply:
     return NodeReply(routing.code, payload, routing.message, routing.cluster_id,
                      routing.target, routing.forwarding, bits,  # type: ignore[arg-type]
                      acceptable)
+
+
+def fetched_cluster_id(master_hash: bytes, reply: bytes) -> ClusterId | None:
+    """The cluster ID a key fetch's answer carries, if it decodes and names `master_hash`
+    (None otherwise). Not yet verified: the caller proves it before using it."""
+    try:
+        data = decode_reply(reply).cluster_id
+        cluster_id = None if data is None else ClusterId.decode(data)
+    except MercuryError:
+        return None
+    return cluster_id if cluster_id is not None and cluster_id.master_hash == master_hash \
+        else None

@@ -32,9 +32,9 @@ from mercury_rt.core.node.messages import (
     MAX_MESSAGE_TEXT,
     NodeReply,
     NodeRequest,
-    decode_reply,
     encode_cluster_id_query,
     encode_operation,
+    fetched_cluster_id,
 )
 from mercury_rt.core.node.server import FETCH_ADDRESSES, NodeCore
 from mercury_rt.core.routing import (
@@ -264,10 +264,9 @@ class CallPlanner:
         """Take a fetched cluster ID if it is the one asked for and proves itself (its
         master certificate and signature verify, docs/protocol.md 4.3); its keys go to the
         key ring and, when it is newer than what we hold, it becomes our newest."""
+        cluster_id = fetched_cluster_id(fetch.master_hash, reply)
         try:
-            data = decode_reply(reply).cluster_id
-            cluster_id = None if data is None else ClusterId.decode(data)
-            if cluster_id is not None and cluster_id.master_hash == fetch.master_hash:
+            if cluster_id is not None:
                 self.learn(cluster_id)
                 return True
         except MercuryError:

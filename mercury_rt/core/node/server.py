@@ -42,10 +42,10 @@ from mercury_rt.core.gate import (
     SpendResult,
     SpentStampStore,
     TargetTags,
+    authenticate,
     decide_access,
     pay,
     request_digest,
-    source_failure_code,
 )
 from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
 from mercury_rt.core.node.actions import (
@@ -70,6 +70,7 @@ from mercury_rt.core.node.messages import (
     encode_cluster_id_query,
     encode_operation,
     error_reply,
+    fetched_cluster_id,
 )
 from mercury_rt.core.node.seal import IntraSeal, derive_intra_key
 from mercury_rt.core.node.state_messages import StateCommit, StateFetch, state_failure
@@ -273,13 +274,10 @@ class NodeCore:
 
     def learn_keys(self, master_hash: bytes, reply: bytes) -> bool:
         """Take a fetched cluster ID if it proves itself and is the one asked for."""
+        cluster_id = fetched_cluster_id(master_hash, reply)
+        if cluster_id is None:
+            return False
         try:
-            data = decode_reply(reply).cluster_id
-            if data is None:
-                return False
-            cluster_id = ClusterId.decode(data)
-            if cluster_id.master_hash != master_hash:
-                return False
             self.verifier.add_cluster_id(cluster_id)
         except MercuryError:
             return False
@@ -667,17 +665,10 @@ class NodeCore:
         source = op.request.source
         if received.sealed or source is None:
             return None
-        try:
-            cluster = self.sources.verify(source).principal.cluster
-        except MercuryError as exc:
-            return NodeReply(int(source_failure_code(exc)),
-                             message=f"source EID does not verify: {exc.message}"[
-                                 :MAX_MESSAGE_TEXT])
-        if received.proof is None or not received.proof.check(cluster,
-                                                               self.sources.cluster_key):
-            return NodeReply(int(ErrorCode.SOURCE_NOT_PROVEN),
-                             message="the session was not opened by a node of the source "
-                                     "EID's cluster")
+        proven = authenticate(RemoteSource(source, received.proof), self.sources)
+        if isinstance(proven, Deny):
+            self.denied += 1
+            return NodeReply(int(proven.code), message=proven.message[:MAX_MESSAGE_TEXT])
         return None
 
     def _forward(self, sealed: bool, op: DecodedOperation, node: bytes, entity: bytes,

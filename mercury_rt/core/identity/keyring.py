@@ -167,12 +167,10 @@ class KeyRing:
     def learn_cluster_id(self, cluster_id: ClusterId) -> CertifiedKey:
         """Verify a standalone cluster ID (see verify_cluster_id) and remember its keys."""
         certified = verify_cluster_id(cluster_id, self)
-        master_key = cluster_id.master.key
         entry = self._entry(cluster_id.master_hash)
-        if master_key is None:
-            if entry is None:  # cannot happen: verify_cluster_id needed the entry
-                raise KeysUnavailableError("master key not known")
-            master_key = entry.master_key
+        master_key = cluster_id.master.key or (entry.master_key if entry else None)
+        if master_key is None:  # verify_cluster_id needed one of the two
+            raise KeysUnavailableError("master key not known")
         self._store(cluster_id.master_hash, master_key,
                     entry.master_public if entry else load_public_key(master_key), certified)
         return certified
@@ -192,18 +190,8 @@ class KeyRing:
         if entry is None:
             return
         for other in entry.keys.values():
-            if other.key_hash == key_hash:
-                continue
-            if other.key_version == key_version:
-                raise IdentityError(
-                    f"two different cluster keys claim key version {key_version}",
-                    ErrorCode.KEY_VERSION_CONFLICT)
-            if key_version < other.key_version <= version:
-                raise IdentityError(
-                    f"rotated-out key presented as current: cluster key {show_hash(key_hash)} "
-                    f"(introduced at version {key_version}) was replaced at version "
-                    f"{other.key_version}, but is presented at version {version}",
-                    ErrorCode.ROTATED_OUT_KEY)
+            if other.key_hash != key_hash:
+                _refuse_replaced(key_hash, key_version, other.key_version, version)
 
     def _check_floor(self, master_hash: bytes, key_hash: bytes, key_version: int,
                      version: int) -> None:
@@ -211,15 +199,7 @@ class KeyRing:
         floor = self._floors.get(_short(master_hash))
         if floor is None or _short(key_hash) == floor & ((1 << 64) - 1):
             return
-        newest = floor >> 64
-        if key_version == newest:
-            raise IdentityError(f"two different cluster keys claim key version {key_version}",
-                                ErrorCode.KEY_VERSION_CONFLICT)
-        if key_version < newest <= version:
-            raise IdentityError(
-                f"rotated-out key presented as current: cluster key {show_hash(key_hash)} "
-                f"(introduced at version {key_version}) was replaced by key version "
-                f"{newest}, but is presented at version {version}", ErrorCode.ROTATED_OUT_KEY)
+        _refuse_replaced(key_hash, key_version, floor >> 64, version)
 
     def _entry(self, master_hash: bytes) -> _Cluster | None:
         entry = self._held.get(master_hash)
@@ -279,6 +259,21 @@ class KeyRing:
     def _changed(self, entry: _Cluster) -> None:
         self.generation += 1
         entry.generation = self.generation
+
+
+def _refuse_replaced(key_hash: bytes, key_version: int, other_version: int,
+                     version: int) -> None:
+    """The rotation rule (4.6) against one other key of the cluster, held or remembered as
+    an evicted stranger's floor: a second key at the same key version, or this key
+    presented at a version by which the other had replaced it."""
+    if key_version == other_version:
+        raise IdentityError(f"two different cluster keys claim key version {key_version}",
+                            ErrorCode.KEY_VERSION_CONFLICT)
+    if key_version < other_version <= version:
+        raise IdentityError(
+            f"rotated-out key presented as current: cluster key {show_hash(key_hash)} "
+            f"(introduced at version {key_version}) was replaced at key version "
+            f"{other_version}, but is presented at version {version}", ErrorCode.ROTATED_OUT_KEY)
 
 
 def verify_cluster_id(cluster_id: ClusterId, ring: KeyRing) -> CertifiedKey:

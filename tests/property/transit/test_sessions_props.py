@@ -34,6 +34,7 @@ from mercury_rt.core.transit.initiator import (
     Finished,
     NeedKey,
     Pending,
+    Retry,
     TransitInitiator,
 )
 from mercury_rt.core.transit.responder import ResponderConfig, TransitResponder
@@ -55,6 +56,8 @@ class Call:
     pending: Pending | None = None
     rounds: int = 0
     over: bool = False
+    retry_of: bytes | None = None
+    """As SecureExchange keeps it: a refused first datagram's session id, reused."""
 
 
 @dataclass
@@ -105,7 +108,7 @@ class World:
         call.rounds += 1
         try:
             step = self.caller.prepare(NODE_ADDR, NODE_HASH, call.alg, call.payload,
-                                       self.caller_now)
+                                       self.caller_now, call.retry_of)
         except TransitError:
             call.over = True
             return
@@ -135,6 +138,8 @@ class World:
             self.finished += 1
             call.over = True
             return
+        if isinstance(result, Retry) and result.session_id is not None:
+            call.retry_of = result.session_id
         self.prepare(call)
 
     def live(self, index: int) -> Call | None:

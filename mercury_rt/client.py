@@ -3,9 +3,11 @@
 `node.client(target, counter, caller=b"bob")` gives a client whose `await client.add(n=5)`
 encodes `{"n": 5}` by the spec's declared message type, learns which endpoint the target
 offers `counter` on from its endpoint 0 (cached per node, dropped when the target answers
-UNKNOWN_ENDPOINT, or by `forget_endpoint()`), and decodes the reply by the declared reply
-type. Inside a handler the same client comes from `ctx.calls.client(...)`, calling as the
-handler's own entity within the call's deadline (lithium.calls).
+UNKNOWN_ENDPOINT, or by `forget_endpoint()`; a cached map lacking the interface is
+asked again once before the client gives up with UNKNOWN_INTERFACE), and decodes the
+reply by the declared reply type. Inside a handler the same client comes from
+`ctx.calls.client(...)`, calling as the handler's own entity within the call's deadline
+(lithium.calls).
 
 The client speaks to a `RawCalls` (numbers and bytes); the node implements it with
 `NodeRuntime.call`/`send`, tests with a fake.
@@ -17,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from carbon.error_codes import ErrorCode, MercuryError
-from carbon.metadata import LIST_INTERFACES, METADATA_SPEC, EndpointCache
+from carbon.metadata import LIST_INTERFACES, METADATA_SPEC, EndpointCache, MetadataError
 from carbon.principal import Persona
 from carbon.protocol_spec import Operation, OperationKind, ProtocolSpec, SpecError
 from carbon.types import NULL, PayloadTypeError, dumps_typed, loads_typed
@@ -130,8 +132,7 @@ class TypedClient:
 
     async def _numbered(self, op: Operation, data: bytes, *, one_way: bool) -> object:
         """Send on the target's endpoint; re-learn it once if the target says it moved."""
-        learned = self._fixed is None and self._endpoints.endpoint_for(
-            self.target, self.spec.interface) is not None
+        learned = self._fixed is None and self._cached() is not None
         endpoint = await self.endpoint()
         try:
             return await self._raw(endpoint, op, data, one_way)
@@ -148,11 +149,20 @@ class TypedClient:
         return await self.raw.call(self.target, endpoint, op.number, data,
                                    persona=self.persona)
 
+    def _cached(self) -> int | None:
+        """The cached endpoint; None when the client must ask (nothing cached, or a map
+        from before the target offered this interface, which is then dropped)."""
+        try:
+            return self._endpoints.endpoint_for(self.target, self.spec.interface)
+        except MetadataError:
+            self.forget_endpoint()
+            return None
+
     async def endpoint(self) -> int:
         """The endpoint the target offers this interface on (given, cached, or asked)."""
         if self._fixed is not None:
             return self._fixed
-        known = self._endpoints.endpoint_for(self.target, self.spec.interface)
+        known = self._cached()
         if known is not None:
             return known
         reply = await self.raw.call(self.target, 0, LIST_INTERFACES, dumps_typed(NULL, None),

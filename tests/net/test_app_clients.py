@@ -81,3 +81,32 @@ def test_a_failing_handler_names_the_nodes_incident() -> None:
             assert "incident c0-n0-" in info.value.message
             assert "secret" not in info.value.message
     _run(scenario)
+
+
+def test_a_persona_crosses_the_intra_cluster_path() -> None:
+    async def scenario() -> None:
+        async with app_network(apps=[setup], entities=["alice", "carol"], nodes=2) as net:
+            who = net.client(net.eid("carol"), WHO, caller="bob", node=0, persona=ADMIN)
+            assert await who.whoami() == {"local": "bob", "persona": ADMIN.cls.text,
+                                          "vip": False}
+            caller_node, mirror = net.node(node=0).invoker, net.node(node=1).invoker
+            assert caller_node is not None and mirror is not None
+            assert (caller_node.counters["calls"], mirror.counters["calls"]) == (0, 2), \
+                "carol's mirror (node 1) ran endpoint 0 and whoami, over the intra path"
+    _run(scenario)
+
+
+def test_a_message_sent_as_a_persona_is_refused_rather_than_held() -> None:
+    async def scenario() -> None:
+        async with app_network(apps=[setup], entities=["alice"], clusters=2) as net:
+            target = net.eid("alice", cluster=1)
+            await net.clusters[1].stop()
+            as_admin = net.client(target, COUNTER, caller="bob", persona=ADMIN, endpoint=4,
+                                  timeout=2.0)
+            with pytest.raises(NodeCallError):
+                await as_admin.reset()
+            plain = net.client(target, COUNTER, caller="bob", endpoint=4, timeout=2.0)
+            held = await plain.reset()
+            assert not isinstance(held, bytes), "without a persona the message is held"
+            assert net.node().held_messages(b"bob") == [held]
+    _run(scenario)

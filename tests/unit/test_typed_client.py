@@ -144,6 +144,21 @@ def test_a_target_without_the_interface_is_unknown_interface() -> None:
     _run(scenario)
 
 
+def test_an_interface_added_after_the_map_was_cached_is_found() -> None:
+    other = Interface("/test/other/v1", ops=[request(1, "ping", None, INT)])
+
+    async def scenario(raw: InvokerRaw) -> None:
+        endpoints = EndpointCache()
+        await TypedClient(raw, b"alice", COUNTER, endpoints=endpoints).total()
+        raw.registry.register("test.ping", lambda ctx, msg: 1)
+        with raw.store.writing() as txn:
+            attach(txn, b"alice", other, endpoint=11, specs=raw.specs,
+                   handlers={"ping": "test.ping"})
+        assert await TypedClient(raw, b"alice", other, endpoints=endpoints).ping() == 1
+        assert [s[0] for s in raw.sent] == [0, 4, 0, 11]
+    _run(scenario)
+
+
 def test_forget_endpoint_asks_endpoint_zero_again() -> None:
     async def scenario(raw: InvokerRaw) -> None:
         counter = TypedClient(raw, b"alice", COUNTER)

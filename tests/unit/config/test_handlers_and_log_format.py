@@ -3,14 +3,20 @@ with, and bad values reported at their file:line like every other key."""
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
+from collections.abc import Coroutine
 from pathlib import Path
 
 import pytest
+import structlog
 
+from mercury_rt.cli import node as node_cli
 from mercury_rt.config import build_node_spec, load_node_config
+from mercury_rt.logs import configure_logging
 from policy.yaml_source import ConfigFileError
-from tests.nodecfg_support import config_text, line_of, make_cluster
+from tests.nodecfg_support import config_text, line_of, make_cluster, run
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +68,36 @@ def test_a_bad_value_is_reported_at_its_line(workdir: Path, extra: str, snippet:
     assert problem.line == line_of(path.read_text(), snippet)
     assert problem.path == key
     assert str(problem).startswith(f"{path}:{problem.line}: {key}")
+
+
+@pytest.mark.parametrize(("extra", "json_wanted"), [
+    ("", False), ("log:\n  format: json\n  level: warning\n", True)])
+def test_node_run_sets_up_logging_in_the_configured_format(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, extra: str, json_wanted: bool) -> None:
+    seen: dict[str, object] = {}
+
+    def fake_configure(level: str = "info", stream: object = None, json: bool = False) -> None:
+        seen.update(level=level, json=json)
+
+    def fake_run(main: Coroutine[object, object, None]) -> None:
+        main.close()  # the node itself is not started: this checks the wiring only
+    monkeypatch.setattr(node_cli, "configure_logging", fake_configure)
+    monkeypatch.setattr(node_cli, "build_node_spec", lambda config: None)
+    monkeypatch.setattr(node_cli, "tune_gc", lambda: None)
+    monkeypatch.setattr(node_cli, "run", fake_run)
+    result = run("node", "run", str(_write(workdir, extra)))
+    assert result.exit_code == 0, result.output
+    assert seen == {"level": "warning" if json_wanted else "info", "json": json_wanted}
+
+
+def test_json_format_writes_one_json_object_per_event() -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream=stream, json=True)
+    try:
+        structlog.get_logger("test").info("handler_failed", incident="node-a-1f2e3d-1")
+    finally:
+        structlog.reset_defaults()
+    [line] = stream.getvalue().splitlines()
+    event = json.loads(line)
+    assert event["event"] == "handler_failed" and event["incident"] == "node-a-1f2e3d-1"
+    assert event["level"] == "info" and "timestamp" in event

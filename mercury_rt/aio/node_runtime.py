@@ -82,6 +82,8 @@ __all__ = ["KEY_FETCH_TIMEOUT", "NodeCallError", "NodeRuntime", "NodeSpec"]
 
 _log = structlog.get_logger("mercury_rt.node")
 KEY_FETCH_TIMEOUT = 2.0
+EID_CACHE_LIMIT = 4096
+"""EIDs (entity, persona) a node keeps minted; the cache starts afresh when full."""
 SPENT_STORE_LIMIT = 1_000_000
 """Spent stamps remembered by a node whose spec brings no store (the node config's
 `gate.spent_store_limit` default)."""
@@ -250,6 +252,8 @@ class NodeRuntime:
         if eid is None:
             eid = mint_eid(self.spec.cluster_key, self.core.state.cluster_id, local,
                            persona=persona).encode()
+            if len(self._eids) >= EID_CACHE_LIMIT:  # personas may come from call payloads:
+                self._eids.clear()  # never let them grow the cache without bound
             self._eids[key] = eid
         return eid
 

@@ -11,7 +11,7 @@ import pytest
 
 from carbon.error_codes import ErrorCode
 from carbon.principal import Persona
-from mercury_rt.aio.node_runtime import NodeCallError
+from mercury_rt.aio.node_runtime import EID_CACHE_LIMIT, NodeCallError
 from mercury_rt.apps import NodeApp
 from mercury_rt.testing.clusters import app_network
 from tests.devapp_support import ADMIN, COUNTER, RELAY, VIP, WHO, broken, setup
@@ -109,4 +109,16 @@ def test_a_message_sent_as_a_persona_is_refused_rather_than_held() -> None:
             held = await plain.reset()
             assert not isinstance(held, bytes), "without a persona the message is held"
             assert net.node().held_messages(b"bob") == [held]
+    _run(scenario)
+
+
+def test_a_nodes_eid_cache_stays_bounded_however_many_personas_it_names() -> None:
+    async def scenario() -> None:
+        async with app_network(apps=[setup], entities=["alice"]) as net:
+            node = net.node()
+            for i in range(EID_CACHE_LIMIT + 10):
+                node.eid_for(b"alice", Persona(VIP, i))
+            assert len(node._eids) <= EID_CACHE_LIMIT
+            who = net.client(node.eid_for(b"alice", Persona(VIP, 7)), WHO, caller="bob")
+            assert (await who.whoami())["vip"] is True, "EIDs minted after a reset still work"
     _run(scenario)

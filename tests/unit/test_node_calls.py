@@ -66,3 +66,4 @@ def test_a_call_after_the_deadline_is_refused_without_being_sent() -> None:
         assert info.value.code is ErrorCode.DEADLINE_EXPIRED
         return node
     assert asyncio.run(main()).asked == []
+

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lithium.api import attach, detach
+from lithium.calls import EntityCalls, TypedCalls
 from lithium.context import EntityState, HandlerError, IncomingCall, RequestContext
 from lithium.registry import HandlerRegistry
 
@@ -20,8 +21,9 @@ if TYPE_CHECKING:
 
 _INVOKER_NAMES = frozenset({"InvokeLimits", "Invoker", "Reply"})
 
-__all__ = ["EntityState", "HandlerError", "HandlerRegistry", "IncomingCall", "InvokeLimits",
-           "Invoker", "Reply", "RequestContext", "attach", "detach"]
+__all__ = ["EntityCalls", "EntityState", "HandlerError", "HandlerRegistry", "IncomingCall",
+           "InvokeLimits", "Invoker", "Reply", "RequestContext", "TypedCalls", "attach",
+           "detach"]
 
 
 def __getattr__(name: str) -> object:

@@ -10,6 +10,7 @@ from carbon.principal import Persona, Principal
 from carbon.protocol_spec import Operation, OperationKind
 from carbon.symbols import Symbol
 from carbon.tuples import CarbonTuple
+from lithium.calls import NO_CALLS, EntityCalls
 from tungsten.api import DEFAULT_SCAN_LIMIT
 from tungsten.staged import StagedState
 
@@ -93,6 +94,8 @@ class RequestContext:
     transit: int
     deadline: float | None
     state: EntityState
+    calls: EntityCalls = NO_CALLS
+    """Calls to other entities, as this entity, within `deadline` (lithium.calls)."""
 
     @property
     def persona_params(self) -> Value:

@@ -16,6 +16,7 @@ staged writes are discarded and its snapshot closes when it finally returns.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from carbon.metadata import answer_metadata
 from carbon.protocol_spec import SpecRegistry
 from carbon.types import PayloadTypeError, dumps_typed
 from lithium.bindings import read_interface_map
+from lithium.calls import NO_CALLS, EntityCalls
 from lithium.commit import GroupCommitter
 from lithium.context import EntityState, HandlerError, IncomingCall, RequestContext
 from lithium.dispatch import Dispatch, dispatch
@@ -79,6 +81,12 @@ class StateElsewhere(Protocol):
         ...
 
 
+CallsFor = Callable[[IncomingCall], EntityCalls]
+"""How the node gives each invocation its `ctx.calls` (bound to the called entity)."""
+ExceptionHook = Callable[[BaseException], None]
+"""Told of every exception a handler raised (tests re-raise it: mercury_rt.testing)."""
+
+
 class _HandlerFailedError(Exception):
     """Internal: the handler raised, timed out or returned the wrong type."""
 
@@ -92,8 +100,15 @@ class Invoker:
 
     def __init__(self, store: StateStore, registry: HandlerRegistry, specs: SpecRegistry, *,
                  limits: InvokeLimits | None = None, clock: Callable[[], float] = time.monotonic,
-                 committer: GroupCommitter | None = None, logger: Any = None) -> None:
+                 committer: GroupCommitter | None = None, logger: Any = None,
+                 calls: CallsFor | None = None, incident_prefix: str | None = None,
+                 on_handler_exception: ExceptionHook | None = None) -> None:
         self.limits = limits or InvokeLimits()
+        self._calls_for = calls
+        self._on_exception = on_handler_exception
+        # Incident ids name the node and this run of it (a restarted node counts from 1
+        # again), so an operator told "incident node-a-4f2c1e-7" knows where to look.
+        self.incident_prefix = incident_prefix or os.urandom(3).hex()
         self._store, self._registry, self._specs = store, registry, specs
         self._clock = clock
         self._committer = committer or GroupCommitter(store)
@@ -122,10 +137,10 @@ class Invoker:
         try:
             return self._count(await self._invoke_retrying(call, elsewhere))
         except Exception as exc:  # our own bug: report it, keep serving
-            self._incidents += 1
-            self._log.error("invoke_internal_error", incident=self._incidents, exc_info=exc)
+            incident = self._next_incident()
+            self._log.error("invoke_internal_error", incident=incident, exc_info=exc)
             return self._count(Reply(code=ErrorCode.STATE_FAILURE, message="internal error; "
-                                     f"the operator can find incident {self._incidents} in "
+                                     f"the operator can find incident {incident} in "
                                      "the node log"))
         finally:
             self._slots.release()
@@ -240,7 +255,8 @@ class Invoker:
             entity=call.entity, interface=found.route.interface, endpoint=call.endpoint,
             operation=op, persona=call.persona, caller=call.caller,
             originator=call.originator or call.caller, connection_id=call.connection_id,
-            transit=call.transit, deadline=call.deadline, state=EntityState(staged, call.entity))
+            transit=call.transit, deadline=call.deadline, state=EntityState(staged, call.entity),
+            calls=NO_CALLS if self._calls_for is None else self._calls_for(call))
         result = await self._call_handler(found.handler, ctx, found.payload)
         try:
             return dumps_typed(op.reply, result)
@@ -259,9 +275,8 @@ class Invoker:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except TimeoutError:
             raise self._failure(handler, ErrorCode.HANDLER_TIMEOUT, None) from None
-        except HandlerError as exc:
-            raise _HandlerFailedError(Reply(code=exc.code, message=exc.message)) from None
-        except KeyTooLargeError as exc:  # what the handler wrote, not an internal failure:
+        except (HandlerError, KeyTooLargeError) as exc:  # a chosen answer, or what the
+            self._tell(exc)  # handler wrote: not an internal failure
             raise _HandlerFailedError(Reply(code=exc.code, message=exc.message)) from None
         except Exception as exc:  # the handler's bug must not take the node down
             raise self._failure(handler, ErrorCode.HANDLER_FAILED, exc) from None
@@ -277,16 +292,26 @@ class Invoker:
             timeout = min(timeout, remaining)
         return timeout
 
+    def _next_incident(self) -> str:
+        self._incidents += 1
+        return f"{self.incident_prefix}-{self._incidents}"
+
+    def _tell(self, exc: BaseException) -> None:
+        if self._on_exception is not None:
+            self._on_exception(exc)
+
     def _failure(self, handler: RegisteredHandler, code: ErrorCode,
                  exc: BaseException | None) -> _HandlerFailedError:
-        self._incidents += 1
+        incident = self._next_incident()
+        if exc is not None:
+            self._tell(exc)
         self._log.error("handler_failed", handler_id=handler.handler_id, code=code.name,
-                        incident=self._incidents, exc_info=exc)
+                        incident=incident, exc_info=exc)
         what = {ErrorCode.HANDLER_TIMEOUT: "took too long",
                 ErrorCode.REPLY_TYPE_MISMATCH: "returned a reply of the wrong type"}
         text = what.get(code, "failed")
         return _HandlerFailedError(Reply(code=code, message=f"the handler {text}; the entity's "
-                                    f"operator can find incident {self._incidents} in the "
+                                    f"operator can find incident {incident} in the "
                                     "node log"))
 
     def _count(self, reply: Reply) -> Reply:

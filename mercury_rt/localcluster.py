@@ -6,12 +6,15 @@ its own loopback address, so several nodes look like several hosts. Every node
 serves the demo app's interface `/demo/echo/v1` (mercury_rt.apps.echo) for its entities:
 op 1 `echo` (text -> text), op 2 `whoami` (-> node id), so a caller can see which node
 answered (failover, redirects), and op 3 `note` (one-way text), which the node appends to
-`LocalCluster.notes[node_id]`.
+`LocalCluster.notes[node_id]`. A plan may serve the developer's own apps instead
+(`apps=`, each a setup(app) function as a node config's `apps:` modules have, with
+`echo=False`): mercury_rt.testing.pytest_plugin builds on that.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 
@@ -19,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.protocol_spec import SpecRegistry
 from lithium import HandlerRegistry
+from lithium.invoke import InvokeLimits
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
 from mercury_rt.apps import NodeApp
 from mercury_rt.apps.echo import ECHO, HANDLERS, register
@@ -60,6 +64,11 @@ class ClusterPlan:
     policy: str = OPEN_POLICY
     record_state: bool = False
     """Whether the demo handlers record each echo and note in the entity's state."""
+    apps: tuple[Callable[[NodeApp], object], ...] = ()
+    """Setup functions run on every node after the demo app (if any) is attached."""
+    echo: bool = True
+    """Whether every node serves the demo app on endpoint 1 of its mirrored entities."""
+    handler_timeout: float = InvokeLimits().timeout
 
 
 @dataclass
@@ -159,13 +168,17 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
           intra: dict[bytes, tuple[str, int]], policy: Policy, transport: TransportConfig,
           seed: int | None, notes: list[str]) -> NodeSpec:
     store, specs, registry = MemoryStore(), SpecRegistry(), HandlerRegistry()
-    register(registry, node.node_id, notes.append, record=plan.record_state)
-    NodeApp(node.node_id, node.mirrors, registry, specs, store).attach_to_mirrors(
-        ECHO, endpoint=1, handlers=HANDLERS)
+    app = NodeApp(node.node_id, node.mirrors, registry, specs, store)
+    if plan.echo:
+        register(registry, node.node_id, notes.append, record=plan.record_state)
+        app.attach_to_mirrors(ECHO, endpoint=1, handlers=HANDLERS)
+    for setup in plan.apps:
+        setup(app)
     own_view = replace(view, local_node=node.node_id.encode())
     return NodeSpec(node.node_id.encode(), cluster_key, [cluster_id], node.host, ports[0],
                     ports[1], plan.routing, own_view, intra, policy, store, registry, specs,
                     transport=transport, seed=seed,
+                    invoke_limits=InvokeLimits(timeout=plan.handler_timeout),
                     delivered=MemorySpentStore(100_000))  # outlives restarts, as LMDB does
 
 

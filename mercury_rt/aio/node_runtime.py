@@ -24,8 +24,10 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode
+from carbon.metadata import EndpointCache
 from carbon.principal import Persona
-from carbon.protocol_spec import SpecRegistry
+from carbon.protocol_spec import ProtocolSpec, SpecRegistry
+from lithium.context import IncomingCall
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
@@ -33,8 +35,10 @@ from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, u
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
+from mercury_rt.aio.node_calls import NodeEntityCalls, NodeRawCalls
 from mercury_rt.aio.remote_state import IntraStateElsewhere
 from mercury_rt.aio.transit_host import NodeTransit
+from mercury_rt.client import TypedClient
 from mercury_rt.core.gate import (
     Allow,
     Deny,
@@ -78,6 +82,8 @@ __all__ = ["KEY_FETCH_TIMEOUT", "NodeCallError", "NodeRuntime", "NodeSpec"]
 
 _log = structlog.get_logger("mercury_rt.node")
 KEY_FETCH_TIMEOUT = 2.0
+EID_CACHE_LIMIT = 4096
+"""EIDs (entity, persona) a node keeps minted; the cache starts afresh when full."""
 SPENT_STORE_LIMIT = 1_000_000
 """Spent stamps remembered by a node whose spec brings no store (the node config's
 `gate.spent_store_limit` default)."""
@@ -153,7 +159,10 @@ class NodeRuntime:
         """A node that has not acknowledged a request within this time is passed over
         (two initial retransmission timeouts: the request was sent twice by then)."""
         self.planner = CallPlanner(self.core, rng, caller_eid=self._caller_eid,
-                                   answer_timeout=self.answer_timeout, proximity=spec.proximity)
+                                   answer_timeout=self.answer_timeout, proximity=spec.proximity,
+                                   persona_eid=self.eid_for)
+        self.endpoints = EndpointCache()
+        """Which endpoint each target offers each interface on, as typed clients learnt."""
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -163,7 +172,8 @@ class NodeRuntime:
         spec = self.spec
         self._open_audit()
         self.invoker = Invoker(spec.store, spec.registry, spec.specs, limits=spec.invoke_limits,
-                               clock=loop.time)
+                               clock=loop.time, calls=self._entity_calls,
+                               incident_prefix=f"{spec.node_id.decode()}-{os.urandom(3).hex()}")
         self.inter = await open_endpoint((spec.host, spec.inter_port), config=spec.transport,
                                          on_request=self._on_inter,
                                          on_message=self._on_inter_message,
@@ -242,11 +252,27 @@ class NodeRuntime:
         if eid is None:
             eid = mint_eid(self.spec.cluster_key, self.core.state.cluster_id, local,
                            persona=persona).encode()
+            if len(self._eids) >= EID_CACHE_LIMIT:  # personas may come from call payloads:
+                self._eids.clear()  # never let them grow the cache without bound
             self._eids[key] = eid
         return eid
 
     def _caller_eid(self, local: bytes) -> bytes:
         return self.eid_for(local)  # looked up per call: tests stand in their own eid_for
+
+    def client(self, target: bytes | Eid, interface: ProtocolSpec, *, caller: bytes,
+               persona: Persona | None = None, endpoint: int | None = None,
+               timeout: float = 30.0) -> TypedClient:
+        """A typed client (mercury_rt.client) for `interface` on `target`, calling as local
+        entity `caller` (or as its `persona`); the endpoint is learnt from endpoint 0."""
+        eid = target.encode() if isinstance(target, Eid) else target
+        return TypedClient(NodeRawCalls(self, caller, timeout), eid, interface,
+                           persona=persona, endpoint=endpoint, endpoints=self.endpoints)
+
+    def _entity_calls(self, call: IncomingCall) -> NodeEntityCalls:
+        """`ctx.calls` for one invocation: as its entity, within its deadline."""
+        return NodeEntityCalls(self, call.entity, call.deadline,
+                               self.spec.invoke_limits.timeout)
 
     # ----- serving -----------------------------------------------------------------------
 
@@ -389,25 +415,28 @@ class NodeRuntime:
                    *, caller: bytes, timeout: float = 30.0,
                    payments: tuple[PaymentStamp, ...] = (),
                    delegation: tuple[bytes, ...] = (),
-                   classification: int | None = None) -> bytes:
+                   classification: int | None = None, persona: Persona | None = None) -> bytes:
         """Call an operation on any entity, by EID, as local entity `caller`.
 
         The same call works whether the target is on this node, elsewhere in this
         cluster, or in another cluster (failover, redirects, cluster-ID refresh and
         migration included). A hashcash demand is met once automatically (minted off the
         event loop). `classification` (a level rank) protects this call's messages above
-        the caller's transit floor; it can never lower it. Raises NodeCallError with the
-        wire code.
+        the caller's transit floor; it can never lower it. With `persona`, the caller
+        acts as that persona of itself (the target's ctx.caller carries it). Raises
+        NodeCallError with the wire code.
         """
         eid = target if isinstance(target, Eid) else self._targets.decode(target)
         deadline = self._now() + timeout
         request = CallRequest(eid, endpoint, operation, payload, caller, self.rng.randbytes(8),
-                              payments, delegation, classification=classification)
+                              payments, delegation, classification=classification,
+                              caller_persona=persona)
         call = OutgoingCall(self.planner, request, time.monotonic())
         return unwrap(await self._calls.run(call, deadline))
 
     async def send(self, target: bytes | Eid, endpoint: int, operation: int, payload: bytes,
-                   *, caller: bytes, timeout: float = 30.0) -> HeldMessage | bytes:
+                   *, caller: bytes, timeout: float = 30.0,
+                   persona: Persona | None = None) -> HeldMessage | bytes:
         """Send a one-way message to any entity, as local entity `caller`.
 
         Returns the message id when a node of the target acknowledged it now. When no
@@ -415,15 +444,17 @@ class NodeRuntime:
         store is), retried with backoff and delivered once when a node is back; the
         returned HeldMessage (state PENDING) is what `message_status` reports later.
         End-to-end refusals (access denied, unknown entity...) raise NodeCallError.
+        A message sent as a `persona` is not held (the held store keeps no persona): when
+        it cannot be delivered now, NodeCallError says so.
         """
         eid = target if isinstance(target, Eid) else self._targets.decode(target)
         message_id = self.rng.randbytes(16)
         request = CallRequest(eid, endpoint, operation, payload, caller, message_id[:8],
-                              message_id=message_id)
+                              message_id=message_id, caller_persona=persona)
         try:
             await self._deliver(request, timeout)
         except NodeCallError as exc:
-            if not should_hold(exc.raw_code):
+            if not should_hold(exc.raw_code) or persona is not None:
                 raise
             return self._held.hold(request)
         return message_id

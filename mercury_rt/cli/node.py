@@ -64,7 +64,7 @@ def run_node(config: Path) -> None:
     except MercuryError as exc:
         click.echo(f"{config}: cannot start: {exc.message} (error {int(exc.code)})", err=True)
         sys.exit(EXIT_BAD_CONFIG)
-    configure_logging(loaded.log.level)
+    configure_logging(loaded.log.level, json=loaded.log.format == "json")
     tune_gc()
     try:
         run(_serve(spec, loaded.node_id))

@@ -8,6 +8,7 @@ import structlog
 
 from carbon.protocol_spec import SpecRegistry
 from lithium import HandlerRegistry
+from lithium.invoke import InvokeLimits
 from mercury_rt.aio.node_runtime import NodeSpec
 from mercury_rt.apps import AppError, NodeApp, load_apps
 from mercury_rt.config import keyfiles
@@ -44,6 +45,7 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         intra_addresses={p.node_id.encode(): p.intra_address for p in config.peers},
         policy=_policy(config.policy), store=store, registry=registry, specs=specs,
         transport=config.transport.to_config(),
+        invoke_limits=InvokeLimits(timeout=config.handlers.timeout),
         spent=spent_store(store, config.gate.spent_store_limit), held_store=held_store(store),
         delivered=delivered_store(store, config.delivered.limit),
         delivered_settings=config.delivered.to_settings(), audit_file=config.log.audit_file,

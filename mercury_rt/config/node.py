@@ -219,10 +219,20 @@ class DeliveredConfig(_Strict):
 
 
 class LogSettings(_Strict):
-    """Log verbosity and the optional audit log file (JSON lines)."""
+    """Log verbosity, format and the optional audit log file (JSON lines)."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["console", "json"] = "console"
+    """console: one readable line per event; json: one JSON object per line (collectors)."""
     audit_file: Path | None = None
+
+
+class HandlerSettings(_Strict):
+    """Bounds on this node's handlers (see the developer guide, "Rules worth knowing")."""
+
+    timeout: Annotated[float, Field(gt=0, le=3_600, strict=True)] = 5.0
+    """Seconds a handler may run before the caller gets HANDLER_TIMEOUT (a call's own,
+    shorter deadline still wins)."""
 
 
 _MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
@@ -242,6 +252,7 @@ class NodeConfig(_Strict):
     gate: GateSettings = GateSettings()
     delivered: DeliveredConfig = DeliveredConfig()
     log: LogSettings = LogSettings()
+    handlers: HandlerSettings = HandlerSettings()
     apps: list[Annotated[str, Field(pattern=_MODULE_NAME)]] = []
     """Python modules with setup(app) serving this node's entities (mercury_rt.apps)."""
 

@@ -15,8 +15,11 @@ happen. A failing run replays exactly from the seed its assertion prints.
   on two simulated addresses, built from a `SimNodeSpec`, recording what ran where in
   `Executions`.
 
-This package does not know real sockets, asyncio or the wall clock; it serves tests and
-never runs in a deployed node.
+The simulator does not know real sockets, asyncio or the wall clock. Beside it, for app
+developers' tests (imported by name, not from here): `handlers` runs one handler through
+the real invoker and re-raises its exception; `clusters` and `pytest_plugin` (the
+`mercury_network` fixture) start real nodes on loopback serving their apps. Nothing here
+runs in a deployed node.
 """
 
 from mercury_rt.testing.network import (

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from carbon.error_codes import ErrorCode, MercuryError
-from carbon.principal import Principal
+from carbon.principal import Persona, Principal
 from mercury_rt.core.gate import PaymentStamp
 from mercury_rt.core.identity import (
     ClusterId,
@@ -144,6 +144,8 @@ class CallRequest:
     message_id: bytes | None = None
     classification: int | None = None
     """A transit classification the caller asks for, above its entity's transit floor."""
+    caller_persona: Persona | None = None
+    """The persona of its own the caller acts as (the target sees it in its principal)."""
 
 
 class CallPlanner:
@@ -155,10 +157,12 @@ class CallPlanner:
 
     def __init__(self, core: NodeCore, rng: random.Random, *,
                  caller_eid: Callable[[bytes], bytes], answer_timeout: float,
-                 proximity: ProximityRule | None = None) -> None:
+                 proximity: ProximityRule | None = None,
+                 persona_eid: Callable[[bytes, Persona], bytes] | None = None) -> None:
         self.core = core
         self.rng = rng
         self.caller_eid = caller_eid
+        self.persona_eid = persona_eid
         self.answer_timeout = answer_timeout
         self.proximity = proximity
         self.known: OrderedDict[bytes, ClusterId] = OrderedDict()
@@ -281,17 +285,27 @@ class CallPlanner:
         Within the cluster the caller is vouched for by this node; to another cluster it
         is named by its EID (the target's gate verifies it, and that this node's session
         proves that EID's cluster)."""
+        persona = call.caller_persona
         if isinstance(route, ContactCluster):
             version = route.cluster_id.version
-            source, vouched = self.caller_eid(call.caller), None
+            source, vouched = self._source_eid(call.caller, persona), None
         else:
             version = self.core.state.cluster_id.version
-            source, vouched = None, Principal(self.core.master_hash, call.caller)
+            source, vouched = None, Principal(self.core.master_hash, call.caller, persona)
         request = NodeRequest(self.encoded.of(call.target), call.endpoint, call.operation,
                               call.payload, version, source=source, vouched=vouched,
                               delegation=call.delegation, message_id=call.message_id)
         body = request.body()
         return encode_operation(body, call.payments), body
+
+    def _source_eid(self, caller: bytes, persona: Persona | None) -> bytes:
+        """The caller's EID for another cluster: with its persona when it acts as one."""
+        if persona is None:
+            return self.caller_eid(caller)
+        if self.persona_eid is None:
+            raise MercuryError("this node cannot name its entities' personas to other "
+                               "clusters", ErrorCode.NODE_LOCAL_ERROR)
+        return self.persona_eid(caller, persona)
 
     def contact(self, cluster_id: ClusterId, target: Eid, now: float) -> Contact:
         """A contact state machine for one call to another cluster."""

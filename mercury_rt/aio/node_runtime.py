@@ -28,11 +28,13 @@ from carbon.principal import Persona
 from carbon.protocol_spec import SpecRegistry
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
+from mercury_rt.aio.admin_http import AdminServer, AdminSettings
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
 from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, unwrap
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
+from mercury_rt.aio.node_metrics import NodeMetrics
 from mercury_rt.aio.remote_state import IntraStateElsewhere
 from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.core.gate import (
@@ -117,6 +119,8 @@ class NodeSpec:
     owns_store: bool = False
     """Close `store` in `stop()` (set by build_node_spec, which opened it): a node built
     again from the same config in the same process can then open it again."""
+    admin: AdminSettings | None = None
+    """Serve the admin interface (/metrics, /healthz, /readyz, /status) here, if set."""
 
 
 class NodeRuntime:
@@ -126,11 +130,12 @@ class NodeRuntime:
         self.spec = spec
         rng = random.Random(spec.seed if spec.seed is not None else os.urandom(16))
         self.rng = rng
+        self.metrics = NodeMetrics()
         self.core = NodeCore.for_cluster(
             spec.cluster_ids, spec.cluster_key, spec.policy, spec.view, spec.intra_addresses,
             routing=spec.routing, seal_prefix=os.urandom(4), delivered=spec.delivered,
             delivered_settings=spec.delivered_settings,
-            audit=self._audit if spec.audit_file is not None else None,
+            audit=self._audit,
             spent=spec.spent if spec.spent is not None
             else MemorySpentStore(SPENT_STORE_LIMIT))
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
@@ -154,6 +159,8 @@ class NodeRuntime:
         (two initial retransmission timeouts: the request was sent twice by then)."""
         self.planner = CallPlanner(self.core, rng, caller_eid=self._caller_eid,
                                    answer_timeout=self.answer_timeout, proximity=spec.proximity)
+        self._metered = {path: self.metrics.metered(path, self._carry_out) for path in Path}
+        self.admin: AdminServer | None = None
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -174,6 +181,19 @@ class NodeRuntime:
                                          rng=self._endpoint_rng())
         self._held.start()
         self._start_membership()
+        await self._start_admin()
+
+    async def _start_admin(self) -> None:
+        """The admin interface, last (it reports the rest); a port in use stops the node."""
+        if self.spec.admin is None:
+            return
+        self.admin = AdminServer(self, self.spec.admin)
+        try:
+            self.admin.start()
+        except OSError:
+            self.admin = None
+            await self.stop()
+            raise
 
     def _endpoint_rng(self) -> random.Random:
         """An endpoint's generator: from the node's seed when one is set (reproducible
@@ -185,6 +205,7 @@ class NodeRuntime:
         return random.Random(os.urandom(32))
 
     def _audit(self, request: GateRequest, decision: Allow | Deny) -> None:
+        self.metrics.gate_decision(decision)
         if self._audit_stream is not None:
             audit_decision(request, decision, self._audit_logger)
 
@@ -198,6 +219,9 @@ class NodeRuntime:
     async def stop(self) -> None:
         """Drain handlers in flight, then close both sockets (and the audit log, and the
         state store if the node owns it)."""
+        if self.admin is not None:
+            await self.admin.stop()
+            self.admin = None
         if self.membership is not None:
             await self.membership.stop()
         self._held.stop()
@@ -245,6 +269,10 @@ class NodeRuntime:
             self._eids[key] = eid
         return eid
 
+    def cache_sizes(self) -> dict[str, int]:
+        """Entries in the runtime's own caches (decoded targets, minted EIDs), for metrics."""
+        return {"target_eids": len(self._targets), "own_eids": len(self._eids)}
+
     def _caller_eid(self, local: bytes) -> bytes:
         return self.eid_for(local)  # looked up per call: tests stand in their own eid_for
 
@@ -272,7 +300,7 @@ class NodeRuntime:
                                            event.deadline, time.time())
 
         return self.transit.serve(path, event.payload, event.peer, self._endpoint(path),
-                                  handle, self._carry_out)
+                                  handle, self._metered[path])
 
     def _serve_message(self, path: Path, event: MessageReceived) -> Awaitable[None] | None:
         """A transport one-way message: opened like a request, but nothing can be answered."""
@@ -281,6 +309,7 @@ class NodeRuntime:
         outcome = self.transit.responder(path).open(event.payload, event.peer, time.time())
         if not isinstance(outcome, Opened):
             return None
+        self.metrics.message(path)
         action = self.core.handle_opened(path, outcome.payload, outcome.channel, event.peer,
                                          key, deadline, time.time(), one_way=True)
         match action:

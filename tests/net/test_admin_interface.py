@@ -219,7 +219,9 @@ def test_node_status_of_a_node_process_and_after_it_stopped(tmp_path: Path) -> N
                             stderr=subprocess.PIPE)
     try:
         assert proc.stderr is not None
-        assert b"listening" in proc.stderr.readline()
+        lines = [proc.stderr.readline() for _ in range(2)]
+        assert b"admin_listening" in lines[0] and f":{admin_port}".encode() in lines[0]
+        assert b"node b1 listening" in lines[1], lines
         shown = run("node", "status", str(configs["b1"]))
         assert shown.exit_code == 0, shown.output
         assert "ready: yes" in shown.output, shown.output

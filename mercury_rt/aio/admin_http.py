@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -38,10 +38,8 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from mercury_rt.aio.node_collector import NodeCollector, sample_node
 from mercury_rt.aio.node_status import node_status, readiness
+from mercury_rt.aio.node_view import ObservedNode
 from mercury_rt.core.transport import Addr
-
-if TYPE_CHECKING:
-    from mercury_rt.aio.node_runtime import NodeRuntime
 
 LOOP_TIMEOUT = 2.0
 """Seconds the admin thread waits for the event loop before answering 503."""
@@ -70,7 +68,7 @@ class LoopUnavailableError(Exception):
 class AdminServer:
     """The admin HTTP server of one node. `start()` on the node's loop; `await stop()`."""
 
-    def __init__(self, node: NodeRuntime, settings: AdminSettings) -> None:
+    def __init__(self, node: ObservedNode, settings: AdminSettings) -> None:
         self._node = node
         self.settings = settings
         self._loop = asyncio.get_running_loop()

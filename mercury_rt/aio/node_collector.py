@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from itertools import accumulate
-from typing import TYPE_CHECKING
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -25,10 +24,8 @@ from prometheus_client.registry import Collector
 
 from mercury_rt.aio.node_metrics import LATENCY_BUCKETS, code_label
 from mercury_rt.aio.node_status import Readiness, readiness
+from mercury_rt.aio.node_view import ObservedNode
 from mercury_rt.core.routing import Path
-
-if TYPE_CHECKING:
-    from mercury_rt.aio.node_runtime import NodeRuntime
 
 PORTS = {Path.INTER_CLUSTER: "inter", Path.INTRA_CLUSTER: "intra"}
 _MEMBERSHIP_GAUGES = frozenset({"peers", "cluster_id_version"})
@@ -55,7 +52,7 @@ class NodeSample:
     readiness: Readiness = field(default_factory=lambda: Readiness(False, False, False))
 
 
-def sample_node(node: NodeRuntime) -> NodeSample:
+def sample_node(node: ObservedNode) -> NodeSample:
     """Copy the numbers of `node` (call on its event loop)."""
     metrics, core = node.metrics, node.core
     transport: dict[str, dict[str, int]] = {}

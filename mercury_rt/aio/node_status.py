@@ -9,14 +9,12 @@ traceback about a missing key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from mercury_rt.aio.node_view import ObservedNode
 from mercury_rt.core.identity import format_endpoint
 from mercury_rt.core.membership import NodeStatus
 from mercury_rt.core.transport import Addr
-
-if TYPE_CHECKING:
-    from mercury_rt.aio.node_runtime import NodeRuntime
 
 T = TypeVar("T")
 LOCAL = "self"
@@ -134,7 +132,7 @@ class NodeStatusReport:
                    _int(doc, "held_pending"), _int(doc, "sessions"), _int(doc, "entities"))
 
 
-def readiness(node: NodeRuntime) -> Readiness:
+def readiness(node: ObservedNode) -> Readiness:
     """Whether `node` can take traffic: its cluster and transit keys are loaded, both UDP
     sockets are open, and membership has settled (the warm-up passed, or every configured
     peer has been heard from alive), so its view of who serves what is not a guess."""
@@ -145,7 +143,7 @@ def readiness(node: NodeRuntime) -> Readiness:
     return Readiness(keys and node.transit.keys is not None, sockets, _settled(node))
 
 
-def _settled(node: NodeRuntime) -> bool:
+def _settled(node: ObservedNode) -> bool:
     service = node.membership
     if service is None:
         return False
@@ -156,7 +154,7 @@ def _settled(node: NodeRuntime) -> bool:
                                for n in configured)
 
 
-def node_status(node: NodeRuntime, now: float, uptime: float) -> NodeStatusReport:
+def node_status(node: ObservedNode, now: float, uptime: float) -> NodeStatusReport:
     """The status of `node` at loop time `now`, `uptime` seconds after it started."""
     core = node.core
     state = core.state
@@ -174,7 +172,7 @@ def node_status(node: NodeRuntime, now: float, uptime: float) -> NodeStatusRepor
         entities=sum(1 for nodes in view.mirrors.values() if local in nodes))
 
 
-def members(node: NodeRuntime, now: float) -> tuple[MemberStatus, ...]:
+def members(node: ObservedNode, now: float) -> tuple[MemberStatus, ...]:
     """Every node of the view (configured or heard from), local node first, then by id."""
     view = node.core.state.view
     records = node.membership.adapter.membership.peers if node.membership is not None else {}

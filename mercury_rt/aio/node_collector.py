@@ -83,7 +83,8 @@ def sample_node(node: ObservedNode) -> NodeSample:
     return NodeSample(
         node_id=core.state.view.local_node.decode("utf-8", "backslashreplace"),
         cluster=core.master_hash.hex(),
-        requests={(PORTS[p], code): n for (p, code), n in metrics.requests.items()},
+        requests={(PORTS[p], code): n for p, by_code in metrics.requests.items()
+                  for code, n in by_code.items()},
         latency={PORTS[p]: (tuple(h.counts), h.total) for p, h in metrics.latency.items()},
         messages={PORTS[p]: n for p, n in metrics.messages.items()},
         gate=dict(metrics.gate), transport=transport, decode_errors=decode_errors,

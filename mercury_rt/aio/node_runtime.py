@@ -187,13 +187,15 @@ class NodeRuntime:
         """The admin interface, last (it reports the rest); a port in use stops the node."""
         if self.spec.admin is None:
             return
-        self.admin = AdminServer(self, self.spec.admin)
+        admin = self.spec.admin
+        self.admin = AdminServer(self, admin)
         try:
             self.admin.start()
-        except OSError:
+        except OSError as exc:
             self.admin = None
             await self.stop()
-            raise
+            raise OSError(exc.errno, f"admin interface {admin.host} port {admin.port}: "
+                          f"{exc.strerror}") from exc
 
     def _endpoint_rng(self) -> random.Random:
         """An endpoint's generator: from the node's seed when one is set (reproducible

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -240,3 +241,16 @@ def test_node_status_of_a_node_process_and_after_it_stopped(tmp_path: Path) -> N
     gone = run("node", "status", str(configs["b1"]))
     assert gone.exit_code == 4
     assert "not running" in gone.output
+
+
+def test_an_admin_port_in_use_stops_the_node_with_exit_3(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        configs = _write_cluster(tmp_path, {"b1": f"admin: {{port: {port}}}\n"}, NODES[:1])
+        done = subprocess.run([sys.executable, "-m", "mercury_rt", "node", "run",
+                               str(configs["b1"])], capture_output=True, timeout=30,
+                              check=False)
+    assert done.returncode == 3, done.stderr
+    assert f"admin interface 127.0.0.1 port {port}".encode() in done.stderr

@@ -226,6 +226,13 @@ def test_node_status_of_a_node_process_and_after_it_stopped(tmp_path: Path) -> N
         shown = run("node", "status", str(configs["b1"]))
         assert shown.exit_code == 0, shown.output
         assert "ready: yes" in shown.output, shown.output
+        as_json = run("node", "status", str(configs["b1"]), "--json")
+        assert as_json.exit_code == 0, as_json.output
+        doc = json.loads(as_json.output)
+        assert doc["node_id"] == "b1" and doc["ready"]["ready"] is True
+        assert doc["held_pending"] == 0 and doc["entities"] == 1
+        status, body = _get(f"http://127.0.0.1:{admin_port}/metrics")
+        assert status == 200 and b"mercury_node_info" in body
         members = run("node", "members", str(configs["b1"]))
         assert members.exit_code == 0, members.output
         assert members.output.splitlines()[0].split()[:2] == ["NODE", "LIVENESS"]

@@ -175,7 +175,8 @@ def node_status(node: ObservedNode, now: float, uptime: float) -> NodeStatusRepo
 def members(node: ObservedNode, now: float) -> tuple[MemberStatus, ...]:
     """Every node of the view (configured or heard from), local node first, then by id."""
     view = node.core.state.view
-    records = node.membership.adapter.membership.peers if node.membership is not None else {}
+    adapter = node.membership.adapter if node.membership is not None else None
+    records = adapter.membership.peers if adapter is not None else {}
     intra = node.core.state.intra_addresses
     ids = sorted({*view.nodes, *records}, key=lambda n: (n != view.local_node, n))
     result = []
@@ -185,16 +186,17 @@ def members(node: ObservedNode, now: float) -> tuple[MemberStatus, ...]:
         if node_id == view.local_node:
             liveness = LOCAL
             address = node.intra.local_address if node.intra is not None else None
+            incarnation = adapter.incarnation if adapter is not None else None
         else:
             liveness = record.status.value if record is not None else UNHEARD
             address = intra.get(node_id)
+            incarnation = record.incarnation if record is not None else None
         public = info.public_address if info is not None else None
         result.append(MemberStatus(
             _text(node_id), liveness, info is not None and info.alive,
             format_endpoint(public) if public is not None else None,
             _addr(address) if address is not None else None,
-            round(now - record.last_heard, 3) if record is not None else None,
-            record.incarnation if record is not None else None))
+            round(now - record.last_heard, 3) if record is not None else None, incarnation))
     return tuple(result)
 
 

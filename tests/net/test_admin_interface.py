@@ -163,6 +163,9 @@ def test_metrics_health_readiness_auth_and_status_of_nodes_from_yaml(tmp_path: P
             assert doc["node_id"] == "b1" and doc["cluster_id_version"] >= 1
             assert [(m["node_id"], m["liveness"]) for m in doc["members"]] == \
                 [("b1", "self"), ("b2", "alive")]
+            assert b1.membership is not None and b2.membership is not None
+            assert [m["incarnation"] for m in doc["members"]] == \
+                [b1.membership.adapter.incarnation, b2.membership.adapter.incarnation]
 
             shown = await asyncio.to_thread(run, "node", "status", str(configs["b1"]))
             assert shown.exit_code == 0, shown.output

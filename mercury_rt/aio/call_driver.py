@@ -154,6 +154,9 @@ class TargetCache:
         self._decoded: OrderedDict[bytes, Eid] = OrderedDict()
         self._limit = limit
 
+    def __len__(self) -> int:
+        return len(self._decoded)
+
     def decode(self, data: bytes) -> Eid:
         """The EID `data` encodes; raises NodeCallError if it is not one."""
         eid = self._decoded.get(data)

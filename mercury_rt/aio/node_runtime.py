@@ -30,12 +30,14 @@ from carbon.protocol_spec import ProtocolSpec, SpecRegistry
 from lithium.context import IncomingCall
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
+from mercury_rt.aio.admin_http import AdminServer, AdminSettings
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
 from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, unwrap
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.aio.node_calls import NodeEntityCalls, NodeRawCalls
+from mercury_rt.aio.node_metrics import NodeMetrics
 from mercury_rt.aio.remote_state import IntraStateElsewhere
 from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.client import TypedClient
@@ -123,6 +125,8 @@ class NodeSpec:
     owns_store: bool = False
     """Close `store` in `stop()` (set by build_node_spec, which opened it): a node built
     again from the same config in the same process can then open it again."""
+    admin: AdminSettings | None = None
+    """Serve the admin interface (/metrics, /healthz, /readyz, /status) here, if set."""
 
 
 class NodeRuntime:
@@ -132,11 +136,12 @@ class NodeRuntime:
         self.spec = spec
         rng = random.Random(spec.seed if spec.seed is not None else os.urandom(16))
         self.rng = rng
+        self.metrics = NodeMetrics()
         self.core = NodeCore.for_cluster(
             spec.cluster_ids, spec.cluster_key, spec.policy, spec.view, spec.intra_addresses,
             routing=spec.routing, seal_prefix=os.urandom(4), delivered=spec.delivered,
             delivered_settings=spec.delivered_settings,
-            audit=self._audit if spec.audit_file is not None else None,
+            audit=self._audit,
             spent=spec.spent if spec.spent is not None
             else MemorySpentStore(SPENT_STORE_LIMIT))
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
@@ -163,6 +168,8 @@ class NodeRuntime:
                                    persona_eid=self.eid_for)
         self.endpoints = EndpointCache()
         """Which endpoint each target offers each interface on, as typed clients learnt."""
+        self._metered = {path: self.metrics.metered(path, self._carry_out) for path in Path}
+        self.admin: AdminServer | None = None
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -184,6 +191,21 @@ class NodeRuntime:
                                          rng=self._endpoint_rng())
         self._held.start()
         self._start_membership()
+        await self._start_admin()
+
+    async def _start_admin(self) -> None:
+        """The admin interface, last (it reports the rest); a port in use stops the node."""
+        if self.spec.admin is None:
+            return
+        admin = self.spec.admin
+        self.admin = AdminServer(self, admin)
+        try:
+            self.admin.start()
+        except OSError as exc:
+            self.admin = None
+            await self.stop()
+            raise OSError(exc.errno, f"admin interface {admin.host} port {admin.port}: "
+                          f"{exc.strerror}") from exc
 
     def _endpoint_rng(self) -> random.Random:
         """An endpoint's generator: from the node's seed when one is set (reproducible
@@ -195,6 +217,7 @@ class NodeRuntime:
         return random.Random(os.urandom(32))
 
     def _audit(self, request: GateRequest, decision: Allow | Deny) -> None:
+        self.metrics.gate_decision(decision)
         if self._audit_stream is not None:
             audit_decision(request, decision, self._audit_logger)
 
@@ -208,6 +231,9 @@ class NodeRuntime:
     async def stop(self) -> None:
         """Drain handlers in flight, then close both sockets (and the audit log, and the
         state store if the node owns it)."""
+        if self.admin is not None:
+            await self.admin.stop()
+            self.admin = None
         if self.membership is not None:
             await self.membership.stop()
         self._held.stop()
@@ -257,6 +283,10 @@ class NodeRuntime:
             self._eids[key] = eid
         return eid
 
+    def cache_sizes(self) -> dict[str, int]:
+        """Entries in the runtime's own caches (decoded targets, minted EIDs), for metrics."""
+        return {"target_eids": len(self._targets), "own_eids": len(self._eids)}
+
     def _caller_eid(self, local: bytes) -> bytes:
         return self.eid_for(local)  # looked up per call: tests stand in their own eid_for
 
@@ -298,7 +328,7 @@ class NodeRuntime:
                                            event.deadline, time.time())
 
         return self.transit.serve(path, event.payload, event.peer, self._endpoint(path),
-                                  handle, self._carry_out)
+                                  handle, self._metered[path])
 
     def _serve_message(self, path: Path, event: MessageReceived) -> Awaitable[None] | None:
         """A transport one-way message: opened like a request, but nothing can be answered."""
@@ -307,6 +337,7 @@ class NodeRuntime:
         outcome = self.transit.responder(path).open(event.payload, event.peer, time.time())
         if not isinstance(outcome, Opened):
             return None
+        self.metrics.message(path)
         action = self.core.handle_opened(path, outcome.payload, outcome.channel, event.peer,
                                          key, deadline, time.time(), one_way=True)
         match action:

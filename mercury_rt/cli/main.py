@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mercury_rt.cli import demo, entities, identity, node, policy
+from mercury_rt.cli import demo, entities, identity, node, node_status, policy
 
 
 @click.group()
@@ -16,6 +16,7 @@ def cli() -> None:
 for _area in (demo, entities, identity, node, policy):
     for _command in _area.COMMANDS:
         cli.add_command(_command)
+node_status.register(node.node_group)
 
 
 def main() -> None:

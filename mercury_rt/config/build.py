@@ -12,6 +12,7 @@ from lithium.invoke import InvokeLimits
 from mercury_rt.aio.node_runtime import NodeSpec
 from mercury_rt.apps import AppError, NodeApp, load_apps
 from mercury_rt.config import keyfiles
+from mercury_rt.config.admin import admin_settings
 from mercury_rt.config.node import NodeConfig
 from mercury_rt.config.stores import delivered_store, held_store, spent_store
 from mercury_rt.core.membership import PublicAddress
@@ -29,6 +30,7 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
     """Everything NodeRuntime needs, from a config that `load_node_config` accepted."""
     cluster_key, _ = keyfiles.load_cluster_key(config.cluster_dir)
     history = keyfiles.load_cluster_ids(config.cluster_dir)
+    admin = admin_settings(config)  # reads the token file: before the store is opened
     store = LmdbStore(config.state_dir)
     registry, specs = HandlerRegistry(), SpecRegistry()
     try:
@@ -50,7 +52,8 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         delivered=delivered_store(store, config.delivered.limit),
         delivered_settings=config.delivered.to_settings(), audit_file=config.log.audit_file,
         proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
-        membership=MembershipSettings(public=_own_public(config)), owns_store=True)
+        membership=MembershipSettings(public=_own_public(config)), owns_store=True,
+        admin=admin)
 
 
 def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:

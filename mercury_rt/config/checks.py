@@ -14,6 +14,7 @@ from pathlib import Path
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.apps import AppError, import_app
 from mercury_rt.config import keyfiles
+from mercury_rt.config.admin import admin_findings
 from mercury_rt.config.node import NodeConfig, PeerNode
 from mercury_rt.core.identity import KeyRef, public_bytes
 from policy.load import load_policy
@@ -34,7 +35,8 @@ class NodeConfigChecker:
     def check(self, config: NodeConfig) -> Iterator[Finding]:
         """Every cross-field and referenced-file problem of `config` (paths unresolved)."""
         findings = [*_node_list(config), *_self_entry(config), *_ports(config),
-                    *self._files(config), *_apps(config)]
+                    *self._files(config), *_apps(config),
+                    *admin_findings(config.admin, self._at)]
         self.found_semantic = bool(findings)
         self.cluster_dir_only = all(loc == ("cluster_dir",) for loc, _ in findings)
         return iter(findings)

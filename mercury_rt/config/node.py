@@ -235,6 +235,21 @@ class HandlerSettings(_Strict):
     shorter deadline still wins)."""
 
 
+class AdminConfig(_Strict):
+    """The node's admin HTTP interface (/metrics, /healthz, /readyz, /status).
+
+    Port 0 (the default) takes any free port and writes it to `state_dir/admin.json`,
+    where `mercury-rt node status` finds it; give a port for Prometheus to scrape. A
+    `host` that is not a loopback address needs `token_file` (config/admin.py checks it).
+    """
+
+    enabled: Annotated[bool, Field(strict=True)] = True
+    host: Host = "127.0.0.1"
+    port: Port = 0
+    token_file: Path | None = None
+    """A file (mode 0600) holding the bearer token every request must present."""
+
+
 _MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 
@@ -253,6 +268,7 @@ class NodeConfig(_Strict):
     delivered: DeliveredConfig = DeliveredConfig()
     log: LogSettings = LogSettings()
     handlers: HandlerSettings = HandlerSettings()
+    admin: AdminConfig = AdminConfig()
     apps: list[Annotated[str, Field(pattern=_MODULE_NAME)]] = []
     """Python modules with setup(app) serving this node's entities (mercury_rt.apps)."""
 
@@ -284,6 +300,9 @@ class NodeConfig(_Strict):
             return path if path.is_absolute() else base / path
         log = self.log.model_copy(update={"audit_file": None if self.log.audit_file is None
                                           else at(self.log.audit_file)})
+        admin = self.admin.model_copy(update={
+            "token_file": None if self.admin.token_file is None else at(self.admin.token_file)})
         return self.model_copy(update={
             "cluster_dir": at(self.cluster_dir), "state_dir": at(self.state_dir),
-            "policy": None if self.policy is None else at(self.policy), "log": log})
+            "policy": None if self.policy is None else at(self.policy), "log": log,
+            "admin": admin})

@@ -23,6 +23,12 @@ from carbon.cbor import CodecError, Value
 from carbon.error_codes import MercuryError
 from carbon.principal import Persona
 from carbon.symbols import Symbol
+from mercury_rt.cli.passphrase import (
+    PASSPHRASE_FILE_OPTION,
+    load_master_asking,
+    passphrase,
+    passphrase_to_set,
+)
 from mercury_rt.config import keyfiles
 from mercury_rt.core.identity import (
     AcceptedAlgorithm,
@@ -70,7 +76,26 @@ def _friendly(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _parse_addresses(texts: tuple[str, ...]) -> list[ServerAddress]:
+NO_ADDRESSES_OPTION = click.option(
+    "--no-addresses", is_flag=True,
+    help="Publish a cluster ID listing no server (nobody can reach the cluster until "
+         "`cluster set-addresses`); needed to run without --address.")
+ENCRYPT_OPTION = click.option(
+    "--encrypt-master", is_flag=True,
+    help="Encrypt master.key with a passphrase (implied by --passphrase-file).")
+
+
+def _parse_addresses(texts: tuple[str, ...], no_addresses: bool) -> list[ServerAddress]:
+    """The server list; an empty one only when asked for, since a cluster ID without
+    addresses makes every EID minted under it unreachable."""
+    if not texts and not no_addresses:
+        raise click.UsageError(
+            "no --address given: the cluster ID would list no server, so no EID minted "
+            "under it could be reached. Give each public node as --address "
+            "HOST:PORT/PRIO/WEIGHT, or pass --no-addresses to publish an empty list on "
+            "purpose (then `mercury-rt cluster set-addresses` later)")
+    if texts and no_addresses:
+        raise click.UsageError("--no-addresses contradicts --address; give one or the other")
     return [ServerAddress.parse(text) for text in texts]
 
 
@@ -80,26 +105,30 @@ def _append_version(directory: Path, history: list[ClusterId], new: ClusterId) -
     click.echo(cluster_id_to_text(new))
 
 
-def _check_new(directory: Path, addresses: tuple[str, ...]) -> list[ServerAddress]:
+def _check_new(directory: Path, addresses: tuple[str, ...],
+               no_addresses: bool) -> list[ServerAddress]:
     """The parsed addresses, once sure that a cluster may be created in `directory`."""
-    parsed = _parse_addresses(addresses)
+    parsed = _parse_addresses(addresses, no_addresses)
     if (directory / keyfiles.MASTER_FILE).exists() or \
             (directory / keyfiles.CLUSTER_IDS_FILE).exists():
         raise click.ClickException(f"{directory} already holds a cluster; use another --dir")
     return parsed
 
 
-def _create(directory: Path, phrase: str, version: int, parsed: list[ServerAddress]) -> ClusterId:
+def _create(directory: Path, phrase: str, version: int, parsed: list[ServerAddress],
+            secret: bytes | None) -> ClusterId:
     master = master_from_phrase(phrase)
     cluster_key = master.cluster_key(version)
     cid = issue_cluster_id(master.signing_key(), cluster_key, parsed, version, version)
     directory.mkdir(parents=True, exist_ok=True)
-    keyfiles.save_master(directory, master)
+    keyfiles.save_master(directory, master, secret)
     keyfiles.save_cluster_key(directory, cluster_key, version)
     keyfiles.save_cluster_ids(directory, [cid])
     click.echo(f"cluster master hash: {cid.master_hash.hex()}")
     click.echo(f"cluster ID version {cid.version}:")
     click.echo(cluster_id_to_text(cid))
+    if secret is not None:
+        click.echo("master.key is encrypted: keep the passphrase apart from the file")
     return cid
 
 
@@ -114,18 +143,22 @@ def cluster_group() -> None:
               help="Write the 24 recovery words to this file (mode 0600) instead of stdout.")
 @click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT",
               help="Inter-cluster server address; repeat. IPv6 in [brackets].")
+@NO_ADDRESSES_OPTION
+@ENCRYPT_OPTION
+@PASSPHRASE_FILE_OPTION
 @_friendly
-def cluster_new(directory: Path, seed_phrase_out: Path | None,
-                addresses: tuple[str, ...]) -> None:
+def cluster_new(directory: Path, seed_phrase_out: Path | None, addresses: tuple[str, ...],
+                no_addresses: bool, encrypt_master: bool, passphrase_file: Path | None) -> None:
     """Generate a cluster from fresh seed words (the words restore it later)."""
     if seed_phrase_out is not None and seed_phrase_out.exists():
         raise click.ClickException(f"{seed_phrase_out} already exists; refusing to overwrite "
                                    "what may be another cluster's seed words")
-    parsed = _check_new(directory, addresses)
+    parsed = _check_new(directory, addresses, no_addresses)
+    secret = passphrase_to_set(passphrase_file, encrypt_master)
     phrase = new_phrase(os.urandom(32))
     if seed_phrase_out is not None:  # the words first: keys without their words are a loss
         keyfiles.write_secret(seed_phrase_out, (phrase + "\n").encode())
-    _create(directory, phrase, 1, parsed)
+    _create(directory, phrase, 1, parsed, secret)
     if seed_phrase_out is not None:
         click.echo(f"seed phrase written to {seed_phrase_out} (mode 0600); store it offline")
     else:
@@ -140,24 +173,32 @@ def cluster_new(directory: Path, seed_phrase_out: Path | None,
 @click.option("--version", "version", type=click.IntRange(1, 2**31 - 1), default=1,
               show_default=True,
               help="Cluster-ID version to publish; above every version already published.")
-@click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT")
+@click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT",
+              help="Inter-cluster server address of the restored version; repeat.")
+@NO_ADDRESSES_OPTION
+@ENCRYPT_OPTION
+@PASSPHRASE_FILE_OPTION
 @_friendly
 def cluster_restore(directory: Path, words_file: Path | None, version: int,
-                    addresses: tuple[str, ...]) -> None:
+                    addresses: tuple[str, ...], no_addresses: bool, encrypt_master: bool,
+                    passphrase_file: Path | None) -> None:
     """Rebuild a cluster's keys from its seed words (same master, same EIDs)."""
+    parsed = _check_new(directory, addresses, no_addresses)
     if words_file is not None:
         text = keyfiles.read_secret(words_file).decode("utf-8", "replace")
     else:
         text = sys.stdin.read(4096)
-    _create(directory, text, version, _check_new(directory, addresses))
+    _create(directory, text, version, parsed, passphrase_to_set(passphrase_file,
+                                                                encrypt_master))
 
 
 @cluster_group.command("rotate-key")
 @DIR_OPTION
+@PASSPHRASE_FILE_OPTION
 @_friendly
-def cluster_rotate_key(directory: Path) -> None:
+def cluster_rotate_key(directory: Path, passphrase_file: Path | None) -> None:
     """Replace the cluster key (needs master.key); bumps the cluster-ID version."""
-    master = keyfiles.load_master(directory)
+    master = load_master_asking(directory, passphrase_file)
     history = keyfiles.load_cluster_ids(directory)
     current = history[-1]
     new_key = master.cluster_key(current.version + 1)
@@ -166,13 +207,28 @@ def cluster_rotate_key(directory: Path) -> None:
     _append_version(directory, history, new)
 
 
+@cluster_group.command("encrypt-master")
+@DIR_OPTION
+@PASSPHRASE_FILE_OPTION
+@_friendly
+def cluster_encrypt_master(directory: Path, passphrase_file: Path | None) -> None:
+    """Encrypt an existing unencrypted master.key with a passphrase, in place."""
+    if keyfiles.master_is_encrypted(directory):
+        raise click.ClickException(f"{directory / keyfiles.MASTER_FILE} is already encrypted")
+    master = keyfiles.load_master(directory)
+    keyfiles.save_master(directory, master, passphrase(passphrase_file, confirm=True))
+    click.echo(f"{directory / keyfiles.MASTER_FILE}: encrypted (mode 0600)")
+
+
 @cluster_group.command("set-addresses")
 @DIR_OPTION
 @click.argument("addresses", nargs=-1, metavar="HOST:PORT/PRIO/WEIGHT...")
+@NO_ADDRESSES_OPTION
 @_friendly
-def cluster_set_addresses(directory: Path, addresses: tuple[str, ...]) -> None:
+def cluster_set_addresses(directory: Path, addresses: tuple[str, ...],
+                          no_addresses: bool) -> None:
     """Publish a new server list (needs only cluster.key); bumps the version."""
-    parsed = _parse_addresses(addresses)
+    parsed = _parse_addresses(addresses, no_addresses)
     key, _ = keyfiles.load_cluster_key(directory)
     history = keyfiles.load_cluster_ids(directory)
     _append_version(directory, history, change_addresses(history[-1], key, parsed))

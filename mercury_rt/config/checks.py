@@ -87,7 +87,7 @@ def cluster_dir_problem(directory: Path) -> str | None:
     """Why a node could not use `directory` as its cluster directory, or None if it can."""
     if not directory.is_dir():
         return (f"cluster directory {directory} does not exist; create it with "
-                f"`mercury-rt cluster new --dir {directory}`")
+                f"`mercury-rt cluster new --dir {directory} --address HOST:PORT/PRIO/WEIGHT`")
     try:
         current = keyfiles.load_cluster_ids(directory)[-1]
         key, key_version = keyfiles.load_cluster_key(directory)

@@ -12,10 +12,11 @@ DOCS = [ROOT / "docs" / "operator-guide.md", ROOT / "conf" / "example-cluster" /
 
 
 def commands(text: str) -> list[str]:
-    """Every `mercury-rt cluster new|restore` command line in code, continuations joined."""
+    """Every `mercury-rt cluster new|restore` command line (a line that starts with it, as in
+    a code block), continuations joined."""
     joined = re.sub(r"\\\n\s*", " ", text)
     return [line for line in joined.splitlines()
-            if re.search(r"mercury-rt cluster (new|restore) --", line)]
+            if re.match(r"\s*mercury-rt cluster (new|restore) ", line)]
 
 
 def test_every_documented_cluster_creation_lists_its_addresses() -> None:

@@ -32,7 +32,7 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
     registry, specs = HandlerRegistry(), SpecRegistry()
     try:
         load_apps(config.apps, NodeApp(config.node_id, tuple(config.mirrors), registry, specs,
-                                       store))
+                                       store), config.app_paths)
     except AppError:
         store.close()  # the node will not start: release the LMDB environment
         raise

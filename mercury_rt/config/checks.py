@@ -14,7 +14,7 @@ from pathlib import Path
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.apps import AppError, import_app
 from mercury_rt.config import keyfiles
-from mercury_rt.config.node import NodeConfig, PeerNode
+from mercury_rt.config.node import NodeConfig, PeerNode, app_search_path
 from mercury_rt.core.identity import KeyRef, public_bytes
 from policy.load import load_policy
 from policy.yaml_source import ConfigFileError, Loc, Problem
@@ -34,7 +34,7 @@ class NodeConfigChecker:
     def check(self, config: NodeConfig) -> Iterator[Finding]:
         """Every cross-field and referenced-file problem of `config` (paths unresolved)."""
         findings = [*_node_list(config), *_self_entry(config), *_ports(config),
-                    *self._files(config), *_apps(config)]
+                    *self._files(config), *self._apps(config)]
         self.found_semantic = bool(findings)
         self.cluster_dir_only = all(loc == ("cluster_dir",) for loc, _ in findings)
         return iter(findings)
@@ -74,13 +74,18 @@ class NodeConfigChecker:
                                 "listed with their own lines")
 
 
-def _apps(config: NodeConfig) -> Iterator[Finding]:
-    """Each app must import and have setup(app), as at start-up (setup itself runs there)."""
-    for i, name in enumerate(config.apps):
-        try:
-            import_app(name)
-        except AppError as exc:
-            yield ("apps", i), exc.message
+    def _apps(self, config: NodeConfig) -> Iterator[Finding]:
+        """Each app must import and have setup(app), as at start-up (setup runs there), from
+        the same search path: app_paths, then the config file's folder."""
+        for i, folder in enumerate(config.app_paths):
+            if not self._at(folder).is_dir():
+                yield ("app_paths", i), f"{self._at(folder)} is not a directory"
+        search = app_search_path(config.app_paths, self.base)
+        for i, name in enumerate(config.apps):
+            try:
+                import_app(name, search)
+            except AppError as exc:
+                yield ("apps", i), exc.message
 
 
 def cluster_dir_problem(directory: Path) -> str | None:

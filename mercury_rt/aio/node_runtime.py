@@ -43,7 +43,7 @@ from mercury_rt.core.gate import (
     PaymentStamp,
     SpentStampStore,
 )
-from mercury_rt.core.identity import ClusterId, Eid, mint_eid
+from mercury_rt.core.identity import ClusterId, Eid, MintDefaults, mint_eid
 from mercury_rt.core.membership import NodeIdentity
 from mercury_rt.core.node import (
     CallPlanner,
@@ -117,6 +117,8 @@ class NodeSpec:
     owns_store: bool = False
     """Close `store` in `stop()` (set by build_node_spec, which opened it): a node built
     again from the same config in the same process can then open it again."""
+    mint_defaults: MintDefaults = field(default_factory=MintDefaults)
+    """The cluster's EID form (the cluster directory's mint-defaults.yaml) for `eid_for`."""
 
 
 class NodeRuntime:
@@ -236,12 +238,13 @@ class NodeRuntime:
         self.core.record_move(local, new_eid, int(time.time()), self.spec.cluster_key)
 
     def eid_for(self, local: bytes, persona: Persona | None = None) -> bytes:
-        """This node's (cached) full-keys EID for a local entity."""
+        """This node's (cached) EID for a local entity, in the cluster's mint defaults' form
+        (full keys unless the cluster directory's mint-defaults.yaml says otherwise)."""
         key = (local, persona)
         eid = self._eids.get(key)
         if eid is None:
             eid = mint_eid(self.spec.cluster_key, self.core.state.cluster_id, local,
-                           persona=persona).encode()
+                           persona=persona, defaults=self.spec.mint_defaults).encode()
             self._eids[key] = eid
         return eid
 

@@ -30,6 +30,7 @@ from mercury_rt.cli.passphrase import (
     passphrase_to_set,
 )
 from mercury_rt.config import keyfiles
+from mercury_rt.config.mint_defaults import load_mint_defaults
 from mercury_rt.core.identity import (
     AcceptedAlgorithm,
     ClusterId,
@@ -281,16 +282,25 @@ def _hint(text: str) -> OperationHint:
 @click.option("--persona", help="Persona class symbol, e.g. /acme/personas/work.")
 @click.option("--persona-params", help="Persona parameters as JSON.")
 @click.option("--hashes-only", is_flag=True, help="Carry key hashes instead of full keys.")
+@click.option("--full-keys", is_flag=True,
+              help="Carry full keys even if the cluster's mint defaults say hashes.")
 @click.option("--no-cert", is_flag=True, help="Leave out the master certificate.")
+@click.option("--no-hints", is_flag=True,
+              help="Leave out the hints and algorithms of the cluster's mint defaults.")
 @click.option("--hint", "hints", multiple=True, metavar="EP:OP:CLASS:BITS",
               help="Operation hint (endpoint, operation, transit class, hashcash bits).")
 @click.option("--algorithm", "algorithms", multiple=True, metavar="ID:CLEARANCE",
               help="Accepted encryption algorithm and its clearance (required with --hint).")
 @_friendly
 def eid_mint(*, directory: Path, local: str, persona: str | None, persona_params: str | None,
-             hashes_only: bool, no_cert: bool, hints: tuple[str, ...],
-             algorithms: tuple[str, ...]) -> None:
-    """Mint an EID for the cluster-local name LOCAL under the current cluster ID."""
+             hashes_only: bool, full_keys: bool, no_cert: bool, no_hints: bool,
+             hints: tuple[str, ...], algorithms: tuple[str, ...]) -> None:
+    """Mint an EID for the cluster-local name LOCAL under the current cluster ID, in the
+    form of the cluster's mint-defaults.yaml (if any) unless a flag says otherwise."""
+    if hashes_only and full_keys:
+        raise click.UsageError("--hashes-only contradicts --full-keys")
+    if no_hints and (hints or algorithms):
+        raise click.UsageError("--no-hints contradicts --hint / --algorithm")
     key, _ = keyfiles.load_cluster_key(directory)
     current = keyfiles.load_cluster_ids(directory)[-1]
     eid = mint_eid(
@@ -298,8 +308,16 @@ def eid_mint(*, directory: Path, local: str, persona: str | None, persona_params
         hints=[_hint(h) for h in hints] or None,
         algorithms=[AcceptedAlgorithm(*_numbers(a, 2, "ID:CLEARANCE"))
                     for a in algorithms] or None,
-        options=MintOptions(full_keys=not hashes_only, include_cert=False if no_cert else None))
+        options=MintOptions(full_keys=_choice(full_keys, hashes_only),
+                            include_cert=False if no_cert else None,
+                            include_hints=False if no_hints else None),
+        defaults=load_mint_defaults(directory))
     click.echo(eid_to_text(eid))
+
+
+def _choice(yes: bool, no: bool) -> bool | None:
+    """A flag pair's answer, or None to leave it to the cluster's mint defaults."""
+    return True if yes else False if no else None
 
 
 @eid_group.command("show")

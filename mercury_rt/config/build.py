@@ -11,6 +11,7 @@ from lithium import HandlerRegistry
 from mercury_rt.aio.node_runtime import NodeSpec
 from mercury_rt.apps import AppError, NodeApp, load_apps
 from mercury_rt.config import keyfiles
+from mercury_rt.config.mint_defaults import load_mint_defaults
 from mercury_rt.config.node import NodeConfig
 from mercury_rt.config.stores import delivered_store, held_store, spent_store
 from mercury_rt.core.membership import PublicAddress
@@ -48,7 +49,8 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         delivered=delivered_store(store, config.delivered.limit),
         delivered_settings=config.delivered.to_settings(), audit_file=config.log.audit_file,
         proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
-        membership=MembershipSettings(public=_own_public(config)), owns_store=True)
+        membership=MembershipSettings(public=_own_public(config)), owns_store=True,
+        mint_defaults=load_mint_defaults(config.cluster_dir))
 
 
 def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:

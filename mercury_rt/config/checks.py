@@ -14,6 +14,7 @@ from pathlib import Path
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.apps import AppError, import_app
 from mercury_rt.config import keyfiles
+from mercury_rt.config.mint_defaults import MINT_DEFAULTS_FILE, load_mint_defaults
 from mercury_rt.config.node import NodeConfig, PeerNode, app_search_path
 from mercury_rt.core.identity import KeyRef, public_bytes
 from policy.load import load_policy
@@ -54,6 +55,8 @@ class NodeConfigChecker:
         problem = cluster_dir_problem(self._at(config.cluster_dir))
         if problem is not None:
             yield ("cluster_dir",), problem
+        else:
+            yield from self._mint_defaults(self._at(config.cluster_dir))
         state = self._at(config.state_dir)
         if state.exists() and not state.is_dir():
             yield ("state_dir",), f"{state} exists and is not a directory"
@@ -64,6 +67,15 @@ class NodeConfigChecker:
             if not audit.parent.is_dir() and not audit.parent.is_relative_to(state):
                 yield ("log", "audit_file"), (f"directory {audit.parent} does not exist (only "
                                               "folders inside state_dir are created)")
+
+    def _mint_defaults(self, cluster_dir: Path) -> Iterator[Finding]:
+        try:
+            load_mint_defaults(cluster_dir)
+        except ConfigFileError as exc:
+            self.extra += exc.problems
+            yield ("cluster_dir",), (f"{cluster_dir / MINT_DEFAULTS_FILE} has "
+                                     f"{len(exc.problems)} problem(s), listed with their own "
+                                     "lines")
 
     def _policy(self, path: Path) -> Iterator[Finding]:
         try:

@@ -68,6 +68,7 @@ class ErrorCode(IntEnum):
     KEY_VERSION_CONFLICT = 325
     KEY_FILE_UNWRITABLE = 326
     KEY_FILE_PASSPHRASE = 327
+    SRV_LOOKUP_FAILED = 328
 
     # --- 400-499: entity state, CARBON interfaces, LITHIUM dispatch ---
     # TUNGSTEN state store

@@ -31,6 +31,7 @@ from mercury_rt.cli.passphrase import (
 )
 from mercury_rt.config import keyfiles
 from mercury_rt.config.mint_defaults import load_mint_defaults
+from mercury_rt.config.srv import lookup_srv_addresses, resolver_for
 from mercury_rt.core.identity import (
     AcceptedAlgorithm,
     ClusterId,
@@ -48,6 +49,7 @@ from mercury_rt.core.identity import (
     dump_eid,
     eid_from_text,
     eid_to_text,
+    format_endpoint,
     issue_cluster_id,
     master_from_phrase,
     mint_eid,
@@ -81,6 +83,13 @@ NO_ADDRESSES_OPTION = click.option(
     "--no-addresses", is_flag=True,
     help="Publish a cluster ID listing no server (nobody can reach the cluster until "
          "`cluster set-addresses`); needed to run without --address.")
+FROM_SRV_OPTION = click.option(
+    "--from-srv", metavar="DOMAIN",
+    help="Take the server list from DNS: the SRV records _mercury._udp.DOMAIN (or a full "
+         "_service._proto name) and their targets' A/AAAA records.")
+NAMESERVER_OPTION = click.option(
+    "--nameserver", metavar="HOST[:PORT]",
+    help="With --from-srv: ask this DNS server only (e.g. the zone's primary).")
 ENCRYPT_OPTION = click.option(
     "--encrypt-master", is_flag=True,
     help="Encrypt master.key with a passphrase (implied by --passphrase-file).")
@@ -93,8 +102,9 @@ def _parse_addresses(texts: tuple[str, ...], no_addresses: bool) -> list[ServerA
         raise click.UsageError(
             "no --address given: the cluster ID would list no server, so no EID minted "
             "under it could be reached. Give each public node as --address "
-            "HOST:PORT/PRIO/WEIGHT, or pass --no-addresses to publish an empty list on "
-            "purpose (then `mercury-rt cluster set-addresses` later)")
+            "HOST:PORT/PRIO/WEIGHT (or read them from DNS with --from-srv DOMAIN), or "
+            "pass --no-addresses to publish an empty list on purpose (then "
+            "`mercury-rt cluster set-addresses` later)")
     if texts and no_addresses:
         raise click.UsageError("--no-addresses contradicts --address; give one or the other")
     return [ServerAddress.parse(text) for text in texts]
@@ -106,10 +116,26 @@ def _append_version(directory: Path, history: list[ClusterId], new: ClusterId) -
     click.echo(cluster_id_to_text(new))
 
 
-def _check_new(directory: Path, addresses: tuple[str, ...],
-               no_addresses: bool) -> list[ServerAddress]:
-    """The parsed addresses, once sure that a cluster may be created in `directory`."""
-    parsed = _parse_addresses(addresses, no_addresses)
+def _server_list(texts: tuple[str, ...], no_addresses: bool, from_srv: str | None,
+                 nameserver: str | None) -> list[ServerAddress]:
+    """The addresses given, or read from DNS SRV records (printed, for the operator to check
+    before the signed list reaches the nodes)."""
+    if from_srv is None:
+        return _parse_addresses(texts, no_addresses)
+    if texts or no_addresses:
+        raise click.UsageError("--from-srv replaces --address and --no-addresses; give one")
+    try:
+        resolver = resolver_for(nameserver)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--nameserver") from None
+    found = lookup_srv_addresses(from_srv, resolver)
+    for address in found:
+        click.echo(f"from DNS: {format_endpoint(address)}/{address.priority}/{address.weight}")
+    return found
+
+
+def _check_new(directory: Path, parsed: list[ServerAddress]) -> list[ServerAddress]:
+    """The addresses, once sure that a cluster may be created in `directory`."""
     if (directory / keyfiles.MASTER_FILE).exists() or \
             (directory / keyfiles.CLUSTER_IDS_FILE).exists():
         raise click.ClickException(f"{directory} already holds a cluster; use another --dir")
@@ -145,16 +171,19 @@ def cluster_group() -> None:
 @click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT",
               help="Inter-cluster server address; repeat. IPv6 in [brackets].")
 @NO_ADDRESSES_OPTION
+@FROM_SRV_OPTION
+@NAMESERVER_OPTION
 @ENCRYPT_OPTION
 @PASSPHRASE_FILE_OPTION
 @_friendly
 def cluster_new(directory: Path, seed_phrase_out: Path | None, addresses: tuple[str, ...],
-                no_addresses: bool, encrypt_master: bool, passphrase_file: Path | None) -> None:
+                no_addresses: bool, from_srv: str | None, nameserver: str | None,
+                encrypt_master: bool, passphrase_file: Path | None) -> None:
     """Generate a cluster from fresh seed words (the words restore it later)."""
     if seed_phrase_out is not None and seed_phrase_out.exists():
         raise click.ClickException(f"{seed_phrase_out} already exists; refusing to overwrite "
                                    "what may be another cluster's seed words")
-    parsed = _check_new(directory, addresses, no_addresses)
+    parsed = _check_new(directory, _server_list(addresses, no_addresses, from_srv, nameserver))
     secret = passphrase_to_set(passphrase_file, encrypt_master)
     phrase = new_phrase(os.urandom(32))
     if seed_phrase_out is not None:  # the words first: keys without their words are a loss
@@ -177,14 +206,17 @@ def cluster_new(directory: Path, seed_phrase_out: Path | None, addresses: tuple[
 @click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT",
               help="Inter-cluster server address of the restored version; repeat.")
 @NO_ADDRESSES_OPTION
+@FROM_SRV_OPTION
+@NAMESERVER_OPTION
 @ENCRYPT_OPTION
 @PASSPHRASE_FILE_OPTION
 @_friendly
 def cluster_restore(directory: Path, words_file: Path | None, version: int,
-                    addresses: tuple[str, ...], no_addresses: bool, encrypt_master: bool,
+                    addresses: tuple[str, ...], no_addresses: bool, from_srv: str | None,
+                    nameserver: str | None, encrypt_master: bool,
                     passphrase_file: Path | None) -> None:
     """Rebuild a cluster's keys from its seed words (same master, same EIDs)."""
-    parsed = _check_new(directory, addresses, no_addresses)
+    parsed = _check_new(directory, _server_list(addresses, no_addresses, from_srv, nameserver))
     if words_file is not None:
         text = keyfiles.read_secret(words_file).decode("utf-8", "replace")
     else:
@@ -225,11 +257,13 @@ def cluster_encrypt_master(directory: Path, passphrase_file: Path | None) -> Non
 @DIR_OPTION
 @click.argument("addresses", nargs=-1, metavar="HOST:PORT/PRIO/WEIGHT...")
 @NO_ADDRESSES_OPTION
+@FROM_SRV_OPTION
+@NAMESERVER_OPTION
 @_friendly
-def cluster_set_addresses(directory: Path, addresses: tuple[str, ...],
-                          no_addresses: bool) -> None:
+def cluster_set_addresses(directory: Path, addresses: tuple[str, ...], no_addresses: bool,
+                          from_srv: str | None, nameserver: str | None) -> None:
     """Publish a new server list (needs only cluster.key); bumps the version."""
-    parsed = _parse_addresses(addresses, no_addresses)
+    parsed = _server_list(addresses, no_addresses, from_srv, nameserver)
     key, _ = keyfiles.load_cluster_key(directory)
     history = keyfiles.load_cluster_ids(directory)
     _append_version(directory, history, change_addresses(history[-1], key, parsed))

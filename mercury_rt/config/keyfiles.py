@@ -5,6 +5,7 @@ A cluster directory holds:
                     and may be encrypted with a passphrase (mercury_rt.config.sealed_master)
   cluster.key       the current cluster private key and the version that introduced it
   cluster-ids.cbor  every cluster-ID version issued, oldest first (public)
+  mint-defaults.yaml  optional, public: the cluster's EID mint defaults (config.mint_defaults)
 Secret files are created 0600 (atomically, via a temporary file and rename) and refused
 when group or others can read them, with the chmod to run, because a world-readable
 master key is a compromised cluster.

@@ -75,7 +75,7 @@ def bench_config(tmp: Path) -> None:
     conf = tmp / "conf"
     shutil.copytree(ROOT / "conf", conf, ignore=shutil.ignore_patterns("cluster", "state"))
     result = CliRunner().invoke(cli, ["cluster", "new", "--dir",
-                                      str(conf / "example-cluster" / "cluster")])
+                                      str(conf / "example-cluster" / "cluster"), "--no-addresses"])
     assert result.exit_code == 0, result.output
     path = conf / "example-cluster" / "node-a.yaml"
     loads = 50

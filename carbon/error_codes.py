@@ -67,6 +67,8 @@ class ErrorCode(IntEnum):
     CLUSTER_ID_UNSIGNED = 324
     KEY_VERSION_CONFLICT = 325
     KEY_FILE_UNWRITABLE = 326
+    KEY_FILE_PASSPHRASE = 327
+    SRV_LOOKUP_FAILED = 328
 
     # --- 400-499: entity state, CARBON interfaces, LITHIUM dispatch ---
     # TUNGSTEN state store

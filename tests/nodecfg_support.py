@@ -15,8 +15,9 @@ def run(*args: str) -> Result:
 
 
 def make_cluster(directory: Path, *addresses: str) -> Path:
-    """`mercury-rt cluster new --dir directory`, as an operator would run it."""
-    flags = [item for a in addresses for item in ("--address", a)]
+    """`mercury-rt cluster new --dir directory`, as an operator would run it (with
+    `--no-addresses` when none are given)."""
+    flags = [item for a in addresses for item in ("--address", a)] or ["--no-addresses"]
     result = run("cluster", "new", "--dir", str(directory), *flags)
     assert result.exit_code == 0, result.output
     return directory

@@ -49,7 +49,7 @@ from mercury_rt.core.gate import (
     PaymentStamp,
     SpentStampStore,
 )
-from mercury_rt.core.identity import ClusterId, Eid, mint_eid
+from mercury_rt.core.identity import ClusterId, Eid, MintDefaults, mint_eid
 from mercury_rt.core.membership import NodeIdentity
 from mercury_rt.core.node import (
     CallPlanner,
@@ -127,6 +127,8 @@ class NodeSpec:
     again from the same config in the same process can then open it again."""
     admin: AdminSettings | None = None
     """Serve the admin interface (/metrics, /healthz, /readyz, /status) here, if set."""
+    mint_defaults: MintDefaults = field(default_factory=MintDefaults)
+    """The cluster's EID form (the cluster directory's mint-defaults.yaml) for `eid_for`."""
 
 
 class NodeRuntime:
@@ -272,12 +274,13 @@ class NodeRuntime:
         self.core.record_move(local, new_eid, int(time.time()), self.spec.cluster_key)
 
     def eid_for(self, local: bytes, persona: Persona | None = None) -> bytes:
-        """This node's (cached) full-keys EID for a local entity."""
+        """This node's (cached) EID for a local entity, in the cluster's mint defaults' form
+        (full keys unless the cluster directory's mint-defaults.yaml says otherwise)."""
         key = (local, persona)
         eid = self._eids.get(key)
         if eid is None:
             eid = mint_eid(self.spec.cluster_key, self.core.state.cluster_id, local,
-                           persona=persona).encode()
+                           persona=persona, defaults=self.spec.mint_defaults).encode()
             if len(self._eids) >= EID_CACHE_LIMIT:  # personas may come from call payloads:
                 self._eids.clear()  # never let them grow the cache without bound
             self._eids[key] = eid

@@ -23,7 +23,15 @@ from carbon.cbor import CodecError, Value
 from carbon.error_codes import MercuryError
 from carbon.principal import Persona
 from carbon.symbols import Symbol
+from mercury_rt.cli.passphrase import (
+    PASSPHRASE_FILE_OPTION,
+    load_master_asking,
+    passphrase,
+    passphrase_to_set,
+)
 from mercury_rt.config import keyfiles
+from mercury_rt.config.mint_defaults import load_mint_defaults
+from mercury_rt.config.srv import lookup_srv_addresses, resolver_for
 from mercury_rt.core.identity import (
     AcceptedAlgorithm,
     ClusterId,
@@ -41,6 +49,7 @@ from mercury_rt.core.identity import (
     dump_eid,
     eid_from_text,
     eid_to_text,
+    format_endpoint,
     issue_cluster_id,
     master_from_phrase,
     mint_eid,
@@ -70,7 +79,34 @@ def _friendly(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _parse_addresses(texts: tuple[str, ...]) -> list[ServerAddress]:
+NO_ADDRESSES_OPTION = click.option(
+    "--no-addresses", is_flag=True,
+    help="Publish a cluster ID listing no server (nobody can reach the cluster until "
+         "`cluster set-addresses`); needed to run without --address.")
+FROM_SRV_OPTION = click.option(
+    "--from-srv", metavar="DOMAIN",
+    help="Take the server list from DNS: the SRV records _mercury._udp.DOMAIN (or a full "
+         "_service._proto name) and their targets' A/AAAA records.")
+NAMESERVER_OPTION = click.option(
+    "--nameserver", metavar="HOST[:PORT]",
+    help="With --from-srv: ask this DNS server only (e.g. the zone's primary).")
+ENCRYPT_OPTION = click.option(
+    "--encrypt-master", is_flag=True,
+    help="Encrypt master.key with a passphrase (implied by --passphrase-file).")
+
+
+def _parse_addresses(texts: tuple[str, ...], no_addresses: bool) -> list[ServerAddress]:
+    """The server list; an empty one only when asked for, since a cluster ID without
+    addresses makes every EID minted under it unreachable."""
+    if not texts and not no_addresses:
+        raise click.UsageError(
+            "no --address given: the cluster ID would list no server, so no EID minted "
+            "under it could be reached. Give each public node as --address "
+            "HOST:PORT/PRIO/WEIGHT (or read them from DNS with --from-srv DOMAIN), or "
+            "pass --no-addresses to publish an empty list on purpose (then "
+            "`mercury-rt cluster set-addresses` later)")
+    if texts and no_addresses:
+        raise click.UsageError("--no-addresses contradicts --address; give one or the other")
     return [ServerAddress.parse(text) for text in texts]
 
 
@@ -80,26 +116,46 @@ def _append_version(directory: Path, history: list[ClusterId], new: ClusterId) -
     click.echo(cluster_id_to_text(new))
 
 
-def _check_new(directory: Path, addresses: tuple[str, ...]) -> list[ServerAddress]:
-    """The parsed addresses, once sure that a cluster may be created in `directory`."""
-    parsed = _parse_addresses(addresses)
+def _server_list(texts: tuple[str, ...], no_addresses: bool, from_srv: str | None,
+                 nameserver: str | None) -> list[ServerAddress]:
+    """The addresses given, or read from DNS SRV records (printed, for the operator to check
+    before the signed list reaches the nodes)."""
+    if from_srv is None:
+        return _parse_addresses(texts, no_addresses)
+    if texts or no_addresses:
+        raise click.UsageError("--from-srv replaces --address and --no-addresses; give one")
+    try:
+        resolver = resolver_for(nameserver)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--nameserver") from None
+    found = lookup_srv_addresses(from_srv, resolver)
+    for address in found:
+        click.echo(f"from DNS: {format_endpoint(address)}/{address.priority}/{address.weight}")
+    return found
+
+
+def _check_new(directory: Path, parsed: list[ServerAddress]) -> list[ServerAddress]:
+    """The addresses, once sure that a cluster may be created in `directory`."""
     if (directory / keyfiles.MASTER_FILE).exists() or \
             (directory / keyfiles.CLUSTER_IDS_FILE).exists():
         raise click.ClickException(f"{directory} already holds a cluster; use another --dir")
     return parsed
 
 
-def _create(directory: Path, phrase: str, version: int, parsed: list[ServerAddress]) -> ClusterId:
+def _create(directory: Path, phrase: str, version: int, parsed: list[ServerAddress],
+            secret: bytes | None) -> ClusterId:
     master = master_from_phrase(phrase)
     cluster_key = master.cluster_key(version)
     cid = issue_cluster_id(master.signing_key(), cluster_key, parsed, version, version)
     directory.mkdir(parents=True, exist_ok=True)
-    keyfiles.save_master(directory, master)
+    keyfiles.save_master(directory, master, secret)
     keyfiles.save_cluster_key(directory, cluster_key, version)
     keyfiles.save_cluster_ids(directory, [cid])
     click.echo(f"cluster master hash: {cid.master_hash.hex()}")
     click.echo(f"cluster ID version {cid.version}:")
     click.echo(cluster_id_to_text(cid))
+    if secret is not None:
+        click.echo("master.key is encrypted: keep the passphrase apart from the file")
     return cid
 
 
@@ -114,18 +170,25 @@ def cluster_group() -> None:
               help="Write the 24 recovery words to this file (mode 0600) instead of stdout.")
 @click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT",
               help="Inter-cluster server address; repeat. IPv6 in [brackets].")
+@NO_ADDRESSES_OPTION
+@FROM_SRV_OPTION
+@NAMESERVER_OPTION
+@ENCRYPT_OPTION
+@PASSPHRASE_FILE_OPTION
 @_friendly
-def cluster_new(directory: Path, seed_phrase_out: Path | None,
-                addresses: tuple[str, ...]) -> None:
+def cluster_new(directory: Path, seed_phrase_out: Path | None, addresses: tuple[str, ...],
+                no_addresses: bool, from_srv: str | None, nameserver: str | None,
+                encrypt_master: bool, passphrase_file: Path | None) -> None:
     """Generate a cluster from fresh seed words (the words restore it later)."""
     if seed_phrase_out is not None and seed_phrase_out.exists():
         raise click.ClickException(f"{seed_phrase_out} already exists; refusing to overwrite "
                                    "what may be another cluster's seed words")
-    parsed = _check_new(directory, addresses)
+    parsed = _check_new(directory, _server_list(addresses, no_addresses, from_srv, nameserver))
+    secret = passphrase_to_set(passphrase_file, encrypt_master)
     phrase = new_phrase(os.urandom(32))
     if seed_phrase_out is not None:  # the words first: keys without their words are a loss
         keyfiles.write_secret(seed_phrase_out, (phrase + "\n").encode())
-    _create(directory, phrase, 1, parsed)
+    _create(directory, phrase, 1, parsed, secret)
     if seed_phrase_out is not None:
         click.echo(f"seed phrase written to {seed_phrase_out} (mode 0600); store it offline")
     else:
@@ -140,24 +203,35 @@ def cluster_new(directory: Path, seed_phrase_out: Path | None,
 @click.option("--version", "version", type=click.IntRange(1, 2**31 - 1), default=1,
               show_default=True,
               help="Cluster-ID version to publish; above every version already published.")
-@click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT")
+@click.option("--address", "addresses", multiple=True, metavar="HOST:PORT/PRIO/WEIGHT",
+              help="Inter-cluster server address of the restored version; repeat.")
+@NO_ADDRESSES_OPTION
+@FROM_SRV_OPTION
+@NAMESERVER_OPTION
+@ENCRYPT_OPTION
+@PASSPHRASE_FILE_OPTION
 @_friendly
 def cluster_restore(directory: Path, words_file: Path | None, version: int,
-                    addresses: tuple[str, ...]) -> None:
+                    addresses: tuple[str, ...], no_addresses: bool, from_srv: str | None,
+                    nameserver: str | None, encrypt_master: bool,
+                    passphrase_file: Path | None) -> None:
     """Rebuild a cluster's keys from its seed words (same master, same EIDs)."""
+    parsed = _check_new(directory, _server_list(addresses, no_addresses, from_srv, nameserver))
     if words_file is not None:
         text = keyfiles.read_secret(words_file).decode("utf-8", "replace")
     else:
         text = sys.stdin.read(4096)
-    _create(directory, text, version, _check_new(directory, addresses))
+    _create(directory, text, version, parsed, passphrase_to_set(passphrase_file,
+                                                                encrypt_master))
 
 
 @cluster_group.command("rotate-key")
 @DIR_OPTION
+@PASSPHRASE_FILE_OPTION
 @_friendly
-def cluster_rotate_key(directory: Path) -> None:
+def cluster_rotate_key(directory: Path, passphrase_file: Path | None) -> None:
     """Replace the cluster key (needs master.key); bumps the cluster-ID version."""
-    master = keyfiles.load_master(directory)
+    master = load_master_asking(directory, passphrase_file)
     history = keyfiles.load_cluster_ids(directory)
     current = history[-1]
     new_key = master.cluster_key(current.version + 1)
@@ -166,13 +240,30 @@ def cluster_rotate_key(directory: Path) -> None:
     _append_version(directory, history, new)
 
 
+@cluster_group.command("encrypt-master")
+@DIR_OPTION
+@PASSPHRASE_FILE_OPTION
+@_friendly
+def cluster_encrypt_master(directory: Path, passphrase_file: Path | None) -> None:
+    """Encrypt an existing unencrypted master.key with a passphrase, in place."""
+    if keyfiles.master_is_encrypted(directory):
+        raise click.ClickException(f"{directory / keyfiles.MASTER_FILE} is already encrypted")
+    master = keyfiles.load_master(directory)
+    keyfiles.save_master(directory, master, passphrase(passphrase_file, confirm=True))
+    click.echo(f"{directory / keyfiles.MASTER_FILE}: encrypted (mode 0600)")
+
+
 @cluster_group.command("set-addresses")
 @DIR_OPTION
 @click.argument("addresses", nargs=-1, metavar="HOST:PORT/PRIO/WEIGHT...")
+@NO_ADDRESSES_OPTION
+@FROM_SRV_OPTION
+@NAMESERVER_OPTION
 @_friendly
-def cluster_set_addresses(directory: Path, addresses: tuple[str, ...]) -> None:
+def cluster_set_addresses(directory: Path, addresses: tuple[str, ...], no_addresses: bool,
+                          from_srv: str | None, nameserver: str | None) -> None:
     """Publish a new server list (needs only cluster.key); bumps the version."""
-    parsed = _parse_addresses(addresses)
+    parsed = _server_list(addresses, no_addresses, from_srv, nameserver)
     key, _ = keyfiles.load_cluster_key(directory)
     history = keyfiles.load_cluster_ids(directory)
     _append_version(directory, history, change_addresses(history[-1], key, parsed))
@@ -225,16 +316,25 @@ def _hint(text: str) -> OperationHint:
 @click.option("--persona", help="Persona class symbol, e.g. /acme/personas/work.")
 @click.option("--persona-params", help="Persona parameters as JSON.")
 @click.option("--hashes-only", is_flag=True, help="Carry key hashes instead of full keys.")
+@click.option("--full-keys", is_flag=True,
+              help="Carry full keys even if the cluster's mint defaults say hashes.")
 @click.option("--no-cert", is_flag=True, help="Leave out the master certificate.")
+@click.option("--no-hints", is_flag=True,
+              help="Leave out the hints and algorithms of the cluster's mint defaults.")
 @click.option("--hint", "hints", multiple=True, metavar="EP:OP:CLASS:BITS",
               help="Operation hint (endpoint, operation, transit class, hashcash bits).")
 @click.option("--algorithm", "algorithms", multiple=True, metavar="ID:CLEARANCE",
               help="Accepted encryption algorithm and its clearance (required with --hint).")
 @_friendly
 def eid_mint(*, directory: Path, local: str, persona: str | None, persona_params: str | None,
-             hashes_only: bool, no_cert: bool, hints: tuple[str, ...],
-             algorithms: tuple[str, ...]) -> None:
-    """Mint an EID for the cluster-local name LOCAL under the current cluster ID."""
+             hashes_only: bool, full_keys: bool, no_cert: bool, no_hints: bool,
+             hints: tuple[str, ...], algorithms: tuple[str, ...]) -> None:
+    """Mint an EID for the cluster-local name LOCAL under the current cluster ID, in the
+    form of the cluster's mint-defaults.yaml (if any) unless a flag says otherwise."""
+    if hashes_only and full_keys:
+        raise click.UsageError("--hashes-only contradicts --full-keys")
+    if no_hints and (hints or algorithms):
+        raise click.UsageError("--no-hints contradicts --hint / --algorithm")
     key, _ = keyfiles.load_cluster_key(directory)
     current = keyfiles.load_cluster_ids(directory)[-1]
     eid = mint_eid(
@@ -242,8 +342,16 @@ def eid_mint(*, directory: Path, local: str, persona: str | None, persona_params
         hints=[_hint(h) for h in hints] or None,
         algorithms=[AcceptedAlgorithm(*_numbers(a, 2, "ID:CLEARANCE"))
                     for a in algorithms] or None,
-        options=MintOptions(full_keys=not hashes_only, include_cert=False if no_cert else None))
+        options=MintOptions(full_keys=_choice(full_keys, hashes_only),
+                            include_cert=False if no_cert else None,
+                            include_hints=False if no_hints else None),
+        defaults=load_mint_defaults(directory))
     click.echo(eid_to_text(eid))
+
+
+def _choice(yes: bool, no: bool) -> bool | None:
+    """A flag pair's answer, or None to leave it to the cluster's mint defaults."""
+    return True if yes else False if no else None
 
 
 @eid_group.command("show")

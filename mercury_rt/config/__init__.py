@@ -10,6 +10,9 @@ core never imports it. Every rule about a node's files lives here:
   build     from a loaded config to a NodeSpec: keys, state store, policy, apps
   keyfiles  the only module that reads or writes key files (master.key, cluster.key,
             cluster-ids.cbor), with their permissions
+  sealed_master  a passphrase-encrypted master.key (scrypt, encrypted PKCS#8)
+  mint_defaults  the cluster directory's mint-defaults.yaml: the form of the cluster's EIDs
+  srv       a server list from DNS SRV records (dnspython), for the cluster CLI verbs
   stores    tungsten's durable stores adapted to the core's store protocols
 The dependencies point one way: node <- checks <- load, and build uses node, keyfiles and
 stores; nothing here imports `load` or `build` back.

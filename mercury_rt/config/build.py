@@ -13,6 +13,7 @@ from mercury_rt.aio.node_runtime import NodeSpec
 from mercury_rt.apps import AppError, NodeApp, load_apps
 from mercury_rt.config import keyfiles
 from mercury_rt.config.admin import admin_settings
+from mercury_rt.config.mint_defaults import load_mint_defaults
 from mercury_rt.config.node import NodeConfig
 from mercury_rt.config.stores import delivered_store, held_store, spent_store
 from mercury_rt.core.membership import PublicAddress
@@ -35,7 +36,7 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
     registry, specs = HandlerRegistry(), SpecRegistry()
     try:
         load_apps(config.apps, NodeApp(config.node_id, tuple(config.mirrors), registry, specs,
-                                       store))
+                                       store), config.app_paths)
     except AppError:
         store.close()  # the node will not start: release the LMDB environment
         raise
@@ -53,7 +54,8 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         delivered_settings=config.delivered.to_settings(), audit_file=config.log.audit_file,
         proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
         membership=MembershipSettings(public=_own_public(config)), owns_store=True,
-        admin=admin)
+        admin=admin,
+        mint_defaults=load_mint_defaults(config.cluster_dir))
 
 
 def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:

@@ -15,7 +15,8 @@ from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.apps import AppError, import_app
 from mercury_rt.config import keyfiles
 from mercury_rt.config.admin import admin_findings
-from mercury_rt.config.node import NodeConfig, PeerNode
+from mercury_rt.config.mint_defaults import MINT_DEFAULTS_FILE, load_mint_defaults
+from mercury_rt.config.node import NodeConfig, PeerNode, app_search_path
 from mercury_rt.core.identity import KeyRef, public_bytes
 from policy.load import load_policy
 from policy.yaml_source import ConfigFileError, Loc, Problem
@@ -35,7 +36,7 @@ class NodeConfigChecker:
     def check(self, config: NodeConfig) -> Iterator[Finding]:
         """Every cross-field and referenced-file problem of `config` (paths unresolved)."""
         findings = [*_node_list(config), *_self_entry(config), *_ports(config),
-                    *self._files(config), *_apps(config),
+                    *self._files(config), *self._apps(config),
                     *admin_findings(config.admin, self._at)]
         self.found_semantic = bool(findings)
         self.cluster_dir_only = all(loc == ("cluster_dir",) for loc, _ in findings)
@@ -56,6 +57,8 @@ class NodeConfigChecker:
         problem = cluster_dir_problem(self._at(config.cluster_dir))
         if problem is not None:
             yield ("cluster_dir",), problem
+        else:
+            yield from self._mint_defaults(self._at(config.cluster_dir))
         state = self._at(config.state_dir)
         if state.exists() and not state.is_dir():
             yield ("state_dir",), f"{state} exists and is not a directory"
@@ -67,6 +70,15 @@ class NodeConfigChecker:
                 yield ("log", "audit_file"), (f"directory {audit.parent} does not exist (only "
                                               "folders inside state_dir are created)")
 
+    def _mint_defaults(self, cluster_dir: Path) -> Iterator[Finding]:
+        try:
+            load_mint_defaults(cluster_dir)
+        except ConfigFileError as exc:
+            self.extra += exc.problems
+            yield ("cluster_dir",), (f"{cluster_dir / MINT_DEFAULTS_FILE} has "
+                                     f"{len(exc.problems)} problem(s), listed with their own "
+                                     "lines")
+
     def _policy(self, path: Path) -> Iterator[Finding]:
         try:
             load_policy(path)
@@ -76,20 +88,25 @@ class NodeConfigChecker:
                                 "listed with their own lines")
 
 
-def _apps(config: NodeConfig) -> Iterator[Finding]:
-    """Each app must import and have setup(app), as at start-up (setup itself runs there)."""
-    for i, name in enumerate(config.apps):
-        try:
-            import_app(name)
-        except AppError as exc:
-            yield ("apps", i), exc.message
+    def _apps(self, config: NodeConfig) -> Iterator[Finding]:
+        """Each app must import and have setup(app), as at start-up (setup runs there), from
+        the same search path: app_paths, then the config file's folder."""
+        for i, folder in enumerate(config.app_paths):
+            if not self._at(folder).is_dir():
+                yield ("app_paths", i), f"{self._at(folder)} is not a directory"
+        search = app_search_path(config.app_paths, self.base)
+        for i, name in enumerate(config.apps):
+            try:
+                import_app(name, search)
+            except AppError as exc:
+                yield ("apps", i), exc.message
 
 
 def cluster_dir_problem(directory: Path) -> str | None:
     """Why a node could not use `directory` as its cluster directory, or None if it can."""
     if not directory.is_dir():
         return (f"cluster directory {directory} does not exist; create it with "
-                f"`mercury-rt cluster new --dir {directory}`")
+                f"`mercury-rt cluster new --dir {directory} --address HOST:PORT/PRIO/WEIGHT`")
     try:
         current = keyfiles.load_cluster_ids(directory)[-1]
         key, key_version = keyfiles.load_cluster_key(directory)

@@ -1,9 +1,11 @@
 """Key files: the only module that reads or writes identity keys on disk.
 
 A cluster directory holds:
-  master.key        the master node (private key + SLIP-0010 chain code); may live offline
+  master.key        the master node (private key + SLIP-0010 chain code); may live offline,
+                    and may be encrypted with a passphrase (mercury_rt.config.sealed_master)
   cluster.key       the current cluster private key and the version that introduced it
   cluster-ids.cbor  every cluster-ID version issued, oldest first (public)
+  mint-defaults.yaml  optional, public: the cluster's EID mint defaults (config.mint_defaults)
 Secret files are created 0600 (atomically, via a temporary file and rename) and refused
 when group or others can read them, with the chmod to run, because a world-readable
 master key is a compromised cluster.
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from carbon import cbor
 from carbon.cbor import CodecError
 from carbon.error_codes import ErrorCode
+from mercury_rt.config.sealed_master import SEALED_KIND, seal, unseal
 from mercury_rt.core.identity import (
     ClusterId,
     IdentityError,
@@ -94,31 +97,47 @@ def _read(path: Path) -> bytes:
         raise KeyFileError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _load_record(path: Path, kind: str) -> dict[str, object]:
+def _load_record(path: Path, *kinds: str) -> dict[str, object]:
     try:
         record = cbor.loads(read_secret(path))
     except CodecError as exc:
         raise KeyFileError(f"{path}: not a key file ({exc.message})") from None
-    if type(record) is not dict or record.get("kind") != kind:
-        raise KeyFileError(f"{path}: not a {kind!r} file")
+    if type(record) is not dict or record.get("kind") not in kinds:
+        raise KeyFileError(f"{path}: not a {kinds[0]!r} file")
     return {str(k): v for k, v in record.items()}
 
 
-def save_master(directory: Path, master: MasterSecret) -> None:
-    """Write master.key (0600)."""
-    write_secret(directory / MASTER_FILE, cbor.dumps(
-        {"kind": _MASTER_KIND, "private": master.private, "chain_code": master.chain_code}))
+def save_master(directory: Path, master: MasterSecret, passphrase: bytes | None = None) -> None:
+    """Write master.key (0600), encrypted when a passphrase is given."""
+    record = ({"kind": _MASTER_KIND, "private": master.private, "chain_code": master.chain_code}
+              if passphrase is None else seal(master, passphrase))
+    write_secret(directory / MASTER_FILE, cbor.dumps(record))
 
 
-def load_master(directory: Path) -> MasterSecret:
-    """Read master.key (refused if not 0600-like)."""
+def master_is_encrypted(directory: Path) -> bool:
+    """Whether master.key needs a passphrase (so the CLI asks for one only then)."""
     path = directory / MASTER_FILE
-    record = _load_record(path, _MASTER_KIND)
-    private, chain_code = record.get("private"), record.get("chain_code")
-    if type(private) is not bytes or type(chain_code) is not bytes or len(chain_code) != 32:
+    return _load_record(path, _MASTER_KIND, SEALED_KIND)["kind"] == SEALED_KIND
+
+
+def load_master(directory: Path, passphrase: bytes | None = None) -> MasterSecret:
+    """Read master.key (refused if not 0600-like); an encrypted one needs `passphrase`
+    (327 KEY_FILE_PASSPHRASE when it is missing or wrong)."""
+    path = directory / MASTER_FILE
+    record = _load_record(path, _MASTER_KIND, SEALED_KIND)
+    if record["kind"] == SEALED_KIND:
+        if passphrase is None:
+            raise KeyFileError(f"{path} is encrypted; give its passphrase (--passphrase-file "
+                               "or MERCURY_PASSPHRASE)", ErrorCode.KEY_FILE_PASSPHRASE)
+        master = unseal(record, passphrase, str(path))
+    else:
+        private, chain_code = record.get("private"), record.get("chain_code")
+        if type(private) is not bytes or type(chain_code) is not bytes:
+            raise KeyFileError(f"{path}: damaged master key record")
+        master = MasterSecret(private, chain_code)
+    if len(master.chain_code) != 32:
         raise KeyFileError(f"{path}: damaged master key record")
     try:
-        master = MasterSecret(private, chain_code)
         master.signing_key()
     except IdentityError as exc:
         raise KeyFileError(f"{path}: {exc.message}") from None

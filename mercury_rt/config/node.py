@@ -253,6 +253,13 @@ class AdminConfig(_Strict):
 _MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 
+def app_search_path(app_paths: list[Path], base: Path) -> list[Path]:
+    """Where apps are looked for: each of `app_paths` (relative ones under `base`, the config
+    file's folder), then `base` itself, without repeats."""
+    folders = [p if p.is_absolute() else base / p for p in app_paths]
+    return list(dict.fromkeys([*folders, base]))
+
+
 class NodeConfig(_Strict):
     """One node's configuration file. Load with `load_node_config` (resolves paths)."""
 
@@ -271,6 +278,9 @@ class NodeConfig(_Strict):
     admin: AdminConfig = AdminConfig()
     apps: list[Annotated[str, Field(pattern=_MODULE_NAME)]] = []
     """Python modules with setup(app) serving this node's entities (mercury_rt.apps)."""
+    app_paths: Annotated[list[Path], Field(max_length=64)] = []
+    """Folders searched for `apps` (relative to the config file), before the config file's
+    own folder and the installed packages."""
 
     @property
     def self_peer(self) -> PeerNode:
@@ -295,7 +305,8 @@ class NodeConfig(_Strict):
         return frozenset(e for n in self.cluster.nodes for e in n.mirrors)
 
     def resolved(self, base: Path) -> NodeConfig:
-        """A copy whose relative paths are taken relative to `base` (the config's folder)."""
+        """A copy whose relative paths are taken relative to `base` (the config's folder);
+        `app_paths` becomes the whole app search path, ending with `base` itself."""
         def at(path: Path) -> Path:
             return path if path.is_absolute() else base / path
         log = self.log.model_copy(update={"audit_file": None if self.log.audit_file is None
@@ -305,4 +316,5 @@ class NodeConfig(_Strict):
         return self.model_copy(update={
             "cluster_dir": at(self.cluster_dir), "state_dir": at(self.state_dir),
             "policy": None if self.policy is None else at(self.policy), "log": log,
-            "admin": admin})
+            "admin": admin,
+            "app_paths": app_search_path(self.app_paths, base)})

@@ -57,11 +57,13 @@ def test_new_mint_show_verify_rotate(tmp_path: Path) -> None:
 def test_restore_from_words_gives_same_eids(tmp_path: Path) -> None:
     """Same words (stdin or file) -> same cluster -> byte-identical EIDs."""
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    assert run("cluster", "restore", "--dir", one, stdin=WORDS + "\n").exit_code == 0
+    restored = run("cluster", "restore", "--dir", one, "--no-addresses", stdin=WORDS + "\n")
+    assert restored.exit_code == 0
     words = tmp_path / "w"
     words.write_text(WORDS)
     words.chmod(0o600)
-    assert run("cluster", "restore", "--dir", two, "--words-file", str(words)).exit_code == 0
+    assert run("cluster", "restore", "--dir", two, "--no-addresses", "--words-file",
+               str(words)).exit_code == 0
     eid_one = last_line(run("eid", "mint", "--dir", one, "alice"))
     eid_two = last_line(run("eid", "mint", "--dir", two, "alice"))
     assert eid_one == eid_two
@@ -70,14 +72,15 @@ def test_restore_from_words_gives_same_eids(tmp_path: Path) -> None:
 def test_bad_inputs_exit_non_zero_with_clear_errors(tmp_path: Path) -> None:
     """Each bad input gives a coded error message and a non-zero status."""
     d = str(tmp_path / "c")
-    assert run("cluster", "new", "--dir", d).exit_code == 0
+    assert run("cluster", "new", "--dir", d, "--no-addresses").exit_code == 0
     bad_words = WORDS.rsplit(" ", 1)[0] + " abandon"
     text = last_line(run("eid", "mint", "--dir", d, "alice"))
     cases = [
-        (("cluster", "new", "--dir", d), "already holds a cluster"),
-        (("cluster", "new", "--dir", str(tmp_path / "n"), "--seed-phrase-out",
+        (("cluster", "new", "--dir", d, "--no-addresses"), "already holds a cluster"),
+        (("cluster", "new", "--dir", str(tmp_path / "n"), "--no-addresses", "--seed-phrase-out",
           str(tmp_path / "c" / "master.key")), "refusing to overwrite"),
-        (("cluster", "restore", "--dir", str(tmp_path / "r")), "BAD_SEED_PHRASE"),
+        (("cluster", "restore", "--dir", str(tmp_path / "r"), "--no-addresses"),
+         "BAD_SEED_PHRASE"),
         (("cluster", "set-addresses", "--dir", d, "1.2.3.4:80"), "BAD_SERVER_ADDRESS"),
         (("cluster", "set-addresses", "--dir", d, "::1:80/1/1"), "brackets"),
         (("cluster", "rotate-key", "--dir", str(tmp_path / "none")), "KEY_FILE_MISSING"),
@@ -99,7 +102,7 @@ def test_bad_inputs_exit_non_zero_with_clear_errors(tmp_path: Path) -> None:
 def test_world_readable_master_key_refused(tmp_path: Path) -> None:
     """rotate-key refuses a master key others can read, naming the chmod."""
     d = tmp_path / "c"
-    assert run("cluster", "new", "--dir", str(d)).exit_code == 0
+    assert run("cluster", "new", "--dir", str(d), "--no-addresses").exit_code == 0
     (d / "master.key").chmod(0o644)
     result = run("cluster", "rotate-key", "--dir", str(d))
     assert result.exit_code == 1 and f"chmod 600 {d / 'master.key'}" in result.output
@@ -113,20 +116,23 @@ def test_new_cluster_is_not_created_when_its_words_cannot_be_written(tmp_path: P
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     words = blocker / "words.txt"
-    failed = run("cluster", "new", "--dir", str(d), "--seed-phrase-out", str(words))
+    failed = run("cluster", "new", "--dir", str(d), "--no-addresses", "--seed-phrase-out",
+                 str(words))
     assert failed.exit_code == 1
     assert f"error 326 KEY_FILE_UNWRITABLE: {words}: cannot write" in failed.output
     assert ".tmp" not in failed.output
     assert not (d / "master.key").exists()
     blocker.unlink()
-    retried = run("cluster", "new", "--dir", str(d), "--seed-phrase-out", str(words))
+    retried = run("cluster", "new", "--dir", str(d), "--no-addresses", "--seed-phrase-out",
+                  str(words))
     assert retried.exit_code == 0, retried.output
     assert len(words.read_text().split()) == 24
 
 
 def test_seed_words_go_into_a_directory_created_for_them(tmp_path: Path) -> None:
     words = tmp_path / "missing" / "deeper" / "words.txt"
-    result = run("cluster", "new", "--dir", str(tmp_path / "c"), "--seed-phrase-out",
+    result = run("cluster", "new", "--dir", str(tmp_path / "c"), "--no-addresses",
+                 "--seed-phrase-out",
                  str(words))
     assert result.exit_code == 0, result.output
     assert len(words.read_text().split()) == 24
@@ -137,6 +143,6 @@ def test_seed_words_go_into_a_directory_created_for_them(tmp_path: Path) -> None
 def test_hint_numbers_must_be_plain_digits(tmp_path: Path) -> None:
     """A superscript digit passes str.isdigit but not int(): a usage error, not a crash."""
     d = str(tmp_path / "c")
-    assert run("cluster", "new", "--dir", d).exit_code == 0
+    assert run("cluster", "new", "--dir", d, "--no-addresses").exit_code == 0
     result = run("eid", "mint", "--dir", d, "x", "--hint", "\u00b2:1:2:3", "--algorithm", "1:2")
     assert result.exit_code == 2 and "EP:OP:CLASS:BITS" in result.output

@@ -12,7 +12,8 @@ GUIDE = Path(__file__).resolve().parents[3] / "docs" / "developer-guide.md"
 
 
 def test_developer_guide_example_runs() -> None:
-    """Declare, implement, attach and invoke exactly as the guide shows."""
+    """Declare, implement, attach and invoke exactly as the guide's first example shows
+    (the walk-through's blocks are files of an app: tests/net/test_developer_walkthrough.py)."""
     blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S)
     assert blocks, "the guide's first example is the one copied into the README"
     namespace: dict[str, object] = {}

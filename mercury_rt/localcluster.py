@@ -6,7 +6,7 @@ its own loopback address, so several nodes look like several hosts. Every node
 serves the demo app's interface `/demo/echo/v1` (mercury_rt.apps.echo) for its entities:
 op 1 `echo` (text -> text), op 2 `whoami` (-> node id), so a caller can see which node
 answered (failover, redirects), and op 3 `note` (one-way text), which the node appends to
-`LocalCluster.notes[node_id]`.
+`LocalCluster.notes[node_id]`. A plan naming `apps` serves those instead.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from carbon.protocol_spec import SpecRegistry
 from lithium import HandlerRegistry
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
-from mercury_rt.apps import NodeApp
+from mercury_rt.apps import NodeApp, load_apps
 from mercury_rt.apps.echo import ECHO, HANDLERS, register
 from mercury_rt.config import OPEN_POLICY
 from mercury_rt.core.gate import MemorySpentStore
@@ -60,6 +60,9 @@ class ClusterPlan:
     policy: str = OPEN_POLICY
     record_state: bool = False
     """Whether the demo handlers record each echo and note in the entity's state."""
+    apps: tuple[str, ...] = ()
+    """App modules (`setup(app)`, mercury_rt.apps) every node loads instead of the built-in
+    echo handlers, e.g. the developer's own for `mercury-rt dev`."""
 
 
 @dataclass
@@ -159,9 +162,12 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
           intra: dict[bytes, tuple[str, int]], policy: Policy, transport: TransportConfig,
           seed: int | None, notes: list[str]) -> NodeSpec:
     store, specs, registry = MemoryStore(), SpecRegistry(), HandlerRegistry()
-    register(registry, node.node_id, notes.append, record=plan.record_state)
-    NodeApp(node.node_id, node.mirrors, registry, specs, store).attach_to_mirrors(
-        ECHO, endpoint=1, handlers=HANDLERS)
+    app = NodeApp(node.node_id, node.mirrors, registry, specs, store)
+    if plan.apps:
+        load_apps(list(plan.apps), app)
+    else:
+        register(registry, node.node_id, notes.append, record=plan.record_state)
+        app.attach_to_mirrors(ECHO, endpoint=1, handlers=HANDLERS)
     own_view = replace(view, local_node=node.node_id.encode())
     return NodeSpec(node.node_id.encode(), cluster_key, [cluster_id], node.host, ports[0],
                     ports[1], plan.routing, own_view, intra, policy, store, registry, specs,

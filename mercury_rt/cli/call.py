@@ -34,7 +34,7 @@ from carbon.typed_input import PlainInputError
 from carbon.types import ANY, NULL, OptionalOf
 from mercury_rt.aio.loop import run
 from mercury_rt.aio.node_runtime import NodeCallError
-from mercury_rt.cli.devstate import DevState, dev_dir, read_state
+from mercury_rt.cli.devstate import DevState, dev_dir, read_state, read_states
 from mercury_rt.client import (
     CLIENT_ENTITY,
     Client,
@@ -107,10 +107,10 @@ def parse_payload(text: str | None) -> Any:
         raise InputError(f"payload is neither JSON nor YAML{where}: {problem}") from None
 
 
-def known_nodes(identity: Identity, dev: DevState | None) -> dict[Addr, str]:
+def known_nodes(identity: Identity, devs: list[DevState]) -> dict[Addr, str]:
     """Node ids by inter- and intra-cluster address, to say which node answered."""
     found: dict[Addr, str] = {}
-    if dev is not None:
+    for dev in devs:
         for node_id, text in dev.nodes.items():
             host, _, port = text.rpartition(":")
             found[(host, int(port))] = node_id
@@ -123,11 +123,12 @@ def known_nodes(identity: Identity, dev: DevState | None) -> dict[Addr, str]:
     return found
 
 
-async def resolve_target(client: Client, request: Request) -> tuple[bytes, DevState | None]:
+async def resolve_target(client: Client, request: Request) -> tuple[bytes, list[DevState]]:
     """EID bytes of TARGET: `meid1` text decoded, or a name resolved by its cluster's
-    naming entity (`--naming`, else the dev state file of that cluster label)."""
+    naming entity (`--naming`, else the dev state file of that cluster label); with the
+    dev states that may name the node that answers."""
     if "@" not in request.target:
-        return eid_from_text(request.target), None
+        return eid_from_text(request.target), read_states(request.dev)
     cluster = request.target.rpartition("@")[2]
     dev = read_state(request.dev, cluster) if cluster else None
     naming = request.naming or (dev.naming if dev is not None else None)
@@ -137,7 +138,7 @@ async def resolve_target(client: Client, request: Request) -> tuple[bytes, DevSt
                          f"looked for in {request.dev})", ErrorCode.NAME_NOT_FOUND)
     eid = await client.node.resolve_name(request.target, eid_from_text(naming),
                                          caller=client.caller, timeout=request.timeout)
-    return eid, dev
+    return eid, [] if dev is None else [dev]
 
 
 async def perform(identity: Identity, request: Request) -> tuple[Prepared, Outcome, str]:
@@ -146,7 +147,7 @@ async def perform(identity: Identity, request: Request) -> tuple[Prepared, Outco
                     else throwaway_client(identity.host))
     client.timeout = request.timeout
     try:
-        target, dev = await resolve_target(client, request)
+        target, devs = await resolve_target(client, request)
         prepared = await client.prepare(target, request.where, request.op)
         kind = prepared.operation.kind
         if request.one_way and kind is not OperationKind.MESSAGE:
@@ -156,7 +157,7 @@ async def perform(identity: Identity, request: Request) -> tuple[Prepared, Outco
             raise ClientError(f"{prepared.operation.name} opens a connection, which a "
                               "one-shot call cannot hold", ErrorCode.UNKNOWN_OPERATION)
         outcome = await _invoke(client, prepared, request)
-        return prepared, outcome, _who(outcome.answered_by, known_nodes(identity, dev))
+        return prepared, outcome, _who(outcome.answered_by, known_nodes(identity, devs))
     finally:
         await client.close()
 

@@ -20,6 +20,7 @@ from carbon.error_codes import ErrorCode, MercuryError
 
 DEV_DIR_ENV = "MERCURY_RT_DEV_DIR"
 MAX_STATE_BYTES = 1 << 20
+MAX_STATES = 32
 
 
 class DevStateError(MercuryError):
@@ -77,6 +78,21 @@ def read_state(directory: Path, cluster: str) -> DevState | None:
     except (ValueError, TypeError, KeyError) as exc:
         raise DevStateError(f"{path}: not a dev state file ({exc}); stop the dev node "
                             "or delete the file") from None
+
+
+def read_states(directory: Path) -> list[DevState]:
+    """Every readable dev state in `directory` (at most MAX_STATES; broken ones skipped:
+    they only help name nodes)."""
+    found: list[DevState] = []
+    paths = sorted(directory.glob("*.json"))[:MAX_STATES] if directory.is_dir() else []
+    for path in paths:
+        try:
+            state = read_state(directory, path.stem)
+        except DevStateError:
+            continue
+        if state is not None:
+            found.append(state)
+    return found
 
 
 def _state(value: Any) -> DevState:

@@ -3,8 +3,10 @@
 A cluster's names live in its naming entity `names` (mercury_rt.apps.naming serves it).
 `resolve` asks it over the network, as `mercury-rt call` does for a NAME@CLUSTER target;
 `publish`, `withdraw` and `list` work on a node's own state directory (the node config's
-`state_dir`), so run them on a node that mirrors `names`, once per mirror. A running
-node sees a published name at once (LMDB is shared between processes).
+`state_dir`), so run them on a node that mirrors `names`, once per mirror, with the node
+stopped, as `state check` is: a running node reads its state through a snapshot it keeps
+between its own commits and would not see another process's write until then. (A
+program embedding a node publishes live with `NodeRuntime.publish_name`.)
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def _store(config_path: Path) -> tuple[NodeConfig, LmdbStore]:
 @click.argument("name")
 @click.argument("eid")
 def publish(config: Path, name: str, eid: str) -> None:
-    """Publish NAME -> EID (meid1 text) in the naming entity of CONFIG's node."""
+    """Publish NAME -> EID (meid1 text) in the naming entity of CONFIG's (stopped) node."""
     try:
         raw = eid_from_text(eid)
         _, store = _store(config)
@@ -109,7 +111,7 @@ def publish(config: Path, name: str, eid: str) -> None:
 @click.argument("config", type=click.Path(path_type=Path))
 @click.argument("name")
 def withdraw(config: Path, name: str) -> None:
-    """Withdraw NAME from the naming entity of CONFIG's node (exit 1 if it had none)."""
+    """Withdraw NAME from CONFIG's (stopped) node's naming entity (exit 1 if it had none)."""
     try:
         _, store = _store(config)
         try:

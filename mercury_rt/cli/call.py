@@ -46,7 +46,7 @@ from mercury_rt.client import (
     throwaway_client,
 )
 from mercury_rt.config import NodeConfig, load_node_config
-from mercury_rt.core.identity import eid_from_text
+from mercury_rt.core.identity import Eid, eid_from_text
 from mercury_rt.core.node.held import UNREACHABLE
 from mercury_rt.core.transport import Addr
 from mercury_rt.logs import configure_logging
@@ -128,7 +128,12 @@ async def resolve_target(client: Client, request: Request) -> tuple[bytes, list[
     naming entity (`--naming`, else the dev state file of that cluster label); with the
     dev states that may name the node that answers."""
     if "@" not in request.target:
-        return eid_from_text(request.target), read_states(request.dev)
+        eid = eid_from_text(request.target)
+        try:
+            Eid.decode(eid)  # the caller's mistake (exit 2), not the target's refusal
+        except MercuryError as exc:
+            raise InputError(f"TARGET is not an EID: {exc.message}", exc.code) from None
+        return eid, read_states(request.dev)
     cluster = request.target.rpartition("@")[2]
     dev = read_state(request.dev, cluster) if cluster else None
     naming = request.naming or (dev.naming if dev is not None else None)
@@ -182,7 +187,7 @@ def _who(address: Addr | None, nodes: dict[Addr, str]) -> str:
     return text if name is None else f"node {name} ({text})"
 
 
-def _fail(exc: MercuryError) -> int:
+def report_error(exc: MercuryError) -> int:
     """Print a coded error; the exit status its kind calls for."""
     code = getattr(exc, "raw_code", int(exc.code))
     name = exc.code.name
@@ -195,7 +200,7 @@ def _fail(exc: MercuryError) -> int:
     return EXIT_BAD_INPUT
 
 
-def _identity(as_config: Path | None, entity: str | None, host: str) -> Identity:
+def identity_from_options(as_config: Path | None, entity: str | None, host: str) -> Identity:
     if as_config is None:
         if entity is not None:
             raise click.UsageError("--entity needs --as CONFIG (a throwaway identity calls "
@@ -242,7 +247,7 @@ def _common(func: Any) -> Any:
 
 def _main(one_way: bool, **args: Any) -> None:
     configure_logging("error")
-    identity = _identity(args["as_config"], args["entity"], args["host"])
+    identity = identity_from_options(args["as_config"], args["entity"], args["host"])
     try:
         request = Request(args["target"], args["interface_or_endpoint"], args["op"],
                           parse_payload(_payload_text(args["payload"])), one_way,
@@ -253,7 +258,7 @@ def _main(one_way: bool, **args: Any) -> None:
         click.echo("no node answered: error 200 TIMEOUT: the call did not finish", err=True)
         sys.exit(EXIT_UNREACHABLE)
     except MercuryError as exc:
-        sys.exit(_fail(exc))
+        sys.exit(report_error(exc))
     except OSError as exc:
         click.echo(f"cannot open a UDP socket on {identity.host}: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)

@@ -15,6 +15,7 @@ import asyncio
 import os
 import signal
 import sys
+from ipaddress import ip_address
 from pathlib import Path
 
 import click
@@ -78,6 +79,10 @@ def dev(apps: tuple[str, ...], entities: tuple[str, ...], nodes: int, cluster: s
         dev_dir_option: Path | None) -> None:
     """Serve APPs (default mercury_rt.apps.echo) on loopback until Ctrl-C."""
     configure_logging("warning")
+    if not _is_loopback(host):
+        raise click.BadParameter(f"{host!r} is not a loopback address: a dev node's policy "
+                                 "is open, so it listens on 127.0.0.0/8 or ::1 only",
+                                 param_hint="--host")
     modules = tuple(app_module(a) for a in apps) or (DEFAULT_APP,)
     try:
         for entity in entities or ("x",):
@@ -96,6 +101,13 @@ def dev(apps: tuple[str, ...], entities: tuple[str, ...], nodes: int, cluster: s
         sys.exit(EXIT_BAD_APP)
     except OSError as exc:
         raise click.ClickException(f"cannot open UDP sockets on {host}: {exc}") from exc
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _serve(plan: ClusterPlan, directory: Path) -> None:

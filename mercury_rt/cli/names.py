@@ -22,7 +22,7 @@ from carbon.names import MAX_EID_BYTES
 from lithium.naming import NAMES_SECTION, remove_name, set_name
 from mercury_rt.aio.loop import run
 from mercury_rt.aio.names import NAMING_ENTITY
-from mercury_rt.cli.call import EXIT_BAD_INPUT, InputError, _fail, _identity
+from mercury_rt.cli.call import EXIT_BAD_INPUT, InputError, identity_from_options, report_error
 from mercury_rt.cli.devstate import dev_dir, read_state
 from mercury_rt.client import config_client, throwaway_client
 from mercury_rt.config import NodeConfig, load_node_config
@@ -50,7 +50,7 @@ def name_group() -> None:
 def resolve(name: str, naming: str | None, dev_dir_option: Path | None,
             as_config: Path | None, timeout: float) -> None:
     """Print the EID NAME stands for, as its cluster's naming entity answers."""
-    identity = _identity(as_config, None, "127.0.0.1")
+    identity = identity_from_options(as_config, None, "127.0.0.1")
     try:
         cluster = name.rpartition("@")[2]
         dev = read_state(dev_dir(dev_dir_option), cluster) if cluster else None
@@ -61,7 +61,7 @@ def resolve(name: str, naming: str | None, dev_dir_option: Path | None,
         eid = run(asyncio.wait_for(_resolve(identity.config, name, eid_from_text(naming),
                                             timeout), 3 * timeout))
     except MercuryError as exc:
-        sys.exit(_fail(exc))
+        sys.exit(report_error(exc))
     click.echo(eid_to_text(eid))
 
 
@@ -103,7 +103,7 @@ def publish(config: Path, name: str, eid: str) -> None:
         finally:
             store.close()
     except MercuryError as exc:
-        sys.exit(_fail(exc))
+        sys.exit(report_error(exc))
     click.echo(f"published {name}")
 
 
@@ -120,7 +120,7 @@ def withdraw(config: Path, name: str) -> None:
         finally:
             store.close()
     except MercuryError as exc:
-        sys.exit(_fail(exc))
+        sys.exit(report_error(exc))
     if not existed:
         raise click.ClickException(f"no name {name} was published")
     click.echo(f"withdrew {name}")
@@ -149,7 +149,7 @@ def list_names(config: Path | None, cluster: str, dev_dir_option: Path | None) -
         finally:
             store.close()
     except MercuryError as exc:
-        sys.exit(_fail(exc))
+        sys.exit(report_error(exc))
     for key, value in records:
         if isinstance(key[0], str) and isinstance(value[0], bytes) \
                 and len(value[0]) <= MAX_EID_BYTES:

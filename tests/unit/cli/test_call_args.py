@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carbon.error_codes import ErrorCode
 from carbon.interfaces import InterfaceMap
@@ -24,6 +28,7 @@ from mercury_rt.cli.devstate import (
 )
 from mercury_rt.cli.main import cli
 from mercury_rt.client import ClientError, _locate, _operation
+from mercury_rt.core.identity.text import EID_PREFIX, to_text
 
 SHOP = Interface("/test/shop/v1", ops=[request(1, "add", int, int), message(2, "reset", None)])
 IMAP = InterfaceMap({1: Symbol("/demo/echo/v1"), 2: SHOP.interface})
@@ -133,3 +138,27 @@ def test_dev_state_file_round_trip_and_refusals(tmp_path: Path) -> None:
     with pytest.raises(DevStateError):
         read_state(tmp_path, "typed")
     assert read_states(tmp_path) == [state]
+
+
+def test_dev_listens_on_loopback_only() -> None:
+    """Its policy is open: a dev node bound to a public address would serve anyone."""
+    result = CliRunner().invoke(cli, ["dev", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "is not a loopback address" in result.output
+
+
+def test_text_that_checks_out_but_is_no_eid_is_the_callers_mistake() -> None:
+    """A well-formed `meid1` text around bytes that are no EID exits 2, not 'refused'."""
+    result = CliRunner().invoke(cli, ["call", to_text(EID_PREFIX, b"not an eid"), "1", "x"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error 100 MALFORMED: TARGET is not an EID: "), result.output
+
+
+texts = st.text(st.characters(codec="utf-8"), max_size=12)
+
+
+@given(st.builds(DevState, texts, texts, st.dictionaries(texts, texts, max_size=3),
+                 st.dictionaries(texts, texts, max_size=3), st.integers(0, 2**31)))
+def test_any_dev_state_reads_back_as_written(state: DevState) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        write_state(Path(directory), replace(state, cluster="dev"))
+        assert read_state(Path(directory), "dev") == replace(state, cluster="dev")

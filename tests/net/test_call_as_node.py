@@ -2,9 +2,9 @@
 
 Two real nodes (`mercury-rt node run`) on 127.0.9.x serve the echo app and the naming
 app; an operator publishes names into a (stopped) node's state, withdraws one, lists
-them, starts the nodes, resolves a name and calls through it, both as the cluster's own
-entity (`--as`, over the intra-cluster path) and as a throwaway identity from outside.
-Bounded in time; every process is reaped.
+them, starts the nodes, resolves a name and calls through it as the cluster's own entities
+(`--as`, over the intra-cluster path); a throwaway identity from outside is refused by the
+policy, with its code. Bounded in time; every process is reaped.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ node_id: {node}
 cluster_dir: cluster
 state_dir: state/{node}
 apps: [mercury_rt.apps.echo, mercury_rt.apps.naming]
+policy: policy.yaml
 listen: {{host: {host}, inter_port: {inter}, intra_port: {intra}}}
 mirrors: {mirrors}
 cluster:
@@ -39,6 +40,9 @@ cluster:
 {peers}
 transport: {{initial_rto: 0.2, min_rto: 0.02, max_rto: 2.0}}
 """
+
+POLICY = "version: 1\nlevels: [public]\n"
+"""Callers from clusters the policy does not list are refused (no unknown_cluster_clearance)."""
 
 
 def _configs(tmp: Path) -> dict[str, Path]:
@@ -49,6 +53,7 @@ def _configs(tmp: Path) -> dict[str, Path]:
     assert made.exit_code == 0, made.output
     peers = "\n".join(f"    - {{node_id: {n}, intra: '{h}:{ports[n][1]}', "
                       f"public: '{h}:{ports[n][0]}/10/10', mirrors: {m}}}" for n, h, m in NODES)
+    (tmp / "policy.yaml").write_text(POLICY)
     paths = {}
     for node, host, mirrors in NODES:
         paths[node] = tmp / f"{node}.yaml"
@@ -112,15 +117,14 @@ def test_published_names_resolve_and_route_calls_as_outsider_and_as_the_cluster(
 
 
 def _calls(configs: dict[str, Path], carol: str, names: str) -> None:
-    resolved = mercury("name", "resolve", "carol@prod", "--naming", names)
+    as_b1 = ("--as", str(configs["b1"]))
+    resolved = mercury("name", "resolve", "carol@prod", "--naming", names, *as_b1)
     assert resolved.stdout.strip() == carol, resolved.stderr
 
-    outside = mercury("call", "carol@prod", "/demo/echo/v1", "echo", "from outside",
-                      "--naming", names, "--json")
-    assert outside.returncode == 0, outside.stderr
-    reply = json.loads(outside.stdout)
-    assert reply["reply"] == "from outside"
-    assert reply["node"].startswith("127.0.9."), reply
+    by_name = mercury("call", "carol@prod", "/demo/echo/v1", "echo", "by name", "--naming",
+                      names, *as_b1, "--json")
+    assert by_name.returncode == 0, by_name.stderr
+    assert json.loads(by_name.stdout)["reply"] == "by name"
 
     inside = mercury("call", "--as", str(configs["b2"]), "--entity", "alice", carol,
                      "/demo/echo/v1", "whoami", "--json")
@@ -129,6 +133,11 @@ def _calls(configs: dict[str, Path], carol: str, names: str) -> None:
     assert answer["reply"] in ("b1", "b2")
     assert answer["node"].startswith(f"node {answer['reply']} (127.0.9."), answer
 
-    gone = mercury("name", "resolve", "old@prod", "--naming", names)
+    outsider = mercury("call", carol, "/demo/echo/v1", "echo", "let me in")
+    assert outsider.returncode == 1, outsider.stderr
+    assert outsider.stderr.startswith("refused: error 651 MAC_UNKNOWN_CLUSTER: "), \
+        outsider.stderr
+
+    gone = mercury("name", "resolve", "old@prod", "--naming", names, *as_b1)
     assert gone.returncode == 1
     assert gone.stderr.startswith("refused: error 415 NAME_NOT_FOUND"), gone.stderr

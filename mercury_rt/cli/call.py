@@ -45,7 +45,7 @@ from mercury_rt.client import (
     describe,
     throwaway_client,
 )
-from mercury_rt.config import NodeConfig, load_node_config
+from mercury_rt.config import NodeConfig, format_host_port, load_node_config, parse_host_port
 from mercury_rt.core.identity import Eid, eid_from_text
 from mercury_rt.core.node.held import UNREACHABLE
 from mercury_rt.core.transport import Addr
@@ -112,8 +112,7 @@ def known_nodes(identity: Identity, devs: list[DevState]) -> dict[Addr, str]:
     found: dict[Addr, str] = {}
     for dev in devs:
         for node_id, text in dev.nodes.items():
-            host, _, port = text.rpartition(":")
-            found[(host, int(port))] = node_id
+            found[parse_host_port(text)] = node_id
     if identity.config is not None:
         for peer in identity.config.cluster.nodes:
             found[peer.intra_address] = peer.node_id
@@ -182,7 +181,7 @@ async def _invoke(client: Client, prepared: Prepared, request: Request) -> Outco
 def _who(address: Addr | None, nodes: dict[Addr, str]) -> str:
     if address is None:
         return "the calling node itself"
-    text = f"{address[0]}:{address[1]}"
+    text = format_host_port(*address)
     name = nodes.get(address)
     return text if name is None else f"node {name} ({text})"
 

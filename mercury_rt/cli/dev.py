@@ -26,6 +26,7 @@ from mercury_rt.aio.loop import run
 from mercury_rt.aio.names import NAMING_ENTITY
 from mercury_rt.apps import import_app
 from mercury_rt.cli.devstate import DevState, dev_dir, state_path, write_state
+from mercury_rt.config import format_host_port
 from mercury_rt.core.identity import eid_to_text
 from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan, start_cluster
 from mercury_rt.logs import configure_logging
@@ -137,8 +138,7 @@ def _publish(cluster: LocalCluster) -> DevState:
     for node in cluster.nodes.values():
         for entity, eid in eids.items():
             node.publish_name(f"{entity}@{label}", eid)
-    inter = {node_id: f"{n.addresses[0][0]}:{n.addresses[0][1]}"
-             for node_id, n in cluster.nodes.items()}
+    inter = {node_id: format_host_port(*n.addresses[0]) for node_id, n in cluster.nodes.items()}
     return DevState(label, eid_to_text(cluster.eid(NAMING_ENTITY.decode())), inter,
                     {e: eid_to_text(eid) for e, eid in eids.items()}, os.getpid())
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from carbon.error_codes import ErrorCode, MercuryError
+from mercury_rt.config import parse_host_port
 
 DEV_DIR_ENV = "MERCURY_RT_DEV_DIR"
 MAX_STATE_BYTES = 1 << 20
@@ -36,6 +37,7 @@ class DevState:
     cluster: str
     naming: str
     nodes: dict[str, str]
+    """Node id -> inter-cluster `host:port` (IPv6 in brackets)."""
     entities: dict[str, str]
     pid: int
 
@@ -102,4 +104,6 @@ def _state(value: Any) -> DevState:
              *state.entities, *state.entities.values()]
     if not all(isinstance(t, str) for t in texts) or type(state.pid) is not int:
         raise TypeError("a field has the wrong type")
+    for address in state.nodes.values():
+        parse_host_port(address)  # ValueError if it is not host:port
     return state

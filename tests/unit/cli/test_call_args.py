@@ -28,6 +28,7 @@ from mercury_rt.cli.devstate import (
 )
 from mercury_rt.cli.main import cli
 from mercury_rt.client import ClientError, _locate, _operation
+from mercury_rt.config import format_host_port
 from mercury_rt.core.identity.text import EID_PREFIX, to_text
 
 SHOP = Interface("/test/shop/v1", ops=[request(1, "add", int, int), message(2, "reset", None)])
@@ -137,6 +138,9 @@ def test_dev_state_file_round_trip_and_refusals(tmp_path: Path) -> None:
     (tmp_path / "typed.json").write_text(json.dumps({**state.__dict__, "pid": "42"}))
     with pytest.raises(DevStateError):
         read_state(tmp_path, "typed")
+    (tmp_path / "addr.json").write_text(json.dumps({**state.__dict__, "nodes": {"a": "x"}}))
+    with pytest.raises(DevStateError):
+        read_state(tmp_path, "addr")
     assert read_states(tmp_path) == [state]
 
 
@@ -156,7 +160,11 @@ def test_text_that_checks_out_but_is_no_eid_is_the_callers_mistake() -> None:
 texts = st.text(st.characters(codec="utf-8"), max_size=12)
 
 
-@given(st.builds(DevState, texts, texts, st.dictionaries(texts, texts, max_size=3),
+addresses = st.tuples(st.sampled_from(["127.0.0.1", "::1", "10.1.2.3"]),
+                      st.integers(1, 65_535)).map(lambda hp: format_host_port(*hp))
+
+
+@given(st.builds(DevState, texts, texts, st.dictionaries(texts, addresses, max_size=3),
                  st.dictionaries(texts, texts, max_size=3), st.integers(0, 2**31)))
 def test_any_dev_state_reads_back_as_written(state: DevState) -> None:
     with tempfile.TemporaryDirectory() as directory:

@@ -7,8 +7,8 @@ serves the demo app's interface `/demo/echo/v1` (mercury_rt.apps.echo) for its e
 op 1 `echo` (text -> text), op 2 `whoami` (-> node id), so a caller can see which node
 answered (failover, redirects), and op 3 `note` (one-way text), which the node appends to
 `LocalCluster.notes[node_id]`. A plan may serve the developer's own apps instead
-(`apps=`, each a setup(app) function as a node config's `apps:` modules have, with
-`echo=False`): mercury_rt.testing.pytest_plugin builds on that.
+(`apps=`, each a setup(app) function or an app module's name, as a node config's
+`apps:` lists them, with `echo=False`): mercury_rt.testing.pytest_plugin builds on that.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from carbon.protocol_spec import SpecRegistry
 from lithium import HandlerRegistry
 from lithium.invoke import InvokeLimits
 from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
-from mercury_rt.apps import NodeApp
+from mercury_rt.apps import NodeApp, load_apps
 from mercury_rt.apps.echo import ECHO, HANDLERS, register
 from mercury_rt.config import OPEN_POLICY
 from mercury_rt.core.gate import MemorySpentStore
@@ -64,8 +64,9 @@ class ClusterPlan:
     policy: str = OPEN_POLICY
     record_state: bool = False
     """Whether the demo handlers record each echo and note in the entity's state."""
-    apps: tuple[Callable[[NodeApp], object], ...] = ()
-    """Setup functions run on every node after the demo app (if any) is attached."""
+    apps: tuple[Callable[[NodeApp], object] | str, ...] = ()
+    """Setup functions, or app module names (mercury_rt.apps, e.g. the developer's own for
+    `mercury-rt dev`), run on every node after the demo app (if any) is attached."""
     echo: bool = True
     """Whether every node serves the demo app on endpoint 1 of its mirrored entities."""
     handler_timeout: float = InvokeLimits().timeout
@@ -173,7 +174,10 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
         register(registry, node.node_id, notes.append, record=plan.record_state)
         app.attach_to_mirrors(ECHO, endpoint=1, handlers=HANDLERS)
     for setup in plan.apps:
-        setup(app)
+        if isinstance(setup, str):
+            load_apps([setup], app)
+        else:
+            setup(app)
     own_view = replace(view, local_node=node.node_id.encode())
     return NodeSpec(node.node_id.encode(), cluster_key, [cluster_id], node.host, ports[0],
                     ports[1], plan.routing, own_view, intra, policy, store, registry, specs,

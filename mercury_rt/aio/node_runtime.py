@@ -25,10 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode
 from carbon.metadata import EndpointCache
+from carbon.names import NamePins
 from carbon.principal import Persona
 from carbon.protocol_spec import ProtocolSpec, SpecRegistry
 from lithium.context import IncomingCall
 from lithium.invoke import InvokeLimits, Invoker
+from lithium.naming import set_name
 from lithium.registry import HandlerRegistry
 from mercury_rt.aio.admin_http import AdminServer, AdminSettings
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
@@ -36,6 +38,7 @@ from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, u
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
+from mercury_rt.aio.names import NAMING_ENTITY, resolve_name
 from mercury_rt.aio.node_calls import NodeEntityCalls, NodeRawCalls
 from mercury_rt.aio.node_metrics import NodeMetrics
 from mercury_rt.aio.remote_state import IntraStateElsewhere
@@ -67,6 +70,7 @@ from mercury_rt.core.node import (
     MemoryHeldStore,
     NodeAction,
     NodeCore,
+    NodeReply,
     OutgoingCall,
     Respond,
     RetryPolicy,
@@ -80,7 +84,7 @@ from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, Tr
 from policy.model import Policy
 from tungsten.api import StateStore
 
-__all__ = ["KEY_FETCH_TIMEOUT", "NodeCallError", "NodeRuntime", "NodeSpec"]
+__all__ = ["KEY_FETCH_TIMEOUT", "CallTrace", "NodeCallError", "NodeRuntime", "NodeSpec"]
 
 _log = structlog.get_logger("mercury_rt.node")
 KEY_FETCH_TIMEOUT = 2.0
@@ -129,6 +133,17 @@ class NodeSpec:
     """Serve the admin interface (/metrics, /healthz, /readyz, /status) here, if set."""
     mint_defaults: MintDefaults = field(default_factory=MintDefaults)
     """The cluster's EID form (the cluster directory's mint-defaults.yaml) for `eid_for`."""
+    run_membership: bool = True
+    """Heartbeat and publish cluster IDs. False for a client borrowing a cluster's keys
+    (`mercury-rt call --as`): it is no member and must never sign a cluster-ID version."""
+
+
+@dataclass(frozen=True)
+class CallTrace:
+    """A call's reply and the address of the node it came from (None: this node)."""
+
+    reply: NodeReply
+    answered_by: Addr | None
 
 
 class NodeRuntime:
@@ -159,6 +174,7 @@ class NodeRuntime:
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
+        self.name_pins = NamePins()
         self.membership: MembershipService | None = None
         self._audit_stream: TextIO | None = None
         self._audit_logger: Any = None
@@ -192,7 +208,8 @@ class NodeRuntime:
                                          on_message=self._on_intra_message,
                                          rng=self._endpoint_rng())
         self._held.start()
-        self._start_membership()
+        if spec.run_membership:
+            self._start_membership()
         await self._start_admin()
 
     async def _start_admin(self) -> None:
@@ -492,6 +509,30 @@ class NodeRuntime:
                 raise
             return self._held.hold(request)
         return message_id
+
+    async def call_traced(self, request: CallRequest, timeout: float = 30.0) -> CallTrace:
+        """Carry out one call or one-way message (`request.message_id`) once, never
+        holding it, and report which node answered: for tools that show the caller what
+        happened (`mercury-rt call`). An error reply is returned, not raised; a call that
+        reached no node raises NodeCallError."""
+        call = OutgoingCall(self.planner, request, time.monotonic())
+        reply = await self._calls.run(call, self._now() + timeout)
+        return CallTrace(reply, call.answered_by)
+
+    async def resolve_name(self, name: str, naming: bytes, *, caller: bytes,
+                           timeout: float = 10.0) -> bytes:
+        """The EID bytes `name` (`local@cluster`) stands for, asked of the naming entity
+        `naming` (an EID) as local entity `caller`; pinned: a later, different answer
+        raises NamePinMismatchError (mercury_rt/aio/names.py)."""
+        return await resolve_name(self, self.name_pins, name, naming, caller=caller,
+                                  timeout=timeout)
+
+    def publish_name(self, name: str, eid: bytes, naming_entity: bytes = NAMING_ENTITY) -> None:
+        """Publish (or replace) `name` -> `eid` in the naming entity's state on this node
+        (it must be served here, e.g. by the app mercury_rt.apps.naming); every mirror of
+        the naming entity should be told, as with `migrate`."""
+        with self.spec.store.writing() as txn:
+            set_name(txn, naming_entity, name, eid)
 
     def message_status(self, message_id: bytes) -> HeldMessage:
         """A held message's state (PENDING, DELIVERED, EXPIRED, REFUSED); HeldError if unknown."""

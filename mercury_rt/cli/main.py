@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from mercury_rt.cli import demo, entities, identity, node, node_status, policy
+from mercury_rt.cli import (
+    call,
+    demo,
+    dev,
+    entities,
+    identity,
+    names,
+    node,
+    node_status,
+    policy,
+)
 
 
 @click.group()
@@ -13,7 +23,7 @@ def cli() -> None:
     """Run and manage mercury-rt nodes, clusters, EIDs and policy."""
 
 
-for _area in (demo, entities, identity, node, policy):
+for _area in (call, demo, dev, entities, identity, names, node, policy):
     for _command in _area.COMMANDS:
         cli.add_command(_command)
 node_status.register(node.node_group)

@@ -162,6 +162,17 @@ class OutgoingCall:
         """The call's sticky key (the host hands it to `NodeCore.handle_local`)."""
         return self.request.request_key
 
+    @property
+    def answered_by(self) -> Addr | None:
+        """The address of the node whose answer the call ended with, as far as this node
+        knows: the target cluster's node it last sent to, or the mirror of its own cluster;
+        None when the call ran on this node or reached no node (a CLI prints it)."""
+        if self._contact is not None:
+            return self._address
+        if isinstance(self._route, SendIntra):
+            return self._route.address
+        return None
+
     def start(self) -> CallStep:
         """The first step."""
         try:

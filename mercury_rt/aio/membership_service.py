@@ -70,6 +70,11 @@ class MembershipService:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
 
+    def drain(self) -> None:
+        """Stop announcing this node's public addresses (a heartbeat saying so goes out
+        now); the cluster publishes a cluster-ID version without them."""
+        self._carry_out(self.adapter.drain(self._loop.time()))
+
     def consume(self, payload: bytes, peer: Addr) -> bool:
         """Handle a one-way intra-cluster message if it is a membership message."""
         step = self.adapter.receive(payload, peer, self._loop.time())

@@ -30,6 +30,7 @@ from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
 from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, unwrap
+from mercury_rt.aio.drain import DrainParts, DrainReport, DrainSettings, drain_node
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
@@ -73,6 +74,7 @@ from mercury_rt.core.transit.responder import Channel, Opened
 from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, TransportConfig
 from policy.model import Policy
 from tungsten.api import StateStore
+from tungsten.moves import Move, StoredMoves
 
 __all__ = ["KEY_FETCH_TIMEOUT", "NodeCallError", "NodeRuntime", "NodeSpec"]
 
@@ -173,6 +175,7 @@ class NodeRuntime:
                                          on_message=self._on_intra_message,
                                          rng=self._endpoint_rng())
         self._held.start()
+        self.apply_stored_moves()
         self._start_membership()
 
     def _endpoint_rng(self) -> random.Random:
@@ -214,6 +217,14 @@ class NodeRuntime:
             self._audit_stream.close()
             self._audit_stream = None
 
+    async def drain(self, settings: DrainSettings | None = None) -> DrainReport:
+        """Leave cleanly (aio/drain.py): unpublish this node, answer new requests with
+        NODE_DRAINING, finish in-flight work, try held messages once more, then `stop()`."""
+        endpoints = tuple(e for e in (self.inter, self.intra) if e is not None)
+        parts = DrainParts(self.core, self.membership, endpoints, self._held,
+                           self.answer_timeout)
+        return await drain_node(parts, settings or DrainSettings(), self.stop)
+
     def _start_membership(self) -> None:
         """Heartbeats, liveness and cluster-ID publishing (aio/membership_service.py)."""
         assert self.inter is not None and self.intra is not None
@@ -232,8 +243,20 @@ class NodeRuntime:
     def migrate(self, local: bytes, new_eid: bytes) -> None:
         """Record that entity `local` moved to another cluster as `new_eid`: requests for it
         are answered with a forwarding record signed by this cluster's key, so callers
-        holding the old EID follow it. Every node of the cluster should be told."""
-        self.core.record_move(local, new_eid, int(time.time()), self.spec.cluster_key)
+        holding the old EID follow it. Kept in the state store, so it outlives a restart.
+        Every node of the cluster should be told."""
+        move = Move(local, new_eid, int(time.time()))
+        StoredMoves(self.spec.store).record(move)
+        self.core.record_move(local, new_eid, move.issued_at, self.spec.cluster_key)
+
+    def apply_stored_moves(self) -> int:
+        """Answer for every migration in the state store (at start, and on reload: `entity
+        migrate` adds rows from another process); returns how many there are."""
+        moves = StoredMoves(self.spec.store).all()
+        for move in moves:
+            self.core.record_move(move.local, move.new_eid, move.issued_at,
+                                  self.spec.cluster_key)
+        return len(moves)
 
     def eid_for(self, local: bytes, persona: Persona | None = None) -> bytes:
         """This node's (cached) full-keys EID for a local entity."""
@@ -376,7 +399,10 @@ class NodeRuntime:
                     return after
                 action = after
                 continue
-            return self.core.relay(action, reply)
+            answered = self.core.forward_answered(action, reply, time.time())
+            if isinstance(answered, bytes):
+                return self.core.relay(action, answered)
+            action = answered
 
     @staticmethod
     async def _discard(result: bytes | Awaitable[bytes]) -> None:

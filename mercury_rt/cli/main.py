@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mercury_rt.cli import demo, entities, identity, node, policy
+from mercury_rt.cli import demo, entities, identity, migrate, node, policy
 
 
 @click.group()
@@ -13,7 +13,7 @@ def cli() -> None:
     """Run and manage mercury-rt nodes, clusters, EIDs and policy."""
 
 
-for _area in (demo, entities, identity, node, policy):
+for _area in (demo, entities, identity, migrate, node, policy):
     for _command in _area.COMMANDS:
         cli.add_command(_command)
 

@@ -85,8 +85,12 @@ class MembershipService:
 
     async def _run(self) -> None:
         next_at = self._loop.time()
+        settled = False
         while True:
             self._carry_out(self.adapter.heartbeat() + self.adapter.tick(self._loop.time()))
+            if not settled and self.adapter.warm:
+                settled = True  # from now on this node may publish cluster-ID versions
+                _log.info("membership_settled", peers=len(self.adapter.membership.peers))
             next_at = max(next_at + self._interval, self._loop.time())
             await asyncio.sleep(next_at - self._loop.time())
 

@@ -127,8 +127,9 @@ def test_draining_a_node_under_load_fails_no_call_and_it_rejoins_after_restart(
             for i in range(100_000):
                 if stop.is_set():
                     return
-                code = await _outcome(lambda: caller.call(
-                    carol, 1, 1, dumps_typed(str, f"w{w}-{i}"), caller=b"load", timeout=5.0))
+                payload = dumps_typed(str, f"w{w}-{i}")
+                code = await _outcome(lambda p=payload: caller.call(
+                    carol, 1, 1, p, caller=b"load", timeout=5.0))
                 if code is not None:
                     failures.append(code)
                 done += 1
@@ -234,3 +235,45 @@ def test_a_migration_from_the_cli_still_answers_after_a_restart(tmp_path: Path) 
             await moved_to.stop()
 
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_migrating_an_entity_of_running_nodes_applies_at_once_and_after_restart(
+        tmp_path: Path) -> None:
+    configs = write_cluster(tmp_path)
+    old_carol = carol_eid(tmp_path)
+
+    async def main() -> None:
+        moved_to = await start_cluster(
+            ClusterPlan("newhome", (NodePlan("n1", "127.0.10.5", ("carol",)),)), TRANSPORT)
+        home = await start_cluster(ClusterPlan("home", (NodePlan("h1", "127.0.10.4", ()),)),
+                                   TRANSPORT)
+        procs = {n: await NodeProcess.start(c) for n, c in configs.items()}
+
+        async def answered_by() -> str:
+            reply = await home.nodes["h1"].call(old_carol, 1, 2, dumps_typed(None, None),
+                                                caller=b"probe", timeout=10.0)
+            return loads_typed(str, reply)
+
+        try:
+            assert await answered_by() == "b1"
+            marks = {n: len(p.lines) for n, p in procs.items()}
+            for name, config in configs.items():
+                result = run_cli("entity", "migrate", str(config), "carol",
+                                 eid_to_text(moved_to.eid("carol")))
+                assert result.exit_code == 0 and "SIGHUP" in result.output, result.output
+                line = await procs[name].wait_for("reload_applied", 10, after=marks[name])
+                assert "migrations=1" in line, line
+            assert await answered_by() == "n1"
+            for name, proc in procs.items():
+                proc.proc.send_signal(signal.SIGTERM)
+                assert await asyncio.wait_for(proc.proc.wait(), 20) == 0
+                await proc.close()
+                procs[name] = await NodeProcess.start(configs[name])
+            assert await answered_by() == "n1", "the migration outlived the restart"
+        finally:
+            for proc in procs.values():
+                await proc.close()
+            await home.stop()
+            await moved_to.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 90))

@@ -4,14 +4,21 @@ still run, and a front node whose mirror answers NODE_DRAINING passes the reques
 
 from __future__ import annotations
 
+import random
+
 from carbon.error_codes import ErrorCode
 from carbon.principal import Principal
-from mercury_rt.core.identity import ClusterId
+from mercury_rt.core.identity import ClusterId, Eid
 from mercury_rt.core.node import (
+    CallPlanner,
+    CallRequest,
     Forward,
+    GotReply,
     NodeReply,
     NodeRequest,
+    OutgoingCall,
     Respond,
+    SendIntraStep,
     decode_reply,
     encode_operation,
 )
@@ -62,3 +69,28 @@ def test_a_mirror_answering_node_draining_is_passed_over_for_the_next_live_one()
     assert decode_reply(action).code == ErrorCode.NODE_DRAINING, "then the caller moves on"
     answer = NodeReply(payload=b"ok").encode()
     assert core.forward_answered(_forward(core, dave), answer, 0.0) == answer
+
+
+def test_a_local_callers_call_to_a_draining_mirror_goes_to_the_next_one() -> None:
+    """Within the cluster (no contact state machine): a 516 from the chosen mirror sends the
+    same call to each other live mirror in turn; when all drain, the caller sees 516."""
+    core, dave = _front()
+    planner = CallPlanner(core, random.Random(0), answer_timeout=0.5,
+                          caller_eid=lambda local: b"")
+    call = OutgoingCall(planner, CallRequest(Eid.decode(dave), 1, 2, b"", b"alice", b"k"), 0.0)
+    step = call.start()
+    draining = NodeReply(int(ErrorCode.NODE_DRAINING), message="draining").encode()
+    sent_to = []
+    while isinstance(step, SendIntraStep):
+        sent_to.append(step.address)
+        step = call.on_reply(draining)
+    assert len(set(sent_to)) == len(sent_to) == 3, "each mirror once"
+    assert isinstance(step, GotReply) and step.reply.code == ErrorCode.NODE_DRAINING
+    again = OutgoingCall(planner, CallRequest(Eid.decode(dave), 1, 2, b"", b"alice", b"k"),
+                         0.0)
+    first = again.start()
+    assert isinstance(first, SendIntraStep)
+    ok = again.on_reply(draining)
+    assert isinstance(ok, SendIntraStep)
+    done = again.on_reply(NodeReply(payload=b"fine").encode())
+    assert isinstance(done, GotReply) and done.reply.payload == b"fine"

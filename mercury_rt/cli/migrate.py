@@ -25,6 +25,7 @@ from mercury_rt.config import keyfiles, load_node_config
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.identity.text import eid_from_text
 from policy.yaml_source import ConfigFileError
+from tungsten.errors import StateError
 from tungsten.moves import Move, StoredMoves
 from tungsten.store import LmdbStore
 
@@ -56,12 +57,16 @@ def migrate(config: Path, entity: str, new_eid: str) -> None:
     if entity not in loaded.entities():
         _refuse(f"{entity!r} is not an entity of this cluster's config (cluster.nodes "
                 "mirrors)")
-    store = LmdbStore(loaded.state_dir)
     try:
-        StoredMoves(store).record(Move(entity.encode(), target.encode(), int(time.time())))
-        store.sync()
-    finally:
-        store.close()
+        store = LmdbStore(loaded.state_dir)
+        try:
+            StoredMoves(store).record(Move(entity.encode(), target.encode(),
+                                           int(time.time())))
+            store.sync()
+        finally:
+            store.close()
+    except StateError as exc:
+        _refuse(f"cannot write the node's state: {exc.message}")
     running = find_running(loaded.state_dir)
     if isinstance(running, Running):
         os.kill(running.pid, signal.SIGHUP)

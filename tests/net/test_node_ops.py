@@ -17,7 +17,7 @@ from carbon.error_codes import ErrorCode
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
 from mercury_rt.config import build_node_spec, keyfiles, load_node_config
-from mercury_rt.core.identity import eid_to_text
+from mercury_rt.core.identity import eid_to_text, mint_eid
 from mercury_rt.core.transport import TransportConfig
 from mercury_rt.localcluster import ClusterPlan, NodePlan, start_cluster
 from tests.net.node_ops_support import (
@@ -277,3 +277,21 @@ def test_migrating_an_entity_of_running_nodes_applies_at_once_and_after_restart(
             await moved_to.stop()
 
     asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_entity_migrate_refuses_a_bad_eid_an_eid_of_this_cluster_and_an_unknown_entity(
+        tmp_path: Path) -> None:
+    configs = write_cluster(tmp_path)
+    config = str(configs["b1"])
+    bad = run_cli("entity", "migrate", config, "carol", "meid1notaneid")
+    assert bad.exit_code == 2 and "NEW_EID" in bad.output
+    same = run_cli("entity", "migrate", config, "carol", eid_to_text(carol_eid(tmp_path)))
+    assert same.exit_code == 2 and "same cluster" in same.output
+    away = tmp_path / "away"
+    assert run_cli("cluster", "new", "--dir", str(away), "--seed-phrase-out",
+                   str(tmp_path / "w2.txt"), "--address=127.0.10.3:7000/10/10").exit_code == 0
+    away_key, _ = keyfiles.load_cluster_key(away)
+    elsewhere = eid_to_text(mint_eid(away_key, keyfiles.load_cluster_ids(away)[-1], b"carol"))
+    unknown = run_cli("entity", "migrate", config, "nobody", elsewhere)
+    assert unknown.exit_code == 2 and "not an entity" in unknown.output
+    assert run_cli("entity", "migrate", config, "carol", elsewhere).exit_code == 0

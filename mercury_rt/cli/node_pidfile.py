@@ -63,8 +63,9 @@ class PidFile:
         with contextlib.suppress(FileNotFoundError):
             (self.path.parent / EXIT_FILE).unlink()
 
-    def release(self, status: int, drained: bool) -> None:
-        """Record how the node ended, then remove the pid file and drop the lock."""
+    def release(self, status: int | None, drained: bool) -> None:
+        """Record how the node ended (its exit status, None if it ended by an error), then
+        remove the pid file and drop the lock."""
         record = {"pid": os.getpid(), "status": status, "drained": drained,
                   "at": round(time.time(), 3)}
         exit_file = self.path.parent / EXIT_FILE

@@ -35,6 +35,14 @@ class LiveReload:
             else PolicyHolder(config.policy, node.core.state.policy)
         self.reloads = 0
 
+    def on_signal(self) -> None:
+        """SIGHUP's handler: a reload that fails in any way is logged, never fatal."""
+        try:
+            self.reload()
+        except Exception as exc:  # the node must outlive any reload, whatever failed
+            _log.error("reload_failed", error=repr(exc),
+                       effect="the node runs on; settings applied before the failure stay")
+
     def reload(self) -> bool:
         """One reload; True if the files were accepted (even if nothing changed)."""
         self.reloads += 1

@@ -24,11 +24,13 @@ async def serve(spec: NodeSpec, loaded: NodeConfig, config_path: Path) -> None:
     """Run the node of `loaded` until a signal drains it."""
     pid_file = PidFile(loaded.state_dir)
     pid_file.acquire()
+    status: int | None = None  # None: the node did not return normally (an exception)
     drained = False
     try:
         drained = await _serve(spec, loaded, config_path)
+        status = 0
     finally:
-        pid_file.release(0, drained)
+        pid_file.release(status, drained)
 
 
 async def _serve(spec: NodeSpec, loaded: NodeConfig, config_path: Path) -> bool:
@@ -43,7 +45,7 @@ async def _serve(spec: NodeSpec, loaded: NodeConfig, config_path: Path) -> bool:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload.reload)
+    loop.add_signal_handler(signal.SIGHUP, reload.on_signal)
     try:
         await stop.wait()
         stop.clear()

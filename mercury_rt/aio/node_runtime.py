@@ -116,6 +116,9 @@ class NodeSpec:
     """Favour published addresses near this node's own (SRV adjustment), if set."""
     seed: int | None = None
     membership: MembershipSettings = field(default_factory=MembershipSettings)
+    moves: tuple[tuple[bytes, bytes], ...] = ()
+    """Migrations the config names (local part, new EID): stored at start if new, then
+    answered for with the stored ones (`apply_stored_moves`)."""
     owns_store: bool = False
     """Close `store` in `stop()` (set by build_node_spec, which opened it): a node built
     again from the same config in the same process can then open it again."""
@@ -250,9 +253,15 @@ class NodeRuntime:
         self.core.record_move(local, new_eid, move.issued_at, self.spec.cluster_key)
 
     def apply_stored_moves(self) -> int:
-        """Answer for every migration in the state store (at start, and on reload: `entity
-        migrate` adds rows from another process); returns how many there are."""
-        moves = StoredMoves(self.spec.store).all()
+        """Answer for every migration in the state store, after storing the spec's new ones
+        (at start, and on reload: `entity migrate` adds rows from another process and the
+        config may name more); returns how many there are."""
+        stored = StoredMoves(self.spec.store)
+        known = {move.local: move.new_eid for move in stored.all()}
+        for local, new_eid in self.spec.moves:
+            if known.get(local) != new_eid:
+                stored.record(Move(local, new_eid, int(time.time())))
+        moves = stored.all()
         for move in moves:
             self.core.record_move(move.local, move.new_eid, move.issued_at,
                                   self.spec.cluster_key)

@@ -89,6 +89,7 @@ class LiveReload:
         node.core.state.policy = self.holder.current if self.holder is not None \
             else parse_policy(OPEN_POLICY, "<open policy>")
         node.core.routing = config.cluster.routing.to_config()
+        node.spec.moves = config.moves()  # stored and answered for by apply_stored_moves
         configure_logging(config.log.level)
 
     def _rejected(self, problems: tuple[Problem, ...]) -> bool:

@@ -15,7 +15,7 @@ from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.apps import AppError, import_app
 from mercury_rt.config import keyfiles
 from mercury_rt.config.node import NodeConfig, PeerNode
-from mercury_rt.core.identity import KeyRef, public_bytes
+from mercury_rt.core.identity import Eid, KeyRef, public_bytes
 from policy.load import load_policy
 from policy.yaml_source import ConfigFileError, Loc, Problem
 
@@ -34,7 +34,7 @@ class NodeConfigChecker:
     def check(self, config: NodeConfig) -> Iterator[Finding]:
         """Every cross-field and referenced-file problem of `config` (paths unresolved)."""
         findings = [*_node_list(config), *_self_entry(config), *_ports(config),
-                    *self._files(config), *_apps(config)]
+                    *self._files(config), *_apps(config), *self._moves(config)]
         self.found_semantic = bool(findings)
         self.cluster_dir_only = all(loc == ("cluster_dir",) for loc, _ in findings)
         return iter(findings)
@@ -64,6 +64,24 @@ class NodeConfigChecker:
             if not audit.parent.is_dir() and not audit.parent.is_relative_to(state):
                 yield ("log", "audit_file"), (f"directory {audit.parent} does not exist (only "
                                               "folders inside state_dir are created)")
+
+    def _moves(self, config: NodeConfig) -> Iterator[Finding]:
+        """Each migrated entity is one of the cluster's, moved to another cluster."""
+        if not config.moved:
+            return
+        entities = config.entities()
+        try:
+            own = keyfiles.load_cluster_ids(self._at(config.cluster_dir))[-1].master_hash
+        except MercuryError:
+            own = None  # reported as a cluster_dir problem
+        for (local, _), (_, eid) in zip(sorted(config.moved.items()), config.moves(),
+                                        strict=True):
+            if local not in entities:
+                yield ("moved", local), (f"{local!r} is not an entity of this cluster "
+                                         "(no node of cluster.nodes mirrors it)")
+            elif own is not None and Eid.decode(eid).cluster_id.master_hash == own:
+                yield ("moved", local), ("the new EID is in this same cluster; migration "
+                                         "moves an entity to another cluster")
 
     def _policy(self, path: Path) -> Iterator[Finding]:
         try:

@@ -3,13 +3,14 @@
 A running node's sockets, keys, state store, apps and cluster membership were built from
 its config at start; changing them under running calls would break them, so those settings
 need a restart. The policy, the log level and the routing choices are read per request or
-per log line, so they change live. `plan_reload` compares the config in force with the
-file as it is now and says which changed settings are applied and which are refused (the
-node logs each refused one: "not applied, needs a restart"); `in_force` is the config the
-node runs with afterwards: the new live settings over the old restart-only ones.
+per log line, and migrations (`moved`) only add forwarding records, so they change live.
+`plan_reload` compares the config in force with the file as it is now and says which
+changed settings are applied and which are refused (the node logs each refused one: "not
+applied, needs a restart"); `in_force` is the config the node runs with afterwards: the new
+live settings over the old restart-only ones.
 
 Pure: no files, no clock. Settings are compared as dotted paths of the config's JSON form
-(`log.level`, `cluster.routing.not_mirrored`); a list is one setting.
+(`log.level`, `cluster.routing.not_mirrored`, `moved.carol`); a list is one setting.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ LIVE_SETTINGS = frozenset({
     "cluster.routing.not_mirrored",
     "cluster.routing.security",
     "cluster.routing.max_forward_hops",
+    "moved",
 })
 """Settings a reload applies. Every other setting (listen addresses, node id, cluster and
 state directories, keys, mirrors, apps, transport, stores, audit file, prefer_near) is
@@ -63,8 +65,9 @@ def in_force(old: NodeConfig, new: NodeConfig) -> NodeConfig:
 
 
 def is_live(setting: str) -> bool:
-    """Whether `setting` (a dotted path) is applied by a reload."""
-    return setting in LIVE_SETTINGS
+    """Whether `setting` (a dotted path) is applied by a reload: listed, or inside a
+    listed mapping (`moved.carol`)."""
+    return any(setting == live or setting.startswith(live + ".") for live in LIVE_SETTINGS)
 
 
 def settings_of(config: NodeConfig) -> dict[str, Any]:

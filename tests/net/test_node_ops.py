@@ -295,3 +295,55 @@ def test_entity_migrate_refuses_a_bad_eid_an_eid_of_this_cluster_and_an_unknown_
     unknown = run_cli("entity", "migrate", config, "nobody", elsewhere)
     assert unknown.exit_code == 2 and "not an entity" in unknown.output
     assert run_cli("entity", "migrate", config, "carol", elsewhere).exit_code == 0
+
+
+def test_a_migration_named_in_the_config_answers_and_outlives_its_removal(
+        tmp_path: Path) -> None:
+    configs = write_cluster(tmp_path)
+    old_carol = carol_eid(tmp_path)
+
+    async def main() -> None:
+        moved_to = await start_cluster(
+            ClusterPlan("newhome", (NodePlan("n1", "127.0.10.11", ("carol",)),)), TRANSPORT)
+        home = await start_cluster(ClusterPlan("home", (NodePlan("h1", "127.0.10.12", ()),)),
+                                   TRANSPORT)
+        text = {n: c.read_text() for n, c in configs.items()}
+        try:
+            for moved in (f"moved: {{carol: {eid_to_text(moved_to.eid('carol'))}}}\n", ""):
+                for name, config in configs.items():
+                    config.write_text(text[name] + moved)
+                nodes = [NodeRuntime(build_node_spec(load_node_config(c)))
+                         for c in configs.values()]
+                for node in nodes:
+                    await node.start()
+                try:
+                    reply = await home.nodes["h1"].call(
+                        old_carol, 1, 2, dumps_typed(None, None), caller=b"probe",
+                        timeout=10.0)
+                    assert loads_typed(str, reply) == "n1"
+                finally:
+                    for node in nodes:
+                        await node.stop()
+        finally:
+            await home.stop()
+            await moved_to.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_node_check_refuses_a_migration_of_an_unknown_entity_or_into_this_cluster(
+        tmp_path: Path) -> None:
+    configs = write_cluster(tmp_path)
+    config = configs["b1"]
+    base = config.read_text()
+    own = eid_to_text(carol_eid(tmp_path))
+    config.write_text(base + f"moved: {{nobody: {own}, carol: {own}}}\n")
+    result = run_cli("node", "check", str(config))
+    assert result.exit_code == 2
+    line = len(base.splitlines()) + 1
+    assert f"{config}:{line}: moved.nobody: 'nobody' is not an entity" in result.output
+    assert f"{config}:{line}: moved.carol: the new EID is in this same cluster" \
+        in result.output
+    config.write_text(base + "moved: {carol: meid1nonsense}\n")
+    bad = run_cli("node", "check", str(config))
+    assert bad.exit_code == 2 and "moved.carol" in bad.output and "not an EID" in bad.output

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mercury_rt.config import NodeConfig
 from mercury_rt.config.reload import LIVE_SETTINGS, in_force, is_live, plan_reload, settings_of
+from mercury_rt.core.identity import eid_to_text, issue_cluster_id, mint_eid
 
 BASE: dict[str, Any] = {
     "node_id": "node-a", "cluster_dir": "/c", "state_dir": "/s",
@@ -18,7 +20,13 @@ BASE: dict[str, Any] = {
                            "mirrors": ["carol"]}]},
 }
 
+_KEY = Ed25519PrivateKey.generate()
+_ELSEWHERE = issue_cluster_id(Ed25519PrivateKey.generate(), _KEY, [])
+EIDS = [eid_to_text(mint_eid(_KEY, _ELSEWHERE, name)) for name in (b"carol", b"dave")]
+
 CHANGES: dict[str, st.SearchStrategy[Any]] = {
+    "moved": st.dictionaries(st.sampled_from(["carol", "dave"]), st.sampled_from(EIDS),
+                             max_size=2),
     "policy": st.sampled_from([None, "/p/policy.yaml", "/p/other.yaml"]),
     "log.level": st.sampled_from(["debug", "info", "warning", "error"]),
     "log.audit_file": st.sampled_from([None, "/a/audit.jsonl"]),
@@ -93,6 +101,7 @@ def test_after_a_reload_live_settings_are_new_and_restart_only_ones_old(
 
 def test_the_listen_address_policy_and_keys_are_classified_as_documented() -> None:
     assert {"policy", "log.level"} <= LIVE_SETTINGS
+    assert is_live("moved.carol"), "a migration named in the config applies live"
     for restart_only in ("listen.host", "listen.inter_port", "cluster_dir", "node_id",
                          "state_dir", "apps", "mirrors", "transport.initial_rto"):
         assert not is_live(restart_only)
@@ -100,5 +109,7 @@ def test_the_listen_address_policy_and_keys_are_classified_as_documented() -> No
 
 def test_every_live_setting_names_a_real_config_key() -> None:
     """A renamed key cannot silently leave the live list: each entry exists in a config."""
-    config = NodeConfig.model_validate(BASE)
-    assert set(LIVE_SETTINGS) <= set(settings_of(config))
+    config = NodeConfig.model_validate({**BASE, "moved": {"carol": EIDS[0]}})
+    paths = set(settings_of(config))
+    for live in LIVE_SETTINGS:
+        assert any(p == live or p.startswith(live + ".") for p in paths), live

@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from structlog.testing import capture_logs
 
 from mercury_rt.aio.node_runtime import NodeRuntime
 from mercury_rt.cli import node_reload
 from mercury_rt.cli.node_reload import LiveReload
 from mercury_rt.config import build_node_spec, load_node_config
+from mercury_rt.core.identity import eid_to_text, issue_cluster_id, mint_eid
 from mercury_rt.core.routing import NotMirroredChoice
 from tests.nodecfg_support import config_text, line_of, make_cluster
 
@@ -66,3 +68,18 @@ def test_a_config_with_a_problem_changes_nothing_and_names_its_line(
     with capture_logs() as logs:
         reloadable.on_signal()
     assert any(e["event"] == "reload_rejected" for e in logs)
+
+
+def test_a_migration_added_to_the_config_is_answered_after_the_reload(
+        reloadable: LiveReload) -> None:
+    key = Ed25519PrivateKey.generate()
+    elsewhere = mint_eid(key, issue_cluster_id(Ed25519PrivateKey.generate(), key, []), b"c")
+    text = reloadable.path.read_text() + f"moved: {{bob: {eid_to_text(elsewhere)}}}\n"
+    reloadable.path.write_text(text)
+    assert b"bob" not in reloadable.node.core.state.view.moved
+    with capture_logs() as logs:
+        assert reloadable.reload()
+    record = reloadable.node.core.state.view.moved[b"bob"]
+    assert record.new_eid == elsewhere.encode()
+    applied = next(e for e in logs if e["event"] == "reload_applied")
+    assert applied["applied"] == ["moved.bob"] and applied["migrations"] == 1

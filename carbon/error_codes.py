@@ -124,6 +124,7 @@ class ErrorCode(IntEnum):
     NO_LIVE_MIRROR = 513
     FORWARD_HOPS_EXCEEDED = 514
     REDIRECT = 515
+    NODE_DRAINING = 516
     # Forwarding records (mercury_rt.core.routing.forwarding).
     BAD_FORWARDING_RECORD = 520
     FORWARDING_SIGNATURE_INVALID = 521

@@ -55,6 +55,20 @@ class HeldPump:
             if task is not None:
                 task.cancel()
 
+    async def flush(self, timeout: float) -> int:
+        """One last attempt for every pending message now (a draining node), within
+        `timeout`; returns how many are still pending. They stay in the held store (durable
+        on LMDB) and are retried when the node starts again."""
+        due, _ = self.queue.poll(time.time(), all_due=True)
+        loop = asyncio.get_running_loop()
+        for record in due:
+            task = loop.create_task(self._retry_one(record))
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
+        if self._retries:
+            await asyncio.wait(list(self._retries), timeout=timeout)
+        return self.queue.pending_count()
+
     def hold(self, request: CallRequest) -> HeldMessage:
         """Hold a one-way message (a request with a message id) for later delivery."""
         assert request.message_id is not None

@@ -70,6 +70,11 @@ class MembershipService:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
 
+    def drain(self) -> None:
+        """Stop announcing this node's public addresses (a heartbeat saying so goes out
+        now); the cluster publishes a cluster-ID version without them."""
+        self._carry_out(self.adapter.drain(self._loop.time()))
+
     def consume(self, payload: bytes, peer: Addr) -> bool:
         """Handle a one-way intra-cluster message if it is a membership message."""
         step = self.adapter.receive(payload, peer, self._loop.time())
@@ -80,8 +85,12 @@ class MembershipService:
 
     async def _run(self) -> None:
         next_at = self._loop.time()
+        settled = False
         while True:
             self._carry_out(self.adapter.heartbeat() + self.adapter.tick(self._loop.time()))
+            if not settled and self.adapter.warm:
+                settled = True  # from now on this node may publish cluster-ID versions
+                _log.info("membership_settled", peers=len(self.adapter.membership.peers))
             next_at = max(next_at + self._interval, self._loop.time())
             await asyncio.sleep(next_at - self._loop.time())
 

@@ -35,6 +35,7 @@ from lithium.registry import HandlerRegistry
 from mercury_rt.aio.admin_http import AdminServer, AdminSettings
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
 from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, unwrap
+from mercury_rt.aio.drain import DrainParts, DrainReport, DrainSettings, drain_node
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
@@ -83,6 +84,7 @@ from mercury_rt.core.transit.responder import Channel, Opened
 from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, TransportConfig
 from policy.model import Policy
 from tungsten.api import StateStore
+from tungsten.moves import Move, StoredMoves
 
 __all__ = ["KEY_FETCH_TIMEOUT", "CallTrace", "NodeCallError", "NodeRuntime", "NodeSpec"]
 
@@ -126,6 +128,9 @@ class NodeSpec:
     """Favour published addresses near this node's own (SRV adjustment), if set."""
     seed: int | None = None
     membership: MembershipSettings = field(default_factory=MembershipSettings)
+    moves: tuple[tuple[bytes, bytes], ...] = ()
+    """Migrations the config names (local part, new EID): stored at start if new, then
+    answered for with the stored ones (`apply_stored_moves`)."""
     owns_store: bool = False
     """Close `store` in `stop()` (set by build_node_spec, which opened it): a node built
     again from the same config in the same process can then open it again."""
@@ -208,6 +213,7 @@ class NodeRuntime:
                                          on_message=self._on_intra_message,
                                          rng=self._endpoint_rng())
         self._held.start()
+        self.apply_stored_moves()
         if spec.run_membership:
             self._start_membership()
         await self._start_admin()
@@ -269,6 +275,14 @@ class NodeRuntime:
             self._audit_stream.close()
             self._audit_stream = None
 
+    async def drain(self, settings: DrainSettings | None = None) -> DrainReport:
+        """Leave cleanly (aio/drain.py): unpublish this node, answer new requests with
+        NODE_DRAINING, finish in-flight work, try held messages once more, then `stop()`."""
+        endpoints = tuple(e for e in (self.inter, self.intra) if e is not None)
+        parts = DrainParts(self.core, self.membership, endpoints, self._held,
+                           self.answer_timeout)
+        return await drain_node(parts, settings or DrainSettings(), self.stop)
+
     def _start_membership(self) -> None:
         """Heartbeats, liveness and cluster-ID publishing (aio/membership_service.py)."""
         assert self.inter is not None and self.intra is not None
@@ -287,8 +301,26 @@ class NodeRuntime:
     def migrate(self, local: bytes, new_eid: bytes) -> None:
         """Record that entity `local` moved to another cluster as `new_eid`: requests for it
         are answered with a forwarding record signed by this cluster's key, so callers
-        holding the old EID follow it. Every node of the cluster should be told."""
-        self.core.record_move(local, new_eid, int(time.time()), self.spec.cluster_key)
+        holding the old EID follow it. Kept in the state store, so it outlives a restart.
+        Every node of the cluster should be told."""
+        move = Move(local, new_eid, int(time.time()))
+        StoredMoves(self.spec.store).record(move)
+        self.core.record_move(local, new_eid, move.issued_at, self.spec.cluster_key)
+
+    def apply_stored_moves(self) -> int:
+        """Answer for every migration in the state store, after storing the spec's new ones
+        (at start, and on reload: `entity migrate` adds rows from another process and the
+        config may name more); returns how many there are."""
+        stored = StoredMoves(self.spec.store)
+        known = {move.local: move.new_eid for move in stored.all()}
+        for local, new_eid in self.spec.moves:
+            if known.get(local) != new_eid:
+                stored.record(Move(local, new_eid, int(time.time())))
+        moves = stored.all()
+        for move in moves:
+            self.core.record_move(move.local, move.new_eid, move.issued_at,
+                                  self.spec.cluster_key)
+        return len(moves)
 
     def eid_for(self, local: bytes, persona: Persona | None = None) -> bytes:
         """This node's (cached) EID for a local entity, in the cluster's mint defaults' form
@@ -453,7 +485,10 @@ class NodeRuntime:
                     return after
                 action = after
                 continue
-            return self.core.relay(action, reply)
+            answered = self.core.forward_answered(action, reply, time.time())
+            if isinstance(answered, bytes):
+                return self.core.relay(action, answered)
+            action = answered
 
     @staticmethod
     async def _discard(result: bytes | Awaitable[bytes]) -> None:

@@ -7,8 +7,6 @@ use, a disk full), never for a typo.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 from pathlib import Path
 
@@ -16,7 +14,8 @@ import click
 
 from carbon.error_codes import MercuryError
 from mercury_rt.aio.loop import run, tune_gc
-from mercury_rt.aio.node_runtime import NodeRuntime, NodeSpec
+from mercury_rt.cli.node_drain import drain
+from mercury_rt.cli.node_serve import serve
 from mercury_rt.config import NodeConfig, build_node_spec, keyfiles, load_node_config
 from mercury_rt.logs import configure_logging
 from policy.yaml_source import ConfigFileError
@@ -57,7 +56,7 @@ def check(config: Path) -> None:
 @node_group.command("run")
 @click.argument("config", type=click.Path(path_type=Path))
 def run_node(config: Path) -> None:
-    """Start the node of CONFIG; SIGTERM or Ctrl-C drains in-flight requests and stops."""
+    """Start the node of CONFIG; SIGHUP reloads it, SIGTERM or Ctrl-C drains it and stops."""
     loaded = _load_or_exit(config)
     try:
         spec = build_node_spec(loaded)
@@ -67,27 +66,11 @@ def run_node(config: Path) -> None:
     configure_logging(loaded.log.level, json=loaded.log.format == "json")
     tune_gc()
     try:
-        run(_serve(spec, loaded.node_id))
+        run(serve(spec, loaded, config))
     except OSError as exc:
         click.echo(f"{config}: cannot bind {loaded.listen.host}: {exc}", err=True)
         sys.exit(EXIT_CANNOT_BIND)
 
 
-async def _serve(spec: NodeSpec, name: str) -> None:
-    node = NodeRuntime(spec)
-    await node.start()
-    inter, intra = node.addresses
-    click.echo(f"node {name} listening: inter-cluster udp {inter[0]}:{inter[1]}, "
-               f"intra-cluster udp {intra[0]}:{intra[1]}", err=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    click.echo(f"node {name} stopping: draining in-flight requests", err=True)
-    await node.stop()
-    spec.store.close()
-    click.echo(f"node {name} stopped", err=True)
-
-
+node_group.add_command(drain)
 COMMANDS: list[click.Command] = [node_group]

@@ -53,7 +53,8 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         delivered=delivered_store(store, config.delivered.limit),
         delivered_settings=config.delivered.to_settings(), audit_file=config.log.audit_file,
         proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
-        membership=MembershipSettings(public=_own_public(config)), owns_store=True,
+        membership=MembershipSettings(public=_own_public(config)), moves=config.moves(),
+        owns_store=True,
         admin=admin,
         mint_defaults=load_mint_defaults(config.cluster_dir))
 

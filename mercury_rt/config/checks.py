@@ -17,7 +17,7 @@ from mercury_rt.config import keyfiles
 from mercury_rt.config.admin import admin_findings
 from mercury_rt.config.mint_defaults import MINT_DEFAULTS_FILE, load_mint_defaults
 from mercury_rt.config.node import NodeConfig, PeerNode, app_search_path
-from mercury_rt.core.identity import KeyRef, public_bytes
+from mercury_rt.core.identity import Eid, KeyRef, public_bytes
 from policy.load import load_policy
 from policy.yaml_source import ConfigFileError, Loc, Problem
 
@@ -36,7 +36,7 @@ class NodeConfigChecker:
     def check(self, config: NodeConfig) -> Iterator[Finding]:
         """Every cross-field and referenced-file problem of `config` (paths unresolved)."""
         findings = [*_node_list(config), *_self_entry(config), *_ports(config),
-                    *self._files(config), *self._apps(config),
+                    *self._files(config), *self._apps(config), *self._moves(config),
                     *admin_findings(config.admin, self._at)]
         self.found_semantic = bool(findings)
         self.cluster_dir_only = all(loc == ("cluster_dir",) for loc, _ in findings)
@@ -78,6 +78,24 @@ class NodeConfigChecker:
             yield ("cluster_dir",), (f"{cluster_dir / MINT_DEFAULTS_FILE} has "
                                      f"{len(exc.problems)} problem(s), listed with their own "
                                      "lines")
+
+    def _moves(self, config: NodeConfig) -> Iterator[Finding]:
+        """Each migrated entity is one of the cluster's, moved to another cluster."""
+        if not config.moved:
+            return
+        entities = config.entities()
+        try:
+            own = keyfiles.load_cluster_ids(self._at(config.cluster_dir))[-1].master_hash
+        except MercuryError:
+            own = None  # reported as a cluster_dir problem
+        for (local, _), (_, eid) in zip(sorted(config.moved.items()), config.moves(),
+                                        strict=True):
+            if local not in entities:
+                yield ("moved", local), (f"{local!r} is not an entity of this cluster "
+                                         "(no node of cluster.nodes mirrors it)")
+            elif own is not None and Eid.decode(eid).cluster_id.master_hash == own:
+                yield ("moved", local), ("the new EID is in this same cluster; migration "
+                                         "moves an entity to another cluster")
 
     def _policy(self, path: Path) -> Iterator[Finding]:
         try:

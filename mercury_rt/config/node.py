@@ -23,7 +23,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from mercury_rt.core.identity import IdentityError, ServerAddress
+from carbon.error_codes import MercuryError
+from mercury_rt.core.identity import Eid, IdentityError, ServerAddress, eid_from_text, eid_to_text
 from mercury_rt.core.node import DeliveredSettings
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig, SecurityOrder
 from mercury_rt.core.transport import TransportConfig
@@ -89,6 +90,13 @@ def _public(text: str) -> str:
         return str(ServerAddress.parse(text))
     except IdentityError as exc:
         raise ValueError(exc.message) from None
+
+
+def _eid_text(text: str) -> str:
+    try:
+        return eid_to_text(Eid.decode(eid_from_text(text)))
+    except MercuryError as exc:
+        raise ValueError(f"not an EID: {exc.message}") from None
 
 
 NodeId = Annotated[str, AfterValidator(_node_id)]
@@ -281,6 +289,16 @@ class NodeConfig(_Strict):
     app_paths: Annotated[list[Path], Field(max_length=64)] = []
     """Folders searched for `apps` (relative to the config file), before the config file's
     own folder and the installed packages."""
+
+    moved: Annotated[dict[EntityLocal, Annotated[str, AfterValidator(_eid_text)]],
+                     Field(max_length=MAX_MIRRORS)] = {}
+    """Entities migrated to another cluster: local name -> new EID (meid1...). Kept in
+    the node's state once seen, like `entity migrate`; applied live on reload."""
+
+    def moves(self) -> tuple[tuple[bytes, bytes], ...]:
+        """`moved` as (local part, encoded new EID) pairs."""
+        return tuple((local.encode(), Eid.decode(eid_from_text(text)).encode())
+                     for local, text in sorted(self.moved.items()))
 
     @property
     def self_peer(self) -> PeerNode:

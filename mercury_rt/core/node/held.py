@@ -143,8 +143,11 @@ class HeldQueue:
         self._save(record)
         return record
 
-    def poll(self, now: float) -> tuple[list[HeldMessage], list[HeldMessage]]:
-        """(due to send now, newly expired). Sends are marked in flight until an outcome."""
+    def poll(self, now: float, *, all_due: bool = False) -> tuple[list[HeldMessage],
+                                                                   list[HeldMessage]]:
+        """(due to send now, newly expired). Sends are marked in flight until an outcome.
+        With `all_due`, every pending message is due whatever its backoff (a draining node
+        makes one last attempt for each before it exits)."""
         now_ms = _ms(now)
         due: list[HeldMessage] = []
         expired: list[HeldMessage] = []
@@ -153,7 +156,8 @@ class HeldQueue:
                 continue
             if record.expires_ms <= now_ms:
                 expired.append(self._finish(record, HeldState.EXPIRED, now_ms))
-            elif record.next_attempt_ms <= now_ms and len(due) < self.policy.max_batch:
+            elif (all_due or record.next_attempt_ms <= now_ms) \
+                    and len(due) < self.policy.max_batch:
                 due.append(self._save(record.with_changes(
                     in_flight=True, attempts=record.attempts + 1)))
         return due, expired
@@ -321,7 +325,8 @@ def _typed(value: object, kind: type[T]) -> T:
 
 
 UNREACHABLE = frozenset({ErrorCode.NO_NODE_ANSWERED, ErrorCode.CONTACT_ATTEMPTS_EXHAUSTED,
-                         ErrorCode.NO_ANSWER, ErrorCode.NO_LIVE_MIRROR, ErrorCode.TIMEOUT})
+                         ErrorCode.NO_ANSWER, ErrorCode.NO_LIVE_MIRROR, ErrorCode.TIMEOUT,
+                         ErrorCode.NODE_DRAINING})
 """Failures that mean no node of the target took the call (a one-way message is held)."""
 RETRY_HELD = UNREACHABLE | {ErrorCode.REQUEST_LOST, ErrorCode.OVERLOADED}
 """Outcomes after which a held message is tried again: unreachable, a restarted node that

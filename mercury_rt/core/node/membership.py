@@ -95,6 +95,7 @@ class NodeMembership:
         self.verifier = NodeCertVerifier(cid.master_hash, self._trusted)
         self._inter = inter_address
         self._intra = _bound_address(intra_address)
+        self._draining = False
         self._own_public = self._derive_public(cid, self._default_public())
         self.membership = Membership(cid.master_hash, identity.node_id, self._own_public,
                                      self.verifier, settings.config)
@@ -170,6 +171,14 @@ class NodeMembership:
         if not any(isinstance(output, HeartbeatRejected) for output in outputs):
             self.counters["heartbeats_accepted"] += 1
         return self._apply(outputs, now)
+
+    def drain(self, now: float) -> MembershipStep:
+        """The node is draining: from now on it announces no public address, so the
+        publisher (itself, or a peer on its next heartbeat, sent at once) mints a cluster-ID
+        version without it; heartbeats go on, so peers do not count it dead meanwhile."""
+        self._draining = True
+        self._own_public = ()
+        return self._apply(self.membership.set_local_public(()), now) + self.heartbeat()
 
     # ----- state -------------------------------------------------------------------------
 
@@ -348,7 +357,10 @@ class NodeMembership:
     def _derive_public(self, cluster_id: ClusterId,
                        fallback: tuple[PublicAddress, ...]) -> tuple[PublicAddress, ...]:
         """Our entries in the cluster ID (keeping the operator's priority and weight), or
-        `fallback` when the cluster ID does not list our inter-cluster address."""
+        `fallback` when the cluster ID does not list our inter-cluster address; none while
+        draining."""
+        if self._draining:
+            return ()
         if self.settings.public is not None:
             return self.settings.public
         ours = tuple(PublicAddress(a.host, a.port, a.priority, a.weight)

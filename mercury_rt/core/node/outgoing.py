@@ -156,6 +156,8 @@ class OutgoingCall:
         self._fetch_queue: list[Addr] = []
         self._fetched = False
         self._plan: TransitPlan | None = None
+        self._drained: frozenset[bytes] = frozenset()
+        """Nodes of this cluster that answered NODE_DRAINING: the call goes elsewhere."""
 
     @property
     def request_key(self) -> bytes:
@@ -245,10 +247,25 @@ class OutgoingCall:
         if stronger is not None:
             return stronger
         if self._contact is None:
-            return self._answered(reply)
+            return self._next_mirror(reply) or self._answered(reply)
         if self._address is not None:
             self.planner.mark_answered(self._address)
         return self._drive(self._contact.handle(self.planner.event_for_reply(reply)))
+
+    def _next_mirror(self, reply: NodeReply) -> CallStep | None:
+        """After NODE_DRAINING from a node of this cluster (nothing ran there), the same
+        call to the entity's next live mirror; None for any other reply or none left."""
+        route = self._route
+        if reply.code != ErrorCode.NODE_DRAINING or not isinstance(route, SendIntra):
+            return None
+        self._drained |= {route.node_id}
+        mirrors = self.planner.core.state.view.mirrors.get(self.request.target.local)
+        again = None if mirrors is None else self.planner.intra_route(
+            mirrors, self.request_key, self._drained)
+        if again is None:
+            return None
+        self._route = again
+        return SendIntraStep(again.address, self._data(again), self._algorithm)
 
     def on_failure(self, code: int, message: str, now: float) -> CallStep:
         """The step failed at the transport (NO_ANSWER, TIMEOUT, ...) at time `now`."""

@@ -217,13 +217,23 @@ class CallPlanner:
             raise MercuryError("no such entity in this cluster", ErrorCode.UNKNOWN_ENTITY)
         if view.local_node in mirrors:
             return RunHere(bundle_cluster_id=False)  # as NodeCore.handle_local will decide
-        intra = self.core.state.intra_addresses
-        live = [n for n in live_mirrors(view, mirrors) if n in intra]
-        if not live:
+        chosen = self.intra_route(mirrors, request_key)
+        if chosen is None:
             raise MercuryError("no live node of this cluster mirrors the entity",
                                ErrorCode.NO_LIVE_MIRROR)
+        return chosen
+
+    def intra_route(self, mirrors: frozenset[bytes], request_key: bytes,
+                    passed_over: frozenset[bytes] = frozenset()) -> SendIntra | None:
+        """The live mirror of this cluster a call goes to, not one of `passed_over` (nodes
+        that answered NODE_DRAINING to this call); None when none is left."""
+        intra = self.core.state.intra_addresses
+        live = [n for n in live_mirrors(self.core.state.view, mirrors)
+                if n in intra and n not in passed_over]
+        if not live:
+            return None
         chosen = pick_stable(request_key, live)
-        return SendIntra(chosen, self.core.state.intra_addresses[chosen])
+        return SendIntra(chosen, intra[chosen])
 
     def _verified_target(self, target: Eid,
                          fetch_allowed: bool) -> ClusterId | FetchTargetKeys:

@@ -172,6 +172,10 @@ class NodeCore:
         self._tables_of: Policy | None = None
         self.denied = 0
         self.duplicates = 0
+        self.draining = False
+        """Set when the node drains (6.11): requests from the network are answered with
+        NODE_DRAINING, so callers move on at once; calls of this node's own entities (its
+        in-flight handlers) still run."""
         self.set_cluster_id(state.cluster_id)
 
     @classmethod
@@ -372,22 +376,42 @@ class NodeCore:
         it (so it did not run there), else the node-local reply that sends the caller to
         its next address. A mirror that did not acknowledge is tried last for a while."""
         if code == ErrorCode.NO_ANSWER:
-            self._silent[action.node_id] = now
-            self._silent.move_to_end(action.node_id)
-            if len(self._silent) > MAX_SILENT:
-                self._silent.popitem(last=False)
-            nodes = self.state.view.nodes
-            rest = tuple(n for n in action.fallbacks if n in nodes and nodes[n].alive)
-            if rest:
-                again = self._forward_to(action.sealed, action.payload, rest[0], rest[1:])
-                return again if isinstance(again, Forward) else again.reply
+            again = self._next_mirror(action, now)
+            if again is not None:
+                return again
         return self.relay(action, None, code, message)
+
+    def forward_answered(self, action: Forward, reply: bytes, now: float) -> Forward | bytes:
+        """The mirror's (opened) reply, relayed; but a mirror that is draining ran nothing,
+        so the request goes to the entity's next live mirror as after silence."""
+        try:
+            draining = decode_reply(reply).code == ErrorCode.NODE_DRAINING
+        except MercuryError:
+            draining = False
+        again = self._next_mirror(action, now) if draining else None
+        return reply if again is None else again
+
+    def _next_mirror(self, action: Forward, now: float) -> Forward | bytes | None:
+        """The same request to the next live mirror after `action`'s (now tried last for a
+        while); None when there is none."""
+        self._silent[action.node_id] = now
+        self._silent.move_to_end(action.node_id)
+        if len(self._silent) > MAX_SILENT:
+            self._silent.popitem(last=False)
+        nodes = self.state.view.nodes
+        rest = tuple(n for n in action.fallbacks if n in nodes and nodes[n].alive)
+        if not rest:
+            return None
+        again = self._forward_to(action.sealed, action.payload, rest[0], rest[1:])
+        return again if isinstance(again, Forward) else again.reply
 
     # ----- the decision -----------------------------------------------------------------
 
     def _operation(self, request: ReceivedRequest, op: DecodedOperation,
                    now: float) -> NodeAction:
         sealed = request.sealed
+        if self.draining and (sealed or request.path is Path.INTER_CLUSTER):
+            return self._respond(sealed, self._draining_reply(op))
         try:
             target = self._target_claim(op.request.target)
         except MercuryError as exc:
@@ -443,6 +467,13 @@ class NodeCore:
         if isinstance(decision, RunWithRemoteState):
             return self._run_with_remote_state(request, admitted, decision.state_node)
         return self._run_here(request, admitted, now)
+
+    def _draining_reply(self, op: DecodedOperation) -> NodeReply:
+        """NODE_DRAINING, with our cluster ID when the caller's is older: the newer one no
+        longer lists this node, so the caller stops trying it."""
+        bundle = op.request.version < self.state.cluster_id.version
+        return NodeReply(int(ErrorCode.NODE_DRAINING), message="this node is draining; try "
+                         "another node", cluster_id=self._cluster_id_bytes if bundle else None)
 
     def _transit_check(self, request: ReceivedRequest, op: DecodedOperation,
                        target: Eid) -> int | TooWeak:

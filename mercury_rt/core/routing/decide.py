@@ -160,7 +160,8 @@ MAX_SHOWN_ENTITY = 64
 """Bytes of an entity's local part a refusal message quotes."""
 
 NODE_LOCAL_CODES = frozenset({ErrorCode.NO_LIVE_MIRROR, ErrorCode.FORWARD_HOPS_EXCEEDED,
-                              ErrorCode.NODE_LOCAL_ERROR, ErrorCode.OVERLOADED})
+                              ErrorCode.NODE_LOCAL_ERROR, ErrorCode.OVERLOADED,
+                              ErrorCode.NODE_DRAINING})
 
 RoutingDecision = RunHere | RedirectTo | ForwardTo | RunWithRemoteState | RedirectMoved | Refuse
 

@@ -119,9 +119,10 @@ class CallingSide(TransportState):
                        f"no answer from {call.peer[0]}:{call.peer[1]} before the deadline", now)
             return
         if call.state is CallState.SENT and now >= self._answer_due(call):
-            self._fail(call, ErrorCode.NO_ANSWER,
-                       f"{call.peer[0]}:{call.peer[1]} did not acknowledge the request and "
-                       f"answered nothing of ours for {call.answer_timeout:g} s", now)
+            why = ("refused the request as overloaded" if call.refused else
+                   "did not acknowledge the request and answered nothing of ours")
+            self._fail(call, ErrorCode.NO_ANSWER, f"{call.peer[0]}:{call.peer[1]} {why} for "
+                       f"{call.answer_timeout:g} s", now)
             return
         if call.state is CallState.ACKED:
             self._poll(call, now)
@@ -142,10 +143,12 @@ class CallingSide(TransportState):
         and the last time the peer answered anything of ours. A peer that keeps answering
         other calls is alive and this call's datagrams were lost: it is retransmitted
         until its deadline rather than failed over, since a request that reached the peer
-        may have run there and must not run again elsewhere (protocol.md 3.3)."""
+        may have run there and must not run again elsewhere (protocol.md 3.3). A call the
+        peer refused as overloaded (203: not run) is not kept there by those answers: it
+        moves on one answer timeout after its first transmission, as before."""
         if call.answer_timeout is None:
             return float("inf")
-        heard = self._peer(call.peer).heard_at
+        heard = float("-inf") if call.refused else self._peer(call.peer).heard_at
         return max(call.sent_at, heard) + call.answer_timeout
 
     def _probe_interval(self, call: Call, rto: float) -> float:
@@ -231,6 +234,7 @@ class CallingSide(TransportState):
         self._validate(peer, now)
         if error.code == ErrorCode.OVERLOADED and call.state is CallState.SENT:
             self.stats.overloaded_retries += 1
+            call.refused = True
             call.rto = self._backoff(call.rto)
             self._arm_call(call, now + call.rto)
             return

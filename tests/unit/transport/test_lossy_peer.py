@@ -212,3 +212,21 @@ def test_no_answer_only_after_a_whole_answer_timeout_of_silence(seed: int, loss:
                 assert not [r for r in replies if when - answer < r < when], \
                     "failed over while the peer was answering"
                 assert sent_ids[handle] >= ANSWER_PROBES
+
+
+def test_a_call_refused_as_overloaded_still_moves_on_after_the_answer_timeout() -> None:
+    """203 says the request did not run: trying another node is safe, so a peer that
+    keeps refusing it (while answering, so alive) is passed over as before, at 1 s."""
+    client = Transport(rng=random.Random(1))
+    handle = client.call(B, b"busy?", 0.0, timeout=30, answer_timeout=1.0)
+    now = 0.0
+    while not (out := events(client)):
+        for data, _ in client.datagrams_to_send():
+            if data[2] == 1:  # [1, 1, id, ...]: a REQUEST, refused at once
+                refusal = m.Error(m.Kind.REQUEST, handle, int(ErrorCode.OVERLOADED), "busy")
+                client.receive_datagram(m.encode(refusal), B, now)
+        now = client.get_timer() or 0.0
+        client.handle_timer(now)
+    (failed,) = out
+    assert isinstance(failed, CallFailed) and failed.code == ErrorCode.NO_ANSWER
+    assert "overloaded" in failed.detail and now == pytest.approx(1.0)

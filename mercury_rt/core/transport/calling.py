@@ -3,9 +3,10 @@
 A call is transmitted (whole, or as fragments), retransmitted with backed-off RTO until
 the peer acknowledges it (a request is then only polled); a peer's OVERLOADED refusal is
 retried after a backoff. It ends with exactly one event (ReplyReceived, MessageDelivered
-or CallFailed: TIMEOUT at its deadline, NO_ANSWER if unacknowledged within
-`answer_timeout`, REQUEST_LOST if acknowledged and then `max_poll_misses` polls went
-unanswered, or the peer's typed Error) or a cancel. Flow control keeps our
+or CallFailed: TIMEOUT at its deadline, NO_ANSWER if unacknowledged while the peer
+answered nothing of ours for `answer_timeout` (sent at least ANSWER_PROBES times in it),
+REQUEST_LOST if acknowledged and then `max_poll_misses` polls went unanswered with no
+other sign of the peer, or the peer's typed Error) or a cancel. Flow control keeps our
 unfinished id span to one peer under the peer's record bound (`max_call_span`); calls
 past it wait in id order. RTT samples follow Karn's rule: only from calls sent once.
 """

@@ -596,8 +596,8 @@ class NodeRuntime:
 
 
 def default_answer_timeout(transport: TransportConfig) -> float:
-    """Two initial retransmission timeouts: the request was sent twice by then
-    (docs/operator-guide.md states this)."""
+    """Two initial retransmission timeouts (docs/operator-guide.md states this); the
+    transport sends an unacknowledged request at least 12 times within it (calling.py)."""
     return 2 * transport.initial_rto
 
 

@@ -213,10 +213,23 @@ class SimNode:
 
     def _on_request(self, transport: Transport, path: Path, event: RequestReceived,
                     now: float) -> None:
-        """Open the request's transit envelope, let the core decide, seal the answer."""
+        """Open the request's transit envelope, let the core decide, seal the answer. A
+        request not answered at once (forwarded, or waiting for remote state) is
+        acknowledged at once, as the node's endpoint does for a handler that awaits
+        (aio/endpoint.py), so the caller polls instead of failing over."""
+        answered = False
+
         def reply(data: bytes) -> None:
+            nonlocal answered
+            answered = True
             transport.reply(event.peer, event.request_id, data, self.net.clock.now)
 
+        self._open_and_carry_out(transport, path, event, now, reply)
+        if not answered:
+            transport.acknowledge(event.peer, event.request_id)
+
+    def _open_and_carry_out(self, transport: Transport, path: Path, event: RequestReceived,
+                            now: float, reply: Callable[[bytes], None]) -> None:
         key = f"{event.peer}|{event.request_id}".encode()
         responder = self.responders[path]
         outcome = responder.open(event.payload, event.peer, now)

@@ -64,6 +64,10 @@ class Call:
     sender: FragmentSender | None = None
     deadline: float | None = None
     polls_unanswered: int = 0
+    polled_at: float = 0.0
+    """When the first of the POLLs now unanswered went out."""
+    refused: bool = False
+    """The peer answered it OVERLOADED (203, not run): safe to try elsewhere."""
 
 
 class RecordState(Enum):

@@ -78,7 +78,8 @@ class Transport(CallingSide, AnsweringSide):
         """Start a request to `peer`; its outcome arrives as ReplyReceived or CallFailed.
 
         With `answer_timeout`, a request the peer has not acknowledged (nor answered) within
-        that time fails with NO_ANSWER, so a caller can try another node; once the peer
+        that time, while answering nothing else of ours either, fails with NO_ANSWER, so a
+        caller can try another node (a lossy but live peer is not given up); once the peer
         has acknowledged it, it waits until `timeout` while the peer answers its polls,
         and fails with REQUEST_LOST (it may have run) when `max_poll_misses` go unanswered.
         """

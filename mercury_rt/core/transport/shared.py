@@ -46,11 +46,14 @@ class TransportError(MercuryError):
 class PeerState:
     """Per-peer client state: RTT, and our calls to it in id order."""
 
-    __slots__ = ("incarnation", "pending", "rtt", "waiting")
+    __slots__ = ("heard_at", "incarnation", "pending", "rtt", "waiting")
 
     def __init__(self, rtt: RttEstimator) -> None:
         self.rtt = rtt
         self.incarnation = 0
+        self.heard_at = float("-inf")
+        """When the peer last proved it is there (answered an exchange of ours, or the
+        layer above validated it): a lossy but live peer is not given up (calling.py)."""
         self.pending: deque[int] = deque()
         self.waiting: deque[Call] = deque()
 
@@ -167,7 +170,11 @@ class TransportState:
         self._emit(self._error_datagram(error, peer), peer)
 
     def _validate(self, peer: Addr, now: float) -> None:
-        """`peer` proved it receives what we send: lift its limit, resume its replies."""
+        """`peer` proved it receives what we send: lift its limit, resume its replies.
+        It is also alive now, which our calls to it go by (`heard_at`)."""
+        state = self._peers.get(peer)
+        if state is not None:
+            state.heard_at = now
         for record in self._amplification.validate(peer):
             if record.sender is not None and self._records.get(peer, record.id) is record:
                 self._pump(record.sender, now)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lithium.api import attach, detach
+from lithium.connections import Accept, Offer
 from lithium.context import EntityState, HandlerError, IncomingCall, RequestContext
 from lithium.registry import HandlerRegistry
 
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 
 _INVOKER_NAMES = frozenset({"InvokeLimits", "Invoker", "Reply"})
 
-__all__ = ["EntityState", "HandlerError", "HandlerRegistry", "IncomingCall", "InvokeLimits",
-           "Invoker", "Reply", "RequestContext", "attach", "detach"]
+__all__ = ["Accept", "EntityState", "HandlerError", "HandlerRegistry", "IncomingCall",
+           "InvokeLimits", "Invoker", "Offer", "Reply", "RequestContext", "attach", "detach"]
 
 
 def __getattr__(name: str) -> object:

@@ -30,6 +30,7 @@ from lithium.invoke import InvokeLimits, Invoker
 from lithium.registry import HandlerRegistry
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
 from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, unwrap
+from mercury_rt.aio.connections import NodeConnections
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
@@ -61,6 +62,7 @@ from mercury_rt.core.node import (
     MemoryHeldStore,
     NodeAction,
     NodeCore,
+    NodeReply,
     OutgoingCall,
     Respond,
     RetryPolicy,
@@ -154,6 +156,9 @@ class NodeRuntime:
         (two initial retransmission timeouts: the request was sent twice by then)."""
         self.planner = CallPlanner(self.core, rng, caller_eid=self._caller_eid,
                                    answer_timeout=self.answer_timeout, proximity=spec.proximity)
+        self.connections = NodeConnections(self.run_call, rng, spec.store, spec.specs,
+                                           self.core.connections, self._caller_eid)
+        """Connections this node's entities opened or serve (aio/connections.py)."""
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -319,6 +324,7 @@ class NodeRuntime:
                 action.call.deadline or self._now() + self.spec.invoke_limits.timeout,
                 self.answer_timeout, self._now)
         result = await self.invoker.invoke(action.call, elsewhere)
+        self.connections.after_invoke(action.call, result.ok)
         code = None if result.ok else int(result.code or ErrorCode.NODE_LOCAL_ERROR)
         return self.core.finish(action, result.payload, code, result.message)
 
@@ -427,6 +433,12 @@ class NodeRuntime:
                 raise
             return self._held.hold(request)
         return message_id
+
+    async def run_call(self, request: CallRequest, timeout: float) -> NodeReply:
+        """Carry out one call prepared by the caller (connections build theirs with the
+        connection field); its reply, or NodeCallError when no node took it."""
+        call = OutgoingCall(self.planner, request, time.monotonic())
+        return await self._calls.run(call, self._now() + timeout)
 
     def message_status(self, message_id: bytes) -> HeldMessage:
         """A held message's state (PENDING, DELIVERED, EXPIRED, REFUSED); HeldError if unknown."""

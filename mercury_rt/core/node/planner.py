@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Principal
+from mercury_rt.core.connections import ConnectionField
 from mercury_rt.core.gate import PaymentStamp
 from mercury_rt.core.identity import (
     ClusterId,
@@ -144,6 +145,8 @@ class CallRequest:
     message_id: bytes | None = None
     classification: int | None = None
     """A transit classification the caller asks for, above its entity's transit floor."""
+    connection: ConnectionField | None = None
+    """Opens, runs on or closes a connection (docs/protocol.md 5.9)."""
 
 
 class CallPlanner:
@@ -289,7 +292,8 @@ class CallPlanner:
             source, vouched = None, Principal(self.core.master_hash, call.caller)
         request = NodeRequest(self.encoded.of(call.target), call.endpoint, call.operation,
                               call.payload, version, source=source, vouched=vouched,
-                              delegation=call.delegation, message_id=call.message_id)
+                              delegation=call.delegation, message_id=call.message_id,
+                              connection=call.connection)
         body = request.body()
         return encode_operation(body, call.payments), body
 

@@ -1,0 +1,121 @@
+"""Connections over real sockets between two clusters, in transit sessions: open,
+requests and messages both ways with the same id at both ends, close, and failover to
+another mirror of the far entity (docs/protocol.md 5.9)."""
+
+from __future__ import annotations
+
+import pytest
+
+from carbon.error_codes import ErrorCode
+from carbon.types import dumps_typed, loads_typed
+from lithium.connections import read_connection
+from mercury_rt.aio.node_runtime import NodeCallError
+from mercury_rt.core.connections import ConnectionField, ConnectionForm
+from mercury_rt.core.identity import Eid
+from mercury_rt.core.node import CallRequest
+from tests.net.connection_apps import OPENER_OFFERS, Runs, offer_hear, serve_chat
+from tests.net.test_node_paths import AWAY, HOME, clusters, run
+
+pytestmark = pytest.mark.net
+
+
+def _text(value: str) -> bytes:
+    return dumps_typed(str, value)
+
+
+def test_open_use_both_ways_and_close_between_two_clusters() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            runs = Runs()
+            for node_id, node in away.nodes.items():
+                serve_chat(node, node_id, b"carol", runs)
+            offer_hear(a1, "a1", runs)
+            conn = await a1.connections.open(away.eid("carol"), 2, 1, _text("alice"),
+                                             caller=b"alice", offers=OPENER_OFFERS)
+            cid = conn.connection_id
+            assert len(cid) == 16
+            assert loads_typed(str, conn.reply) == "welcome alice"
+            assert conn.peer_offers == ((1, "/test/talk/v1"),)
+            said = await conn.request(1, 1, _text("hello"))
+            assert loads_typed(str, said) == "b1:hello"
+            await conn.send(1, 2, _text("fyi"))
+
+            back = b1.connections.served(b"carol", cid)
+            assert back.connection_id == cid
+            heard = await back.request(1, 1, _text("are you there"))
+            assert loads_typed(str, heard) == "heard are you there"
+            await back.send(1, 2, _text("noted"))
+
+            assert {(r[1], r[2], r[3]) for r in runs.seen} == {
+                ("chat.open", cid, b"alice"), ("talk.say", cid, b"alice"),
+                ("talk.tell", cid, b"alice"), ("hear.ask", cid, b"carol"),
+                ("hear.note", cid, b"carol")}, "one id at both ends, the right caller each way"
+            assert [len(runs.of(h)) for h in ("talk.say", "talk.tell", "hear.note")] == [1, 1, 1]
+            assert a1.inter.core.stats.datagrams_out > 0  # type: ignore[union-attr]
+            assert b1.transit.inter.session_count >= 1, "it travelled in a transit session"
+
+            await conn.close()
+            with b1.spec.store.reading() as view:
+                assert read_connection(view, b"carol", cid) is None, "closed at the far end"
+            with a1.spec.store.reading() as view:
+                assert read_connection(view, b"alice", cid) is None, "closed here"
+            with pytest.raises(NodeCallError) as info:
+                await conn.request(1, 1, _text("after close"))
+            assert info.value.code == ErrorCode.CONNECTION_CLOSED
+            with pytest.raises(NodeCallError) as info:
+                await back.request(1, 1, _text("after close"))
+            assert info.value.code == ErrorCode.CONNECTION_CLOSED, "the peer's close ended it"
+            with pytest.raises(NodeCallError) as info:
+                b1.connections.served(b"carol", cid)
+            assert info.value.code == ErrorCode.CONNECTION_UNKNOWN
+
+    run(main)
+
+
+def test_a_stranger_cannot_use_or_close_someone_elses_connection() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, a2 = home.nodes["a1"], home.nodes["a2"]
+            runs = Runs()
+            for node_id, node in away.nodes.items():
+                serve_chat(node, node_id, b"carol", runs)
+            conn = await a1.connections.open(away.eid("carol"), 2, 1, _text("alice"),
+                                             caller=b"alice")
+            forged = CallRequest(Eid.decode(away.eid("carol")), 1, 1, _text("me too"), b"bob",
+                                 b"k" * 8, connection=ConnectionField(ConnectionForm.USE,
+                                                                       conn.connection_id))
+            reply = await a2.run_call(forged, 10.0)
+            assert reply.code == ErrorCode.CONNECTION_NOT_PEER
+            assert runs.of("talk.say") == []
+            said = await conn.request(1, 1, _text("still mine"))
+            assert loads_typed(str, said) == "b1:still mine"
+
+    run(main)
+
+
+def test_the_far_node_dies_and_the_next_request_is_served_by_another_mirror() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1 = home.nodes["a1"]
+            runs = Runs()
+            for node_id, node in away.nodes.items():
+                serve_chat(node, node_id, b"carol", runs)
+            offer_hear(a1, "a1", runs)
+            conn = await a1.connections.open(away.eid("carol"), 2, 1, _text("alice"),
+                                             caller=b"alice", offers=OPENER_OFFERS)
+            cid = conn.connection_id
+            assert loads_typed(str, await conn.request(1, 1, _text("one"))) == "b1:one"
+            await away.nodes["b1"].stop()
+            assert loads_typed(str, await conn.request(1, 1, _text("two"))) == "b2:two"
+            reopened = [r for r in runs.of("chat.open") if r[0] == "b2"]
+            assert [(r[2], r[5]) for r in reopened] == [(cid, True)], \
+                "b2's connection handler was told it re-establishes the same id"
+            assert [r[0] for r in runs.of("talk.say")] == ["b1", "b2"], "each ran once"
+            assert conn.connection_id == cid and conn.counters["reopened"] == 1
+            back = away.nodes["b2"].connections.served(b"carol", cid)
+            heard = await back.request(1, 1, _text("from b2"))
+            assert loads_typed(str, heard) == "heard from b2"
+            await conn.close()
+
+    run(main)

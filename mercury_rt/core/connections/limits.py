@@ -58,13 +58,16 @@ class ServedConnections:
               now: float) -> Reservation | ErrorCode:
         """Take an open (or re-establishment) from `peer`: the reservation granted, or
         the code of the bound it would break (the same peer opening an id again keeps
-        its place; another peer's id is 442)."""
+        its place and is granted again; another peer's id is 442)."""
         key = (entity, connection_id)
         known = self._served.get(key)
         if known is not None:
             if known.peer != peer:
                 return self._refuse(ErrorCode.CONNECTION_ID_IN_USE)
             known.last_used = now
+            self.reserved -= known.granted.rate  # granted again for what it asks now
+            known.granted = self._grant(asked)
+            self.reserved += known.granted.rate
             return known.granted
         limits = self.limits
         if len(self._served) >= limits.total:

@@ -27,6 +27,7 @@ from carbon.principal import Principal
 from carbon.protocol_spec import ProtocolSpec, SpecError, SpecRegistry
 from carbon.symbols import Symbol
 from carbon.tuples import CarbonTuple
+from lithium.bindings import symbol_of
 from lithium.registry import check_handler_id
 from tungsten.api import ReadView, WriteView
 
@@ -82,7 +83,7 @@ class ConnectionRecord:
         """(interface, handler ID or None) on a connection endpoint; None: no endpoint."""
         for number, symbol, ops in self.own:
             if number == endpoint:
-                return Symbol(symbol), dict(ops).get(operation)
+                return symbol_of(symbol), dict(ops).get(operation)
         return None
 
     def is_peer(self, caller: Principal) -> bool:

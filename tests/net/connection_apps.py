@@ -24,6 +24,8 @@ class Runs:
     """What ran: (node, handler, connection id, caller local part, payload, reestablished)."""
 
     seen: list[tuple[str, str, bytes | None, bytes, str, bool]] = field(default_factory=list)
+    record: bool = True
+    """False: keep nothing (benchmarks)."""
 
     def of(self, handler: str) -> list[tuple[str, str, bytes | None, bytes, str, bool]]:
         """The runs of one handler."""
@@ -33,8 +35,9 @@ class Runs:
 def serve_chat(node: NodeRuntime, node_id: str, entity: bytes, runs: Runs) -> None:
     """`entity` on `node` accepts connections on endpoint 2 (CHAT) and offers TALK."""
     def record(name: str, ctx: RequestContext, text: str) -> None:
-        runs.seen.append((node_id, name, ctx.connection_id, ctx.caller.local, text,
-                          ctx.reestablished))
+        if runs.record:
+            runs.seen.append((node_id, name, ctx.connection_id, ctx.caller.local, text,
+                              ctx.reestablished))
 
     def open_chat(ctx: RequestContext, text: str) -> Accept:
         record("chat.open", ctx, text)

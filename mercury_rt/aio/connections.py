@@ -34,7 +34,7 @@ from lithium.connections import (
     read_connection,
     record_connection,
 )
-from lithium.context import CLOSE, IncomingCall
+from lithium.context import CLOSE, OPEN, IncomingCall
 from mercury_rt.aio.call_driver import NodeCallError, TargetCache
 from mercury_rt.core.connections import (
     NO_RESERVATION,
@@ -77,6 +77,8 @@ RunCall = Callable[[CallRequest, float], Awaitable[NodeReply]]
 CLOSE_ENDPOINT, CLOSE_OPERATION, CLOSE_PAYLOAD = 0, 0, b"\xf6"
 """A close names no operation: endpoint 0, operation 0, payload null (5.9)."""
 MAX_ATTEMPTS = 4
+SWEEP_EVERY = 10.0
+"""Seconds between idle sweeps (the timeouts themselves are minutes)."""
 """Times one use is sent (re-establishments and reservation waits in between)."""
 
 
@@ -243,6 +245,8 @@ class NodeConnections:
         self._handles: dict[tuple[bytes, bytes], ConnectionHandle] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self.targets = TargetCache()
+        self._sweeper: asyncio.Future[None] | None = None
+        self.sweep_every = SWEEP_EVERY
 
     def __len__(self) -> int:
         return len(self._handles)
@@ -279,6 +283,7 @@ class NodeConnections:
         handle.peer_offers, handle.reply = answer.offers, answer.reply
         handle._feed(Opened(answer.granted, _now()))
         self._handles[(caller, cid)] = handle
+        self._start_sweeping()
         return handle
 
     def served(self, entity: bytes, connection_id: bytes) -> ConnectionHandle:
@@ -297,6 +302,7 @@ class NodeConnections:
                                   served(connection_id, NO_RESERVATION, _now()),
                                   self.settings, peer_offers=record.peer_offers)
         self._handles[(entity, connection_id)] = handle
+        self._start_sweeping()
         return handle
 
     def handles(self) -> list[ConnectionHandle]:
@@ -308,9 +314,14 @@ class NodeConnections:
         self._handles.pop((handle.entity, handle.connection_id), None)
 
     def after_invoke(self, call: IncomingCall, ok: bool) -> None:
-        """A close the peer sent ran here: end our handle of that connection."""
+        """A close the peer sent ran here: end our handle of that connection. An open
+        accepted here starts the idle sweep."""
         connection, cid = call.connection, call.connection_id
-        if connection is None or cid is None or connection.form != CLOSE or not ok:
+        if connection is None or cid is None or not ok:
+            return
+        if connection.form == OPEN:
+            self._start_sweeping()
+        if connection.form != CLOSE:
             return
         handle = self._handles.get((call.entity, cid))
         if handle is not None:
@@ -327,6 +338,22 @@ class NodeConnections:
                 for entity, cid in gone:
                     forget_connection(txn, entity, cid)
             self.store.apply(forget_all)
+
+    def _start_sweeping(self) -> None:
+        """The idle sweep runs while this node has connections (started by the first)."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.ensure_future(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_every)
+            self.sweep()
+
+    def stop(self) -> None:
+        """Stop the idle sweep (the node is stopping)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
     def spawn(self, work: object) -> None:
         """Run a coroutine in the background, kept until it ends."""

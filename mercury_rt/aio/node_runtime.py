@@ -206,6 +206,7 @@ class NodeRuntime:
         if self.membership is not None:
             await self.membership.stop()
         self._held.stop()
+        self.connections.stop()
         for endpoint in (self.inter, self.intra):
             if endpoint is not None:
                 await endpoint.drain()

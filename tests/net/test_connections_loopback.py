@@ -4,13 +4,23 @@ another mirror of the far entity (docs/protocol.md 5.9)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import pytest
 
 from carbon.error_codes import ErrorCode
 from carbon.types import dumps_typed, loads_typed
 from lithium.connections import read_connection
-from mercury_rt.aio.node_runtime import NodeCallError
-from mercury_rt.core.connections import ConnectionField, ConnectionForm
+from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
+from mercury_rt.core.connections import (
+    ConnectionField,
+    ConnectionForm,
+    ConnectionLimits,
+    ConnectionSettings,
+    Phase,
+    Reservation,
+)
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.node import CallRequest
 from tests.net.connection_apps import OPENER_OFFERS, Runs, offer_hear, serve_chat
@@ -117,5 +127,93 @@ def test_the_far_node_dies_and_the_next_request_is_served_by_another_mirror() ->
             heard = await back.request(1, 1, _text("from b2"))
             assert loads_typed(str, heard) == "heard from b2"
             await conn.close()
+
+    run(main)
+
+
+async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Poll `condition` until it holds; fail after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def test_the_sender_keeps_its_reservation_and_reports_a_smaller_one_after_failover() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1 = home.nodes["a1"]
+            for node_id, node in away.nodes.items():
+                serve_chat(node, node_id, b"carol", Runs())
+            away.nodes["b2"].core.connections.limits = ConnectionLimits(reservable=500)
+            conn = await a1.connections.open(away.eid("carol"), 2, 1, _text("alice"),
+                                             caller=b"alice",
+                                             reservation=Reservation(2000, 200))
+            assert conn.state.granted == Reservation(2000, 200)
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for i in range(6):
+                await conn.request(1, 1, _text("x" * 95 + str(i)))  # 100 bytes each
+            assert loop.time() - start >= (600 - 200) / 2000 - 0.01, "rate held"
+            assert conn.counters["waited"] >= 1
+            await away.nodes["b1"].stop()
+            assert loads_typed(str, await conn.request(1, 1, _text("on"))) == "b2:on"
+            assert [(r.asked, r.granted) for r in conn.reservation_reports] == [
+                (Reservation(2000, 200), Reservation(500, 200))]
+            assert conn.state.granted == Reservation(500, 200)
+
+    run(main)
+
+
+def test_bounds_refuse_with_their_code_and_idle_connections_are_swept() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            for node_id, node in away.nodes.items():
+                serve_chat(node, node_id, b"carol", Runs())
+            b1.core.connections.limits = ConnectionLimits(per_peer=1, idle_timeout=0.3)
+            b1.connections.sweep_every = 0.05
+            conn = await a1.connections.open(away.eid("carol"), 2, 1, _text("one"),
+                                             caller=b"alice")
+            with pytest.raises(NodeCallError) as info:
+                await a1.connections.open(away.eid("carol"), 2, 1, _text("two"),
+                                          caller=b"alice")
+            assert info.value.code == ErrorCode.TOO_MANY_PEER_CONNECTIONS
+            assert len(a1.connections) == 1, "the refused open left no handle"
+            cid = conn.connection_id
+
+            await _until(lambda: not _has_record(b1, b"carol", cid))
+            assert len(b1.core.connections) == 0
+            said = await conn.request(1, 1, _text("back"))
+            assert loads_typed(str, said) == "b1:back", "the opener re-established it"
+            assert conn.counters["reopened"] == 1
+
+    run(main)
+
+
+def _has_record(node: NodeRuntime, entity: bytes, cid: bytes) -> bool:
+    with node.spec.store.reading() as view:
+        return read_connection(view, entity, cid) is not None
+
+
+def test_an_idle_connection_closes_at_both_ends() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            for node_id, node in away.nodes.items():
+                serve_chat(node, node_id, b"carol", Runs())
+            a1.connections.settings = ConnectionSettings(idle_timeout=0.2)
+            a1.connections.sweep_every = 0.05
+            idle = await a1.connections.open(away.eid("carol"), 2, 1, _text("idle"),
+                                             caller=b"alice")
+            cid = idle.connection_id
+            assert _has_record(b1, b"carol", cid) and _has_record(a1, b"alice", cid)
+            await _until(lambda: idle.state.phase is Phase.CLOSED)
+            assert idle.state.ended == ErrorCode.CONNECTION_IDLE
+            assert not _has_record(b1, b"carol", cid) and not _has_record(a1, b"alice", cid)
+            with pytest.raises(NodeCallError) as info:
+                await idle.request(1, 1, _text("late"))
+            assert info.value.code == ErrorCode.CONNECTION_IDLE
 
     run(main)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -62,6 +63,8 @@ def test_open_use_both_ways_and_close_between_two_clusters() -> None:
                 ("talk.tell", cid, b"alice"), ("hear.ask", cid, b"carol"),
                 ("hear.note", cid, b"carol")}, "one id at both ends, the right caller each way"
             assert [len(runs.of(h)) for h in ("talk.say", "talk.tell", "hear.note")] == [1, 1, 1]
+            assert b1.core.connections.traffic(b"carol", cid) == 2, "counted where served"
+            assert b1.core.connections.statistics()["served"] == 1
             assert a1.inter.core.stats.datagrams_out > 0  # type: ignore[union-attr]
             assert b1.transit.inter.session_count >= 1, "it travelled in a transit session"
 
@@ -215,5 +218,30 @@ def test_an_idle_connection_closes_at_both_ends() -> None:
             with pytest.raises(NodeCallError) as info:
                 await idle.request(1, 1, _text("late"))
             assert info.value.code == ErrorCode.CONNECTION_IDLE
+
+    run(main)
+
+
+def test_the_gate_decides_calls_back_with_the_server_entity_as_caller() -> None:
+    guarded = replace(HOME, name="guarded", policy=(
+        "version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n"
+        "entities:\n  alice:\n    endpoints:\n      1:\n        operations:\n"
+        "          1: {acl: {allow: [bob]}}\n"))
+
+    async def main() -> None:
+        async with clusters(guarded, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            runs = Runs()
+            for node_id, node in away.nodes.items():
+                serve_chat(node, node_id, b"carol", runs)
+            offer_hear(a1, "a1", runs)
+            conn = await a1.connections.open(away.eid("carol"), 2, 1, _text("alice"),
+                                             caller=b"alice", offers=OPENER_OFFERS)
+            back = b1.connections.served(b"carol", conn.connection_id)
+            with pytest.raises(NodeCallError) as info:
+                await back.request(1, 1, _text("let me in"))
+            assert info.value.code == ErrorCode.DAC_NOT_ON_ALLOW_LIST, "carol is not bob"
+            await back.send(1, 2, _text("operation 2 is open"))
+            assert [r[1] for r in runs.seen if r[0] == "a1"] == ["hear.note"]
 
     run(main)

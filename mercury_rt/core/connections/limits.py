@@ -38,6 +38,7 @@ class _Served:
     peer: Peer
     granted: Reservation
     last_used: float
+    uses: int = 0
 
 
 class ServedConnections:
@@ -102,7 +103,18 @@ class ServedConnections:
         if known is None:
             return False
         known.last_used = now
+        known.uses += 1
         return True
+
+    def traffic(self, entity: bytes, connection_id: bytes) -> int | None:
+        """Uses of a connection served here since it was opened (None: not served here)."""
+        known = self._served.get((entity, connection_id))
+        return None if known is None else known.uses
+
+    def statistics(self) -> dict[str, int]:
+        """Counters for metrics: connections served, rate reserved, refusals by kind."""
+        return {"served": len(self._served), "reserved_rate": self.reserved,
+                **{f"refused_{name}": n for name, n in self.refused.items()}}
 
     def release(self, entity: bytes, connection_id: bytes) -> bool:
         """Forget a connection (closed, failed to open, or idle)."""

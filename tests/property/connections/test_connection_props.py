@@ -38,6 +38,7 @@ from mercury_rt.core.connections import (
     served,
     step,
 )
+from mercury_rt.core.node import decode_node_request, encode_operation
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**64, 2**64 - 1) | st.binary(max_size=20)
@@ -175,3 +176,20 @@ def test_the_served_table_keeps_its_bounds(moves: list[tuple[str, int, int, int,
             per_peer[served_one.peer] = per_peer.get(served_one.peer, 0) + 1
         assert all(n <= limits.per_entity for n in per_entity.values())
         assert all(n <= limits.per_peer for n in per_peer.values())
+
+
+@given(values, st.booleans())
+def test_a_request_body_with_any_key_10_decodes_or_is_refused_with_a_code(
+        value: object, one_way: bool) -> None:
+    body: dict[int, object] = {0: b"t", 1: 1, 2: 1, 3: b"", 4: 0, 6: [b"c", b"a", None, None],
+                               10: value}
+    if one_way:
+        body[9] = b"m"
+    try:
+        decoded = decode_node_request(encode_operation(cbor.dumps(body)))  # type: ignore[arg-type]
+    except MercuryError as exc:
+        assert exc.code == ErrorCode.WRONG_TYPE
+        return
+    request = decoded.request  # type: ignore[union-attr]
+    assert request.connection is not None
+    assert not (one_way and request.connection.form is ConnectionForm.OPEN)

@@ -149,6 +149,8 @@ class ConnectionHandle:
             if not any(isinstance(o, Reopen | AwaitReopen) for o in outputs):
                 raise NodeCallError(reply.message or "call refused", code)
             await self._reopen(outputs)
+            if one_way:  # the node that answered 440 remembers the id as delivered
+                request = replace(request, message_id=node.rng.randbytes(16))
         raise NodeCallError("the connection could not be re-established",
                             ErrorCode.CONNECTION_UNKNOWN)
 

@@ -120,6 +120,8 @@ def test_the_far_node_dies_and_the_next_request_is_served_by_another_mirror() ->
             cid = conn.connection_id
             assert loads_typed(str, await conn.request(1, 1, _text("one"))) == "b1:one"
             await away.nodes["b1"].stop()
+            await conn.send(1, 2, _text("first after the failover"))
+            assert [r[0] for r in runs.of("talk.tell")] == ["b2"], "the message ran once"
             assert loads_typed(str, await conn.request(1, 1, _text("two"))) == "b2:two"
             reopened = [r for r in runs.of("chat.open") if r[0] == "b2"]
             assert [(r[2], r[5]) for r in reopened] == [(cid, True)], \

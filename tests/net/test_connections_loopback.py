@@ -247,3 +247,36 @@ def test_the_gate_decides_calls_back_with_the_server_entity_as_caller() -> None:
             assert [r[1] for r in runs.seen if r[0] == "a1"] == ["hear.note"]
 
     run(main)
+
+
+def test_the_server_closes_and_a_vanished_peer_ends_the_connection() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1 = home.nodes["a1"], away.nodes["b1"]
+            for node_id, node in away.nodes.items():
+                serve_chat(node, node_id, b"carol", Runs())
+            offer_hear(a1, "a1", Runs())
+            conn = await a1.connections.open(away.eid("carol"), 2, 1, _text("one"),
+                                             caller=b"alice", offers=OPENER_OFFERS)
+            await b1.connections.served(b"carol", conn.connection_id).close()
+            assert conn.state.phase is Phase.CLOSED, "the opener's handle saw the close"
+            assert not _has_record(a1, b"alice", conn.connection_id)
+            assert not _has_record(b1, b"carol", conn.connection_id)
+
+            gone = await a1.connections.open(away.eid("carol"), 2, 1, _text("two"),
+                                             caller=b"alice", offers=OPENER_OFFERS)
+            for node in away.nodes.values():
+                await node.stop()
+            codes = []
+            for _ in range(3):
+                with pytest.raises(NodeCallError) as info:
+                    await gone.request(1, 1, _text("anyone?"), timeout=5.0)
+                codes.append(info.value.code)
+            assert codes == [ErrorCode.NO_NODE_ANSWERED] * 3, "each use says what happened"
+            assert gone.state.phase is Phase.CLOSED
+            assert gone.state.ended == ErrorCode.CONNECTION_PEER_VANISHED
+            with pytest.raises(NodeCallError) as info:
+                await gone.request(1, 1, _text("still?"))
+            assert info.value.code == ErrorCode.CONNECTION_PEER_VANISHED
+
+    run(main)

@@ -3,6 +3,10 @@ reservation it enforces and reports."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from carbon.error_codes import ErrorCode
 from mercury_rt.core.connections import (
     Answered,
@@ -13,7 +17,10 @@ from mercury_rt.core.connections import (
     ConnectionSettings,
     Ended,
     Go,
+    Input,
     Opened,
+    OpenFailed,
+    PeerClosed,
     Phase,
     Refused,
     Reopen,
@@ -95,3 +102,45 @@ def test_the_reservation_makes_the_sender_wait() -> None:
     assert out == (Wait(0.5),), "the burst is spent: 500 B more at 1000 B/s"
     conn, out = step(conn, Send(500, 0.5), SETTINGS)
     assert out == (Go(),) and conn.counters.waited == 1
+
+
+def _in(phase: Phase, opener: bool = True) -> Connection:
+    conn = replace(opening(b"p" * 16, Reservation(), 0.0), opener=opener, phase=phase)
+    return replace(conn, ended=int(ErrorCode.CONNECTION_CLOSED)) \
+        if phase in (Phase.CLOSING, Phase.CLOSED) else conn
+
+
+TABLE = [  # (phase, input, next phase): docs/protocol.md 5.9, the state machine table
+    (Phase.OPENING, Opened(Reservation(), 1.0), Phase.OPEN),
+    (Phase.OPENING, OpenFailed(443, 1.0), Phase.CLOSED),
+    (Phase.REOPENING, OpenFailed(500, 1.0), Phase.CLOSED),
+    (Phase.REOPENING, Opened(Reservation(), 1.0), Phase.OPEN),
+    (Phase.OPEN, Send(10, 1.0), Phase.OPEN),
+    (Phase.OPENING, Send(10, 1.0), Phase.OPENING),
+    (Phase.REOPENING, Send(10, 1.0), Phase.REOPENING),
+    (Phase.OPEN, Answered(UNKNOWN, 0, 1.0), Phase.REOPENING),
+    (Phase.OPEN, Answered(int(ErrorCode.CONNECTION_CLOSED), 0, 1.0), Phase.CLOSED),
+    (Phase.OPEN, Answered(None, 5, 1.0), Phase.OPEN),
+    (Phase.OPEN, Answered(999_999, 0, 1.0), Phase.OPEN),
+    (Phase.OPEN, Tick(100.0), Phase.CLOSING),
+    (Phase.OPEN, Close(1.0), Phase.CLOSING),
+    (Phase.OPENING, Close(1.0), Phase.CLOSING),
+    (Phase.REOPENING, Close(1.0), Phase.CLOSING),
+    (Phase.CLOSING, CloseAnswered(1.0), Phase.CLOSED),
+    (Phase.OPEN, PeerClosed(1.0), Phase.CLOSED),
+    (Phase.CLOSING, PeerClosed(1.0), Phase.CLOSED),
+    (Phase.CLOSED, Send(10, 1.0), Phase.CLOSED),
+    (Phase.CLOSED, Opened(Reservation(), 1.0), Phase.CLOSED),
+    (Phase.OPEN, Opened(Reservation(), 1.0), Phase.OPEN),
+    (Phase.CLOSING, Send(10, 1.0), Phase.CLOSING),
+]
+
+
+@pytest.mark.parametrize(("phase", "event", "after"), TABLE)
+def test_the_documented_transitions(phase: Phase, event: Input, after: Phase) -> None:
+    assert step(_in(phase), event, SETTINGS)[0].phase is after
+
+
+def test_a_server_end_meets_440_by_ending() -> None:
+    assert step(_in(Phase.OPEN, opener=False), Answered(UNKNOWN, 0, 1.0),
+                SETTINGS)[0].phase is Phase.CLOSED

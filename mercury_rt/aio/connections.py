@@ -9,7 +9,10 @@ open again under the same id with the re-established flag before retrying the us
 caller sees the reply, not the failover.
 
 The opener's map is written to its entity's record before the open leaves, so the
-server can call back while the open is still on its way.
+server can call back while the open is still on its way. Every call of a connection uses
+its id as the call's sticky key, so while the far entity's mirrors stay the same, the
+open and every use reach the same mirror (the serving side keys its forwarding choice
+on the id too).
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ class ConnectionHandle:
         deadline = _loop_time() + timeout
         message_id = node.rng.randbytes(16) if one_way else None
         request = CallRequest(self._peer_eid(), endpoint, operation, payload, self.entity,
-                              node.rng.randbytes(8), message_id=message_id,
+                              self.connection_id, message_id=message_id,
                               connection=ConnectionField(ConnectionForm.USE,
                                                          self.connection_id))
         for _ in range(MAX_ATTEMPTS):
@@ -187,8 +190,8 @@ class ConnectionHandle:
         if request is None:
             self._feed(OpenFailed(int(ErrorCode.CONNECTION_UNKNOWN), _now()))
             return
-        again = replace(request, request_key=self._node.rng.randbytes(8), connection=replace(
-            request.connection, reestablish=True) if request.connection else None)
+        again = replace(request, connection=replace(request.connection, reestablish=True)
+                        if request.connection else None)
         try:
             reply = await call_on(self._node, again, 30.0)
         except MercuryError as exc:
@@ -217,7 +220,7 @@ class ConnectionHandle:
     async def _send_close(self) -> None:
         node = self._node
         request = CallRequest(self._peer_eid(), CLOSE_ENDPOINT, CLOSE_OPERATION,
-                              CLOSE_PAYLOAD, self.entity, node.rng.randbytes(8),
+                              CLOSE_PAYLOAD, self.entity, self.connection_id,
                               connection=ConnectionField(ConnectionForm.CLOSE,
                                                          self.connection_id))
         await call_on(node, request, 10.0)  # answered or not, it is closed here
@@ -267,7 +270,7 @@ class NodeConnections:
         peer = eid.principal()
         record = ConnectionRecord(OPENER, Principal(peer.cluster, peer.local), target, (), own)
         node.store.apply(lambda txn: record_connection(txn, caller, cid, record))
-        request = CallRequest(eid, endpoint, operation, payload, caller, node.rng.randbytes(8),
+        request = CallRequest(eid, endpoint, operation, payload, caller, cid,
                               connection=ConnectionField(ConnectionForm.OPEN, cid,
                                                          offered(own), False, reservation))
         handle = ConnectionHandle(node, caller, target, opening(cid, reservation, _now()),

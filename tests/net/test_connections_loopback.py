@@ -24,6 +24,7 @@ from mercury_rt.core.connections import (
 )
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.node import CallRequest
+from mercury_rt.localcluster import ClusterPlan, NodePlan
 from tests.net.connection_apps import OPENER_OFFERS, Runs, offer_hear, serve_chat
 from tests.net.test_node_paths import AWAY, HOME, clusters, run
 
@@ -278,5 +279,31 @@ def test_the_server_closes_and_a_vanished_peer_ends_the_connection() -> None:
             with pytest.raises(NodeCallError) as info:
                 await gone.request(1, 1, _text("still?"))
             assert info.value.code == ErrorCode.CONNECTION_PEER_VANISHED
+
+    run(main)
+
+
+def test_a_connections_uses_stay_on_one_mirror_behind_a_forwarding_node() -> None:
+    forwarding = ClusterPlan("fwd", (NodePlan("f1", "127.0.4.1", (), priority=10),
+                                     NodePlan("f2", "127.0.4.2", ("dave",), priority=20),
+                                     NodePlan("f3", "127.0.4.3", ("dave",), priority=20)))
+
+    async def main() -> None:
+        async with clusters(HOME, forwarding) as (home, fwd):
+            a1 = home.nodes["a1"]
+            runs = Runs()
+            for node_id, node in fwd.nodes.items():
+                serve_chat(node, node_id, b"dave", runs)
+            served_by = set()
+            for _ in range(3):
+                conn = await a1.connections.open(fwd.eid("dave"), 2, 1, _text("alice"),
+                                                 caller=b"alice")
+                said = {loads_typed(str, await conn.request(1, 1, _text(str(i))))
+                        .split(":")[0] for i in range(8)}
+                assert len(said) == 1 and conn.counters["reopened"] == 0, \
+                    "every use reached the mirror that took the open"
+                served_by |= said
+                await conn.close()
+            assert served_by <= {"f2", "f3"}
 
     run(main)

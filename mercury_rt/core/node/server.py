@@ -412,8 +412,10 @@ class NodeCore:
                 int(transit.code), acceptable=transit.acceptable,
                 message=f"transit algorithm {transit.algorithm} is below this operation's "
                         f"minimum; use one of {list(transit.acceptable)}"[:MAX_MESSAGE_TEXT]))
-        summary = RequestSummary(target.local, request.request_key, op.request.version,
-                                 request.path, op.hops)
+        connection = op.request.connection  # a connection's uses stay on one mirror
+        sticky = request.request_key if connection is None else connection.connection_id
+        summary = RequestSummary(target.local, sticky, op.request.version, request.path,
+                                 op.hops)
         decision = decide_route(summary, self.routing, self.state.view)
         bundle = self._cluster_id_bytes if decision.bundle_cluster_id else None
         if isinstance(decision, Refuse):

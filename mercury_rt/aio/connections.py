@@ -304,7 +304,9 @@ class NodeConnections:
                                 ErrorCode.CONNECTION_UNKNOWN)
         peer = record.peer_eid or self.eid_for(record.peer.local)
         handle = ConnectionHandle(self, entity, peer,
-                                  served(connection_id, NO_RESERVATION, _now()),
+                                  served(connection_id,
+                                         self.served_here.granted(entity, connection_id),
+                                         _now()),
                                   self.settings, peer_offers=record.peer_offers)
         self._handles[(entity, connection_id)] = handle
         self._start_sweeping()

@@ -157,6 +157,8 @@ def test_the_sender_keeps_its_reservation_and_reports_a_smaller_one_after_failov
                                              caller=b"alice",
                                              reservation=Reservation(2000, 200))
             assert conn.state.granted == Reservation(2000, 200)
+            back = away.nodes["b1"].connections.served(b"carol", conn.connection_id)
+            assert back.state.granted == Reservation(2000, 200), "both ends send within it"
             loop = asyncio.get_running_loop()
             start = loop.time()
             for i in range(6):

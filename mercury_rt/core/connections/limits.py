@@ -111,6 +111,12 @@ class ServedConnections:
         known = self._served.get((entity, connection_id))
         return None if known is None else known.uses
 
+    def granted(self, entity: bytes, connection_id: bytes) -> Reservation:
+        """The reservation granted to a connection served here (none if unknown): the
+        serving end keeps it too when it calls back."""
+        known = self._served.get((entity, connection_id))
+        return NO_RESERVATION if known is None else known.granted
+
     def statistics(self) -> dict[str, int]:
         """Counters for metrics: connections served, rate reserved, refusals by kind."""
         return {"served": len(self._served), "reserved_rate": self.reserved,

@@ -52,6 +52,7 @@ def serve_chat(node: NodeRuntime, node_id: str, entity: bytes, runs: Runs) -> No
         record("talk.tell", ctx, text)
 
     registry = node.spec.registry
+    node.spec.specs.add(TALK)  # specs come with the code, on every node that serves it
     registry.register("chat.open", open_chat)
     registry.register("talk.say", say)
     registry.register("talk.tell", tell)

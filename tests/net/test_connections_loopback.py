@@ -12,7 +12,7 @@ import pytest
 
 from carbon.error_codes import ErrorCode
 from carbon.types import dumps_typed, loads_typed
-from lithium.connections import read_connection
+from lithium.connections import read_connection, record_connection
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime
 from mercury_rt.core.connections import (
     ConnectionField,
@@ -307,5 +307,27 @@ def test_a_connections_uses_stay_on_one_mirror_behind_a_forwarding_node() -> Non
                 served_by |= said
                 await conn.close()
             assert served_by <= {"f2", "f3"}
+
+    run(main)
+
+
+def test_with_the_record_replicated_the_next_mirror_serves_without_reopening() -> None:
+    async def main() -> None:
+        async with clusters(HOME, AWAY) as (home, away):
+            a1, b1, b2 = home.nodes["a1"], away.nodes["b1"], away.nodes["b2"]
+            runs = Runs()
+            for node_id, node in away.nodes.items():
+                serve_chat(node, node_id, b"carol", runs)
+            conn = await a1.connections.open(away.eid("carol"), 2, 1, _text("alice"),
+                                             caller=b"alice")
+            cid = conn.connection_id
+            with b1.spec.store.reading() as view:  # what replicated entity state would do
+                record = read_connection(view, b"carol", cid)
+            assert record is not None
+            b2.spec.store.apply(lambda txn: record_connection(txn, b"carol", cid, record))
+            await b1.stop()
+            assert loads_typed(str, await conn.request(1, 1, _text("on"))) == "b2:on"
+            assert conn.counters["reopened"] == 0
+            assert [r[0] for r in runs.of("chat.open")] == ["b1"], "no handler ran again"
 
     run(main)

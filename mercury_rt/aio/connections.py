@@ -56,6 +56,7 @@ from mercury_rt.core.connections import (
     OpenFailed,
     Output,
     PeerClosed,
+    Phase,
     Refused,
     Reopen,
     Reservation,
@@ -80,9 +81,9 @@ RunCall = Callable[[CallRequest, float], Awaitable[NodeReply]]
 CLOSE_ENDPOINT, CLOSE_OPERATION, CLOSE_PAYLOAD = 0, 0, b"\xf6"
 """A close names no operation: endpoint 0, operation 0, payload null (5.9)."""
 MAX_ATTEMPTS = 4
+"""Times one use is sent (re-establishments and reservation waits in between)."""
 SWEEP_EVERY = 10.0
 """Seconds between idle sweeps (the timeouts themselves are minutes)."""
-"""Times one use is sent (re-establishments and reservation waits in between)."""
 
 
 class ConnectionHandle:
@@ -143,15 +144,14 @@ class ConnectionHandle:
                                                          self.connection_id))
         for _ in range(MAX_ATTEMPTS):
             await self._admitted(len(payload), deadline)
-            reply = await call_on(node, request, max(deadline - _loop_time(),
-                                                            0.001))
+            reply = await call_on(node, request, max(deadline - _loop_time(), 0.001))
             code = None if reply.ok else reply.code
             outputs = self._feed(Answered(code, len(reply.payload or b""), _now()))
             if code is None:
                 return reply.payload or b""
             if not any(isinstance(o, Reopen | AwaitReopen) for o in outputs):
                 raise NodeCallError(reply.message or "call refused", code)
-            await self._reopen(outputs)
+            await self._reopen()
             if one_way:  # the node that answered 440 remembers the id as delivered
                 request = replace(request, message_id=node.rng.randbytes(16))
         raise NodeCallError("the connection could not be re-established",
@@ -173,17 +173,16 @@ class ConnectionHandle:
                                             "before the deadline", ErrorCode.TIMEOUT)
                     await asyncio.sleep(pause)
                 if isinstance(output, AwaitReopen):
-                    await self._reopen(outputs)
+                    await self._reopen()
 
-    async def _reopen(self, outputs: tuple[Output, ...]) -> None:
-        """Carry out a Reopen (or wait for the one under way)."""
-        running = self._reopening is not None and not self._reopening.done()
-        if not running and any(isinstance(o, Reopen) for o in outputs):
+    async def _reopen(self) -> None:
+        """Carry out a Reopen, or wait for the one under way (one that was cancelled is
+        started again while the machine still says REOPENING)."""
+        if self._reopening is None or self._reopening.done():
+            if self.state.phase is not Phase.REOPENING:
+                raise NodeCallError("the connection is not open", ErrorCode.CONNECTION_UNKNOWN)
             self._reopening = asyncio.ensure_future(self._send_reopen())
-            running = True
-        if running:
-            assert self._reopening is not None
-            await asyncio.shield(self._reopening)
+        await asyncio.shield(self._reopening)
 
     async def _send_reopen(self) -> None:
         request = self._reopen_request

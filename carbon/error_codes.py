@@ -105,6 +105,18 @@ class ErrorCode(IntEnum):
     HANDLERS_BUSY = 430
     DEADLINE_EXPIRED = 431
     INVALID_HANDLER_ID = 432
+    # Connections between entities (docs/protocol.md 5.9)
+    CONNECTION_UNKNOWN = 440
+    CONNECTION_NOT_PEER = 441
+    CONNECTION_ID_IN_USE = 442
+    CONNECTION_REFUSED = 443
+    CONNECTION_CLOSED = 444
+    CONNECTION_PEER_VANISHED = 445
+    CONNECTION_IDLE = 446
+    TOO_MANY_CONNECTIONS = 447
+    TOO_MANY_ENTITY_CONNECTIONS = 448
+    TOO_MANY_PEER_CONNECTIONS = 449
+    RESERVATION_NOT_KEPT = 450
 
     # --- 500-599: nodes and routing ---
     # Client-side contact outcomes (mercury_rt.core.routing.contact).

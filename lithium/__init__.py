@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from lithium.api import attach, detach
 from lithium.calls import EntityCalls, TypedCalls
+from lithium.connections import Accept, Offer
 from lithium.context import EntityState, HandlerError, IncomingCall, RequestContext
 from lithium.registry import HandlerRegistry
 
@@ -21,9 +22,9 @@ if TYPE_CHECKING:
 
 _INVOKER_NAMES = frozenset({"InvokeLimits", "Invoker", "Reply"})
 
-__all__ = ["EntityCalls", "EntityState", "HandlerError", "HandlerRegistry", "IncomingCall",
-           "InvokeLimits", "Invoker", "Reply", "RequestContext", "TypedCalls", "attach",
-           "detach"]
+__all__ = ["Accept", "EntityCalls", "EntityState", "HandlerError", "HandlerRegistry",
+           "IncomingCall", "InvokeLimits", "Invoker", "Offer", "Reply", "RequestContext",
+           "TypedCalls", "attach", "detach"]
 
 
 def __getattr__(name: str) -> object:

@@ -41,6 +41,10 @@ def _symbol(text: str) -> Symbol:
     return Symbol(text)
 
 
+symbol_of = _symbol
+"""A symbol from its text, parsed once (connection records use it too)."""
+
+
 def _named_interface(record: CarbonTuple | None) -> Symbol | None:
     """The interface an endpoint record `(interface symbol,)` names, or None."""
     if not record or not isinstance(record[0], str):

@@ -57,6 +57,25 @@ class EntityState:
         return self._staged.delete(self._entity, _section(section), key)
 
 
+OPEN, USE, CLOSE = 0, 1, 2
+"""The forms of a connection call (docs/protocol.md 5.9, key 10 of the body)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCall:
+    """What an incoming call does to a connection (the node core decoded key 10).
+
+    `peer_offers` and `reestablished` matter to an open only; `peer_eid` is the
+    caller's EID when it came from another cluster (calls back go there); `granted` is
+    the reservation the node granted, (rate, burst), echoed in the open reply."""
+
+    form: int
+    peer_offers: tuple[tuple[int, str], ...] = ()
+    reestablished: bool = False
+    peer_eid: bytes = b""
+    granted: tuple[int, int] = (0, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class IncomingCall:
     """A request as the node core hands it to LITHIUM (after the security gate).
@@ -77,6 +96,8 @@ class IncomingCall:
     connection_id: bytes | None = None
     transit: int = 0
     deadline: float | None = None
+    connection: ConnectionCall | None = None
+    """Set when the call opens, runs on or closes a connection (`connection_id` is its id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +117,9 @@ class RequestContext:
     state: EntityState
     calls: EntityCalls = NO_CALLS
     """Calls to other entities, as this entity, within `deadline` (lithium.calls)."""
+    reestablished: bool = False
+    """A CONNECTION handler called again for a connection that already existed (the node
+    serving it before is gone): accept it as before, keeping state keyed by its id."""
 
     @property
     def persona_params(self) -> Value:

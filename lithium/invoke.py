@@ -29,12 +29,19 @@ import structlog
 from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.metadata import answer_metadata
-from carbon.protocol_spec import SpecRegistry
+from carbon.protocol_spec import OperationKind, SpecRegistry
 from carbon.types import PayloadTypeError, dumps_typed
 from lithium.bindings import read_interface_map
 from lithium.calls import NO_CALLS, EntityCalls
 from lithium.commit import GroupCommitter
-from lithium.context import EntityState, HandlerError, IncomingCall, RequestContext
+from lithium.connection_dispatch import dispatch_on_connection
+from lithium.connection_invoke import (
+    accept_connection,
+    check_open,
+    close_connection,
+    opened_reply,
+)
+from lithium.context import CLOSE, USE, EntityState, HandlerError, IncomingCall, RequestContext
 from lithium.dispatch import Dispatch, dispatch
 from lithium.registry import HandlerRegistry, RegisteredHandler
 from tungsten.api import Snapshot, StateStore
@@ -165,8 +172,7 @@ class Invoker:
         staged = StagedState(snapshot)
         try:
             try:
-                found = dispatch(snapshot, self._specs, self._registry, call)
-                payload = await self._run(found, call, snapshot, staged)
+                payload = await self._dispatched(call, snapshot, staged)
             except _HandlerFailedError as failed:
                 return failed.reply
             except ConflictError:
@@ -181,6 +187,21 @@ class Invoker:
             # staged state is sealed first, and closed snapshots refuse further reads.
             staged.discard()
             snapshot.close()
+
+    async def _dispatched(self, call: IncomingCall, snapshot: Snapshot,
+                          staged: StagedState) -> bytes:
+        """Dispatch (to the entity's interfaces, or to a connection's map) and run."""
+        connection = call.connection
+        if connection is None:
+            found = dispatch(snapshot, self._specs, self._registry, call)
+        elif connection.form == CLOSE:
+            return close_connection(staged, call)
+        elif connection.form == USE:
+            found = dispatch_on_connection(snapshot, self._specs, self._registry, call)
+        else:
+            check_open(snapshot, call)
+            found = dispatch(snapshot, self._specs, self._registry, call)
+        return await self._run(found, call, snapshot, staged)
 
     async def _commit(self, staged: StagedState, payload: bytes) -> Reply:
         """Commit staged writes; acknowledge only once the group commit covers them."""
@@ -256,12 +277,18 @@ class Invoker:
             operation=op, persona=call.persona, caller=call.caller,
             originator=call.originator or call.caller, connection_id=call.connection_id,
             transit=call.transit, deadline=call.deadline, state=EntityState(staged, call.entity),
-            calls=NO_CALLS if self._calls_for is None else self._calls_for(call))
+            calls=NO_CALLS if self._calls_for is None else self._calls_for(call),
+            reestablished=call.connection is not None and call.connection.reestablished)
         result = await self._call_handler(found.handler, ctx, found.payload)
+        offered = None
+        if op.kind is OperationKind.CONNECTION:
+            offered = accept_connection(staged, call, result, self._specs)
+            result = result.reply
         try:
-            return dumps_typed(op.reply, result)
+            reply = dumps_typed(op.reply, result)
         except PayloadTypeError as exc:
             raise self._failure(found.handler, ErrorCode.REPLY_TYPE_MISMATCH, exc) from None
+        return reply if offered is None else opened_reply(call, reply, offered)
 
     async def _call_handler(self, handler: RegisteredHandler, ctx: RequestContext,
                             payload: Any) -> Any:

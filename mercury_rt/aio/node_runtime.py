@@ -35,6 +35,7 @@ from lithium.registry import HandlerRegistry
 from mercury_rt.aio.admin_http import AdminServer, AdminSettings
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
 from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, unwrap
+from mercury_rt.aio.connections import NodeConnections
 from mercury_rt.aio.drain import DrainParts, DrainReport, DrainSettings, drain_node
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.held_pump import HeldPump
@@ -193,6 +194,9 @@ class NodeRuntime:
         """Which endpoint each target offers each interface on, as typed clients learnt."""
         self._metered = {path: self.metrics.metered(path, self._carry_out) for path in Path}
         self.admin: AdminServer | None = None
+        self.connections = NodeConnections(self.run_call, rng, spec.store, spec.specs,
+                                           self.core.connections, self._caller_eid)
+        """Connections this node's entities opened or serve (aio/connections.py)."""
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -262,6 +266,7 @@ class NodeRuntime:
         if self.membership is not None:
             await self.membership.stop()
         self._held.stop()
+        self.connections.stop()
         for endpoint in (self.inter, self.intra):
             if endpoint is not None:
                 await endpoint.drain()
@@ -428,6 +433,7 @@ class NodeRuntime:
                 action.call.deadline or self._now() + self.spec.invoke_limits.timeout,
                 self.answer_timeout, self._now)
         result = await self.invoker.invoke(action.call, elsewhere)
+        self.connections.after_invoke(action.call, result.ok)
         code = None if result.ok else int(result.code or ErrorCode.NODE_LOCAL_ERROR)
         return self.core.finish(action, result.payload, code, result.message)
 
@@ -568,6 +574,12 @@ class NodeRuntime:
         the naming entity should be told, as with `migrate`."""
         with self.spec.store.writing() as txn:
             set_name(txn, naming_entity, name, eid)
+
+    async def run_call(self, request: CallRequest, timeout: float) -> NodeReply:
+        """Carry out one call prepared by the caller (connections build theirs with the
+        connection field); its reply, or NodeCallError when no node took it."""
+        call = OutgoingCall(self.planner, request, time.monotonic())
+        return await self._calls.run(call, self._now() + timeout)
 
     def message_status(self, message_id: bytes) -> HeldMessage:
         """A held message's state (PENDING, DELIVERED, EXPIRED, REFUSED); HeldError if unknown."""

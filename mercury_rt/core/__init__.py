@@ -25,6 +25,9 @@ more detail; import the face, not the modules behind it.
 - `transit/`    every node message between nodes in an encrypted, authenticated session:
   algorithms, transit keys and certificates, the caller's proof of its cluster, the key
   schedule, replay windows, both ends' state, and the design's negotiation.
+- `connections/` connections between entities: the connection field of a request, one
+  end's state machine (re-establishment, idle, vanished peer, reservation), the bounds
+  on the connections a node serves.
 - `node/`       the node core that joins the areas: a request's path through decode, the
   transit check, route, gate and dispatch as actions; a call's path as steps (with its
   transit algorithm); held one-way messages; the membership seal; the node's reactions to
@@ -32,5 +35,6 @@ more detail; import the face, not the modules behind it.
 
 Areas depend one way: transport and identity depend on no other area; gate and routing
 may use identity; membership may use identity and routing; transit may use identity and
-membership; node may use them all (tests/unit/test_import_structure.py checks it).
+membership; connections uses none; node may use them all
+(tests/unit/test_import_structure.py checks it).
 """

@@ -20,7 +20,9 @@ from carbon import cbor
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.symbols import Symbol
 from carbon.types import dumps_typed, loads_typed
+from lithium.context import CLOSE, OPEN, IncomingCall
 from mercury_rt.apps.echo import RAN
+from mercury_rt.core.connections import ConnectionField, ConnectionForm, OpenReply
 from mercury_rt.core.gate import MemorySpentStore
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
 from mercury_rt.core.membership import NodeIdentity
@@ -84,6 +86,8 @@ from policy.model import Policy
 from tungsten.staged import EntityChanges
 
 DEFAULT_ALGORITHM = int(AlgorithmId.X25519_AES256GCM)
+OPEN_OPERATION = 4
+"""The demo entities' CONNECTION operation (endpoint 1) in the simulator."""
 
 Outcome = Callable[[bytes | None, int | None, str], None]
 """(reply payload, error code, message): called once when a call ends."""
@@ -163,6 +167,9 @@ class SimNode:
         self.held = HeldQueue(spec.held_store, spec.held_policy)
         self.held.recover()
         self._pending: dict[tuple[int, int], Callable[[TransportEvent], None]] = {}
+        self.connections: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
+        """(entity, connection id) -> the peer entity (cluster, local): each end's map
+        (the demo interface on endpoint 1), as lithium records it (docs/protocol.md 5.9)."""
         net.add(spec.inter, _Port(self, self.inter, Path.INTER_CLUSTER))
         net.add(spec.intra, _Port(self, self.intra, Path.INTRA_CLUSTER))
 
@@ -293,6 +300,8 @@ class SimNode:
     def _invoke(self, action: Invoke) -> tuple[bytes | None, int | None, str]:
         call = action.call
         entity = call.entity.decode()
+        if call.connection is not None and entity in self.spec.mirrors:
+            return self._invoke_on_connection(call)
         if entity not in self.spec.mirrors or call.endpoint != 1:
             return None, int(ErrorCode.ENTITY_NOT_ON_NODE), "not here"
         if call.operation == 1:
@@ -306,6 +315,43 @@ class SimNode:
                 str(loads_typed(str, call.payload)))
             return b"", None, ""
         return None, int(ErrorCode.UNKNOWN_OPERATION), "no such operation"
+
+    def _invoke_on_connection(self, call: IncomingCall) -> tuple[bytes | None, int | None, str]:
+        """Open (operation OPEN_OPERATION accepts, offering the demo interface on endpoint
+        1), use (echo, recorded once per run) or close a connection."""
+        assert call.connection is not None and call.connection_id is not None
+        key, caller = (call.entity, call.connection_id), call.originator or call.caller
+        peer = (caller.cluster, caller.local)
+        known = self.connections.get(key)
+        if call.connection.form == OPEN:
+            if known not in (None, peer):
+                return None, int(ErrorCode.CONNECTION_ID_IN_USE), "another peer's id"
+            self.connections[key] = peer
+            reply = OpenReply(dumps_typed(str, self.node_id), ((1, "/demo/echo/v1"),))
+            return reply.encode(), None, ""
+        if known is None:
+            return None, int(ErrorCode.CONNECTION_UNKNOWN), "no such connection here"
+        if known != peer:
+            return None, int(ErrorCode.CONNECTION_NOT_PEER), "not the peer"
+        if call.connection.form == CLOSE:
+            del self.connections[key]
+            return dumps_typed(None, None), None, ""
+        if call.endpoint != 1 or call.operation != 1:
+            return None, int(ErrorCode.UNKNOWN_OPERATION), "no such operation"
+        text = str(loads_typed(str, call.payload))
+        self.executions.ran(text, self.node_id)
+        return dumps_typed(str, text), None, ""
+
+    def open_connection(self, target: bytes, caller: bytes, connection_id: bytes, *,
+                        done: Outcome, timeout: float = 60.0) -> None:
+        """Open a connection from local `caller` to `target` (its OPEN_OPERATION),
+        recording this end's map first so calls back are taken at once."""
+        eid = Eid.decode(target)
+        principal = eid.principal()
+        self.connections[(caller, connection_id)] = (principal.cluster, principal.local)
+        field = ConnectionField(ConnectionForm.OPEN, connection_id, ((1, "/demo/echo/v1"),))
+        self.call(target, OPEN_OPERATION, b"", caller=caller, done=done, timeout=timeout,
+                  connection=field)
 
     def _invoke_with_remote_state(self, action: Invoke, answer: Callable[[bytes], object]) -> None:
         """Remote-state routing: fetch the entity's image from the state node, run the
@@ -360,10 +406,13 @@ class SimNode:
     # ----- calling -----------------------------------------------------------------------
 
     def call(self, target: bytes, operation: int, payload: bytes, *, caller: bytes,
-             done: Outcome, timeout: float = 60.0, message_id: bytes | None = None) -> None:
-        """Start a call; `done` runs once with its outcome."""
+             done: Outcome, timeout: float = 60.0, message_id: bytes | None = None,
+             connection: ConnectionField | None = None) -> None:
+        """Start a call (on a connection, with `connection`); `done` runs once with its
+        outcome."""
         request = CallRequest(Eid.decode(target), 1, operation, payload, caller,
-                              self.rng.randbytes(8), message_id=message_id)
+                              self.rng.randbytes(8), message_id=message_id,
+                              connection=connection)
         driver = OutgoingCall(self.planner, request, self.net.clock.now)
         self._step(driver, driver.start(), self.net.clock.now + timeout, done)
 

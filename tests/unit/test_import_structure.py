@@ -51,7 +51,9 @@ CORE_AREAS = {
     "routing": {"identity"},
     "membership": {"identity", "routing"},
     "transit": {"identity", "membership"},
-    "node": {"transport", "identity", "gate", "routing", "membership", "transit"},
+    "connections": set(),
+    "node": {"transport", "identity", "gate", "routing", "membership", "transit",
+             "connections"},
 }
 """Each area of the pure core and the other areas it may import (mercury_rt/core/__init__)."""
 

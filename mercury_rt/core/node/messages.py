@@ -20,6 +20,12 @@ from carbon.cbor import CodecError, Limits
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
 from carbon.symbols import Symbol, SymbolError
+from mercury_rt.core.connections import (
+    CONNECTION_KEY,
+    ConnectionField,
+    ConnectionForm,
+    decode_field,
+)
 from mercury_rt.core.gate import PaymentStamp, decode_payments, encode_payments
 from mercury_rt.core.identity import ClusterId, Endpoint
 from mercury_rt.core.node.state_messages import (
@@ -40,7 +46,7 @@ OK = 0
 MAX_U32 = 2**32 - 1
 MAX_DELEGATION = 8
 _LIMITS = Limits(max_bytes=2 * 1024 * 1024 + 4096, max_depth=8, max_items=4096)
-_REQUEST_KEYS = frozenset(range(10))
+_REQUEST_KEYS = frozenset(range(11))
 MAX_MESSAGE_ID = 32
 _REQUEST_FORMS = ("a node request is [0, body, payments, hops], [1, master_hash], "
                   "[4, entity] or [5, entity, changes]")
@@ -73,6 +79,8 @@ class NodeRequest:
     delegation: tuple[bytes, ...] = ()
     transit: int = 0
     message_id: bytes | None = None
+    connection: ConnectionField | None = None
+    """Key 10: the call opens, runs on or closes a connection (docs/protocol.md 5.9)."""
 
     def body(self) -> bytes:
         """The canonical body bytes (what a hashcash stamp binds to)."""
@@ -88,6 +96,8 @@ class NodeRequest:
             value[8] = self.transit
         if self.message_id is not None:
             value[9] = self.message_id
+        if self.connection is not None:
+            value[CONNECTION_KEY] = self.connection.to_value()
         if self.vouched is not None and self.vouched.persona is not None:
             return cbor.dumps(value)  # persona parameters: any CARBON value, so walk it
         return cbor.dumps_built(value)
@@ -151,7 +161,7 @@ def decode_node_request(
 
 def _request_from(value: cbor.Value) -> NodeRequest:
     if not isinstance(value, dict) or not set(value) <= _REQUEST_KEYS:
-        raise NodeMessageError("request body must be a map with keys 0-9")
+        raise NodeMessageError("request body must be a map with keys 0-10")
     try:
         target, endpoint, operation, payload = value[0], value[1], value[2], value[3]
         version = value[4]
@@ -172,10 +182,21 @@ def _request_from(value: cbor.Value) -> NodeRequest:
     if (not isinstance(delegation, list) or len(delegation) > MAX_DELEGATION
             or not all(type(c) is bytes for c in delegation)):
         raise NodeMessageError(f"delegation must be at most {MAX_DELEGATION} certificates")
+    connection = None if CONNECTION_KEY not in value \
+        else _connection_from(value[CONNECTION_KEY], message_id)
     return NodeRequest(target, endpoint, operation, payload,  # type: ignore[arg-type]
                        version, source,  # type: ignore[arg-type]
                        None if vouched is None else principal_from_value(vouched),
-                       tuple(delegation), value.get(8, 0), message_id)  # type: ignore[arg-type]
+                       tuple(delegation), value.get(8, 0), message_id,  # type: ignore[arg-type]
+                       connection)
+
+
+def _connection_from(value: cbor.Value, message_id: bytes | None) -> ConnectionField:
+    """Key 10; an open is a request, never a one-way message."""
+    field = decode_field(value)
+    if field.form is ConnectionForm.OPEN and message_id is not None:
+        raise NodeMessageError("a connection is opened by a request, not a one-way message")
+    return field
 
 
 def _u32(value: object) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
+from mercury_rt.core.connections import ConnectionField
 from mercury_rt.core.gate import PaymentStamp
 from mercury_rt.core.identity import (
     ClusterId,
@@ -146,6 +147,8 @@ class CallRequest:
     """A transit classification the caller asks for, above its entity's transit floor."""
     caller_persona: Persona | None = None
     """The persona of its own the caller acts as (the target sees it in its principal)."""
+    connection: ConnectionField | None = None
+    """Opens, runs on or closes a connection (docs/protocol.md 5.9)."""
 
 
 class CallPlanner:
@@ -304,7 +307,8 @@ class CallPlanner:
             source, vouched = None, Principal(self.core.master_hash, call.caller, persona)
         request = NodeRequest(self.encoded.of(call.target), call.endpoint, call.operation,
                               call.payload, version, source=source, vouched=vouched,
-                              delegation=call.delegation, message_id=call.message_id)
+                              delegation=call.delegation, message_id=call.message_id,
+                              connection=call.connection)
         body = request.body()
         return encode_operation(body, call.payments), body
 

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.protocol_spec import OperationKind
-from lithium.context import IncomingCall
+from lithium.context import CLOSE, OPEN, USE, ConnectionCall, IncomingCall
+from mercury_rt.core.connections import ConnectionForm, Reservation, ServedConnections
 from mercury_rt.core.gate import (
     ASSUMED_PROVEN,
     Allow,
@@ -176,6 +177,8 @@ class NodeCore:
         """Set when the node drains (6.11): requests from the network are answered with
         NODE_DRAINING, so callers move on at once; calls of this node's own entities (its
         in-flight handlers) still run."""
+        self.connections = ServedConnections()
+        """The connections this node serves: their bounds, reservations, idle sweep."""
         self.set_cluster_id(state.cluster_id)
 
     @classmethod
@@ -353,12 +356,23 @@ class NodeCore:
     def finish(self, action: Invoke | ServeState, payload: bytes | None, code: int | None,
                message: str = "") -> bytes:
         """The reply bytes for a finished invocation or state access."""
+        if isinstance(action, Invoke):
+            self._connection_finished(action.call, code)
         if code is None:
             reply = NodeReply(payload=payload, cluster_id=action.bundle)
         else:
             reply = NodeReply(code, message=message[:MAX_MESSAGE_TEXT],
                               cluster_id=action.bundle)
         return reply.encode()
+
+    def _connection_finished(self, call: IncomingCall, code: int | None) -> None:
+        """A refused open or a close leaves the served table."""
+        connection, cid = call.connection, call.connection_id
+        if connection is None or cid is None:
+            return
+        if (connection.form == OPEN and code is not None) or \
+                (connection.form == CLOSE and code is None):
+            self.connections.release(call.entity, cid)
 
     def relay(self, action: Forward, reply: bytes | None, code: int | None = None,
               message: str = "") -> bytes:
@@ -422,8 +436,10 @@ class NodeCore:
                 int(transit.code), acceptable=transit.acceptable,
                 message=f"transit algorithm {transit.algorithm} is below this operation's "
                         f"minimum; use one of {list(transit.acceptable)}"[:MAX_MESSAGE_TEXT]))
-        summary = RequestSummary(target.local, request.request_key, op.request.version,
-                                 request.path, op.hops)
+        connection = op.request.connection  # a connection's uses stay on one mirror
+        sticky = request.request_key if connection is None else connection.connection_id
+        summary = RequestSummary(target.local, sticky, op.request.version, request.path,
+                                 op.hops)
         decision = decide_route(summary, self.routing, self.state.view)
         bundle = self._cluster_id_bytes if decision.bundle_cluster_id else None
         if isinstance(decision, Refuse):
@@ -465,7 +481,7 @@ class NodeCore:
         assert allow is not None
         admitted = _Admitted(op, target, allow, bundle, transit)
         if isinstance(decision, RunWithRemoteState):
-            return self._run_with_remote_state(request, admitted, decision.state_node)
+            return self._run_with_remote_state(request, admitted, decision.state_node, now)
         return self._run_here(request, admitted, now)
 
     def _draining_reply(self, op: DecodedOperation) -> NodeReply:
@@ -508,11 +524,14 @@ class NodeCore:
                     int(ErrorCode.OVERLOADED), cluster_id=bundle,
                     message="too many one-way message ids remembered for your cluster or "
                             "in all; retry later"))
-        call = _incoming(request, admitted, request.one_way or message_id is not None)
+        call = self._admit_connection(
+            _incoming(request, admitted, request.one_way or message_id is not None), now)
+        if isinstance(call, NodeReply):
+            return self._respond(sealed, call)
         return Invoke(call, sealed, bundle, admitted.allow)
 
     def _run_with_remote_state(self, request: ReceivedRequest, admitted: _Admitted,
-                               state_node: bytes) -> NodeAction:
+                               state_node: bytes, now: float) -> NodeAction:
         """Run here, state on `state_node`. (A one-way message with an id is forwarded
         instead, so its id is remembered where the entity's state lives.)"""
         address = self.state.intra_addresses.get(state_node)
@@ -520,8 +539,29 @@ class NodeCore:
             return self._respond(request.sealed, NodeReply(
                 int(ErrorCode.NO_LIVE_MIRROR), cluster_id=admitted.bundle,
                 message="the node holding the entity's state has no intra-cluster address"))
-        call = _incoming(request, admitted, request.one_way)
+        call = self._admit_connection(_incoming(request, admitted, request.one_way), now)
+        if isinstance(call, NodeReply):
+            return self._respond(request.sealed, call)
         return Invoke(call, request.sealed, admitted.bundle, admitted.allow, state_at=address)
+
+    def _admit_connection(self, call: IncomingCall, now: float) -> IncomingCall | NodeReply:
+        """An open within this node's connection bounds (the reservation it grants goes
+        to the open's reply), or the refusal; a use marks its connection as not idle."""
+        connection, cid = call.connection, call.connection_id
+        if connection is None or cid is None:
+            return call
+        if connection.form == USE:
+            self.connections.touch(call.entity, cid, now)
+        if connection.form != OPEN:
+            return call
+        peer = call.originator or call.caller
+        asked = Reservation(*connection.granted)
+        granted = self.connections.admit(call.entity, cid, (peer.cluster, peer.local),
+                                         asked, now)
+        if isinstance(granted, ErrorCode):
+            return NodeReply(int(granted), message=_REFUSED_OPEN[granted])
+        return replace(call, connection=replace(connection,
+                                                granted=(granted.rate, granted.burst)))
 
     def state_reply(self, answer: bytes, *, committing: bool) -> bytes:
         """The payload of a state node's (opened) answer to our fetch or commit, or the
@@ -756,10 +796,31 @@ class _Admitted:
 def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> IncomingCall:
     request, target, allow = admitted.op.request, admitted.target, admitted.allow
     originator = allow.originator if allow.originator != allow.principal else None
-    return IncomingCall(target.local, request.endpoint, request.operation,
-                        OperationKind.MESSAGE if one_way else OperationKind.REQUEST,
+    kind = OperationKind.MESSAGE if one_way else OperationKind.REQUEST
+    field = request.connection
+    connection, cid = None, None
+    if field is not None:
+        cid = field.connection_id
+        if field.form is ConnectionForm.OPEN:
+            kind = OperationKind.CONNECTION
+        asked = field.reservation  # the core's admission replaces it by what it grants
+        connection = ConnectionCall(int(field.form), field.offers, field.reestablish,
+                                    request.source or b"", (asked.rate, asked.burst))
+    return IncomingCall(target.local, request.endpoint, request.operation, kind,
                         request.payload, allow.principal, target.persona, originator,
-                        None, admitted.transit, received.deadline)
+                        cid, admitted.transit, received.deadline, connection)
+
+
+_REFUSED_OPEN = {
+    ErrorCode.CONNECTION_ID_IN_USE: "this connection id belongs to another peer's "
+                                    "connection; open with a fresh id",
+    ErrorCode.TOO_MANY_CONNECTIONS: "this node serves as many connections as it takes; "
+                                    "retry later or elsewhere",
+    ErrorCode.TOO_MANY_ENTITY_CONNECTIONS: "the entity holds as many connections as this "
+                                           "node allows it; close one",
+    ErrorCode.TOO_MANY_PEER_CONNECTIONS: "you hold as many connections to this node as it "
+                                         "allows one entity; close one",
+}
 
 
 def _node_local(code: int | None) -> int:

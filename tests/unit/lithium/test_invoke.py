@@ -185,8 +185,9 @@ def test_a_state_key_over_the_stores_limit_is_402_with_its_reason(store: StateSt
 
 
 def test_a_connection_operation_called_as_a_request_is_423(store: StateStore) -> None:
-    """The wire states only REQUEST or MESSAGE (protocol.md 5.3): a CONNECTION operation
-    is refused with WRONG_OPERATION_KIND before any handler runs."""
+    """Without the connection field's open form (protocol.md 5.3, 5.9) a call is a REQUEST
+    or MESSAGE: a CONNECTION operation is refused with WRONG_OPERATION_KIND before any
+    handler runs."""
     specs = SpecRegistry()
     session = Interface("/example/session/v1", ops=[connection(1, "open", None, int)])
     handlers = HandlerRegistry()

@@ -81,8 +81,8 @@ def _home_core() -> tuple[NodeCore, bytes]:
                                                   (b"m" * 16, OperationKind.MESSAGE)])
 def test_the_call_kind_is_stated_by_key_9_alone(message_id: bytes | None,
                                                 kind: OperationKind) -> None:
-    """protocol.md 5.3: no kind field; key 9 present = MESSAGE, absent = REQUEST (so a
-    CONNECTION operation is never matched over the wire: 423)."""
+    """protocol.md 5.3: no kind field; without key 10, key 9 present = MESSAGE, absent =
+    REQUEST (so a CONNECTION operation called without key 10 is 423)."""
     core, dave = _home_core()
     vouched = Principal(core.master_hash, b"alice")
     body = NodeRequest(dave, 1, 2, b"", version=1, vouched=vouched,

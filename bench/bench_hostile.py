@@ -156,38 +156,41 @@ class Node:
 
 async def calls(node: NodeRuntime, carol: bytes, seconds: float) -> dict[str, Any]:
     """Alice's calls, one at a time for `seconds`: successes and latencies."""
-    latencies, failures = [], 0
+    latencies: list[float] = []
+    failures: list[str] = []
     stop_at = time.perf_counter() + seconds
     while time.perf_counter() < stop_at:
         start = time.perf_counter()
         try:
             await node.call(carol, 1, 1, PAYLOAD, caller=b"alice", timeout=CALL_TIMEOUT)
-        except Exception:
-            failures += 1
+        except Exception as exc:  # any failure is a failed call here
+            failures.append(str(getattr(exc, "code", type(exc).__name__)))
         else:
             latencies.append(time.perf_counter() - start)
     latencies.sort()
-    total = len(latencies) + failures
-    return {"calls": total, "success": len(latencies) / total if total else 0.0,
+    total = len(latencies) + len(failures)
+    return {"calls": total, "failures": sorted(set(failures)),
+            "success": len(latencies) / total if total else 0.0,
             "p50_ms": latencies[len(latencies) // 2] * 1e3 if latencies else None,
             "p99_ms": latencies[int(len(latencies) * 0.99)] * 1e3 if latencies else None}
 
 
-async def newcomer(host: str, carol: bytes, limit: float = 30.0) -> float:
+async def newcomer(host: str, carol: bytes, limit: float = 30.0) -> tuple[float, list[str]]:
     """Seconds a brand-new caller (new cluster on `host`) waits for its first answer,
-    calling again after each failure until `limit`."""
+    calling again after each failure until `limit`, and the failures it saw."""
     plan = ClusterPlan("new" + host.replace(".", ""), (NodePlan("n1", host, ("nina",)),))
     cluster = await start_cluster(plan)
-    start = time.perf_counter()
+    start, failures = time.perf_counter(), []
     try:
         while time.perf_counter() - start < limit:
             try:
                 await cluster.nodes["n1"].call(carol, 1, 1, PAYLOAD, caller=b"nina",
                                                timeout=limit - (time.perf_counter() - start))
-                return time.perf_counter() - start
-            except Exception:
-                continue
-        return float("inf")
+                return time.perf_counter() - start, failures
+            except Exception as exc:
+                failures.append(f"{getattr(exc, 'code', '?')} after "
+                                f"{time.perf_counter() - start:.1f} s: {str(exc)[:120]}")
+        return float("inf"), failures
     finally:
         await cluster.stop()
 
@@ -222,7 +225,7 @@ async def figure_flood(node: Node, a1: NodeRuntime, seconds: float, quiet_second
 
 
 async def figure_fill(node: Node, a1: NodeRuntime, shrink: int) -> dict[str, Any]:
-    baseline = await newcomer("127.0.0.8", node.target.target_eid)
+    baseline, _ = await newcomer("127.0.0.8", node.target.target_eid)
     config = node_transport(shrink)
     plan = FillPlan(config.max_peers, config.max_epochs_per_peer, config.max_records,
                     config.max_records_per_peer, config.max_reassemblies_per_peer,
@@ -238,11 +241,12 @@ async def figure_fill(node: Node, a1: NodeRuntime, shrink: int) -> dict[str, Any
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)  # let the node take in what is queued
     filled = node.stats()
-    served = await newcomer("127.0.0.9", node.target.target_eid)
+    served, failures = await newcomer("127.0.0.9", node.target.target_eid)
     existing = await calls(a1, node.target.target_eid, 2.0)
     stop.set()
     proc.join(10)
     return {"newcomer_quiet_s": baseline, "newcomer_filled_s": served,
+            "newcomer_failures": failures,
             "existing_caller": existing, "fill_seconds": time.perf_counter() - started,
             "fill_datagrams": sent.value, "rss_growth_fill": filled["rss"] - before["rss"],
             "tables": {k: filled["transport"].get(k, 0) - before["transport"].get(k, 0)
@@ -325,6 +329,9 @@ def print_table(out: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"fill: {fill_['fill_datagrams']} datagrams in {fill_['fill_seconds']:.1f} s, node "
           f"RSS {fill_['rss_growth_fill'] / 2**20:+.1f} MB, counters {fill_['tables']}, "
           f"sessions held {fill_['sessions_held']}")
+    print(f"  existing caller's failures: {fill_['existing_caller']['failures']}")
+    for failure in fill_["newcomer_failures"]:
+        print(f"  new caller: {failure}")
     print(f"the attacked node logged {out['node_log_lines']} lines at info")
     table = rows(out)
     width = max(len(r[0]) for r in table)

@@ -37,10 +37,12 @@ from mercury_rt.aio.remote_state import IntraStateElsewhere
 from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.core.gate import (
     Allow,
+    BudgetSettings,
     Deny,
     GateRequest,
     MemorySpentStore,
     PaymentStamp,
+    SignatureBudget,
     SpentStampStore,
 )
 from mercury_rt.core.identity import ClusterId, Eid, mint_eid
@@ -105,6 +107,8 @@ class NodeSpec:
     spent: SpentStampStore | None = None
     delivered: DeliveredStore | None = None
     delivered_settings: DeliveredSettings = field(default_factory=DeliveredSettings)
+    signature_budget: BudgetSettings = field(default_factory=BudgetSettings)
+    """The gate's signature budget for strangers (the node config's `limits.signatures`)."""
     audit_file: pathlib.Path | None = None
     """Append every gate decision here as a JSON line (the audit trail), if set."""
     held_store: HeldStore | None = None
@@ -133,6 +137,7 @@ class NodeRuntime:
             audit=self._audit if spec.audit_file is not None else None,
             spent=spec.spent if spec.spent is not None
             else MemorySpentStore(SPENT_STORE_LIMIT))
+        self.core.signature_budget = SignatureBudget(spec.signature_budget)
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)
         self._held = HeldPump(self.held, rng, self._deliver, spec.transport.default_timeout)

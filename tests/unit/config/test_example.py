@@ -17,6 +17,8 @@ from mercury_rt.config import (
     NodeConfigChecker,
     PeerNode,
     RoutingSettings,
+    SignatureLimits,
+    TransportLimits,
     TransportSettings,
     load_node_config,
 )
@@ -78,10 +80,11 @@ def test_operator_guide_lists_every_key() -> None:
     models: list[tuple[str, type[BaseModel]]] = [
         ("", NodeConfig), ("listen.", Listen), ("cluster.nodes[].", PeerNode),
         ("cluster.routing.", RoutingSettings), ("transport.", TransportSettings),
-        ("gate.", GateSettings), ("delivered.", DeliveredConfig), ("log.", LogSettings)]
+        ("gate.", GateSettings), ("delivered.", DeliveredConfig), ("log.", LogSettings),
+        ("limits.signatures.", SignatureLimits), ("limits.transport.", TransportLimits)]
     for prefix, model in models:
         for name in model.model_fields:
-            if name in ("listen", "cluster", "transport", "gate", "delivered", "log"):
+            if name in ("listen", "cluster", "transport", "gate", "delivered", "log", "limits"):
                 continue
             key = f"{prefix}{name}"
             assert f"`{key}`" in section or f"/ `{name}`" in section, key

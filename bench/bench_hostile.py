@@ -67,6 +67,7 @@ def node_transport(shrink: int) -> TransportConfig:
     if shrink == 1:
         return base
     return replace(base, max_peers=base.max_peers // shrink,
+                   max_epochs_per_host=base.max_epochs_per_host // shrink,
                    max_records=base.max_records // shrink,
                    max_records_per_peer=base.max_records_per_peer // shrink,
                    max_call_span=base.max_call_span // shrink,

@@ -257,6 +257,7 @@ class TransportLimits(_Strict):
     max_peers: Count = _TRANSPORT_DEFAULTS.max_peers
     max_epochs_per_peer: Annotated[int, Field(ge=1, le=4096, strict=True)] = \
         _TRANSPORT_DEFAULTS.max_epochs_per_peer
+    max_epochs_per_host: Count = _TRANSPORT_DEFAULTS.max_epochs_per_host
     max_records: Count = _TRANSPORT_DEFAULTS.max_records
     max_records_per_peer: Count = _TRANSPORT_DEFAULTS.max_records_per_peer
     max_cached_reply_bytes: Size = _TRANSPORT_DEFAULTS.max_cached_reply_bytes
@@ -270,7 +271,8 @@ class TransportLimits(_Strict):
 
     @model_validator(mode="after")
     def _shares_within_totals(self) -> TransportLimits:
-        pairs = (("max_epochs_per_peer", "max_peers"), ("max_records_per_peer", "max_records"),
+        pairs = (("max_epochs_per_peer", "max_epochs_per_host"),
+                 ("max_records_per_peer", "max_records"),
                  ("max_reply_bytes_per_peer", "max_cached_reply_bytes"),
                  ("max_reassembly_bytes_per_peer", "max_reassembly_bytes"))
         for share, total in pairs:

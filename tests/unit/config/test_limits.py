@@ -29,6 +29,7 @@ limits:
   transport:
     max_peers: 10000
     max_epochs_per_peer: 4
+    max_epochs_per_host: 500
     max_records: 50000
     max_records_per_peer: 1024
     max_cached_reply_bytes: 33554432
@@ -62,7 +63,8 @@ def test_every_limit_reaches_the_running_nodes_core(workdir: Path) -> None:
         assert node.core.signature_budget.settings == BudgetSettings(
             200.0, 400.0, 5.0, 20.0, 7.5, 30.0, 18, 1000)
         transport = spec.transport
-        assert (transport.max_peers, transport.max_epochs_per_peer) == (10_000, 4)
+        assert (transport.max_peers, transport.max_epochs_per_peer,
+                transport.max_epochs_per_host) == (10_000, 4, 500)
         assert (transport.max_records, transport.max_records_per_peer) == (50_000, 1024)
         assert transport.max_call_span == 1024, "a call never spans more than a peer keeps"
         assert (transport.max_cached_reply_bytes, transport.max_reply_bytes_per_peer) == (

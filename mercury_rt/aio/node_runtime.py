@@ -31,6 +31,7 @@ from lithium.registry import HandlerRegistry
 from mercury_rt.aio.audit import audit_decision, json_audit_logger
 from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, unwrap
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
+from mercury_rt.aio.first_datagrams import FirstDatagramLane, is_first_datagram
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.aio.remote_state import IntraStateElsewhere
@@ -146,6 +147,8 @@ class NodeRuntime:
         self.transit = NodeTransit(self.core, spec.cluster_key, self.identity)
         self._calls = CallDriver(self.core, self._endpoint, self._carry_out, self.transit.caller)
         self._targets = TargetCache()
+        self.first_datagrams = FirstDatagramLane()
+        """Other clusters' session first datagrams, opened one at a time after the rest."""
         self._key_fetches: dict[bytes, asyncio.Future[None]] = {}
         self.invoker: Invoker | None = None
         self.inter: TransportEndpoint | None = None
@@ -256,6 +259,8 @@ class NodeRuntime:
     # ----- serving -----------------------------------------------------------------------
 
     def _on_inter(self, event: RequestReceived) -> bytes | Awaitable[bytes]:
+        if is_first_datagram(event.payload):  # the costly kind: after what else arrived
+            return self.first_datagrams.later(lambda: self._serve(Path.INTER_CLUSTER, event))
         return self._serve(Path.INTER_CLUSTER, event)
 
     def _on_intra(self, event: RequestReceived) -> bytes | Awaitable[bytes]:

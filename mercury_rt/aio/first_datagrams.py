@@ -5,7 +5,8 @@ knows anything about the sender (HPKE open, then the gate's proof and EID checks
 ms), while its sender pays only the bytes. Served in arrival order, a flood of them puts
 every established caller's request behind a queue of that work. So a node opens them one
 at a time, each after the event loop has had a turn to read and serve what else arrived
-(in-session requests cost ~10 us of transit), and at most `limit` wait at once: beyond
+(in-session requests cost ~10 us of transit; a lone first datagram is served at once), and
+at most `limit` wait at once: beyond
 that a first datagram is answered OVERLOADED (203) at once, an honest answer its sender
 retries after, instead of a queue that grows until callers time out (issue 17 item 1).
 """
@@ -42,6 +43,20 @@ class FirstDatagramLane:
         self.shed = 0
         """First datagrams answered 203 because `limit` were waiting."""
         self._turn = asyncio.Lock()
+        self._busy = False
+        """A first datagram was served inline in this turn of the event loop."""
+
+    def admit(self, serve: Callable[[], bytes | Awaitable[bytes]]) -> bytes | Awaitable[bytes]:
+        """`serve()` now when it is the only first datagram of this loop turn (a quiet
+        node answers a new session at once, with no ACK first); else `later(serve)`."""
+        if self.waiting or self._busy:
+            return self.later(serve)
+        self._busy = True
+        asyncio.get_running_loop().call_soon(self._idle)
+        return serve()
+
+    def _idle(self) -> None:
+        self._busy = False
 
     def later(self, serve: Callable[[], bytes | Awaitable[bytes]]) -> Awaitable[bytes]:
         """`serve()`'s answer, once earlier first datagrams and a loop turn have passed;

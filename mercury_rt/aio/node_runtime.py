@@ -260,7 +260,7 @@ class NodeRuntime:
 
     def _on_inter(self, event: RequestReceived) -> bytes | Awaitable[bytes]:
         if is_first_datagram(event.payload):  # the costly kind: after what else arrived
-            return self.first_datagrams.later(lambda: self._serve(Path.INTER_CLUSTER, event))
+            return self.first_datagrams.admit(lambda: self._serve(Path.INTER_CLUSTER, event))
         return self._serve(Path.INTER_CLUSTER, event)
 
     def _on_intra(self, event: RequestReceived) -> bytes | Awaitable[bytes]:
@@ -404,9 +404,11 @@ class NodeRuntime:
 
         The same call works whether the target is on this node, elsewhere in this
         cluster, or in another cluster (failover, redirects, cluster-ID refresh and
-        migration included). A hashcash demand is met once automatically (minted off the
-        event loop). `classification` (a level rank) protects this call's messages above
-        the caller's transit floor; it can never lower it. Raises NodeCallError with the
+        migration included). A hashcash demand is met automatically (minted off the event
+        loop), and once more if a larger one follows (a signature budget's after a
+        policy's, or after the caller's own smaller stamp). `classification` (a level
+        rank) protects this call's messages above the caller's transit floor; it can never
+        lower it. Raises NodeCallError with the
         wire code.
         """
         eid = target if isinstance(target, Eid) else self._targets.decode(target)

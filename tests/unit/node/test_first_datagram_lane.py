@@ -43,6 +43,19 @@ def test_a_request_arriving_behind_a_flood_of_first_datagrams_is_served_before_t
     assert [s for s in served if s != "in session"] == [f"first {n}" for n in range(50)]
 
 
+def test_a_lone_first_datagram_is_served_at_once_the_next_of_its_turn_later() -> None:
+    async def main() -> None:
+        lane = FirstDatagramLane()
+        assert lane.admit(lambda: b"lone") == b"lone", "a quiet node answers it inline"
+        second = lane.admit(lambda: b"second")
+        assert not isinstance(second, bytes), "the same turn: it waits for the next"
+        assert await second == b"second"
+        await asyncio.sleep(0)  # a later turn of the loop
+        assert lane.admit(lambda: b"again") == b"again"
+
+    asyncio.run(asyncio.wait_for(main(), timeout=10))
+
+
 def test_beyond_the_waiting_bound_a_first_datagram_is_told_to_retry_at_once() -> None:
     async def main() -> None:
         lane = FirstDatagramLane(limit=3)

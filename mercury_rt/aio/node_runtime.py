@@ -38,6 +38,7 @@ from mercury_rt.aio.call_driver import CallDriver, NodeCallError, TargetCache, u
 from mercury_rt.aio.connections import NodeConnections
 from mercury_rt.aio.drain import DrainParts, DrainReport, DrainSettings, drain_node
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
+from mercury_rt.aio.first_datagrams import FirstDatagramLane, is_first_datagram
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
 from mercury_rt.aio.names import NAMING_ENTITY, resolve_name
@@ -48,10 +49,12 @@ from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.client import TypedClient
 from mercury_rt.core.gate import (
     Allow,
+    BudgetSettings,
     Deny,
     GateRequest,
     MemorySpentStore,
     PaymentStamp,
+    SignatureBudget,
     SpentStampStore,
 )
 from mercury_rt.core.identity import ClusterId, Eid, MintDefaults, mint_eid
@@ -120,6 +123,8 @@ class NodeSpec:
     spent: SpentStampStore | None = None
     delivered: DeliveredStore | None = None
     delivered_settings: DeliveredSettings = field(default_factory=DeliveredSettings)
+    signature_budget: BudgetSettings = field(default_factory=BudgetSettings)
+    """The gate's signature budget for strangers (the node config's `limits.signatures`)."""
     audit_file: pathlib.Path | None = None
     """Append every gate decision here as a JSON line (the audit trail), if set."""
     held_store: HeldStore | None = None
@@ -167,6 +172,7 @@ class NodeRuntime:
             audit=self._audit,
             spent=spec.spent if spec.spent is not None
             else MemorySpentStore(SPENT_STORE_LIMIT))
+        self.core.signature_budget = SignatureBudget(spec.signature_budget)
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)
         self._held = HeldPump(self.held, rng, self._deliver, spec.transport.default_timeout)
@@ -175,6 +181,8 @@ class NodeRuntime:
         self.transit = NodeTransit(self.core, spec.cluster_key, self.identity)
         self._calls = CallDriver(self.core, self._endpoint, self._carry_out, self.transit.caller)
         self._targets = TargetCache()
+        self.first_datagrams = FirstDatagramLane()
+        """Other clusters' session first datagrams, opened one at a time after the rest."""
         self._key_fetches: dict[bytes, asyncio.Future[None]] = {}
         self.invoker: Invoker | None = None
         self.inter: TransportEndpoint | None = None
@@ -364,6 +372,8 @@ class NodeRuntime:
     # ----- serving -----------------------------------------------------------------------
 
     def _on_inter(self, event: RequestReceived) -> bytes | Awaitable[bytes]:
+        if is_first_datagram(event.payload):  # the costly kind: after what else arrived
+            return self.first_datagrams.admit(lambda: self._serve(Path.INTER_CLUSTER, event))
         return self._serve(Path.INTER_CLUSTER, event)
 
     def _on_intra(self, event: RequestReceived) -> bytes | Awaitable[bytes]:
@@ -512,11 +522,12 @@ class NodeRuntime:
 
         The same call works whether the target is on this node, elsewhere in this
         cluster, or in another cluster (failover, redirects, cluster-ID refresh and
-        migration included). A hashcash demand is met once automatically (minted off the
-        event loop). `classification` (a level rank) protects this call's messages above
-        the caller's transit floor; it can never lower it. With `persona`, the caller
-        acts as that persona of itself (the target's ctx.caller carries it). Raises
-        NodeCallError with the wire code.
+        migration included). A hashcash demand is met automatically (minted off the event
+        loop), and once more if a larger one follows (a signature budget's after a
+        policy's, or after the caller's own smaller stamp). `classification` (a level
+        rank) protects this call's messages above the caller's transit floor; it can never
+        lower it. With `persona`, the caller acts as that persona of itself (the target's
+        ctx.caller carries it). Raises NodeCallError with the wire code.
         """
         eid = target if isinstance(target, Eid) else self._targets.decode(target)
         deadline = self._now() + timeout

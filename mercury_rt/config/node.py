@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,6 +25,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from carbon.error_codes import MercuryError
+from mercury_rt.core.gate import BudgetSettings
 from mercury_rt.core.identity import Eid, IdentityError, ServerAddress, eid_from_text, eid_to_text
 from mercury_rt.core.node import DeliveredSettings
 from mercury_rt.core.routing import NotMirroredChoice, RoutingConfig, SecurityOrder
@@ -226,6 +228,82 @@ class DeliveredConfig(_Strict):
         return DeliveredSettings(self.limit, share, retention)
 
 
+_BUDGET_DEFAULTS = BudgetSettings()
+Rate = Annotated[float, Field(gt=0, le=10_000_000, strict=True)]
+Burst = Annotated[float, Field(ge=10, le=100_000_000, strict=True)]
+"""At least 10 checks: a request from a new cluster costs up to 5, so a smaller bucket
+would never let one through."""
+Count = Annotated[int, Field(ge=1, le=100_000_000, strict=True)]
+Size = Annotated[int, Field(ge=65_536, le=2**40, strict=True)]
+
+
+class SignatureLimits(_Strict):
+    """The signature budget (protocol.md 7.1): how many signature checks a second the
+    requests of strangers may cost this node, per sending address, per source cluster and
+    for all strangers together, before it demands a hashcash stamp instead."""
+
+    strangers_rate: Rate = _BUDGET_DEFAULTS.rate
+    strangers_burst: Burst = _BUDGET_DEFAULTS.burst
+    address_rate: Rate = _BUDGET_DEFAULTS.address_rate
+    address_burst: Burst = _BUDGET_DEFAULTS.address_burst
+    cluster_rate: Rate = _BUDGET_DEFAULTS.cluster_rate
+    cluster_burst: Burst = _BUDGET_DEFAULTS.cluster_burst
+    demand_bits: Annotated[int, Field(ge=1, le=30, strict=True)] = _BUDGET_DEFAULTS.demand_bits
+    tracked: Count = _BUDGET_DEFAULTS.tracked
+
+    def to_settings(self) -> BudgetSettings:
+        """The gate's settings object."""
+        return BudgetSettings(self.strangers_rate, self.strangers_burst, self.address_rate,
+                              self.address_burst, self.cluster_rate, self.cluster_burst,
+                              self.demand_bits, self.tracked)
+
+
+class TransportLimits(_Strict):
+    """What peers can make the transport hold (protocol.md 3.4, 3.7): the tables a
+    stranger could otherwise fill, each with its per-address share."""
+
+    max_peers: Count = _TRANSPORT_DEFAULTS.max_peers
+    max_epochs_per_peer: Annotated[int, Field(ge=1, le=4096, strict=True)] = \
+        _TRANSPORT_DEFAULTS.max_epochs_per_peer
+    max_epochs_per_host: Count = _TRANSPORT_DEFAULTS.max_epochs_per_host
+    max_records: Count = _TRANSPORT_DEFAULTS.max_records
+    max_records_per_peer: Count = _TRANSPORT_DEFAULTS.max_records_per_peer
+    max_cached_reply_bytes: Size = _TRANSPORT_DEFAULTS.max_cached_reply_bytes
+    max_reply_bytes_per_peer: Size = _TRANSPORT_DEFAULTS.max_reply_bytes_per_peer
+    max_reassemblies_per_peer: Annotated[int, Field(ge=1, le=4096, strict=True)] = \
+        _TRANSPORT_DEFAULTS.max_reassemblies_per_peer
+    max_reassembly_bytes: Size = _TRANSPORT_DEFAULTS.max_reassembly_bytes
+    max_reassembly_bytes_per_peer: Size = _TRANSPORT_DEFAULTS.max_reassembly_bytes_per_peer
+    max_validated_addresses: Count = _TRANSPORT_DEFAULTS.max_validated_addresses
+    max_address_accounts: Count = _TRANSPORT_DEFAULTS.max_address_accounts
+
+    @model_validator(mode="after")
+    def _shares_within_totals(self) -> TransportLimits:
+        pairs = (("max_epochs_per_peer", "max_epochs_per_host"),
+                 ("max_records_per_peer", "max_records"),
+                 ("max_reply_bytes_per_peer", "max_cached_reply_bytes"),
+                 ("max_reassembly_bytes_per_peer", "max_reassembly_bytes"))
+        for share, total in pairs:
+            if getattr(self, share) > getattr(self, total):
+                raise ValueError(f"{share} ({getattr(self, share)}) is above {total} "
+                                 f"({getattr(self, total)})")
+        return self
+
+    def apply(self, config: TransportConfig) -> TransportConfig:
+        """`config` with these bounds; a call's span shrinks with the per-address record
+        share (a peer with the same settings must accept our calls)."""
+        fields = self.model_dump()
+        return replace(config, **fields,
+                       max_call_span=min(config.max_call_span, self.max_records_per_peer))
+
+
+class LimitsSettings(_Strict):
+    """How much work and memory strangers can make this node spend (issue 17)."""
+
+    signatures: SignatureLimits = SignatureLimits()
+    transport: TransportLimits = TransportLimits()
+
+
 class LogSettings(_Strict):
     """Log verbosity, format and the optional audit log file (JSON lines)."""
 
@@ -281,6 +359,7 @@ class NodeConfig(_Strict):
     transport: TransportSettings = TransportSettings()
     gate: GateSettings = GateSettings()
     delivered: DeliveredConfig = DeliveredConfig()
+    limits: LimitsSettings = LimitsSettings()
     log: LogSettings = LogSettings()
     handlers: HandlerSettings = HandlerSettings()
     admin: AdminConfig = AdminConfig()

@@ -51,6 +51,9 @@ from mercury_rt.core.transport import Addr
 
 MAX_MIGRATIONS = 2
 MAX_STAMP_BITS = 24
+MAX_STAMPS = 2
+"""Stamps one call mints at most, each for more bits than the last: a policy's demand,
+then a signature budget's larger one (protocol.md 7.1) that a smaller stamp cannot pay."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,9 @@ class OutgoingCall:
         self.migrations = 0
         self.now = now
         self.stamped = bool(request.payments)
+        self.minted_bits = 0
+        """Bits of the last stamp this call minted (0: none yet)."""
+        self.mints = 0
         self._cluster_id: ClusterId | None = None
         self._address: Addr | None = None
         self._route: CallRoute | None = None
@@ -325,13 +331,21 @@ class OutgoingCall:
 
     def _answered(self, reply: NodeReply) -> CallStep:
         bits = reply.required_bits
-        if bits is not None and not self.stamped and bits <= MAX_STAMP_BITS:
-            self.stamped = True
+        if bits is not None and bits <= MAX_STAMP_BITS and self._may_mint(bits):
+            self.stamped, self.minted_bits, self.mints = True, bits, self.mints + 1
             call = self.request
             resource = stamp_resource(target_tag(call.target.principal()), call.endpoint,
                                       call.operation, request_digest(self._body))
             return NeedStamp(resource, bits)
         return GotReply(reply)
+
+    def _may_mint(self, bits: int) -> bool:
+        """Whether to mint a stamp of `bits` now: the first one if the caller paid none;
+        another, once, for more bits than the last stamp paid (a caller's own or ours), so
+        a budget demand after a smaller stamp is met in the same call."""
+        if not self.stamped:
+            return True
+        return self.mints < MAX_STAMPS and bits > self.minted_bits
 
     def _migrate(self, new_eid: bytes) -> CallStep:
         self.migrations += 1
@@ -344,6 +358,7 @@ class OutgoingCall:
             return GaveUp(int(exc.code), f"forwarding record names a bad EID: {exc.message}")
         self.request = replace(self.request, target=target, payments=())
         self.stamped, self._contact, self._fetched = False, None, False
+        self.minted_bits = self.mints = 0
         return self.start()
 
     def _data(self, route: CallRoute) -> bytes:

@@ -32,6 +32,8 @@ class TransportConfig:
     loss_threshold: int = 3
     max_peers: int = 65_536
     max_epochs_per_peer: int = 16
+    max_epochs_per_host: int = 4_096
+    """Epoch marks the unvalidated addresses (ports) of one IP may hold together."""
     max_records: int = 200_000
     max_records_per_peer: int = 8_192
     max_cached_reply_bytes: int = 128 * 1024 * 1024
@@ -66,6 +68,8 @@ class TransportConfig:
             raise ValueError("need max_poll_interval >= min_rto and max_poll_misses >= 1")
         if not 1 <= self.max_epochs_per_peer <= self.max_peers:
             raise ValueError("need 1 <= max_epochs_per_peer <= max_peers")
+        if self.max_epochs_per_host < self.max_epochs_per_peer:
+            raise ValueError("need max_epochs_per_peer <= max_epochs_per_host")
         if self.amplification_factor < 1:
             raise ValueError("amplification_factor must be a positive integer")
         if self.max_validated_addresses < 1 or self.max_address_accounts < 1:

@@ -36,6 +36,9 @@ SMALL_SHARE = 64
 """Records an address may hold in the last quarter of the record table: room kept for new
 and small callers (and validated ones, unbounded there) that heavy strangers cannot take."""
 FULL_TABLE_RETRY = 1.0
+SMALL_REPLY_SHARE = 64 * 1024
+"""Reply bytes an address may hold in the last quarter of the reply-byte bound: as
+SMALL_SHARE does for records, room for new callers that heavy strangers cannot take."""
 """Seconds a caller refused by a full epoch table is told to wait: the next full sweep."""
 
 
@@ -116,6 +119,8 @@ class _Epoch:
     keep_until: float = 0.0
     live: int = 0
     """Records of this epoch still held: while any is, the mark is never evicted."""
+    host_counted: bool = False
+    """Counted in its host's share (its address was not validated when it was made)."""
 
 
 class RecordTable:
@@ -128,7 +133,9 @@ class RecordTable:
     admitted record and lives until its records' retransmission window has passed. One
     address holds at most `max_epochs_per_peer` of them: past that share its new sender
     incarnations are refused (OVERLOADED), so one address, or a handful, cannot fill the
-    table and lock out new callers. When `max_epochs` are protecting, the least recently
+    table and lock out new callers; the addresses of one host (IP) together hold at most
+    `max_epochs_per_host` unless validated, since one host has 65,535 ports to send from.
+    When `max_epochs` are protecting, the least recently
     active mark of an address that has not proved it receives (not in `validated`) and
     holds no record is evicted for the newcomer; a validated address's mark never is, nor
     one whose records are still held. Failing that, the newcomer is refused.
@@ -137,7 +144,8 @@ class RecordTable:
     def __init__(self, max_records: int, max_per_peer: int, max_reply_bytes: int,
                  max_epochs: int, max_epochs_per_peer: int = 16,
                  validated: Container[Addr] = (),
-                 max_reply_bytes_per_peer: int | None = None) -> None:
+                 max_reply_bytes_per_peer: int | None = None,
+                 max_epochs_per_host: int | None = None) -> None:
         self.max_records = max_records
         self.max_per_peer = max_per_peer
         self.max_reply_bytes = max_reply_bytes
@@ -146,6 +154,10 @@ class RecordTable:
         self._peer_reply_bytes: dict[Addr, int] = {}
         self.max_epochs = max_epochs
         self.max_epochs_per_peer = max_epochs_per_peer
+        self.max_epochs_per_host = (max(max_epochs_per_peer, max_epochs // 16)
+                                    if max_epochs_per_host is None else max_epochs_per_host)
+        self._host_epochs: dict[str, int] = {}
+        """Marks held by the unvalidated addresses of each host (IP)."""
         self._validated = validated
         self.by_key: dict[tuple[Addr, int], Record] = {}
         self._per_peer: dict[Addr, int] = {}
@@ -210,6 +222,9 @@ class RecordTable:
                 self._drop_epoch((peer, epoch_id))
             if len(own) >= self.max_epochs_per_peer:
                 return False
+        if (self._host_epochs.get(peer[0], 0) >= self.max_epochs_per_host
+                and peer not in self._validated):
+            return False
         if len(self._epochs) < self.max_epochs:
             return True
         if now >= self._next_full_sweep:  # a full scan, at most once a second: the
@@ -231,18 +246,28 @@ class RecordTable:
         return False
 
     def _drop_epoch(self, key: tuple[Addr, int]) -> None:
-        del self._epochs[key]
+        epoch = self._epochs.pop(key)
         own = self._peer_epochs[key[0]]
         del own[key[1]]
         if not own:
             del self._peer_epochs[key[0]]
+        if epoch.host_counted:
+            host = key[0][0]
+            left = self._host_epochs[host] - 1
+            if left:
+                self._host_epochs[host] = left
+            else:
+                del self._host_epochs[host]
 
     def reply_fits(self, peer: Addr, size: int) -> bool:
         """Whether holding a reply of `size` bytes for `peer` (kept whole, or being sent as
-        fragments) stays within the byte bounds, per address and in total."""
-        return (self.reply_bytes + size <= self.max_reply_bytes
-                and self._peer_reply_bytes.get(peer, 0) + size
-                <= self.max_reply_bytes_per_peer)
+        fragments) stays within the byte bounds, per address and in total; the last
+        quarter of the total only for validated addresses and those holding little."""
+        held = self._peer_reply_bytes.get(peer, 0) + size
+        total = self.reply_bytes + size
+        return (total <= self.max_reply_bytes and held <= self.max_reply_bytes_per_peer
+                and (total <= self.max_reply_bytes - self.max_reply_bytes // 4
+                     or held <= SMALL_REPLY_SHARE or peer in self._validated))
 
     def held_bytes(self, peer: Addr) -> int:
         """Reply bytes held for `peer` (for metrics and tests)."""
@@ -259,6 +284,10 @@ class RecordTable:
         if epoch is None:
             epoch = self._epochs[key] = _Epoch()
             self._peer_epochs.setdefault(record.peer, {})[key[1]] = epoch
+            if record.peer not in self._validated:
+                epoch.host_counted = True
+                host = record.peer[0]
+                self._host_epochs[host] = self._host_epochs.get(host, 0) + 1
         else:
             self._epochs.move_to_end(key)  # oldest-active first, for the sweep
         ids = epoch.ids

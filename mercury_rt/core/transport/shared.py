@@ -100,7 +100,7 @@ class TransportState:
         self._records = RecordTable(cfg.max_records, cfg.max_records_per_peer,
                                     cfg.max_cached_reply_bytes, cfg.max_peers,
                                     cfg.max_epochs_per_peer, self._validated,
-                                    cfg.reply_bytes_per_peer)
+                                    cfg.reply_bytes_per_peer, cfg.max_epochs_per_host)
         self._sweeper = RecordSweeper()
         self._transfer = TransferSettings(cfg.initial_window, cfg.min_window, cfg.max_window,
                                           cfg.loss_threshold)

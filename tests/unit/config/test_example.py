@@ -17,6 +17,8 @@ from mercury_rt.config import (
     NodeConfigChecker,
     PeerNode,
     RoutingSettings,
+    SignatureLimits,
+    TransportLimits,
     TransportSettings,
     load_node_config,
 )
@@ -80,11 +82,12 @@ def test_operator_guide_lists_every_key() -> None:
         ("", NodeConfig), ("listen.", Listen), ("cluster.nodes[].", PeerNode),
         ("cluster.routing.", RoutingSettings), ("transport.", TransportSettings),
         ("gate.", GateSettings), ("delivered.", DeliveredConfig), ("log.", LogSettings),
-        ("handlers.", HandlerSettings)]
+        ("handlers.", HandlerSettings),
+        ("limits.signatures.", SignatureLimits), ("limits.transport.", TransportLimits)]
     for prefix, model in models:
         for name in model.model_fields:
             if name in ("listen", "cluster", "transport", "gate", "delivered", "log",
-                        "handlers"):
+                        "handlers", "limits"):
                 continue
             key = f"{prefix}{name}"
             assert f"`{key}`" in section or f"/ `{name}`" in section, key

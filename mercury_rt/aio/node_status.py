@@ -33,24 +33,31 @@ class Readiness:
     keys_loaded: bool
     sockets_bound: bool
     membership_settled: bool
+    not_draining: bool = True
+    """False from the moment a drain starts (the node is leaving: a load balancer or
+    orchestrator should send it nothing new, even while it still answers)."""
 
     @property
     def ready(self) -> bool:
         """Whether every condition holds."""
-        return self.keys_loaded and self.sockets_bound and self.membership_settled
+        return (self.keys_loaded and self.sockets_bound and self.membership_settled
+                and self.not_draining)
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form (the three flags and `ready`)."""
+        """The JSON form (the four flags and `ready`)."""
         return {"ready": self.ready, "keys_loaded": self.keys_loaded,
                 "sockets_bound": self.sockets_bound,
-                "membership_settled": self.membership_settled}
+                "membership_settled": self.membership_settled,
+                "not_draining": self.not_draining}
 
     @classmethod
     def from_json(cls, value: object) -> Readiness:
-        """Parse the JSON form."""
+        """Parse the JSON form (a node from before `not_draining` existed omits it: such
+        a node never said it was draining)."""
         doc = _object(value, "ready")
         return cls(_bool(doc, "keys_loaded"), _bool(doc, "sockets_bound"),
-                   _bool(doc, "membership_settled"))
+                   _bool(doc, "membership_settled"),
+                   _bool(doc, "not_draining") if "not_draining" in doc else True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +141,22 @@ class NodeStatusReport:
 
 def readiness(node: ObservedNode) -> Readiness:
     """Whether `node` can take traffic: its cluster and transit keys are loaded, both UDP
-    sockets are open, and membership has settled (the warm-up passed, or every configured
-    peer has been heard from alive), so its view of who serves what is not a guess."""
+    sockets are open, membership has settled (the warm-up passed, or every configured
+    peer has been heard from alive), so its view of who serves what is not a guess, and
+    it is not draining."""
     core = node.core
     cid = core.state.cluster_id
     keys = core.verifier.ring.certified(cid.master_hash, cid.cluster_key_hash) is not None
     sockets = all(e is not None and not e.closed.is_set() for e in (node.inter, node.intra))
-    return Readiness(keys and node.transit.keys is not None, sockets, _settled(node))
+    return Readiness(keys and node.transit.keys is not None, sockets, _settled(node),
+                     not _draining(node))
+
+
+def _draining(node: ObservedNode) -> bool:
+    """Whether a drain has begun: membership stopped announcing the node (drain phase 1)
+    or the node already turns requests away (phase 2; also set without membership)."""
+    service = node.membership
+    return node.core.draining or (service is not None and service.adapter.draining)
 
 
 def _settled(node: ObservedNode) -> bool:

@@ -89,11 +89,13 @@ def status_lines(report: NodeStatusReport) -> list[str]:
                                        ("sockets bound", ready.sockets_bound),
                                        ("membership settled", ready.membership_settled))
                if not held]
+    why = ([f"not yet: {', '.join(missing)}"] if missing else []) + \
+        ([] if ready.not_draining else ["draining"])
     routed = sum(1 for m in report.members if m.routed)
     return [
         f"node {report.node_id} of cluster {report.cluster[:_HASH_PREFIX]}, cluster ID "
         f"version {report.cluster_id_version}, up {report.uptime:.1f} s",
-        "ready: yes" if ready.ready else f"ready: no (not yet: {', '.join(missing)})",
+        "ready: yes" if ready.ready else f"ready: no ({'; '.join(why)})",
         f"listening: inter-cluster udp {report.inter or '-'}, intra-cluster udp "
         f"{report.intra or '-'}",
         f"published: {', '.join(report.published) or '(no addresses)'}",

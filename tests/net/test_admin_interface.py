@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from carbon.types import dumps_typed, loads_typed
 from mercury_rt.aio import admin_http
+from mercury_rt.aio.drain import DrainReport, DrainSettings
 from mercury_rt.aio.node_runtime import NodeRuntime
 from mercury_rt.config import build_node_spec, keyfiles, load_node_config
 from mercury_rt.core.identity import mint_eid
@@ -127,7 +128,8 @@ def test_metrics_health_readiness_auth_and_status_of_nodes_from_yaml(tmp_path: P
             status, body = await _fetch(url + "/readyz", TOKEN)
             assert status == 503, "b2 is configured and has not been heard from yet"
             assert json.loads(body) == {"ready": False, "keys_loaded": True,
-                                        "sockets_bound": True, "membership_settled": False}
+                                        "sockets_bound": True, "membership_settled": False,
+                                        "not_draining": True}
 
             await b2.start()
             await _until_ready(url, TOKEN, 10)
@@ -264,3 +266,40 @@ def test_an_admin_port_in_use_stops_the_node_with_exit_3(tmp_path: Path) -> None
                               check=False)
     assert done.returncode == 3, done.stderr
     assert f"admin interface 127.0.0.1 port {port}".encode() in done.stderr
+
+
+def test_readyz_reports_a_draining_node_as_not_ready_until_it_exits(tmp_path: Path) -> None:
+    configs = _write_cluster(tmp_path, {})
+
+    async def main() -> None:
+        b1, b2 = (NodeRuntime(build_node_spec(load_node_config(configs[n])))
+                  for n in ("b1", "b2"))
+        await b1.start()
+        await b2.start()
+        drain: asyncio.Future[DrainReport] | None = None
+        try:
+            assert b1.admin is not None and b2.admin is not None
+            url = b1.admin.url
+            await _until_ready(url, None, 10)
+            drain = asyncio.ensure_future(b1.drain(DrainSettings(linger=2.0)))
+            deadline = asyncio.get_running_loop().time() + 10
+            while (answer := await _fetch(url + "/readyz"))[0] == 200:
+                assert asyncio.get_running_loop().time() < deadline, "still ready"
+            assert answer[0] == 503
+            assert json.loads(answer[1]) == {"ready": False, "keys_loaded": True,
+                                             "sockets_bound": True,
+                                             "membership_settled": True,
+                                             "not_draining": False}
+            assert (await _fetch(b2.admin.url + "/readyz"))[0] == 200, "b2 stays ready"
+            report = await asyncio.wait_for(drain, 20)
+            assert report.held_pending == 0
+            assert b1.admin is None, "the admin interface closed with the node"
+        finally:
+            if drain is None or not drain.done():
+                if drain is not None:
+                    drain.cancel()
+                    await asyncio.gather(drain, return_exceptions=True)
+                await b1.stop()
+            await b2.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))

@@ -188,6 +188,11 @@ class NodeMembership:
         return self._own_public
 
     @property
+    def draining(self) -> bool:
+        """Whether `drain` was called (the node is leaving; /readyz reports it)."""
+        return self._draining
+
+    @property
     def warm(self) -> bool:
         """Whether the warm-up after start has passed (publishing is allowed)."""
         return self._warm

@@ -26,7 +26,8 @@ MEMBERS = st.builds(MemberStatus, TEXT, st.sampled_from(["self", "alive", "suspe
 REPORTS = st.builds(NodeStatusReport, TEXT, TEXT, st.integers(0, 2**32),
                     st.lists(TEXT, max_size=3).map(tuple), st.none() | TEXT,
                     st.none() | TEXT, NUMBER,
-                    st.builds(Readiness, st.booleans(), st.booleans(), st.booleans()),
+                    st.builds(Readiness, st.booleans(), st.booleans(), st.booleans(),
+                              st.booleans()),
                     st.lists(MEMBERS, max_size=4).map(tuple), st.integers(0, 10**9),
                     st.integers(0, 10**6), st.integers(0, 10**6))
 
@@ -77,6 +78,25 @@ def test_status_text_names_what_is_not_ready() -> None:
     assert "members: 2 (1 routed)" in lines
     assert lines[-1] == "held messages: 2 pending; transit sessions: 5; entities mirrored: 1"
     assert status_lines(_report(Readiness(True, True, True)))[1] == "ready: yes"
+
+
+def test_status_text_says_a_node_is_draining() -> None:
+    assert status_lines(_report(Readiness(True, True, True, not_draining=False)))[1] == \
+        "ready: no (draining)"
+    assert status_lines(_report(Readiness(True, True, False, not_draining=False)))[1] == \
+        "ready: no (not yet: membership settled; draining)"
+
+
+def test_a_readiness_without_the_draining_flag_is_read_as_not_draining() -> None:
+    ready = Readiness(True, True, True, not_draining=False)
+    doc = ready.to_json()
+    assert doc == {"ready": False, "keys_loaded": True, "sockets_bound": True,
+                   "membership_settled": True, "not_draining": False}
+    assert Readiness.from_json(doc) == ready
+    del doc["not_draining"]
+    assert Readiness.from_json(doc) == Readiness(True, True, True)
+    with pytest.raises(StatusFormatError):
+        Readiness.from_json({**doc, "not_draining": "no"})
 
 
 def test_members_text_is_one_aligned_row_per_node() -> None:

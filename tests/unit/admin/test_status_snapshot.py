@@ -37,6 +37,17 @@ def test_an_unstarted_node_is_not_ready_and_says_why(tmp_path: Path) -> None:
         node.spec.store.close()
 
 
+def test_a_draining_node_is_not_ready(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    try:
+        assert readiness(node).not_draining
+        node.core.draining = True
+        assert readiness(node) == Readiness(keys_loaded=True, sockets_bound=False,
+                                            membership_settled=False, not_draining=False)
+    finally:
+        node.spec.store.close()
+
+
 def test_an_unstarted_node_has_metrics_without_transport_figures(tmp_path: Path) -> None:
     node = _node(tmp_path)
     try:

@@ -16,7 +16,7 @@ from carbon.protocol_spec import SpecRegistry
 from carbon.types import loads_typed
 from lithium.connections import read_connection
 from lithium.context import IncomingCall
-from lithium.dispatch import Dispatch, DispatchError, Route
+from lithium.dispatch import Dispatch, DispatchError, Route, operation_called
 from lithium.registry import HandlerRegistry
 from tungsten.api import ReadView
 
@@ -38,18 +38,7 @@ def dispatch_on_connection(view: ReadView, specs: SpecRegistry, registry: Handle
         raise DispatchError(f"the connection offers nothing on endpoint {call.endpoint}",
                             ErrorCode.UNKNOWN_ENDPOINT)
     interface, handler_id = found
-    spec = specs.get(interface)
-    if spec is None:
-        raise DispatchError(f"this node has no protocol spec for {interface}",
-                            ErrorCode.UNKNOWN_INTERFACE)
-    operation = spec.operation(call.operation)
-    if operation is None:
-        raise DispatchError(f"{interface} has no operation {call.operation}",
-                            ErrorCode.UNKNOWN_OPERATION)
-    if operation.kind is not call.kind:
-        raise DispatchError(f"{interface} operation {operation.name!r} is a "
-                            f"{operation.kind.name}, not a {call.kind.name}",
-                            ErrorCode.WRONG_OPERATION_KIND)
+    operation = operation_called(specs, interface, call)
     if handler_id is None:
         raise DispatchError(f"no handler is offered for operation {call.operation} on "
                             "this connection", ErrorCode.NO_HANDLER_BOUND)

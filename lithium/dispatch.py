@@ -56,6 +56,16 @@ class Dispatch:
 def route(view: ReadView, specs: SpecRegistry, call: IncomingCall) -> Route:
     """Find the operation and handler ID for a call; raises DispatchError."""
     interface = _interface(view, call)
+    operation = operation_called(specs, interface, call)
+    if call.endpoint == METADATA_ENDPOINT:
+        return Route(interface, operation, METADATA_HANDLER_ID, via_persona=False)
+    handler_id, via_persona = _handler_id(view, call)
+    return Route(interface, operation, handler_id, via_persona)
+
+
+def operation_called(specs: SpecRegistry, interface: Symbol, call: IncomingCall) -> Operation:
+    """The operation `call` names on `interface`, of the kind it was called as; raises
+    DispatchError (shared by the published endpoints and a connection's map)."""
     spec = METADATA_SPEC if interface == METADATA_INTERFACE else specs.get(interface)
     if spec is None:
         raise DispatchError(f"this node has no protocol spec for {interface}",
@@ -68,10 +78,7 @@ def route(view: ReadView, specs: SpecRegistry, call: IncomingCall) -> Route:
         raise DispatchError(f"{interface} operation {operation.name!r} is a "
                             f"{operation.kind.name}, not a {call.kind.name}",
                             ErrorCode.WRONG_OPERATION_KIND)
-    if call.endpoint == METADATA_ENDPOINT:
-        return Route(interface, operation, METADATA_HANDLER_ID, via_persona=False)
-    handler_id, via_persona = _handler_id(view, call)
-    return Route(interface, operation, handler_id, via_persona)
+    return operation
 
 
 def _interface(view: ReadView, call: IncomingCall) -> Symbol:

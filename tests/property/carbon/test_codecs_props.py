@@ -23,18 +23,12 @@ from carbon.protocol_spec import (
 )
 from carbon.tuples import TupleError, decode_tuple, encode_tuple
 from carbon.types import (
-    ANY,
-    BOOL,
-    BYTES,
     INT,
     NULL,
-    STR,
     CarbonType,
     ListOf,
     MapOf,
-    OptionalOf,
     PayloadTypeError,
-    Prim,
     Record,
     TypeDeclarationError,
     decode_value,
@@ -48,6 +42,7 @@ from carbon.types import (
     type_from_value,
     type_to_value,
 )
+from tests.property.carbon import type_strategies
 
 scalars = st.one_of(st.integers(-(2**63), 2**64 - 1), st.binary(max_size=20),
                     st.text(max_size=20), st.booleans(), st.none())
@@ -59,38 +54,7 @@ values = st.recursive(scalars, lambda inner: st.one_of(
 _SCALAR_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "int": st.integers(-(2**63), 2**64 - 1), "bytes": st.binary(max_size=16),
     "str": st.text(max_size=16), "bool": st.booleans(), "null": st.none(), "any": values}
-field_names = st.from_regex(r"[a-z_][a-z0-9_]{0,7}", fullmatch=True)
-
-
-def _types() -> st.SearchStrategy[CarbonType]:
-    prims = st.sampled_from([INT, BYTES, STR, BOOL, NULL, ANY])
-    non_null = st.sampled_from([INT, BYTES, STR, BOOL])
-
-    def extend(inner: st.SearchStrategy[CarbonType]) -> st.SearchStrategy[CarbonType]:
-        return st.one_of(
-            inner.map(ListOf),
-            st.tuples(non_null, inner).map(lambda kv: MapOf(*kv)),
-            inner.filter(lambda t: t not in (NULL, ANY) and not isinstance(t, OptionalOf))
-            .map(OptionalOf),
-            st.dictionaries(field_names, inner, max_size=4)
-            .map(lambda d: Record(tuple(d.items()))))
-    return st.recursive(prims, extend, max_leaves=6)
-
-
-def _value_of(kind: CarbonType) -> st.SearchStrategy[Any]:
-    if isinstance(kind, Prim):
-        return _SCALAR_VALUES[kind.name]
-    if isinstance(kind, ListOf):
-        return st.lists(_value_of(kind.item), max_size=3)
-    if isinstance(kind, MapOf):
-        assert isinstance(kind.key, Prim)
-        return st.dictionaries(_SCALAR_VALUES[kind.key.name], _value_of(kind.value), max_size=3)
-    if isinstance(kind, OptionalOf):
-        return st.one_of(st.none(), _value_of(kind.inner))
-    return st.fixed_dictionaries({name: _value_of(k) for name, k in kind.fields})
-
-
-typed_values = _types().flatmap(lambda t: st.tuples(st.just(t), _value_of(t)))
+typed_values = type_strategies.typed_values(_SCALAR_VALUES)
 
 
 @given(st.lists(values, max_size=8).map(tuple))
@@ -128,7 +92,7 @@ def test_typed_value_round_trips_through_positional_wire_form(pair: tuple[Any, A
         assert isinstance(cbor.loads(data), list)
 
 
-@given(_types())
+@given(type_strategies.carbon_types())
 def test_type_declarations_round_trip(kind: CarbonType) -> None:
     """A published declaration parses back to the same type."""
     assert type_from_value(cbor.loads(cbor.dumps(type_to_value(kind)))) == kind

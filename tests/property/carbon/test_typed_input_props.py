@@ -19,11 +19,6 @@ from carbon.types import (
     NULL,
     STR,
     CarbonType,
-    ListOf,
-    MapOf,
-    OptionalOf,
-    Prim,
-    Record,
     dumps_typed,
     list_of,
     loads_typed,
@@ -31,6 +26,7 @@ from carbon.types import (
     optional,
     record,
 )
+from tests.property.carbon import type_strategies
 
 plain_scalars = st.one_of(st.integers(-(2**63), 2**64 - 1), st.text(max_size=12),
                           st.booleans(), st.none())
@@ -42,38 +38,7 @@ plain_any = st.recursive(plain_scalars, lambda inner: st.one_of(
 _SCALARS: dict[str, st.SearchStrategy[Any]] = {
     "int": st.integers(-(2**64), 2**64 - 1), "bytes": st.binary(max_size=12),
     "str": st.text(max_size=12), "bool": st.booleans(), "null": st.none(), "any": plain_any}
-field_names = st.from_regex(r"[a-z_][a-z0-9_]{0,7}", fullmatch=True)
-
-
-def _types() -> st.SearchStrategy[CarbonType]:
-    prims = st.sampled_from([INT, BYTES, STR, BOOL, NULL, ANY])
-    keys = st.sampled_from([INT, BYTES, STR, BOOL])
-
-    def extend(inner: st.SearchStrategy[CarbonType]) -> st.SearchStrategy[CarbonType]:
-        return st.one_of(
-            inner.map(ListOf),
-            st.tuples(keys, inner).map(lambda kv: MapOf(*kv)),
-            inner.filter(lambda t: t not in (NULL, ANY) and not isinstance(t, OptionalOf))
-            .map(OptionalOf),
-            st.dictionaries(field_names, inner, max_size=4)
-            .map(lambda d: Record(tuple(d.items()))))
-    return st.recursive(prims, extend, max_leaves=6)
-
-
-def _value_of(kind: CarbonType) -> st.SearchStrategy[Any]:
-    if isinstance(kind, Prim):
-        return _SCALARS[kind.name]
-    if isinstance(kind, ListOf):
-        return st.lists(_value_of(kind.item), max_size=3)
-    if isinstance(kind, MapOf):
-        assert isinstance(kind.key, Prim)
-        return st.dictionaries(_SCALARS[kind.key.name], _value_of(kind.value), max_size=3)
-    if isinstance(kind, OptionalOf):
-        return st.one_of(st.none(), _value_of(kind.inner))
-    return st.fixed_dictionaries({name: _value_of(k) for name, k in kind.fields})
-
-
-typed_values = _types().flatmap(lambda t: st.tuples(st.just(t), _value_of(t)))
+typed_values = type_strategies.typed_values(_SCALARS)
 
 
 @given(typed_values)

@@ -83,6 +83,17 @@ def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
     checked without re-encoding: for a flat array, the input is canonical exactly when
     its length equals the arithmetic canonical length of the decoded items, because any
     non-shortest head or trailing byte makes it longer. Raises only CodecError.
+
+    That length argument holds only once every semantic tag is refused, because cbor2
+    decodes some tags by default and reference tags make an input *shorter*: with a
+    shared-value (28/29) or string-reference (256/25) tag, a padded input can decode to
+    the same value as the canonical bytes with exactly their length. Every tag is
+    refused here: a tag that decodes to a kind other than int, bytes and text fails the
+    kind check; one that wraps a permitted item (a bignum, a shareable mark, a
+    namespace) only adds bytes, so the length check fails; and a reference decodes to
+    the very object it refers to, which `_shares_an_item` sees (two distinct
+    canonical items are never one object: CPython shares only bytes and text shorter
+    than 2, which no reference tag can shorten).
     """
     if len(data) > max_bytes:
         raise CodecError(f"{len(data)} bytes exceeds the {max_bytes}-byte limit",
@@ -90,7 +101,7 @@ def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
     value = _decode(data, _FLAT_LIMITS)
     if type(value) is not list:
         raise CodecError("expected an array", ErrorCode.WRONG_TYPE)
-    size = _head_size(len(value))
+    size, strings = _head_size(len(value)), 0
     for item in value:
         kind = type(item)
         if kind is int:
@@ -98,16 +109,32 @@ def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
         elif kind is bytes:
             n = len(item)
             size += n
+            strings += n > 1
         elif kind is str:
             n = len(item.encode("utf-8"))
             size += n
+            strings += len(item) > 1
         else:
             raise CodecError(f"forbidden item of type {kind.__name__} in a flat array",
                              ErrorCode.WRONG_TYPE)
         size += _head_size(n)
     if size != len(data):
         raise _non_canonical_error(data)
+    if strings > 1 and _shares_an_item(value):
+        raise _non_canonical_error(data)  # what `loads`, re-encoding, finds for it
     return value
+
+
+def _shares_an_item(value: list[Any]) -> bool:
+    """Whether the byte or text items longer than 1 include one object twice: then they
+    came through a reference tag (see `loads_flat`)."""
+    seen: set[int] = set()
+    for item in value:
+        if type(item) is not int and len(item) > 1:
+            if id(item) in seen:
+                return True
+            seen.add(id(item))
+    return False
 
 
 _FLAT_LIMITS = Limits(max_depth=2)

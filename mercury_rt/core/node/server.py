@@ -69,6 +69,7 @@ from mercury_rt.core.node.messages import (
     decode_node_request,
     decode_reply,
     encode_cluster_id_query,
+    encode_ok,
     encode_operation,
     error_reply,
     fetched_cluster_id,
@@ -358,6 +359,8 @@ class NodeCore:
         """The reply bytes for a finished invocation or state access."""
         if isinstance(action, Invoke):
             self._connection_finished(action.call, code)
+        if code is None and payload is not None and action.bundle is None:
+            return encode_ok(payload)  # the common reply: no NodeReply built
         if code is None:
             reply = NodeReply(payload=payload, cluster_id=action.bundle)
         else:

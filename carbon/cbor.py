@@ -85,15 +85,17 @@ def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
     non-shortest head or trailing byte makes it longer. Raises only CodecError.
 
     That length argument holds only once every semantic tag is refused, because cbor2
-    decodes some tags by default and reference tags make an input *shorter*: with a
-    shared-value (28/29) or string-reference (256/25) tag, a padded input can decode to
-    the same value as the canonical bytes with exactly their length. Every tag is
-    refused here: a tag that decodes to a kind other than int, bytes and text fails the
-    kind check; one that wraps a permitted item (a bignum, a shareable mark, a
-    namespace) only adds bytes, so the length check fails; and a reference decodes to
-    the very object it refers to, which `_shares_an_item` sees (two distinct
-    canonical items are never one object: CPython shares only bytes and text shorter
-    than 2, which no reference tag can shorten).
+    decodes some tags by default and some make an input *shorter*: with a shared-value
+    (28/29) or string-reference (256/25) tag, or a bignum (2/3) for an int of 3-6 bytes,
+    a padded input can decode to the same value as the canonical bytes with exactly
+    their length. Every tag is refused here: a tag that decodes to a kind other than
+    int, bytes and text fails the kind check; one that wraps a byte or text item (a
+    shareable mark, a namespace) only adds bytes, so the length check fails; a
+    reference decodes to the very object it refers to, which `_shares_an_item` sees
+    (two distinct canonical items are never one object: CPython shares only bytes and
+    text shorter than 2, which no reference tag can shorten); and an input holding a
+    bignum's head byte (0xc2, 0xc3) is re-encoded, as `loads` does, and an integer only
+    a bignum carries is refused (FORBIDDEN_VALUE, as `loads` refuses it).
     """
     if len(data) > max_bytes:
         raise CodecError(f"{len(data)} bytes exceeds the {max_bytes}-byte limit",
@@ -117,10 +119,9 @@ def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
         else:
             raise CodecError(f"forbidden item of type {kind.__name__} in a flat array",
                              ErrorCode.WRONG_TYPE)
-        size += _head_size(n)
-    if size != len(data):
-        raise _non_canonical_error(data)
-    if strings > 1 and _shares_an_item(value):
+        size += 1 if n < 24 else _head_size(n)  # the common case without a call
+    if size != len(data) or (strings > 1 and _shares_an_item(value)) or (
+            (b"\xc2" in data or b"\xc3" in data) and cbor2.dumps(value) != data):
         raise _non_canonical_error(data)  # what `loads`, re-encoding, finds for it
     return value
 
@@ -128,20 +129,19 @@ def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
 def _shares_an_item(value: list[Any]) -> bool:
     """Whether the byte or text items longer than 1 include one object twice: then they
     came through a reference tag (see `loads_flat`)."""
-    seen: set[int] = set()
-    for item in value:
-        if type(item) is not int and len(item) > 1:
-            if id(item) in seen:
-                return True
-            seen.add(id(item))
-    return False
+    strings = [id(x) for x in value if type(x) is not int and len(x) > 1]
+    return len(set(strings)) != len(strings)
 
 
 _FLAT_LIMITS = Limits(max_depth=2)
 
 
 def _head_size(argument: int) -> int:
-    """Bytes of a canonical CBOR head carrying `argument` (RFC 8949 3.1)."""
+    """Bytes of a canonical CBOR head carrying `argument` (RFC 8949 3.1); an argument
+    no head carries is an integer a bignum tag brought (see `loads_flat`)."""
+    if argument > MAX_INT:
+        raise CodecError(f"an integer outside {MIN_INT}..{MAX_INT} (a bignum tag)",
+                         ErrorCode.FORBIDDEN_VALUE)
     if argument < 24:
         return 1
     if argument < 0x100:

@@ -1,10 +1,11 @@
 """`loads_flat`'s cheap canonical check refuses every semantic tag, as `loads` does.
 
 `loads_flat` trusts an arithmetic canonical length instead of re-encoding. Reference tags
-(shared values 28/29, string references 256/25), which cbor2 decodes by default, make an
-input shorter than the canonical bytes of the value it decodes to, so padded heads can
-bring a tagged input back to exactly the canonical length. These properties build such
-inputs on purpose (padded heads, wrapper tags, references) and check that `loads_flat`
+(shared values 28/29, string references 256/25) and bignums (2/3), which cbor2 decodes by
+default, can make an input shorter than the canonical bytes of the value it decodes to,
+so padded heads can bring a tagged input back to exactly the canonical length.
+These properties build such inputs on purpose (padded heads, wrapper tags, references)
+and check that `loads_flat`
 accepts exactly the canonical bytes, like the re-encoding `loads`, with the same code.
 """
 
@@ -18,7 +19,8 @@ from hypothesis import strategies as st
 from carbon.cbor import CodecError, loads, loads_flat
 from carbon.error_codes import ErrorCode
 
-ITEM = st.one_of(st.integers(-(2**64), 2**64 - 1), st.binary(max_size=40),
+ITEM = st.one_of(st.integers(-(2**64), 2**64 - 1), st.integers(-(2**66), 2**66),
+                 st.binary(max_size=40),
                  st.text(max_size=20))
 SIZES = (1, 2, 3, 5, 9)
 
@@ -66,9 +68,12 @@ def encode_item(draw: st.DrawFn, item: int | bytes | str, shared: list[object],
             shared.append(item)
             return b"\xd8\x1c" + body
         return body
-    if 0 <= item < 2**32 and draw(st.booleans()):  # a bignum tag for a small int
-        raw = item.to_bytes(max(1, (item.bit_length() + 7) // 8), "big")
-        return b"\xc2" + head(2, len(raw), 1) + raw
+    if not -(2**64) <= item < 2**64 or draw(st.booleans()):  # a bignum tag (2; 3 if < 0)
+        magnitude = item if item >= 0 else -1 - item
+        raw = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "big")
+        if strings is not None and len(raw) >= 3:
+            strings.append(raw)  # its bytes join the string-reference namespace
+        return (b"\xc2" if item >= 0 else b"\xc3") + head(2, len(raw), 1) + raw
     return head(0, item, size) if item >= 0 else head(1, -1 - item, size)
 
 
@@ -85,7 +90,8 @@ def test_only_the_canonical_bytes_are_accepted_whatever_tags_pad_them(
     items, data = case
     assert cbor2.loads(data) == items  # the encoding is valid CBOR for the same value
     flat = outcome(lambda d: loads_flat(d, 1 << 20), data)
-    if data == cbor2.dumps(items):
+    if data == cbor2.dumps(items) and all(
+            -(2**64) <= x < 2**64 for x in items if isinstance(x, int)):
         assert flat == ("ok", items)
     else:
         assert flat[0] == "refused"
@@ -101,5 +107,13 @@ def test_a_padded_shared_reference_of_canonical_length_is_refused() -> None:
     s = b"abcdefghijklmnopqrstuvwxyz"
     data = head(4, 2, 9) + b"\xd8\x1c" + head(2, 26, 9) + s + b"\xd8\x1d" + head(0, 0, 9)
     assert len(data) == len(cbor2.dumps([s, s])) and cbor2.loads(data) == [s, s]
+    with pytest.raises(CodecError):
+        loads_flat(data, 1 << 20)
+
+
+def test_a_bignum_as_short_as_the_canonical_int_is_refused() -> None:
+    """[65536] as [2(h'010000')] is 6 bytes, like its canonical encoding."""
+    data = b"\x81\xc2\x43\x01\x00\x00"
+    assert len(data) == len(cbor2.dumps([65536])) and cbor2.loads(data) == [65536]
     with pytest.raises(CodecError):
         loads_flat(data, 1 << 20)

@@ -26,7 +26,12 @@ from mercury_rt.core.gate import (
     target_tag,
 )
 from mercury_rt.core.identity import ClusterId, Eid
-from mercury_rt.core.node.messages import NodeReply, decode_reply
+from mercury_rt.core.node.messages import (
+    DecodedOperation,
+    NodeReply,
+    decode_reply,
+    decoded_plain,
+)
 from mercury_rt.core.node.planner import (
     CallPlanner,
     CallRequest,
@@ -55,9 +60,13 @@ MAX_STAMP_BITS = 24
 
 @dataclass(frozen=True, slots=True)
 class RunHereStep:
-    """Hand `payload` to this node's own core (`handle_local`), report its reply."""
+    """Hand `payload` to this node's own core (`handle_local`), report its reply.
+
+    `decoded`: what decoding `payload` gives, when the request is plain enough to know
+    it without decoding (`decoded_plain`); `handle_local` then skips the decode."""
 
     payload: bytes
+    decoded: DecodedOperation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,10 +205,12 @@ class OutgoingCall:
             self._contact = self.planner.contact(route.cluster_id, self.request.target,
                                                   self.now)
             return self._drive(self._contact.start())
-        data = self._data(route)
         if isinstance(route, RunHere):
-            return RunHereStep(data)
-        return SendIntraStep(route.address, data, self._algorithm)
+            data, self._body, request = self.planner.operation_parts(self.request, route)
+            decoded = decoded_plain(request, self._body) if not self.request.payments \
+                else None
+            return RunHereStep(data, decoded)
+        return SendIntraStep(route.address, self._data(route), self._algorithm)
 
     def _transit_plan(self, route: CallRoute) -> TransitPlan | None:
         """The algorithm a call's messages travel under; None for a call that stays here."""

@@ -294,18 +294,22 @@ class NodeCore:
         return True
 
     def handle_local(self, payload: bytes, request_key: bytes, deadline: float, now: float,
-                     one_way: bool = False) -> NodeAction:
+                     one_way: bool = False,
+                     decoded: DecodedOperation | None = None) -> NodeAction:
         """A call from an entity on this node: decided exactly like an intra-cluster one
-        (same routing, same gate), with nothing sealed since nothing leaves the process."""
+        (same routing, same gate), with nothing sealed since nothing leaves the process.
+        `decoded`: what decoding `payload` gives, when the caller knows it
+        (`decoded_plain`), so it is not decoded again."""
         request = ReceivedRequest(Path.INTRA_CLUSTER, False, payload, request_key, deadline,
                                   one_way)
-        return self._decoded(request, now)
+        return self._decoded(request, now, known=decoded)
 
     def _decoded(self, request: ReceivedRequest, now: float,
-                 fetch_allowed: bool = False) -> NodeAction:
+                 fetch_allowed: bool = False,
+                 known: DecodedOperation | None = None) -> NodeAction:
         sealed = request.sealed
         try:
-            decoded = decode_node_request(request.payload)
+            decoded = decode_node_request(request.payload) if known is None else known
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
         if isinstance(decoded, ClusterIdQuery):

@@ -172,6 +172,7 @@ class NodeCore:
         """Signature checks requests from outside this cluster may cost (7.1)."""
         self._tables: dict[Path, TransitTable] = {}
         self._tables_of: Policy | None = None
+        self._held_gate_state: GateState | None = None
         self.denied = 0
         self.duplicates = 0
         self.draining = False
@@ -689,11 +690,23 @@ class NodeCore:
         return cost + 1 + PROOF_CHECKS, master, ring.held_apart(master)
 
     def _gate_state(self) -> GateState:
+        """The gate's collaborators, built again only when one of them was replaced (a new
+        policy, cluster, verifier, spent store or tag cache): twice per request otherwise."""
         policy = self.state.policy
         if policy is not self._kept_for:
             self._keep_known()
-        return GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
+        held = self._held_gate_state
+        if held is not None:
+            acls = held.acls
+            if (isinstance(acls, PolicyAcls) and acls.policy is policy
+                    and held.verifier is self.sources and held.spent is self.spent
+                    and held.tags is self.target_tags
+                    and held.local_cluster == self.master_hash):
+                return held
+        held = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
                          tags=self.target_tags)
+        self._held_gate_state = held
+        return held
 
     def _unpaid_forward(self, received: ReceivedRequest, op: DecodedOperation, target: Eid,
                         now: float) -> NodeReply | None:

@@ -15,6 +15,8 @@ the target's cluster (once per target).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv6Address
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.core.gate import (
@@ -318,7 +320,7 @@ class OutgoingCall:
             elif isinstance(action, TryAddress):
                 assert self._cluster_id is not None
                 route = ContactCluster(self.planner.held(self._cluster_id))
-                self._address = (str(action.endpoint.host), action.endpoint.port)
+                self._address = (_host_text(action.endpoint.host), action.endpoint.port)
                 return SendInterStep(self._address, self._data(route),
                                      self.planner.answer_timeout,
                                      self._cluster_id.master_hash, self._algorithm)
@@ -360,3 +362,10 @@ class OutgoingCall:
     def _data(self, route: CallRoute) -> bytes:
         data, self._body = self.planner.operation(self.request, route)
         return data
+
+
+@lru_cache(maxsize=1024)
+def _host_text(host: IPv4Address | IPv6Address) -> str:
+    """The socket layer's text for a listed host. Why cached: `str()` of an ipaddress
+    object costs more than the rest of choosing the address, on every call."""
+    return str(host)

@@ -79,23 +79,15 @@ def dumps_flat(value: list[int | bytes | str]) -> bytes:
 def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
     """Hot-path decoder for one flat array of ints, byte strings and text strings.
 
-    Same acceptance rule as `loads` (exactly the canonical encoding, nothing after it),
-    checked without re-encoding: for a flat array, the input is canonical exactly when
-    its length equals the arithmetic canonical length of the decoded items, because any
-    non-shortest head or trailing byte makes it longer. Raises only CodecError.
-
-    That length argument holds only once every semantic tag is refused, because cbor2
-    decodes some tags by default and some make an input *shorter*: with a shared-value
-    (28/29) or string-reference (256/25) tag, or a bignum (2/3) for an int of 3-6 bytes,
-    a padded input can decode to the same value as the canonical bytes with exactly
-    their length. Every tag is refused here: a tag that decodes to a kind other than
-    int, bytes and text fails the kind check; one that wraps a byte or text item (a
-    shareable mark, a namespace) only adds bytes, so the length check fails; a
-    reference decodes to the very object it refers to, which `_shares_an_item` sees
-    (two distinct canonical items are never one object: CPython shares only bytes and
-    text shorter than 2, which no reference tag can shorten); and an input holding a
-    bignum's head byte (0xc2, 0xc3) is re-encoded, as `loads` does, and an integer only
-    a bignum carries is refused (FORBIDDEN_VALUE, as `loads` refuses it).
+    Same acceptance rule as `loads` (exactly the canonical encoding, nothing after it):
+    the items' kinds and ranges checked in one loop, then the array re-encoded (in C)
+    and compared with the input. Why not trust an arithmetic canonical length instead:
+    cbor2 decodes some tags by default, and a reference (shared values 28/29, string
+    references 256/25) or a bignum (2/3, whose tag head may itself be padded) can make an
+    input *shorter* than its value's canonical bytes, so padded heads elsewhere bring a
+    tagged input back to exactly the canonical length; and that Python loop costs more
+    than the C re-encoding. A tagged input never re-encodes to itself (cbor2 emits no tag
+    for these kinds within range), so every tag is refused. Raises only CodecError.
     """
     if len(data) > max_bytes:
         raise CodecError(f"{len(data)} bytes exceeds the {max_bytes}-byte limit",
@@ -103,54 +95,21 @@ def loads_flat(data: bytes, max_bytes: int) -> list[int | bytes | str]:
     value = _decode(data, _FLAT_LIMITS)
     if type(value) is not list:
         raise CodecError("expected an array", ErrorCode.WRONG_TYPE)
-    size, strings = _head_size(len(value)), 0
     for item in value:
         kind = type(item)
         if kind is int:
-            n = item if item >= 0 else -1 - item
-        elif kind is bytes:
-            n = len(item)
-            size += n
-            strings += n > 1
-        elif kind is str:
-            n = len(item.encode("utf-8"))
-            size += n
-            strings += len(item) > 1
-        else:
+            if not MIN_INT <= item <= MAX_INT:
+                raise CodecError(f"an integer outside {MIN_INT}..{MAX_INT} (a bignum tag)",
+                                 ErrorCode.FORBIDDEN_VALUE)
+        elif kind is not bytes and kind is not str:
             raise CodecError(f"forbidden item of type {kind.__name__} in a flat array",
                              ErrorCode.WRONG_TYPE)
-        size += 1 if n < 24 else _head_size(n)  # the common case without a call
-    if size != len(data) or (strings > 1 and _shares_an_item(value)) or (
-            (b"\xc2" in data or b"\xc3" in data) and cbor2.dumps(value) != data):
-        raise _non_canonical_error(data)  # what `loads`, re-encoding, finds for it
+    if cbor2.dumps(value) != data:
+        raise _non_canonical_error(data)
     return value
 
 
-def _shares_an_item(value: list[Any]) -> bool:
-    """Whether the byte or text items longer than 1 include one object twice: then they
-    came through a reference tag (see `loads_flat`)."""
-    strings = [id(x) for x in value if type(x) is not int and len(x) > 1]
-    return len(set(strings)) != len(strings)
-
-
 _FLAT_LIMITS = Limits(max_depth=2)
-
-
-def _head_size(argument: int) -> int:
-    """Bytes of a canonical CBOR head carrying `argument` (RFC 8949 3.1); an argument
-    no head carries is an integer a bignum tag brought (see `loads_flat`)."""
-    if argument > MAX_INT:
-        raise CodecError(f"an integer outside {MIN_INT}..{MAX_INT} (a bignum tag)",
-                         ErrorCode.FORBIDDEN_VALUE)
-    if argument < 24:
-        return 1
-    if argument < 0x100:
-        return 2
-    if argument < 0x10000:
-        return 3
-    if argument < 0x100000000:
-        return 5
-    return 9
 
 
 def loads(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Value:

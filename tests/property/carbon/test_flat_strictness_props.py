@@ -1,12 +1,12 @@
-"""`loads_flat`'s cheap canonical check refuses every semantic tag, as `loads` does.
+"""`loads_flat` refuses every semantic tag and accepts only canonical bytes, as `loads`.
 
-`loads_flat` trusts an arithmetic canonical length instead of re-encoding. Reference tags
-(shared values 28/29, string references 256/25) and bignums (2/3), which cbor2 decodes by
-default, can make an input shorter than the canonical bytes of the value it decodes to,
-so padded heads can bring a tagged input back to exactly the canonical length.
-These properties build such inputs on purpose (padded heads, wrapper tags, references)
-and check that `loads_flat`
-accepts exactly the canonical bytes, like the re-encoding `loads`, with the same code.
+cbor2 decodes some tags by default, and references (shared values 28/29, string
+references 256/25) and bignums (2/3) can make an input shorter than the canonical bytes
+of the value it decodes to, so padded heads can bring a tagged input back to exactly the
+canonical length: a check that trusted an arithmetic canonical length accepted such
+inputs. These properties build them on purpose (padded heads, wrapper tags, references)
+and check that `loads_flat` accepts exactly the canonical bytes, like `loads`, with the
+same code.
 """
 
 from __future__ import annotations

@@ -358,7 +358,8 @@ def main() -> None:
             runs[label].append(one_run(tree, args.seconds, args.sequential))
             print(f"repetition {rep + 1} {label} done", file=sys.stderr, flush=True)
     tables = {label: medians(r) for label, r in runs.items()}
-    more = {label: extras(tree) for label, tree in trees} if args.extras else {}
+    # the extras measure modules this tree's bench scripts import from here: this tree only
+    more = {args.label: extras(HERE.parent.parent)} if args.extras else {}
     if args.json:
         print(json.dumps({"medians": tables, "extras": more, "runs": runs}))
         return

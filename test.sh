@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything into .venv (if missing) and runs lint, types and the whole test suite.
+# Installs everything into .venv (if missing) and runs lint, types, the whole test suite and,
+# with no arguments, a smoke run of the path benchmark.
 # What it installs, and says so as it does:
 #   * .venv with mercury-rt and its test tools (pip: the `test` extra of pyproject.toml);
 #   * the Debian `hashcash` command (apt-get), only if it is missing, apt-get exists and
@@ -23,3 +24,7 @@ fi
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
+if [ $# -eq 0 ]; then
+  echo "test.sh: smoke run of the path benchmark (it checks every path runs and its table prints; nothing about speed)"
+  .venv/bin/python bench/bench_paths.py --smoke
+fi

@@ -97,7 +97,7 @@ class CallDriver:
                 return call.on_stamp(payment)
             case RunHereStep():
                 action = self.core.handle_local(step.payload, call.request_key, deadline,
-                                                time.time())
+                                                time.time(), decoded=step.decoded)
                 result = self._serve_local(action)
                 raw = result if isinstance(result, bytes) else await result
                 await asyncio.sleep(0)  # a local call may finish without ever yielding: let

@@ -159,6 +159,29 @@ def decode_node_request(
                      outer[3])  # type: ignore[arg-type]
 
 
+def decoded_plain(request: NodeRequest, body: bytes) -> DecodedOperation | None:
+    """What `decode_node_request(encode_operation(body))` returns for `request` (whose
+    `body()` is `body`), without encoding or decoding: for a plain request (vouched for
+    without a persona, unpaid, not on a connection, every field within its bounds).
+    None for any other: the caller then takes the general path, which decides the rest
+    (refusals included). Why: a call to an entity on this node never leaves the process,
+    and decoding what it has just encoded costs two strict decodes."""
+    vouched = request.vouched
+    delegation, message_id = request.delegation, request.message_id
+    if (vouched is None or vouched.persona is not None or request.source is not None
+            or request.connection is not None or type(vouched.cluster) is not bytes
+            or type(vouched.local) is not bytes or type(request.target) is not bytes
+            or type(request.payload) is not bytes or not _u32(request.endpoint)
+            or not _u32(request.operation) or not _u32(request.version)
+            or not _u32(request.transit) or type(delegation) is not tuple
+            or len(delegation) > MAX_DELEGATION
+            or not all(type(c) is bytes for c in delegation)
+            or (message_id is not None and (type(message_id) is not bytes
+                                            or not 1 <= len(message_id) <= MAX_MESSAGE_ID))):
+        return None
+    return DecodedOperation(request, body, (), 0)
+
+
 def _request_from(value: cbor.Value) -> NodeRequest:
     if not isinstance(value, dict) or not set(value) <= _REQUEST_KEYS:
         raise NodeMessageError("request body must be a map with keys 0-10")
@@ -255,6 +278,10 @@ class NodeReply:
 
     def encode(self) -> bytes:
         """Canonical wire form."""
+        if self.payload is not None and (
+                self.code, self.message, self.cluster_id, self.target, self.forwarding,
+                self.required_bits, self.acceptable) == _PLAIN_OK:
+            return encode_ok(self.payload)
         value: dict[int, Any] = {0: self.code}
         if self.message:
             value[1] = self.message[:MAX_MESSAGE_TEXT]
@@ -273,6 +300,48 @@ class NodeReply:
         return cbor.dumps_built(value)
 
 
+_PLAIN_OK = (OK, "", None, None, None, None, None)
+_OK_HEAD = b"\xa2\x00\x00\x05"
+"""The canonical start of `{0: 0, 5: payload}`, the OK reply without extras: a map of 2,
+key 0, code 0, key 5, then the payload as a byte string."""
+
+
+def encode_ok(payload: bytes) -> bytes:
+    """`NodeReply(payload=payload).encode()`, the common reply, without building the map:
+    the same bytes."""
+    n = len(payload)
+    if n < 24:
+        return _OK_HEAD + bytes((0x40 + n,)) + payload
+    if n < 0x100:
+        return _OK_HEAD + bytes((0x58, n)) + payload
+    if n < 0x10000:
+        return _OK_HEAD + b"\x59" + n.to_bytes(2, "big") + payload
+    if n < 0x100000000:
+        return _OK_HEAD + b"\x5a" + n.to_bytes(4, "big") + payload
+    return _OK_HEAD + b"\x5b" + n.to_bytes(8, "big") + payload
+
+
+def _ok_payload(data: bytes) -> bytes | None:
+    """The payload of `data` when it is exactly `encode_ok(payload)` (None otherwise:
+    `decode_reply` then takes the general path, which decides everything else)."""
+    if not data.startswith(_OK_HEAD) or len(data) < 5 or len(data) > _LIMITS.max_bytes:
+        return None
+    first = data[4]
+    if 0x40 <= first < 0x58:
+        start, n, least = 5, first - 0x40, 0
+    elif first == 0x58 and len(data) > 5:
+        start, n, least = 6, data[5], 24
+    elif first == 0x59:
+        start, n, least = 7, int.from_bytes(data[5:7], "big"), 0x100
+    elif first == 0x5a:
+        start, n, least = 9, int.from_bytes(data[5:9], "big"), 0x10000
+    else:
+        return None  # 8-byte lengths exceed every limit; anything else is no OK head
+    if n < least or len(data) != start + n:
+        return None
+    return data[start:]
+
+
 def error_reply(exc: MercuryError, cluster_id: bytes | None = None) -> NodeReply:
     """A reply carrying a typed error."""
     return NodeReply(int(exc.code), message=exc.message[:MAX_MESSAGE_TEXT],
@@ -281,6 +350,14 @@ def error_reply(exc: MercuryError, cluster_id: bytes | None = None) -> NodeReply
 
 def decode_reply(data: bytes) -> NodeReply:
     """Parse a node reply; raises only MercuryError subclasses."""
+    payload = _ok_payload(data)
+    if payload is not None:
+        return NodeReply(OK, payload)
+    return _decode_reply(data)
+
+
+def _decode_reply(data: bytes) -> NodeReply:
+    """`decode_reply`'s general path: any reply map."""
     value = cbor.loads(data, _LIMITS)
     if not isinstance(value, dict) or 0 not in value or not set(value) <= set(range(8)):
         raise NodeMessageError("a node reply is a map with key 0 and keys 0-7 only")

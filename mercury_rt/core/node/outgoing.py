@@ -15,6 +15,8 @@ the target's cluster (once per target).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv6Address
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.core.gate import (
@@ -26,7 +28,12 @@ from mercury_rt.core.gate import (
     target_tag,
 )
 from mercury_rt.core.identity import ClusterId, Eid
-from mercury_rt.core.node.messages import NodeReply, decode_reply
+from mercury_rt.core.node.messages import (
+    DecodedOperation,
+    NodeReply,
+    decode_reply,
+    decoded_plain,
+)
 from mercury_rt.core.node.planner import (
     CallPlanner,
     CallRequest,
@@ -58,9 +65,13 @@ then a signature budget's larger one (protocol.md 7.1) that a smaller stamp cann
 
 @dataclass(frozen=True, slots=True)
 class RunHereStep:
-    """Hand `payload` to this node's own core (`handle_local`), report its reply."""
+    """Hand `payload` to this node's own core (`handle_local`), report its reply.
+
+    `decoded`: what decoding `payload` gives, when the request is plain enough to know
+    it without decoding (`decoded_plain`); `handle_local` then skips the decode."""
 
     payload: bytes
+    decoded: DecodedOperation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +213,12 @@ class OutgoingCall:
             self._contact = self.planner.contact(route.cluster_id, self.request.target,
                                                   self.now)
             return self._drive(self._contact.start())
-        data = self._data(route)
         if isinstance(route, RunHere):
-            return RunHereStep(data)
-        return SendIntraStep(route.address, data, self._algorithm)
+            data, self._body, request = self.planner.operation_parts(self.request, route)
+            decoded = decoded_plain(request, self._body) if not self.request.payments \
+                else None
+            return RunHereStep(data, decoded)
+        return SendIntraStep(route.address, self._data(route), self._algorithm)
 
     def _transit_plan(self, route: CallRoute) -> TransitPlan | None:
         """The algorithm a call's messages travel under; None for a call that stays here."""
@@ -313,7 +326,7 @@ class OutgoingCall:
             elif isinstance(action, TryAddress):
                 assert self._cluster_id is not None
                 route = ContactCluster(self.planner.held(self._cluster_id))
-                self._address = (str(action.endpoint.host), action.endpoint.port)
+                self._address = (_host_text(action.endpoint.host), action.endpoint.port)
                 return SendInterStep(self._address, self._data(route),
                                      self.planner.answer_timeout,
                                      self._cluster_id.master_hash, self._algorithm)
@@ -364,3 +377,10 @@ class OutgoingCall:
     def _data(self, route: CallRoute) -> bytes:
         data, self._body = self.planner.operation(self.request, route)
         return data
+
+
+@lru_cache(maxsize=1024)
+def _host_text(host: IPv4Address | IPv6Address) -> str:
+    """The socket layer's text for a listed host. Why cached: `str()` of an ipaddress
+    object costs more than the rest of choosing the address, on every call."""
+    return str(host)

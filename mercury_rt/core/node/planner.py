@@ -293,7 +293,13 @@ class CallPlanner:
 
     def operation(self, call: CallRequest, route: CallRoute) -> tuple[bytes, bytes]:
         """(node message, body) for a call; the host sends the message in a transit
-        session to the chosen node.
+        session to the chosen node."""
+        data, body, _ = self.operation_parts(call, route)
+        return data, body
+
+    def operation_parts(self, call: CallRequest,
+                        route: CallRoute) -> tuple[bytes, bytes, NodeRequest]:
+        """`operation`, with the NodeRequest the message carries.
 
         Within the cluster the caller is vouched for by this node; to another cluster it
         is named by its EID (the target's gate verifies it, and that this node's session
@@ -310,7 +316,7 @@ class CallPlanner:
                               delegation=call.delegation, message_id=call.message_id,
                               connection=call.connection)
         body = request.body()
-        return encode_operation(body, call.payments), body
+        return encode_operation(body, call.payments), body, request
 
     def _source_eid(self, caller: bytes, persona: Persona | None) -> bytes:
         """The caller's EID for another cluster: with its persona when it acts as one."""

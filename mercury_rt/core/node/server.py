@@ -69,6 +69,7 @@ from mercury_rt.core.node.messages import (
     decode_node_request,
     decode_reply,
     encode_cluster_id_query,
+    encode_ok,
     encode_operation,
     error_reply,
     fetched_cluster_id,
@@ -171,6 +172,7 @@ class NodeCore:
         """Signature checks requests from outside this cluster may cost (7.1)."""
         self._tables: dict[Path, TransitTable] = {}
         self._tables_of: Policy | None = None
+        self._held_gate_state: GateState | None = None
         self.denied = 0
         self.duplicates = 0
         self.draining = False
@@ -293,18 +295,22 @@ class NodeCore:
         return True
 
     def handle_local(self, payload: bytes, request_key: bytes, deadline: float, now: float,
-                     one_way: bool = False) -> NodeAction:
+                     one_way: bool = False,
+                     decoded: DecodedOperation | None = None) -> NodeAction:
         """A call from an entity on this node: decided exactly like an intra-cluster one
-        (same routing, same gate), with nothing sealed since nothing leaves the process."""
+        (same routing, same gate), with nothing sealed since nothing leaves the process.
+        `decoded`: what decoding `payload` gives, when the caller knows it
+        (`decoded_plain`), so it is not decoded again."""
         request = ReceivedRequest(Path.INTRA_CLUSTER, False, payload, request_key, deadline,
                                   one_way)
-        return self._decoded(request, now)
+        return self._decoded(request, now, known=decoded)
 
     def _decoded(self, request: ReceivedRequest, now: float,
-                 fetch_allowed: bool = False) -> NodeAction:
+                 fetch_allowed: bool = False,
+                 known: DecodedOperation | None = None) -> NodeAction:
         sealed = request.sealed
         try:
-            decoded = decode_node_request(request.payload)
+            decoded = decode_node_request(request.payload) if known is None else known
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
         if isinstance(decoded, ClusterIdQuery):
@@ -358,6 +364,8 @@ class NodeCore:
         """The reply bytes for a finished invocation or state access."""
         if isinstance(action, Invoke):
             self._connection_finished(action.call, code)
+        if code is None and payload is not None and action.bundle is None:
+            return encode_ok(payload)  # the common reply: no NodeReply built
         if code is None:
             reply = NodeReply(payload=payload, cluster_id=action.bundle)
         else:
@@ -682,11 +690,23 @@ class NodeCore:
         return cost + 1 + PROOF_CHECKS, master, ring.held_apart(master)
 
     def _gate_state(self) -> GateState:
+        """The gate's collaborators, built again only when one of them was replaced (a new
+        policy, cluster, verifier, spent store or tag cache): twice per request otherwise."""
         policy = self.state.policy
         if policy is not self._kept_for:
             self._keep_known()
-        return GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
+        held = self._held_gate_state
+        if held is not None:
+            acls = held.acls
+            if (isinstance(acls, PolicyAcls) and acls.policy is policy
+                    and held.verifier is self.sources and held.spent is self.spent
+                    and held.tags is self.target_tags
+                    and held.local_cluster == self.master_hash):
+                return held
+        held = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
                          tags=self.target_tags)
+        self._held_gate_state = held
+        return held
 
     def _unpaid_forward(self, received: ReceivedRequest, op: DecodedOperation, target: Eid,
                         now: float) -> NodeReply | None:

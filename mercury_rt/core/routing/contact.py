@@ -276,6 +276,8 @@ class Contact:
 
     def _ordered(self, addresses: tuple[ServerAddress, ...]) -> list[Endpoint]:
         """SRV order, the `try_last` addresses after all the others."""
+        if not self._try_last:  # no suspect: the same order (and draws) without the split
+            return [*srv_order(addresses, self._rng, self._proximity)]
         late = [a for a in addresses if endpoint_key(a) in self._try_last]
         early = [a for a in addresses if endpoint_key(a) not in self._try_last]
         return [*srv_order(early, self._rng, self._proximity),

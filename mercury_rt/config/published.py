@@ -176,8 +176,8 @@ class Seen:
 
     live: LiveVersion
     records: tuple[Candidate, ...]
-    """Readable node records found, verified or not (none: no node has published where
-    we looked)."""
+    """The node records that verified (none: no node's version is visible where we
+    looked; a forged record does not count as seeing a node)."""
 
 
 def load_live(cluster_dir: Path, state_dirs: tuple[Path, ...] = ()) -> Seen:
@@ -185,4 +185,4 @@ def load_live(cluster_dir: Path, state_dirs: tuple[Path, ...] = ()) -> Seen:
     history = keyfiles.load_cluster_ids(cluster_dir)
     found, unreadable = read_candidates(cluster_dir, state_dirs)
     live = live_version(history, found)
-    return Seen(replace(live, ignored=(*unreadable, *live.ignored)), tuple(found))
+    return Seen(replace(live, ignored=(*unreadable, *live.ignored)), live.verified)

@@ -62,6 +62,8 @@ class LiveVersion:
     ignored: tuple[Ignored, ...]
     conflicts: tuple[int, ...]
     """Version numbers under which verified candidates name different cluster IDs."""
+    verified: tuple[Candidate, ...] = ()
+    """The candidates that count, in the order given."""
 
 
 HISTORY = "cluster-ids.cbor"
@@ -99,9 +101,9 @@ def live_version(history: Sequence[ClusterId], candidates: Sequence[Candidate]) 
     top = max(best_by_version.values(), key=lambda c: c.cluster_id.version, default=None)
     if top is None or top.cluster_id.version <= current.version:
         return LiveVersion(current, HISTORY, tuple(history), used, ignored,
-                           tuple(sorted(conflicts)))
+                           tuple(sorted(conflicts)), tuple(verified))
     return LiveVersion(top.cluster_id, top.source, (*history, top.cluster_id), used, ignored,
-                       tuple(sorted(conflicts)))
+                       tuple(sorted(conflicts)), tuple(verified))
 
 
 def next_version(live: LiveVersion) -> int:

@@ -59,6 +59,8 @@ class MembershipService:
         self._on_cluster_id = on_cluster_id
         self._sink = sink
         self._recorded: ClusterId | None = None
+        self._failed: ClusterId | None = None
+        self._retry_at = 0.0
         self.sink_failures = 0
         self._interval = settings.config.interval
         self._send_timeout = max(settings.config.suspect_after * self._interval, 0.01)
@@ -123,14 +125,19 @@ class MembershipService:
         held = self.adapter.core.state.cluster_id
         if self._sink is None or held is self._recorded:
             return
+        if held is self._failed and self._loop.time() < self._retry_at:
+            return  # at most one attempt (and one log line) per interval while it fails
         try:
             self._sink.record(held)
         except (MercuryError, OSError) as exc:
             self.sink_failures += 1
-            _log.error("cluster_id_not_recorded", version=held.version, reason=str(exc),
-                       effect="a restart may resume from an older version")
+            if held is not self._failed:
+                _log.error("cluster_id_not_recorded", version=held.version, reason=str(exc),
+                           effect="a restart may resume from an older version; retried "
+                                  "every interval")
+            self._failed, self._retry_at = held, self._loop.time() + self._interval
             return
-        self._recorded = held
+        self._recorded, self._failed = held, None
 
     async def _send(self, address: Addr, payload: bytes) -> None:
         try:

@@ -1,11 +1,13 @@
 """Real node processes on 127.0.42.x, no etcd: after `kill -9` of one node the cluster
 publishes a new cluster-ID version, the nodes record it in the cluster directory, and the
 operator's tools see it: `cluster show` prints it, `eid mint` lists no dead node, and
-`cluster set-addresses` numbers its version above it. Bounded in time; every process is
-reaped."""
+`cluster set-addresses` numbers its version above it; the surviving nodes, killed and
+restarted, resume from that version rather than from the cluster directory's. Bounded
+in time; every process is reaped."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -71,7 +73,7 @@ def test_a_version_published_after_a_kill_is_what_the_tools_see(tmp_path: Path) 
     cluster = tmp_path / "cluster"
     logs = {n: (tmp_path / f"{n}.log").open("wb") for n in configs}
     procs = {n: subprocess.Popen([sys.executable, "-m", "mercury_rt", "node", "run", str(c)],
-                                 stdout=subprocess.DEVNULL, stderr=logs[n])
+                                 stdout=logs[n], stderr=logs[n])
              for n, c in configs.items()}
     try:
         records = cluster / PUBLISHED_DIR
@@ -89,6 +91,19 @@ def test_a_version_published_after_a_kill_is_what_the_tools_see(tmp_path: Path) 
                                                       for a in live.addresses}
         wait_for(published_without_n3, 40, "the cluster publishes a version without n3")
         live = load_live(cluster).live.cluster_id
+
+        for node in ("n1", "n2"):  # the whole surviving cluster restarts
+            procs[node].send_signal(signal.SIGKILL)
+            procs[node].wait(10)
+            procs[node] = subprocess.Popen(
+                [sys.executable, "-m", "mercury_rt", "node", "run", str(configs[node])],
+                stdout=logs[node], stderr=logs[node])
+        for node in ("n1", "n2"):  # logged (to stdout: before logging is set up) at start
+            log = tmp_path / f"{node}.log"
+            resumed = rf"cluster_id_resumed .*version={live.version}\b"
+            wait_for(lambda log=log, resumed=resumed: re.search(  # type: ignore[misc]
+                resumed, log.read_text(errors="replace")) is not None,
+                30, f"{node} restarts from version {live.version}, not from version 1")
 
         shown = run("cluster", "show", "--dir", str(cluster))
         assert shown.exit_code == 0, shown.output

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -160,8 +161,14 @@ def _published_files(directory: Path) -> list[Path]:
 
 
 def _read_record(path: Path) -> Record:
+    """A record from a regular file of at most MAX_RECORD bytes: whoever may write the
+    directory chooses what is there, so a FIFO or device (which would block or never
+    end) is refused without waiting on it."""
     try:
-        with path.open("rb") as file:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise KeyFileError("not a regular file")
             data = file.read(MAX_RECORD + 1)
     except OSError as exc:
         raise KeyFileError(f"cannot read: {exc.strerror or exc}") from None

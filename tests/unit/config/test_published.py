@@ -99,6 +99,8 @@ def test_bad_files_are_ignored_with_their_reason(cluster: Path) -> None:
     (published / "huge.cbor").write_bytes(b"\x00" * (MAX_RECORD + 1))
     (published / ".node-x.cbor.tmp").write_bytes(b"half written")
     (published / "notes.txt").write_text("not a record")
+    os.mkfifo(published / "fifo.cbor")  # would block a reader that waited on it
+    (published / "dir.cbor").mkdir()
     tampered = replace(version(cluster, 9), addresses=())
     (published / "forged.cbor").write_bytes(encode_record("forged", tampered, 0))
     other = issue_cluster_id(OTHER_MASTER, key(12), (ADDRESS,), 50)
@@ -109,6 +111,7 @@ def test_bad_files_are_ignored_with_their_reason(cluster: Path) -> None:
     assert [c.source for c in seen.records] == [f"{published / 'good.cbor'} (node good)"]
     codes = {Path(i.source.split(" ")[0]).name: i.code.name for i in seen.live.ignored}
     assert codes == {"garbage.cbor": "KEY_FILE_INVALID", "huge.cbor": "KEY_FILE_INVALID",
+                     "fifo.cbor": "KEY_FILE_INVALID", "dir.cbor": "KEY_FILE_INVALID",
                      "forged.cbor": "BAD_CLUSTER_ID_SIGNATURE", "other.cbor": "MASTER_MISMATCH"}
 
 

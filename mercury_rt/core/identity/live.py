@@ -61,7 +61,8 @@ class LiveVersion:
     """Every version number seen verified (history and candidates)."""
     ignored: tuple[Ignored, ...]
     conflicts: tuple[int, ...]
-    """Version numbers under which verified candidates name different cluster IDs."""
+    """Version numbers under which verified candidates (or a candidate and the history)
+    name different cluster IDs."""
     verified: tuple[Candidate, ...] = ()
     """The candidates that count, in the order given."""
 
@@ -84,18 +85,10 @@ def live_version(history: Sequence[ClusterId], candidates: Sequence[Candidate]) 
     if not history:
         raise ValueError("the trusted cluster-ID history is empty")
     ring = KeyRing()
-    for trusted in history:
-        ring.learn_cluster_id(trusted)
-    master = history[-1].master_hash
-    verified, ignored = _verify_all(ring, master, candidates)
-    best_by_version: dict[int, Candidate] = {}
-    conflicts: set[int] = set()
-    for cand in verified:
-        held = best_by_version.get(cand.cluster_id.version)
-        if held is not None and held.cluster_id != cand.cluster_id:
-            conflicts.add(cand.cluster_id.version)
-        if held is None or _rank(cand) < _rank(held):
-            best_by_version[cand.cluster_id.version] = cand
+    for known in history:
+        ring.learn_cluster_id(known)
+    verified, ignored = _verify_all(ring, history[-1].master_hash, candidates)
+    best_by_version, conflicts = _one_per_version(history, verified)
     used = frozenset({c.version for c in history} | set(best_by_version))
     current = max(history, key=lambda c: c.version)
     top = max(best_by_version.values(), key=lambda c: c.cluster_id.version, default=None)
@@ -104,6 +97,23 @@ def live_version(history: Sequence[ClusterId], candidates: Sequence[Candidate]) 
                            tuple(sorted(conflicts)), tuple(verified))
     return LiveVersion(top.cluster_id, top.source, (*history, top.cluster_id), used, ignored,
                        tuple(sorted(conflicts)), tuple(verified))
+
+
+def _one_per_version(history: Sequence[ClusterId], verified: Sequence[Candidate],
+                     ) -> tuple[dict[int, Candidate], set[int]]:
+    """The candidate every reader picks per version number, and the numbers under which
+    two different cluster IDs exist (between candidates, or a candidate and the history)."""
+    trusted = {c.version: c for c in history}
+    conflicts = {c.cluster_id.version for c in verified
+                 if trusted.get(c.cluster_id.version, c.cluster_id) != c.cluster_id}
+    best_by_version: dict[int, Candidate] = {}
+    for cand in verified:
+        held = best_by_version.get(cand.cluster_id.version)
+        if held is not None and held.cluster_id != cand.cluster_id:
+            conflicts.add(cand.cluster_id.version)
+        if held is None or _rank(cand) < _rank(held):
+            best_by_version[cand.cluster_id.version] = cand
+    return best_by_version, conflicts
 
 
 def next_version(live: LiveVersion) -> int:

@@ -98,8 +98,10 @@ def test_the_order_files_are_read_in_does_not_matter(specs: list[tuple[bool, int
 
 def test_a_lower_candidate_leaves_the_history_version_live() -> None:
     history = [V1, genuine(2, 0), genuine(3, 1)]
-    live = live_version(history, [Candidate("old", genuine(2, 2))])
+    live = live_version(history, [Candidate("old", genuine(2, 2)), Candidate("same",
+                                                                              genuine(3, 1))])
     assert live.cluster_id == history[-1] and live.source == HISTORY
+    assert live.conflicts == (2,), "a node's list under a number the tool also issued"
     assert next_version(live) == 4
 
 

@@ -3,7 +3,9 @@
 Every interval it asks the adapter (core/node/membership.py) for this node's heartbeat and
 for what the passage of time changed, and sends what it is told to, one-way over the
 intra-cluster endpoint. Membership messages that arrive are handed to the adapter; the
-node core sees only the resulting views and cluster-ID versions. Sends to a silent peer
+node core sees only the resulting views and cluster-ID versions. Every cluster ID the node
+holds (at start, and each one it publishes or adopts) goes to the version sink, if any,
+before any announcement of it is sent (core/identity/live.py `VersionSink`). Sends to a silent peer
 give up after `suspect_after` intervals, so at most a few are ever in flight per peer.
 """
 
@@ -17,7 +19,10 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from carbon.error_codes import MercuryError
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint
+from mercury_rt.core.identity import ClusterId
+from mercury_rt.core.identity.live import VersionSink
 from mercury_rt.core.membership import HeartbeatRejected, NodeIdentity
 from mercury_rt.core.node import (
     AnnouncementRejected,
@@ -38,7 +43,8 @@ class MembershipService:
 
     def __init__(self, core: NodeCore, intra: TransportEndpoint, cluster_key: Ed25519PrivateKey,
                  settings: MembershipSettings, inter_address: Addr,
-                 on_cluster_id: Callable[[], None] | None = None) -> None:
+                 on_cluster_id: Callable[[], None] | None = None,
+                 sink: VersionSink | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         identity = settings.identity or NodeIdentity.issue(
             core.state.view.local_node, Ed25519PrivateKey.generate(), cluster_key,
@@ -51,6 +57,11 @@ class MembershipService:
                                       intra_address=intra.local_address)
         self._intra = intra
         self._on_cluster_id = on_cluster_id
+        self._sink = sink
+        self._recorded: ClusterId | None = None
+        self._failed: ClusterId | None = None
+        self._retry_at = 0.0
+        self.sink_failures = 0
         self._interval = settings.config.interval
         self._send_timeout = max(settings.config.suspect_after * self._interval, 0.01)
         self._task: asyncio.Task[None] | None = None
@@ -60,6 +71,7 @@ class MembershipService:
     def start(self) -> None:
         """Start the heartbeat timer (the first heartbeat goes out at once)."""
         if self._task is None:
+            self._record()
             self._task = self._loop.create_task(self._run())
 
     async def stop(self) -> None:
@@ -95,6 +107,7 @@ class MembershipService:
             await asyncio.sleep(next_at - self._loop.time())
 
     def _carry_out(self, step: MembershipStep) -> None:
+        self._record()  # first: the sends below go out only after this returns
         for out in step.sends:
             task = self._loop.create_task(self._send(out.address, out.payload))
             self._sends.add(task)
@@ -104,6 +117,27 @@ class MembershipService:
             if isinstance(event, ClusterIdPublished | ClusterIdAdopted) \
                     and self._on_cluster_id is not None:
                 self._on_cluster_id()
+
+    def _record(self) -> None:
+        """Persist the cluster ID the node holds now, if it changed. Synchronous (a
+        version changes rarely; the write is one small file and an fsync) so it is on
+        disk before the node announces it. A failure is logged and retried next time."""
+        held = self.adapter.core.state.cluster_id
+        if self._sink is None or held is self._recorded:
+            return
+        if held is self._failed and self._loop.time() < self._retry_at:
+            return  # at most one attempt (and one log line) per interval while it fails
+        try:
+            self._sink.record(held)
+        except (MercuryError, OSError) as exc:
+            self.sink_failures += 1
+            if held is not self._failed:
+                _log.error("cluster_id_not_recorded", version=held.version, reason=str(exc),
+                           effect="a restart may resume from an older version; retried "
+                                  "every interval")
+            self._failed, self._retry_at = held, self._loop.time() + self._interval
+            return
+        self._recorded, self._failed = held, None
 
     async def _send(self, address: Addr, payload: bytes) -> None:
         try:

@@ -58,6 +58,7 @@ from mercury_rt.core.gate import (
     SpentStampStore,
 )
 from mercury_rt.core.identity import ClusterId, Eid, MintDefaults, mint_eid
+from mercury_rt.core.identity.live import VersionSink
 from mercury_rt.core.membership import NodeIdentity
 from mercury_rt.core.node import (
     CallPlanner,
@@ -144,6 +145,8 @@ class NodeSpec:
     """Serve the admin interface (/metrics, /healthz, /readyz, /status) here, if set."""
     mint_defaults: MintDefaults = field(default_factory=MintDefaults)
     """The cluster's EID form (the cluster directory's mint-defaults.yaml) for `eid_for`."""
+    version_sink: VersionSink | None = None
+    """Record every cluster ID the node holds here (config/published.py), if set."""
     run_membership: bool = True
     """Heartbeat and publish cluster IDs. False for a client borrowing a cluster's keys
     (`mercury-rt call --as`): it is no member and must never sign a cluster-ID version."""
@@ -302,7 +305,8 @@ class NodeRuntime:
         settings = replace(self.spec.membership, identity=self.identity)
         self.membership = MembershipService(self.core, self.intra, self.spec.cluster_key,
                                             settings, self.inter.local_address,
-                                            on_cluster_id=self._eids.clear)
+                                            on_cluster_id=self._eids.clear,
+                                            sink=self.spec.version_sink)
         self.membership.start()
 
     @property

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -30,7 +31,9 @@ from mercury_rt.cli.passphrase import (
     passphrase_to_set,
 )
 from mercury_rt.config import keyfiles
+from mercury_rt.config.load import load_node_config
 from mercury_rt.config.mint_defaults import load_mint_defaults
+from mercury_rt.config.published import PUBLISHED_DIR, Seen, load_live
 from mercury_rt.config.srv import lookup_srv_addresses, resolver_for
 from mercury_rt.core.identity import (
     AcceptedAlgorithm,
@@ -56,6 +59,7 @@ from mercury_rt.core.identity import (
     new_phrase,
     rotate_cluster_key,
 )
+from mercury_rt.core.identity.live import HISTORY, next_version
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -108,6 +112,52 @@ def _parse_addresses(texts: tuple[str, ...], no_addresses: bool) -> list[ServerA
     if texts and no_addresses:
         raise click.UsageError("--no-addresses contradicts --address; give one or the other")
     return [ServerAddress.parse(text) for text in texts]
+
+
+NODE_OPTION = click.option(
+    "--node", "nodes", multiple=True, metavar="CONFIG",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Also read the cluster-ID version this node recorded in its state_dir (needed "
+         "when the nodes cannot write the cluster directory's published/); repeat.")
+FORCE_OPTION = click.option(
+    "--force", is_flag=True,
+    help="Issue a version even though no node's recorded version is visible (no record in "
+         "DIR/published/, no --node). Safe only if no node has run with this cluster: "
+         "otherwise the number may be one the nodes already used, and callers holding "
+         "the nodes' version would refuse yours as not newer.")
+
+
+def _seen(directory: Path, nodes: tuple[Path, ...]) -> Seen:
+    """The live cluster-ID version: this directory's history and every verified record
+    the nodes wrote (DIR/published/, each --node's state_dir); files that do not verify
+    are named on stderr and ignored."""
+    state_dirs = tuple(load_node_config(node).state_dir for node in nodes)
+    seen = load_live(directory, state_dirs)
+    for ignored in seen.live.ignored:
+        click.echo(f"warning: ignored {ignored.source}: error {ignored.code.value} "
+                   f"{ignored.code.name}: {ignored.reason}", err=True)
+    return seen
+
+
+def _next_base(directory: Path, nodes: tuple[Path, ...], force: bool,
+               ) -> tuple[Seen, ClusterId]:
+    """The live version to build on, renumbered so its successor is above every version
+    seen; refuses when no node's version is visible, unless forced."""
+    seen = _seen(directory, nodes)
+    if not seen.records and not force:
+        raise click.ClickException(
+            f"cannot see which cluster-ID versions the nodes use: no node has recorded one in "
+            f"{directory / PUBLISHED_DIR} and no --node CONFIG was given. Nodes publish "
+            "versions by themselves (a node died, an address changed), so the next number "
+            f"here ({seen.live.cluster_id.version + 1}) may be one they already used, and "
+            "callers holding theirs would refuse it as not newer. Give every node's config "
+            "with --node CONFIG (or let the nodes write that directory), or pass --force "
+            "if no node has run with this cluster yet.")
+    if not seen.records:
+        click.echo("warning: --force: no node's recorded version is visible; numbering "
+                   "after this directory's history only", err=True)
+    number = next_version(seen.live)
+    return seen, replace(seen.live.cluster_id, version=number - 1)
 
 
 def _append_version(directory: Path, history: list[ClusterId], new: ClusterId) -> None:
@@ -228,16 +278,19 @@ def cluster_restore(directory: Path, words_file: Path | None, version: int,
 @cluster_group.command("rotate-key")
 @DIR_OPTION
 @PASSPHRASE_FILE_OPTION
+@NODE_OPTION
+@FORCE_OPTION
 @_friendly
-def cluster_rotate_key(directory: Path, passphrase_file: Path | None) -> None:
-    """Replace the cluster key (needs master.key); bumps the cluster-ID version."""
+def cluster_rotate_key(directory: Path, passphrase_file: Path | None, nodes: tuple[Path, ...],
+                       force: bool) -> None:
+    """Replace the cluster key (needs master.key); the new version is numbered above the
+    live one (every version the nodes recorded)."""
+    seen, base = _next_base(directory, nodes, force)
     master = load_master_asking(directory, passphrase_file)
-    history = keyfiles.load_cluster_ids(directory)
-    current = history[-1]
-    new_key = master.cluster_key(current.version + 1)
-    new = rotate_cluster_key(current, master.signing_key(), new_key)
+    new_key = master.cluster_key(base.version + 1)
+    new = rotate_cluster_key(base, master.signing_key(), new_key)
     keyfiles.save_cluster_key(directory, new_key, new.key_version)
-    _append_version(directory, history, new)
+    _append_version(directory, list(seen.live.history), new)
 
 
 @cluster_group.command("encrypt-master")
@@ -259,24 +312,42 @@ def cluster_encrypt_master(directory: Path, passphrase_file: Path | None) -> Non
 @NO_ADDRESSES_OPTION
 @FROM_SRV_OPTION
 @NAMESERVER_OPTION
+@NODE_OPTION
+@FORCE_OPTION
 @_friendly
 def cluster_set_addresses(directory: Path, addresses: tuple[str, ...], no_addresses: bool,
-                          from_srv: str | None, nameserver: str | None) -> None:
-    """Publish a new server list (needs only cluster.key); bumps the version."""
+                          from_srv: str | None, nameserver: str | None,
+                          nodes: tuple[Path, ...], force: bool) -> None:
+    """Publish a new server list (needs only cluster.key); the new version is numbered
+    above the live one (every version the nodes recorded)."""
     parsed = _server_list(addresses, no_addresses, from_srv, nameserver)
     key, _ = keyfiles.load_cluster_key(directory)
-    history = keyfiles.load_cluster_ids(directory)
-    _append_version(directory, history, change_addresses(history[-1], key, parsed))
+    seen, base = _next_base(directory, nodes, force)
+    _append_version(directory, list(seen.live.history), change_addresses(base, key, parsed))
 
 
 @cluster_group.command("show")
 @DIR_OPTION
+@NODE_OPTION
 @_friendly
-def cluster_show(directory: Path) -> None:
-    """Print the current cluster ID, readable and as text."""
-    current = keyfiles.load_cluster_ids(directory)[-1]
-    click.echo("\n".join(dump_cluster_id(current)))
-    click.echo(cluster_id_to_text(current))
+def cluster_show(directory: Path, nodes: tuple[Path, ...]) -> None:
+    """Print the live cluster ID (the highest verified version: this directory's history
+    or a node's record), where it came from, and what each node recorded."""
+    seen = _seen(directory, nodes)
+    live = seen.live
+    where = (f"{directory / HISTORY} (written by this tool)" if live.source == HISTORY
+             else live.source)
+    click.echo(f"live version {live.cluster_id.version}, from {where}")
+    for record in seen.records:
+        click.echo(f"recorded: version {record.cluster_id.version} in {record.source}")
+    if not seen.records:
+        click.echo(f"no node has recorded a version in {directory / PUBLISHED_DIR} (nor via "
+                   "--node): running nodes may hold a newer one")
+    for version in live.conflicts:
+        click.echo(f"conflict: two lists under version {version} (the nodes will issue one "
+                   "above both)")
+    click.echo("\n".join(dump_cluster_id(live.cluster_id)))
+    click.echo(cluster_id_to_text(live.cluster_id))
 
 
 @click.group("eid")
@@ -325,18 +396,21 @@ def _hint(text: str) -> OperationHint:
               help="Operation hint (endpoint, operation, transit class, hashcash bits).")
 @click.option("--algorithm", "algorithms", multiple=True, metavar="ID:CLEARANCE",
               help="Accepted encryption algorithm and its clearance (required with --hint).")
+@NODE_OPTION
 @_friendly
 def eid_mint(*, directory: Path, local: str, persona: str | None, persona_params: str | None,
              hashes_only: bool, full_keys: bool, no_cert: bool, no_hints: bool,
-             hints: tuple[str, ...], algorithms: tuple[str, ...]) -> None:
-    """Mint an EID for the cluster-local name LOCAL under the current cluster ID, in the
-    form of the cluster's mint-defaults.yaml (if any) unless a flag says otherwise."""
+             hints: tuple[str, ...], algorithms: tuple[str, ...],
+             nodes: tuple[Path, ...]) -> None:
+    """Mint an EID for the cluster-local name LOCAL under the live cluster ID (the one
+    `cluster show` prints: so it lists the addresses the nodes publish now), in the form of
+    the cluster's mint-defaults.yaml (if any) unless a flag says otherwise."""
     if hashes_only and full_keys:
         raise click.UsageError("--hashes-only contradicts --full-keys")
     if no_hints and (hints or algorithms):
         raise click.UsageError("--no-hints contradicts --hint / --algorithm")
     key, _ = keyfiles.load_cluster_key(directory)
-    current = keyfiles.load_cluster_ids(directory)[-1]
+    current = _seen(directory, nodes).live.cluster_id
     eid = mint_eid(
         key, current, local.encode("utf-8"), persona=_persona(persona, persona_params),
         hints=[_hint(h) for h in hints] or None,

@@ -15,7 +15,10 @@ from mercury_rt.config import keyfiles
 from mercury_rt.config.admin import admin_settings
 from mercury_rt.config.mint_defaults import load_mint_defaults
 from mercury_rt.config.node import NodeConfig
+from mercury_rt.config.published import FileVersionSink, load_live
 from mercury_rt.config.stores import delivered_store, held_store, spent_store
+from mercury_rt.core.identity import ClusterId
+from mercury_rt.core.identity.live import HISTORY
 from mercury_rt.core.membership import PublicAddress
 from mercury_rt.core.node import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo, ProximityRule
@@ -30,7 +33,7 @@ _log = structlog.get_logger("mercury_rt.node")
 def build_node_spec(config: NodeConfig) -> NodeSpec:
     """Everything NodeRuntime needs, from a config that `load_node_config` accepted."""
     cluster_key, _ = keyfiles.load_cluster_key(config.cluster_dir)
-    history = keyfiles.load_cluster_ids(config.cluster_dir)
+    history = _resumed_history(config)
     admin = admin_settings(config)  # reads the token file: before the store is opened
     store = LmdbStore(config.state_dir)
     registry, specs = HandlerRegistry(), SpecRegistry()
@@ -57,7 +60,22 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         membership=MembershipSettings(public=_own_public(config)), moves=config.moves(),
         owns_store=True,
         admin=admin,
-        mint_defaults=load_mint_defaults(config.cluster_dir))
+        mint_defaults=load_mint_defaults(config.cluster_dir),
+        version_sink=FileVersionSink(config.node_id, config.state_dir, config.cluster_dir))
+
+
+def _resumed_history(config: NodeConfig) -> list[ClusterId]:
+    """The cluster directory's history, plus the highest verified version any node
+    recorded (this node's state_dir, the cluster directory's published/): a restarted
+    node resumes there, so it never issues a number the cluster already used."""
+    seen = load_live(config.cluster_dir, (config.state_dir,))
+    for ignored in seen.live.ignored:
+        _log.warning("published_version_ignored", source=ignored.source,
+                     code=ignored.code.value, reason=ignored.reason)
+    if seen.live.source != HISTORY:
+        _log.info("cluster_id_resumed", version=seen.live.cluster_id.version,
+                  source=seen.live.source)
+    return list(seen.live.history)
 
 
 def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:

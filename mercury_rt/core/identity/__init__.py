@@ -15,6 +15,8 @@ Everything that decides whether an identity object is genuine lives here:
   cluster ID supersedes another.
 - mint.py: the only code that signs identity objects: new cluster IDs, key rotation (needs
   the master), address changes (the cluster key alone), EIDs.
+- live.py: which cluster-ID version is live among the trusted history and versions nodes
+  recorded (each verified first), and the number the next version takes.
 - seed.py: seed phrases (BIP39) and the SLIP-0010 derivation of master and cluster keys.
 - verification.py: EID verification levels, and the result cache bounded by entries and
   bytes, valid only while the ring's knowledge of that cluster is unchanged.

@@ -39,8 +39,9 @@ def test_new_mint_show_verify_rotate(tmp_path: Path) -> None:
     assert shown.exit_code == 0 and "/acme/work" in shown.output
     verified = run("eid", "verify", text)
     assert verified.exit_code == 0 and "MASTER_MATCHES_HASH" in verified.output
-    assert run("cluster", "rotate-key", "--dir", d).exit_code == 0
-    assert run("cluster", "set-addresses", "--dir", d, "10.0.0.1:7000/1/1").exit_code == 0
+    assert run("cluster", "rotate-key", "--dir", d, "--force").exit_code == 0
+    assert run("cluster", "set-addresses", "--dir", d, "--force",
+               "10.0.0.1:7000/1/1").exit_code == 0
     assert "version: 3" in run("cluster", "show", "--dir", d).output
     assert run("eid", "verify", text, "--dir", d).exit_code == 0
     hashed = last_line(run("eid", "mint", "--dir", d, "bob", "--hashes-only"))
@@ -104,7 +105,7 @@ def test_world_readable_master_key_refused(tmp_path: Path) -> None:
     d = tmp_path / "c"
     assert run("cluster", "new", "--dir", str(d), "--no-addresses").exit_code == 0
     (d / "master.key").chmod(0o644)
-    result = run("cluster", "rotate-key", "--dir", str(d))
+    result = run("cluster", "rotate-key", "--dir", str(d), "--force")
     assert result.exit_code == 1 and f"chmod 600 {d / 'master.key'}" in result.output
 
 

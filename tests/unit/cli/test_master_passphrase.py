@@ -52,12 +52,13 @@ def test_encrypted_master_is_0600_and_holds_no_key_in_clear(sealed: tuple[Path, 
 def test_rotate_key_with_the_passphrase_from_file_env_or_prompt(sealed: tuple[Path, Path]) -> None:
     """Each source of the passphrase works and the rotation happens."""
     d, pass_file = sealed
-    by_file = run("cluster", "rotate-key", "--dir", str(d), "--passphrase-file", str(pass_file))
+    by_file = run("cluster", "rotate-key", "--dir", str(d), "--force", "--passphrase-file",
+                  str(pass_file))
     assert by_file.exit_code == 0, by_file.output
-    by_env = run("cluster", "rotate-key", "--dir", str(d),
+    by_env = run("cluster", "rotate-key", "--dir", str(d), "--force",
                  env={"MERCURY_PASSPHRASE": "correct horse battery staple"})
     assert by_env.exit_code == 0, by_env.output
-    by_prompt = run("cluster", "rotate-key", "--dir", str(d),
+    by_prompt = run("cluster", "rotate-key", "--dir", str(d), "--force",
                     stdin="correct horse battery staple\n")
     assert by_prompt.exit_code == 0, by_prompt.output
     assert "version: 4" in run("cluster", "show", "--dir", str(d)).output
@@ -67,11 +68,11 @@ def test_wrong_or_missing_passphrase_is_a_coded_error_and_changes_nothing(
         sealed: tuple[Path, Path], tmp_path: Path) -> None:
     d, _ = sealed
     before = (d / keyfiles.CLUSTER_IDS_FILE).read_bytes()
-    wrong = run("cluster", "rotate-key", "--dir", str(d), "--passphrase-file",
+    wrong = run("cluster", "rotate-key", "--dir", str(d), "--force", "--passphrase-file",
                 str(secret_file(tmp_path / "wrong", "incorrect horse")))
     assert wrong.exit_code == 1
     assert "error 327 KEY_FILE_PASSPHRASE" in wrong.output and "wrong passphrase" in wrong.output
-    missing = run("cluster", "rotate-key", "--dir", str(d), stdin="")
+    missing = run("cluster", "rotate-key", "--dir", str(d), "--force", stdin="")
     assert missing.exit_code == 1 and "error 327 KEY_FILE_PASSPHRASE" in missing.output
     assert "--passphrase-file" in missing.output
     assert (d / keyfiles.CLUSTER_IDS_FILE).read_bytes() == before
@@ -134,7 +135,7 @@ def test_no_address_is_refused_unless_asked_for(tmp_path: Path, verb: str) -> No
     meant = run("cluster", verb, "--dir", str(d), "--no-addresses", stdin=WORDS)
     assert meant.exit_code == 0, meant.output
     assert "(0 addresses)" in run("cluster", "set-addresses", "--dir", str(d),
-                                  "--no-addresses").output
+                                  "--force", "--no-addresses").output
     both = run("cluster", verb, "--dir", str(tmp_path / "d"), "--no-addresses", "--address",
                ADDRESS, stdin=WORDS)
     assert both.exit_code == 2 and "contradicts" in both.output

@@ -32,6 +32,8 @@ class Member:
     peer_port: int
     data_dir: Path
     pid: int = 0
+    token: str = ""
+    """The cluster's initial token (a restart with the same data dir rejoins with it)."""
 
     @property
     def client_url(self) -> str:
@@ -65,10 +67,10 @@ def member_command(member: Member, members: list[Member], token: str) -> list[st
             "--heartbeat-interval", "50", "--election-timeout", "500"]
 
 
-def start_member(member: Member, members: list[Member], token: str, log: Path) -> None:
+def start_member(member: Member, members: list[Member], log: Path) -> None:
     """Start (or restart, same data dir) one member; records its PID."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen(member_command(member, members, token), stdout=out,
+        proc = subprocess.Popen(member_command(member, members, member.token), stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     member.pid = proc.pid
 
@@ -127,7 +129,8 @@ def start_cluster(directory: Path, hosts: tuple[str, ...] = ("127.0.91.1", "127.
     members = plan_members(directory, hosts)
     token = f"mercury-dev-{os.getpid()}-{time.time_ns()}"
     for member in members:
-        start_member(member, members, token, directory / f"{member.name}.log")
+        member.token = token
+        start_member(member, members, directory / f"{member.name}.log")
     try:
         wait_ready(members)
     except TimeoutError:

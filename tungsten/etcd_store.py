@@ -21,6 +21,7 @@ ReplicationUnavailableError within `timeout` seconds instead of a hang.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -153,8 +154,10 @@ class EtcdState:
             ops = [tx.Put(self.state_key(k), v) if v is not None
                    else tx.Delete(self.state_key(k)) for k, v in writes]
             ops += [tx.Put(head, request_id), tx.Put(record, reply, lease=lease)]
-            return c.transaction(compare=[tx.Mod(head) < revision + 1, tx.Version(record) == 0],
-                                 success=ops, failure=[tx.Get(record)])
+            started: Awaitable[Any] = c.transaction(
+                compare=[tx.Mod(head) < revision + 1, tx.Version(record) == 0],
+                success=ops, failure=[tx.Get(record)])
+            return started
 
         succeeded, responses = await self._run(txn)
         if succeeded:
@@ -174,8 +177,9 @@ class EtcdState:
         full = self.settings.prefix + key
 
         def txn(c: Any) -> Awaitable[Any]:
-            return c.transaction(compare=[tx.Version(full) == version],
-                                 success=[tx.Put(full, value)], failure=[])
+            started: Awaitable[Any] = c.transaction(compare=[tx.Version(full) == version],
+                                                    success=[tx.Put(full, value)], failure=[])
+            return started
 
         succeeded, _ = await self._run(txn)
         return bool(succeeded)
@@ -202,7 +206,7 @@ class EtcdState:
         if self._clients[index] is None:
             host, port = self.settings.endpoints[index]
             self._clients[index] = aetcd.Client(host=host, port=port,
-                                                timeout=self.settings.attempt_timeout,  # type: ignore[arg-type]
+                                                timeout=self.settings.attempt_timeout,
                                                 connect_wait_timeout=1)
         return self._clients[index]
 
@@ -238,10 +242,8 @@ class EtcdState:
     async def _drop(self, index: int) -> None:
         client, self._clients[index] = self._clients[index], None
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):  # a dead member's channel may fail to close
                 await client.close()
-            except Exception:  # noqa: BLE001 - a dead member's channel may fail to close
-                pass
 
 
 __all__ = ["MAX_TXN_BYTES", "MAX_TXN_OPS", "ChangeTooLargeError", "EntityRead", "EtcdSettings",

@@ -44,6 +44,7 @@ from mercury_rt.aio.names import NAMING_ENTITY, resolve_name
 from mercury_rt.aio.node_calls import NodeEntityCalls, NodeRawCalls
 from mercury_rt.aio.node_metrics import NodeMetrics
 from mercury_rt.aio.remote_state import IntraStateElsewhere
+from mercury_rt.aio.replicated_state import ReplicatedElsewhere
 from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.client import TypedClient
 from mercury_rt.core.gate import (
@@ -85,6 +86,7 @@ from mercury_rt.core.transit.responder import Channel, Opened
 from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, TransportConfig
 from policy.model import Policy
 from tungsten.api import StateStore
+from tungsten.etcd_store import EtcdSettings, EtcdState
 from tungsten.moves import Move, StoredMoves
 
 __all__ = ["KEY_FETCH_TIMEOUT", "CallTrace", "NodeCallError", "NodeRuntime", "NodeSpec"]
@@ -139,6 +141,9 @@ class NodeSpec:
     """Serve the admin interface (/metrics, /healthz, /readyz, /status) here, if set."""
     mint_defaults: MintDefaults = field(default_factory=MintDefaults)
     """The cluster's EID form (the cluster directory's mint-defaults.yaml) for `eid_for`."""
+    replication: EtcdSettings | None = None
+    """Keep the state of the entities this node serves in etcd, shared by every mirror
+    (the config's `replication:` section); None: LMDB only."""
     run_membership: bool = True
     """Heartbeat and publish cluster IDs. False for a client borrowing a cluster's keys
     (`mercury-rt call --as`): it is no member and must never sign a cluster-ID version."""
@@ -177,6 +182,8 @@ class NodeRuntime:
         self._targets = TargetCache()
         self._key_fetches: dict[bytes, asyncio.Future[None]] = {}
         self.invoker: Invoker | None = None
+        self.etcd = None if spec.replication is None else EtcdState(spec.replication)
+        """Mirrored entities' shared state (tungsten/etcd_store.py), if replicated."""
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
@@ -274,6 +281,8 @@ class NodeRuntime:
                 await endpoint.closed.wait()  # the port is free once this returns
         if self.invoker is not None:
             self.invoker.close()
+        if self.etcd is not None:
+            await self.etcd.close()
         if self.spec.owns_store:
             self.spec.store.close()
         if self._audit_stream is not None:
@@ -425,8 +434,11 @@ class NodeRuntime:
 
     async def _invoke(self, action: Invoke) -> bytes:
         assert self.invoker is not None
-        elsewhere = None
-        if action.state_at is not None:
+        elsewhere: IntraStateElsewhere | ReplicatedElsewhere | None = None
+        if action.state_at is None and self.etcd is not None:
+            elsewhere = ReplicatedElsewhere(self.etcd, self.spec.store, action.call.entity,
+                                            action.call.request_id)
+        elif action.state_at is not None:
             assert self.intra is not None
             elsewhere = IntraStateElsewhere(
                 self.core, self.transit.caller, self.intra, action.state_at, action.call.entity,

@@ -21,7 +21,6 @@ ReplicationUnavailableError within `timeout` seconds instead of a hang.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -230,20 +229,16 @@ class EtcdState:
                     aetcd.exceptions.ConnectionTimeoutError,
                     aetcd.exceptions.InternalError) as exc:
                 last = f"{self._describe(index)}: {type(exc).__name__}"
-                await self._drop(index)
-                self._current = (index + 1) % len(self.settings.endpoints)
+                # Only move on: the member's channel is shared by concurrent operations
+                # (closing it would cancel theirs) and reconnects by itself.
+                if self._current == index:
+                    self._current = (index + 1) % len(self.settings.endpoints)
             except aetcd.exceptions.ClientError as exc:
                 raise StateError(f"etcd refused the operation: {exc}") from None
 
     def _describe(self, index: int) -> str:
         host, port = self.settings.endpoints[index]
         return f"{host}:{port}"
-
-    async def _drop(self, index: int) -> None:
-        client, self._clients[index] = self._clients[index], None
-        if client is not None:
-            with contextlib.suppress(Exception):  # a dead member's channel may fail to close
-                await client.close()
 
 
 __all__ = ["MAX_TXN_BYTES", "MAX_TXN_OPS", "ChangeTooLargeError", "EntityRead", "EtcdSettings",

@@ -6,6 +6,7 @@ bound and none is acknowledged. Each test has its own cluster (both break it).""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import time
 from pathlib import Path
@@ -79,7 +80,7 @@ def test_killing_the_etcd_leader_under_write_load_loses_no_acknowledged_write(
             stop.set()
             await asyncio.gather(*workers)
             times = [killed, *sorted(t for t in ack_times if t >= killed)]
-            pause = max(later - earlier for earlier, later in zip(times, times[1:]))
+            pause = max(later - earlier for earlier, later in itertools.pairwise(times))
             present = 0
             for key in acked:
                 present += await a.value("read", key) == "x"

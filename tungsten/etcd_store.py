@@ -141,21 +141,27 @@ class EtcdState:
         return EntityRead(got.header.revision, records, stored)
 
     async def commit(self, entity: bytes, revision: int, writes: Sequence[Write],
-                     request_id: bytes, reply: bytes) -> bytes:
-        """Apply `writes` if `entity` is unchanged since `revision` and `request_id` never
-        committed; returns the reply to answer with (the stored one if it had).
-        ConflictError: another commit to the entity came first (re-run the handler)."""
+                     request_id: bytes, reply: bytes,
+                     reads: Sequence[tuple[bytes, bool]] | None = None) -> bytes:
+        """Apply `writes` if what the handler read is unchanged since `revision` and
+        `request_id` never committed; returns the reply to answer with (the stored one if
+        it had). ConflictError: another commit came first (re-run the handler).
+
+        `reads` (raw key, whether the handler saw a value) guards each key read; None
+        (the handler scanned, or read more keys than one transaction can compare) guards
+        the whole entity through its head."""
         head, record = self.head_key(entity), self.record_key(request_id)
         check_txn_size(writes, ((head, b""), (record, reply)), len(self.settings.prefix))
         lease = await self._record_lease()
+        guards = self._guards(head, revision, reads)
 
         def txn(c: Any) -> Awaitable[Any]:
             ops = [tx.Put(self.state_key(k), v) if v is not None
                    else tx.Delete(self.state_key(k)) for k, v in writes]
             ops += [tx.Put(head, request_id), tx.Put(record, reply, lease=lease)]
             started: Awaitable[Any] = c.transaction(
-                compare=[tx.Mod(head) < revision + 1, tx.Version(record) == 0],
-                success=ops, failure=[tx.Get(record)])
+                compare=[*guards, tx.Version(record) == 0], success=ops,
+                failure=[tx.Get(record)])
             return started
 
         succeeded, responses = await self._run(txn)
@@ -165,6 +171,21 @@ class EtcdState:
         if found:
             return bytes(found[0][0])
         raise ConflictError("another mirror changed the entity while the handler ran")
+
+    def _guards(self, head: bytes, revision: int,
+                reads: Sequence[tuple[bytes, bool]] | None) -> list[Any]:
+        """Compares that hold iff nothing the handler relied on changed after `revision`:
+        a key seen present still exists and was last modified by then; a key seen absent
+        was not created since (a later create-then-delete leaves it absent, as seen)."""
+        if reads is None or 2 * len(reads) > MAX_TXN_OPS - 1:
+            return [tx.Mod(head) < revision + 1]
+        guards: list[Any] = []
+        for raw, present in reads:
+            key = self.state_key(raw)
+            guards.append(tx.Mod(key) < revision + 1)
+            if present:
+                guards.append(tx.Version(key) > 0)
+        return guards
 
     async def get(self, key: bytes) -> tuple[bytes, int] | None:
         """(value, version) of a plain key under the prefix, or None if absent."""

@@ -48,6 +48,15 @@ class LayeredSnapshot(MappingSnapshot):
         self._local.close()
 
 
+def raw_reads(changes: EntityChanges) -> list[tuple[bytes, bool]] | None:
+    """What the handler read, as (raw key, seen present) pairs to guard key by key; None
+    when it scanned a section (then the whole entity is guarded)."""
+    if changes.scans:
+        return None
+    return [(encode_key(changes.entity, section, key), seen is not None)
+            for section, key, seen in changes.reads]
+
+
 def raw_writes(changes: EntityChanges,
                local_sections: frozenset[Symbol]) -> list[tuple[bytes, bytes | None]]:
     """The change set's writes as raw (key, value or None) pairs for the replicated store.

@@ -532,9 +532,10 @@ class NodeRuntime:
         """
         eid = target if isinstance(target, Eid) else self._targets.decode(target)
         deadline = self._now() + timeout
-        request = CallRequest(eid, endpoint, operation, payload, caller, self.rng.randbytes(8),
+        key = self.rng.randbytes(8)  # also the request id: the same on every attempt
+        request = CallRequest(eid, endpoint, operation, payload, caller, key,
                               payments, delegation, classification=classification,
-                              caller_persona=persona)
+                              caller_persona=persona, request_id=key)
         call = OutgoingCall(self.planner, request, time.monotonic())
         return unwrap(await self._calls.run(call, deadline))
 

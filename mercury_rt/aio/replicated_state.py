@@ -20,7 +20,7 @@ from lithium.bindings import (
 from tungsten.api import Snapshot, StateStore
 from tungsten.errors import StateError
 from tungsten.etcd_store import EtcdState
-from tungsten.layered import LayeredSnapshot, raw_writes
+from tungsten.layered import LayeredSnapshot, raw_reads, raw_writes
 from tungsten.staged import EntityChanges
 
 NODE_LOCAL_SECTIONS = frozenset({ENTITY_SECTION, ENDPOINTS_SECTION, HANDLERS_SECTION,
@@ -62,4 +62,4 @@ class ReplicatedElsewhere:
         request_id = self._request_id or b"n/" + os.urandom(16)
         return await self._etcd.commit(self._entity, self._revision,
                                        raw_writes(changes, NODE_LOCAL_SECTIONS), request_id,
-                                       reply)
+                                       reply, raw_reads(changes))

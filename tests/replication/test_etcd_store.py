@@ -93,3 +93,33 @@ def test_change_sets_over_etcd_limits_are_refused_before_sending(
             await state.close()
 
     asyncio.run(run())
+
+
+def test_key_guards_conflict_only_on_what_the_handler_read(etcd_cluster: EtcdCluster) -> None:
+    async def run() -> None:
+        state = EtcdState(etcd_cluster.settings(b"t5/"))
+        k1, k2, k3 = _key(b"e", 1), _key(b"e", 2), _key(b"e", 3)
+        try:
+            base = await state.read_entity(b"e")
+            await state.commit(b"e", base.revision, [(k1, b"a"), (k2, b"b")], b"r0", b"")
+            seen = await state.read_entity(b"e")
+            await state.commit(b"e", seen.revision, [(k2, b"c")], b"r1", b"")
+            # read k1 (unchanged) and k3 (still absent): commits despite the k2 write
+            await state.commit(b"e", seen.revision, [(k3, b"d")], b"r2", b"",
+                               reads=[(k1, True), (k3, False)])
+            with pytest.raises(ConflictError):  # read k2, which changed
+                await state.commit(b"e", seen.revision, [(k3, b"e")], b"r3", b"",
+                                   reads=[(k2, True)])
+            await state.commit(b"e", (await state.read_entity(b"e")).revision,
+                               [(k1, None)], b"r4", b"")
+            with pytest.raises(ConflictError):  # saw k1 present; it was deleted since
+                await state.commit(b"e", seen.revision, [(k3, b"f")], b"r5", b"",
+                                   reads=[(k1, True)])
+            with pytest.raises(ConflictError):  # no key list: the whole entity is guarded
+                await state.commit(b"e", seen.revision, [(k3, b"g")], b"r6", b"")
+            final = (await state.read_entity(b"e")).records
+            assert final == {k2: b"c", k3: b"d"}
+        finally:
+            await state.close()
+
+    asyncio.run(run())

@@ -36,9 +36,9 @@ class ReplicationConfig(BaseModel):
                          Field(min_length=1, max_length=MAX_ENDPOINTS)]
     prefix: Annotated[str, AfterValidator(_prefix)] = "mercury/"
     """Every key this cluster writes starts with it (one etcd can serve several clusters)."""
-    timeout: Annotated[float, Field(gt=0, le=60, strict=False)] = 5.0
+    timeout: Annotated[float, Field(gt=0, le=60, strict=True)] = 5.0
     """Seconds a state read or commit may take, across members, before 460."""
-    attempt_timeout: Annotated[float, Field(gt=0, le=60, strict=False)] = 1.0
+    attempt_timeout: Annotated[float, Field(gt=0, le=60, strict=True)] = 1.0
     """Seconds one member may take before the next member is tried."""
     record_ttl: Annotated[int, Field(ge=60, le=7 * 86_400, strict=True)] = 3600
     """Seconds a request's record (its reply, for retries at another node) is kept."""

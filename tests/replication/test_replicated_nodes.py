@@ -32,7 +32,7 @@ CONFIG = """\
 node_id: {node}
 cluster_dir: cluster
 state_dir: state/{node}
-apps: [mercury_rt.apps.echo]
+apps: [mercury_rt.apps.echo, counting_app]
 listen: {{host: {host}, inter_port: {inter}, intra_port: {intra}}}
 mirrors: [carol]
 cluster:
@@ -43,7 +43,27 @@ replication: {{endpoints: [{endpoints}], prefix: nodes/}}
 """
 
 
+COUNTING_APP = """\
+from carbon.protocol_spec import Interface, request
+
+
+COUNTING = Interface("/test/counting/v1", ops=[request(1, "bump", str, int)])
+
+
+def setup(app):
+    @app.registry.handler("t.bump")
+    def bump(ctx, worker):
+        now = ctx.state.get("/test/counting", (worker,))
+        total = (0 if now is None else now[0]) + 1
+        ctx.state.put("/test/counting", (worker,), (total,))
+        return total
+
+    app.attach_to_mirrors(COUNTING, endpoint=2, handlers={"bump": "t.bump"})
+"""
+
+
 def _configs(tmp: Path, cluster: EtcdCluster) -> dict[str, Path]:
+    (tmp / "counting_app.py").write_text(COUNTING_APP)
     ports = {n: (free_port(h), free_port(h)) for n, h, _ in NODES}
     addresses = [f"--address={h}:{ports[n][0]}/{p}/10" for n, h, p in NODES]
     made = CliRunner().invoke(cli, ["cluster", "new", "--dir", str(tmp / "cluster"),
@@ -70,6 +90,16 @@ async def _start(config: Path) -> asyncio.subprocess.Process:
     line = await asyncio.wait_for(proc.stderr.readline(), 30)
     assert b"listening" in line, line
     return proc
+
+
+async def _shared(cluster: EtcdCluster, section: str) -> dict[str, object]:
+    state = EtcdState(cluster.settings(b"nodes/"))
+    try:
+        read = await state.read_entity(b"carol")
+    finally:
+        await state.close()
+    return {str(decode_key(raw)[2][0]): decode_stored(value)[0]
+            for raw, value in read.records.items() if decode_key(raw)[1] == Symbol(section)}
 
 
 async def _shared_ran(cluster: EtcdCluster) -> dict[str, str]:
@@ -144,3 +174,75 @@ def test_kill_9_of_the_serving_node_loses_no_acknowledged_write(
     assert len(failed) <= 8, f"only calls in flight at the kill may fail: {failed}"
     print(f"kill -9 of r1 under 8 callers: {len(acked)} acknowledged, all in the shared "
           f"state ({len(shared)} records), {len(failed)} failed {sorted(set(failed))}")
+
+
+def test_callers_failing_over_from_a_frozen_node_run_nothing_twice(
+        tmp_path: Path, etcd_cluster: EtcdCluster) -> None:
+    """SIGSTOP of the serving node for 1 s under load: callers retry at the other mirror
+    with the same request id, the frozen node then resumes its handlers, and each
+    worker's counter (one increment per call) counts every call once."""
+    asyncio.run(_clear(etcd_cluster))
+    configs = _configs(tmp_path, etcd_cluster)
+    key, _ = keyfiles.load_cluster_key(tmp_path / "cluster")
+    carol = mint_eid(key, keyfiles.load_cluster_ids(tmp_path / "cluster")[-1], b"carol").encode()
+    acked: dict[str, int] = {}
+    failed: dict[str, int] = {}
+
+    async def main() -> None:
+        procs = {n: await _start(c) for n, c in configs.items()}
+        home = await start_cluster(ClusterPlan("home", (NodePlan("h1", "127.0.93.8", ()),)),
+                                   TransportConfig(initial_rto=0.2, min_rto=0.02, max_rto=2.0))
+        caller = home.nodes["h1"]
+        stop = asyncio.Event()
+
+        async def worker(name: str) -> None:
+            acked[name] = failed[name] = 0
+            while not stop.is_set():
+                try:
+                    await caller.call(carol, 2, 1, dumps_typed(str, name), caller=b"load",
+                                      timeout=5.0)
+                except NodeCallError:
+                    failed[name] += 1
+                else:
+                    acked[name] += 1
+
+        async def until(count: int) -> None:
+            while sum(acked.values()) < count:
+                await asyncio.sleep(0.01)
+
+        try:
+            workers = [asyncio.ensure_future(worker(f"w{w}")) for w in range(8)]
+            await asyncio.wait_for(until(100), 60)
+            procs["r1"].send_signal(signal.SIGSTOP)
+            await asyncio.sleep(1.0)
+            procs["r1"].send_signal(signal.SIGCONT)
+            await asyncio.wait_for(until(sum(acked.values()) + 100), 60)
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*workers), 20)
+        finally:
+            for proc in procs.values():
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGCONT)
+                    proc.kill()
+                    await proc.wait()
+            await home.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 150))
+    counts = asyncio.run(_shared(etcd_cluster, "/test/counting"))
+    for name, count in acked.items():
+        ran = int(str(counts.get(name, 0)))
+        assert count <= ran <= count + failed[name], (name, count, failed[name], ran)
+    print(f"SIGSTOP 1 s of r1 under 8 callers: {sum(acked.values())} acknowledged, "
+          f"{sum(failed.values())} failed, every worker's counter = its calls that ran once")
+
+
+async def _clear(cluster: EtcdCluster) -> None:
+    """Nothing from an earlier test in the shared counters."""
+    state = EtcdState(cluster.settings(b"nodes/"))
+    try:
+        read = await state.read_entity(b"carol")
+        if read.records:
+            await state.commit(b"carol", read.revision,
+                               [(k, None) for k in read.records][:100], b"clear", b"")
+    finally:
+        await state.close()

@@ -5,7 +5,11 @@
 #   * .venv with mercury-rt and its test tools (pip: the `test` extra of pyproject.toml);
 #   * the Debian `hashcash` command (apt-get), only if it is missing, apt-get exists and
 #     MERCURY_NO_APT is unset: the interop tests check our stamps against that independent
-#     implementation, and are skipped (with a note) without it.
+#     implementation, and are skipped (with a note) without it;
+#   * the Debian `etcd-server` and `etcd-client` packages (apt-get), only if `etcd` is
+#     missing, apt-get exists and MERCURY_NO_APT is unset: the replication tests start
+#     their own 3-member etcd and fail without it (they are skipped only under
+#     MERCURY_NO_APT).
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
@@ -20,6 +24,14 @@ if [ -z "${MERCURY_NO_APT:-}" ] && ! command -v hashcash >/dev/null 2>&1 \
        "stamp interop tests; set MERCURY_NO_APT=1 to skip"
   { apt-get update -qq && apt-get install -y -qq hashcash; } >/dev/null 2>&1 \
     || echo "test.sh: note: apt-get could not install hashcash; its interop tests will be skipped"
+fi
+if [ -z "${MERCURY_NO_APT:-}" ] && ! command -v etcd >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1; then
+  echo "test.sh: installing the Debian etcd-server and etcd-client packages (apt-get" \
+       "install) for the replication tests; set MERCURY_NO_APT=1 to skip"
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+      etcd-server etcd-client; } >/dev/null 2>&1 \
+    || echo "test.sh: note: apt-get could not install etcd; the replication tests will fail"
 fi
 .venv/bin/ruff check .
 .venv/bin/mypy

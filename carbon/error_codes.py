@@ -118,6 +118,10 @@ class ErrorCode(IntEnum):
     TOO_MANY_PEER_CONNECTIONS = 449
     RESERVATION_NOT_KEPT = 450
 
+    # Replicated entity state on etcd (docs/operator-guide.md, "Mirrored state on etcd")
+    REPLICATION_UNAVAILABLE = 460
+    REPLICATION_CHANGE_TOO_LARGE = 461
+
     # --- 500-599: nodes and routing ---
     # Client-side contact outcomes (mercury_rt.core.routing.contact).
     NO_NODE_ANSWERED = 500

@@ -98,6 +98,9 @@ class IncomingCall:
     deadline: float | None = None
     connection: ConnectionCall | None = None
     """Set when the call opens, runs on or closes a connection (`connection_id` is its id)."""
+    request_id: bytes | None = None
+    """The caller-chosen id that stays the same when the caller retries this request at
+    another node (docs/protocol.md); replicated state keeps its at-most-once record."""
 
 
 @dataclass(frozen=True, slots=True)

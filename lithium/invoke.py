@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -85,6 +85,23 @@ class StateElsewhere(Protocol):
 
     async def commit(self, changes: EntityChanges) -> None:
         """Apply durably; ConflictError if a read changed, MercuryError otherwise."""
+        ...
+
+
+@runtime_checkable
+class RecordsReplies(StateElsewhere, Protocol):
+    """State elsewhere that also keeps at-most-once request records (replicated state):
+    the reply commits with the writes, and a request that already committed is answered
+    from its record instead of running again."""
+
+    @property
+    def stored_reply(self) -> bytes | None:
+        """After `fetch`: the reply this request already committed with, if it did."""
+        ...
+
+    async def commit_reply(self, changes: EntityChanges, reply: bytes) -> bytes:
+        """Commit with `reply` recorded; the reply to answer (the stored one if the
+        request committed meanwhile). ConflictError: re-run."""
         ...
 
 
@@ -169,6 +186,10 @@ class Invoker:
             snapshot = self._store.snapshot() if elsewhere is None else await elsewhere.fetch()
         except MercuryError as exc:  # e.g. the map is growing: the caller retries
             return Reply(code=exc.code, message=exc.message)
+        if isinstance(elsewhere, RecordsReplies) and elsewhere.stored_reply is not None:
+            snapshot.close()
+            self.counters["stored_replies"] += 1
+            return Reply(payload=elsewhere.stored_reply)
         staged = StagedState(snapshot)
         try:
             try:
@@ -228,7 +249,10 @@ class Invoker:
         if not staged.has_writes:
             return Reply(payload=payload)
         try:
-            await elsewhere.commit(staged.changes(entity))
+            if isinstance(elsewhere, RecordsReplies):
+                payload = await elsewhere.commit_reply(staged.changes(entity), payload)
+            else:
+                await elsewhere.commit(staged.changes(entity))
         except ConflictError:
             raise
         except MercuryError as exc:

@@ -124,7 +124,8 @@ class Client:
         request_key = os.urandom(8)
         request = CallRequest(_TARGETS.decode(prepared.target),
                               prepared.endpoint, operation.number, body, self.caller,
-                              request_key, message_id=os.urandom(16) if one_way else None)
+                              request_key, message_id=os.urandom(16) if one_way else None,
+                              request_id=None if one_way else request_key)
         started = time.perf_counter()
         trace = await self.node.call_traced(request, self.timeout)
         seconds = time.perf_counter() - started

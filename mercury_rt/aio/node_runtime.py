@@ -45,6 +45,7 @@ from mercury_rt.aio.names import NAMING_ENTITY, resolve_name
 from mercury_rt.aio.node_calls import NodeEntityCalls, NodeRawCalls
 from mercury_rt.aio.node_metrics import NodeMetrics
 from mercury_rt.aio.remote_state import IntraStateElsewhere
+from mercury_rt.aio.replicated_state import ReplicatedElsewhere
 from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.client import TypedClient
 from mercury_rt.core.gate import (
@@ -89,6 +90,7 @@ from mercury_rt.core.transit.responder import Channel, Opened
 from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, TransportConfig
 from policy.model import Policy
 from tungsten.api import StateStore
+from tungsten.etcd_store import EtcdSettings, EtcdState
 from tungsten.moves import Move, StoredMoves
 
 __all__ = ["KEY_FETCH_TIMEOUT", "CallTrace", "NodeCallError", "NodeRuntime", "NodeSpec"]
@@ -147,6 +149,9 @@ class NodeSpec:
     """The cluster's EID form (the cluster directory's mint-defaults.yaml) for `eid_for`."""
     version_sink: VersionSink | None = None
     """Record every cluster ID the node holds here (config/published.py), if set."""
+    replication: EtcdSettings | None = None
+    """Keep the state of the entities this node serves in etcd, shared by every mirror
+    (the config's `replication:` section); None: LMDB only."""
     run_membership: bool = True
     """Heartbeat and publish cluster IDs. False for a client borrowing a cluster's keys
     (`mercury-rt call --as`): it is no member and must never sign a cluster-ID version."""
@@ -188,6 +193,8 @@ class NodeRuntime:
         """Other clusters' session first datagrams, opened one at a time after the rest."""
         self._key_fetches: dict[bytes, asyncio.Future[None]] = {}
         self.invoker: Invoker | None = None
+        self.etcd = None if spec.replication is None else EtcdState(spec.replication)
+        """Mirrored entities' shared state (tungsten/etcd_store.py), if replicated."""
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
@@ -285,6 +292,8 @@ class NodeRuntime:
                 await endpoint.closed.wait()  # the port is free once this returns
         if self.invoker is not None:
             self.invoker.close()
+        if self.etcd is not None:
+            await self.etcd.close()
         if self.spec.owns_store:
             self.spec.store.close()
         if self._audit_stream is not None:
@@ -439,8 +448,11 @@ class NodeRuntime:
 
     async def _invoke(self, action: Invoke) -> bytes:
         assert self.invoker is not None
-        elsewhere = None
-        if action.state_at is not None:
+        elsewhere: IntraStateElsewhere | ReplicatedElsewhere | None = None
+        if action.state_at is None and self.etcd is not None:
+            elsewhere = ReplicatedElsewhere(self.etcd, self.spec.store, action.call.entity,
+                                            action.call.request_id)
+        elif action.state_at is not None:
             assert self.intra is not None
             elsewhere = IntraStateElsewhere(
                 self.core, self.transit.caller, self.intra, action.state_at, action.call.entity,
@@ -535,9 +547,10 @@ class NodeRuntime:
         """
         eid = target if isinstance(target, Eid) else self._targets.decode(target)
         deadline = self._now() + timeout
-        request = CallRequest(eid, endpoint, operation, payload, caller, self.rng.randbytes(8),
+        key = self.rng.randbytes(8)  # also the request id: the same on every attempt
+        request = CallRequest(eid, endpoint, operation, payload, caller, key,
                               payments, delegation, classification=classification,
-                              caller_persona=persona)
+                              caller_persona=persona, request_id=key)
         call = OutgoingCall(self.planner, request, time.monotonic())
         return unwrap(await self._calls.run(call, deadline))
 

@@ -9,6 +9,7 @@ from mercury_rt.cli import (
     demo,
     dev,
     entities,
+    etcd,
     identity,
     migrate,
     names,
@@ -24,7 +25,7 @@ def cli() -> None:
     """Run and manage mercury-rt nodes, clusters, EIDs and policy."""
 
 
-for _area in (call, demo, dev, entities, identity, migrate, names, node, policy):
+for _area in (call, demo, dev, entities, etcd, identity, migrate, names, node, policy):
     for _command in _area.COMMANDS:
         cli.add_command(_command)
 node_status.register(node.node_group)

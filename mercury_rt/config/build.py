@@ -24,6 +24,7 @@ from mercury_rt.core.node import MembershipSettings
 from mercury_rt.core.routing import ClusterView, NodeInfo, ProximityRule
 from policy.load import load_policy, parse_policy
 from policy.model import Policy
+from tungsten.etcd_store import EtcdSettings
 from tungsten.store import LmdbStore
 
 OPEN_POLICY = "version: 1\nlevels: [public]\nunknown_cluster_clearance: public\n"
@@ -61,7 +62,8 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         owns_store=True,
         admin=admin,
         mint_defaults=load_mint_defaults(config.cluster_dir),
-        version_sink=FileVersionSink(config.node_id, config.state_dir, config.cluster_dir))
+        version_sink=FileVersionSink(config.node_id, config.state_dir, config.cluster_dir),
+        replication=_replication(config))
 
 
 def _resumed_history(config: NodeConfig) -> list[ClusterId]:
@@ -76,6 +78,13 @@ def _resumed_history(config: NodeConfig) -> list[ClusterId]:
         _log.info("cluster_id_resumed", version=seen.live.cluster_id.version,
                   source=seen.live.source)
     return list(seen.live.history)
+
+
+def _replication(config: NodeConfig) -> EtcdSettings | None:
+    """The etcd adapter's settings from the `replication:` section, if there is one."""
+    r = config.replication
+    return None if r is None else EtcdSettings(r.endpoint_pairs(), r.prefix.encode(), r.timeout,
+                                               r.attempt_timeout, r.record_ttl)
 
 
 def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:

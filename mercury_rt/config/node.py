@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from carbon.error_codes import MercuryError
+from mercury_rt.config.replication import ReplicationConfig
 from mercury_rt.core.gate import BudgetSettings
 from mercury_rt.core.identity import Eid, IdentityError, ServerAddress, eid_from_text, eid_to_text
 from mercury_rt.core.node import DeliveredSettings
@@ -363,6 +364,8 @@ class NodeConfig(_Strict):
     log: LogSettings = LogSettings()
     handlers: HandlerSettings = HandlerSettings()
     admin: AdminConfig = AdminConfig()
+    replication: ReplicationConfig | None = None
+    """etcd for mirrored state (config/replication.py); absent: LMDB only."""
     apps: list[Annotated[str, Field(pattern=_MODULE_NAME)]] = []
     """Python modules with setup(app) serving this node's entities (mercury_rt.apps)."""
     app_paths: Annotated[list[Path], Field(max_length=64)] = []

@@ -46,8 +46,10 @@ OK = 0
 MAX_U32 = 2**32 - 1
 MAX_DELEGATION = 8
 _LIMITS = Limits(max_bytes=2 * 1024 * 1024 + 4096, max_depth=8, max_items=4096)
-_REQUEST_KEYS = frozenset(range(11))
+_REQUEST_KEYS = frozenset(range(12))
 MAX_MESSAGE_ID = 32
+MAX_REQUEST_ID = 32
+REQUEST_ID_KEY = 11
 _REQUEST_FORMS = ("a node request is [0, body, payments, hops], [1, master_hash], "
                   "[4, entity] or [5, entity, changes]")
 
@@ -81,6 +83,9 @@ class NodeRequest:
     message_id: bytes | None = None
     connection: ConnectionField | None = None
     """Key 10: the call opens, runs on or closes a connection (docs/protocol.md 5.9)."""
+    request_id: bytes | None = None
+    """Key 11: chosen by the caller, the same on every node it retries the request at;
+    a cluster with replicated state runs each (caller, id) once (docs/protocol.md 6.9)."""
 
     def body(self) -> bytes:
         """The canonical body bytes (what a hashcash stamp binds to)."""
@@ -98,6 +103,8 @@ class NodeRequest:
             value[9] = self.message_id
         if self.connection is not None:
             value[CONNECTION_KEY] = self.connection.to_value()
+        if self.request_id is not None:
+            value[REQUEST_ID_KEY] = self.request_id
         if self.vouched is not None and self.vouched.persona is not None:
             return cbor.dumps(value)  # persona parameters: any CARBON value, so walk it
         return cbor.dumps_built(value)
@@ -184,7 +191,7 @@ def decoded_plain(request: NodeRequest, body: bytes) -> DecodedOperation | None:
 
 def _request_from(value: cbor.Value) -> NodeRequest:
     if not isinstance(value, dict) or not set(value) <= _REQUEST_KEYS:
-        raise NodeMessageError("request body must be a map with keys 0-10")
+        raise NodeMessageError("request body must be a map with keys 0-11")
     try:
         target, endpoint, operation, payload = value[0], value[1], value[2], value[3]
         version = value[4]
@@ -202,6 +209,10 @@ def _request_from(value: cbor.Value) -> NodeRequest:
     if message_id is not None and (type(message_id) is not bytes
                                    or not 1 <= len(message_id) <= MAX_MESSAGE_ID):
         raise NodeMessageError(f"message id must be 1-{MAX_MESSAGE_ID} bytes")
+    request_id = value.get(REQUEST_ID_KEY)
+    if request_id is not None and (type(request_id) is not bytes
+                                   or not 1 <= len(request_id) <= MAX_REQUEST_ID):
+        raise NodeMessageError(f"request id must be 1-{MAX_REQUEST_ID} bytes")
     if (not isinstance(delegation, list) or len(delegation) > MAX_DELEGATION
             or not all(type(c) is bytes for c in delegation)):
         raise NodeMessageError(f"delegation must be at most {MAX_DELEGATION} certificates")
@@ -211,7 +222,7 @@ def _request_from(value: cbor.Value) -> NodeRequest:
                        version, source,  # type: ignore[arg-type]
                        None if vouched is None else principal_from_value(vouched),
                        tuple(delegation), value.get(8, 0), message_id,  # type: ignore[arg-type]
-                       connection)
+                       connection, request_id)
 
 
 def _connection_from(value: cbor.Value, message_id: bytes | None) -> ConnectionField:

@@ -149,6 +149,8 @@ class CallRequest:
     """The persona of its own the caller acts as (the target sees it in its principal)."""
     connection: ConnectionField | None = None
     """Opens, runs on or closes a connection (docs/protocol.md 5.9)."""
+    request_id: bytes | None = None
+    """Sent as the request body's key 11, the same on every attempt and every node."""
 
 
 class CallPlanner:
@@ -314,7 +316,7 @@ class CallPlanner:
         request = NodeRequest(self.encoded.of(call.target), call.endpoint, call.operation,
                               call.payload, version, source=source, vouched=vouched,
                               delegation=call.delegation, message_id=call.message_id,
-                              connection=call.connection)
+                              connection=call.connection, request_id=call.request_id)
         body = request.body()
         return encode_operation(body, call.payments), body, request
 

@@ -74,6 +74,7 @@ from mercury_rt.core.node.messages import (
     error_reply,
     fetched_cluster_id,
 )
+from mercury_rt.core.node.request_ids import scoped_request_id
 from mercury_rt.core.node.seal import IntraSeal, derive_intra_key
 from mercury_rt.core.node.state_messages import StateCommit, StateFetch, state_failure
 from mercury_rt.core.routing import (
@@ -828,7 +829,8 @@ def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> 
                                     request.source or b"", (asked.rate, asked.burst))
     return IncomingCall(target.local, request.endpoint, request.operation, kind,
                         request.payload, allow.principal, target.persona, originator,
-                        cid, admitted.transit, received.deadline, connection)
+                        cid, admitted.transit, received.deadline, connection,
+                        scoped_request_id(allow.principal, request))
 
 
 _REFUSED_OPEN = {

@@ -1,0 +1,65 @@
+"""The shell side of mirrored state on etcd: LITHIUM's StateElsewhere over EtcdState.
+
+For a node with a `replication:` section, a call's handler runs on the entity's records
+read from etcd at one revision (bindings still come from the node's own store, see
+tungsten/layered.py), and its writes commit in one etcd transaction guarded by that
+revision and by the request's at-most-once record, which holds the reply. This module
+only moves data between the invoker and the adapter.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lithium.bindings import (
+    ENDPOINTS_SECTION,
+    ENTITY_SECTION,
+    HANDLERS_SECTION,
+    PERSONAS_SECTION,
+)
+from tungsten.api import Snapshot, StateStore
+from tungsten.errors import StateError
+from tungsten.etcd_store import EtcdState
+from tungsten.layered import LayeredSnapshot, raw_reads, raw_writes
+from tungsten.staged import EntityChanges
+
+NODE_LOCAL_SECTIONS = frozenset({ENTITY_SECTION, ENDPOINTS_SECTION, HANDLERS_SECTION,
+                                 PERSONAS_SECTION})
+"""Sections each node's apps write at start (the same on every mirror): read locally."""
+
+
+class ReplicatedElsewhere:
+    """One call's access to its entity's shared state (implements RecordsReplies)."""
+
+    def __init__(self, etcd: EtcdState, local: StateStore, entity: bytes,
+                 request_id: bytes | None) -> None:
+        self._etcd, self._local, self._entity = etcd, local, entity
+        self._request_id = request_id
+        self._revision: int | None = None
+        self._stored: bytes | None = None
+
+    @property
+    def stored_reply(self) -> bytes | None:
+        """The reply this request already committed with (set by `fetch`)."""
+        return self._stored
+
+    async def fetch(self) -> Snapshot:
+        """The entity's records at one etcd revision, layered over local bindings."""
+        read = await self._etcd.read_entity(self._entity, self._request_id)
+        self._revision, self._stored = read.revision, read.stored_reply
+        return LayeredSnapshot(self._local.snapshot(), read.records, NODE_LOCAL_SECTIONS)
+
+    async def commit(self, changes: EntityChanges) -> None:
+        """Commit without a reply to keep (StateElsewhere)."""
+        await self.commit_reply(changes, b"")
+
+    async def commit_reply(self, changes: EntityChanges, reply: bytes) -> bytes:
+        """One CAS-guarded transaction: writes, head and the request record with `reply`.
+        A call without a caller-chosen id still gets a fresh one, so a commit whose
+        answer was lost can be retried without applying twice."""
+        if self._revision is None:
+            raise StateError("commit before fetch")
+        request_id = self._request_id or b"n/" + os.urandom(16)
+        return await self._etcd.commit(self._entity, self._revision,
+                                       raw_writes(changes, NODE_LOCAL_SECTIONS), request_id,
+                                       reply, raw_reads(changes))

@@ -1,0 +1,266 @@
+"""EtcdState: mirrored entities' state in etcd. The only module that imports the etcd client.
+
+Why etcd: mirrors of one entity must share one state, and we do not write consensus
+ourselves (docs/operator-guide.md, "Mirrored state on etcd"). Layout under the cluster's
+prefix P: `P s/<raw state key>` holds a record (the same bytes LMDB stores), `P h/<entity>`
+is the entity's head (rewritten by every commit, so its mod revision says when the entity
+last changed), `P r/<request id>` is an at-most-once request record holding the reply.
+
+A commit is one transaction: compare "head's mod revision <= R" (R: the revision of the
+snapshot the handler ran on) and "request record absent", then put/delete the staged
+writes, the new head and the record. Every commit carries a request id (the caller's, or
+one chosen per attempt), so a commit whose answer was lost (a member died mid-request) is
+retried safely: the retry's compare fails and its failure branch returns the record,
+which proves the first attempt committed. Records live on a lease (`record_ttl`).
+
+Bounds: a change set over etcd's transaction limits is refused before sending
+(ChangeTooLargeError); every operation has a deadline, so a lost majority becomes
+ReplicationUnavailableError within `timeout` seconds instead of a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aetcd
+import aetcd.exceptions
+import aetcd.transactions as tx
+
+from carbon.error_codes import ErrorCode, MercuryError
+from tungsten.errors import ConflictError, StateError
+from tungsten.keys import entity_prefix
+
+MAX_TXN_OPS = 128
+"""etcd's default `--max-txn-ops`."""
+MAX_TXN_BYTES = 1_572_864
+"""etcd's default `--max-request-bytes` (1.5 MiB)."""
+_OP_OVERHEAD = 16
+"""Bytes of protobuf framing counted per operation when sizing a transaction (generous)."""
+_T = TypeVar("_T")
+
+
+class ReplicationUnavailableError(StateError):
+    """etcd did not answer (no member reachable, or no quorum) within the deadline."""
+
+    code = ErrorCode.REPLICATION_UNAVAILABLE
+
+
+class ChangeTooLargeError(StateError):
+    """A change set that one etcd transaction cannot hold; nothing was sent."""
+
+    code = ErrorCode.REPLICATION_CHANGE_TOO_LARGE
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdSettings:
+    """Where etcd is and how long to wait (the node config's `replication:` section)."""
+
+    endpoints: tuple[tuple[str, int], ...]
+    prefix: bytes = b"mercury/"
+    timeout: float = 5.0
+    """Whole-operation deadline, across endpoints: a write is refused after this."""
+    attempt_timeout: float = 1.0
+    """One RPC to one member; past it the next member is tried."""
+    record_ttl: int = 3600
+    """Seconds a request record (its stored reply) is kept for retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRead:
+    """An entity's records at `revision`, and the stored reply if the request already ran."""
+
+    revision: int
+    records: dict[bytes, bytes]
+    stored_reply: bytes | None = None
+
+
+Write = tuple[bytes, bytes | None]
+"""(raw state key, raw value or None to delete)."""
+
+
+def check_txn_size(writes: Sequence[Write], extra: Sequence[tuple[bytes, bytes]],
+                   prefix_len: int) -> None:
+    """Refuse a change set one transaction cannot carry, saying why (before sending)."""
+    ops = len(writes) + len(extra)
+    if ops > MAX_TXN_OPS:
+        raise ChangeTooLargeError(f"the handler's change set needs {ops} etcd operations "
+                                  f"(its {len(writes)} writes, head and request record); one "
+                                  f"transaction holds at most {MAX_TXN_OPS}")
+    size = sum(prefix_len + 2 + len(k) + len(v or b"") + _OP_OVERHEAD
+               for k, v in (*writes, *extra))
+    if size > MAX_TXN_BYTES:
+        raise ChangeTooLargeError(f"the handler's change set is {size} bytes; one etcd "
+                                  f"transaction holds at most {MAX_TXN_BYTES}")
+
+
+class EtcdState:
+    """Entity state and request records in one etcd cluster, reached through any member."""
+
+    def __init__(self, settings: EtcdSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not settings.endpoints:
+            raise StateError("replication needs at least one etcd endpoint")
+        self.settings = settings
+        self._clock = clock
+        self._clients: list[Any] = [None] * len(settings.endpoints)
+        self._current = 0
+        self._lease: Any = None
+        self._lease_until = 0.0
+
+    # ----- keys ---------------------------------------------------------------------------
+
+    def state_key(self, raw: bytes) -> bytes:
+        """The etcd key of an LMDB-form state key."""
+        return self.settings.prefix + b"s/" + raw
+
+    def head_key(self, entity: bytes) -> bytes:
+        """The key every commit to `entity` rewrites."""
+        return self.settings.prefix + b"h/" + entity_prefix(entity)
+
+    def record_key(self, request_id: bytes) -> bytes:
+        """The at-most-once record of one request."""
+        return self.settings.prefix + b"r/" + request_id
+
+    # ----- operations ---------------------------------------------------------------------
+
+    async def read_entity(self, entity: bytes, request_id: bytes | None = None) -> EntityRead:
+        """Every record of `entity` at one revision (a linearizable read), and the stored
+        reply of `request_id` if that request already committed."""
+        prefix = self.state_key(entity_prefix(entity))
+        stored = None
+        if request_id is not None:
+            found = await self._run(lambda c: c.get(self.record_key(request_id)))
+            stored = None if found is None else bytes(found.value)
+        got = await self._run(lambda c: c.get_prefix(prefix))
+        cut = len(self.settings.prefix) + 2
+        records = {bytes(kv.key)[cut:]: bytes(kv.value) for kv in got}
+        return EntityRead(got.header.revision, records, stored)
+
+    async def commit(self, entity: bytes, revision: int, writes: Sequence[Write],
+                     request_id: bytes, reply: bytes,
+                     reads: Sequence[tuple[bytes, bool]] | None = None) -> bytes:
+        """Apply `writes` if what the handler read is unchanged since `revision` and
+        `request_id` never committed; returns the reply to answer with (the stored one if
+        it had). ConflictError: another commit came first (re-run the handler).
+
+        `reads` (raw key, whether the handler saw a value) guards each key read; None
+        (the handler scanned, or read more keys than one transaction can compare) guards
+        the whole entity through its head."""
+        head, record = self.head_key(entity), self.record_key(request_id)
+        check_txn_size(writes, ((head, b""), (record, reply)), len(self.settings.prefix))
+        lease = await self._record_lease()
+        guards = self._guards(head, revision, reads)
+
+        def txn(c: Any) -> Awaitable[Any]:
+            ops = [tx.Put(self.state_key(k), v) if v is not None
+                   else tx.Delete(self.state_key(k)) for k, v in writes]
+            ops += [tx.Put(head, request_id), tx.Put(record, reply, lease=lease)]
+            started: Awaitable[Any] = c.transaction(
+                compare=[*guards, tx.Version(record) == 0], success=ops,
+                failure=[tx.Get(record)])
+            return started
+
+        succeeded, responses = await self._run(txn)
+        if succeeded:
+            return reply
+        found = responses[0] if responses else []
+        if found:
+            return bytes(found[0][0])
+        raise ConflictError("another mirror changed the entity while the handler ran")
+
+    def _guards(self, head: bytes, revision: int,
+                reads: Sequence[tuple[bytes, bool]] | None) -> list[Any]:
+        """Compares that hold iff nothing the handler relied on changed after `revision`:
+        a key seen present still exists and was last modified by then; a key seen absent
+        was not created since (a later create-then-delete leaves it absent, as seen)."""
+        if reads is None or 2 * len(reads) > MAX_TXN_OPS - 1:
+            return [tx.Mod(head) < revision + 1]
+        guards: list[Any] = []
+        for raw, present in reads:
+            key = self.state_key(raw)
+            guards.append(tx.Mod(key) < revision + 1)
+            if present:
+                guards.append(tx.Version(key) > 0)
+        return guards
+
+    async def get(self, key: bytes) -> tuple[bytes, int] | None:
+        """(value, version) of a plain key under the prefix, or None if absent."""
+        found = await self._run(lambda c: c.get(self.settings.prefix + key))
+        return None if found is None else (bytes(found.value), int(found.version))
+
+    async def put_if_version(self, key: bytes, value: bytes, version: int) -> bool:
+        """Put `key` only if its version is still `version` (0: absent); True if it was."""
+        full = self.settings.prefix + key
+
+        def txn(c: Any) -> Awaitable[Any]:
+            started: Awaitable[Any] = c.transaction(compare=[tx.Version(full) == version],
+                                                    success=[tx.Put(full, value)], failure=[])
+            return started
+
+        succeeded, _ = await self._run(txn)
+        return bool(succeeded)
+
+    async def close(self) -> None:
+        """Close every member connection."""
+        clients, self._clients = self._clients, [None] * len(self._clients)
+        for client in clients:
+            if client is not None:
+                await client.close()
+
+    # ----- plumbing -----------------------------------------------------------------------
+
+    async def _record_lease(self) -> Any:
+        """A lease for request records, replaced when half its time has passed."""
+        now = self._clock()
+        if self._lease is None or now >= self._lease_until:
+            ttl = self.settings.record_ttl
+            self._lease = await self._run(lambda c: c.lease(ttl))
+            self._lease_until = now + ttl / 2
+        return self._lease
+
+    def _client(self, index: int) -> Any:
+        if self._clients[index] is None:
+            host, port = self.settings.endpoints[index]
+            self._clients[index] = aetcd.Client(host=host, port=port,
+                                                timeout=self.settings.attempt_timeout,
+                                                connect_wait_timeout=1)
+        return self._clients[index]
+
+    async def _run(self, operation: Callable[[Any], Awaitable[_T]]) -> _T:
+        """Run on the current member, moving to the next one on a connection failure or
+        timeout, until `timeout` has passed; then ReplicationUnavailableError."""
+        deadline = self._clock() + self.settings.timeout
+        last = "no member tried"
+        while True:
+            index = self._current
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise ReplicationUnavailableError(
+                    f"etcd did not complete the operation within {self.settings.timeout} s "
+                    f"(no reachable member with a quorum; last: {last}); nothing was "
+                    "acknowledged")
+            try:
+                return await asyncio.wait_for(operation(self._client(index)),
+                                              min(remaining, self.settings.attempt_timeout))
+            except (TimeoutError, aetcd.exceptions.ConnectionFailedError,
+                    aetcd.exceptions.ConnectionTimeoutError,
+                    aetcd.exceptions.InternalError) as exc:
+                last = f"{self._describe(index)}: {type(exc).__name__}"
+                # Only move on: the member's channel is shared by concurrent operations
+                # (closing it would cancel theirs) and reconnects by itself.
+                if self._current == index:
+                    self._current = (index + 1) % len(self.settings.endpoints)
+            except aetcd.exceptions.ClientError as exc:
+                raise StateError(f"etcd refused the operation: {exc}") from None
+
+    def _describe(self, index: int) -> str:
+        host, port = self.settings.endpoints[index]
+        return f"{host}:{port}"
+
+
+__all__ = ["MAX_TXN_BYTES", "MAX_TXN_OPS", "ChangeTooLargeError", "EntityRead", "EtcdSettings",
+           "EtcdState", "MercuryError", "ReplicationUnavailableError", "check_txn_size"]

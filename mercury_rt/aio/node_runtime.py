@@ -48,6 +48,7 @@ from mercury_rt.aio.remote_state import IntraStateElsewhere
 from mercury_rt.aio.replicated_state import ReplicatedElsewhere
 from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.client import TypedClient
+from mercury_rt.core.connections import ConnectionLimits
 from mercury_rt.core.gate import (
     Allow,
     BudgetSettings,
@@ -126,6 +127,8 @@ class NodeSpec:
     spent: SpentStampStore | None = None
     delivered: DeliveredStore | None = None
     delivered_settings: DeliveredSettings = field(default_factory=DeliveredSettings)
+    connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    """Bounds on the connections this node serves (the config's `connections:`)."""
     signature_budget: BudgetSettings = field(default_factory=BudgetSettings)
     """The gate's signature budget for strangers (the node config's `limits.signatures`)."""
     audit_file: pathlib.Path | None = None
@@ -181,6 +184,7 @@ class NodeRuntime:
             spent=spec.spent if spec.spent is not None
             else MemorySpentStore(SPENT_STORE_LIMIT))
         self.core.signature_budget = SignatureBudget(spec.signature_budget)
+        self.core.connections.limits = spec.connection_limits
         self.held = HeldQueue(spec.held_store if spec.held_store is not None
                               else MemoryHeldStore(), spec.held_policy)
         self._held = HeldPump(self.held, rng, self._deliver, spec.transport.default_timeout)

@@ -26,6 +26,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from carbon.error_codes import MercuryError
 from mercury_rt.config.replication import ReplicationConfig
+from mercury_rt.core.connections import ConnectionLimits
 from mercury_rt.core.gate import BudgetSettings
 from mercury_rt.core.identity import Eid, IdentityError, ServerAddress, eid_from_text, eid_to_text
 from mercury_rt.core.node import DeliveredSettings
@@ -314,6 +315,38 @@ class LogSettings(_Strict):
     audit_file: Path | None = None
 
 
+class ConnectionBounds(_Strict):
+    """What peers can make this node hold in connections it serves (docs/protocol.md 5.9):
+    each bound refused with its own code (447 in all, 448 per entity, 449 per peer)."""
+
+    max_total: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] = \
+        ConnectionLimits().total
+    max_per_entity: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] = \
+        ConnectionLimits().per_entity
+    max_per_peer: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] = \
+        ConnectionLimits().per_peer
+    """Connections one peer entity holds to all entities of this node."""
+    idle_timeout: Annotated[float, Field(ge=1, le=30 * 86_400, strict=True)] = \
+        ConnectionLimits().idle_timeout
+    """Seconds without a use after which a served connection is swept."""
+    reservable: Annotated[int, Field(ge=0, le=10**12, strict=True)] = \
+        ConnectionLimits().reservable
+    """Bytes per second this node grants to all reservations together."""
+
+    @model_validator(mode="after")
+    def _shares_within_total(self) -> ConnectionBounds:
+        for name in ("max_per_entity", "max_per_peer"):
+            if getattr(self, name) > self.max_total:
+                raise ValueError(f"{name} ({getattr(self, name)}) is above max_total "
+                                 f"({self.max_total})")
+        return self
+
+    def to_limits(self) -> ConnectionLimits:
+        """The node core's bounds object."""
+        return ConnectionLimits(self.max_total, self.max_per_entity, self.max_per_peer,
+                                self.idle_timeout, self.reservable)
+
+
 class HandlerSettings(_Strict):
     """Bounds on this node's handlers (see the developer guide, "Rules worth knowing")."""
 
@@ -363,6 +396,7 @@ class NodeConfig(_Strict):
     limits: LimitsSettings = LimitsSettings()
     log: LogSettings = LogSettings()
     handlers: HandlerSettings = HandlerSettings()
+    connections: ConnectionBounds = ConnectionBounds()
     admin: AdminConfig = AdminConfig()
     replication: ReplicationConfig | None = None
     """etcd for mirrored state (config/replication.py); absent: LMDB only."""

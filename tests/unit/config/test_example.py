@@ -22,7 +22,7 @@ from mercury_rt.config import (
     TransportSettings,
     load_node_config,
 )
-from mercury_rt.config.node import HandlerSettings
+from mercury_rt.config.node import ConnectionBounds, HandlerSettings
 from policy.yaml_source import parse_model
 from tests.nodecfg_support import make_cluster, run
 
@@ -82,12 +82,12 @@ def test_operator_guide_lists_every_key() -> None:
         ("", NodeConfig), ("listen.", Listen), ("cluster.nodes[].", PeerNode),
         ("cluster.routing.", RoutingSettings), ("transport.", TransportSettings),
         ("gate.", GateSettings), ("delivered.", DeliveredConfig), ("log.", LogSettings),
-        ("handlers.", HandlerSettings),
+        ("handlers.", HandlerSettings), ("connections.", ConnectionBounds),
         ("limits.signatures.", SignatureLimits), ("limits.transport.", TransportLimits)]
     for prefix, model in models:
         for name in model.model_fields:
             if name in ("listen", "cluster", "transport", "gate", "delivered", "log",
-                        "handlers", "limits"):
+                        "handlers", "limits", "connections"):
                 continue
             key = f"{prefix}{name}"
             assert f"`{key}`" in section or f"/ `{name}`" in section, key

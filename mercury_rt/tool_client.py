@@ -34,6 +34,7 @@ from lithium import HandlerRegistry
 from mercury_rt.aio.call_driver import TargetCache
 from mercury_rt.aio.metadata_client import get_spec, list_interfaces
 from mercury_rt.aio.node_runtime import NodeCallError, NodeRuntime, NodeSpec
+from mercury_rt.client import ReplyDecodeError
 from mercury_rt.config import OPEN_POLICY, NodeConfig, keyfiles
 from mercury_rt.core.identity import ClusterId, ServerAddress, issue_cluster_id
 from mercury_rt.core.node import CallRequest
@@ -133,9 +134,18 @@ class Client:
         if not reply.ok:
             raise NodeCallError(reply.message or "call refused", reply.code,
                                 reply.required_bits)
-        plain = None if one_way else to_plain(operation.reply,
-                                              loads_typed(operation.reply, reply.payload or b""))
+        plain = None if one_way else _plain_reply(prepared, operation, reply.payload or b"")
         return Outcome(plain, seconds, trace.answered_by)
+
+
+def _plain_reply(prepared: Prepared, operation: Operation, payload: bytes) -> Any:
+    """The reply as plain data; a reply not of the declared type is the target's fault,
+    not the caller's, so it is REPLY_TYPE_MISMATCH as the typed client reports it."""
+    try:
+        return to_plain(operation.reply, loads_typed(operation.reply, payload))
+    except MercuryError as exc:
+        raise ReplyDecodeError(f"{prepared.interface} {operation.name}: the reply is not "
+                               f"{operation.reply}: {exc.message}") from None
 
 
 def _locate(imap: InterfaceMap, where: str) -> tuple[int, Symbol]:

@@ -13,13 +13,15 @@ Bound to 127.0.0.1 unless configured otherwise; with a token, every request must
 `Authorization: Bearer TOKEN` (compared in constant time). The node config refuses a
 non-loopback address without a token (mercury_rt/config/admin.py). At most
 MAX_CONCURRENT requests are served at once and each connection times out after
-REQUEST_TIMEOUT seconds: an idle or slow client cannot pile up threads.
+REQUEST_TIMEOUT seconds for the whole request: an idle or slow client cannot pile up
+threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hmac
 import json
 import os
@@ -252,6 +254,20 @@ class _Handler(WSGIRequestHandler):
     every few seconds would fill it (the metrics count what matters)."""
 
     timeout = REQUEST_TIMEOUT
+
+    def handle(self) -> None:
+        """The whole request within REQUEST_TIMEOUT: the socket timeout alone restarts with
+        every byte, so a client trickling its headers could hold a slot for ever."""
+        deadline = threading.Timer(REQUEST_TIMEOUT, self._cut)
+        deadline.start()
+        try:
+            super().handle()
+        finally:
+            deadline.cancel()
+
+    def _cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Log nothing per request."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,8 @@ class AdminClient:
                 raise AdminClientError(exc.message, running=True) from None
         if admin.port:
             return cls(f"http://{format_host_port(_reachable(admin.host), admin.port)}", token)
-        return cls(_recorded_url(config.state_dir / ADDRESS_FILE, config.node_id), token)
+        port = _recorded_port(config.state_dir / ADDRESS_FILE, config.node_id)
+        return cls(f"http://{format_host_port(_reachable(admin.host), port)}", token)
 
     def get(self, path: str, timeout: float = TIMEOUT) -> AdminReply:
         """GET `path`; any HTTP status is returned, a connection failure raised."""
@@ -92,6 +94,10 @@ class AdminClient:
                                    f"{reason})", running=False) from None
 
 
+MAX_RECORD = 4_096
+"""Bytes of the node's admin record read at most (it is a few dozen)."""
+
+
 def _reachable(host: str) -> str:
     """The address to connect to for a bound `host` (a wildcard means this machine)."""
     address = ipaddress.ip_address(host)
@@ -100,9 +106,12 @@ def _reachable(host: str) -> str:
     return host
 
 
-def _recorded_url(path: Path, node_id: str) -> str:
+def _recorded_port(path: Path, node_id: str) -> int:
+    """Only the port is taken from the node's record: the host is the configured one, so
+    whoever can write the state directory cannot send the token to an address of theirs."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as stream:
+            record = json.loads(stream.read(MAX_RECORD))
     except FileNotFoundError:
         raise AdminClientError(f"node {node_id} is not running ({path} does not exist; a "
                                "running node with admin.port 0 writes it)",
@@ -111,6 +120,10 @@ def _recorded_url(path: Path, node_id: str) -> str:
         raise AdminClientError(f"{path}: cannot read the node's admin address: {exc}",
                                running=False) from None
     url = record.get("url") if isinstance(record, dict) else None
-    if not isinstance(url, str) or not url.startswith("http://"):
-        raise AdminClientError(f"{path}: no admin URL in it", running=False)
-    return url
+    try:
+        port = urllib.parse.urlsplit(url).port if isinstance(url, str) else None
+    except ValueError:
+        port = None
+    if port is None or not isinstance(url, str) or not url.startswith("http://"):
+        raise AdminClientError(f"{path}: no admin URL with a port in it", running=False)
+    return port

@@ -35,6 +35,7 @@ from carbon.types import ANY, NULL, OptionalOf
 from mercury_rt.aio.loop import run
 from mercury_rt.aio.node_runtime import NodeCallError
 from mercury_rt.cli.devstate import DevState, dev_dir, read_state, read_states
+from mercury_rt.client import ReplyDecodeError
 from mercury_rt.config import NodeConfig, format_host_port, load_node_config, parse_host_port
 from mercury_rt.core.identity import Eid, eid_from_text
 from mercury_rt.core.node.held import UNREACHABLE
@@ -195,6 +196,9 @@ def report_error(exc: MercuryError) -> int:
         what = "no node answered" if status == EXIT_UNREACHABLE else "refused"
         click.echo(f"{what}: error {code} {name}: {exc.message}", err=True)
         return status
+    if isinstance(exc, ReplyDecodeError):  # the target's fault, not the caller's input
+        click.echo(f"bad reply: error {code} {name}: {exc.message}", err=True)
+        return EXIT_REFUSED
     click.echo(f"error {code} {name}: {exc.message}", err=True)
     return EXIT_BAD_INPUT
 

@@ -127,3 +127,17 @@ def test_the_operator_guide_lists_every_admin_key() -> None:
     section = GUIDE.read_text().split("## Node configuration", 1)[1]
     for key in ("admin.enabled", "admin.host", "admin.port", "admin.token_file"):
         assert f"`{key}`" in section, key
+
+
+def test_the_recorded_address_gives_only_its_port_so_the_token_stays_on_the_configured_host(
+        workdir: Path) -> None:
+    _token(workdir)
+    path, _ = _config(workdir, "admin: {token_file: admin.token}\n")
+    config = load_node_config(path)
+    (workdir / "state").mkdir()
+    record = workdir / "state" / ADDRESS_FILE
+    record.write_text(json.dumps({"url": "http://203.0.113.7:40001"}))
+    assert AdminClient.for_config(config).url == "http://127.0.0.1:40001"
+    record.write_text(json.dumps({"url": "http://203.0.113.7"}))
+    with pytest.raises(AdminClientError, match="no admin URL with a port"):
+        AdminClient.for_config(config)

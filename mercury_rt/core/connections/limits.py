@@ -97,10 +97,12 @@ class ServedConnections:
         self.refused[code.name.lower()] += 1
         return code
 
-    def touch(self, entity: bytes, connection_id: bytes, now: float) -> bool:
-        """A use of the connection: it is not idle (False: not in this table)."""
+    def touch(self, entity: bytes, connection_id: bytes, peer: Peer, now: float) -> bool:
+        """A use of the connection by `peer`: it is not idle (False: not in this table, or
+        held by another peer, whose uses dispatch refuses with 441 and must not keep the
+        connection alive)."""
         known = self._served.get((entity, connection_id))
-        if known is None:
+        if known is None or known.peer != peer:
             return False
         known.last_used = now
         known.uses += 1

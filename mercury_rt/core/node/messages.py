@@ -13,7 +13,7 @@ required (6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from carbon import cbor
 from carbon.cbor import CodecError, Limits
@@ -183,10 +183,22 @@ def decoded_plain(request: NodeRequest, body: bytes) -> DecodedOperation | None:
             or not _u32(request.transit) or type(delegation) is not tuple
             or len(delegation) > MAX_DELEGATION
             or not all(type(c) is bytes for c in delegation)
-            or (message_id is not None and (type(message_id) is not bytes
-                                            or not 1 <= len(message_id) <= MAX_MESSAGE_ID))):
+            or not _id_ok(message_id, MAX_MESSAGE_ID)
+            or not _id_ok(request.request_id, MAX_REQUEST_ID)):
         return None
     return DecodedOperation(request, body, (), 0)
+
+
+def _id_ok(value: object, limit: int) -> TypeGuard[bytes | None]:
+    """An optional caller-chosen id (message id, request id): absent, or 1-`limit` bytes.
+    One rule for the general decoder and the local fast path, so they cannot drift."""
+    return value is None or (type(value) is bytes and 1 <= len(value) <= limit)
+
+
+def _checked_id(value: object, limit: int, what: str) -> bytes | None:
+    if _id_ok(value, limit):
+        return value
+    raise NodeMessageError(f"{what} must be 1-{limit} bytes")
 
 
 def _request_from(value: cbor.Value) -> NodeRequest:
@@ -205,14 +217,8 @@ def _request_from(value: cbor.Value) -> NodeRequest:
         raise NodeMessageError("a request carries exactly one of source (5) and vouched (6)")
     if source is not None and type(source) is not bytes:
         raise NodeMessageError("source must be EID bytes")
-    message_id = value.get(9)
-    if message_id is not None and (type(message_id) is not bytes
-                                   or not 1 <= len(message_id) <= MAX_MESSAGE_ID):
-        raise NodeMessageError(f"message id must be 1-{MAX_MESSAGE_ID} bytes")
-    request_id = value.get(REQUEST_ID_KEY)
-    if request_id is not None and (type(request_id) is not bytes
-                                   or not 1 <= len(request_id) <= MAX_REQUEST_ID):
-        raise NodeMessageError(f"request id must be 1-{MAX_REQUEST_ID} bytes")
+    message_id = _checked_id(value.get(9), MAX_MESSAGE_ID, "message id")
+    request_id = _checked_id(value.get(REQUEST_ID_KEY), MAX_REQUEST_ID, "request id")
     if (not isinstance(delegation, list) or len(delegation) > MAX_DELEGATION
             or not all(type(c) is bytes for c in delegation)):
         raise NodeMessageError(f"delegation must be at most {MAX_DELEGATION} certificates")

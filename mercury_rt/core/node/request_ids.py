@@ -16,11 +16,15 @@ from carbon.principal import Principal
 from mercury_rt.core.node.messages import NodeRequest, principal_to_value
 
 
-def scoped_request_id(principal: Principal, request: NodeRequest) -> bytes | None:
-    """The cluster-wide record id of this request, or None if the caller gave no id."""
+def scoped_request_id(principal: Principal, request: NodeRequest,
+                      entity: bytes) -> bytes | None:
+    """The cluster-wide record id of this request to `entity` (its cluster-local part),
+    or None if the caller gave no id. The entity, endpoint and operation are in the hash
+    too: a caller reusing an id for another operation must not get the first one's
+    stored reply."""
     chosen = request.request_id if request.request_id is not None else request.message_id
     if chosen is None:
         return None
     kind = b"r" if request.request_id is not None else b"m"
-    return kind + hashlib.blake2b(cbor.dumps([principal_to_value(principal), chosen]),
-                                  digest_size=24).digest()
+    scope = [principal_to_value(principal), entity, request.endpoint, request.operation]
+    return kind + hashlib.blake2b(cbor.dumps([*scope, chosen]), digest_size=24).digest()

@@ -74,6 +74,7 @@ from mercury_rt.core.node.messages import (
     error_reply,
     fetched_cluster_id,
 )
+from mercury_rt.core.node.reply_code import peek_reply_code
 from mercury_rt.core.node.request_ids import scoped_request_id
 from mercury_rt.core.node.seal import IntraSeal, derive_intra_key
 from mercury_rt.core.node.state_messages import StateCommit, StateFetch, state_failure
@@ -407,10 +408,7 @@ class NodeCore:
     def forward_answered(self, action: Forward, reply: bytes, now: float) -> Forward | bytes:
         """The mirror's (opened) reply, relayed; but a mirror that is draining ran nothing,
         so the request goes to the entity's next live mirror as after silence."""
-        try:
-            draining = decode_reply(reply).code == ErrorCode.NODE_DRAINING
-        except MercuryError:
-            draining = False
+        draining = peek_reply_code(reply) == ErrorCode.NODE_DRAINING
         again = self._next_mirror(action, now) if draining else None
         return reply if again is None else again
 
@@ -559,11 +557,11 @@ class NodeCore:
         connection, cid = call.connection, call.connection_id
         if connection is None or cid is None:
             return call
+        peer = call.originator or call.caller
         if connection.form == USE:
-            self.connections.touch(call.entity, cid, now)
+            self.connections.touch(call.entity, cid, (peer.cluster, peer.local), now)
         if connection.form != OPEN:
             return call
-        peer = call.originator or call.caller
         asked = Reservation(*connection.granted)
         granted = self.connections.admit(call.entity, cid, (peer.cluster, peer.local),
                                          asked, now)
@@ -830,7 +828,7 @@ def _incoming(received: ReceivedRequest, admitted: _Admitted, one_way: bool) -> 
     return IncomingCall(target.local, request.endpoint, request.operation, kind,
                         request.payload, allow.principal, target.persona, originator,
                         cid, admitted.transit, received.deadline, connection,
-                        scoped_request_id(allow.principal, request))
+                        scoped_request_id(allow.principal, request, target.local))
 
 
 _REFUSED_OPEN = {

@@ -164,7 +164,7 @@ def test_the_served_table_keeps_its_bounds(moves: list[tuple[str, int, int, int,
         elif what == "release":
             table.release(e, c)
         elif what == "touch":
-            table.touch(e, c, now)
+            table.touch(e, c, p, now)
         else:
             table.idle(now)
         assert len(table) <= limits.total
@@ -193,3 +193,11 @@ def test_a_request_body_with_any_key_10_decodes_or_is_refused_with_a_code(
     request = decoded.request  # type: ignore[union-attr]
     assert request.connection is not None
     assert not (one_way and request.connection.form is ConnectionForm.OPEN)
+
+
+def test_only_the_peer_s_uses_keep_a_served_connection_from_going_idle() -> None:
+    table = ServedConnections(ConnectionLimits(idle_timeout=20.0))
+    peer, stranger = (b"c", b"dave"), (b"c", b"mallory")
+    assert not isinstance(table.admit(b"e", b"x" * 16, peer, Reservation(0, 0), 0.0), ErrorCode)
+    assert not table.touch(b"e", b"x" * 16, stranger, 15.0)
+    assert table.idle(25.0), "a stranger's replayed uses kept it alive"

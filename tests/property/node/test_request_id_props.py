@@ -44,9 +44,19 @@ def test_request_ids_outside_bounds_are_refused(bad: object) -> None:
 def test_record_ids_are_per_caller_and_stable(request_id: bytes, one: Principal,
                                              other: Principal) -> None:
     request = NodeRequest(b"t", 1, 2, b"p", source=b"e", request_id=request_id)
-    first = scoped_request_id(one, request)
-    assert first is not None and first == scoped_request_id(one, request)
-    assert (first == scoped_request_id(other, request)) == (one == other)
+    first = scoped_request_id(one, request, b"t")
+    assert first is not None and first == scoped_request_id(one, request, b"t")
+    assert (first == scoped_request_id(other, request, b"t")) == (one == other)
     as_message = NodeRequest(b"t", 1, 2, b"p", source=b"e", message_id=request_id)
-    assert scoped_request_id(one, as_message) != first
-    assert scoped_request_id(one, NodeRequest(b"t", 1, 2, b"p", source=b"e")) is None
+    assert scoped_request_id(one, as_message, b"t") != first
+    assert scoped_request_id(one, NodeRequest(b"t", 1, 2, b"p", source=b"e"), b"t") is None
+
+
+@given(IDS, PRINCIPALS)
+def test_an_id_reused_for_another_entity_or_operation_is_another_record(
+        request_id: bytes, one: Principal) -> None:
+    request = NodeRequest(b"t", 1, 2, b"p", source=b"e", request_id=request_id)
+    first = scoped_request_id(one, request, b"alice")
+    assert first != scoped_request_id(one, request, b"bob")
+    other_op = NodeRequest(b"t", 1, 3, b"p", source=b"e", request_id=request_id)
+    assert first != scoped_request_id(one, other_op, b"alice")

@@ -39,6 +39,8 @@ class _Served:
     granted: Reservation
     last_used: float
     uses: int = 0
+    established: bool = False
+    """Its open succeeded once: a later failed re-open must not drop it."""
 
 
 class ServedConnections:
@@ -123,6 +125,22 @@ class ServedConnections:
         """Counters for metrics: connections served, rate reserved, refusals by kind."""
         return {"served": len(self._served), "reserved_rate": self.reserved,
                 **{f"refused_{name}": n for name, n in self.refused.items()}}
+
+    def opened(self, entity: bytes, connection_id: bytes) -> None:
+        """The open's handler accepted: the connection is established."""
+        known = self._served.get((entity, connection_id))
+        if known is not None:
+            known.established = True
+
+    def open_failed(self, entity: bytes, connection_id: bytes) -> bool:
+        """An open was refused: forget the entry only if no open of it ever succeeded.
+        (Releasing an established connection here would let its peer open a fresh one in
+        its place by sending a failing re-open, while the first stays in the entity's
+        state: more connections than the bounds allow.)"""
+        known = self._served.get((entity, connection_id))
+        if known is None or known.established:
+            return False
+        return self.release(entity, connection_id)
 
     def release(self, entity: bytes, connection_id: bytes) -> bool:
         """Forget a connection (closed, failed to open, or idle)."""

@@ -376,12 +376,16 @@ class NodeCore:
         return reply.encode()
 
     def _connection_finished(self, call: IncomingCall, code: int | None) -> None:
-        """A refused open or a close leaves the served table."""
+        """A close, or the refused first open of an id, leaves the served table."""
         connection, cid = call.connection, call.connection_id
         if connection is None or cid is None:
             return
-        if (connection.form == OPEN and code is not None) or \
-                (connection.form == CLOSE and code is None):
+        if connection.form == OPEN:
+            if code is None:
+                self.connections.opened(call.entity, cid)
+            else:
+                self.connections.open_failed(call.entity, cid)
+        elif connection.form == CLOSE and code is None:
             self.connections.release(call.entity, cid)
 
     def relay(self, action: Forward, reply: bytes | None, code: int | None = None,

@@ -146,8 +146,11 @@ def test_the_sender_never_exceeds_its_reservation(rate: int, burst: int,
     assert sent <= burst + rate * now + largest + 1e-6
 
 
+MOVES = ["admit", "release", "idle", "touch", "opened", "open_failed"]
+
+
 @settings(max_examples=200)
-@given(st.lists(st.tuples(st.sampled_from(["admit", "release", "idle", "touch"]),
+@given(st.lists(st.tuples(st.sampled_from(MOVES),
                           st.integers(0, 3), st.integers(0, 5), st.integers(0, 3),
                           st.integers(0, 50)), max_size=80))
 def test_the_served_table_keeps_its_bounds(moves: list[tuple[str, int, int, int, int]]) -> None:
@@ -165,6 +168,10 @@ def test_the_served_table_keeps_its_bounds(moves: list[tuple[str, int, int, int,
             table.release(e, c)
         elif what == "touch":
             table.touch(e, c, p, now)
+        elif what == "opened":
+            table.opened(e, c)
+        elif what == "open_failed":
+            table.open_failed(e, c)
         else:
             table.idle(now)
         assert len(table) <= limits.total
@@ -201,3 +208,23 @@ def test_only_the_peer_s_uses_keep_a_served_connection_from_going_idle() -> None
     assert not isinstance(table.admit(b"e", b"x" * 16, peer, Reservation(0, 0), 0.0), ErrorCode)
     assert not table.touch(b"e", b"x" * 16, stranger, 15.0)
     assert table.idle(25.0), "a stranger's replayed uses kept it alive"
+
+
+def test_a_failed_re_open_keeps_an_established_connection_counted() -> None:
+    table = ServedConnections(ConnectionLimits(per_peer=1))
+    peer = (b"c", b"dave")
+    first, second = b"x" * 16, b"y" * 16
+    assert not isinstance(table.admit(b"e", first, peer, Reservation(0, 0), 0.0), ErrorCode)
+    table.opened(b"e", first)
+    assert not isinstance(table.admit(b"e", first, peer, Reservation(0, 0), 1.0), ErrorCode)
+    assert not table.open_failed(b"e", first), "a failing re-open released the connection"
+    assert table.admit(b"e", second, peer, Reservation(0, 0), 2.0) \
+        is ErrorCode.TOO_MANY_PEER_CONNECTIONS
+
+
+def test_a_refused_first_open_frees_its_place() -> None:
+    table = ServedConnections(ConnectionLimits(per_peer=1))
+    peer = (b"c", b"dave")
+    assert not isinstance(table.admit(b"e", b"x" * 16, peer, Reservation(0, 0), 0.0), ErrorCode)
+    assert table.open_failed(b"e", b"x" * 16)
+    assert not isinstance(table.admit(b"e", b"y" * 16, peer, Reservation(0, 0), 1.0), ErrorCode)

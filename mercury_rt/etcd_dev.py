@@ -18,7 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mercury_rt.config import keyfiles
+
 STATE_FILE = "members.json"
+MAX_STATE_FILE = 64 * 1024
+"""Bytes of members.json read at most (three members' records are a few hundred)."""
 START_TIMEOUT = 20.0
 
 
@@ -136,9 +140,9 @@ def start_cluster(directory: Path, hosts: tuple[str, ...] = ("127.0.91.1", "127.
     except TimeoutError:
         stop_cluster_members(members)
         raise
-    (directory / STATE_FILE).write_text(json.dumps(
+    keyfiles.write_public(directory / STATE_FILE, json.dumps(
         [{"name": m.name, "host": m.host, "client_port": m.client_port,
-          "peer_port": m.peer_port, "pid": m.pid} for m in members]))
+          "peer_port": m.peer_port, "pid": m.pid} for m in members]).encode())
     return members
 
 
@@ -152,7 +156,7 @@ def stop_cluster_members(members: list[Member]) -> None:
 def stop_cluster(directory: Path) -> int:
     """Stop the cluster `start_cluster` recorded in `directory`; how many were stopped."""
     state = directory / STATE_FILE
-    records = json.loads(state.read_text())
+    records = json.loads(keyfiles.read_regular(state, MAX_STATE_FILE))
     members = [Member(r["name"], r["host"], r["client_port"], r["peer_port"],
                       directory / r["name"], r["pid"]) for r in records]
     stop_cluster_members(members)

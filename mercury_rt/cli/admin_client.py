@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mercury_rt.config import keyfiles
 from mercury_rt.config.admin import ADDRESS_FILE, load_token
 from mercury_rt.config.node import NodeConfig, format_host_port
 from mercury_rt.core.identity import KeyFileError
@@ -110,8 +111,7 @@ def _recorded_port(path: Path, node_id: str) -> int:
     """Only the port is taken from the node's record: the host is the configured one, so
     whoever can write the state directory cannot send the token to an address of theirs."""
     try:
-        with path.open("rb") as stream:
-            record = json.loads(stream.read(MAX_RECORD))
+        record = json.loads(keyfiles.read_regular(path, MAX_RECORD))
     except FileNotFoundError:
         raise AdminClientError(f"node {node_id} is not running ({path} does not exist; a "
                                "running node with admin.port 0 writes it)",

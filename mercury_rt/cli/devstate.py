@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from carbon.error_codes import ErrorCode, MercuryError
-from mercury_rt.config import parse_host_port
+from mercury_rt.config import keyfiles, parse_host_port
 
 DEV_DIR_ENV = "MERCURY_RT_DEV_DIR"
 MAX_STATE_BYTES = 1 << 20
@@ -59,9 +59,7 @@ def write_state(directory: Path, state: DevState) -> Path:
     """Write the state file atomically (a reader never sees half of it)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = state_path(directory, state.cluster)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
-    partial.replace(path)
+    keyfiles.write_public(path, (json.dumps(asdict(state), indent=2) + "\n").encode())
     return path
 
 
@@ -69,12 +67,11 @@ def read_state(directory: Path, cluster: str) -> DevState | None:
     """The state of dev cluster `cluster`, None if none is running there."""
     path = state_path(directory, cluster)
     try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_STATE_BYTES + 1)
+        data = keyfiles.read_regular(path, MAX_STATE_BYTES)
     except FileNotFoundError:
         return None
-    if len(data) > MAX_STATE_BYTES:
-        raise DevStateError(f"{path}: larger than {MAX_STATE_BYTES} bytes")
+    except (OSError, ValueError) as exc:
+        raise DevStateError(f"cannot read the dev state file: {exc}") from None
     try:
         return _state(json.loads(data))
     except (ValueError, TypeError, KeyError) as exc:

@@ -20,8 +20,12 @@ from typing import IO
 
 import click
 
+from mercury_rt.config import keyfiles
+
 PID_FILE = "node.pid"
 EXIT_FILE = "last-exit.json"
+MAX_EXIT_RECORD = 4096
+"""Bytes of last-exit.json read at most (it is a few dozen)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,7 @@ class PidFile:
         record = {"pid": os.getpid(), "status": status, "drained": drained,
                   "at": round(time.time(), 3)}
         exit_file = self.path.parent / EXIT_FILE
-        exit_file.write_text(json.dumps(record) + "\n", encoding="ascii")
+        keyfiles.write_public(exit_file, (json.dumps(record) + "\n").encode("ascii"))
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         if self._handle is not None:
@@ -99,7 +103,7 @@ def find_running(state_dir: Path) -> Running | NotRunning:
 def last_exit(state_dir: Path) -> dict[str, object] | None:
     """What the last node on `state_dir` wrote when it exited, if anything readable."""
     try:
-        value = json.loads((state_dir / EXIT_FILE).read_text(encoding="ascii"))
+        value = json.loads(keyfiles.read_regular(state_dir / EXIT_FILE, MAX_EXIT_RECORD))
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None

@@ -86,6 +86,20 @@ def write_public(path: Path, data: bytes) -> None:
     _write_atomic(path, data, 0o666)
 
 
+def read_regular(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file, or OSError/ValueError. Whoever can write
+    the directory chooses what is there, so a FIFO or device (which would block or never
+    end) is refused without waiting on it, and a larger file is refused, not truncated."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit} bytes")
+    return data
+
+
 def _read(path: Path) -> bytes:
     try:
         if path.stat().st_size > _MAX_FILE:

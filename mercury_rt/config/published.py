@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -165,15 +164,12 @@ def _read_record(path: Path) -> Record:
     directory chooses what is there, so a FIFO or device (which would block or never
     end) is refused without waiting on it."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as file:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise KeyFileError("not a regular file")
-            data = file.read(MAX_RECORD + 1)
+        data = keyfiles.read_regular(path, MAX_RECORD)
     except OSError as exc:
         raise KeyFileError(f"cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_RECORD:
-        raise KeyFileError(f"larger than {MAX_RECORD} bytes; not a published record")
+    except ValueError:
+        raise KeyFileError(f"not a regular file of at most {MAX_RECORD} bytes; not a "
+                           "published record") from None
     return decode_record(data)
 
 

@@ -15,7 +15,14 @@ which proves the first attempt committed. Records live on a lease (`record_ttl`)
 
 Bounds: a change set over etcd's transaction limits is refused before sending
 (ChangeTooLargeError); every operation has a deadline, so a lost majority becomes
-ReplicationUnavailableError within `timeout` seconds instead of a hang.
+ReplicationUnavailableError within `timeout` seconds instead of a hang. What etcd sends
+back is bounded too: a reply over `max_reply_bytes` is dropped by gRPC before it is held
+(ReplyTooLargeError), and etcd's NOSPACE alarm (its backend quota reached) is
+SpaceExceededError, which says what the operator must do.
+
+TLS: aetcd 1.0.0 opens only insecure channels, so `_TlsClient` is the same client on a
+gRPC channel with SSL credentials (the CA verifies every member; the client certificate
+answers etcd's `--client-cert-auth`).
 """
 
 from __future__ import annotations
@@ -23,12 +30,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aetcd
 import aetcd.exceptions
+import aetcd.rpc
 import aetcd.transactions as tx
+import aetcd.watcher
+import grpc
 
 from carbon.error_codes import ErrorCode, MercuryError
 from tungsten.errors import ConflictError, StateError
@@ -40,6 +50,16 @@ MAX_TXN_BYTES = 1_572_864
 """etcd's default `--max-request-bytes` (1.5 MiB)."""
 _OP_OVERHEAD = 16
 """Bytes of protobuf framing counted per operation when sizing a transaction (generous)."""
+DEFAULT_MAX_REPLY = 4 * 1024 * 1024
+_DETAIL_CHARS = 240
+"""Characters of a gRPC failure's detail quoted in an error (the text is not ours)."""
+_KEPT_CHARS = 2048
+"""Characters of a failure's detail kept to classify it (bounded: it is not ours)."""
+_NOSPACE = "database space exceeded"
+"""etcd's ErrGRPCNoSpace detail (status RESOURCE_EXHAUSTED): the NOSPACE alarm is raised."""
+_PEER_REFUSED = ("BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "TSI_DATA_CORRUPTED",
+                 "UNKNOWN_CA", "certificate required")
+"""BoringSSL/gRPC words for a member rejecting this node's TLS client certificate."""
 _T = TypeVar("_T")
 
 
@@ -55,6 +75,30 @@ class ChangeTooLargeError(StateError):
     code = ErrorCode.REPLICATION_CHANGE_TOO_LARGE
 
 
+class SpaceExceededError(StateError):
+    """etcd refused a write: its backend quota is reached (the NOSPACE alarm is raised);
+    nothing was written, and no write succeeds until an operator frees space."""
+
+    code = ErrorCode.REPLICATION_SPACE_EXCEEDED
+
+
+class ReplyTooLargeError(StateError):
+    """An etcd reply larger than `max_reply_bytes`; it was dropped, nothing taken from it."""
+
+    code = ErrorCode.REPLICATION_REPLY_TOO_LARGE
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdTls:
+    """PEM bytes for TLS to etcd: trusted CA certificate(s), and optionally this node's
+    client certificate chain with its private key (both or neither)."""
+
+    ca: bytes
+    cert_chain: bytes | None = None
+    private_key: bytes | None = field(default=None, repr=False)
+    """Kept out of repr, so a logged setting never shows the key."""
+
+
 @dataclass(frozen=True, slots=True)
 class EtcdSettings:
     """Where etcd is and how long to wait (the node config's `replication:` section)."""
@@ -67,6 +111,10 @@ class EtcdSettings:
     """One RPC to one member; past it the next member is tried."""
     record_ttl: int = 3600
     """Seconds a request record (its stored reply) is kept for retries."""
+    max_reply_bytes: int = DEFAULT_MAX_REPLY
+    """Largest etcd reply accepted (gRPC's max receive message length)."""
+    tls: EtcdTls | None = None
+    """TLS credentials; None: plaintext (the config allows it only where it is safe)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,42 +273,152 @@ class EtcdState:
     def _client(self, index: int) -> Any:
         if self._clients[index] is None:
             host, port = self.settings.endpoints[index]
-            self._clients[index] = aetcd.Client(host=host, port=port,
-                                                timeout=self.settings.attempt_timeout,
-                                                connect_wait_timeout=1)
+            limit = self.settings.max_reply_bytes
+            common: dict[str, Any] = {
+                "host": host, "port": port, "timeout": self.settings.attempt_timeout,
+                "connect_wait_timeout": 1,
+                "options": {"grpc.max_receive_message_length": limit}}
+            tls = self.settings.tls
+            self._clients[index] = (aetcd.Client(**common) if tls is None
+                                    else _TlsClient(_credentials(tls), **common))
         return self._clients[index]
 
     async def _run(self, operation: Callable[[Any], Awaitable[_T]]) -> _T:
         """Run on the current member, moving to the next one on a connection failure or
-        timeout, until `timeout` has passed; then ReplicationUnavailableError."""
+        timeout, until `timeout` has passed; then ReplicationUnavailableError naming what
+        each member tried did (a TLS failure says which side refused)."""
         deadline = self._clock() + self.settings.timeout
-        last = "no member tried"
+        failures: dict[int, tuple[str, str]] = {}
         while True:
             index = self._current
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise ReplicationUnavailableError(
                     f"etcd did not complete the operation within {self.settings.timeout} s "
-                    f"(no reachable member with a quorum; last: {last}); nothing was "
-                    "acknowledged")
+                    f"(no reachable member with a quorum; {self._failures(failures)}); "
+                    "nothing was acknowledged")
             try:
                 return await asyncio.wait_for(operation(self._client(index)),
                                               min(remaining, self.settings.attempt_timeout))
             except (TimeoutError, aetcd.exceptions.ConnectionFailedError,
                     aetcd.exceptions.ConnectionTimeoutError,
                     aetcd.exceptions.InternalError) as exc:
-                last = f"{self._describe(index)}: {type(exc).__name__}"
+                if str(exc) or index not in failures:  # a bare timeout adds nothing
+                    failures[index] = (type(exc).__name__, str(exc)[:_KEPT_CHARS])
                 # Only move on: the member's channel is shared by concurrent operations
                 # (closing it would cancel theirs) and reconnects by itself.
                 if self._current == index:
                     self._current = (index + 1) % len(self.settings.endpoints)
             except aetcd.exceptions.ClientError as exc:
-                raise StateError(f"etcd refused the operation: {exc}") from None
+                raise refusal(_status(exc), str(exc), self._describe(index),
+                              self.settings.max_reply_bytes) from None
+
+    def _failures(self, failures: dict[int, tuple[str, str]]) -> str:
+        """Each member's last failure, quoted, with what it means for TLS."""
+        if not failures:
+            return "no member tried"
+        return "; ".join(f"{self._describe(i)}: {kind}{': ' + _quote(text) if text else ''}"
+                         f"{tls_hint(text, self.settings.tls)}"
+                         for i, (kind, text) in sorted(failures.items()))
 
     def _describe(self, index: int) -> str:
         host, port = self.settings.endpoints[index]
         return f"{host}:{port}"
 
 
-__all__ = ["MAX_TXN_BYTES", "MAX_TXN_OPS", "ChangeTooLargeError", "EntityRead", "EtcdSettings",
-           "EtcdState", "MercuryError", "ReplicationUnavailableError", "check_txn_size"]
+def refusal(status: str, detail: str, member: str, max_reply: int) -> StateError:
+    """The typed error for an RPC a member answered with a failure (not a lost member):
+    `status` is the gRPC status name, `detail` its text. RESOURCE_EXHAUSTED is either
+    etcd's NOSPACE alarm or our own receive bound; the rest stays a plain StateError."""
+    quoted = _quote(detail)
+    if status == "RESOURCE_EXHAUSTED" and _NOSPACE in detail:
+        return SpaceExceededError(
+            f"etcd ({member}) is out of space: its backend quota is reached and the NOSPACE "
+            "alarm is raised, so it refuses every write (nothing was written). An operator "
+            "must free space and clear the alarm: compact old revisions (etcdctl compact "
+            "REV), defragment every member (etcdctl defrag), or raise "
+            "--quota-backend-bytes; then run `etcdctl alarm disarm`")
+    if status == "RESOURCE_EXHAUSTED" and "larger than max" in detail:
+        return ReplyTooLargeError(
+            f"etcd ({member}) sent a reply over replication.max_reply_bytes ({max_reply} "
+            f"bytes); it was dropped. Either an entity's state has grown past that bound "
+            f"(raise it, or keep entities smaller) or the member misbehaves ({quoted})")
+    return StateError(f"etcd ({member}) refused the operation: {status} {quoted}")
+
+
+def tls_hint(failure: str, tls: EtcdTls | None) -> str:
+    """What a member's connection failure means for TLS, for the operator, or nothing.
+    gRPC words a handshake failure as BoringSSL does: CERTIFICATE_VERIFY_FAILED is our
+    side refusing the member's certificate; a bad-certificate alert, a corrupted unwrap
+    or a required-certificate alert is the member refusing ours."""
+    if tls is None:
+        return ""
+    if "CERTIFICATE_VERIFY_FAILED" in failure or "certificate verify failed" in failure:
+        return (" (TLS: the member's certificate is not signed by replication.tls.ca_file "
+                "or does not name the endpoint's host)")
+    if any(mark in failure for mark in _PEER_REFUSED):
+        held = "the client certificate was refused" if tls.cert_chain is not None else (
+            "no client certificate was given (replication.tls.cert_file, key_file)")
+        return f" (TLS: the member refused this node: {held})"
+    return ""
+
+
+def _status(exc: BaseException) -> str:
+    """The gRPC status name behind an aetcd error (aetcd keeps the RPC error as cause)."""
+    cause = exc.__cause__
+    return cause.code().name if isinstance(cause, grpc.aio.AioRpcError) else "UNKNOWN"
+
+
+def _quote(text: str) -> str:
+    """Another party's text, made printable and bounded before it enters an error."""
+    clean = "".join(c if c.isprintable() else "?" for c in text[:_DETAIL_CHARS])
+    return clean + ("..." if len(text) > _DETAIL_CHARS else "")
+
+
+def _credentials(tls: EtcdTls) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(root_certificates=tls.ca,
+                                        private_key=tls.private_key,
+                                        certificate_chain=tls.cert_chain)
+
+
+class _TlsClient(aetcd.Client):  # type: ignore[misc]
+    """aetcd's client on a TLS channel. aetcd 1.0.0 builds its channel with
+    `insecure_channel` inside `connect` and offers no credentials parameter, so this
+    `connect` is aetcd's own (without username/password auth, which we do not use) with
+    a secure channel; every RPC method is inherited unchanged."""
+
+    _is_connecting: bool
+    """Set by aetcd's constructor: a connect is under way (others wait for it)."""
+
+    def __init__(self, credentials: grpc.ChannelCredentials, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._credentials = credentials
+
+    async def connect(self) -> None:
+        """Open the TLS channel and the stubs once; concurrent callers wait for it."""
+        if self._connected.is_set():
+            return
+        if self._is_connecting:
+            await asyncio.wait_for(self._connected.wait(), self._connect_wait_timeout)
+            return
+        try:
+            self._is_connecting = True
+            self.channel = aetcd.rpc.secure_channel(f"{self._host}:{self._port}",
+                                                    self._credentials,
+                                                    options=list(self._options.items()))
+            self.kvstub = aetcd.rpc.KVStub(self.channel)
+            self.clusterstub = aetcd.rpc.ClusterStub(self.channel)
+            self.leasestub = aetcd.rpc.LeaseStub(self.channel)
+            self.maintenancestub = aetcd.rpc.MaintenanceStub(self.channel)
+            self._watcher = aetcd.watcher.Watcher(aetcd.rpc.WatchStub(self.channel),
+                                                  timeout=self._timeout,
+                                                  metadata=self.metadata)
+            self._connected.set()
+        finally:
+            self._is_connecting = False
+
+
+__all__ = ["DEFAULT_MAX_REPLY", "MAX_TXN_BYTES", "MAX_TXN_OPS", "ChangeTooLargeError",
+           "EntityRead", "EtcdSettings", "EtcdState", "EtcdTls", "MercuryError",
+           "ReplicationUnavailableError", "ReplyTooLargeError", "SpaceExceededError",
+           "check_txn_size", "refusal", "tls_hint"]

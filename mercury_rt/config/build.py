@@ -13,6 +13,7 @@ from mercury_rt.aio.node_runtime import NodeSpec
 from mercury_rt.apps import AppError, NodeApp, load_apps
 from mercury_rt.config import keyfiles
 from mercury_rt.config.admin import admin_settings
+from mercury_rt.config.etcd_tls import load_tls
 from mercury_rt.config.mint_defaults import load_mint_defaults
 from mercury_rt.config.node import NodeConfig
 from mercury_rt.config.published import FileVersionSink, load_live
@@ -36,6 +37,7 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
     cluster_key, _ = keyfiles.load_cluster_key(config.cluster_dir)
     history = _resumed_history(config)
     admin = admin_settings(config)  # reads the token file: before the store is opened
+    replication = _replication(config)  # reads the TLS files: before the store, too
     store = LmdbStore(config.state_dir)
     registry, specs = HandlerRegistry(), SpecRegistry()
     try:
@@ -64,7 +66,7 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         admin=admin,
         mint_defaults=load_mint_defaults(config.cluster_dir),
         version_sink=FileVersionSink(config.node_id, config.state_dir, config.cluster_dir),
-        replication=_replication(config))
+        replication=replication)
 
 
 def _resumed_history(config: NodeConfig) -> list[ClusterId]:
@@ -82,10 +84,14 @@ def _resumed_history(config: NodeConfig) -> list[ClusterId]:
 
 
 def _replication(config: NodeConfig) -> EtcdSettings | None:
-    """The etcd adapter's settings from the `replication:` section, if there is one."""
+    """The etcd adapter's settings from the `replication:` section, if there is one (its
+    TLS files read now: before the store is opened, like the admin token)."""
     r = config.replication
-    return None if r is None else EtcdSettings(r.endpoint_pairs(), r.prefix.encode(), r.timeout,
-                                               r.attempt_timeout, r.record_ttl)
+    if r is None:
+        return None
+    return EtcdSettings(r.endpoint_pairs(), r.prefix.encode(), r.timeout, r.attempt_timeout,
+                        r.record_ttl, r.max_reply_bytes,
+                        None if r.tls is None else load_tls(r.tls))
 
 
 def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:

@@ -15,6 +15,7 @@ from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.apps import AppError, import_app
 from mercury_rt.config import keyfiles
 from mercury_rt.config.admin import admin_findings
+from mercury_rt.config.etcd_tls import replication_findings
 from mercury_rt.config.mint_defaults import MINT_DEFAULTS_FILE, load_mint_defaults
 from mercury_rt.config.node import NodeConfig, PeerNode, app_search_path
 from mercury_rt.core.identity import Eid, KeyRef, public_bytes
@@ -37,7 +38,8 @@ class NodeConfigChecker:
         """Every cross-field and referenced-file problem of `config` (paths unresolved)."""
         findings = [*_node_list(config), *_self_entry(config), *_ports(config),
                     *self._files(config), *self._apps(config), *self._moves(config),
-                    *admin_findings(config.admin, self._at)]
+                    *admin_findings(config.admin, self._at),
+                    *replication_findings(config.replication, self._at)]
         self.found_semantic = bool(findings)
         self.cluster_dir_only = all(loc == ("cluster_dir",) for loc, _ in findings)
         return iter(findings)

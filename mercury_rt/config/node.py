@@ -451,4 +451,6 @@ class NodeConfig(_Strict):
             "cluster_dir": at(self.cluster_dir), "state_dir": at(self.state_dir),
             "policy": None if self.policy is None else at(self.policy), "log": log,
             "admin": admin,
+            "replication": None if self.replication is None
+            else self.replication.resolved(base),
             "app_paths": app_search_path(self.app_paths, base)})

@@ -36,7 +36,7 @@ def test_without_a_section_the_node_keeps_lmdb_only(tmp_path: Path, cluster_dir:
 
 def test_the_section_becomes_the_adapter_settings(tmp_path: Path, cluster_dir: Path) -> None:
     extra = ("replication: {endpoints: ['10.0.0.5:2379', '[::1]:2381'], prefix: bank/,"
-             " timeout: 2.5, record_ttl: 600}\n")
+             " timeout: 2.5, record_ttl: 600, allow_plaintext: true}\n")
     spec = build_node_spec(load_node_config(_write(tmp_path, cluster_dir, extra)))
     try:
         assert spec.replication == EtcdSettings((("10.0.0.5", 2379), ("[::1]", 2381)),

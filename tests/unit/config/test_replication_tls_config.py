@@ -10,10 +10,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mercury_rt.config import load_node_config
 from mercury_rt.config.build import build_node_spec
 from mercury_rt.config.etcd_tls import replication_findings
+from mercury_rt.config.replication import ReplicationConfig, TlsFiles
 from tests.etcd_tls_support import Pki, make_pki
 from tests.nodecfg_support import config_text, line_of, make_cluster, run
 from tungsten.etcd_store import DEFAULT_MAX_REPLY
@@ -201,3 +203,34 @@ def test_max_reply_bytes_reaches_the_adapter(workdir: Path) -> None:
         assert spec.replication is not None and spec.replication.max_reply_bytes == 1_048_576
     finally:
         spec.store.close()
+
+
+EXAMPLE = Path(__file__).parents[3] / "conf" / "replication-tls.example.yaml"
+GUIDE = Path(__file__).parents[3] / "docs" / "operator-guide.md"
+
+
+def test_the_example_section_checks_with_real_files_in_place(workdir: Path) -> None:
+    text = EXAMPLE.read_text()
+    for field in (*ReplicationConfig.model_fields, *TlsFiles.model_fields):
+        assert f"{field}:" in text, f"the example shows {field}"
+    for real, ours in (("/etc/mercury/etcd/ca.pem", "tls/ca.pem"),
+                       ("/etc/mercury/etcd/node-a.pem", "tls/client.pem"),
+                       ("/etc/mercury/etcd/node-a-key.pem", "tls/client-key.pem")):
+        assert real in text
+        text = text.replace(real, ours)
+    path, _ = _config(workdir, text)
+    result = run("node", "check", str(path))
+    assert result.exit_code == 0, result.output
+    config = load_node_config(path)
+    assert config.replication is not None and config.replication.tls is not None
+    assert config.replication.tls.key_file == workdir / "tls" / "client-key.pem"
+
+
+def test_the_guides_section_is_the_examples_settings() -> None:
+    guide = GUIDE.read_text().split("## Mirrored state on etcd", 1)[1]
+    block = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    from_guide = ReplicationConfig.model_validate(yaml.safe_load(block)["replication"])
+    from_example = ReplicationConfig.model_validate(
+        yaml.safe_load(EXAMPLE.read_text())["replication"])
+    assert from_guide.model_dump(exclude={"endpoints", "prefix"}) == from_example.model_dump(
+        exclude={"endpoints", "prefix"})

@@ -1,5 +1,6 @@
 """A real etcd member serving clients over TLS with `--client-cert-auth` (127.0.107.1):
-a node built from a config with `replication.tls` commits through it; a node trusting
+a node process (`mercury-rt node run`) and mirrors built from a config with
+`replication.tls` commit through it; a node trusting
 another CA, one without a client certificate and one in plaintext are refused with an
 error that says which side refused, and write nothing. Bounds on what etcd sends back: a
 reply over `max_reply_bytes` is 463, and a member out of quota (its NOSPACE alarm, a
@@ -9,17 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.config import load_node_config
+from carbon.symbols import Symbol
+from carbon.types import dumps_typed, loads_typed
+from mercury_rt.apps.echo import RAN
+from mercury_rt.config import keyfiles, load_node_config
 from mercury_rt.config.build import build_node_spec
+from mercury_rt.core.identity import mint_eid
+from mercury_rt.core.transport import TransportConfig
+from mercury_rt.localcluster import ClusterPlan, NodePlan, free_port, start_cluster
 from tests.etcd_support import require_etcd
 from tests.etcd_tls_support import SingleMember, make_pki, remove, start_single
-from tests.nodecfg_support import config_text, make_cluster
+from tests.nodecfg_support import config_text, make_cluster, run
 from tests.replication.mirror_support import Mirror
 from tungsten.etcd_store import (
     EtcdSettings,
@@ -28,11 +36,29 @@ from tungsten.etcd_store import (
     ReplyTooLargeError,
     SpaceExceededError,
 )
-from tungsten.keys import entity_prefix
+from tungsten.keys import decode_key, decode_stored, entity_prefix
 
 pytestmark = pytest.mark.net
 TLS_HOST = "127.0.107.1"
 QUOTA_HOST = "127.0.108.1"
+NODE_HOST = "127.0.107.2"
+CALLER_HOST = "127.0.107.9"
+NODE_CONFIG = """\
+node_id: t1
+cluster_dir: cluster
+state_dir: state
+apps: [mercury_rt.apps.echo]
+listen: {{host: {host}, inter_port: {inter}, intra_port: {intra}}}
+mirrors: [carol]
+cluster:
+  nodes:
+    - {{node_id: t1, intra: '{host}:{intra}', public: '{host}:{inter}/10/10', mirrors: [carol]}}
+transport: {{initial_rto: 0.2, min_rto: 0.02, max_rto: 2.0}}
+replication:
+  endpoints: ['{etcd}']
+  prefix: proc/
+  tls: {{ca_file: tls/ca.pem, cert_file: tls/client.pem, key_file: tls/client-key.pem}}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +107,58 @@ def test_mirrors_built_from_a_tls_config_share_state_over_tls(
             await b.close()
 
     assert asyncio.run(run()) == (7, 7)
+
+
+def test_a_node_process_commits_over_tls(tmp_path: Path, tls_member: SingleMember) -> None:
+    assert tls_member.pki is not None
+    shutil.copytree(tls_member.pki.directory, tmp_path / "tls")
+    inter, intra = free_port(NODE_HOST), free_port(NODE_HOST)
+    made = run("cluster", "new", "--dir", str(tmp_path / "cluster"),
+               f"--address={NODE_HOST}:{inter}/10/10")
+    assert made.exit_code == 0, made.output
+    host, port = tls_member.endpoint
+    config = tmp_path / "t1.yaml"
+    config.write_text(NODE_CONFIG.format(host=NODE_HOST, inter=inter, intra=intra,
+                                         etcd=f"{host}:{port}"))
+    checked = run("node", "check", str(config))
+    assert checked.exit_code == 0, checked.output
+    key, _ = keyfiles.load_cluster_key(tmp_path / "cluster")
+    carol = mint_eid(key, keyfiles.load_cluster_ids(tmp_path / "cluster")[-1], b"carol").encode()
+
+    async def main() -> str:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mercury_rt", "node", "run", str(config),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        assert proc.stderr is not None
+        home = None
+        try:
+            line = await asyncio.wait_for(proc.stderr.readline(), 30)
+            assert b"listening" in line, line
+            home = await start_cluster(
+                ClusterPlan("home", (NodePlan("h1", CALLER_HOST, ()),)),
+                TransportConfig(initial_rto=0.2, min_rto=0.02, max_rto=2.0))
+            reply = await home.nodes["h1"].call(carol, 1, 1, dumps_typed(str, "over-tls"),
+                                                caller=b"tls", timeout=10.0)
+            return str(loads_typed(str, reply))
+        finally:
+            proc.kill()
+            await proc.wait()
+            if home is not None:
+                await home.stop()
+
+    assert asyncio.run(asyncio.wait_for(main(), 90)) == "over-tls"
+
+    async def shared() -> dict[str, str]:
+        assert tls_member.pki is not None
+        state = EtcdState(tls_member.settings(b"proc/", tls_member.pki.tls()))
+        try:
+            read = await state.read_entity(b"carol")
+        finally:
+            await state.close()
+        return {str(decode_key(raw)[2][0]): str(decode_stored(value)[0])
+                for raw, value in read.records.items() if decode_key(raw)[1] == Symbol(RAN)}
+
+    assert asyncio.run(shared()) == {"over-tls": "t1"}, "the node's write is in etcd"
 
 
 async def _refused(settings: EtcdSettings) -> ReplicationUnavailableError:

@@ -60,6 +60,9 @@ _NOSPACE = "database space exceeded"
 _PEER_REFUSED = ("BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "TSI_DATA_CORRUPTED",
                  "UNKNOWN_CA", "certificate required")
 """BoringSSL/gRPC words for a member rejecting this node's TLS client certificate."""
+_PAUSE_FIRST = 0.01
+_PAUSE_MAX = 0.25
+"""Seconds between rounds of failed attempts over every member (first, at most)."""
 _T = TypeVar("_T")
 
 
@@ -289,6 +292,7 @@ class EtcdState:
         each member tried did (a TLS failure says which side refused)."""
         deadline = self._clock() + self.settings.timeout
         failures: dict[int, tuple[str, str]] = {}
+        failed = 0
         while True:
             index = self._current
             remaining = deadline - self._clock()
@@ -309,6 +313,10 @@ class EtcdState:
                 # (closing it would cancel theirs) and reconnects by itself.
                 if self._current == index:
                     self._current = (index + 1) % len(self.settings.endpoints)
+                failed += 1
+                pause = retry_pause(failed, len(self.settings.endpoints))
+                if pause:
+                    await asyncio.sleep(min(pause, max(0.0, deadline - self._clock())))
             except aetcd.exceptions.ClientError as exc:
                 raise refusal(_status(exc), str(exc), self._describe(index),
                               self.settings.max_reply_bytes) from None
@@ -324,6 +332,16 @@ class EtcdState:
     def _describe(self, index: int) -> str:
         host, port = self.settings.endpoints[index]
         return f"{host}:{port}"
+
+
+def retry_pause(failed: int, members: int) -> float:
+    """Seconds to wait after the `failed`-th failed attempt: none within a round of the
+    members, then 10 ms after each round, doubling to 250 ms. A member that fails at once
+    (a refused TLS handshake, a closed port) would otherwise be retried thousands of
+    times a second, a core spent per waiting call until its deadline."""
+    if failed % members:
+        return 0.0
+    return float(min(_PAUSE_MAX, _PAUSE_FIRST * 2 ** min(failed // members - 1, 16)))
 
 
 def refusal(status: str, detail: str, member: str, max_reply: int) -> StateError:
@@ -421,4 +439,4 @@ class _TlsClient(aetcd.Client):  # type: ignore[misc]
 __all__ = ["DEFAULT_MAX_REPLY", "MAX_TXN_BYTES", "MAX_TXN_OPS", "ChangeTooLargeError",
            "EntityRead", "EtcdSettings", "EtcdState", "EtcdTls", "MercuryError",
            "ReplicationUnavailableError", "ReplyTooLargeError", "SpaceExceededError",
-           "check_txn_size", "refusal", "tls_hint"]
+           "check_txn_size", "refusal", "retry_pause", "tls_hint"]

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from carbon.error_codes import ErrorCode
-from tungsten.etcd_store import EtcdTls, refusal, tls_hint
+from tungsten.etcd_store import EtcdTls, refusal, retry_pause, tls_hint
 
 STATUSES = st.sampled_from(["RESOURCE_EXHAUSTED", "UNKNOWN", "INVALID_ARGUMENT",
                             "FAILED_PRECONDITION", "PERMISSION_DENIED"])
@@ -56,3 +56,21 @@ def test_only_handshake_words_get_a_tls_hint(failure: str, client: bool) -> None
     theirs = tls_hint(failure + "SSLV3_ALERT_BAD_CERTIFICATE", tls)
     assert "the member refused this node" in theirs
     assert ("no client certificate was given" in theirs) is not client
+
+
+@given(st.integers(1, 10_000), st.integers(1, 16))
+def test_failed_attempts_pause_only_between_rounds_and_never_long(failed: int,
+                                                                  members: int) -> None:
+    pause = retry_pause(failed, members)
+    assert 0.0 <= pause <= 0.25
+    assert (pause > 0) is (failed % members == 0), "no pause within a round of the members"
+    if failed % members == 0 and failed > members:
+        assert pause >= retry_pause(failed - members, members), "pauses never shrink"
+
+
+def test_a_member_that_fails_at_once_is_tried_a_bounded_number_of_times() -> None:
+    waited, tries = 0.0, 0
+    while waited < 5.0:  # the default `timeout`
+        tries += 1
+        waited += retry_pause(tries, 1)
+    assert tries < 40, tries

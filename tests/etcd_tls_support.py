@@ -123,6 +123,12 @@ def make_pki(directory: Path, host: str) -> Pki:
     return Pki(directory)
 
 
+def expired_ca_pem() -> bytes:
+    """A CA certificate that expired a week ago (a bundle may still carry one)."""
+    _, ca = _ca("expired CA", datetime.datetime.now(datetime.UTC) - 8 * _DAY)
+    return ca.public_bytes(serialization.Encoding.PEM)
+
+
 @dataclass
 class SingleMember:
     """One running member and how to reach it."""

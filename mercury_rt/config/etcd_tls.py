@@ -102,8 +102,8 @@ def _client_pair(cert_file: Path, key_file: Path,
     chain, certificates = _certificates("cert_file", cert_file, now)
     key_pem, key = _private_key(key_file)
     if _spki(certificates[0].public_key()) != _spki(key.public_key()):
-        raise _FileRefusedError("key_file", f"{key_file} is not the key of the certificate in "
-                                   f"{cert_file}; use the pair issued together")
+        raise _FileRefusedError("key_file", f"{key_file} is not the key of the certificate "
+                                            f"in {cert_file}; use the pair issued together")
     return chain, key_pem
 
 
@@ -120,18 +120,21 @@ def _read(key: str, path: Path) -> bytes:
 
 def _certificates(key: str, path: Path,
                   now: datetime.datetime) -> tuple[bytes, list[x509.Certificate]]:
-    """A PEM file's bytes and certificates: at least one, none expired."""
+    """A PEM file's bytes and certificates, at least one. Expired: the client
+    certificate itself (the first), or every CA of `ca_file` (a bundle may carry a few
+    old ones)."""
     data = _read(key, path)
     try:
         certificates = x509.load_pem_x509_certificates(data)
     except ValueError:
         raise _FileRefusedError(key, f"{path} holds no PEM certificate (-----BEGIN "
-                            "CERTIFICATE-----)") from None
-    for certificate in certificates:
-        if certificate.not_valid_after_utc < now:
-            raise _FileRefusedError(key, f"{path}: the certificate for "
-                                f"{certificate.subject.rfc4514_string()} expired on "
-                                f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+                                     "CERTIFICATE-----)") from None
+    judged = certificates if key == "ca_file" else certificates[:1]
+    if all(c.not_valid_after_utc < now for c in judged):
+        last = max(judged, key=lambda c: c.not_valid_after_utc)
+        raise _FileRefusedError(key, f"{path}: the certificate for "
+                                     f"{last.subject.rfc4514_string()} expired on "
+                                     f"{last.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
     return data, certificates
 
 
@@ -143,14 +146,15 @@ def _private_key(path: Path) -> tuple[bytes, PrivateKeyTypes]:
         mode = 0  # the read below says why
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise _FileRefusedError("key_file", f"{path} is accessible by group/others (mode "
-                                   f"{stat.S_IMODE(mode):04o}); refusing to use it. Run: "
-                                   f"chmod 600 {path}")
+                                            f"{stat.S_IMODE(mode):04o}); refusing to use it. "
+                                            f"Run: chmod 600 {path}")
     data = _read("key_file", path)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError:
-        raise _FileRefusedError("key_file", f"{path} is encrypted; the etcd client key must be an "
-                                   "unencrypted PEM file (protect it with mode 0600)") from None
+        raise _FileRefusedError("key_file", f"{path} is encrypted; the etcd client key must "
+                                            "be an unencrypted PEM file (protect it with mode "
+                                            "0600)") from None
     except (ValueError, UnsupportedAlgorithm):
         raise _FileRefusedError("key_file", f"{path} holds no PEM private key") from None
     return data, key

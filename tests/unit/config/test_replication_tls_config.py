@@ -16,7 +16,7 @@ from mercury_rt.config import load_node_config
 from mercury_rt.config.build import build_node_spec
 from mercury_rt.config.etcd_tls import replication_findings
 from mercury_rt.config.replication import ReplicationConfig, TlsFiles
-from tests.etcd_tls_support import Pki, make_pki
+from tests.etcd_tls_support import Pki, expired_ca_pem, make_pki
 from tests.nodecfg_support import config_text, line_of, make_cluster, run
 from tungsten.etcd_store import DEFAULT_MAX_REPLY
 
@@ -183,6 +183,18 @@ def test_an_expired_certificate_is_refused(workdir: Path) -> None:
     assert [loc for loc, _ in found] == [("replication", "tls", "ca_file"),
                                          ("replication", "tls", "cert_file")]
     assert all(" expired on " in message for _, message in found)
+
+
+def test_a_ca_bundle_with_an_old_ca_still_checks_but_only_old_ones_do_not(
+        workdir: Path) -> None:
+    bundle = workdir / "tls" / "bundle.pem"
+    bundle.write_bytes(expired_ca_pem() + (workdir / "tls" / "ca.pem").read_bytes())
+    path, text = _tls(workdir, ca="tls/bundle.pem")
+    assert run("node", "check", str(path)).exit_code == 0
+    bundle.write_bytes(expired_ca_pem())
+    _check_fails_at(path, line_of(text, "ca_file:"),
+                    f"replication.tls.ca_file: {bundle}: the certificate for CN=expired CA "
+                    "expired on ")
 
 
 @pytest.mark.parametrize("bad", ["max_reply_bytes: 1000", "max_reply_bytes: 1.5",

@@ -14,6 +14,9 @@ core never imports it. Every rule about a node's files lives here:
   mint_defaults  the cluster directory's mint-defaults.yaml: the form of the cluster's EIDs
   srv       a server list from DNS SRV records (dnspython), for the cluster CLI verbs
   stores    tungsten's durable stores adapted to the core's store protocols
+  replication  the `replication:` section (etcd endpoints, TLS file names, bounds)
+  etcd_tls  its safety rules: TLS files that load (checked at their lines), no plaintext
+            to an endpoint off this machine unless allowed
 The dependencies point one way: node <- checks <- load, and build uses node, keyfiles and
 stores; nothing here imports `load` or `build` back.
 """

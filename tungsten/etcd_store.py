@@ -4,14 +4,16 @@ Why etcd: mirrors of one entity must share one state, and we do not write consen
 ourselves (docs/operator-guide.md, "Mirrored state on etcd"). Layout under the cluster's
 prefix P: `P s/<raw state key>` holds a record (the same bytes LMDB stores), `P h/<entity>`
 is the entity's head (rewritten by every commit, so its mod revision says when the entity
-last changed), `P r/<request id>` is an at-most-once request record holding the reply.
+last changed), `P r/<request id>` is an at-most-once request record holding the reply,
+`P t/<stamp digest>` a hashcash stamp spent in the cluster, holding the request it paid for.
 
 A commit is one transaction: compare "head's mod revision <= R" (R: the revision of the
 snapshot the handler ran on) and "request record absent", then put/delete the staged
-writes, the new head and the record. Every commit carries a request id (the caller's, or
-one chosen per attempt), so a commit whose answer was lost (a member died mid-request) is
-retried safely: the retry's compare fails and its failure branch returns the record,
-which proves the first attempt committed. Records live on a lease (`record_ttl`).
+writes, the new head (if anything is written) and the record. Every commit carries a
+request id (the caller's, or one chosen per attempt), so a commit whose answer was lost
+(a member died mid-request) is retried safely: the retry's compare fails and its failure
+branch returns the record, which proves the first attempt committed.
+Records live on a lease (`record_ttl`); a spent stamp on a lease outliving the stamp.
 
 Bounds: a change set over etcd's transaction limits is refused before sending
 (ChangeTooLargeError); every operation has a deadline, so a lost majority becomes
@@ -40,6 +42,12 @@ MAX_TXN_BYTES = 1_572_864
 """etcd's default `--max-request-bytes` (1.5 MiB)."""
 _OP_OVERHEAD = 16
 """Bytes of protobuf framing counted per operation when sizing a transaction (generous)."""
+STAMP_LEASE_STEP = 30
+"""Seconds: spent-stamp keys share one lease per step of expiry, so the leases a node keeps
+are (stamp lifetime / step), however many stamps it spends; a key outlives its stamp by up
+to two steps (clock skew between nodes included), never less."""
+MAX_STAMP_LEASES = 1024
+"""Leases for spent stamps held at once (a bound, whatever expiry times peers claim)."""
 _T = TypeVar("_T")
 
 
@@ -110,6 +118,8 @@ class EtcdState:
         self._current = 0
         self._lease: Any = None
         self._lease_until = 0.0
+        self._stamp_leases: dict[int, Any] = {}
+        """Spent-stamp leases by the step their stamps expire in."""
 
     # ----- keys ---------------------------------------------------------------------------
 
@@ -124,6 +134,10 @@ class EtcdState:
     def record_key(self, request_id: bytes) -> bytes:
         """The at-most-once record of one request."""
         return self.settings.prefix + b"r/" + request_id
+
+    def stamp_key(self, digest: bytes) -> bytes:
+        """Where a stamp spent anywhere in the cluster is remembered."""
+        return self.settings.prefix + b"t/" + digest
 
     # ----- operations ---------------------------------------------------------------------
 
@@ -158,7 +172,9 @@ class EtcdState:
         def txn(c: Any) -> Awaitable[Any]:
             ops = [tx.Put(self.state_key(k), v) if v is not None
                    else tx.Delete(self.state_key(k)) for k, v in writes]
-            ops += [tx.Put(head, request_id), tx.Put(record, reply, lease=lease)]
+            if writes:  # nothing changed: the head (the entity's last change) stays
+                ops.append(tx.Put(head, request_id))
+            ops.append(tx.Put(record, reply, lease=lease))
             started: Awaitable[Any] = c.transaction(
                 compare=[*guards, tx.Version(record) == 0], success=ops,
                 failure=[tx.Get(record)])
@@ -186,6 +202,27 @@ class EtcdState:
             if present:
                 guards.append(tx.Version(key) > 0)
         return guards
+
+    async def spend_stamp(self, digest: bytes, binding: bytes, expires_at: int,
+                          now: float) -> bytes | None:
+        """Spend a stamp cluster-wide: put-if-absent (create revision 0) of its key holding
+        `binding` (the request it pays for), on a lease that outlives the stamp's
+        `expires_at` (wall-clock seconds; `now` is the wall clock). None: spent now; else
+        the binding it was spent with before, for the caller to compare."""
+        key = self.stamp_key(digest)
+        lease = await self._stamp_lease(expires_at, now)
+
+        def txn(c: Any) -> Awaitable[Any]:
+            started: Awaitable[Any] = c.transaction(
+                compare=[tx.Create(key) == 0], success=[tx.Put(key, binding, lease=lease)],
+                failure=[tx.Get(key)])
+            return started
+
+        succeeded, responses = await self._run(txn)
+        if succeeded:
+            return None
+        found = responses[0] if responses else []
+        return bytes(found[0][0]) if found else b""
 
     async def get(self, key: bytes) -> tuple[bytes, int] | None:
         """(value, version) of a plain key under the prefix, or None if absent."""
@@ -221,6 +258,21 @@ class EtcdState:
             self._lease = await self._run(lambda c: c.lease(ttl))
             self._lease_until = now + ttl / 2
         return self._lease
+
+    async def _stamp_lease(self, expires_at: int, now: float) -> Any:
+        """The lease of the step `expires_at` falls in, granted on first use: it ends at
+        least one step after the stamp expires. Ended steps are forgotten; at the bound a
+        fresh lease is granted and not kept (bounded memory, never a shorter lease)."""
+        step = -(-expires_at // STAMP_LEASE_STEP)
+        for ended in [s for s in self._stamp_leases if s * STAMP_LEASE_STEP < now]:
+            del self._stamp_leases[ended]
+        lease = self._stamp_leases.get(step)
+        if lease is None:
+            ttl = max(1, int((step + 1) * STAMP_LEASE_STEP - now) + 1)
+            lease = await self._run(lambda c: c.lease(ttl))
+            if len(self._stamp_leases) < MAX_STAMP_LEASES:
+                self._stamp_leases[step] = lease
+        return lease
 
     def _client(self, index: int) -> Any:
         if self._clients[index] is None:
@@ -262,5 +314,6 @@ class EtcdState:
         return f"{host}:{port}"
 
 
-__all__ = ["MAX_TXN_BYTES", "MAX_TXN_OPS", "ChangeTooLargeError", "EntityRead", "EtcdSettings",
+__all__ = ["MAX_STAMP_LEASES", "MAX_TXN_BYTES", "MAX_TXN_OPS", "STAMP_LEASE_STEP",
+           "ChangeTooLargeError", "EntityRead", "EtcdSettings",
            "EtcdState", "MercuryError", "ReplicationUnavailableError", "check_txn_size"]

@@ -45,7 +45,7 @@ from mercury_rt.aio.names import NAMING_ENTITY, resolve_name
 from mercury_rt.aio.node_calls import NodeEntityCalls, NodeRawCalls
 from mercury_rt.aio.node_metrics import NodeMetrics
 from mercury_rt.aio.remote_state import IntraStateElsewhere
-from mercury_rt.aio.replicated_state import ReplicatedElsewhere
+from mercury_rt.aio.replicated_state import ReplicatedElsewhere, spend_stamp
 from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.client import TypedClient
 from mercury_rt.core.connections import ConnectionLimits
@@ -198,7 +198,9 @@ class NodeRuntime:
         self._key_fetches: dict[bytes, asyncio.Future[None]] = {}
         self.invoker: Invoker | None = None
         self.etcd = None if spec.replication is None else EtcdState(spec.replication)
-        """Mirrored entities' shared state (tungsten/etcd_store.py), if replicated."""
+        """Mirrored entities' shared state and spent stamps (tungsten/etcd_store.py), if
+        replicated."""
+        self.core.shared_spent = self.etcd is not None
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
@@ -452,6 +454,10 @@ class NodeRuntime:
 
     async def _invoke(self, action: Invoke) -> bytes:
         assert self.invoker is not None
+        if action.allow.spend is not None and self.etcd is not None:
+            refused = await spend_stamp(self.etcd, self.core, action, action.allow.spend)
+            if refused is not None:
+                return refused
         elsewhere: IntraStateElsewhere | ReplicatedElsewhere | None = None
         if action.state_at is None and self.etcd is not None:
             elsewhere = ReplicatedElsewhere(self.etcd, self.spec.store, action.call.entity,

@@ -3,20 +3,26 @@
 For a node with a `replication:` section, a call's handler runs on the entity's records
 read from etcd at one revision (bindings still come from the node's own store, see
 tungsten/layered.py), and its writes commit in one etcd transaction guarded by that
-revision and by the request's at-most-once record, which holds the reply. This module
-only moves data between the invoker and the adapter.
+revision and by the request's at-most-once record, which holds the reply. An admitted
+request's hashcash stamp is spent cluster-wide first (`spend_stamp`). This module only
+moves data between the core, the invoker and the adapter.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
+from carbon.error_codes import ErrorCode, MercuryError
 from lithium.bindings import (
     ENDPOINTS_SECTION,
     ENTITY_SECTION,
     HANDLERS_SECTION,
     PERSONAS_SECTION,
 )
+from mercury_rt.core.gate import ClusterSpend
+from mercury_rt.core.node.actions import Invoke
+from mercury_rt.core.node.server import NodeCore
 from tungsten.api import Snapshot, StateStore
 from tungsten.errors import StateError
 from tungsten.etcd_store import EtcdState
@@ -63,3 +69,18 @@ class ReplicatedElsewhere:
         return await self._etcd.commit(self._entity, self._revision,
                                        raw_writes(changes, NODE_LOCAL_SECTIONS), request_id,
                                        reply, raw_reads(changes))
+
+
+async def spend_stamp(etcd: EtcdState, core: NodeCore, action: Invoke,
+                      spend: ClusterSpend) -> bytes | None:
+    """Spend the stamp the gate admitted in etcd, bound to the request it pays for, before
+    anything runs: None to invoke; else the reply (606 from the core when another request
+    spent it; 460 when etcd cannot say within its timeout: fail closed, nothing runs)."""
+    binding = action.call.request_id or b""
+    try:
+        stored = await etcd.spend_stamp(spend.digest, binding, spend.expires_at, time.time())
+    except MercuryError as exc:
+        code = exc.code or ErrorCode.REPLICATION_UNAVAILABLE
+        return core.finish(action, None, int(code), "the hashcash stamp could not be "
+                           f"spent cluster-wide, so nothing ran: {exc.message}")
+    return core.stamp_refusal(action, stored)

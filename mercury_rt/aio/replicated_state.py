@@ -83,4 +83,4 @@ async def spend_stamp(etcd: EtcdState, core: NodeCore, action: Invoke,
         code = exc.code or ErrorCode.REPLICATION_UNAVAILABLE
         return core.finish(action, None, int(code), "the hashcash stamp could not be "
                            f"spent cluster-wide, so nothing ran: {exc.message}")
-    return core.stamp_refusal(action, stored)
+    return core.stamp_refusal(action, spend, stored)

@@ -38,6 +38,8 @@ class ClusterSpend:
     """Wall-clock second the stamp expires: the cluster-wide record need not outlive it."""
     seen_here: bool
     """This node had spent it already: only the same request's retry may pass."""
+    cost: int = 0
+    """Bits the request had to pay: what a refusal asks a new stamp to carry."""
 
 
 def local_refusal(result: SpendResult, *, shared: bool, has_id: bool) -> SpendResult | None:

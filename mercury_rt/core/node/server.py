@@ -30,6 +30,7 @@ from mercury_rt.core.connections import ConnectionForm, Reservation, ServedConne
 from mercury_rt.core.gate import (
     ASSUMED_PROVEN,
     Allow,
+    ClusterSpend,
     Deny,
     EidSourceVerifier,
     GateRequest,
@@ -380,7 +381,8 @@ class NodeCore:
                               cluster_id=action.bundle)
         return reply.encode()
 
-    def stamp_refusal(self, action: Invoke, stored: bytes | None) -> bytes | None:
+    def stamp_refusal(self, action: Invoke, spend: ClusterSpend,
+                      stored: bytes | None) -> bytes | None:
         """After the shell spent `action`'s stamp cluster-wide (`stored`: the request it
         was spent for before, None if spent now): None to invoke, else the 606 reply. The
         same request retried (same principal, id and target) passes: it then gets its
@@ -389,10 +391,10 @@ class NodeCore:
             return None
         self.denied += 1
         self._connection_finished(action.call, int(ErrorCode.HASHCASH_DOUBLE_SPENT))
-        bits = action.allow.stamp_bits
         return NodeReply(int(ErrorCode.HASHCASH_DOUBLE_SPENT), cluster_id=action.bundle,
-                         required_bits=bits, message=f"stamp was already spent in this "
-                         f"cluster by another request; send a new {bits}-bit stamp").encode()
+                         required_bits=spend.cost, message="stamp was already spent in this "
+                         f"cluster by another request; send a new {spend.cost}-bit stamp"
+                         ).encode()
 
     def _connection_finished(self, call: IncomingCall, code: int | None) -> None:
         """A close, or the refused first open of an id, leaves the served table."""

@@ -35,7 +35,14 @@ from mercury_rt.core.gate import (
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.node import NodeReply, NodeRequest, decode_reply, encode_operation
 from mercury_rt.core.routing import Path as RoutePath
-from mercury_rt.etcd_dev import Member, start_cluster, stop_cluster_members, stop_member
+from mercury_rt.etcd_dev import (
+    Member,
+    start_cluster,
+    start_member,
+    stop_cluster_members,
+    stop_member,
+    wait_ready,
+)
 from mercury_rt.localcluster import ClusterPlan, LocalCluster, NodePlan
 from mercury_rt.localcluster import start_cluster as start_nodes
 from tests.etcd_support import EtcdCluster, require_etcd
@@ -173,31 +180,48 @@ def test_a_one_way_message_redelivered_via_b_runs_once(etcd: EtcdCluster) -> Non
     assert RUNS == ["note-1"]
 
 
-def test_etcd_majority_lost_refuses_the_stamp_with_460_and_runs_nothing(
+def test_etcd_majority_lost_refuses_with_460_runs_nothing_and_the_retry_runs_once_later(
         tmp_path: Path) -> None:
+    """With two of three members stopped, a stamped request and a stamped one-way message
+    are refused with 460 and nothing runs; once the members are back, the same request
+    and the same message retried at the same node run, once (their stamps and ids seen
+    there before do not make them look spent or delivered)."""
     members = _members(tmp_path / "etcd", ("127.0.102.1", "127.0.102.2", "127.0.102.3"))
     try:
-        for member in members[1:]:
-            stop_member(member)
         settings = EtcdCluster(members).settings(b"s4/", timeout=2.0)
 
-        async def run() -> tuple[NodeReply, float]:
+        async def run() -> tuple[list[NodeReply], float, list[str], list[NodeReply]]:
             cluster = await _nodes(settings, ("127.0.102.11", "127.0.102.12"))
+            node = cluster.nodes["a"]
             try:
+                call = _stamped(cluster, 1, "later", request_id=b"call-2")
+                note = _stamped(cluster, 2, "note-2", message_id=os.urandom(16))
+                for member in members[1:]:
+                    await asyncio.to_thread(stop_member, member)
                 started = time.monotonic()
-                reply = await _deliver(cluster.nodes["a"],
-                                       _stamped(cluster, 1, "never", request_id=b"call-2"))
-                return reply, time.monotonic() - started
+                refused = [await _deliver(node, call),
+                           await _deliver(node, note, one_way=True)]
+                took, ran_meanwhile = time.monotonic() - started, list(RUNS)
+                for member in members[1:]:
+                    start_member(member, members, tmp_path / f"{member.name}.log")
+                await asyncio.to_thread(wait_ready, members)
+                retried = [await _deliver(node, call), await _deliver(node, note, one_way=True),
+                           await _deliver(node, call), await _deliver(node, note, one_way=True)]
+                return refused, took, ran_meanwhile, retried
             finally:
                 await cluster.stop()
 
-        reply, took = asyncio.run(run())
+        refused, took, ran_meanwhile, retried = asyncio.run(run())
     finally:
         stop_cluster_members(members)
-    assert reply.code == ErrorCode.REPLICATION_UNAVAILABLE
-    assert "stamp could not be spent cluster-wide, so nothing ran" in reply.message
-    assert took < 2.0 + 2.0
-    assert RUNS == []
+    assert [r.code for r in refused] == [ErrorCode.REPLICATION_UNAVAILABLE] * 2
+    assert all("stamp could not be spent cluster-wide, so nothing ran" in r.message
+               for r in refused)
+    assert took < 2 * (2.0 + 1.5)
+    assert ran_meanwhile == []
+    assert all(r.ok for r in retried), [(r.code, r.message) for r in retried]
+    assert loads_typed(int, retried[0].payload or b"") == 1
+    assert sorted(RUNS) == ["later", "note-2"]
 
 
 def test_a_spent_stamp_keeps_its_binding_and_expires_after_the_stamp(

@@ -181,8 +181,9 @@ class NodeCore:
         self.denied = 0
         self.duplicates = 0
         self.shared_spent = False
-        """The cluster shares spent stamps (replication): an Allow names the stamp the shell
-        spends cluster-wide before invoking, and `stamp_refusal` judges the outcome."""
+        """The cluster shares spent stamps and message ids (replication): an Allow names
+        the stamp the shell spends cluster-wide before invoking (`stamp_refusal` judges the
+        outcome), and a message id seen here is decided by its etcd record."""
         self.draining = False
         """Set when the node drains (6.11): requests from the network are answered with
         NODE_DRAINING, so callers move on at once; calls of this node's own entities (its
@@ -542,13 +543,16 @@ class NodeCore:
 
     def _run_here(self, request: ReceivedRequest, admitted: _Admitted,
                   now: float) -> NodeAction:
-        """Invoke here; a one-way message id seen before is acknowledged, not run again."""
+        """Invoke here; a one-way message id seen before is acknowledged, not run again.
+        With replication the id's record in etcd decides instead (the invoker answers a
+        recorded one from it): an attempt here that ran nothing (etcd unreachable) must
+        not make its redelivery look done."""
         sealed, bundle = request.sealed, admitted.bundle
         message_id = admitted.op.request.message_id
         if message_id is not None:
             sender = admitted.allow.originator.cluster
             seen = self.delivered_ids.add(sender, message_id, now)
-            if seen is SpendResult.ALREADY_SPENT:
+            if seen is SpendResult.ALREADY_SPENT and not self.shared_spent:
                 self.duplicates += 1
                 return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
             if seen is SpendResult.FULL:

@@ -13,7 +13,7 @@ writes, the new head (if anything is written) and the record. Every commit carri
 request id (the caller's, or one chosen per attempt), so a commit whose answer was lost
 (a member died mid-request) is retried safely: the retry's compare fails and its failure
 branch returns the record, which proves the first attempt committed.
-Records live on a lease (`record_ttl`); a spent stamp on a lease outliving the stamp.
+Records live on a lease (`record_ttl`, or as asked); a spent stamp on one outliving it.
 
 Bounds: a change set over etcd's transaction limits is refused before sending
 (ChangeTooLargeError); every operation has a deadline, so a lost majority becomes
@@ -116,8 +116,8 @@ class EtcdState:
         self._clock = clock
         self._clients: list[Any] = [None] * len(settings.endpoints)
         self._current = 0
-        self._lease: Any = None
-        self._lease_until = 0.0
+        self._leases: dict[int, tuple[Any, float]] = {}
+        """Request-record leases by the seconds their records must be kept."""
         self._stamp_leases: dict[int, Any] = {}
         """Spent-stamp leases by the step their stamps expire in."""
 
@@ -156,17 +156,19 @@ class EtcdState:
 
     async def commit(self, entity: bytes, revision: int, writes: Sequence[Write],
                      request_id: bytes, reply: bytes,
-                     reads: Sequence[tuple[bytes, bool]] | None = None) -> bytes:
+                     reads: Sequence[tuple[bytes, bool]] | None = None,
+                     keep: int | None = None) -> bytes:
         """Apply `writes` if what the handler read is unchanged since `revision` and
         `request_id` never committed; returns the reply to answer with (the stored one if
         it had). ConflictError: another commit came first (re-run the handler).
 
         `reads` (raw key, whether the handler saw a value) guards each key read; None
         (the handler scanned, or read more keys than one transaction can compare) guards
-        the whole entity through its head."""
+        the whole entity through its head. The record is kept at least `keep` seconds
+        (default `record_ttl`; a one-way message's for as long as it may be resent)."""
         head, record = self.head_key(entity), self.record_key(request_id)
         check_txn_size(writes, ((head, b""), (record, reply)), len(self.settings.prefix))
-        lease = await self._record_lease()
+        lease = await self._record_lease(keep or self.settings.record_ttl)
         guards = self._guards(head, revision, reads)
 
         def txn(c: Any) -> Awaitable[Any]:
@@ -250,14 +252,17 @@ class EtcdState:
 
     # ----- plumbing -----------------------------------------------------------------------
 
-    async def _record_lease(self) -> Any:
-        """A lease for request records, replaced when half its time has passed."""
+    async def _record_lease(self, keep: int) -> Any:
+        """A lease for records kept at least `keep` seconds: granted for 1.5 x `keep` and
+        replaced after half of `keep`, so a record put on it outlives `keep`. One lease
+        per distinct `keep` (the node uses two: requests and one-way messages)."""
         now = self._clock()
-        if self._lease is None or now >= self._lease_until:
-            ttl = self.settings.record_ttl
-            self._lease = await self._run(lambda c: c.lease(ttl))
-            self._lease_until = now + ttl / 2
-        return self._lease
+        held = self._leases.get(keep)
+        if held is None or now >= held[1]:
+            ttl = keep + keep // 2 + 1
+            lease = await self._run(lambda c: c.lease(ttl))
+            held = self._leases[keep] = (lease, now + keep / 2)
+        return held[0]
 
     async def _stamp_lease(self, expires_at: int, now: float) -> Any:
         """The lease of the step `expires_at` falls in, granted on first use: it ends at

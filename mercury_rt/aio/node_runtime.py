@@ -27,7 +27,7 @@ from carbon.error_codes import ErrorCode
 from carbon.metadata import EndpointCache
 from carbon.names import NamePins
 from carbon.principal import Persona
-from carbon.protocol_spec import ProtocolSpec, SpecRegistry
+from carbon.protocol_spec import OperationKind, ProtocolSpec, SpecRegistry
 from lithium.context import IncomingCall
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.naming import set_name
@@ -461,7 +461,7 @@ class NodeRuntime:
         elsewhere: IntraStateElsewhere | ReplicatedElsewhere | None = None
         if action.state_at is None and self.etcd is not None:
             elsewhere = ReplicatedElsewhere(self.etcd, self.spec.store, action.call.entity,
-                                            action.call.request_id)
+                                            action.call.request_id, self._record_keep(action))
         elif action.state_at is not None:
             assert self.intra is not None
             elsewhere = IntraStateElsewhere(
@@ -640,6 +640,13 @@ class NodeRuntime:
         endpoint = self.intra if path is Path.INTRA_CLUSTER else self.inter
         assert endpoint is not None, "the node has not started"
         return endpoint
+
+    def _record_keep(self, action: Invoke) -> int | None:
+        """A one-way message's etcd record is kept as long as its id is remembered here
+        (a sender may resend it until then); a request's for `record_ttl`."""
+        if action.call.kind is not OperationKind.MESSAGE:
+            return None
+        return max(1, int(self.spec.delivered_settings.retention))
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()

@@ -38,9 +38,11 @@ class ReplicatedElsewhere:
     """One call's access to its entity's shared state (implements RecordsReplies)."""
 
     def __init__(self, etcd: EtcdState, local: StateStore, entity: bytes,
-                 request_id: bytes | None) -> None:
+                 request_id: bytes | None, keep: int | None = None) -> None:
         self._etcd, self._local, self._entity = etcd, local, entity
         self._request_id = request_id
+        self._keep = keep
+        """Seconds the request record must be kept (None: the settings' record_ttl)."""
         self._revision: int | None = None
         self._stored: bytes | None = None
 
@@ -68,7 +70,7 @@ class ReplicatedElsewhere:
         request_id = self._request_id or b"n/" + os.urandom(16)
         return await self._etcd.commit(self._entity, self._revision,
                                        raw_writes(changes, NODE_LOCAL_SECTIONS), request_id,
-                                       reply, raw_reads(changes))
+                                       reply, raw_reads(changes), self._keep)
 
 
 async def spend_stamp(etcd: EtcdState, core: NodeCore, action: Invoke,

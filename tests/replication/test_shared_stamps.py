@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,7 @@ from mercury_rt.core.gate import (
 )
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.node import NodeReply, NodeRequest, decode_reply, encode_operation
+from mercury_rt.core.node.delivered import DeliveredSettings
 from mercury_rt.core.routing import Path as RoutePath
 from mercury_rt.etcd_dev import (
     Member,
@@ -178,6 +180,8 @@ def test_a_one_way_message_redelivered_via_b_runs_once(etcd: EtcdCluster) -> Non
     replies = asyncio.run(run())
     assert all(r.ok for r in replies), [(r.code, r.message) for r in replies]
     assert RUNS == ["note-1"]
+    [kept] = _lease_ttls(etcd, b"s3/r/")  # as long as a sender may resend it
+    assert kept >= DeliveredSettings().retention
 
 
 def test_etcd_majority_lost_refuses_with_460_runs_nothing_and_the_retry_runs_once_later(
@@ -239,7 +243,7 @@ def test_a_spent_stamp_keeps_its_binding_and_expires_after_the_stamp(
 
     first, same, other = asyncio.run(run())
     assert (first, same, other) == (None, b"req-x", b"req-x")
-    ttl = _lease_ttl(etcd, b"s5/t/" + b"d" * 20)
+    [ttl] = _lease_ttls(etcd, b"s5/t/")
     assert 100 <= ttl <= 100 + 2 * STAMP_LEASE_STEP + 2
 
 
@@ -256,16 +260,18 @@ async def _count(settings: EtcdSettings, who: str) -> int:
     return 0
 
 
-def _lease_ttl(cluster: EtcdCluster, key: bytes) -> int:
-    """Seconds left on the lease holding `key`, as etcdctl reports it."""
+def _lease_ttls(cluster: EtcdCluster, prefix: bytes) -> list[int]:
+    """Seconds left on the lease of each key under `prefix`, as etcdctl reports them."""
     member = cluster.members[0]
     endpoint = f"--endpoints=http://{member.host}:{member.client_port}"
     env = {**os.environ, "ETCDCTL_API": "3"}
-    got = json.loads(subprocess.run(["etcdctl", endpoint, "get", key.decode(), "-w", "json"],
-                                    check=True, capture_output=True, env=env,
-                                    timeout=10).stdout)
-    lease = got["kvs"][0]["lease"]
-    lived = json.loads(subprocess.run(["etcdctl", endpoint, "lease", "timetolive",
-                                       format(lease, "x"), "-w", "json"], check=True,
-                                      capture_output=True, env=env, timeout=10).stdout)
-    return int(lived["ttl"])
+
+    def etcdctl(*args: str) -> dict[str, Any]:
+        done = subprocess.run(["etcdctl", endpoint, *args, "-w", "json"], check=True,
+                              capture_output=True, env=env, timeout=10)
+        out: dict[str, Any] = json.loads(done.stdout)
+        return out
+
+    kvs = etcdctl("get", "--prefix", prefix.decode()).get("kvs", [])
+    return [int(etcdctl("lease", "timetolive", format(kv["lease"], "x"))["ttl"])
+            for kv in kvs]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import time
 
+import structlog
+
 from carbon.error_codes import ErrorCode, MercuryError
 from lithium.bindings import (
     ENDPOINTS_SECTION,
@@ -29,6 +31,7 @@ from tungsten.etcd_store import EtcdState
 from tungsten.layered import LayeredSnapshot, raw_reads, raw_writes
 from tungsten.staged import EntityChanges
 
+_log = structlog.get_logger("mercury_rt.node")
 NODE_LOCAL_SECTIONS = frozenset({ENTITY_SECTION, ENDPOINTS_SECTION, HANDLERS_SECTION,
                                  PERSONAS_SECTION})
 """Sections each node's apps write at start (the same on every mirror): read locally."""
@@ -83,6 +86,11 @@ async def spend_stamp(etcd: EtcdState, core: NodeCore, action: Invoke,
         stored = await etcd.spend_stamp(spend.digest, binding, spend.expires_at, time.time())
     except MercuryError as exc:
         code = exc.code or ErrorCode.REPLICATION_UNAVAILABLE
+        _log.warning("stamp_not_spent_cluster_wide", code=code.name, error=exc.message)
         return core.finish(action, None, int(code), "the hashcash stamp could not be "
                            f"spent cluster-wide, so nothing ran: {exc.message}")
-    return core.stamp_refusal(action, spend, stored)
+    refused = core.stamp_refusal(action, spend, stored)
+    if refused is not None:  # the audit log has the gate's allow: say what followed
+        _log.info("stamp_double_spent_in_cluster", entity=action.call.entity.hex(),
+                  originator=action.allow.originator.local.hex())
+    return refused

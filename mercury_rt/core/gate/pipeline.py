@@ -131,7 +131,8 @@ def evaluate(request: GateRequest, policy: Policy, state: GateState, now: float)
 
 def pay(request: GateRequest, policy: Policy, state: GateState, now: float,
         demand: Ruled | None = None, *, spend: bool = True) -> Paid | Deny:
-    """Stage 1 alone: the bits of the request's stamp (0 when nothing is due), or its Deny.
+    """Stage 1 alone: the bits of the request's stamp (0 when nothing is due) and, with
+    shared spending, the stamp still to spend cluster-wide; or its Deny.
     The cost is the policy's, or `demand` when that is higher (a node under a flood of
     signature checks asks for more, docs/protocol.md 7.1); `spend=False` checks without
     spending (a node forwarding to the mirror that will spend it). Costs no signature."""

@@ -184,6 +184,28 @@ def test_a_one_way_message_redelivered_via_b_runs_once(etcd: EtcdCluster) -> Non
     assert kept >= DeliveredSettings().retention
 
 
+def test_callers_pay_and_run_through_the_network_on_a_replicated_cluster(
+        etcd: EtcdCluster) -> None:
+    """The whole path: a caller in another cluster is asked for a stamp, mints it, and its
+    paid calls run once each (the counter in etcd counts them)."""
+    async def run() -> list[object]:
+        cluster = await _nodes(etcd.settings(b"s6/"), ("127.0.101.17", "127.0.101.18"))
+        home = await start_nodes(ClusterPlan("home", (NodePlan("h1", "127.0.101.19", ()),)))
+        try:
+            carol = cluster.eid("carol")
+            return [loads_typed(int, await home.nodes["h1"].call(
+                carol, 2, 1, dumps_typed(str, "net"), caller=b"dave", timeout=10.0))
+                for _ in range(3)]
+        finally:
+            await home.stop()
+            await cluster.stop()
+
+    assert asyncio.run(run()) == [1, 2, 3]
+    assert RUNS == ["net"] * 3
+    assert asyncio.run(_count(etcd.settings(b"s6/"), "net")) == 3
+    assert len(_lease_ttls(etcd, b"s6/t/")) == 3  # each call's stamp, spent cluster-wide
+
+
 def test_etcd_majority_lost_refuses_with_460_runs_nothing_and_the_retry_runs_once_later(
         tmp_path: Path) -> None:
     """With two of three members stopped, a stamped request and a stamped one-way message

@@ -51,6 +51,15 @@ MAX_STAMP_LEASES = 1024
 _T = TypeVar("_T")
 
 
+def stamp_lease_plan(expires_at: int, now: float) -> tuple[int, int]:
+    """The step a stamp expiring at `expires_at` shares a lease in, and that lease's TTL
+    if granted at `now` (wall-clock seconds): it ends one to two steps after every expiry
+    of the step. A step's lease is reused only while `now` <= step x STEP (no unexpired
+    stamp falls in an earlier step), so a key on it always outlives its stamp."""
+    step = -(-expires_at // STAMP_LEASE_STEP)
+    return step, max(1, int((step + 1) * STAMP_LEASE_STEP - now) + 1)
+
+
 class ReplicationUnavailableError(StateError):
     """etcd did not answer (no member reachable, or no quorum) within the deadline."""
 
@@ -268,12 +277,11 @@ class EtcdState:
         """The lease of the step `expires_at` falls in, granted on first use: it ends at
         least one step after the stamp expires. Ended steps are forgotten; at the bound a
         fresh lease is granted and not kept (bounded memory, never a shorter lease)."""
-        step = -(-expires_at // STAMP_LEASE_STEP)
+        step, ttl = stamp_lease_plan(expires_at, now)
         for ended in [s for s in self._stamp_leases if s * STAMP_LEASE_STEP < now]:
             del self._stamp_leases[ended]
         lease = self._stamp_leases.get(step)
         if lease is None:
-            ttl = max(1, int((step + 1) * STAMP_LEASE_STEP - now) + 1)
             lease = await self._run(lambda c: c.lease(ttl))
             if len(self._stamp_leases) < MAX_STAMP_LEASES:
                 self._stamp_leases[step] = lease
@@ -321,4 +329,5 @@ class EtcdState:
 
 __all__ = ["MAX_STAMP_LEASES", "MAX_TXN_BYTES", "MAX_TXN_OPS", "STAMP_LEASE_STEP",
            "ChangeTooLargeError", "EntityRead", "EtcdSettings",
-           "EtcdState", "MercuryError", "ReplicationUnavailableError", "check_txn_size"]
+           "EtcdState", "MercuryError", "ReplicationUnavailableError", "check_txn_size",
+           "stamp_lease_plan"]

@@ -201,7 +201,7 @@ class Invoker:
             except MercuryError as exc:
                 return Reply(code=exc.code, message=exc.message)
             if elsewhere is not None:
-                return await self._commit_elsewhere(staged, call.entity, payload, elsewhere)
+                return await self._commit_elsewhere(staged, call, payload, elsewhere)
             return await self._commit(staged, payload)
         finally:
             # Closing is safe even if an abandoned blocking handler still runs: the
@@ -243,16 +243,20 @@ class Invoker:
                          f"could not be made durable: {exc.message}")
         return Reply(payload=payload)
 
-    async def _commit_elsewhere(self, staged: StagedState, entity: bytes, payload: bytes,
+    async def _commit_elsewhere(self, staged: StagedState, call: IncomingCall, payload: bytes,
                                 elsewhere: StateElsewhere) -> Reply:
-        """Send the handler's changes to the node holding the state (ConflictError: rerun)."""
-        if not staged.has_writes:
+        """Send the handler's changes to the node holding the state (ConflictError: rerun).
+        A one-way message keeps its record even when it wrote nothing: its run (and the
+        calls it made) must not happen again when it is redelivered through another node."""
+        records = isinstance(elsewhere, RecordsReplies)
+        if not staged.has_writes and not (records and call.kind is OperationKind.MESSAGE
+                                          and call.request_id is not None):
             return Reply(payload=payload)
         try:
             if isinstance(elsewhere, RecordsReplies):
-                payload = await elsewhere.commit_reply(staged.changes(entity), payload)
+                payload = await elsewhere.commit_reply(staged.changes(call.entity), payload)
             else:
-                await elsewhere.commit(staged.changes(entity))
+                await elsewhere.commit(staged.changes(call.entity))
         except ConflictError:
             raise
         except MercuryError as exc:

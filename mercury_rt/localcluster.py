@@ -35,6 +35,7 @@ from mercury_rt.core.routing import ClusterView, NodeInfo, RoutingConfig
 from mercury_rt.core.transport import TransportConfig
 from policy.load import parse_policy
 from policy.model import Policy
+from tungsten.etcd_store import EtcdSettings
 from tungsten.memory import MemoryStore
 
 
@@ -70,6 +71,8 @@ class ClusterPlan:
     echo: bool = True
     """Whether every node serves the demo app on endpoint 1 of its mirrored entities."""
     handler_timeout: float = InvokeLimits().timeout
+    replication: EtcdSettings | None = None
+    """Every node's `replication:` section (mirrored state and spent stamps in etcd)."""
 
 
 @dataclass
@@ -183,7 +186,8 @@ def _spec(node: NodePlan, plan: ClusterPlan, cluster_key: Ed25519PrivateKey,
                     ports[1], plan.routing, own_view, intra, policy, store, registry, specs,
                     transport=transport, seed=seed,
                     invoke_limits=InvokeLimits(timeout=plan.handler_timeout),
-                    delivered=MemorySpentStore(100_000))  # outlives restarts, as LMDB does
+                    delivered=MemorySpentStore(100_000),  # outlives restarts, as LMDB does
+                    replication=plan.replication)
 
 
 async def restart_node(cluster: LocalCluster, node_id: str, *, new_ports: bool) -> NodeRuntime:

@@ -32,6 +32,14 @@ class EtcdCluster:
                             prefix=prefix, timeout=timeout, attempt_timeout=1.0)
 
 
+def test_hosts(default: tuple[str, ...] = ("127.0.92.1", "127.0.92.2", "127.0.92.3"),
+               ) -> tuple[str, ...]:
+    """The members' loopback hosts: MERCURY_TEST_ETCD_HOSTS (comma-separated) if set, so
+    runs side by side on one machine need not share addresses; else `default`."""
+    given = os.environ.get("MERCURY_TEST_ETCD_HOSTS", "")
+    return tuple(h.strip() for h in given.split(",") if h.strip()) or default
+
+
 def require_etcd() -> None:
     """Skip only where packages may not be installed; elsewhere a missing etcd fails."""
     if shutil.which("etcd") is None:
@@ -45,7 +53,7 @@ def etcd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdClust
     """Three fresh members for the module; stopped and deleted afterwards."""
     require_etcd()
     directory: Path = tmp_path_factory.mktemp("etcd")
-    members = start_cluster(directory, ("127.0.92.1", "127.0.92.2", "127.0.92.3"))
+    members = start_cluster(directory, test_hosts())
     try:
         yield EtcdCluster(members)
     finally:

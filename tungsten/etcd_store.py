@@ -4,14 +4,16 @@ Why etcd: mirrors of one entity must share one state, and we do not write consen
 ourselves (docs/operator-guide.md, "Mirrored state on etcd"). Layout under the cluster's
 prefix P: `P s/<raw state key>` holds a record (the same bytes LMDB stores), `P h/<entity>`
 is the entity's head (rewritten by every commit, so its mod revision says when the entity
-last changed), `P r/<request id>` is an at-most-once request record holding the reply.
+last changed), `P r/<request id>` is an at-most-once request record holding the reply,
+`P t/<stamp digest>` a hashcash stamp spent in the cluster, holding the request it paid for.
 
 A commit is one transaction: compare "head's mod revision <= R" (R: the revision of the
 snapshot the handler ran on) and "request record absent", then put/delete the staged
-writes, the new head and the record. Every commit carries a request id (the caller's, or
-one chosen per attempt), so a commit whose answer was lost (a member died mid-request) is
-retried safely: the retry's compare fails and its failure branch returns the record,
-which proves the first attempt committed. Records live on a lease (`record_ttl`).
+writes, the new head (if anything is written) and the record. Every commit carries a
+request id (the caller's, or one chosen per attempt), so a commit whose answer was lost
+(a member died mid-request) is retried safely: the retry's compare fails and its failure
+branch returns the record, which proves the first attempt committed.
+Records live on a lease (`record_ttl`, or as asked); a spent stamp on one outliving it.
 
 Bounds: a change set over etcd's transaction limits is refused before sending
 (ChangeTooLargeError); every operation has a deadline, so a lost majority becomes
@@ -63,7 +65,22 @@ _PEER_REFUSED = ("BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "TSI_DATA_CORRUPTED"
 _PAUSE_FIRST = 0.01
 _PAUSE_MAX = 0.25
 """Seconds between rounds of failed attempts over every member (first, at most)."""
+STAMP_LEASE_STEP = 30
+"""Seconds: spent-stamp keys share one lease per step of expiry, so the leases a node keeps
+are (stamp lifetime / step), however many stamps it spends; a key outlives its stamp by up
+to two steps (clock skew between nodes included), never less."""
+MAX_STAMP_LEASES = 1024
+"""Leases for spent stamps held at once (a bound, whatever expiry times peers claim)."""
 _T = TypeVar("_T")
+
+
+def stamp_lease_plan(expires_at: int, now: float) -> tuple[int, int]:
+    """The step a stamp expiring at `expires_at` shares a lease in, and that lease's TTL
+    if granted at `now` (wall-clock seconds): it ends one to two steps after every expiry
+    of the step. A step's lease is reused only while `now` <= step x STEP (no unexpired
+    stamp falls in an earlier step), so a key on it always outlives its stamp."""
+    step = -(-expires_at // STAMP_LEASE_STEP)
+    return step, max(1, int((step + 1) * STAMP_LEASE_STEP - now) + 1)
 
 
 class ReplicationUnavailableError(StateError):
@@ -159,8 +176,10 @@ class EtcdState:
         self._clock = clock
         self._clients: list[Any] = [None] * len(settings.endpoints)
         self._current = 0
-        self._lease: Any = None
-        self._lease_until = 0.0
+        self._leases: dict[int, tuple[Any, float]] = {}
+        """Request-record leases by the seconds their records must be kept."""
+        self._stamp_leases: dict[int, Any] = {}
+        """Spent-stamp leases by the step their stamps expire in."""
 
     # ----- keys ---------------------------------------------------------------------------
 
@@ -175,6 +194,10 @@ class EtcdState:
     def record_key(self, request_id: bytes) -> bytes:
         """The at-most-once record of one request."""
         return self.settings.prefix + b"r/" + request_id
+
+    def stamp_key(self, digest: bytes) -> bytes:
+        """Where a stamp spent anywhere in the cluster is remembered."""
+        return self.settings.prefix + b"t/" + digest
 
     # ----- operations ---------------------------------------------------------------------
 
@@ -193,23 +216,27 @@ class EtcdState:
 
     async def commit(self, entity: bytes, revision: int, writes: Sequence[Write],
                      request_id: bytes, reply: bytes,
-                     reads: Sequence[tuple[bytes, bool]] | None = None) -> bytes:
+                     reads: Sequence[tuple[bytes, bool]] | None = None,
+                     keep: int | None = None) -> bytes:
         """Apply `writes` if what the handler read is unchanged since `revision` and
         `request_id` never committed; returns the reply to answer with (the stored one if
         it had). ConflictError: another commit came first (re-run the handler).
 
         `reads` (raw key, whether the handler saw a value) guards each key read; None
         (the handler scanned, or read more keys than one transaction can compare) guards
-        the whole entity through its head."""
+        the whole entity through its head. The record is kept at least `keep` seconds
+        (default `record_ttl`; a one-way message's for as long as it may be resent)."""
         head, record = self.head_key(entity), self.record_key(request_id)
         check_txn_size(writes, ((head, b""), (record, reply)), len(self.settings.prefix))
-        lease = await self._record_lease()
+        lease = await self._record_lease(keep or self.settings.record_ttl)
         guards = self._guards(head, revision, reads)
 
         def txn(c: Any) -> Awaitable[Any]:
             ops = [tx.Put(self.state_key(k), v) if v is not None
                    else tx.Delete(self.state_key(k)) for k, v in writes]
-            ops += [tx.Put(head, request_id), tx.Put(record, reply, lease=lease)]
+            if writes:  # nothing changed: the head (the entity's last change) stays
+                ops.append(tx.Put(head, request_id))
+            ops.append(tx.Put(record, reply, lease=lease))
             started: Awaitable[Any] = c.transaction(
                 compare=[*guards, tx.Version(record) == 0], success=ops,
                 failure=[tx.Get(record)])
@@ -238,6 +265,27 @@ class EtcdState:
                 guards.append(tx.Version(key) > 0)
         return guards
 
+    async def spend_stamp(self, digest: bytes, binding: bytes, expires_at: int,
+                          now: float) -> bytes | None:
+        """Spend a stamp cluster-wide: put-if-absent (create revision 0) of its key holding
+        `binding` (the request it pays for), on a lease that outlives the stamp's
+        `expires_at` (wall-clock seconds; `now` is the wall clock). None: spent now; else
+        the binding it was spent with before, for the caller to compare."""
+        key = self.stamp_key(digest)
+        lease = await self._stamp_lease(expires_at, now)
+
+        def txn(c: Any) -> Awaitable[Any]:
+            started: Awaitable[Any] = c.transaction(
+                compare=[tx.Create(key) == 0], success=[tx.Put(key, binding, lease=lease)],
+                failure=[tx.Get(key)])
+            return started
+
+        succeeded, responses = await self._run(txn)
+        if succeeded:
+            return None
+        found = responses[0] if responses else []
+        return bytes(found[0][0]) if found else b""
+
     async def get(self, key: bytes) -> tuple[bytes, int] | None:
         """(value, version) of a plain key under the prefix, or None if absent."""
         found = await self._run(lambda c: c.get(self.settings.prefix + key))
@@ -264,14 +312,31 @@ class EtcdState:
 
     # ----- plumbing -----------------------------------------------------------------------
 
-    async def _record_lease(self) -> Any:
-        """A lease for request records, replaced when half its time has passed."""
+    async def _record_lease(self, keep: int) -> Any:
+        """A lease for records kept at least `keep` seconds: granted for 1.5 x `keep` and
+        replaced after half of `keep`, so a record put on it outlives `keep`. One lease
+        per distinct `keep` (the node uses two: requests and one-way messages)."""
         now = self._clock()
-        if self._lease is None or now >= self._lease_until:
-            ttl = self.settings.record_ttl
-            self._lease = await self._run(lambda c: c.lease(ttl))
-            self._lease_until = now + ttl / 2
-        return self._lease
+        held = self._leases.get(keep)
+        if held is None or now >= held[1]:
+            ttl = keep + keep // 2 + 1
+            lease = await self._run(lambda c: c.lease(ttl))
+            held = self._leases[keep] = (lease, now + keep / 2)
+        return held[0]
+
+    async def _stamp_lease(self, expires_at: int, now: float) -> Any:
+        """The lease of the step `expires_at` falls in, granted on first use: it ends at
+        least one step after the stamp expires. Ended steps are forgotten; at the bound a
+        fresh lease is granted and not kept (bounded memory, never a shorter lease)."""
+        step, ttl = stamp_lease_plan(expires_at, now)
+        for ended in [s for s in self._stamp_leases if s * STAMP_LEASE_STEP < now]:
+            del self._stamp_leases[ended]
+        lease = self._stamp_leases.get(step)
+        if lease is None:
+            lease = await self._run(lambda c: c.lease(ttl))
+            if len(self._stamp_leases) < MAX_STAMP_LEASES:
+                self._stamp_leases[step] = lease
+        return lease
 
     def _client(self, index: int) -> Any:
         if self._clients[index] is None:
@@ -436,7 +501,8 @@ class _TlsClient(aetcd.Client):  # type: ignore[misc]
             self._is_connecting = False
 
 
-__all__ = ["DEFAULT_MAX_REPLY", "MAX_TXN_BYTES", "MAX_TXN_OPS", "ChangeTooLargeError",
-           "EntityRead", "EtcdSettings", "EtcdState", "EtcdTls", "MercuryError",
-           "ReplicationUnavailableError", "ReplyTooLargeError", "SpaceExceededError",
-           "check_txn_size", "refusal", "retry_pause", "tls_hint"]
+__all__ = ["DEFAULT_MAX_REPLY", "MAX_STAMP_LEASES", "MAX_TXN_BYTES", "MAX_TXN_OPS",
+           "STAMP_LEASE_STEP", "ChangeTooLargeError", "EntityRead", "EtcdSettings",
+           "EtcdState", "EtcdTls", "MercuryError", "ReplicationUnavailableError",
+           "ReplyTooLargeError", "SpaceExceededError", "check_txn_size", "refusal",
+           "retry_pause", "stamp_lease_plan", "tls_hint"]

@@ -27,7 +27,7 @@ from carbon.error_codes import ErrorCode
 from carbon.metadata import EndpointCache
 from carbon.names import NamePins
 from carbon.principal import Persona
-from carbon.protocol_spec import ProtocolSpec, SpecRegistry
+from carbon.protocol_spec import OperationKind, ProtocolSpec, SpecRegistry
 from lithium.context import IncomingCall
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.naming import set_name
@@ -45,7 +45,7 @@ from mercury_rt.aio.names import NAMING_ENTITY, resolve_name
 from mercury_rt.aio.node_calls import NodeEntityCalls, NodeRawCalls
 from mercury_rt.aio.node_metrics import NodeMetrics
 from mercury_rt.aio.remote_state import IntraStateElsewhere
-from mercury_rt.aio.replicated_state import ReplicatedElsewhere
+from mercury_rt.aio.replicated_state import ReplicatedElsewhere, spend_stamp
 from mercury_rt.aio.transit_host import NodeTransit
 from mercury_rt.client import TypedClient
 from mercury_rt.core.connections import ConnectionLimits
@@ -198,7 +198,9 @@ class NodeRuntime:
         self._key_fetches: dict[bytes, asyncio.Future[None]] = {}
         self.invoker: Invoker | None = None
         self.etcd = None if spec.replication is None else EtcdState(spec.replication)
-        """Mirrored entities' shared state (tungsten/etcd_store.py), if replicated."""
+        """Mirrored entities' shared state and spent stamps (tungsten/etcd_store.py), if
+        replicated."""
+        self.core.shared_spent = self.etcd is not None
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
@@ -452,10 +454,14 @@ class NodeRuntime:
 
     async def _invoke(self, action: Invoke) -> bytes:
         assert self.invoker is not None
+        if action.allow.spend is not None and self.etcd is not None:
+            refused = await spend_stamp(self.etcd, self.core, action, action.allow.spend)
+            if refused is not None:
+                return refused
         elsewhere: IntraStateElsewhere | ReplicatedElsewhere | None = None
         if action.state_at is None and self.etcd is not None:
             elsewhere = ReplicatedElsewhere(self.etcd, self.spec.store, action.call.entity,
-                                            action.call.request_id)
+                                            action.call.request_id, self._record_keep(action))
         elif action.state_at is not None:
             assert self.intra is not None
             elsewhere = IntraStateElsewhere(
@@ -634,6 +640,13 @@ class NodeRuntime:
         endpoint = self.intra if path is Path.INTRA_CLUSTER else self.inter
         assert endpoint is not None, "the node has not started"
         return endpoint
+
+    def _record_keep(self, action: Invoke) -> int | None:
+        """A one-way message's etcd record is kept as long as its id is remembered here
+        (a sender may resend it until then); a request's for `record_ttl`."""
+        if action.call.kind is not OperationKind.MESSAGE:
+            return None
+        return max(1, int(self.spec.delivered_settings.retention))
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()

@@ -15,7 +15,9 @@ Everything that decides whether a request may run lives here or in policy/access
   sending address, per source cluster and for all strangers; beyond it the node demands a
   stamp before checking anything.
 - spent.py: a stamp is spent once; it is remembered until it would expire anyway, and at
-  the bound new stamps are refused rather than old ones forgotten.
+  the bound new stamps are refused rather than old ones forgotten. With replication the
+  gate's Allow also names the stamp the shell must spend cluster-wide (ClusterSpend), and
+  `cluster_spend_admits` says whether that spend lets the request through.
 - source.py: who sent a request: the principal vouched for by the intra-cluster path, or a
   remote EID proven to its master key (`EidSourceVerifier`, which notes the clusters whose
   keys are missing) whose request came in a session that a node certified by that EID's
@@ -61,6 +63,7 @@ from mercury_rt.core.gate.pipeline import (
     Deny,
     GateRequest,
     GateState,
+    Paid,
     authenticate,
     decide_access,
     evaluate,
@@ -78,9 +81,12 @@ from mercury_rt.core.gate.source import (
     source_failure_code,
 )
 from mercury_rt.core.gate.spent import (
+    ClusterSpend,
     MemorySpentStore,
     SpendResult,
     SpentStampStore,
+    cluster_spend_admits,
+    local_refusal,
 )
 
 __all__ = [
@@ -88,6 +94,7 @@ __all__ = [
     "MAX_PAYMENTS",
     "Allow",
     "BudgetSettings",
+    "ClusterSpend",
     "Decision",
     "DelegationError",
     "Deny",
@@ -96,6 +103,7 @@ __all__ = [
     "GateState",
     "LocalSource",
     "MemorySpentStore",
+    "Paid",
     "PaymentStamp",
     "RemoteSource",
     "SessionProof",
@@ -110,6 +118,7 @@ __all__ = [
     "VerifiedSource",
     "authenticate",
     "check_stamp",
+    "cluster_spend_admits",
     "decide_access",
     "decode_certificate",
     "decode_payments",
@@ -120,6 +129,7 @@ __all__ = [
     "hashcash_payment",
     "issue_certificate",
     "leading_zero_bits",
+    "local_refusal",
     "mint_stamp",
     "parse_stamp",
     "pay",

@@ -7,7 +7,9 @@
 4. MAC (clearance against the highest classification), 5. DAC (ACLs; bypass skips only these).
 
 `evaluate` is a pure function of (request, policy, state, now) returning a typed Decision;
-its only side effect is recording a spent stamp in the injected store. Peer input never
+its only side effect is recording a spent stamp in the injected store. When the cluster
+shares spent stamps (replication), an Allow says which stamp the shell must still spend
+cluster-wide (`Allow.spend`) before the handler runs. Peer input never
 makes it raise: every malformed stamp, EID or certificate becomes a Deny with its code.
 """
 
@@ -28,7 +30,12 @@ from mercury_rt.core.gate.hashcash import (
     target_tag_of,
 )
 from mercury_rt.core.gate.source import LocalSource, Source, SourceVerifier, source_failure_code
-from mercury_rt.core.gate.spent import SpendResult, SpentStampStore
+from mercury_rt.core.gate.spent import (
+    ClusterSpend,
+    SpendResult,
+    SpentStampStore,
+    local_refusal,
+)
 from policy.access import (
     AclSource,
     PolicyAcls,
@@ -57,6 +64,9 @@ class GateRequest:
     payments: tuple[PaymentStamp, ...] = ()
     delegation: tuple[bytes, ...] = ()
     target_persona: Persona | None = None
+    has_request_id: bool = False
+    """The caller chose an id for it (body key 11, or a one-way message id), so a stamp
+    spent here may be this same request's retry (decided cluster-wide, shared spending)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,9 @@ class GateState:
     acls: AclSource | None = None
     signatures: SignatureCache | None = None
     tags: TargetTags | None = None
+    shared_spent: bool = False
+    """The cluster's nodes share spent stamps (replication): admitted stamps are also spent
+    cluster-wide by the shell."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +94,16 @@ class Allow:
     chain: tuple[Principal, ...]
     rule: str
     stamp_bits: int = 0
+    spend: ClusterSpend | None = None
+    """The stamp still to spend cluster-wide before running (shared spending only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """Stage 1 passed: the stamp's bits (0: none was due) and what is left to spend."""
+
+    bits: int = 0
+    spend: ClusterSpend | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +126,13 @@ def evaluate(request: GateRequest, policy: Policy, state: GateState, now: float)
     paid = pay(request, policy, state, now)
     if isinstance(paid, Deny):
         return paid
-    return decide_access(request, policy, state, now, paid)
+    return decide_access(request, policy, state, now, paid.bits, spend=paid.spend)
 
 
 def pay(request: GateRequest, policy: Policy, state: GateState, now: float,
-        demand: Ruled | None = None, *, spend: bool = True) -> int | Deny:
-    """Stage 1 alone: the bits of the request's stamp (0 when nothing is due), or its Deny.
+        demand: Ruled | None = None, *, spend: bool = True) -> Paid | Deny:
+    """Stage 1 alone: the bits of the request's stamp (0 when nothing is due) and, with
+    shared spending, the stamp still to spend cluster-wide; or its Deny.
     The cost is the policy's, or `demand` when that is higher (a node under a flood of
     signature checks asks for more, docs/protocol.md 7.1); `spend=False` checks without
     spending (a node forwarding to the mirror that will spend it). Costs no signature."""
@@ -116,13 +140,14 @@ def pay(request: GateRequest, policy: Policy, state: GateState, now: float,
     if demand is not None and demand.value > cost.value:
         cost = demand
     if not cost.value:
-        return 0
+        return Paid()
     return _pay(request, policy, state, now, cost, spend)
 
 
 def decide_access(request: GateRequest, policy: Policy, state: GateState, now: float,
-                  stamp_bits: int = 0) -> Decision:
-    """Stages 2-5 (after hashcash has been paid): source, delegation, MAC, DAC."""
+                  stamp_bits: int = 0, *, spend: ClusterSpend | None = None) -> Decision:
+    """Stages 2-5 (after hashcash has been paid): source, delegation, MAC, DAC; `spend`
+    (from `pay`) goes into the Allow."""
     originator = authenticate(request.source, state.verifier)
     if isinstance(originator, Deny):
         return originator
@@ -135,11 +160,11 @@ def decide_access(request: GateRequest, policy: Policy, state: GateState, now: f
             rule = "delegation.max_chain" if exc.code is ErrorCode.DELEGATION_TOO_LONG \
                 else "delegation"
             return Deny(exc.code, exc.message, rule, "delegation", originator)
-    return _access(request, policy, state, chain, stamp_bits)
+    return _access(request, policy, state, chain, stamp_bits, spend)
 
 
 def _access(request: GateRequest, policy: Policy, state: GateState, chain: Chain,
-            stamp_bits: int) -> Decision:
+            stamp_bits: int, spend: ClusterSpend | None) -> Decision:
     acting, originator = chain.acting_as, chain.originator
     mac = mac_decision(policy, acting, request.target, state.local_cluster)
     if isinstance(mac, Refused):
@@ -148,12 +173,14 @@ def _access(request: GateRequest, policy: Policy, state: GateState, chain: Chain
     dac = dac_decision(policy, acls, acting, request.target, state.local_cluster)
     if isinstance(dac, Refused):
         return Deny(dac.code, dac.message, dac.rule, "dac", originator)
-    return Allow(acting, originator, chain.principals, f"{mac.rule}; {dac.rule}", stamp_bits)
+    return Allow(acting, originator, chain.principals, f"{mac.rule}; {dac.rule}", stamp_bits,
+                 spend)
 
 
 def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
-         cost: Ruled, spend: bool) -> int | Deny:
-    """Check the first hashcash payment and spend it; the bits it carried, or a Deny."""
+         cost: Ruled, spend: bool) -> Paid | Deny:
+    """Check the first hashcash payment and spend it here (and, with shared spending, say
+    it is still to spend cluster-wide); the bits it carried, or a Deny."""
     target = request.target
     persona = request.target_persona
     tag_of = target_tag_of if state.tags is None else state.tags.of
@@ -176,8 +203,9 @@ def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
     except StampError as exc:
         return _stamp_deny(exc.code, f"{exc.message}; send", cost, resource)
     if not spend:
-        return ok.bits
-    spent = state.spent.add_if_absent(ok.digest, ok.expires_at, now)
+        return Paid(ok.bits)
+    result = state.spent.add_if_absent(ok.digest, ok.expires_at, now)
+    spent = local_refusal(result, shared=state.shared_spent, has_id=request.has_request_id)
     if spent is SpendResult.ALREADY_SPENT:
         return _stamp_deny(ErrorCode.HASHCASH_DOUBLE_SPENT, "stamp was already spent; send",
                            cost, resource)
@@ -185,7 +213,10 @@ def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
         return _stamp_deny(ErrorCode.HASHCASH_SPENT_STORE_FULL,
                            "too many unexpired stamps to track; retry later with", cost,
                            resource)
-    return ok.bits
+    if not state.shared_spent:
+        return Paid(ok.bits)
+    seen = result is SpendResult.ALREADY_SPENT
+    return Paid(ok.bits, ClusterSpend(ok.digest, ok.expires_at, seen, cost.value))
 
 
 def _stamp_deny(code: ErrorCode, what: str, cost: Ruled, resource: str) -> Deny:

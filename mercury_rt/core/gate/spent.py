@@ -5,11 +5,17 @@ anyway, so the set never needs to grow beyond the stamps of one validity window.
 bound is reached (after dropping expired entries) new stamps are refused rather than old
 ones forgotten: forgetting would let an attacker replay, refusing only costs throughput.
 The LMDB-backed store (tungsten) implements the same protocol.
+
+With replication the cluster's nodes share spent stamps: the local store stays the first,
+cheap filter, and an admitted stamp is then spent cluster-wide by the shell (ClusterSpend,
+put-if-absent in etcd) bound to the request it paid for, so that request retried at another
+mirror (same principal, request id and target) passes while any other use is refused.
 """
 
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
@@ -20,6 +26,38 @@ class SpendResult(Enum):
     ADDED = "added"
     ALREADY_SPENT = "already-spent"
     FULL = "full"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpend:
+    """An admitted request's stamp that the shell must still spend cluster-wide before its
+    handler runs (only when the cluster shares spent stamps)."""
+
+    digest: bytes
+    expires_at: int
+    """Wall-clock second the stamp expires: the cluster-wide record need not outlive it."""
+    seen_here: bool
+    """This node had spent it already: only the same request's retry may pass."""
+    cost: int = 0
+    """Bits the request had to pay: what a refusal asks a new stamp to carry."""
+
+
+def local_refusal(result: SpendResult, *, shared: bool, has_id: bool) -> SpendResult | None:
+    """The refusal the local spent store's answer makes (ALREADY_SPENT: 606, FULL: 607), or
+    None to go on. With shared spending, a stamp already spent here by a request carrying a
+    caller-chosen id may be that same request retried (say after failing over and back):
+    the cluster-wide record decides, by the request it was spent for. Without an id no
+    retry can be told from a replay, so the local answer stands."""
+    if result is SpendResult.ALREADY_SPENT and shared and has_id:
+        return None
+    return None if result is SpendResult.ADDED else result
+
+
+def cluster_spend_admits(stored: bytes | None, binding: bytes | None) -> bool:
+    """Whether a cluster-wide spend lets the request through: the stamp was spent now
+    (`stored` None), or before by this same request (`binding`: its id scoped by principal
+    and target, never empty), i.e. its retry; anything else is a double spend."""
+    return stored is None or (bool(binding) and stored == binding)
 
 
 class SpentStampStore(Protocol):

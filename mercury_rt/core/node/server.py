@@ -30,12 +30,14 @@ from mercury_rt.core.connections import ConnectionForm, Reservation, ServedConne
 from mercury_rt.core.gate import (
     ASSUMED_PROVEN,
     Allow,
+    ClusterSpend,
     Deny,
     EidSourceVerifier,
     GateRequest,
     GateState,
     LocalSource,
     MemorySpentStore,
+    Paid,
     RemoteSource,
     SessionProof,
     SignatureBudget,
@@ -44,6 +46,7 @@ from mercury_rt.core.gate import (
     SpentStampStore,
     TargetTags,
     authenticate,
+    cluster_spend_admits,
     decide_access,
     pay,
     request_digest,
@@ -177,6 +180,10 @@ class NodeCore:
         self._held_gate_state: GateState | None = None
         self.denied = 0
         self.duplicates = 0
+        self.shared_spent = False
+        """The cluster shares spent stamps and message ids (replication): an Allow names
+        the stamp the shell spends cluster-wide before invoking (`stamp_refusal` judges the
+        outcome), and a message id seen here is decided by its etcd record."""
         self.draining = False
         """Set when the node drains (6.11): requests from the network are answered with
         NODE_DRAINING, so callers move on at once; calls of this node's own entities (its
@@ -375,6 +382,21 @@ class NodeCore:
                               cluster_id=action.bundle)
         return reply.encode()
 
+    def stamp_refusal(self, action: Invoke, spend: ClusterSpend,
+                      stored: bytes | None) -> bytes | None:
+        """After the shell spent `action`'s stamp cluster-wide (`stored`: the request it
+        was spent for before, None if spent now): None to invoke, else the 606 reply. The
+        same request retried (same principal, id and target) passes: it then gets its
+        stored reply, or runs once, through its at-most-once record."""
+        if cluster_spend_admits(stored, action.call.request_id):
+            return None
+        self.denied += 1
+        self._connection_finished(action.call, int(ErrorCode.HASHCASH_DOUBLE_SPENT))
+        return NodeReply(int(ErrorCode.HASHCASH_DOUBLE_SPENT), cluster_id=action.bundle,
+                         required_bits=spend.cost, message="stamp was already spent in this "
+                         f"cluster by another request; send a new {spend.cost}-bit stamp"
+                         ).encode()
+
     def _connection_finished(self, call: IncomingCall, code: int | None) -> None:
         """A close, or the refused first open of an id, leaves the served table."""
         connection, cid = call.connection, call.connection_id
@@ -521,13 +543,16 @@ class NodeCore:
 
     def _run_here(self, request: ReceivedRequest, admitted: _Admitted,
                   now: float) -> NodeAction:
-        """Invoke here; a one-way message id seen before is acknowledged, not run again."""
+        """Invoke here; a one-way message id seen before is acknowledged, not run again.
+        With replication the id's record in etcd decides instead (the invoker answers a
+        recorded one from it): an attempt here that ran nothing (etcd unreachable) must
+        not make its redelivery look done."""
         sealed, bundle = request.sealed, admitted.bundle
         message_id = admitted.op.request.message_id
         if message_id is not None:
             sender = admitted.allow.originator.cluster
             seen = self.delivered_ids.add(sender, message_id, now)
-            if seen is SpendResult.ALREADY_SPENT:
+            if seen is SpendResult.ALREADY_SPENT and not self.shared_spent:
                 self.duplicates += 1
                 return self._respond(sealed, NodeReply(payload=b"", cluster_id=bundle))
             if seen is SpendResult.FULL:
@@ -640,10 +665,11 @@ class NodeCore:
                         "source")
         return GateRequest(
             Target(target.local, request.endpoint, request.operation), source,
-            request_digest(op.body), op.payments, request.delegation, target.persona)
+            request_digest(op.body), op.payments, request.delegation, target.persona,
+            request.request_id is not None or request.message_id is not None)
 
     def _pay_for_checks(self, received: ReceivedRequest, gate_request: GateRequest,
-                        op: DecodedOperation, now: float, *, spend: bool) -> int | Deny:
+                        op: DecodedOperation, now: float, *, spend: bool) -> Paid | Deny:
         """The stamp (stage 1), and the signature checks the rest will cost charged to the
         signature budget; when it cannot pay, the stamp must be worth its `demand_bits`
         instead (then nothing is charged). The stamp's bits, or the Deny."""
@@ -657,7 +683,7 @@ class NodeCore:
                    spend=spend)
         if isinstance(paid, Deny):
             budget.demanded += demand is not None
-        elif cost and paid < budget.settings.demand_bits:
+        elif cost and paid.bits < budget.settings.demand_bits:
             budget.charge(received.peer, cluster, known, cost, now)
         return paid
 
@@ -704,10 +730,11 @@ class NodeCore:
             if (isinstance(acls, PolicyAcls) and acls.policy is policy
                     and held.verifier is self.sources and held.spent is self.spent
                     and held.tags is self.target_tags
+                    and held.shared_spent == self.shared_spent
                     and held.local_cluster == self.master_hash):
                 return held
         held = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
-                         tags=self.target_tags)
+                         tags=self.target_tags, shared_spent=self.shared_spent)
         self._held_gate_state = held
         return held
 
@@ -750,7 +777,7 @@ class NodeCore:
         except MercuryError as exc:
             return Deny(exc.code or ErrorCode.NODE_LOCAL_ERROR, exc.message, "target",
                         "target")
-        return decide_access(gate_request, policy, state, now, paid)
+        return decide_access(gate_request, policy, state, now, paid.bits, spend=paid.spend)
 
     def _unproven_source(self, received: ReceivedRequest,
                          op: DecodedOperation) -> NodeReply | None:

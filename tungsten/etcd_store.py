@@ -13,6 +13,11 @@ one chosen per attempt), so a commit whose answer was lost (a member died mid-re
 retried safely: the retry's compare fails and its failure branch returns the record,
 which proves the first attempt committed. Records live on a lease (`record_ttl`).
 
+Every write to an entity's state goes through `commit`, and writes the head after the
+state keys: each node's read cache (tungsten/mirror_cache.py) relies on both, since a
+head event closes an entity's changes at a revision and an unchanged head mod revision
+proves the entity unchanged.
+
 Bounds: a change set over etcd's transaction limits is refused before sending
 (ChangeTooLargeError); every operation has a deadline, so a lost majority becomes
 ReplicationUnavailableError within `timeout` seconds instead of a hang.
@@ -28,6 +33,7 @@ from typing import Any, TypeVar
 
 import aetcd
 import aetcd.exceptions
+import aetcd.rpc
 import aetcd.transactions as tx
 
 from carbon.error_codes import ErrorCode, MercuryError
@@ -76,6 +82,12 @@ class EntityRead:
     revision: int
     records: dict[bytes, bytes]
     stored_reply: bytes | None = None
+    head: int = 0
+    """The mod revision of the entity's head at `revision` (0: it never committed)."""
+    unchanged: bool = False
+    """The head still had the `known_head` asked about; `records` were not sent."""
+    epoch: int = 0
+    """The etcd cluster's id (a cache of another cluster's revisions means nothing)."""
 
 
 Write = tuple[bytes, bytes | None]
@@ -95,6 +107,32 @@ def check_txn_size(writes: Sequence[Write], extra: Sequence[tuple[bytes, bytes]]
     if size > MAX_TXN_BYTES:
         raise ChangeTooLargeError(f"the handler's change set is {size} bytes; one etcd "
                                   f"transaction holds at most {MAX_TXN_BYTES}")
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """etcd's range end for every key starting with `prefix` (non-empty, as every key
+    here carries the cluster prefix)."""
+    end = bytearray(prefix)
+    while end and end[-1] == 0xFF:
+        end.pop()
+    end[-1] += 1
+    return bytes(end)
+
+
+async def _read_txn(client: Any, compare: list[Any], success: list[Any],
+                    failure: list[Any]) -> Any:
+    """A transaction's raw response, header included (aetcd's `transaction` drops the
+    header, and with it the revision of a read that found nothing)."""
+    await client.connect()
+    request = aetcd.rpc.TxnRequest(compare=[c.build_message() for c in compare],
+                                   success=client._ops_to_requests(success),
+                                   failure=client._ops_to_requests(failure))
+    try:
+        return await client.kvstub.Txn(request, timeout=client._timeout,
+                                       metadata=client.metadata)
+    except aetcd.rpc.AioRpcError as exc:
+        aetcd.exceptions._handle_exception(exc)
+        raise
 
 
 class EtcdState:
@@ -127,18 +165,39 @@ class EtcdState:
 
     # ----- operations ---------------------------------------------------------------------
 
-    async def read_entity(self, entity: bytes, request_id: bytes | None = None) -> EntityRead:
-        """Every record of `entity` at one revision (a linearizable read), and the stored
-        reply of `request_id` if that request already committed."""
+    async def read_entity(self, entity: bytes, request_id: bytes | None = None,
+                          known_head: int | None = None) -> EntityRead:
+        """Every record of `entity` at one revision, its head's mod revision, and the
+        stored reply of `request_id` if that request already committed: one read-only
+        transaction, so a linearizable read at one revision.
+
+        `known_head` (a cached copy's head mod revision): if the head still has it, the
+        records are not sent (`unchanged`), the copy is current; either way one round
+        trip."""
         prefix = self.state_key(entity_prefix(entity))
+        head = self.head_key(entity)
+        record = [] if request_id is None else [tx.Get(self.record_key(request_id))]
+        compare = [tx.Mod(head) == (-1 if known_head is None else known_head)]
+        failure = [*record, tx.Get(head), tx.Get(prefix, _prefix_end(prefix))]
+        got = await self._run(lambda c: _read_txn(c, compare, record, failure))
+        ranges = [response.response_range.kvs for response in got.responses]
         stored = None
         if request_id is not None:
-            found = await self._run(lambda c: c.get(self.record_key(request_id)))
-            stored = None if found is None else bytes(found.value)
-        got = await self._run(lambda c: c.get_prefix(prefix))
+            found = ranges.pop(0)
+            stored = bytes(found[0].value) if found else None
+        revision, epoch = int(got.header.revision), int(got.header.cluster_id)
+        if got.succeeded:
+            return EntityRead(revision, {}, stored, known_head or 0, True, epoch)
+        heads, kvs = ranges
         cut = len(self.settings.prefix) + 2
-        records = {bytes(kv.key)[cut:]: bytes(kv.value) for kv in got}
-        return EntityRead(got.header.revision, records, stored)
+        records = {bytes(kv.key)[cut:]: bytes(kv.value) for kv in kvs}
+        return EntityRead(revision, records, stored,
+                          int(heads[0].mod_revision) if heads else 0, False, epoch)
+
+    async def position(self) -> tuple[int, int]:
+        """(etcd's current revision, its cluster id), read linearizably."""
+        got = await self._run(lambda c: _read_txn(c, [], [], []))
+        return int(got.header.revision), int(got.header.cluster_id)
 
     async def commit(self, entity: bytes, revision: int, writes: Sequence[Write],
                      request_id: bytes, reply: bytes,

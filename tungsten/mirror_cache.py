@@ -148,9 +148,14 @@ class MirrorCache:
     def feed(self, events: Sequence[KeyEvent]) -> list[Effect]:
         """Apply what the watch delivered (in order) to the copies; the effects."""
         effects = self._tracker.feed(events)
-        if effects or events:
+        if effects:
             self._write(effects)
         return effects
+
+    def save_position(self) -> None:
+        """Store the watch position now (it is otherwise stored with each change to a
+        copy, so a restart may re-read some revisions: harmless)."""
+        self._write(())
 
     def resume(self) -> int:
         """The revision a new watch stream starts from (inclusive; 0: from now)."""

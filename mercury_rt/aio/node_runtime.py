@@ -28,6 +28,7 @@ from carbon.metadata import EndpointCache
 from carbon.names import NamePins
 from carbon.principal import Persona
 from carbon.protocol_spec import ProtocolSpec, SpecRegistry
+from lithium.bindings import entity_exists
 from lithium.context import IncomingCall
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.naming import set_name
@@ -41,6 +42,7 @@ from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.first_datagrams import FirstDatagramLane, is_first_datagram
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
+from mercury_rt.aio.mirror_watch import MirrorWatch
 from mercury_rt.aio.names import NAMING_ENTITY, resolve_name
 from mercury_rt.aio.node_calls import NodeEntityCalls, NodeRawCalls
 from mercury_rt.aio.node_metrics import NodeMetrics
@@ -92,6 +94,8 @@ from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, Tr
 from policy.model import Policy
 from tungsten.api import StateStore
 from tungsten.etcd_store import EtcdSettings, EtcdState
+from tungsten.memory import MemoryStore
+from tungsten.mirror_cache import MirrorCache
 from tungsten.moves import Move, StoredMoves
 
 __all__ = ["KEY_FETCH_TIMEOUT", "CallTrace", "NodeCallError", "NodeRuntime", "NodeSpec"]
@@ -155,6 +159,10 @@ class NodeSpec:
     replication: EtcdSettings | None = None
     """Keep the state of the entities this node serves in etcd, shared by every mirror
     (the config's `replication:` section); None: LMDB only."""
+    mirror_cache_store: StateStore | None = None
+    """Where the node keeps its copy of the mirrored entities' etcd state (its read
+    cache, tungsten/mirror_cache.py): build_node_spec opens `<state_dir>/etcd-cache`;
+    None with replication: a cache in memory (lost on restart)."""
     run_membership: bool = True
     """Heartbeat and publish cluster IDs. False for a client borrowing a cluster's keys
     (`mercury-rt call --as`): it is no member and must never sign a cluster-ID version."""
@@ -199,6 +207,9 @@ class NodeRuntime:
         self.invoker: Invoker | None = None
         self.etcd = None if spec.replication is None else EtcdState(spec.replication)
         """Mirrored entities' shared state (tungsten/etcd_store.py), if replicated."""
+        self.mirror_watch = None if self.etcd is None else MirrorWatch(self.etcd, MirrorCache(
+            spec.mirror_cache_store or MemoryStore(), mirrored=self._mirrors))
+        """The node's copy of that state, kept current by a watch (aio/mirror_watch.py)."""
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
@@ -240,6 +251,8 @@ class NodeRuntime:
                                          rng=self._endpoint_rng())
         self._held.start()
         self.apply_stored_moves()
+        if self.mirror_watch is not None:
+            self.mirror_watch.start()
         if spec.run_membership:
             self._start_membership()
         await self._start_admin()
@@ -296,10 +309,14 @@ class NodeRuntime:
                 await endpoint.closed.wait()  # the port is free once this returns
         if self.invoker is not None:
             self.invoker.close()
+        if self.mirror_watch is not None:
+            await self.mirror_watch.stop()
         if self.etcd is not None:
             await self.etcd.close()
         if self.spec.owns_store:
             self.spec.store.close()
+            if self.spec.mirror_cache_store is not None:
+                self.spec.mirror_cache_store.close()
         if self._audit_stream is not None:
             self._audit_stream.close()
             self._audit_stream = None
@@ -455,7 +472,7 @@ class NodeRuntime:
         elsewhere: IntraStateElsewhere | ReplicatedElsewhere | None = None
         if action.state_at is None and self.etcd is not None:
             elsewhere = ReplicatedElsewhere(self.etcd, self.spec.store, action.call.entity,
-                                            action.call.request_id)
+                                            action.call.request_id, self.mirror_watch)
         elif action.state_at is not None:
             assert self.intra is not None
             elsewhere = IntraStateElsewhere(
@@ -634,6 +651,11 @@ class NodeRuntime:
         endpoint = self.intra if path is Path.INTRA_CLUSTER else self.inter
         assert endpoint is not None, "the node has not started"
         return endpoint
+
+    def _mirrors(self, entity: bytes) -> bool:
+        """Whether this node's apps attached `entity` (the mirror cache keeps only those)."""
+        with self.spec.store.reading() as view:
+            return entity_exists(view, entity)
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()

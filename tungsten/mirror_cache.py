@@ -197,7 +197,26 @@ class MirrorCache:
             if epoch is not None:
                 txn.put(CACHE_ENTITY, WATCH_SECTION, _WATCH_KEY, (epoch, seen))
 
-        self.store.apply(body)
+        try:
+            self.store.apply(body)
+        except MercuryError:
+            self._reload()
+            raise
+
+    def _reload(self) -> None:
+        """After a failed write the tracker is ahead of the store: take the marks and the
+        position back from the store (they agree with its records), so the watch resumes
+        from there and re-applies what was lost."""
+        with self.store.reading() as view:
+            stored = view.get(CACHE_ENTITY, WATCH_SECTION, _WATCH_KEY)
+            rows = view.scan(CACHE_ENTITY, MARK_SECTION, limit=_ALL)
+        if stored is None or len(stored) != 2 or stored[0] != self.epoch \
+                or type(stored[1]) is not int:
+            self._tracker = CacheTracker()
+            return
+        parsed = [_mark_of(key, value) for key, value in rows]
+        self._tracker = CacheTracker({found[0]: found[1] for found in parsed
+                                      if found is not None}, stored[1])
 
     def _records_of(self, entity: bytes) -> tuple[Write, ...]:
         """The raw keys of `entity`'s copy, as deletions (only this class writes the

@@ -6,12 +6,16 @@ resumed ends in the same cache as one never broken."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbon.symbols import Symbol
+from tungsten.api import WriteView
 from tungsten.cache_events import (
     HEAD_PART,
     STATE_PART,
@@ -20,10 +24,12 @@ from tungsten.cache_events import (
     Mark,
     standing_revision,
 )
+from tungsten.errors import MapFullError
 from tungsten.keys import encode_key, encode_value, entity_prefix
 from tungsten.memory import MemoryStore
 from tungsten.mirror_cache import CACHE_ENTITY, MirrorCache
 
+T = TypeVar("T")
 SECTION = Symbol("/t/acct")
 ENTITIES = (b"a", b"b", b"c")
 EPOCH = b"cluster-1/t/"
@@ -254,3 +260,35 @@ def test_records_that_are_not_the_entitys_are_refused() -> None:
     assert not cache.install(b"a", Mark(1, 0), {raw_key(b"b", 1): encode_value((1,))})
     assert not cache.install(b"a", Mark(1, 0), {raw_key(b"a", 1): b"\xff"})
     assert cache.entities() == frozenset()
+
+
+class FailingStore(MemoryStore):
+    """A MemoryStore whose next write fails (the map is full), once."""
+
+    fail_next = False
+
+    def apply(self, body: Callable[[WriteView], T]) -> T:
+        if self.fail_next:
+            self.fail_next = False
+            raise MapFullError("state map is full")
+        return super().apply(body)
+
+
+def test_a_failed_write_resumes_from_what_the_store_holds() -> None:
+    """The watch fed a commit the store could not take: the cache falls back to the
+    store's marks and position, so the re-delivered stream applies it after all."""
+    etcd = ModelEtcd()
+    store = FailingStore()
+    cache = MirrorCache(store, mirrored=lambda e: True)
+    cache.open(EPOCH)
+    cache.restart_at(etcd.revision)
+    assert cache.install(b"a", Mark(etcd.revision, 0), {})
+    etcd.commit(b"a", [(1, 7)])
+    etcd.commit(b"a", [(2, 8)])
+    store.fail_next = True
+    with pytest.raises(MapFullError):
+        cache.feed(etcd.events_from(1))
+    assert cache.mark(b"a") == Mark(1, 0)
+    cache.feed(etcd.events_from(cache.resume()))
+    assert cache.mark(b"a") == Mark(3, 3)
+    assert cached_records(cache, b"a") == etcd.at(b"a", 3)[0]

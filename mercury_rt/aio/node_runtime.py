@@ -384,7 +384,14 @@ class NodeRuntime:
 
     def cache_sizes(self) -> dict[str, int]:
         """Entries in the runtime's own caches (decoded targets, minted EIDs), for metrics."""
-        return {"target_eids": len(self._targets), "own_eids": len(self._eids)}
+        sizes = {"target_eids": len(self._targets), "own_eids": len(self._eids)}
+        if self.mirror_watch is not None:
+            sizes["mirrored_copies"] = len(self.mirror_watch.cache.entities())
+        return sizes
+
+    def mirror_cache_counters(self) -> dict[str, int]:
+        """The mirror cache's counters, for metrics (empty without replication)."""
+        return {} if self.mirror_watch is None else dict(self.mirror_watch.counters)
 
     def _caller_eid(self, local: bytes) -> bytes:
         return self.eid_for(local)  # looked up per call: tests stand in their own eid_for

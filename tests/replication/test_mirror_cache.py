@@ -11,16 +11,28 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from carbon.error_codes import ErrorCode
 from carbon.symbols import Symbol
+from carbon.types import dumps_typed
+from mercury_rt.cli.main import cli
+from mercury_rt.config import keyfiles
+from mercury_rt.core.identity import mint_eid
+from mercury_rt.core.transport import TransportConfig
+from mercury_rt.localcluster import ClusterPlan, NodePlan, free_port, start_cluster
 from tests.etcd_support import EtcdCluster
 from tests.replication.mirror_support import ENTITY, SECTION, Mirror
 from tests.replication.own_etcd import all_running, etcdctl, member_at, own_cluster
+from tests.replication.test_replicated_nodes import CONFIG, COUNTING_APP
+from tungsten.etcd_store import EntityRead, EtcdState
+from tungsten.mirror_cache import CACHE_ENTITY, MARK_SECTION
+from tungsten.store import LmdbStore
 
 pytestmark = pytest.mark.net
 HOSTS = ("127.0.105.1", "127.0.105.2", "127.0.105.3")
@@ -58,6 +70,33 @@ def etcd_records(mirror: Mirror) -> dict[bytes, bytes]:
     finally:
         copy.snapshot.close()
     return {bytes((len(ENTITY),)) + ENTITY + suffix: value for suffix, value in records}
+
+
+def test_the_head_check_sends_records_only_when_the_copy_is_stale(
+        tmp_path: Path, etcd: EtcdCluster) -> None:
+    """read_entity with a known head: one linearizable read that says "unchanged" (no
+    records) while the head has that mod revision, and returns the records, the new head
+    and the stored reply otherwise."""
+    async def run() -> tuple[EntityRead, EntityRead, EntityRead, EntityRead]:
+        a = Mirror(tmp_path / "a", etcd.settings(b"c0/"), cached=False)
+        try:
+            never = await a.etcd.read_entity(ENTITY, known_head=0)
+            await a.value("put", ["k", "v"], request_id=b"req-1")
+            fresh = await a.etcd.read_entity(ENTITY, b"req-1", known_head=0)
+            same = await a.etcd.read_entity(ENTITY, b"req-1", known_head=fresh.head)
+            cold = await a.etcd.read_entity(ENTITY)
+            return never, fresh, same, cold
+        finally:
+            await a.close()
+
+    never, fresh, same, cold = asyncio.run(run())
+    assert never.unchanged and never.records == {} and never.head == 0
+    assert not fresh.unchanged and fresh.head > 0 and len(fresh.records) == 1
+    assert fresh.stored_reply is not None
+    assert same.unchanged and same.records == {} and same.head == fresh.head
+    assert same.stored_reply == fresh.stored_reply
+    assert same.revision >= fresh.revision and same.epoch == fresh.epoch != 0
+    assert not cold.unchanged and cold.records == fresh.records
 
 
 def test_a_write_through_a_is_read_through_b_in_1000_of_1000_trials_with_caches(
@@ -263,3 +302,102 @@ def test_with_the_majority_lost_a_cached_read_is_refused_not_answered_stale(
     assert code is ErrorCode.REPLICATION_UNAVAILABLE
     assert took < 5.0
     assert after == "v"
+
+
+def test_real_nodes_keep_their_cache_in_state_dir_etcd_cache(
+        tmp_path: Path, etcd: EtcdCluster) -> None:
+    """Two `mercury-rt node run` processes with a `replication:` section serve calls;
+    after they stop, each node's `state_dir/etcd-cache` holds only entities it mirrors,
+    and a copy whose head is etcd's current head holds exactly etcd's records."""
+    configs = node_configs(tmp_path, etcd)
+    key, _ = keyfiles.load_cluster_key(tmp_path / "cluster")
+    carol = mint_eid(key, keyfiles.load_cluster_ids(tmp_path / "cluster")[-1], b"carol").encode()
+
+    async def main() -> None:
+        procs = {n: await start_node(c) for n, c in configs.items()}
+        home = await start_cluster(ClusterPlan("home", (NodePlan("h1", "127.0.106.9", ()),)),
+                                   TransportConfig(initial_rto=0.2, min_rto=0.02, max_rto=2.0))
+        try:
+            for i in range(40):
+                await home.nodes["h1"].call(carol, 1, 1, dumps_typed(str, f"t{i}"),
+                                            caller=b"probe", timeout=10.0)
+                await home.nodes["h1"].call(carol, 1, 2, dumps_typed(None, None),
+                                            caller=b"probe", timeout=10.0)
+        finally:
+            for proc in procs.values():
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs.values():
+                await asyncio.wait_for(proc.wait(), 60)
+            await home.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 150))
+    truth = asyncio.run(read_truth(etcd))
+    copies = {node: node_copy(tmp_path / "state" / node / "etcd-cache") for node in configs}
+    assert any(mark is not None for mark, _ in copies.values())
+    for mark, (entities, records) in copies.values():
+        assert entities <= {b"carol"}
+        if mark is not None and mark[1] == truth.head:
+            assert records == truth.records
+
+
+NODE_HOSTS = (("n1", "127.0.106.1", 10), ("n2", "127.0.106.2", 20))
+
+
+def node_configs(tmp: Path, cluster: EtcdCluster) -> dict[str, Path]:
+    """Configs for two mirrors of `carol` with replication under `nodes/`."""
+    (tmp / "counting_app.py").write_text(COUNTING_APP)
+    ports = {n: (free_port(h), free_port(h)) for n, h, _ in NODE_HOSTS}
+    addresses = [f"--address={h}:{ports[n][0]}/{p}/10" for n, h, p in NODE_HOSTS]
+    made = CliRunner().invoke(cli, ["cluster", "new", "--dir", str(tmp / "cluster"),
+                                    "--seed-phrase-out", str(tmp / "words.txt"), *addresses])
+    assert made.exit_code == 0, made.output
+    peers = "\n".join(f"    - {{node_id: {n}, intra: '{h}:{ports[n][1]}', "
+                      f"public: '{h}:{ports[n][0]}/{p}/10', mirrors: [carol]}}"
+                      for n, h, p in NODE_HOSTS)
+    endpoints = ", ".join(f"'{m.host}:{m.client_port}'" for m in cluster.members)
+    out = {}
+    for node, host, _ in NODE_HOSTS:
+        out[node] = tmp / f"{node}.yaml"
+        out[node].write_text(CONFIG.format(node=node, host=host, inter=ports[node][0],
+                                           intra=ports[node][1], peers=peers,
+                                           endpoints=endpoints))
+    return out
+
+
+async def start_node(config: Path) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mercury_rt", "node", "run", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    line = await asyncio.wait_for(proc.stderr.readline(), 30)
+    assert b"listening" in line, line
+    return proc
+
+
+async def read_truth(cluster: EtcdCluster) -> EntityRead:
+    state = EtcdState(cluster.settings(b"nodes/"))
+    try:
+        return await state.read_entity(b"carol")
+    finally:
+        await state.close()
+
+
+def node_copy(directory: Path) -> tuple[tuple[int, int] | None,
+                                        tuple[set[bytes], dict[bytes, bytes]]]:
+    """(carol's mark, (every cached entity, carol's records)) of a stopped node's cache."""
+    store = LmdbStore(directory)
+    view = store.snapshot()
+    try:
+        marks = {key[0]: value for key, value in view.scan(CACHE_ENTITY, MARK_SECTION)}
+        found = view.entity_records(b"carol", 1 << 30) or []
+    finally:
+        view.close()
+        store.close()
+    mark = marks.get(b"carol")
+    entities = {e for e in marks if isinstance(e, bytes)}
+    records = {bytes((5,)) + b"carol" + suffix: value for suffix, value in found}
+    if mark is None:
+        return None, (entities, records)
+    reflects, head = mark
+    assert isinstance(reflects, int) and isinstance(head, int)
+    return (reflects, head), (entities, records)

@@ -80,7 +80,7 @@ class ModelEtcd:
 
     def at(self, entity: bytes, revision: int) -> tuple[dict[bytes, bytes], int]:
         """(records, head mod revision) of `entity` at `revision`."""
-        found = ({}, 0)
+        found: tuple[dict[bytes, bytes], int] = ({}, 0)
         for rev, records, head in self.states[entity]:
             if rev <= revision:
                 found = (records, head)

@@ -9,7 +9,6 @@ the operator guide says, never answered from the cache."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from mercury_rt.cli.main import cli
 from mercury_rt.config import keyfiles
 from mercury_rt.core.identity import mint_eid
 from mercury_rt.core.transport import TransportConfig
+from mercury_rt.etcd_dev import stop_member
 from mercury_rt.localcluster import ClusterPlan, NodePlan, free_port, start_cluster
 from tests.etcd_support import EtcdCluster
 from tests.replication.mirror_support import ENTITY, SECTION, Mirror
@@ -165,8 +165,7 @@ def test_killing_the_member_bs_watch_uses_misses_nothing(
             await asyncio.wait_for(watch.caught_up(revision), 10)
             assert watch.watch is not None
             victim = member_at(etcd, watch.watch.endpoint)
-            os.kill(victim.pid, signal.SIGKILL)
-            victim.pid = -1
+            await asyncio.to_thread(stop_member, victim, signal.SIGKILL)
             for i in range(50):
                 await a.value("put", [f"k{i}", f"after-{i}"])
             revision, _ = await a.etcd.position()
@@ -287,13 +286,12 @@ def test_with_the_majority_lost_a_cached_read_is_refused_not_answered_stale(
             assert await b.value("read", "k") == "v"
             assert cached(b, "k") == "v"
             for member in etcd.members[:2]:
-                os.kill(member.pid, signal.SIGKILL)
-                member.pid = -1
+                await asyncio.to_thread(stop_member, member, signal.SIGKILL)
             loop = asyncio.get_running_loop()
             started = loop.time()
             refused = await b.call("read", "k")
             took = loop.time() - started
-            all_running(etcd, tmp_path)
+            await asyncio.to_thread(all_running, etcd, tmp_path)
             return refused.code, took, await b.value("read", "k")
         finally:
             await b.close()

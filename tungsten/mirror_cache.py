@@ -162,8 +162,16 @@ class MirrorCache:
         return self._tracker.resume()
 
     def restart_at(self, revision: int) -> list[Forget]:
-        """The watch cannot resume: drop every copy, watch from `revision` on."""
+        """The watch cannot resume: drop every copy, watch from `revision` on. Copies
+        the store holds but the tracker does not are dropped too: a copy no stream
+        covered may have missed changes, and must never be taken as current."""
         dropped = self._tracker.restart_at(revision)
+        with self.store.reading() as view:
+            rows = view.scan(CACHE_ENTITY, MARK_SECTION, limit=_ALL)
+        known = {effect.entity for effect in dropped}
+        dropped += [Forget(found[0], "not covered by the watch") for found in
+                    (_mark_of(key, value) for key, value in rows)
+                    if found is not None and found[0] not in known]
         self._write(list(dropped))
         return dropped
 

@@ -95,6 +95,10 @@ class MirrorWatch:
                 self._log.warning("mirror_cache_watch_failed", code=int(exc.code),
                                   reason=exc.message)
                 await asyncio.sleep(self._retry_after)
+            except Exception as exc:  # our own bug: keep the node serving (reads stay
+                self.counters["restarts"] += 1  # correct without the watch), say so
+                self._log.error("mirror_cache_watch_error", exc_info=exc)
+                await asyncio.sleep(self._retry_after)
 
     async def _watch_once(self) -> None:
         revision, cluster_id = await self.etcd.position()

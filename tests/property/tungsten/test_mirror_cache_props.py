@@ -292,3 +292,19 @@ def test_a_failed_write_resumes_from_what_the_store_holds() -> None:
     cache.feed(etcd.events_from(cache.resume()))
     assert cache.mark(b"a") == Mark(3, 3)
     assert cached_records(cache, b"a") == etcd.at(b"a", 3)[0]
+
+
+def test_restarting_the_watch_drops_copies_the_tracker_lost_track_of() -> None:
+    """A copy in the store that no stream covers (the tracker was rebuilt without it) is
+    dropped when the watch restarts, so a later reload never takes it as current."""
+    store = MemoryStore()
+    cache = MirrorCache(store, mirrored=lambda e: True)
+    cache.open(EPOCH)
+    cache.restart_at(1)
+    cache.install(b"a", Mark(1, 0), {raw_key(b"a", 1): encode_value((1,))})
+    cache._tracker.forget(b"a")  # as after a rebuild that could not read the position
+    cache.restart_at(5)
+    again = MirrorCache(store, mirrored=lambda e: True)
+    again.open(EPOCH)
+    assert again.entities() == frozenset()
+    assert cached_records(again, b"a") == {}

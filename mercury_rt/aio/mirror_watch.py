@@ -53,7 +53,8 @@ class MirrorWatch:
         self.watch: EtcdWatch | None = None
         """The stream in use, if any (tests kill the member it is connected to)."""
         self.counters: Counter[str] = Counter()
-        """hits, fetches, installs, advances, forgets, restarts, compactions."""
+        """hits, fetches, installs, install_failures, advances, forgets, restarts,
+        compactions (the node's metrics show them)."""
 
     @property
     def epoch(self) -> bytes | None:

@@ -1,10 +1,11 @@
 """Mirrored commits on etcd beside the same handler on local LMDB (issue 12).
 
-Starts its own 3-member etcd on 127.0.94.x (stopped by PID, data deleted), then runs the
+Starts its own 3-member etcd on 127.0.94.x (`--net`) (stopped by PID, data deleted), then runs the
 counter handler of tests/replication/mirror_support.py through the real Invoker:
   * `lmdb`: state in the node's own LMDB (group commit with fsync), no replication;
-  * `etcd`: ReplicatedElsewhere, i.e. read the entity at a revision, run, one CAS-guarded
-    transaction with the request record;
+  * `etcd`: ReplicatedElsewhere as a node runs it, i.e. one linearizable read of the entity
+    at a revision (answered from the node's read cache when its head is unchanged), run,
+    one CAS-guarded transaction with the request record;
 sequentially (latency p50/p99) and with `--concurrency` callers on distinct entities
 (throughput). Then kill -9 of the etcd leader under the concurrent load: the longest gap
 between acknowledgements (the write pause) and acknowledged writes lost.
@@ -49,7 +50,7 @@ async def _call(mirror: Mirror, entity: bytes, replicated: bool) -> bool:
     loop = asyncio.get_running_loop()
     call = IncomingCall(entity, 1, op.number, op.kind, dumps_typed(int, 1), CALLER,
                         deadline=loop.time() + 30)
-    elsewhere = ReplicatedElsewhere(mirror.etcd, mirror.store, entity, None) \
+    elsewhere = ReplicatedElsewhere(mirror.etcd, mirror.store, entity, None, mirror.watch) \
         if replicated else None
     return (await mirror.invoker.invoke(call, elsewhere)).ok
 
@@ -112,12 +113,14 @@ async def leader_kill(mirror: Mirror, members: list[Member],
 
 async def main(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-etcd-"))
-    members = start_cluster(work / "etcd", ("127.0.94.1", "127.0.94.2", "127.0.94.3"))
+    hosts = tuple(f"{args.net}.{i}" for i in (1, 2, 3))
+    members = start_cluster(work / "etcd", hosts)
     try:
         settings = EtcdSettings(tuple((m.host, m.client_port) for m in members),
                                 prefix=b"bench/", timeout=10.0)
         mirror = Mirror(work / "node", settings)
         _bind(mirror, [b"e%d" % w for w in range(args.concurrency)])
+        await mirror.ready()
         try:
             for name, replicated in (("lmdb", False), ("etcd", True)):
                 p50, p99 = await latency(mirror, replicated, args.count)
@@ -138,4 +141,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--net", default="127.0.94", help="etcd members on NET.1-3")
     asyncio.run(main(parser.parse_args()))

@@ -123,6 +123,8 @@ class ErrorCode(IntEnum):
     REPLICATION_CHANGE_TOO_LARGE = 461
     REPLICATION_SPACE_EXCEEDED = 462
     REPLICATION_REPLY_TOO_LARGE = 463
+    WATCH_COMPACTED = 464
+    LEASE_EXPIRED = 465
 
     # --- 500-599: nodes and routing ---
     # Client-side contact outcomes (mercury_rt.core.routing.contact).

@@ -69,3 +69,36 @@ def raw_writes(changes: EntityChanges,
         out.append((encode_key(changes.entity, section, key),
                     None if value is None else encode_value(value)))
     return out
+
+
+class SplitSnapshot:
+    """Reads `local_sections` from `local`, every other section from `shared` (a cached
+    copy of the replicated records, tungsten/mirror_cache.py): LayeredSnapshot over a
+    store snapshot instead of a fetched mapping. Closing closes both."""
+
+    def __init__(self, local: Snapshot, shared: Snapshot,
+                 local_sections: frozenset[Symbol]) -> None:
+        self._local, self._shared = local, shared
+        self._local_sections = local_sections
+
+    def get(self, entity: bytes, section: Symbol, key: CarbonTuple) -> CarbonTuple | None:
+        """From the node's store for a node-local section, else from the copy."""
+        source = self._local if section in self._local_sections else self._shared
+        return source.get(entity, section, key)
+
+    def scan(self, entity: bytes, section: Symbol,
+             limit: int = DEFAULT_SCAN_LIMIT) -> list[tuple[CarbonTuple, CarbonTuple]]:
+        """As `get`, for a whole section."""
+        source = self._local if section in self._local_sections else self._shared
+        return source.scan(entity, section, limit)
+
+    def entity_records(self, entity: bytes, max_bytes: int) -> list[tuple[bytes, bytes]] | None:
+        """The copy's records of `entity` (its replicated state, as an image holds it)."""
+        return self._shared.entity_records(entity, max_bytes)
+
+    def close(self) -> None:
+        """Close both sources."""
+        try:
+            self._shared.close()
+        finally:
+            self._local.close()

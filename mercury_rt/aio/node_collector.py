@@ -74,6 +74,7 @@ def sample_node(node: ObservedNode) -> NodeSample:
     if node.invoker is not None:
         counters.update({f"handler_{k}": v for k, v in node.invoker.statistics().items()
                          if k != "waiting"})
+    counters.update({f"mirror_cache_{k}": v for k, v in node.mirror_cache_counters().items()})
     caches = {**node.cache_sizes(), "eid_verifications": verifier["cache_size"],
               "failed_eids": verifier["failed_size"],
               "key_ring_clusters": verifier["ring_clusters"],

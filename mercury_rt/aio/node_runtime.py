@@ -28,6 +28,7 @@ from carbon.metadata import EndpointCache
 from carbon.names import NamePins
 from carbon.principal import Persona
 from carbon.protocol_spec import OperationKind, ProtocolSpec, SpecRegistry
+from lithium.bindings import entity_exists
 from lithium.context import IncomingCall
 from lithium.invoke import InvokeLimits, Invoker
 from lithium.naming import set_name
@@ -41,6 +42,7 @@ from mercury_rt.aio.endpoint import CallError, TransportEndpoint, open_endpoint
 from mercury_rt.aio.first_datagrams import FirstDatagramLane, is_first_datagram
 from mercury_rt.aio.held_pump import HeldPump
 from mercury_rt.aio.membership_service import MembershipService
+from mercury_rt.aio.mirror_watch import MirrorWatch
 from mercury_rt.aio.names import NAMING_ENTITY, resolve_name
 from mercury_rt.aio.node_calls import NodeEntityCalls, NodeRawCalls
 from mercury_rt.aio.node_metrics import NodeMetrics
@@ -92,6 +94,8 @@ from mercury_rt.core.transport import Addr, MessageReceived, RequestReceived, Tr
 from policy.model import Policy
 from tungsten.api import StateStore
 from tungsten.etcd_store import EtcdSettings, EtcdState
+from tungsten.memory import MemoryStore
+from tungsten.mirror_cache import MirrorCache
 from tungsten.moves import Move, StoredMoves
 
 __all__ = ["KEY_FETCH_TIMEOUT", "CallTrace", "NodeCallError", "NodeRuntime", "NodeSpec"]
@@ -155,6 +159,10 @@ class NodeSpec:
     replication: EtcdSettings | None = None
     """Keep the state of the entities this node serves in etcd, shared by every mirror
     (the config's `replication:` section); None: LMDB only."""
+    mirror_cache_store: StateStore | None = None
+    """Where the node keeps its copy of the mirrored entities' etcd state (its read
+    cache, tungsten/mirror_cache.py): build_node_spec opens `<state_dir>/etcd-cache`;
+    None with replication: a cache in memory (lost on restart)."""
     run_membership: bool = True
     """Heartbeat and publish cluster IDs. False for a client borrowing a cluster's keys
     (`mercury-rt call --as`): it is no member and must never sign a cluster-ID version."""
@@ -201,6 +209,9 @@ class NodeRuntime:
         """Mirrored entities' shared state and spent stamps (tungsten/etcd_store.py), if
         replicated."""
         self.core.shared_spent = self.etcd is not None
+        self.mirror_watch = None if self.etcd is None else MirrorWatch(self.etcd, MirrorCache(
+            spec.mirror_cache_store or MemoryStore(), mirrored=self._mirrors))
+        """The node's copy of that state, kept current by a watch (aio/mirror_watch.py)."""
         self.inter: TransportEndpoint | None = None
         self.intra: TransportEndpoint | None = None
         self._eids: dict[tuple[bytes, Persona | None], bytes] = {}
@@ -242,6 +253,8 @@ class NodeRuntime:
                                          rng=self._endpoint_rng())
         self._held.start()
         self.apply_stored_moves()
+        if self.mirror_watch is not None:
+            self.mirror_watch.start()
         if spec.run_membership:
             self._start_membership()
         await self._start_admin()
@@ -298,10 +311,14 @@ class NodeRuntime:
                 await endpoint.closed.wait()  # the port is free once this returns
         if self.invoker is not None:
             self.invoker.close()
+        if self.mirror_watch is not None:
+            await self.mirror_watch.stop()
         if self.etcd is not None:
             await self.etcd.close()
         if self.spec.owns_store:
             self.spec.store.close()
+            if self.spec.mirror_cache_store is not None:
+                self.spec.mirror_cache_store.close()
         if self._audit_stream is not None:
             self._audit_stream.close()
             self._audit_stream = None
@@ -369,7 +386,14 @@ class NodeRuntime:
 
     def cache_sizes(self) -> dict[str, int]:
         """Entries in the runtime's own caches (decoded targets, minted EIDs), for metrics."""
-        return {"target_eids": len(self._targets), "own_eids": len(self._eids)}
+        sizes = {"target_eids": len(self._targets), "own_eids": len(self._eids)}
+        if self.mirror_watch is not None:
+            sizes["mirrored_copies"] = len(self.mirror_watch.cache.entities())
+        return sizes
+
+    def mirror_cache_counters(self) -> dict[str, int]:
+        """The mirror cache's counters, for metrics (empty without replication)."""
+        return {} if self.mirror_watch is None else dict(self.mirror_watch.counters)
 
     def _caller_eid(self, local: bytes) -> bytes:
         return self.eid_for(local)  # looked up per call: tests stand in their own eid_for
@@ -461,7 +485,8 @@ class NodeRuntime:
         elsewhere: IntraStateElsewhere | ReplicatedElsewhere | None = None
         if action.state_at is None and self.etcd is not None:
             elsewhere = ReplicatedElsewhere(self.etcd, self.spec.store, action.call.entity,
-                                            action.call.request_id, self._record_keep(action))
+                                            action.call.request_id, self._record_keep(action),
+                                            self.mirror_watch)
         elif action.state_at is not None:
             assert self.intra is not None
             elsewhere = IntraStateElsewhere(
@@ -647,6 +672,10 @@ class NodeRuntime:
         if action.call.kind is not OperationKind.MESSAGE:
             return None
         return max(1, int(self.spec.delivered_settings.retention))
+    def _mirrors(self, entity: bytes) -> bool:
+        """Whether this node's apps attached `entity` (the mirror cache keeps only those)."""
+        with self.spec.store.reading() as view:
+            return entity_exists(view, entity)
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()

@@ -79,3 +79,8 @@ class ObservedNode(Protocol):
     def cache_sizes(self) -> dict[str, int]:
         """Entries in the runtime's own caches."""
         ...
+
+    def mirror_cache_counters(self) -> dict[str, int]:
+        """The mirror cache's counters (reads from it, full reads...); empty without
+        replication."""
+        ...

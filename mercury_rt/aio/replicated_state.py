@@ -1,11 +1,29 @@
 """The shell side of mirrored state on etcd: LITHIUM's StateElsewhere over EtcdState.
 
 For a node with a `replication:` section, a call's handler runs on the entity's records
-read from etcd at one revision (bindings still come from the node's own store, see
+at one etcd revision (bindings still come from the node's own store, see
 tungsten/layered.py), and its writes commit in one etcd transaction guarded by that
 revision and by the request's at-most-once record, which holds the reply. An admitted
 request's hashcash stamp is spent cluster-wide first (`spend_stamp`). This module only
-moves data between the core, the invoker and the adapter.
+moves data between the core, the invoker, the node's mirror cache and the adapter.
+
+Reads with the mirror cache, and why they stay linearizable. The node keeps a copy of
+each mirrored entity in its own LMDB (tungsten/mirror_cache.py), kept current by a watch
+(aio/mirror_watch.py), with a mark: the revision the copy stands for and its head's mod
+revision. A watch is not enough to answer from: it can lag, or hang on a member cut off
+from the majority, and a copy that merely looks current could miss a write another
+mirror acknowledged before this request arrived. So every request still makes one
+linearizable etcd read, a read-only transaction comparing the entity's head mod
+revision with the copy's mark (and reading the request record): if equal, no commit
+changed the entity since the copy, the copy is the entity's state at the read's
+revision, and etcd sends nothing else; if not, the same transaction returns the
+entity's records and the request runs on those (and they replace the copy when the
+watch position allows). Either way one round trip, with the same real-time guarantee as
+reading everything. Commits are unchanged: guarded key by key against that revision,
+so a copy that went stale between the read and the commit makes the commit fail, and
+the request re-runs on a fresh read (never a lost update, never a second visible run).
+With the etcd majority lost the read fails like any etcd read (460, nothing answered
+from the cache).
 """
 
 from __future__ import annotations
@@ -22,13 +40,16 @@ from lithium.bindings import (
     HANDLERS_SECTION,
     PERSONAS_SECTION,
 )
+from mercury_rt.aio.mirror_watch import MirrorWatch, epoch_of
 from mercury_rt.core.gate import ClusterSpend
 from mercury_rt.core.node.actions import Invoke
 from mercury_rt.core.node.server import NodeCore
 from tungsten.api import Snapshot, StateStore
+from tungsten.cache_events import Mark, standing_revision
 from tungsten.errors import StateError
-from tungsten.etcd_store import EtcdState
-from tungsten.layered import LayeredSnapshot, raw_reads, raw_writes
+from tungsten.etcd_store import EntityRead, EtcdState
+from tungsten.layered import LayeredSnapshot, SplitSnapshot, raw_reads, raw_writes
+from tungsten.mirror_cache import CachedCopy
 from tungsten.staged import EntityChanges
 
 _log = structlog.get_logger("mercury_rt.node")
@@ -41,11 +62,13 @@ class ReplicatedElsewhere:
     """One call's access to its entity's shared state (implements RecordsReplies)."""
 
     def __init__(self, etcd: EtcdState, local: StateStore, entity: bytes,
-                 request_id: bytes | None, keep: int | None = None) -> None:
+                 request_id: bytes | None, keep: int | None = None,
+                 cache: MirrorWatch | None = None) -> None:
         self._etcd, self._local, self._entity = etcd, local, entity
         self._request_id = request_id
         self._keep = keep
         """Seconds the request record must be kept (None: the settings' record_ttl)."""
+        self._cache = cache
         self._revision: int | None = None
         self._stored: bytes | None = None
 
@@ -55,8 +78,48 @@ class ReplicatedElsewhere:
         return self._stored
 
     async def fetch(self) -> Snapshot:
-        """The entity's records at one etcd revision, layered over local bindings."""
-        read = await self._etcd.read_entity(self._entity, self._request_id)
+        """The entity's state at one etcd revision, layered over local bindings: the
+        node's cached copy when etcd says it is current, else the records etcd sent."""
+        watch = self._cache
+        if watch is None or not watch.cache.ready:
+            read = await self._etcd.read_entity(self._entity, self._request_id)
+            return self._fetched(read)
+        copy = watch.cache.read(self._entity)
+        try:
+            read = await self._etcd.read_entity(
+                self._entity, self._request_id, None if copy.mark is None else copy.mark.head)
+            if read.unchanged and epoch_of(read.epoch, self._etcd.settings.prefix) \
+                    != watch.epoch:  # another etcd cluster behind the same endpoints
+                read = await self._etcd.read_entity(self._entity, self._request_id)
+        except BaseException:
+            copy.snapshot.close()
+            raise
+        return self._from_copy(watch, copy, read)
+
+    def _from_copy(self, watch: MirrorWatch, copy: CachedCopy, read: EntityRead) -> Snapshot:
+        standing = standing_revision(copy.mark, read.unchanged, read.revision)
+        if standing is None:
+            copy.snapshot.close()
+            watch.counters["fetches"] += 1
+            self._install(watch, read)
+            return self._fetched(read)
+        watch.counters["hits"] += 1
+        self._revision, self._stored = standing, read.stored_reply
+        return SplitSnapshot(self._local.snapshot(), copy.snapshot, NODE_LOCAL_SECTIONS)
+
+    def _install(self, watch: MirrorWatch, read: EntityRead) -> None:
+        """Keep what etcd sent as the node's copy, if the cache may (a failure to store
+        it costs only a later full read)."""
+        if epoch_of(read.epoch, self._etcd.settings.prefix) != watch.epoch:
+            return
+        try:
+            if watch.cache.install(self._entity, Mark(read.revision, read.head),
+                                   read.records):
+                watch.counters["installs"] += 1
+        except MercuryError:
+            watch.counters["install_failures"] += 1
+
+    def _fetched(self, read: EntityRead) -> Snapshot:
         self._revision, self._stored = read.revision, read.stored_reply
         return LayeredSnapshot(self._local.snapshot(), read.records, NODE_LOCAL_SECTIONS)
 

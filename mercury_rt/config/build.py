@@ -66,7 +66,9 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         admin=admin,
         mint_defaults=load_mint_defaults(config.cluster_dir),
         version_sink=FileVersionSink(config.node_id, config.state_dir, config.cluster_dir),
-        replication=replication)
+        replication=replication,
+        mirror_cache_store=None if config.replication is None
+        else LmdbStore(config.state_dir / "etcd-cache"))
 
 
 def _resumed_history(config: NodeConfig) -> list[ClusterId]:

@@ -1,0 +1,149 @@
+"""The shell that keeps a node's mirror cache current: one etcd watch from the last
+revision seen, fed event by event into tungsten's MirrorCache (which decides and writes).
+
+Lifecycle: on start, read etcd's cluster id and revision (the cache drops copies of
+another etcd cluster or prefix), then watch the cluster's whole prefix from the cache's
+position (inclusive; re-delivery of that revision is harmless). EtcdWatch itself resumes
+a broken stream at the next member without missing an event; when no member answers
+for the adapter's timeout it raises, and this loop starts a new watch from the position
+once etcd answers again. When etcd compacted the history the watch needed, every copy is
+dropped (each entity is re-read on its next request) and the watch restarts from now.
+
+Correctness never depends on this task: a read uses its copy only when a linearizable
+read finds the entity's head unchanged (mercury_rt/aio/replicated_state.py), so a slow,
+broken or stopped watch only costs full reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from typing import Any
+
+import structlog
+
+from carbon.error_codes import MercuryError
+from tungsten.cache_events import Advance, Forget, KeyEvent
+from tungsten.etcd_store import EtcdState, EtcdWatch, EventKind, WatchCompactedError
+from tungsten.mirror_cache import MirrorCache
+
+RETRY_AFTER = 0.5
+"""Seconds between attempts to reach etcd again after the watch could not continue."""
+_log = structlog.get_logger("mercury_rt.mirror_cache")
+
+
+def epoch_of(cluster_id: int, prefix: bytes) -> bytes:
+    """What a cached copy's revisions are relative to: one etcd cluster, one prefix."""
+    return cluster_id.to_bytes(8, "big") + prefix
+
+
+class MirrorWatch:
+    """Feeds `cache` from `etcd` in a background task (`start`/`stop`)."""
+
+    def __init__(self, etcd: EtcdState, cache: MirrorCache, logger: Any = None,
+                 retry_after: float = RETRY_AFTER) -> None:
+        self.etcd, self.cache = etcd, cache
+        self._log = logger if logger is not None else _log
+        self._retry_after = retry_after
+        self._task: asyncio.Task[None] | None = None
+        self._progress = asyncio.Event()
+        self.opened = asyncio.Event()
+        """Set once the cache has been matched to etcd's cluster (reads may use it)."""
+        self.watch: EtcdWatch | None = None
+        """The stream in use, if any (tests kill the member it is connected to)."""
+        self.counters: Counter[str] = Counter()
+        """hits, fetches, installs, install_failures, advances, forgets, restarts,
+        compactions (the node's metrics show them)."""
+
+    @property
+    def epoch(self) -> bytes | None:
+        """The cache's epoch once the watch has reached etcd."""
+        return self.cache.epoch
+
+    def start(self) -> None:
+        """Start the background task (idempotent)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop watching and keep the position for the next start."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.cache.ready:
+            with contextlib.suppress(MercuryError):
+                self.cache.save_position()
+
+    async def caught_up(self, revision: int) -> None:
+        """Return once the watch has fed every event up to `revision` (tests, tools)."""
+        while self.cache.seen < revision:
+            event = self._progress
+            await event.wait()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._watch_once()
+            except WatchCompactedError as exc:
+                self.counters["compactions"] += 1
+                self._log.warning("mirror_cache_compacted", compacted=exc.compact_revision)
+                await self._restart_from_now()
+            except MercuryError as exc:
+                self.counters["restarts"] += 1
+                self._log.warning("mirror_cache_watch_failed", code=int(exc.code),
+                                  reason=exc.message)
+                await asyncio.sleep(self._retry_after)
+            except Exception as exc:  # our own bug: keep the node serving (reads stay
+                self.counters["restarts"] += 1  # correct without the watch), say so
+                self._log.error("mirror_cache_watch_error", exc_info=exc)
+                await asyncio.sleep(self._retry_after)
+
+    async def _watch_once(self) -> None:
+        revision, cluster_id = await self.etcd.position()
+        epoch = epoch_of(cluster_id, self.etcd.settings.prefix)
+        if self.cache.epoch != epoch:
+            self.cache.open(epoch)
+        start = self.cache.resume()
+        if start == 0:
+            self.cache.restart_at(revision)
+            start = revision
+        self.opened.set()
+        async with EtcdWatch(self.etcd, b"", start, prefix=True) as watch:
+            self.watch = watch
+            try:
+                async for event in watch:
+                    self._feed(KeyEvent(event.mod_revision, event.key,
+                                        None if event.kind is EventKind.DELETE
+                                        else event.value))
+            finally:
+                self.watch = None
+
+    async def _restart_from_now(self) -> None:
+        try:
+            revision, _ = await self.etcd.position()
+        except MercuryError:
+            await asyncio.sleep(self._retry_after)
+            return
+        self.cache.restart_at(revision)
+        self._notify()
+
+    def _feed(self, event: KeyEvent) -> None:
+        for effect in self.cache.feed((event,)):
+            if isinstance(effect, Advance):
+                self.counters["advances"] += 1
+            elif isinstance(effect, Forget):
+                self.counters["forgets"] += 1
+                self._log.info("mirror_cache_dropped", entity=effect.entity.hex(),
+                               reason=effect.reason)
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake `caught_up` waiters: the position moved."""
+        progress, self._progress = self._progress, asyncio.Event()
+        progress.set()
+
+
+__all__ = ["RETRY_AFTER", "MirrorWatch", "epoch_of"]

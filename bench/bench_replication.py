@@ -50,7 +50,8 @@ async def _call(mirror: Mirror, entity: bytes, replicated: bool) -> bool:
     loop = asyncio.get_running_loop()
     call = IncomingCall(entity, 1, op.number, op.kind, dumps_typed(int, 1), CALLER,
                         deadline=loop.time() + 30)
-    elsewhere = ReplicatedElsewhere(mirror.etcd, mirror.store, entity, None, mirror.watch) \
+    elsewhere = ReplicatedElsewhere(mirror.etcd, mirror.store, entity, None,
+                                      cache=mirror.watch) \
         if replicated else None
     return (await mirror.invoker.invoke(call, elsewhere)).ok
 

@@ -485,8 +485,8 @@ class NodeRuntime:
         elsewhere: IntraStateElsewhere | ReplicatedElsewhere | None = None
         if action.state_at is None and self.etcd is not None:
             elsewhere = ReplicatedElsewhere(self.etcd, self.spec.store, action.call.entity,
-                                            action.call.request_id, self._record_keep(action),
-                                            self.mirror_watch)
+                                            action.call.request_id, keep=self._record_keep(action),
+                                            cache=self.mirror_watch)
         elif action.state_at is not None:
             assert self.intra is not None
             elsewhere = IntraStateElsewhere(

@@ -62,7 +62,7 @@ class ReplicatedElsewhere:
     """One call's access to its entity's shared state (implements RecordsReplies)."""
 
     def __init__(self, etcd: EtcdState, local: StateStore, entity: bytes,
-                 request_id: bytes | None, keep: int | None = None,
+                 request_id: bytes | None, *, keep: int | None = None,
                  cache: MirrorWatch | None = None) -> None:
         self._etcd, self._local, self._entity = etcd, local, entity
         self._request_id = request_id

@@ -102,7 +102,7 @@ class Mirror:
         call = IncomingCall(ENTITY, 1, op.number, op.kind, dumps_typed(op.message, payload),
                             CALLER, deadline=loop.time() + 30.0, request_id=request_id)
         return await self.invoker.invoke(call, ReplicatedElsewhere(
-            self.etcd, self.store, ENTITY, request_id, self.watch))
+            self.etcd, self.store, ENTITY, request_id, cache=self.watch))
 
     async def value(self, operation: str, payload: object = None,
                     request_id: bytes | None = None) -> object:

@@ -121,6 +121,8 @@ class ErrorCode(IntEnum):
     # Replicated entity state on etcd (docs/operator-guide.md, "Mirrored state on etcd")
     REPLICATION_UNAVAILABLE = 460
     REPLICATION_CHANGE_TOO_LARGE = 461
+    WATCH_COMPACTED = 464
+    LEASE_EXPIRED = 465
 
     # --- 500-599: nodes and routing ---
     # Client-side contact outcomes (mercury_rt.core.routing.contact).

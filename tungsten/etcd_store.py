@@ -264,3 +264,377 @@ class EtcdState:
 
 __all__ = ["MAX_TXN_BYTES", "MAX_TXN_OPS", "ChangeTooLargeError", "EntityRead", "EtcdSettings",
            "EtcdState", "MercuryError", "ReplicationUnavailableError", "check_txn_size"]
+
+
+# ========================================================================================
+# Watches and leases: the primitives membership needs (node liveness on leases, the
+# cluster-ID key every node watches) and read caches kept current by watching. This block
+# is self-contained; it uses EtcdState only for its settings, its member failover (`_run`)
+# and its clock. Keys here are relative to the settings' prefix, as for `EtcdState.get`.
+# Its imports are here so that the block applies as one piece.
+# ========================================================================================
+
+from collections import deque  # noqa: E402
+from enum import Enum  # noqa: E402
+
+from aetcd import rpc  # noqa: E402
+
+WATCH_KEEPALIVE_MS = 10_000
+"""gRPC keepalive ping interval on a watch's own channel: a member that froze (its TCP
+connection open, its stream silent) is given up after this plus WATCH_KEEPALIVE_TIMEOUT_MS
+and the watch resumes at another member. etcd refuses pings more often than every 5 s."""
+WATCH_KEEPALIVE_TIMEOUT_MS = 3_000
+WATCH_MAX_MESSAGE = 4 * 1024 * 1024
+"""Bytes one watch response may have. Watches ask etcd to fragment responses larger than
+its --max-request-bytes plus 512 KiB (2 MiB by default; one event can pass it by at most
+its own size), so this bounds what one watch buffers."""
+MAX_LEASE_TTL = 86_400
+_REQUIRE_LEADER = (("hasleader", "true"),)
+"""etcd then closes the stream of a member that lost its leader (a member cut off in a
+minority would otherwise keep a stream open that delivers nothing): the watch moves on."""
+_RESUMABLE = frozenset({"UNAVAILABLE", "CANCELLED", "UNKNOWN", "INTERNAL",
+                        "DEADLINE_EXCEEDED", "ABORTED"})
+"""gRPC status codes of a broken stream (a member died, restarted, lost its leader)."""
+
+
+class WatchCompactedError(StateError):
+    """The revision a watch had to continue from was compacted away: events before
+    `compact_revision` are lost, so re-read the keys and watch from that read's revision
+    + 1. Nothing was delivered out of order; the watch is closed."""
+
+    code = ErrorCode.WATCH_COMPACTED
+
+    def __init__(self, message: str, compact_revision: int) -> None:
+        super().__init__(message)
+        self.compact_revision = compact_revision
+
+
+class LeaseExpiredError(StateError):
+    """A lease etcd no longer holds (it expired, or was revoked), or that could not be
+    refreshed before it ran out: the keys put on it are gone or about to go."""
+
+    code = ErrorCode.LEASE_EXPIRED
+
+
+class EventKind(Enum):
+    """What happened to a watched key."""
+
+    PUT = "put"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One change of one key, as etcd committed it (key relative to the prefix)."""
+
+    kind: EventKind
+    key: bytes
+    value: bytes
+    """The new value; empty for a delete."""
+    mod_revision: int
+    """The revision of the change (for a delete, of the deletion)."""
+    version: int
+    """The key's version after the change (0 after a delete): what a CAS names."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRead:
+    """One key as read (key relative to the prefix)."""
+
+    key: bytes
+    value: bytes
+    mod_revision: int
+    version: int
+    lease: int
+
+
+@dataclass(frozen=True, slots=True)
+class RangeRead:
+    """Keys read at one revision: watch from `revision + 1` to miss nothing after it."""
+
+    revision: int
+    entries: tuple[KeyRead, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A granted etcd lease."""
+
+    id: int
+    ttl: int
+    """Seconds granted."""
+    granted_at: float
+    """The state's clock when the grant was sent (the lease runs out no earlier than
+    `granted_at + ttl` unless refreshed)."""
+
+
+def _range_end(full: bytes, prefix: bool) -> bytes:
+    """etcd's range end: every key starting with `full`, or exactly `full`."""
+    if not prefix:
+        return full + b"\x00"
+    end = bytearray(full)
+    while end and end[-1] == 0xFF:
+        end.pop()
+    if not end:
+        return b"\x00"  # every key
+    end[-1] += 1
+    return bytes(end)
+
+
+async def read_range(state: EtcdState, key: bytes, *, prefix: bool = False) -> RangeRead:
+    """`key` (or every key under it) and the revision of the read (linearizable)."""
+    full = state.settings.prefix + key
+    got = await state._run(lambda c: c.get_range(full, _range_end(full, prefix)))
+    cut = len(state.settings.prefix)
+    entries = tuple(KeyRead(bytes(kv.key)[cut:], bytes(kv.value), int(kv.mod_revision),
+                            int(kv.version), int(kv.lease)) for kv in got)
+    return RangeRead(int(got.header.revision), entries)
+
+
+class EtcdWatch:
+    """Every change to `key` (or every key under it, `prefix=True`) from `start_revision`
+    on, in revision order, each exactly once, across broken streams.
+
+    Why not aetcd's watch: it buffers without bound and ends at the first broken stream.
+    Here each watch has its own channel to one member; when the stream breaks (the member
+    died, restarted or lost its leader) the watch reopens at the next member from where it
+    stopped (a revision etcd split across responses is resumed after the events already
+    delivered), so nothing is missed or repeated. If no member takes the watch within the
+    settings' timeout: ReplicationUnavailableError. If etcd compacted the revision to
+    resume from: WatchCompactedError (re-read, then watch again). The next response is read
+    only when the last one was consumed, so a watch holds at most one response (bounded by
+    WATCH_MAX_MESSAGE); a slow consumer holds etcd back through gRPC flow control."""
+
+    def __init__(self, state: EtcdState, key: bytes, start_revision: int, *,
+                 prefix: bool = False) -> None:
+        if start_revision < 1:
+            raise ValueError("a watch starts at revision 1 or later")
+        self._state = state
+        self._cut = len(state.settings.prefix)
+        self._full = state.settings.prefix + key
+        self._end = _range_end(self._full, prefix)
+        self._rev = start_revision - 1
+        """The revision of the last event delivered (start_revision - 1 before any)."""
+        self._at_rev = 0
+        """Events of revision `_rev` delivered (a revision may come in fragments)."""
+        self._whole = True
+        """Whether revision `_rev` was delivered whole (resume after it, not within)."""
+        self._drop = 0
+        self._pending: deque[WatchEvent] = deque()
+        self._buffered = 0
+        self._index = state._current
+        self._channel: Any = None
+        self._call: Any = None
+        self._stream: Any = None
+        self._closed = False
+        self.reopened = 0
+        """How many times a broken stream was resumed (for metrics and tests)."""
+
+    @property
+    def endpoint(self) -> tuple[str, int] | None:
+        """The member the watch is connected to now, if any."""
+        return None if self._stream is None else self._state.settings.endpoints[self._index]
+
+    @property
+    def next_revision(self) -> int:
+        """The revision the watch would resume from."""
+        return self._rev + 1 if self._whole else self._rev
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of received events not yet delivered (at most one response)."""
+        return self._buffered
+
+    def __aiter__(self) -> EtcdWatch:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        while not self._pending:
+            if self._closed:
+                raise StopAsyncIteration
+            await self._fill()
+        event = self._pending.popleft()
+        self._buffered -= len(event.key) + len(event.value)
+        return event
+
+    async def __aenter__(self) -> EtcdWatch:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop watching and close the channel (idempotent)."""
+        self._closed = True
+        self._pending.clear()
+        self._buffered = 0
+        await self._disconnect()
+
+    async def _fill(self) -> None:
+        """Read one response into the buffer; reopen elsewhere if the stream broke."""
+        if self._stream is None:
+            await self._open()
+        try:
+            response = await anext(self._stream)
+        except StopAsyncIteration:
+            await self._broken()
+            return
+        except rpc.AioRpcError as exc:
+            if exc.code().name not in _RESUMABLE:
+                await self.close()
+                raise StateError(f"etcd ended the watch: {exc.details()}") from None
+            await self._broken()
+            return
+        await self._take(response)
+
+    async def _take(self, response: Any) -> None:
+        if response.compact_revision:
+            compacted = int(response.compact_revision)
+            await self.close()
+            raise WatchCompactedError(
+                f"etcd compacted its history up to revision {compacted}; the watch needed "
+                f"revision {self.next_revision}: re-read, then watch again", compacted)
+        if response.canceled:
+            await self.close()
+            raise StateError(f"etcd cancelled the watch: {response.cancel_reason}")
+        if not response.events:
+            if not response.created and self._whole:
+                # A progress notification: nothing under the key until this revision.
+                self._rev, self._at_rev = max(self._rev, int(response.header.revision)), 0
+            return
+        for raw in response.events:
+            revision = int(raw.kv.mod_revision)
+            if self._drop and revision == self._rev:
+                self._drop -= 1  # delivered before the stream broke mid-revision
+                continue
+            self._drop = 0
+            self._at_rev = self._at_rev + 1 if revision == self._rev else 1
+            self._rev = revision
+            self._pending.append(self._event(raw))
+        self._whole = not response.fragment
+
+    def _event(self, raw: Any) -> WatchEvent:
+        kind = EventKind.DELETE if raw.type == rpc.Event.EventType.DELETE else EventKind.PUT
+        kv = raw.kv
+        event = WatchEvent(kind, bytes(kv.key)[self._cut:], bytes(kv.value),
+                           int(kv.mod_revision), int(kv.version))
+        self._buffered += len(event.key) + len(event.value)
+        return event
+
+    async def _broken(self) -> None:
+        await self._disconnect()
+        self._index = (self._index + 1) % len(self._state.settings.endpoints)
+        self.reopened += 1
+
+    async def _open(self) -> None:
+        """Open the watch at the current member, else the next ones, until the timeout."""
+        settings = self._state.settings
+        deadline = self._state._clock() + settings.timeout
+        last, rounds = "no member tried", 0
+        while True:
+            try:
+                await asyncio.wait_for(self._connect(), settings.attempt_timeout)
+                return
+            except (TimeoutError, StopAsyncIteration, rpc.AioRpcError) as exc:
+                host, port = settings.endpoints[self._index]
+                last = f"{host}:{port}: {type(exc).__name__}"
+                await self._disconnect()
+            self._index = (self._index + 1) % len(settings.endpoints)
+            if self._state._clock() >= deadline:
+                await self.close()
+                raise ReplicationUnavailableError(
+                    f"no etcd member took the watch within {settings.timeout} s (last: "
+                    f"{last}); it would resume from revision {self.next_revision}")
+            if self._index == 0:
+                rounds += 1
+                await asyncio.sleep(min(0.05 * 2 ** rounds, 0.5))
+
+    async def _connect(self) -> None:
+        host, port = self._state.settings.endpoints[self._index]
+        self._channel = rpc.insecure_channel(f"{host}:{port}", options=[
+            ("grpc.keepalive_time_ms", WATCH_KEEPALIVE_MS),
+            ("grpc.keepalive_timeout_ms", WATCH_KEEPALIVE_TIMEOUT_MS),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.max_receive_message_length", WATCH_MAX_MESSAGE)])
+        self._call = rpc.WatchStub(self._channel).Watch(metadata=_REQUIRE_LEADER)
+        await self._call.write(rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
+            key=self._full, range_end=self._end, start_revision=self.next_revision,
+            progress_notify=True, fragment=True)))
+        stream = self._call.__aiter__()
+        created = await anext(stream)
+        self._drop = 0 if self._whole else self._at_rev
+        self._stream = stream
+        await self._take(created)
+
+    async def _disconnect(self) -> None:
+        call, channel = self._call, self._channel
+        self._call = self._channel = self._stream = None
+        if call is not None:
+            call.cancel()
+        if channel is not None:
+            await channel.close()
+
+
+async def grant_lease(state: EtcdState, ttl: int) -> Lease:
+    """A new lease of `ttl` seconds (1..MAX_LEASE_TTL)."""
+    if not 1 <= ttl <= MAX_LEASE_TTL:
+        raise ValueError(f"a lease lasts 1..{MAX_LEASE_TTL} s, not {ttl}")
+    sent = state._clock()
+    got = await state._run(lambda c: c.lease(ttl))
+    return Lease(int(got.id), int(got.ttl), sent)
+
+
+async def refresh_lease(state: EtcdState, lease: Lease) -> int:
+    """Renew `lease` once; returns the seconds it now has. LeaseExpiredError if etcd no
+    longer holds it."""
+    reply = await state._run(lambda c: c.refresh_lease(lease.id))
+    ttl = 0 if reply is None else int(reply.TTL)
+    if ttl <= 0:
+        raise LeaseExpiredError(f"etcd no longer holds lease {lease.id:x} (it expired or "
+                                "was revoked); its keys are gone")
+    return ttl
+
+
+async def keep_alive(state: EtcdState, lease: Lease, interval: float | None = None) -> None:
+    """Renew `lease` every `interval` seconds (default a third of its TTL) until cancelled.
+
+    Returns never; raises LeaseExpiredError when etcd says the lease is gone or when no
+    renewal succeeded before it would have run out (etcd unreachable that long): the
+    caller grants a new lease and puts its keys again."""
+    every = interval if interval is not None else max(lease.ttl / 3, 0.1)
+    expires = lease.granted_at + lease.ttl
+    while True:
+        await asyncio.sleep(every)
+        started = state._clock()
+        if started >= expires:
+            raise LeaseExpiredError(f"lease {lease.id:x} ran out before it could be renewed")
+        try:
+            ttl = await asyncio.wait_for(refresh_lease(state, lease), expires - started)
+        except (TimeoutError, ReplicationUnavailableError):
+            continue  # retried at the next interval while the lease may still hold
+        expires = started + ttl
+
+
+async def revoke_lease(state: EtcdState, lease: Lease) -> None:
+    """End `lease` now, deleting its keys; a lease already gone is not an error."""
+
+    async def revoke(client: Any) -> None:
+        try:
+            await client.revoke_lease(lease.id)
+        except aetcd.exceptions.ClientError as exc:
+            if type(exc) is not aetcd.exceptions.ClientError or "not found" not in str(exc):
+                raise
+
+    await state._run(revoke)
+
+
+async def put_on_lease(state: EtcdState, key: bytes, value: bytes, lease: Lease) -> int:
+    """Put `key` bound to `lease` (it vanishes when the lease ends); returns the revision."""
+    full = state.settings.prefix + key
+    done = await state._run(lambda c: c.put(full, value, lease=lease.id))
+    return int(done.header.revision)
+
+
+__all__ += ["MAX_LEASE_TTL", "EtcdWatch", "EventKind", "KeyRead", "Lease", "LeaseExpiredError",
+            "RangeRead", "WatchCompactedError", "WatchEvent", "grant_lease", "keep_alive",
+            "put_on_lease", "read_range", "refresh_lease", "revoke_lease"]

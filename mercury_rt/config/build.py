@@ -83,9 +83,7 @@ def _resumed_history(config: NodeConfig) -> list[ClusterId]:
 
 def _replication(config: NodeConfig) -> EtcdSettings | None:
     """The etcd adapter's settings from the `replication:` section, if there is one."""
-    r = config.replication
-    return None if r is None else EtcdSettings(r.endpoint_pairs(), r.prefix.encode(), r.timeout,
-                                               r.attempt_timeout, r.record_ttl)
+    return None if config.replication is None else config.replication.to_settings()
 
 
 def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:

@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from tungsten.etcd_store import EtcdSettings
+
 MAX_ENDPOINTS = 16
 
 
@@ -46,3 +48,8 @@ class ReplicationConfig(BaseModel):
     def endpoint_pairs(self) -> tuple[tuple[str, int], ...]:
         """`endpoints` as (host, port) pairs."""
         return tuple((h, int(p)) for h, _, p in (e.rpartition(":") for e in self.endpoints))
+
+    def to_settings(self) -> EtcdSettings:
+        """The etcd adapter's settings (for a node, and for the tools given its config)."""
+        return EtcdSettings(self.endpoint_pairs(), self.prefix.encode(), self.timeout,
+                            self.attempt_timeout, self.record_ttl)

@@ -73,7 +73,8 @@ class MembershipService:
         self._sends: set[asyncio.Task[None]] = set()
         self.send_failures = 0
         self.etcd = None if etcd is None else EtcdMembership(
-            self.adapter, etcd, self._carry_out, self._interval)
+            self.adapter, etcd, self._carry_out, self._interval,
+            leases=settings.config.leases, lease_ttl=settings.lease_ttl)
         """Cluster-ID versions by CAS on etcd and its watch, if replicated."""
 
     def start(self) -> None:

@@ -146,6 +146,9 @@ def _seen_with_etcd(directory: Path, nodes: tuple[Path, ...],
     etcd = None if settings is None else read_live(settings)
     extra, unread = ((), ()) if etcd is None else etcd.candidate()
     seen = load_live(directory, state_dirs, extra, unread)
+    if extra and extra[0].cluster_id == seen.live.cluster_id and extra[0] in seen.records:
+        # Where the nodes publish: name etcd even when a node's file holds the same.
+        seen = replace(seen, live=replace(seen.live, source=extra[0].source))
     for ignored in seen.live.ignored:
         click.echo(f"warning: ignored {ignored.source}: error {ignored.code.value} "
                    f"{ignored.code.name}: {ignored.reason}", err=True)

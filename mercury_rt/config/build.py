@@ -59,7 +59,10 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         delivered_settings=config.delivered.to_settings(),
         connection_limits=config.connections.to_limits(), audit_file=config.log.audit_file,
         proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
-        membership=MembershipSettings(public=_own_public(config)), moves=config.moves(),
+        membership=MembershipSettings(
+            public=_own_public(config),
+            lease_ttl=5 if config.replication is None else config.replication.member_ttl),
+        moves=config.moves(),
         owns_store=True,
         admin=admin,
         mint_defaults=load_mint_defaults(config.cluster_dir),

@@ -44,6 +44,9 @@ class ReplicationConfig(BaseModel):
     """Seconds one member may take before the next member is tried."""
     record_ttl: Annotated[int, Field(ge=60, le=7 * 86_400, strict=True)] = 3600
     """Seconds a request's record (its reply, for retries at another node) is kept."""
+    member_ttl: Annotated[int, Field(ge=2, le=300, strict=True)] = 5
+    """Seconds of the lease each node keeps its liveness key on: a node that stops
+    renewing it (killed, frozen, cut off from etcd) is dead for its peers this long after."""
 
     def endpoint_pairs(self) -> tuple[tuple[str, int], ...]:
         """`endpoints` as (host, port) pairs."""

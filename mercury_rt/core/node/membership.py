@@ -14,6 +14,8 @@ public addresses the cluster should publish. This adapter connects it to one nod
   publisher, it signs the next cluster-ID version with the cluster key (mint.change_addresses),
   adopts it and announces it to every peer; a peer adopts an announced version only if it
   properly supersedes its own (keyring.check_supersedes);
+- with `config.leases` (a `replication:` section) a node is DEAD when the shell reports
+  that its etcd lease key vanished (`lease_lost`), not after silence (Membership);
 - with `settings.cas` (a `replication:` section) a new version is not adopted at once: it
   is handed to the shell as a proposal, which publishes it by compare-and-swap on etcd and
   reports back (`cas_won`, `cas_failed`, or `etcd_value` with what a re-read found); the
@@ -187,6 +189,24 @@ class NodeMembership:
         if not any(isinstance(output, HeartbeatRejected) for output in outputs):
             self.counters["heartbeats_accepted"] += 1
         return self._apply(outputs, now)
+
+    def lease_lost(self, node_id: bytes, now: float) -> MembershipStep:
+        """The shell saw a node's etcd lease key vanish (config.leases): it is DEAD."""
+        return self._apply(self.membership.lease_lost(node_id, now), now)
+
+    def lease_held(self, node_id: bytes, now: float) -> MembershipStep:
+        """The shell saw a node's etcd lease key (back) in place."""
+        return self._apply(self.membership.lease_held(node_id, now), now)
+
+    def lease_snapshot(self, present: frozenset[bytes], now: float) -> MembershipStep:
+        """Every lease key etcd holds now (read at start or after a compacted watch):
+        those present are held, every other node configured or heard of has none."""
+        known = set(self._configured) | set(self.membership.peers)
+        step = NOTHING
+        for node_id in sorted(known | present):
+            step += (self.lease_held(node_id, now) if node_id in present
+                     else self.lease_lost(node_id, now))
+        return step
 
     def drain(self, now: float) -> MembershipStep:
         """The node is draining: from now on it announces no public address, so the

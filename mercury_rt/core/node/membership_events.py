@@ -38,6 +38,9 @@ class MembershipSettings:
     cas: bool = False
     """Publish through a compare-and-swap the shell carries out (etcd, `proposals` in a
     step) instead of adopting a new version at once: set with a `replication:` section."""
+    lease_ttl: int = 5
+    """Seconds of the etcd lease a node keeps its liveness key on (config.leases): a
+    killed node is seen dead about this long after it stopped renewing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,28 +96,31 @@ class EtcdMembership:
                 _log.info("member_lease_not_revoked", effect="it runs out by itself")
 
     def propose(self, proposed: ClusterId) -> None:
-        """Publish the adapter's proposal by CAS (reported back to the adapter)."""
-        self._spawn(self._publish(proposed))
+        """Publish the adapter's proposal by CAS on the value seen last (reported back to
+        the adapter)."""
+        self._spawn(self._publish(proposed, proposed, self._live))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = self._loop.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, proposed: ClusterId | None) -> None:
-        """CAS `proposed` (None: the held version, to bring etcd up to date) until it is
-        won, adopted over, no longer needed, or MAX_CAS_ROUNDS were lost."""
-        candidate = proposed if proposed is not None else self.adapter.core.state.cluster_id
+    async def _publish(self, proposed: ClusterId | None, candidate: ClusterId,
+                       basis: Published | None) -> None:
+        """CAS `candidate` over `basis` (the value the decision to put it was made on)
+        until it is won, adopted over, no longer needed, or MAX_CAS_ROUNDS were lost.
+        `proposed` is the adapter's proposal (None: the held version, put because etcd
+        was behind). The CAS names `basis`, never a value seen later: if etcd changed
+        since the decision, the CAS fails and the decision is taken again."""
         try:
             for _ in range(MAX_CAS_ROUNDS):
-                after = self._live
                 signed = candidate.encode()
-                if await self.store.publish(signed, after):
-                    self._live = after_put(after, signed)
+                if await self.store.publish(signed, basis):
+                    self._live = after_put(basis, signed)
                     self._carry_out(self.adapter.cas_won(candidate, self._loop.time()))
                     return
-                self._live = await self.store.current()
-                live = None if self._live is None else self._live.signed
+                basis = self._live = await self.store.current()
+                live = None if basis is None else basis.signed
                 step, again = self.adapter.etcd_value(live, self._loop.time(), proposed)
                 self._carry_out(step)
                 if again is None:
@@ -161,7 +164,7 @@ class EtcdMembership:
         self._carry_out(step)
         if put is not None and not self._seeding:
             self._seeding = True
-            self._spawn(self._publish(None))
+            self._spawn(self._publish(None, put, found))
 
     async def _keep_lease(self) -> None:
         """This node's liveness key on a lease, renewed; a lost lease is granted anew."""

@@ -125,6 +125,7 @@ class ErrorCode(IntEnum):
     REPLICATION_REPLY_TOO_LARGE = 463
     WATCH_COMPACTED = 464
     LEASE_EXPIRED = 465
+    CLUSTER_ID_PUBLISHED_MEANWHILE = 466
 
     # --- 500-599: nodes and routing ---
     # Client-side contact outcomes (mercury_rt.core.routing.contact).

@@ -850,6 +850,7 @@ class EtcdWatch:
                 await asyncio.sleep(min(0.05 * 2 ** rounds, 0.5))
 
     async def _connect(self) -> None:
+        await self._disconnect()  # an attempt cut short (timeout, cancel) left its channel
         host, port = self._state.settings.endpoints[self._index]
         options = [("grpc.keepalive_time_ms", WATCH_KEEPALIVE_MS),
                    ("grpc.keepalive_timeout_ms", WATCH_KEEPALIVE_TIMEOUT_MS),

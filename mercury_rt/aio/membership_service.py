@@ -7,6 +7,8 @@ node core sees only the resulting views and cluster-ID versions. Every cluster I
 holds (at start, and each one it publishes or adopts) goes to the version sink, if any,
 before any announcement of it is sent (core/identity/live.py `VersionSink`). Sends to a silent peer
 give up after `suspect_after` intervals, so at most a few are ever in flight per peer.
+With etcd (a `replication:` section) new versions go out by compare-and-swap and are
+learnt by watching etcd's cluster-ID key (aio/etcd_membership.py).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carbon.error_codes import MercuryError
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint
+from mercury_rt.aio.etcd_membership import EtcdMembership
 from mercury_rt.core.identity import ClusterId
 from mercury_rt.core.identity.live import VersionSink
 from mercury_rt.core.membership import HeartbeatRejected, NodeIdentity
 from mercury_rt.core.node import (
     AnnouncementRejected,
     ClusterIdAdopted,
+    ClusterIdLearned,
     ClusterIdPublished,
     MembershipSettings,
     MembershipStep,
@@ -34,6 +38,7 @@ from mercury_rt.core.node import (
     NodeMembership,
 )
 from mercury_rt.core.transport import Addr
+from tungsten.etcd_store import EtcdState
 
 _log = structlog.get_logger("mercury_rt.membership")
 
@@ -44,7 +49,7 @@ class MembershipService:
     def __init__(self, core: NodeCore, intra: TransportEndpoint, cluster_key: Ed25519PrivateKey,
                  settings: MembershipSettings, inter_address: Addr,
                  on_cluster_id: Callable[[], None] | None = None,
-                 sink: VersionSink | None = None) -> None:
+                 sink: VersionSink | None = None, etcd: EtcdState | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         identity = settings.identity or NodeIdentity.issue(
             core.state.view.local_node, Ed25519PrivateKey.generate(), cluster_key,
@@ -67,15 +72,23 @@ class MembershipService:
         self._task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
         self.send_failures = 0
+        self.etcd = None if etcd is None else EtcdMembership(
+            self.adapter, etcd, self._carry_out, self._interval,
+            leases=settings.config.leases, lease_ttl=settings.lease_ttl)
+        """Cluster-ID versions by CAS on etcd and its watch, if replicated."""
 
     def start(self) -> None:
         """Start the heartbeat timer (the first heartbeat goes out at once)."""
         if self._task is None:
             self._record()
             self._task = self._loop.create_task(self._run())
+            if self.etcd is not None:
+                self.etcd.start()
 
     async def stop(self) -> None:
         """Stop heartbeating and abandon sends in flight."""
+        if self.etcd is not None:
+            await self.etcd.stop()
         tasks = [t for t in (self._task, *self._sends) if t is not None]
         for task in tasks:
             task.cancel()
@@ -112,9 +125,12 @@ class MembershipService:
             task = self._loop.create_task(self._send(out.address, out.payload))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
+        for proposed in step.proposals:
+            if self.etcd is not None:
+                self.etcd.propose(proposed)
         for event in step.events:
             _log_event(event)
-            if isinstance(event, ClusterIdPublished | ClusterIdAdopted) \
+            if isinstance(event, ClusterIdPublished | ClusterIdAdopted | ClusterIdLearned) \
                     and self._on_cluster_id is not None:
                 self._on_cluster_id()
 

@@ -334,11 +334,14 @@ class NodeRuntime:
     def _start_membership(self) -> None:
         """Heartbeats, liveness and cluster-ID publishing (aio/membership_service.py)."""
         assert self.inter is not None and self.intra is not None
-        settings = replace(self.spec.membership, identity=self.identity)
+        settings = replace(self.spec.membership, identity=self.identity,
+                           cas=self.etcd is not None)
+        if self.etcd is not None:  # liveness from etcd leases, not from silence
+            settings = replace(settings, config=replace(settings.config, leases=True))
         self.membership = MembershipService(self.core, self.intra, self.spec.cluster_key,
                                             settings, self.inter.local_address,
                                             on_cluster_id=self._eids.clear,
-                                            sink=self.spec.version_sink)
+                                            sink=self.spec.version_sink, etcd=self.etcd)
         self.membership.start()
 
     @property

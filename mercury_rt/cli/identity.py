@@ -24,6 +24,7 @@ from carbon.cbor import CodecError, Value
 from carbon.error_codes import MercuryError
 from carbon.principal import Persona
 from carbon.symbols import Symbol
+from mercury_rt.cli.live_etcd import EtcdLive, etcd_settings, publish, read_live
 from mercury_rt.cli.passphrase import (
     PASSPHRASE_FILE_OPTION,
     load_master_asking,
@@ -118,7 +119,9 @@ NODE_OPTION = click.option(
     "--node", "nodes", multiple=True, metavar="CONFIG",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Also read the cluster-ID version this node recorded in its state_dir (needed "
-         "when the nodes cannot write the cluster directory's published/); repeat.")
+         "when the nodes cannot write the cluster directory's published/); repeat. If the "
+         "config has a replication: section, the live version is read from its etcd and "
+         "new versions are published there by compare-and-swap.")
 FORCE_OPTION = click.option(
     "--force", is_flag=True,
     help="Issue a version even though no node's recorded version is visible (no record in "
@@ -128,22 +131,42 @@ FORCE_OPTION = click.option(
 
 
 def _seen(directory: Path, nodes: tuple[Path, ...]) -> Seen:
+    """The live cluster-ID version (see _seen_with_etcd)."""
+    return _seen_with_etcd(directory, nodes)[0]
+
+
+def _seen_with_etcd(directory: Path, nodes: tuple[Path, ...],
+                    ) -> tuple[Seen, EtcdLive | None]:
     """The live cluster-ID version: this directory's history and every verified record
-    the nodes wrote (DIR/published/, each --node's state_dir); files that do not verify
-    are named on stderr and ignored."""
+    the nodes wrote (DIR/published/, each --node's state_dir) and, if a --node config has
+    a replication: section, etcd's value; what does not verify is named on stderr and
+    ignored."""
     state_dirs = tuple(load_node_config(node).state_dir for node in nodes)
-    seen = load_live(directory, state_dirs)
+    settings = etcd_settings(nodes)
+    etcd = None if settings is None else read_live(settings)
+    extra, unread = ((), ()) if etcd is None else etcd.candidate()
+    seen = load_live(directory, state_dirs, extra, unread)
+    if extra and extra[0].cluster_id == seen.live.cluster_id and extra[0] in seen.records:
+        # Where the nodes publish: name etcd even when a node's file holds the same.
+        seen = replace(seen, live=replace(seen.live, source=extra[0].source))
     for ignored in seen.live.ignored:
         click.echo(f"warning: ignored {ignored.source}: error {ignored.code.value} "
                    f"{ignored.code.name}: {ignored.reason}", err=True)
-    return seen
+    return seen, etcd
 
 
 def _next_base(directory: Path, nodes: tuple[Path, ...], force: bool,
-               ) -> tuple[Seen, ClusterId]:
+               ) -> tuple[Seen, ClusterId, EtcdLive | None]:
     """The live version to build on, renumbered so its successor is above every version
     seen; refuses when no node's version is visible, unless forced."""
-    seen = _seen(directory, nodes)
+    seen, etcd = _seen_with_etcd(directory, nodes)
+    if not seen.records and not force and etcd is not None:
+        raise click.ClickException(
+            f"{etcd.source} holds no verified cluster ID and no node recorded one in "
+            f"{directory / PUBLISHED_DIR}: the next number here "
+            f"({seen.live.cluster_id.version + 1}) may be one the nodes already used. Start "
+            "the nodes (each puts its version into etcd), or pass --force if no node has "
+            "run with this cluster yet.")
     if not seen.records and not force:
         raise click.ClickException(
             f"cannot see which cluster-ID versions the nodes use: no node has recorded one in "
@@ -157,10 +180,16 @@ def _next_base(directory: Path, nodes: tuple[Path, ...], force: bool,
         click.echo("warning: --force: no node's recorded version is visible; numbering "
                    "after this directory's history only", err=True)
     number = next_version(seen.live)
-    return seen, replace(seen.live.cluster_id, version=number - 1)
+    return seen, replace(seen.live.cluster_id, version=number - 1), etcd
 
 
-def _append_version(directory: Path, history: list[ClusterId], new: ClusterId) -> None:
+def _append_version(directory: Path, history: list[ClusterId], new: ClusterId,
+                    etcd: EtcdLive | None = None) -> None:
+    """Publish `new` on etcd by CAS first (466 and nothing written if another version
+    came in between), then append it to the directory's history."""
+    if etcd is not None:
+        publish(etcd, new)
+        click.echo(f"published on {etcd.source}")
     keyfiles.save_cluster_ids(directory, [*history, new])
     click.echo(f"cluster ID version {new.version} ({len(new.addresses)} addresses):")
     click.echo(cluster_id_to_text(new))
@@ -285,10 +314,13 @@ def cluster_rotate_key(directory: Path, passphrase_file: Path | None, nodes: tup
                        force: bool) -> None:
     """Replace the cluster key (needs master.key); the new version is numbered above the
     live one (every version the nodes recorded)."""
-    seen, base = _next_base(directory, nodes, force)
+    seen, base, etcd = _next_base(directory, nodes, force)
     master = load_master_asking(directory, passphrase_file)
     new_key = master.cluster_key(base.version + 1)
     new = rotate_cluster_key(base, master.signing_key(), new_key)
+    if etcd is not None:  # nothing is written unless the CAS won (the key derives again)
+        publish(etcd, new)
+        click.echo(f"published on {etcd.source}")
     keyfiles.save_cluster_key(directory, new_key, new.key_version)
     _append_version(directory, list(seen.live.history), new)
 
@@ -322,8 +354,9 @@ def cluster_set_addresses(directory: Path, addresses: tuple[str, ...], no_addres
     above the live one (every version the nodes recorded)."""
     parsed = _server_list(addresses, no_addresses, from_srv, nameserver)
     key, _ = keyfiles.load_cluster_key(directory)
-    seen, base = _next_base(directory, nodes, force)
-    _append_version(directory, list(seen.live.history), change_addresses(base, key, parsed))
+    seen, base, etcd = _next_base(directory, nodes, force)
+    _append_version(directory, list(seen.live.history), change_addresses(base, key, parsed),
+                    etcd)
 
 
 @cluster_group.command("show")

@@ -13,7 +13,7 @@ from mercury_rt.aio.node_runtime import NodeSpec
 from mercury_rt.apps import AppError, NodeApp, load_apps
 from mercury_rt.config import keyfiles
 from mercury_rt.config.admin import admin_settings
-from mercury_rt.config.etcd_tls import load_tls
+from mercury_rt.config.etcd_tls import replication_settings
 from mercury_rt.config.mint_defaults import load_mint_defaults
 from mercury_rt.config.node import NodeConfig
 from mercury_rt.config.published import FileVersionSink, load_live
@@ -61,7 +61,10 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         delivered_settings=config.delivered.to_settings(),
         connection_limits=config.connections.to_limits(), audit_file=config.log.audit_file,
         proximity=ProximityRule((listen.ip,)) if config.cluster.routing.prefer_near else None,
-        membership=MembershipSettings(public=_own_public(config)), moves=config.moves(),
+        membership=MembershipSettings(
+            public=_own_public(config),
+            lease_ttl=5 if config.replication is None else config.replication.member_ttl),
+        moves=config.moves(),
         owns_store=True,
         admin=admin,
         mint_defaults=load_mint_defaults(config.cluster_dir),
@@ -88,12 +91,7 @@ def _resumed_history(config: NodeConfig) -> list[ClusterId]:
 def _replication(config: NodeConfig) -> EtcdSettings | None:
     """The etcd adapter's settings from the `replication:` section, if there is one (its
     TLS files read now: before the store is opened, like the admin token)."""
-    r = config.replication
-    if r is None:
-        return None
-    return EtcdSettings(r.endpoint_pairs(), r.prefix.encode(), r.timeout, r.attempt_timeout,
-                        r.record_ttl, r.max_reply_bytes,
-                        None if r.tls is None else load_tls(r.tls))
+    return None if config.replication is None else replication_settings(config.replication)
 
 
 def _own_public(config: NodeConfig) -> tuple[PublicAddress, ...]:

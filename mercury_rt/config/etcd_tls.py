@@ -29,7 +29,7 @@ from mercury_rt.config.keyfiles import read_regular
 from mercury_rt.config.replication import ReplicationConfig, TlsFiles
 from mercury_rt.core.identity import KeyFileError
 from policy.yaml_source import Loc
-from tungsten.etcd_store import EtcdTls
+from tungsten.etcd_store import EtcdSettings, EtcdTls
 
 MAX_PEM = 1024 * 1024
 """Bytes of one PEM file read at most (a CA bundle of a few hundred certificates)."""
@@ -167,3 +167,11 @@ def _spki(public: CertificatePublicKeyTypes | PublicKeyTypes) -> bytes:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def replication_settings(r: ReplicationConfig) -> EtcdSettings:
+    """The etcd adapter's settings from a `replication:` section (for a node, and for the
+    tools given its config), its TLS files read and checked now."""
+    return EtcdSettings(r.endpoint_pairs(), r.prefix.encode(), r.timeout, r.attempt_timeout,
+                        r.record_ttl, r.max_reply_bytes,
+                        None if r.tls is None else load_tls(r.tls))

@@ -183,9 +183,13 @@ class Seen:
     looked; a forged record does not count as seeing a node)."""
 
 
-def load_live(cluster_dir: Path, state_dirs: tuple[Path, ...] = ()) -> Seen:
-    """The cluster directory's history combined with every node record in reach."""
+def load_live(cluster_dir: Path, state_dirs: tuple[Path, ...] = (),
+              extra: tuple[Candidate, ...] = (), unread: tuple[Ignored, ...] = ()) -> Seen:
+    """The cluster directory's history combined with every node record in reach and the
+    `extra` candidates (etcd's live value), verified alike; `unread` lists sources that
+    could not be read."""
     history = keyfiles.load_cluster_ids(cluster_dir)
     found, unreadable = read_candidates(cluster_dir, state_dirs)
+    found, unreadable = [*found, *extra], [*unread, *unreadable]
     live = live_version(history, found)
     return Seen(replace(live, ignored=(*unreadable, *live.ignored)), live.verified)

@@ -98,6 +98,9 @@ class ReplicationConfig(BaseModel):
                                           strict=True)] = DEFAULT_MAX_REPLY
     """Largest single etcd reply accepted (bounds what etcd can make the node hold; an
     entity's whole state is read in one reply, so it bounds an entity's size too)."""
+    member_ttl: Annotated[int, Field(ge=2, le=300, strict=True)] = 5
+    """Seconds of the lease each node keeps its liveness key on: a node that stops
+    renewing it (killed, frozen, cut off from etcd) is dead for its peers this long after."""
 
     def endpoint_pairs(self) -> tuple[tuple[str, int], ...]:
         """`endpoints` as (host, port) pairs."""

@@ -18,6 +18,11 @@ Rules:
   SUSPECT nodes stay listed so a short loss does not churn cluster-ID versions; clients
   already fail over past a silent node. A change emits `AddressListChanged`.
 - At most `max_nodes` peers are tracked; a certified but surplus node is refused.
+- With `leases` (a cluster on etcd), a node's liveness is its lease: every node keeps a
+  key alive on an etcd lease, and the shell reports the key's loss (`lease_lost`: the lease
+  expired, or the node revoked it when stopping) and its return (`lease_held`). Silence
+  then only makes a node SUSPECT; DEAD comes from a lost lease, and a node without a lease
+  stays DEAD whatever it sends until its key is back. Without etcd, heartbeats alone decide.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class MembershipConfig:
     suspect_after: int = 3
     dead_after: int = 6
     max_nodes: int = 256
+    leases: bool = False
+    """DEAD from lost etcd leases (`lease_lost`), not from silence."""
 
     def __post_init__(self) -> None:
         if self.interval <= 0 or not 1 <= self.suspect_after <= self.dead_after:
@@ -146,6 +153,8 @@ class Membership:
         self._verifier = verifier
         self._local_public = local_public
         self._peers: dict[bytes, PeerRecord] = {}
+        self._no_lease: set[bytes] = set()
+        """Nodes whose lease key is gone (leases mode): DEAD until it is back."""
         self._published = self._compute_published()
 
     @property
@@ -211,9 +220,40 @@ class Membership:
                 return [HeartbeatRejected(ErrorCode.STALE_HEARTBEAT,
                                           "incarnation/sequence not newer (replay?)", where)]
             outputs.extend(_changes(old, heartbeat, where))
+        status = NodeStatus.ALIVE
+        if heartbeat.node_id in self._no_lease:
+            status = NodeStatus.DEAD  # heard, but without a lease it is not a member
+            outputs = [o for o in outputs if not isinstance(o, NodeRecovered)]
         self._peers[heartbeat.node_id] = PeerRecord(
-            heartbeat.node_id, NodeStatus.ALIVE, heartbeat.incarnation, heartbeat.seq, now,
+            heartbeat.node_id, status, heartbeat.incarnation, heartbeat.seq, now,
             where, heartbeat.public)
+        return outputs + self._republish()
+
+    def lease_lost(self, node_id: bytes, now: float) -> list[MembershipOutput]:
+        """The node's lease key is gone (its lease expired or was revoked): DEAD, whatever
+        it still sends, until `lease_held`. Our own id is ignored (the shell renews it)."""
+        if node_id == self.local_node or (node_id not in self._no_lease
+                                          and len(self._no_lease) >= self.config.max_nodes):
+            return []
+        self._no_lease.add(node_id)
+        peer = self._peers.get(node_id)
+        if peer is None or peer.status is NodeStatus.DEAD:
+            return []
+        self._peers[node_id] = replace(peer, status=NodeStatus.DEAD)
+        return [NodeDead(node_id), *self._republish()]
+
+    def lease_held(self, node_id: bytes, now: float) -> list[MembershipOutput]:
+        """The node's lease key is (back) in etcd: a DEAD node heard from within the
+        suspect window is ALIVE again, else SUSPECT until its next heartbeat."""
+        self._no_lease.discard(node_id)
+        peer = self._peers.get(node_id)
+        if peer is None or peer.status is not NodeStatus.DEAD:
+            return []
+        fresh = now - peer.last_heard < self.config.suspect_after * self.config.interval
+        status = NodeStatus.ALIVE if fresh else NodeStatus.SUSPECT
+        self._peers[node_id] = replace(peer, status=status)
+        outputs: list[MembershipOutput] = [NodeRecovered(node_id)] if fresh \
+            else [NodeSuspected(node_id)]
         return outputs + self._republish()
 
     def tick(self, now: float) -> list[MembershipOutput]:
@@ -227,7 +267,7 @@ class Membership:
             if status is NodeStatus.ALIVE and silent >= suspect_at:
                 status = NodeStatus.SUSPECT
                 outputs.append(NodeSuspected(node_id))
-            if status is NodeStatus.SUSPECT and silent >= dead_at:
+            if status is NodeStatus.SUSPECT and silent >= dead_at and not self.config.leases:
                 status = NodeStatus.DEAD
                 outputs.append(NodeDead(node_id))
             if status is not peer.status:

@@ -13,7 +13,15 @@ public addresses the cluster should publish. This adapter connects it to one nod
 - when the published address list differs from the cluster ID's and this node is the
   publisher, it signs the next cluster-ID version with the cluster key (mint.change_addresses),
   adopts it and announces it to every peer; a peer adopts an announced version only if it
-  properly supersedes its own (keyring.check_supersedes).
+  properly supersedes its own (keyring.check_supersedes);
+- with `config.leases` (a `replication:` section) a node is DEAD when the shell reports
+  that its etcd lease key vanished (`lease_lost`), not after silence (Membership);
+- with `settings.cas` (a `replication:` section) a new version is not adopted at once: it
+  is handed to the shell as a proposal, which publishes it by compare-and-swap on etcd and
+  reports back (`cas_won`, `cas_failed`, or `etcd_value` with what a re-read found); the
+  values etcd holds (read at start, watched, re-read after a lost CAS) go through
+  `etcd_value` too, which verifies them like any cluster ID and acts on
+  core/node/publication.py `decide`.
 
 Two waits keep versions from churning (docs/protocol.md 6.7): nothing is published during
 a warm-up of `dead_after` intervals after start (a fresh node has not heard from everyone
@@ -35,6 +43,7 @@ from mercury_rt.core.identity import (
     ClusterId,
     Endpoint,
     EndpointKey,
+    IdentityError,
     IPAddress,
     ServerAddress,
     change_addresses,
@@ -63,15 +72,21 @@ from mercury_rt.core.node.membership_events import (
     NOTHING,
     AnnouncementRejected,
     ClusterIdAdopted,
+    ClusterIdLearned,
     ClusterIdPublished,
+    EtcdValueRejected,
     MembershipSettings,
     MembershipStep,
     Outgoing,
     PublishFailed,
 )
+from mercury_rt.core.node.publication import Adopt, Bump, Put, Won, decide
 from mercury_rt.core.node.seal import SealError
 from mercury_rt.core.node.server import NodeCore
 from mercury_rt.core.transport import Addr
+
+MAX_ETCD_VALUE = 64 * 1024
+"""Bytes of etcd's cluster-ID value decoded at most (a cluster ID is a few hundred)."""
 
 
 class NodeMembership:
@@ -106,9 +121,12 @@ class NodeMembership:
         self._failed: tuple[ServerAddress, ...] | None = None
         self._bump_to = -1
         self._conflicts_told: set[tuple[EndpointKey, int]] = set()
+        self._proposing: ClusterId | None = None
         self.counters = {"heartbeats_sent": 0, "heartbeats_accepted": 0,
                          "heartbeats_rejected": 0, "cluster_ids_published": 0,
-                         "cluster_ids_adopted": 0, "announcements_rejected": 0}
+                         "cluster_ids_adopted": 0, "announcements_rejected": 0,
+                         "cluster_ids_learned": 0, "etcd_values_rejected": 0,
+                         "cas_lost": 0}
 
     # ----- inputs ------------------------------------------------------------------------
 
@@ -171,6 +189,24 @@ class NodeMembership:
         if not any(isinstance(output, HeartbeatRejected) for output in outputs):
             self.counters["heartbeats_accepted"] += 1
         return self._apply(outputs, now)
+
+    def lease_lost(self, node_id: bytes, now: float) -> MembershipStep:
+        """The shell saw a node's etcd lease key vanish (config.leases): it is DEAD."""
+        return self._apply(self.membership.lease_lost(node_id, now), now)
+
+    def lease_held(self, node_id: bytes, now: float) -> MembershipStep:
+        """The shell saw a node's etcd lease key (back) in place."""
+        return self._apply(self.membership.lease_held(node_id, now), now)
+
+    def lease_snapshot(self, present: frozenset[bytes], now: float) -> MembershipStep:
+        """Every lease key etcd holds now (read at start or after a compacted watch):
+        those present are held, every other node configured or heard of has none."""
+        known = set(self._configured) | set(self.membership.peers)
+        step = NOTHING
+        for node_id in sorted(known | present):
+            step += (self.lease_held(node_id, now) if node_id in present
+                     else self.lease_lost(node_id, now))
+        return step
 
     def drain(self, now: float) -> MembershipStep:
         """The node is draining: from now on it announces no public address, so the
@@ -259,7 +295,7 @@ class NodeMembership:
 
     def _maybe_publish(self, now: float) -> MembershipStep:
         settle = self.settings.settle_intervals * self.config.interval
-        if not self._warm or now < self._changed_at + settle:
+        if not self._warm or now < self._changed_at + settle or self._proposing is not None:
             return NOTHING
         if not self.membership.is_publisher():
             return NOTHING
@@ -277,11 +313,83 @@ class NodeMembership:
             self._failed = desired  # reported once per list, not on every tick
             return MembershipStep(events=(PublishFailed(exc.code, exc.message),))
         self._failed = None
+        if self.settings.cas:
+            self._proposing = new
+            return MembershipStep(proposals=(new,))
+        return self._published(new, now)
+
+    def _published(self, new: ClusterId, now: float) -> MembershipStep:
+        """`new` is this node's published version: adopt and announce it."""
         step = self._adopt(new, now)
         self.counters["cluster_ids_published"] += 1
         announce = self._sealed_announcement()
         sends = tuple(Outgoing(a, announce) for a in self._peer_addresses())
         return step + MembershipStep(sends, (ClusterIdPublished(new.version, new.addresses),))
+
+    # ----- publishing by compare-and-swap (settings.cas: etcd) -------------------------
+
+    def cas_won(self, proposed: ClusterId, now: float) -> MembershipStep:
+        """The shell's CAS put `proposed` into etcd: adopt and announce it (nothing more
+        when it was the held version, put to bring etcd up to date)."""
+        if proposed is self._proposing:
+            self._proposing = None
+        if proposed.version <= self.core.state.cluster_id.version:
+            return NOTHING
+        return self._published(proposed, now)
+
+    def cas_failed(self, proposed: ClusterId, code: ErrorCode, reason: str) -> MembershipStep:
+        """The CAS could not be carried out (etcd unavailable): nothing was published; the
+        next tick proposes again if the change is still needed."""
+        if proposed is self._proposing:
+            self._proposing = None
+        return MembershipStep(events=(PublishFailed(code, reason),))
+
+    def etcd_value(self, data: bytes | None, now: float, proposed: ClusterId | None = None,
+                   ) -> tuple[MembershipStep, ClusterId | None]:
+        """etcd's cluster-ID value (None: the key is absent), read after `proposed` lost
+        its CAS, or at start or from the watch (no proposal): verified, then acted on
+        (publication.decide). Returns the step and the cluster ID to CAS now, if any."""
+        held = self.core.state.cluster_id
+        live, step = self._verified(data, held)
+        decision = decide(held, proposed, live, rejected=data is not None and live is None)
+        if proposed is not None:
+            self.counters["cas_lost"] += 1
+            if proposed is self._proposing and not isinstance(decision, Put):
+                self._proposing = None
+        if isinstance(decision, Won) and live is not None:
+            return step + self.cas_won(live, now), None
+        if isinstance(decision, Adopt):
+            self.counters["cluster_ids_learned"] += 1
+            learned = MembershipStep(events=(ClusterIdLearned(decision.cluster_id.version),))
+            return step + self._adopt(decision.cluster_id, now) + learned, None
+        if isinstance(decision, Bump):
+            self._bump_to = max(self._bump_to, decision.version)
+        if isinstance(decision, Put):
+            return step, decision.cluster_id
+        return step, None
+
+    def _verified(self, data: bytes | None, held: ClusterId,
+                  ) -> tuple[ClusterId | None, MembershipStep]:
+        """etcd's value as a cluster ID of this cluster that verifies (signatures by the
+        cluster keys, no rotated-out key), or None and a rejection event."""
+        if data is None:
+            return None, NOTHING
+        try:
+            if len(data) > MAX_ETCD_VALUE:
+                raise IdentityError(f"{len(data)} bytes; a cluster ID has at most "
+                                    f"{MAX_ETCD_VALUE}")
+            candidate = ClusterId.decode(data)
+            if candidate.master_hash != held.master_hash:
+                raise IdentityError("a cluster ID of another cluster (master key hash "
+                                    "differs)", ErrorCode.MASTER_MISMATCH)
+            if candidate.version > held.version:
+                check_supersedes(candidate, held, self.core.verifier.ring)
+            else:
+                self.core.verifier.ring.learn_cluster_id(candidate)
+        except MercuryError as exc:
+            self.counters["etcd_values_rejected"] += 1
+            return None, MembershipStep(events=(EtcdValueRejected(exc.code, exc.message),))
+        return candidate, NOTHING
 
     def _announced(self, data: bytes, source: Endpoint, now: float) -> MembershipStep:
         """A peer's cluster ID: adopt it if it supersedes ours; if the peer is behind,

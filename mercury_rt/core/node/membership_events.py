@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.identity import EndpointKey, ServerAddress
+from mercury_rt.core.identity import ClusterId, EndpointKey, ServerAddress
 from mercury_rt.core.membership import (
     MembershipConfig,
     MembershipOutput,
@@ -35,6 +35,12 @@ class MembershipSettings:
     announce_intervals: int = 5
     identity: NodeIdentity | None = None
     incarnation: int | None = None
+    cas: bool = False
+    """Publish through a compare-and-swap the shell carries out (etcd, `proposals` in a
+    step) instead of adopting a new version at once: set with a `replication:` section."""
+    lease_ttl: int = 5
+    """Seconds of the etcd lease a node keeps its liveness key on (config.leases): a
+    killed node is seen dead about this long after it stopped renewing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,22 @@ class AnnouncementRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterIdLearned:
+    """This node adopted a newer version it read from etcd (a watch, a re-read)."""
+
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdValueRejected:
+    """etcd's cluster-ID key holds something that is not a valid cluster ID of this
+    cluster (not adopted; the next publication replaces it)."""
+
+    code: ErrorCode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PublishFailed:
     """This node should publish but cannot sign (e.g. it lacks the current cluster key)."""
 
@@ -79,18 +101,22 @@ class PublishFailed:
 
 
 MembershipEvent = (MembershipOutput | ClusterIdPublished | ClusterIdAdopted
-                   | AnnouncementRejected | PublishFailed)
+                   | ClusterIdLearned | EtcdValueRejected | AnnouncementRejected
+                   | PublishFailed)
 
 
 @dataclass(frozen=True, slots=True)
 class MembershipStep:
-    """What one input produced: messages to send and events to log or count."""
+    """What one input produced: messages to send, events to log or count, and cluster-ID
+    versions to publish by compare-and-swap (settings.cas only)."""
 
     sends: tuple[Outgoing, ...] = ()
     events: tuple[MembershipEvent, ...] = ()
+    proposals: tuple[ClusterId, ...] = ()
 
     def __add__(self, other: MembershipStep) -> MembershipStep:
-        return MembershipStep(self.sends + other.sends, self.events + other.events)
+        return MembershipStep(self.sends + other.sends, self.events + other.events,
+                              self.proposals + other.proposals)
 
 
 NOTHING = MembershipStep()

@@ -21,6 +21,7 @@ from mercury_rt.core.transport.events import (
     TransportEvent,
 )
 from mercury_rt.core.transport.exchanges import EPOCH_SHIFT, Call, CallState
+from mercury_rt.core.transport.fastwire import write_request
 from mercury_rt.core.transport.shared import PeerState, TransportError, TransportState
 from mercury_rt.core.transport.wire import (
     MAX_ATTEMPT,
@@ -99,8 +100,10 @@ class CallingSide(TransportState):
         attempt = min(call.transmissions, MAX_ATTEMPT)
         age_ms = min(int((now - call.sent_at) * 1000), MAX_U32)
         if call.kind is Kind.REQUEST:
-            return encode_request(call.handle, ttl_ms, done_below, attempt, call.origin,
+            return (write_request(call.handle, ttl_ms, done_below, attempt, call.origin,
                                   age_ms, call.payload)
+                    or encode_request(call.handle, ttl_ms, done_below, attempt, call.origin,
+                                      age_ms, call.payload))
         return encode(Message(call.handle, ttl_ms, done_below, attempt, call.origin, age_ms,
                               call.payload))
 

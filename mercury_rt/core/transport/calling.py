@@ -64,7 +64,7 @@ class CallingSide(TransportState):
             self._next_id = self._new_epoch()
         state = self._peer(peer)
         call = Call(handle, peer, kind, payload, now + timeout, state.rtt.rto, now,
-                    origin=state.incarnation, answer_timeout=answer_timeout)
+                    state.incarnation, answer_timeout)
         self._calls[handle] = call
         state.pending.append(handle)
         if state.waiting or not self._within_span(state, handle):
@@ -114,7 +114,8 @@ class CallingSide(TransportState):
         else:
             call.sender = self._new_sender(call.peer, call.kind, call.handle, datagram)
             self._pump(call.sender, now)
-        call.rto = self._probe_interval(call, call.rto)
+        if call.answer_timeout is not None:  # else the interval is the rto itself
+            call.rto = self._probe_interval(call, call.rto)
         self._arm_call(call, now + call.rto)
 
     def _call_timer(self, call: Call, now: float) -> None:
@@ -195,7 +196,7 @@ class CallingSide(TransportState):
     def _arm_call(self, call: Call, when: float) -> None:
         """Arm a call's timer at `when`, its deadline, or its answer deadline if sooner."""
         limit = call.expires_at
-        if call.state is CallState.SENT:
+        if call.state is CallState.SENT and call.answer_timeout is not None:
             limit = min(limit, self._answer_due(call))
         self._timers.arm(call, min(when, limit))
 

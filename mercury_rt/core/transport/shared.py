@@ -113,7 +113,8 @@ class TransportState:
         state = self._peers.get(peer)
         if state is None:
             cfg = self.config
-            state = PeerState(RttEstimator(cfg.initial_rto, cfg.min_rto, cfg.max_rto))
+            state = PeerState(RttEstimator(cfg.initial_rto, cfg.min_rto, cfg.max_rto,
+                                           cfg.rto_granularity))
             self._peers[peer] = state
             if len(self._peers) > cfg.max_peers:
                 self._evict_peer()

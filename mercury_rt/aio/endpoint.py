@@ -129,9 +129,9 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         """Keep the datagram transport."""
         self._udp = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+    def datagram_received(self, data: bytes, addr: Any) -> None:
         """Hand one datagram to the core and carry out what it decided."""
-        peer = cast(Addr, addr) if len(addr) == 2 else (addr[0], addr[1])  # IPv6: 4 items
+        peer = addr if len(addr) == 2 else (addr[0], addr[1])  # IPv6 gives 4 items
         self.core.receive_datagram(data, peer, self._now())
         self._service()
 
@@ -167,12 +167,10 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         which tries each class pattern with isinstance in turn)."""
         next_event = self.core.next_event
         while (event := next_event()) is not None:
-            kind = type(event)
-            if kind is RequestReceived:
-                self._run_request(cast(RequestReceived, event))
-            elif kind is ReplyReceived:
-                reply = cast(ReplyReceived, event)
-                self._resolve(reply.handle, reply.payload)
+            if type(event) is RequestReceived:
+                self._run_request(event)
+            elif type(event) is ReplyReceived:
+                self._resolve(event.handle, event.payload)
             elif isinstance(event, MessageDelivered):
                 self._resolve(event.handle, None)
             elif isinstance(event, CallFailed):

@@ -34,7 +34,7 @@ class FastPaths(CallingSide, AnsweringSide):
     def _fast_request(self, data: bytes, peer: Addr, now: float) -> bool:
         """Path (a); False, having changed nothing, when it does not apply."""
         size = len(data)
-        if size > self.config.limits.max_bytes:
+        if size > self._max_in:
             return False
         fields = read_request(data)
         if fields is None:
@@ -42,7 +42,7 @@ class FastPaths(CallingSide, AnsweringSide):
         id_, ttl_ms, done_below, attempt, origin, _, payload = fields
         records = self._records
         epoch = records.known_epoch_new(peer, id_, done_below)
-        if (epoch is None or ttl_ms > self.config.max_ttl * 1000
+        if (epoch is None or ttl_ms > self._max_ttl_ms
                 or (attempt > 1 and origin not in (0, self.incarnation))):
             return False
         self._born = now if self._born is None else self._born
@@ -67,7 +67,7 @@ class FastPaths(CallingSide, AnsweringSide):
     def _fast_reply(self, data: bytes, peer: Addr, now: float) -> bool:
         """Path (b); False, having changed nothing, when it does not apply."""
         validated = self._validated
-        if peer not in validated or len(data) > self.config.limits.max_bytes:
+        if peer not in validated or len(data) > self._max_in:
             return False
         fields = read_reply(data)
         if fields is None:

@@ -44,13 +44,14 @@ class RttEstimator:
     def sample(self, rtt: float) -> None:
         """Fold one measured round trip into the estimate."""
         rtt = max(rtt, 0.0)
-        if self.srtt is None:
-            self.srtt = rtt
-            self.rttvar = rtt / 2
+        srtt = self.srtt
+        if srtt is None:
+            srtt, rttvar = rtt, rtt / 2
         else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
-            self.srtt = 0.875 * self.srtt + 0.125 * rtt
-        self.rto = min(max(self.srtt + max(self.granularity, 4 * self.rttvar), self.min_rto),
+            rttvar = 0.75 * self.rttvar + 0.25 * abs(srtt - rtt)
+            srtt = 0.875 * srtt + 0.125 * rtt
+        self.srtt, self.rttvar = srtt, rttvar
+        self.rto = min(max(srtt + max(self.granularity, 4 * rttvar), self.min_rto),
                        self.max_rto)
 
 

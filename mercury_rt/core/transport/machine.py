@@ -126,7 +126,7 @@ class Transport(FastPaths):
 
     def receive_datagram(self, data: bytes, peer: Addr, now: float) -> None:
         """Process one datagram from `peer`. Never raises for any input bytes."""
-        if self.fast_paths:
+        if self.fast_paths and type(data) is bytes:  # a payload must come out as bytes
             head = data[:3]
             if head == REPLY_HEAD and self._fast_reply(data, peer, now):
                 return

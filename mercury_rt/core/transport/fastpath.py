@@ -12,7 +12,7 @@ same branch; anything else (malformed bytes, another type, a duplicate, a stale 
 refused request, a first datagram of an epoch, an unknown id, an unvalidated address)
 returns False and the datagram goes through the general path untouched. What a fast
 path then does is exactly what the general path does for that input: the same datagrams,
-events, counters and state (tests/property/transport/test_fast_path_equivalence.py
+events, counters and state (tests/property/transport/test_transport_fast_paths.py
 drives both with random datagrams and states and compares them).
 """
 

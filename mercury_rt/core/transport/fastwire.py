@@ -7,7 +7,7 @@ reads exactly the canonical bytes of those two envelopes and nothing else: every
 checked for its major type and its shortest form, so no tag, float, padding or trailing
 byte gets through. Anything it does not accept (None) goes to the general decoder, which
 gives the precise error; what it accepts decodes there to the same fields (tests/property/
-transport/test_fast_path_equivalence.py). The writers give the bytes `dumps_flat` gives.
+transport/test_transport_fast_paths.py). The writers give the bytes `dumps_flat` gives.
 """
 
 from __future__ import annotations

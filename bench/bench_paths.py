@@ -19,8 +19,10 @@ With `--extras` it also reports handler lookup among 10^6 entity-handler tuples 
 built once under /tmp) and memory per idle peer and per cached EID (bench_memory.py).
 
     python bench/bench_paths.py [--seconds 2] [--reps 3] [--compare base=/work/wt/x]
-                                [--extras] [--json] [--smoke]
+                                [--extras] [--json] [--smoke] [--transport-only]
 
+`--transport-only` measures raw echo and the transport alone (no clusters are started):
+the quick A/B for work on the transport and its shell.
 `--smoke` (about a second of measuring) only checks that every path runs and the table
 prints; CI runs it. It is a benchmark, not a timed test: nothing is asserted on speed.
 Wrap real measurements in `flock /tmp/mercury-suite.lock` (shared machines).
@@ -62,7 +64,7 @@ def _cpu_of(pid: int) -> float:
 
 # ----- serving process -----------------------------------------------------------------
 
-async def serve() -> None:
+async def serve(transport_only: bool = False) -> None:
     from mercury_rt.aio.endpoint import bind_socket, open_endpoint  # noqa: PLC0415
     from mercury_rt.aio.loop import tune_gc  # noqa: PLC0415
     from mercury_rt.localcluster import start_cluster  # noqa: PLC0415
@@ -79,11 +81,11 @@ async def serve() -> None:
 
     raw, _ = await loop.create_datagram_endpoint(RawEcho, sock=bind_socket((SERVER_HOST, 0)))
     echo = await open_endpoint((SERVER_HOST, 0), on_request=lambda event: event.payload)
-    away = await start_cluster(_plans()["away"])
-    print(json.dumps({"raw": raw.get_extra_info("sockname")[1],
-                      "transport": echo.local_address[1],
-                      "carol": away.eid("carol").hex(), "dave": away.eid("dave").hex()}),
-          flush=True)
+    ports = {"raw": raw.get_extra_info("sockname")[1], "transport": echo.local_address[1]}
+    if not transport_only:
+        away = await start_cluster(_plans()["away"])
+        ports |= {"carol": away.eid("carol").hex(), "dave": away.eid("dave").hex()}
+    print(json.dumps(ports), flush=True)
     await asyncio.Event().wait()
 
 
@@ -186,10 +188,18 @@ async def client(targets: dict[str, Any], seconds: float, server_pid: int,
 
     tune_gc()
     payload = dumps_typed(str, "x" * 90)
-    home = await start_cluster(_plans()["home"])
-    a1 = home.nodes["a1"]
     endpoint = await open_endpoint((CLIENT_HOST, 0))
     transport_server = (SERVER_HOST, targets["transport"])
+    if "carol" not in targets:  # --transport-only
+        out = {"raw echo": await measure_path(await raw_caller(targets["raw"]), seconds,
+                                              server_pid, sequential),
+               "transport": await measure_path(
+                   lambda: endpoint.call(transport_server, ECHO_PAYLOAD), seconds,
+                   server_pid, sequential)}
+        endpoint.close()
+        return out
+    home = await start_cluster(_plans()["home"])
+    a1 = home.nodes["a1"]
 
     def node_call(target: bytes) -> Call:
         return lambda: a1.call(target, 1, 1, payload, caller=b"alice")
@@ -210,11 +220,13 @@ async def client(targets: dict[str, Any], seconds: float, server_pid: int,
     return out
 
 
-def one_run(tree: Path, seconds: float, sequential: int) -> dict[str, Any]:
+def one_run(tree: Path, seconds: float, sequential: int,
+            transport_only: bool = False) -> dict[str, Any]:
     """One repetition on `tree`'s code: a serving and a calling process."""
     python = tree / ".venv" / "bin" / "python"
     python = python if python.exists() else Path(sys.executable)
-    server = subprocess.Popen([str(python), str(HERE), "_serve", str(tree)],
+    server = subprocess.Popen([str(python), str(HERE), "_serve", str(tree),
+                               *(["transport-only"] if transport_only else [])],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
@@ -278,7 +290,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per path and figure, the median over repetitions; ratios against raw echo are
     taken per repetition first (raw echo moves with the machine's load)."""
     out: dict[str, dict[str, float]] = {}
-    for name in PATHS:
+    for name in [p for p in PATHS if p in runs[0]]:
         figures: dict[str, float] = {}
         for key in runs[0][name]:
             figures[key] = statistics.median(r[name][key] for r in runs)
@@ -310,7 +322,7 @@ def print_ratios(tables: dict[str, dict[str, dict[str, float]]]) -> None:
     for label in labels[1:]:
         print(f"\n{label} / {base} (medians): CPU per request @64 caller, server; "
               f"req/s@64; p50@1")
-        for name in PATHS:
+        for name in tables[base]:
             a, b = tables[base][name], tables[label][name]
             cells = [b[k] / a[k] if a[k] else 0.0 for k in
                      ("cpu64_caller_us", "cpu64_server_us", "req_per_s", "p50_us")]
@@ -326,7 +338,7 @@ def main() -> None:
 
         configure_logging("warning")
         if sys.argv[1] == "_serve":
-            run(serve())
+            run(serve("transport-only" in sys.argv[3:]))
         elif sys.argv[1] == "_client":
             print(json.dumps(run(client(json.loads(sys.argv[3]), float(sys.argv[4]),
                                         int(sys.argv[5]), int(sys.argv[6])))))
@@ -346,6 +358,8 @@ def main() -> None:
                         help="also lookup among 10^6 tuples and memory per peer / EID")
     parser.add_argument("--smoke", action="store_true",
                         help="a second or so of measuring: checks the paths run")
+    parser.add_argument("--transport-only", action="store_true",
+                        help="only raw echo and the transport (no clusters started)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.smoke:
@@ -355,7 +369,8 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in trees}
     for rep in range(args.reps):
         for label, tree in trees:
-            runs[label].append(one_run(tree, args.seconds, args.sequential))
+            runs[label].append(one_run(tree, args.seconds, args.sequential,
+                                       args.transport_only))
             print(f"repetition {rep + 1} {label} done", file=sys.stderr, flush=True)
     tables = {label: medians(r) for label, r in runs.items()}
     # the extras measure modules this tree's bench scripts import from here: this tree only

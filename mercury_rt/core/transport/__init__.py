@@ -20,7 +20,8 @@ each rule in one module:
   receives what we send, and the bounded tables of both: amplification.py; every answer
   goes out through `_emit` or `_pump` in shared.py, which apply it
 - the public API and the dispatch of datagrams and timers: machine.py; the state both
-  sides share, per-peer state included: shared.py
+  sides share, per-peer state included: shared.py; the fast paths for a new request and
+  a reply to our call, equivalent to the general path: fastpath.py, over fastwire.py
 - tunables and their consistency checks: config.py; what the user is told: events.py;
   counters: stats.py
 

@@ -21,6 +21,7 @@ from mercury_rt.core.transport.events import (
     TransportEvent,
 )
 from mercury_rt.core.transport.exchanges import EPOCH_SHIFT, Call, CallState
+from mercury_rt.core.transport.fastwire import write_request
 from mercury_rt.core.transport.shared import PeerState, TransportError, TransportState
 from mercury_rt.core.transport.wire import (
     MAX_ATTEMPT,
@@ -63,7 +64,7 @@ class CallingSide(TransportState):
             self._next_id = self._new_epoch()
         state = self._peer(peer)
         call = Call(handle, peer, kind, payload, now + timeout, state.rtt.rto, now,
-                    origin=state.incarnation, answer_timeout=answer_timeout)
+                    state.incarnation, answer_timeout)
         self._calls[handle] = call
         state.pending.append(handle)
         if state.waiting or not self._within_span(state, handle):
@@ -99,8 +100,10 @@ class CallingSide(TransportState):
         attempt = min(call.transmissions, MAX_ATTEMPT)
         age_ms = min(int((now - call.sent_at) * 1000), MAX_U32)
         if call.kind is Kind.REQUEST:
-            return encode_request(call.handle, ttl_ms, done_below, attempt, call.origin,
+            return (write_request(call.handle, ttl_ms, done_below, attempt, call.origin,
                                   age_ms, call.payload)
+                    or encode_request(call.handle, ttl_ms, done_below, attempt, call.origin,
+                                      age_ms, call.payload))
         return encode(Message(call.handle, ttl_ms, done_below, attempt, call.origin, age_ms,
                               call.payload))
 
@@ -111,7 +114,8 @@ class CallingSide(TransportState):
         else:
             call.sender = self._new_sender(call.peer, call.kind, call.handle, datagram)
             self._pump(call.sender, now)
-        call.rto = self._probe_interval(call, call.rto)
+        if call.answer_timeout is not None:  # else the interval is the rto itself
+            call.rto = self._probe_interval(call, call.rto)
         self._arm_call(call, now + call.rto)
 
     def _call_timer(self, call: Call, now: float) -> None:
@@ -192,7 +196,7 @@ class CallingSide(TransportState):
     def _arm_call(self, call: Call, when: float) -> None:
         """Arm a call's timer at `when`, its deadline, or its answer deadline if sooner."""
         limit = call.expires_at
-        if call.state is CallState.SENT:
+        if call.state is CallState.SENT and call.answer_timeout is not None:
             limit = min(limit, self._answer_due(call))
         self._timers.arm(call, min(when, limit))
 

@@ -21,6 +21,10 @@ class TransportConfig:
     initial_rto: float = 0.5
     min_rto: float = 0.02
     max_rto: float = 10.0
+    rto_granularity: float = 0.05
+    """RFC 6298's G, read as the host's scheduling granularity: the RTO is at least this
+    much above the smoothed RTT (timing.RttEstimator), so a busy host's stalls are not
+    taken for loss; `min_rto` remains the floor of every interval."""
     default_timeout: float = 30.0
     max_ttl: float = 300.0
     record_slack: float = 10.0
@@ -56,6 +60,8 @@ class TransportConfig:
             raise ValueError("max_datagram must be 512..65000 bytes")
         if not 0 < self.min_rto <= self.initial_rto <= self.max_rto:
             raise ValueError("need 0 < min_rto <= initial_rto <= max_rto")
+        if not 0 <= self.rto_granularity <= self.max_rto:
+            raise ValueError("need 0 <= rto_granularity <= max_rto")
         if self.min_window < 1 or self.min_window > self.initial_window > self.max_window:
             raise ValueError("need 1 <= min_window <= initial_window <= max_window")
         if self.reassembly_timeout <= 2 * self.max_rto:

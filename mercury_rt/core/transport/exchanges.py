@@ -182,6 +182,22 @@ class RecordTable:
             return record
         return _verdict(stale=id_ < epoch.done_below)
 
+    def known_epoch_new(self, peer: Addr, id_: int, done_below: int) -> _Epoch | None:
+        """The epoch of `id_` when `lookup` would find it NEW within an epoch we already
+        hold (the common case: a busy sender's next id); None for anything else (no
+        epoch yet, held, stale). Read-only: the fast path decides with it before it
+        changes anything, then applies the mark with `apply_mark`."""
+        epoch = self._epochs.get((peer, id_ >> EPOCH_SHIFT))
+        if (epoch is None or id_ < epoch.done_below or (peer, id_) in self.by_key
+                or (id_ < done_below and done_below >> EPOCH_SHIFT == id_ >> EPOCH_SHIFT)):
+            return None
+        return epoch
+
+    def apply_mark(self, peer: Addr, epoch: _Epoch, id_: int, done_below: int) -> None:
+        """What `lookup` does with the sender's mark before it looks for the record."""
+        if done_below > epoch.done_below and done_below >> EPOCH_SHIFT == id_ >> EPOCH_SHIFT:
+            self._release_below(peer, epoch, done_below)
+
     def _release_below(self, peer: Addr, epoch: _Epoch, done_below: int) -> None:
         epoch.done_below = done_below
         ids = epoch.ids

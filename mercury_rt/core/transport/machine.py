@@ -9,7 +9,8 @@ unexpected datagrams are counted in `stats` and dropped, or answered with a type
 
 `Transport` joins the calling side (calling.py) and the answering side (answering.py);
 this module holds the public API, the dispatch of datagrams and timers to the two
-sides, and the receiving end of fragmented transfers, which may belong to either.
+sides (the common request and reply first to fastpath.py), and the receiving end of
+fragmented transfers, which may belong to either.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from __future__ import annotations
 from typing import assert_never
 
 from carbon.error_codes import ErrorCode
-from mercury_rt.core.transport.answering import AnsweringSide
-from mercury_rt.core.transport.calling import CallingSide
 from mercury_rt.core.transport.events import TransportEvent
 from mercury_rt.core.transport.exchanges import Call, Record, RecordState
+from mercury_rt.core.transport.fastpath import FastPaths
+from mercury_rt.core.transport.fastwire import REPLY_HEAD, REQUEST_HEAD, write_reply
 from mercury_rt.core.transport.fragments import FragmentSender, FragmentVerdict, Reassembly
 from mercury_rt.core.transport.shared import RecordSweeper
 from mercury_rt.core.transport.wire import (
@@ -43,7 +44,7 @@ from mercury_rt.core.transport.wire import (
 )
 
 
-class Transport(CallingSide, AnsweringSide):
+class Transport(FastPaths):
     """One endpoint's exchanges with all its peers. See module docstring."""
 
     # ----- outputs ---------------------------------------------------------------------
@@ -103,7 +104,8 @@ class Transport(CallingSide, AnsweringSide):
 
     def reply(self, peer: Addr, request_id: int, payload: bytes, now: float) -> bool:
         """Answer request `request_id` from `peer` (once). False if it is no longer held."""
-        datagram = encode_reply(request_id, self.incarnation, payload)
+        datagram = (write_reply(request_id, self.incarnation, payload)
+                    or encode_reply(request_id, self.incarnation, payload))
         return self._finish(peer, request_id, datagram, now)
 
     def acknowledge(self, peer: Addr, request_id: int) -> None:
@@ -124,6 +126,12 @@ class Transport(CallingSide, AnsweringSide):
 
     def receive_datagram(self, data: bytes, peer: Addr, now: float) -> None:
         """Process one datagram from `peer`. Never raises for any input bytes."""
+        if self.fast_paths and type(data) is bytes:  # a payload must come out as bytes
+            head = data[:3]
+            if head == REPLY_HEAD and self._fast_reply(data, peer, now):
+                return
+            if head == REQUEST_HEAD and self._fast_request(data, peer, now):
+                return
         self._born = now if self._born is None else self._born
         self.stats.datagrams_in += 1
         self.stats.bytes_in += len(data)

@@ -102,6 +102,9 @@ class TransportState:
                                     cfg.max_epochs_per_peer, self._validated,
                                     cfg.reply_bytes_per_peer, cfg.max_epochs_per_host)
         self._sweeper = RecordSweeper()
+        self._max_in = cfg.limits.max_bytes
+        self._max_ttl_ms = cfg.max_ttl * 1000
+        """The two bounds the fast paths check on every datagram (fastpath.py)."""
         self._transfer = TransferSettings(cfg.initial_window, cfg.min_window, cfg.max_window,
                                           cfg.loss_threshold)
 
@@ -113,7 +116,8 @@ class TransportState:
         state = self._peers.get(peer)
         if state is None:
             cfg = self.config
-            state = PeerState(RttEstimator(cfg.initial_rto, cfg.min_rto, cfg.max_rto))
+            state = PeerState(RttEstimator(cfg.initial_rto, cfg.min_rto, cfg.max_rto,
+                                           cfg.rto_granularity))
             self._peers[peer] = state
             if len(self._peers) > cfg.max_peers:
                 self._evict_peer()

@@ -22,7 +22,7 @@ from carbon.types import loads_typed
 from lithium.bindings import bound_handler, entity_exists, interface_at, persona_known
 from lithium.context import IncomingCall
 from lithium.registry import HandlerRegistry, RegisteredHandler
-from tungsten.api import ReadView
+from tungsten.api import ReadView, Snapshot
 
 METADATA_HANDLER_ID = "carbon.metadata"
 """Endpoint 0 is answered by LITHIUM itself; no registry entry is needed."""
@@ -113,10 +113,69 @@ def _handler_id(view: ReadView, call: IncomingCall) -> tuple[str, bool]:
     return found, False
 
 
+RouteKey = tuple[bytes, int, int, int, str | None]
+"""(entity, endpoint, operation, kind, persona class text): everything a route depends on
+besides the dispatch sections and the node's specs."""
+
+
+class RouteCache:
+    """Routes found for `specs`, reused while the dispatch version is unchanged.
+
+    Why it is safe: every change to a dispatch section bumps the store's dispatch version
+    in the same write transaction (tungsten.api.TupleWriter), so a snapshot reporting the
+    version a route was found under shows the same bindings, whichever process wrote
+    them; a view that cannot tell its version (an image from another node) is never
+    served from here. Specs are only ever added, never changed, so a route found stays
+    right; handlers are looked up in the registry on every call, so registering or
+    unregistering one needs no invalidation. Only routes are kept, never a refusal (a
+    peer probing unknown entities cannot push routes out). Bounded: the oldest entry
+    goes when full.
+    """
+
+    def __init__(self, specs: SpecRegistry, max_entries: int = 4096) -> None:
+        self.specs = specs
+        self.max_entries = max_entries
+        self._entries: dict[RouteKey, tuple[int, Route]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def route(self, view: Snapshot, call: IncomingCall) -> Route:
+        """As `route(view, self.specs, call)`; raises DispatchError the same way."""
+        version = view.dispatch_version()
+        if version is None:
+            return route(view, self.specs, call)
+        persona = call.persona
+        key = (call.entity, call.endpoint, call.operation, call.kind,
+               None if persona is None else persona.cls.text)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == version:
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        found = route(view, self.specs, call)
+        if entry is None and len(self._entries) >= self.max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (version, found)
+        return found
+
+
 def dispatch(view: ReadView, specs: SpecRegistry, registry: HandlerRegistry,
              call: IncomingCall, limits: cbor.Limits = cbor.DEFAULT_LIMITS) -> Dispatch:
     """Route, find the registered handler, and decode the payload as its declared type."""
-    found = route(view, specs, call)
+    return _dispatched(route(view, specs, call), registry, call, limits)
+
+
+def dispatch_cached(snapshot: Snapshot, routes: RouteCache, registry: HandlerRegistry,
+                    call: IncomingCall, limits: cbor.Limits = cbor.DEFAULT_LIMITS) -> Dispatch:
+    """`dispatch` with the route from `routes` (for its specs): the same result."""
+    return _dispatched(routes.route(snapshot, call), registry, call, limits)
+
+
+def _dispatched(found: Route, registry: HandlerRegistry, call: IncomingCall,
+                limits: cbor.Limits) -> Dispatch:
     handler = None
     if found.handler_id != METADATA_HANDLER_ID:
         handler = registry.get(found.handler_id)

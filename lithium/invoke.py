@@ -42,7 +42,7 @@ from lithium.connection_invoke import (
     opened_reply,
 )
 from lithium.context import CLOSE, USE, EntityState, HandlerError, IncomingCall, RequestContext
-from lithium.dispatch import Dispatch, dispatch
+from lithium.dispatch import Dispatch, RouteCache, dispatch_cached
 from lithium.registry import HandlerRegistry, RegisteredHandler
 from tungsten.api import Snapshot, StateStore
 from tungsten.errors import ConflictError, KeyTooLargeError
@@ -134,6 +134,7 @@ class Invoker:
         # again), so an operator told "incident node-a-4f2c1e-7" knows where to look.
         self.incident_prefix = incident_prefix or os.urandom(3).hex()
         self._store, self._registry, self._specs = store, registry, specs
+        self.routes = RouteCache(specs)
         self._clock = clock
         self._committer = committer or GroupCommitter(store)
         self._log = logger if logger is not None else structlog.get_logger("lithium")
@@ -214,14 +215,14 @@ class Invoker:
         """Dispatch (to the entity's interfaces, or to a connection's map) and run."""
         connection = call.connection
         if connection is None:
-            found = dispatch(snapshot, self._specs, self._registry, call)
+            found = dispatch_cached(snapshot, self.routes, self._registry, call)
         elif connection.form == CLOSE:
             return close_connection(staged, call)
         elif connection.form == USE:
             found = dispatch_on_connection(snapshot, self._specs, self._registry, call)
         else:
             check_open(snapshot, call)
-            found = dispatch(snapshot, self._specs, self._registry, call)
+            found = dispatch_cached(snapshot, self.routes, self._registry, call)
         return await self._run(found, call, snapshot, staged)
 
     async def _commit(self, staged: StagedState, payload: bytes) -> Reply:

@@ -37,7 +37,13 @@ from tungsten.api import (
     reading_snapshot,
 )
 from tungsten.errors import ClosedError, MapFullError, StateError
-from tungsten.keys import decode_key, decode_stored
+from tungsten.keys import (
+    DISPATCH_VERSION_KEY,
+    META_PREFIX,
+    decode_key,
+    decode_stored,
+    version_of,
+)
 
 _T = TypeVar("_T")
 _GROWTH_CHECK_EVERY = 64
@@ -69,8 +75,14 @@ class StateReport:
 
 
 def _record_problem(key: bytes, value: bytes) -> str | None:
-    """Why a raw record is not (entity, section, tuple) -> tuple, or None if it is."""
+    """Why a raw record is not (entity, section, tuple) -> tuple (or one of the store's
+    own records), or None if it is."""
     try:
+        if key.startswith(META_PREFIX):
+            if key != DISPATCH_VERSION_KEY:
+                return "unknown store record"
+            version_of(value)
+            return None
         decode_key(key)
         decode_stored(value)
     except MercuryError as exc:
@@ -86,11 +98,14 @@ def _wrap(exc: lmdb.Error, what: str) -> StateError:
 
 @dataclass(slots=True)
 class _SharedRead:
-    """A read transaction and how many snapshots use it; `seq` is the commit it shows."""
+    """A read transaction and how many snapshots use it; `seq` is the commit it shows,
+    `dispatch_version` the dispatch version it shows once read (a read transaction
+    never changes, so one read serves every snapshot sharing it)."""
 
     txn: Any
     seq: int
     users: int = 0
+    dispatch_version: int | None = None
 
 
 class _LmdbSnapshot(TupleReader):
@@ -117,6 +132,15 @@ class _LmdbSnapshot(TupleReader):
                   max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         with self._store.lock:
             return iter(_scan(self._live(), prefix, limit, max_bytes))
+
+    def dispatch_version(self) -> int | None:
+        """Read once per shared read transaction (see _SharedRead)."""
+        shared = self._shared
+        if shared is None:
+            raise ClosedError("snapshot used after close")
+        if shared.dispatch_version is None:
+            shared.dispatch_version = version_of(self._get_raw(DISPATCH_VERSION_KEY))
+        return shared.dispatch_version
 
     def close(self) -> None:
         if self._shared is not None:
@@ -346,10 +370,12 @@ class LmdbStore:
             try:
                 with self._env.begin(write=False) as txn, txn.cursor() as cursor:
                     for key, value in cursor:
-                        records += 1
+                        own = key.startswith(META_PREFIX)
+                        records += 0 if own else 1
                         problem = _record_problem(key, value)
                         if problem is None:
-                            entities.add(key[1:1 + key[0]])
+                            if not own:
+                                entities.add(key[1:1 + key[0]])
                         elif len(bad) < max_reported:
                             bad.append(f"{key[:48].hex()}: {problem}")
             except lmdb.Error as exc:

@@ -24,6 +24,7 @@ from lithium.context import IncomingCall
 from lithium.registry import HandlerRegistry, RegisteredHandler
 from tungsten.api import ReadView, Snapshot
 
+_METADATA_TEXT = METADATA_INTERFACE.text
 METADATA_HANDLER_ID = "carbon.metadata"
 """Endpoint 0 is answered by LITHIUM itself; no registry entry is needed."""
 
@@ -66,7 +67,7 @@ def route(view: ReadView, specs: SpecRegistry, call: IncomingCall) -> Route:
 def operation_called(specs: SpecRegistry, interface: Symbol, call: IncomingCall) -> Operation:
     """The operation `call` names on `interface`, of the kind it was called as; raises
     DispatchError (shared by the published endpoints and a connection's map)."""
-    spec = METADATA_SPEC if interface == METADATA_INTERFACE else specs.get(interface)
+    spec = METADATA_SPEC if interface.text == _METADATA_TEXT else specs.get(interface)
     if spec is None:
         raise DispatchError(f"this node has no protocol spec for {interface}",
                             ErrorCode.UNKNOWN_INTERFACE)

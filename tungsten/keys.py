@@ -144,10 +144,6 @@ def _encode_scalars(key: CarbonTuple, _types: tuple[type, ...]) -> bytes:
 
 
 def _encode_tuple_cached(key: CarbonTuple) -> bytes:
-    if type(key) is tuple:
-        flat = encode_flat(key)
-        if flat is not None:
-            return flat
     if isinstance(key, tuple) and len(key) <= 8:
         types = tuple(type(item) for item in key)
         if _IMMUTABLE.issuperset(types):
@@ -157,7 +153,14 @@ def _encode_tuple_cached(key: CarbonTuple) -> bytes:
 
 def encode_key(entity: bytes, section: Symbol, key: CarbonTuple) -> bytes:
     """The LMDB key; raises KeyTooLargeError past LMDB's 511-byte limit."""
-    raw = entity_prefix(entity) + _section_part(section) + _encode_tuple_cached(key)
+    size = len(entity) if type(entity) is bytes else 0
+    head = _LENGTH_BYTE[size] + entity if 0 < size <= MAX_ENTITY_BYTES \
+        else entity_prefix(entity)
+    part = _SECTION_PARTS.get(section.text)
+    if part is None:
+        part = _section_part(section)
+    tail = encode_flat(key) if type(key) is tuple else None
+    raw = head + part + (_encode_tuple_cached(key) if tail is None else tail)
     if len(raw) > MAX_KEY_BYTES:
         raise KeyTooLargeError(f"key for {section} is {len(raw)} bytes; the limit for entity, "
                                f"section and key together is {MAX_KEY_BYTES}")

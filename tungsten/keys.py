@@ -5,6 +5,8 @@ symbol's UTF-8 text, then the key tuple's canonical CBOR. Length prefixes make t
 encoding unambiguous, and every key of one entity's section shares a byte prefix, so a
 section is one contiguous range for a cursor scan. Entities are opaque bytes (the
 cluster-local part of an EID; the cluster ID is stored once per node, not per key).
+Keys starting with a zero byte are the store's own records (the dispatch version), which
+no entity key can be.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from carbon.cbor import Value
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.interfaces import METADATA_ENDPOINT, METADATA_INTERFACE
 from carbon.metadata import METADATA_SPEC
-from carbon.protocol_spec import Operation, SpecRegistry
+from carbon.protocol_spec import Operation, ProtocolSpec, SpecRegistry
 from carbon.symbols import Symbol
 from carbon.types import loads_typed
 from lithium.bindings import bound_handler, entity_exists, interface_at, persona_known
@@ -59,9 +59,45 @@ def route(view: ReadView, specs: SpecRegistry, call: IncomingCall) -> Route:
     interface = _interface(view, call)
     operation = operation_called(specs, interface, call)
     if call.endpoint == METADATA_ENDPOINT:
-        return Route(interface, operation, METADATA_HANDLER_ID, via_persona=False)
+        return _route_of(interface, operation, METADATA_HANDLER_ID, False)
     handler_id, via_persona = _handler_id(view, call)
-    return Route(interface, operation, handler_id, via_persona)
+    return _route_of(interface, operation, handler_id, via_persona)
+
+
+_OPERATIONS: dict[tuple[int, int], tuple[ProtocolSpec, Operation | None]] = {}
+
+
+def _operation_of(spec: ProtocolSpec, number: int) -> Operation | None:
+    """`spec.operation(number)`, remembered (why: that is a scan of the spec's list). Keyed
+    by the spec's identity, which the kept reference keeps from being reused; bounded."""
+    key = (id(spec), number)
+    found = _OPERATIONS.get(key)
+    if found is not None and found[0] is spec:
+        return found[1]
+    operation = spec.operation(number)
+    if len(_OPERATIONS) >= _MAX_ROUTES:
+        _OPERATIONS.clear()
+    _OPERATIONS[key] = (spec, operation)
+    return operation
+
+
+_ROUTES: dict[tuple[str, int, str, bool], Route] = {}
+_MAX_ROUTES = 4096
+
+
+def _route_of(interface: Symbol, operation: Operation, handler_id: str,
+              via_persona: bool) -> Route:
+    """One shared Route per distinct route (why: a million tuples bind a few handlers, and
+    building a frozen dataclass costs more than finding it). Keyed by the operation's
+    identity, which the kept Route's reference keeps from being reused."""
+    key = (interface.text, id(operation), handler_id, via_persona)
+    found = _ROUTES.get(key)
+    if found is None or found.operation is not operation:
+        found = Route(interface, operation, handler_id, via_persona)
+        if len(_ROUTES) >= _MAX_ROUTES:
+            _ROUTES.clear()
+        _ROUTES[key] = found
+    return found
 
 
 def operation_called(specs: SpecRegistry, interface: Symbol, call: IncomingCall) -> Operation:
@@ -71,7 +107,7 @@ def operation_called(specs: SpecRegistry, interface: Symbol, call: IncomingCall)
     if spec is None:
         raise DispatchError(f"this node has no protocol spec for {interface}",
                             ErrorCode.UNKNOWN_INTERFACE)
-    operation = spec.operation(call.operation)
+    operation = _operation_of(spec, call.operation)
     if operation is None:
         raise DispatchError(f"{interface} has no operation {call.operation}",
                             ErrorCode.UNKNOWN_OPERATION)

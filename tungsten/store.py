@@ -121,9 +121,12 @@ class _LmdbSnapshot(TupleReader):
         return self._shared.txn
 
     def _get_raw(self, key: bytes) -> bytes | None:
+        shared = self._shared
+        if shared is None:
+            raise ClosedError("snapshot used after close")
         with self._store.lock:
             try:
-                value: bytes | None = self._live().get(key)
+                value: bytes | None = shared.txn.get(key)
             except lmdb.Error as exc:
                 raise _wrap(exc, "read") from None
         return value

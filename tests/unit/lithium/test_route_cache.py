@@ -121,3 +121,22 @@ def test_refusals_are_not_cached_and_the_cache_is_bounded(store: StateStore) -> 
                                                 b"\xf6", CALLER))
     snapshot.close()
     assert len(routes) == 4 and routes.misses == 20
+
+
+def test_two_nodes_in_one_process_with_different_specs_for_one_symbol() -> None:
+    """Routes and operations are shared between lookups only by identity: a node whose
+    spec under the same symbol differs gets its own operation."""
+    one = Interface("/example/same/v1", ops=[request(1, "a", None, int)])
+    other = Interface("/example/same/v1", ops=[request(1, "b", int, int)])
+    stores = [MemoryStore(), MemoryStore()]
+    found = []
+    for store, spec in zip(stores, (one, other), strict=True):
+        specs = SpecRegistry()
+        with store.writing() as txn:
+            attach(txn, b"e", spec, endpoint=1, specs=specs, handlers={spec.operations[0].name:
+                                                                       "who.one"})
+        snapshot = store.snapshot()
+        call = IncomingCall(b"e", 1, 1, OperationKind.REQUEST, b"\xf6", CALLER)
+        found.append(RouteCache(specs).route(snapshot, call))
+        snapshot.close()
+    assert [r.operation.name for r in found] == ["a", "b"]

@@ -17,6 +17,7 @@ from typing import Any
 from carbon import cbor
 from carbon.principal import Principal
 from mercury_rt.core.gate import PaymentStamp
+from mercury_rt.core.node.envelope import bytes_head, join_unpaid
 from mercury_rt.core.node.messages import (
     REQUEST_ID_KEY,
     NodeRequest,
@@ -30,19 +31,6 @@ _REQUEST_ID_KEY = _BYTE[REQUEST_ID_KEY]
 
 Shape = tuple[bytes, int, int, int, bytes | None, Principal | None, tuple[bytes, ...], int]
 """(target, endpoint, operation, version, source, vouched, delegation, transit)."""
-
-
-def bytes_head(n: int) -> bytes:
-    """The canonical head of a byte string of `n` bytes (major type 2)."""
-    if n < 24:
-        return _BYTE[0x40 | n]
-    if n < 0x100:
-        return b"\x58" + _BYTE[n]
-    if n < 0x10000:
-        return b"\x59" + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return b"\x5a" + n.to_bytes(4, "big")
-    return b"\x5b" + n.to_bytes(8, "big")
 
 
 def _shape(request: NodeRequest) -> Shape | None:
@@ -121,14 +109,9 @@ class RequestBodies:
         return b"".join(out)
 
 
-_UNPAID_HEAD = b"\x84\x00"
-_UNPAID_TAIL = b"\x80\x00"
-"""`[0, body, [], 0]` around the body: array of 4, kind 0; no payments, no hops."""
-
-
 def operation_payload(body: bytes, payments: tuple[PaymentStamp, ...] = ()) -> bytes:
     """Exactly `encode_operation(body, payments)` (hops 0, as a caller sends it): an
     unpaid request by concatenation, a paid one by the general encoder."""
     if payments or type(body) is not bytes:
         return encode_operation(body, payments)
-    return b"".join((_UNPAID_HEAD, bytes_head(len(body)), body, _UNPAID_TAIL))
+    return join_unpaid(body)

@@ -162,14 +162,18 @@ class RouteCache:
     in the same write transaction (tungsten.api.TupleWriter), so a snapshot reporting the
     version a route was found under shows the same bindings, whichever process wrote
     them; a view that cannot tell its version (an image from another node) is never
-    served from here. Specs are only ever added, never changed, so a route found stays
-    right; handlers are looked up in the registry on every call, so registering or
-    unregistering one needs no invalidation. Only routes are kept, never a refusal (a
+    served from here. One cache serves one store: versions of two stores are unrelated
+    numbers (the Invoker asks it only for snapshots of its own store). Specs are only
+    ever added, never changed, so a route found stays right; handlers are looked up in
+    the registry on every call, so registering or unregistering one needs no
+    invalidation. Only routes are kept, never a refusal (a
     peer probing unknown entities cannot push routes out). Bounded: the oldest entry
     goes when full.
     """
 
     def __init__(self, specs: SpecRegistry, max_entries: int = 4096) -> None:
+        if max_entries < 1:
+            raise ValueError("a route cache holds at least one route")
         self.specs = specs
         self.max_entries = max_entries
         self._entries: dict[RouteKey, tuple[int, Route]] = {}

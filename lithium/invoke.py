@@ -42,7 +42,7 @@ from lithium.connection_invoke import (
     opened_reply,
 )
 from lithium.context import CLOSE, USE, EntityState, HandlerError, IncomingCall, RequestContext
-from lithium.dispatch import Dispatch, RouteCache, dispatch_cached
+from lithium.dispatch import Dispatch, RouteCache, dispatch, dispatch_cached
 from lithium.registry import HandlerRegistry, RegisteredHandler
 from tungsten.api import Snapshot, StateStore
 from tungsten.errors import ConflictError, KeyTooLargeError
@@ -194,7 +194,8 @@ class Invoker:
         staged = StagedState(snapshot)
         try:
             try:
-                payload = await self._dispatched(call, snapshot, staged)
+                payload = await self._dispatched(call, snapshot, staged,
+                                                 cached=elsewhere is None)
             except _HandlerFailedError as failed:
                 return failed.reply
             except ConflictError:
@@ -211,19 +212,26 @@ class Invoker:
             snapshot.close()
 
     async def _dispatched(self, call: IncomingCall, snapshot: Snapshot,
-                          staged: StagedState) -> bytes:
-        """Dispatch (to the entity's interfaces, or to a connection's map) and run."""
+                          staged: StagedState, *, cached: bool) -> bytes:
+        """Dispatch (to the entity's interfaces, or to a connection's map) and run. The
+        route cache serves only snapshots of this node's own store (`cached`): its
+        versions number that store's changes, not another store's."""
         connection = call.connection
         if connection is None:
-            found = dispatch_cached(snapshot, self.routes, self._registry, call)
+            found = self._dispatch(snapshot, call, cached)
         elif connection.form == CLOSE:
             return close_connection(staged, call)
         elif connection.form == USE:
             found = dispatch_on_connection(snapshot, self._specs, self._registry, call)
         else:
             check_open(snapshot, call)
-            found = dispatch_cached(snapshot, self.routes, self._registry, call)
+            found = self._dispatch(snapshot, call, cached)
         return await self._run(found, call, snapshot, staged)
+
+    def _dispatch(self, snapshot: Snapshot, call: IncomingCall, cached: bool) -> Dispatch:
+        if cached:
+            return dispatch_cached(snapshot, self.routes, self._registry, call)
+        return dispatch(snapshot, self._specs, self._registry, call)
 
     async def _commit(self, staged: StagedState, payload: bytes) -> Reply:
         """Commit staged writes; acknowledge only once the group commit covers them."""

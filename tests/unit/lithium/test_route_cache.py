@@ -17,8 +17,9 @@ from carbon.types import INT, dumps_typed, loads_typed
 from lithium import HandlerRegistry, IncomingCall, Invoker, Reply, attach, detach
 from lithium.bindings import bind
 from lithium.dispatch import DispatchError, RouteCache
-from tungsten.api import StateStore
+from tungsten.api import Snapshot, StateStore
 from tungsten.memory import MemoryStore
+from tungsten.staged import EntityChanges
 from tungsten.store import LmdbStore
 
 WHO = Interface("/example/who/v1", ops=[request(1, "who", None, int),
@@ -140,3 +141,38 @@ def test_two_nodes_in_one_process_with_different_specs_for_one_symbol() -> None:
         found.append(RouteCache(specs).route(snapshot, call))
         snapshot.close()
     assert [r.operation.name for r in found] == ["a", "b"]
+
+
+class _Elsewhere:
+    """State held by another store, at the same dispatch version number as ours."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    async def fetch(self) -> Snapshot:
+        return self.store.snapshot()
+
+    async def commit(self, changes: EntityChanges) -> None:
+        self.store.apply(changes.apply)
+
+
+def test_state_from_another_store_is_never_routed_from_this_stores_cache() -> None:
+    """Two stores whose dispatch versions happen to be equal: each call is routed by the
+    bindings of the state it runs against."""
+    home, away = MemoryStore(), MemoryStore()
+    invoker = _invoker(home, _registry())
+    with away.writing() as txn:
+        attach(txn, b"alice", WHO, endpoint=1, handlers={"who": "who.two"})
+    with home.reading() as a, away.reading() as b:
+        assert a.dispatch_version() == b.dispatch_version()  # type: ignore[attr-defined]
+    call = IncomingCall(b"alice", 1, 1, OperationKind.REQUEST, b"\xf6", CALLER)
+
+    async def both() -> list[Any]:
+        out = []
+        for _ in range(2):
+            out.append(_answer(await invoker.invoke(call)))
+            out.append(_answer(await invoker.invoke(call, _Elsewhere(away))))
+        return out
+
+    assert asyncio.run(both()) == [1, 2, 1, 2]
+    invoker.close()

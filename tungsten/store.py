@@ -14,12 +14,17 @@ the map full grows it at once if it can (`apply()` then retries the write); if s
 are open it marks growth pending and fails with MapFullError, new snapshots are refused
 (MapFullError, retry) until the open ones close, and the last close grows the map. All of
 this happens under the store's lock, which every snapshot operation also takes.
+
+Other processes on the same directory (the CLI's tools) commit without this process
+knowing: a shared read transaction is replaced when LMDB reports a newer commit, asked at
+most every FOREIGN_COMMIT_CHECK seconds, so their changes show within that bound.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -47,6 +52,9 @@ from tungsten.keys import (
 
 _T = TypeVar("_T")
 _GROWTH_CHECK_EVERY = 64
+FOREIGN_COMMIT_CHECK = 0.1
+"""Seconds between checks for commits by other processes: their changes show in this
+process's snapshots within this long (or at its own next commit, if sooner)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +201,12 @@ def _scan(txn: Any, prefix: bytes, limit: int,
 class LmdbStore:
     """StateStore on LMDB. Open one per node; see the module docstring for durability."""
 
-    def __init__(self, path: str | os.PathLike[str], options: LmdbOptions | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], options: LmdbOptions | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options or LmdbOptions()
         self.lock = threading.RLock()
+        self._clock = clock
+        self._next_foreign_check = 0.0
         self._shared: _SharedRead | None = None
         self._grow_pending = False
         self._open_snapshots = 0
@@ -244,7 +255,7 @@ class LmdbStore:
             if self._grow_pending:
                 raise MapFullError("state map is growing once current reads finish; retry")
             shared = self._shared
-            if shared is None or shared.seq != self._commit_seq:
+            if shared is None or shared.seq != self._commit_seq or self._foreign_commit(shared):
                 try:
                     txn = self._env.begin(write=False, buffers=False)
                 except lmdb.Error as exc:
@@ -255,6 +266,21 @@ class LmdbStore:
             shared.users += 1
             self._open_snapshots += 1
         return _LmdbSnapshot(self, shared)
+
+    def _foreign_commit(self, shared: _SharedRead) -> bool:
+        """Whether another process committed since `shared` began, asked at most every
+        FOREIGN_COMMIT_CHECK seconds (lock held). Why: a tool on the same directory (the
+        CLI binding names or handlers) commits without this process's count moving, and
+        a shared read kept between our own commits would never show its change; asking
+        LMDB on every snapshot costs more than a get, so staleness is bounded instead."""
+        now = self._clock()
+        if now < self._next_foreign_check:
+            return False
+        self._next_foreign_check = now + FOREIGN_COMMIT_CHECK
+        try:
+            return bool(self._env.info()["last_txnid"] != shared.txn.id())
+        except lmdb.Error as exc:
+            raise _wrap(exc, "checking for other writers") from None
 
     def release_read(self, shared: _SharedRead) -> None:
         """Drop one user of a read transaction; abort it when nobody uses it any more."""

@@ -26,7 +26,7 @@ from tungsten.keys import DISPATCH_SECTIONS, DISPATCH_VERSION_KEY
 from tungsten.memory import MemoryStore
 from tungsten.remote import image_snapshot, read_image
 from tungsten.staged import StagedState
-from tungsten.store import LmdbStore
+from tungsten.store import FOREIGN_COMMIT_CHECK, LmdbStore
 
 ROOT = Path(__file__).resolve().parents[3]
 APP = Symbol("/app/counter")
@@ -121,10 +121,10 @@ def test_verify_names_an_unknown_store_record(tmp_path: Path) -> None:
 
 
 def test_another_process_binding_the_same_env_changes_the_version(tmp_path: Path) -> None:
-    """An operator's tool (another process) rebinds while the node has the env open: the
-    node's next snapshot that shows the rebinding also shows a new version."""
-    path = tmp_path / "env"
-    store = LmdbStore(path)
+    """An operator's tool (another process) rebinds while the node has the env open: within
+    FOREIGN_COMMIT_CHECK the node's snapshots show the rebinding, with a new version."""
+    path, now = tmp_path / "env", [0.0]
+    store = LmdbStore(path, clock=lambda: now[0])
     with store.writing() as txn:
         bind(txn, b"e", 1, 1, "h.a")
     before = _version(store)
@@ -132,17 +132,28 @@ def test_another_process_binding_the_same_env_changes_the_version(tmp_path: Path
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         from lithium.bindings import bind
-        from tungsten.store import LmdbStore
+        from tungsten.store import FOREIGN_COMMIT_CHECK, LmdbStore
         store = LmdbStore({str(path)!r})
         with store.writing() as txn:
             bind(txn, b"e", 1, 1, "h.b")
         store.close()
     """)
     subprocess.run([sys.executable, "-c", child], check=True, timeout=60)
-    with store.writing() as txn:  # any local commit refreshes the node's snapshots
-        txn.put(b"e", APP, ("n",), (1,))
+    now[0] += FOREIGN_COMMIT_CHECK
     snapshot = store.snapshot()
     assert bound_handler(snapshot, b"e", 1, 1) == "h.b"
     assert snapshot.dispatch_version() == (before or 0) + 1
     snapshot.close()
+    store.close()
+
+
+def test_other_processes_commits_are_looked_for_at_a_bounded_rate(tmp_path: Path) -> None:
+    """Between checks a snapshot reuses the shared read (no LMDB call per request)."""
+    now = [0.0]
+    store = LmdbStore(tmp_path / "env", clock=lambda: now[0])
+    first = store.snapshot()
+    second = store.snapshot()
+    assert first._shared is second._shared
+    first.close()
+    second.close()
     store.close()

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 import structlog
 
@@ -103,6 +103,13 @@ class RecordsReplies(StateElsewhere, Protocol):
         """Commit with `reply` recorded; the reply to answer (the stored one if the
         request committed meanwhile). ConflictError: re-run."""
         ...
+
+
+def _records_replies(elsewhere: StateElsewhere | None) -> TypeGuard[RecordsReplies]:
+    """isinstance(elsewhere, RecordsReplies), with None answered first. Why: a runtime
+    protocol check walks the protocol's members (~10-20 µs on Python 3.11), and every
+    call served from this node's own state (`elsewhere` None) passed through it."""
+    return elsewhere is not None and isinstance(elsewhere, RecordsReplies)
 
 
 CallsFor = Callable[[IncomingCall], EntityCalls]
@@ -187,7 +194,7 @@ class Invoker:
             snapshot = self._store.snapshot() if elsewhere is None else await elsewhere.fetch()
         except MercuryError as exc:  # e.g. the map is growing: the caller retries
             return Reply(code=exc.code, message=exc.message)
-        if isinstance(elsewhere, RecordsReplies) and elsewhere.stored_reply is not None:
+        if _records_replies(elsewhere) and elsewhere.stored_reply is not None:
             snapshot.close()
             self.counters["stored_replies"] += 1
             return Reply(payload=elsewhere.stored_reply)
@@ -258,7 +265,7 @@ class Invoker:
         if not staged.has_writes:
             return Reply(payload=payload)
         try:
-            if isinstance(elsewhere, RecordsReplies):
+            if _records_replies(elsewhere):
                 payload = await elsewhere.commit_reply(staged.changes(entity), payload)
             else:
                 await elsewhere.commit(staged.changes(entity))

@@ -16,7 +16,8 @@ turn, each on its own code (the child processes put that tree first on sys.path)
 before/after figures come from the same interleaved run; each figure is the median of the
 repetitions and the ratios are against raw echo of the same tree and repetition.
 With `--extras` it also reports handler lookup among 10^6 entity-handler tuples (LMDB,
-built once under /tmp) and memory per idle peer and per cached EID (bench_memory.py).
+built once under /tmp; uncached, and through the Invoker's warm route cache) and memory
+per idle peer and per cached EID (bench_memory.py).
 
     python bench/bench_paths.py [--seconds 2] [--reps 3] [--compare base=/work/wt/x]
                                 [--extras] [--json] [--smoke] [--transport-only]
@@ -276,12 +277,37 @@ def measure_extras() -> dict[str, float]:
             t0 = time.perf_counter_ns()
             route(view, specs, c)
             times.append(time.perf_counter_ns() - t0)
+    cached = _cached_lookups(store, specs, calls)
     store.close()
     times.sort()
     idle = bm.transport(2000, idle=True) + bm.transit(2000) + bm.node_tables(2000)
     return {"lookup_1e6_p50_us": times[len(times) // 2] / 1000,
             "lookup_1e6_p99_us": times[int(len(times) * 0.99)] / 1000,
+            **cached,
             "idle_peer_bytes": idle, "cached_eid_bytes": bm.eids(2000, new_clusters=False)}
+
+
+def _cached_lookups(store: Any, specs: Any, calls: list[Any]) -> dict[str, float]:
+    """The same calls through the Invoker's route cache, once warm (a node's repeated
+    calls); a tree without the cache reports nothing."""
+    try:
+        from lithium.dispatch import RouteCache  # noqa: PLC0415
+    except ImportError:
+        return {}
+    routes, times = RouteCache(specs, max_entries=len(calls)), []
+    snapshot = store.snapshot()
+    try:
+        for c in calls:
+            routes.route(snapshot, c)
+        for c in calls:
+            t0 = time.perf_counter_ns()
+            routes.route(snapshot, c)
+            times.append(time.perf_counter_ns() - t0)
+    finally:
+        snapshot.close()
+    times.sort()
+    return {"lookup_cached_p50_us": times[len(times) // 2] / 1000,
+            "lookup_cached_p99_us": times[int(len(times) * 0.99)] / 1000}
 
 
 # ----- report --------------------------------------------------------------------------
@@ -383,7 +409,10 @@ def main() -> None:
         if label in more:
             e = more[label]
             print(f"handler lookup among 10^6 tuples: p50 {e['lookup_1e6_p50_us']:.1f} us, "
-                  f"p99 {e['lookup_1e6_p99_us']:.1f} us; memory: idle peer "
+                  f"p99 {e['lookup_1e6_p99_us']:.1f} us" + (
+                      f" (through the route cache, warm: p50 {e['lookup_cached_p50_us']:.1f}"
+                      f" us, p99 {e['lookup_cached_p99_us']:.1f} us)"
+                      if "lookup_cached_p50_us" in e else "") + "; memory: idle peer "
                   f"{e['idle_peer_bytes']:.0f} B, cached EID {e['cached_eid_bytes']:.0f} B")
     if len(tables) > 1:
         print_ratios(tables)

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 import structlog
 
@@ -42,7 +42,7 @@ from lithium.connection_invoke import (
     opened_reply,
 )
 from lithium.context import CLOSE, USE, EntityState, HandlerError, IncomingCall, RequestContext
-from lithium.dispatch import Dispatch, dispatch
+from lithium.dispatch import Dispatch, RouteCache, dispatch, dispatch_cached
 from lithium.registry import HandlerRegistry, RegisteredHandler
 from tungsten.api import Snapshot, StateStore
 from tungsten.errors import ConflictError, KeyTooLargeError
@@ -105,6 +105,13 @@ class RecordsReplies(StateElsewhere, Protocol):
         ...
 
 
+def _records_replies(elsewhere: StateElsewhere | None) -> TypeGuard[RecordsReplies]:
+    """isinstance(elsewhere, RecordsReplies), with None answered first. Why: a runtime
+    protocol check walks the protocol's members (~10-20 µs on Python 3.11), and every
+    call served from this node's own state (`elsewhere` None) passed through it."""
+    return elsewhere is not None and isinstance(elsewhere, RecordsReplies)
+
+
 CallsFor = Callable[[IncomingCall], EntityCalls]
 """How the node gives each invocation its `ctx.calls` (bound to the called entity)."""
 ExceptionHook = Callable[[BaseException], None]
@@ -134,6 +141,7 @@ class Invoker:
         # again), so an operator told "incident node-a-4f2c1e-7" knows where to look.
         self.incident_prefix = incident_prefix or os.urandom(3).hex()
         self._store, self._registry, self._specs = store, registry, specs
+        self.routes = RouteCache(specs)
         self._clock = clock
         self._committer = committer or GroupCommitter(store)
         self._log = logger if logger is not None else structlog.get_logger("lithium")
@@ -186,14 +194,15 @@ class Invoker:
             snapshot = self._store.snapshot() if elsewhere is None else await elsewhere.fetch()
         except MercuryError as exc:  # e.g. the map is growing: the caller retries
             return Reply(code=exc.code, message=exc.message)
-        if isinstance(elsewhere, RecordsReplies) and elsewhere.stored_reply is not None:
+        if _records_replies(elsewhere) and elsewhere.stored_reply is not None:
             snapshot.close()
             self.counters["stored_replies"] += 1
             return Reply(payload=elsewhere.stored_reply)
         staged = StagedState(snapshot)
         try:
             try:
-                payload = await self._dispatched(call, snapshot, staged)
+                payload = await self._dispatched(call, snapshot, staged,
+                                                 cached=elsewhere is None)
             except _HandlerFailedError as failed:
                 return failed.reply
             except ConflictError:
@@ -210,19 +219,26 @@ class Invoker:
             snapshot.close()
 
     async def _dispatched(self, call: IncomingCall, snapshot: Snapshot,
-                          staged: StagedState) -> bytes:
-        """Dispatch (to the entity's interfaces, or to a connection's map) and run."""
+                          staged: StagedState, *, cached: bool) -> bytes:
+        """Dispatch (to the entity's interfaces, or to a connection's map) and run. The
+        route cache serves only snapshots of this node's own store (`cached`): its
+        versions number that store's changes, not another store's."""
         connection = call.connection
         if connection is None:
-            found = dispatch(snapshot, self._specs, self._registry, call)
+            found = self._dispatch(snapshot, call, cached)
         elif connection.form == CLOSE:
             return close_connection(staged, call)
         elif connection.form == USE:
             found = dispatch_on_connection(snapshot, self._specs, self._registry, call)
         else:
             check_open(snapshot, call)
-            found = dispatch(snapshot, self._specs, self._registry, call)
+            found = self._dispatch(snapshot, call, cached)
         return await self._run(found, call, snapshot, staged)
+
+    def _dispatch(self, snapshot: Snapshot, call: IncomingCall, cached: bool) -> Dispatch:
+        if cached:
+            return dispatch_cached(snapshot, self.routes, self._registry, call)
+        return dispatch(snapshot, self._specs, self._registry, call)
 
     async def _commit(self, staged: StagedState, payload: bytes) -> Reply:
         """Commit staged writes; acknowledge only once the group commit covers them."""
@@ -248,12 +264,12 @@ class Invoker:
         """Send the handler's changes to the node holding the state (ConflictError: rerun).
         A one-way message keeps its record even when it wrote nothing: its run (and the
         calls it made) must not happen again when it is redelivered through another node."""
-        records = isinstance(elsewhere, RecordsReplies)
+        records = _records_replies(elsewhere)
         if not staged.has_writes and not (records and call.kind is OperationKind.MESSAGE
                                           and call.request_id is not None):
             return Reply(payload=payload)
         try:
-            if isinstance(elsewhere, RecordsReplies):
+            if _records_replies(elsewhere):
                 payload = await elsewhere.commit_reply(staged.changes(call.entity), payload)
             else:
                 await elsewhere.commit(staged.changes(call.entity))

@@ -17,11 +17,14 @@ from typing import Protocol, TypeVar
 from carbon.symbols import Symbol
 from carbon.tuples import CarbonTuple
 from tungsten.keys import (
+    DISPATCH_SECTIONS,
+    DISPATCH_VERSION_KEY,
     decode_stored,
     encode_key,
     encode_value,
     entity_prefix,
     section_prefix,
+    version_of,
 )
 
 DEFAULT_SCAN_LIMIT = 10_000
@@ -63,6 +66,10 @@ class Snapshot(ReadView, Protocol):
 
     def entity_records(self, entity: bytes, max_bytes: int) -> list[tuple[bytes, bytes]] | None:
         """All of an entity's raw records, or None past `max_bytes` (see TupleReader)."""
+        ...
+
+    def dispatch_version(self) -> int | None:
+        """Which dispatch state this snapshot shows (see TupleReader), or None."""
         ...
 
 
@@ -138,6 +145,13 @@ class TupleReader(ABC):
         return [(decode_stored(k[len(prefix):]), decode_stored(v))
                 for k, v in self._scan_raw(prefix, limit)]
 
+    def dispatch_version(self) -> int | None:
+        """The counter every change to a dispatch section bumps in its own transaction, as
+        this view sees it; None when the view cannot tell (an entity image fetched from
+        another node holds no such counter). Two views of one store with the same number
+        show the same dispatch sections, whichever process wrote them, so a route cached
+        under one number holds for every view that reports it."""
+        return None
 
     def entity_records(self, entity: bytes, max_bytes: int) -> list[tuple[bytes, bytes]] | None:
         """All of `entity`'s records as raw (key after the entity prefix, value) pairs, in
@@ -153,7 +167,10 @@ class TupleReader(ABC):
 
 
 class TupleWriter(TupleReader):
-    """The tuple API over a backend's raw reads and writes."""
+    """The tuple API over a backend's raw reads and writes. A write transaction that
+    changes a dispatch section also bumps the dispatch version, once, in itself."""
+
+    _dispatch_bumped = False
 
     @abstractmethod
     def _put_raw(self, key: bytes, value: bytes) -> None: ...
@@ -164,8 +181,26 @@ class TupleWriter(TupleReader):
     def put(self, entity: bytes, section: Symbol, key: CarbonTuple,
             value: CarbonTuple) -> None:
         """Store `value` under `key`, replacing any previous value."""
-        self._put_raw(encode_key(entity, section, key), encode_value(value))
+        raw_key, raw_value = encode_key(entity, section, key), encode_value(value)
+        if section.text in DISPATCH_SECTIONS:
+            self._bump_dispatch_version()
+        self._put_raw(raw_key, raw_value)
 
     def delete(self, entity: bytes, section: Symbol, key: CarbonTuple) -> bool:
         """Remove `key`; True if it existed."""
-        return self._delete_raw(encode_key(entity, section, key))
+        raw_key = encode_key(entity, section, key)
+        if section.text in DISPATCH_SECTIONS:
+            self._bump_dispatch_version()
+        return self._delete_raw(raw_key)
+
+    def dispatch_version(self) -> int | None:
+        """The dispatch version including this transaction's own bump."""
+        return version_of(self._get_raw(DISPATCH_VERSION_KEY))
+
+    def _bump_dispatch_version(self) -> None:
+        """Why once per transaction: a reader only needs to know that something changed,
+        and a transaction that rebinds many tuples should cost one extra write."""
+        if not self._dispatch_bumped:
+            self._dispatch_bumped = True
+            current = version_of(self._get_raw(DISPATCH_VERSION_KEY))
+            self._put_raw(DISPATCH_VERSION_KEY, encode_value((current + 1,)))

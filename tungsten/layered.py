@@ -96,6 +96,11 @@ class SplitSnapshot:
         """The copy's records of `entity` (its replicated state, as an image holds it)."""
         return self._shared.entity_records(entity, max_bytes)
 
+    def dispatch_version(self) -> int | None:
+        """None: the replicated copy can change under the node's own counter, so routes
+        through a split view are never cached (as for any state fetched from elsewhere)."""
+        return None
+
     def close(self) -> None:
         """Close both sources."""
         try:

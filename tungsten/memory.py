@@ -22,6 +22,7 @@ from tungsten.api import (
     reading_snapshot,
 )
 from tungsten.errors import ClosedError
+from tungsten.keys import DISPATCH_VERSION_KEY, version_of
 from tungsten.snapshot import MappingSnapshot, take
 
 _T = TypeVar("_T")
@@ -52,6 +53,14 @@ class _MemoryWriter(TupleWriter):
         return existed
 
 
+class _MemorySnapshot(MappingSnapshot):
+    """A committed version of the memory store; it knows its dispatch version."""
+
+    def dispatch_version(self) -> int | None:
+        """As LmdbStore's: the counter stored with the version, 0 before any bump."""
+        return version_of(self._get_raw(DISPATCH_VERSION_KEY))
+
+
 class MemoryStore:
     """StateStore in memory; `sync()` is trivially a barrier (nothing to flush)."""
 
@@ -79,7 +88,7 @@ class MemoryStore:
     def snapshot(self) -> MappingSnapshot:
         """A snapshot of the current committed version."""
         self._check_open()
-        return MappingSnapshot(self._data)
+        return _MemorySnapshot(self._data)
 
     def reading(self) -> AbstractContextManager[ReadView]:
         """A snapshot for the duration of a `with` block."""

@@ -14,12 +14,17 @@ the map full grows it at once if it can (`apply()` then retries the write); if s
 are open it marks growth pending and fails with MapFullError, new snapshots are refused
 (MapFullError, retry) until the open ones close, and the last close grows the map. All of
 this happens under the store's lock, which every snapshot operation also takes.
+
+Other processes on the same directory (the CLI's tools) commit without this process
+knowing: a shared read transaction is replaced when LMDB reports a newer commit, asked at
+most every FOREIGN_COMMIT_CHECK seconds, so their changes show within that bound.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -37,10 +42,19 @@ from tungsten.api import (
     reading_snapshot,
 )
 from tungsten.errors import ClosedError, MapFullError, StateError
-from tungsten.keys import decode_key, decode_stored
+from tungsten.keys import (
+    DISPATCH_VERSION_KEY,
+    META_PREFIX,
+    decode_key,
+    decode_stored,
+    version_of,
+)
 
 _T = TypeVar("_T")
 _GROWTH_CHECK_EVERY = 64
+FOREIGN_COMMIT_CHECK = 0.1
+"""Seconds between checks for commits by other processes: their changes show in this
+process's snapshots within this long (or at its own next commit, if sooner)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +83,14 @@ class StateReport:
 
 
 def _record_problem(key: bytes, value: bytes) -> str | None:
-    """Why a raw record is not (entity, section, tuple) -> tuple, or None if it is."""
+    """Why a raw record is not (entity, section, tuple) -> tuple (or one of the store's
+    own records), or None if it is."""
     try:
+        if key.startswith(META_PREFIX):
+            if key != DISPATCH_VERSION_KEY:
+                return "unknown store record"
+            version_of(value)
+            return None
         decode_key(key)
         decode_stored(value)
     except MercuryError as exc:
@@ -86,11 +106,14 @@ def _wrap(exc: lmdb.Error, what: str) -> StateError:
 
 @dataclass(slots=True)
 class _SharedRead:
-    """A read transaction and how many snapshots use it; `seq` is the commit it shows."""
+    """A read transaction and how many snapshots use it; `seq` is the commit it shows,
+    `dispatch_version` the dispatch version it shows once read (a read transaction
+    never changes, so one read serves every snapshot sharing it)."""
 
     txn: Any
     seq: int
     users: int = 0
+    dispatch_version: int | None = None
 
 
 class _LmdbSnapshot(TupleReader):
@@ -106,9 +129,12 @@ class _LmdbSnapshot(TupleReader):
         return self._shared.txn
 
     def _get_raw(self, key: bytes) -> bytes | None:
+        shared = self._shared
+        if shared is None:
+            raise ClosedError("snapshot used after close")
         with self._store.lock:
             try:
-                value: bytes | None = self._live().get(key)
+                value: bytes | None = shared.txn.get(key)
             except lmdb.Error as exc:
                 raise _wrap(exc, "read") from None
         return value
@@ -117,6 +143,15 @@ class _LmdbSnapshot(TupleReader):
                   max_bytes: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         with self._store.lock:
             return iter(_scan(self._live(), prefix, limit, max_bytes))
+
+    def dispatch_version(self) -> int | None:
+        """Read once per shared read transaction (see _SharedRead)."""
+        shared = self._shared
+        if shared is None:
+            raise ClosedError("snapshot used after close")
+        if shared.dispatch_version is None:
+            shared.dispatch_version = version_of(self._get_raw(DISPATCH_VERSION_KEY))
+        return shared.dispatch_version
 
     def close(self) -> None:
         if self._shared is not None:
@@ -166,9 +201,12 @@ def _scan(txn: Any, prefix: bytes, limit: int,
 class LmdbStore:
     """StateStore on LMDB. Open one per node; see the module docstring for durability."""
 
-    def __init__(self, path: str | os.PathLike[str], options: LmdbOptions | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], options: LmdbOptions | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options or LmdbOptions()
         self.lock = threading.RLock()
+        self._clock = clock
+        self._next_foreign_check = 0.0
         self._shared: _SharedRead | None = None
         self._grow_pending = False
         self._open_snapshots = 0
@@ -217,7 +255,7 @@ class LmdbStore:
             if self._grow_pending:
                 raise MapFullError("state map is growing once current reads finish; retry")
             shared = self._shared
-            if shared is None or shared.seq != self._commit_seq:
+            if shared is None or shared.seq != self._commit_seq or self._foreign_commit(shared):
                 try:
                     txn = self._env.begin(write=False, buffers=False)
                 except lmdb.Error as exc:
@@ -228,6 +266,21 @@ class LmdbStore:
             shared.users += 1
             self._open_snapshots += 1
         return _LmdbSnapshot(self, shared)
+
+    def _foreign_commit(self, shared: _SharedRead) -> bool:
+        """Whether another process committed since `shared` began, asked at most every
+        FOREIGN_COMMIT_CHECK seconds (lock held). Why: a tool on the same directory (the
+        CLI binding names or handlers) commits without this process's count moving, and
+        a shared read kept between our own commits would never show its change; asking
+        LMDB on every snapshot costs more than a get, so staleness is bounded instead."""
+        now = self._clock()
+        if now < self._next_foreign_check:
+            return False
+        self._next_foreign_check = now + FOREIGN_COMMIT_CHECK
+        try:
+            return bool(self._env.info()["last_txnid"] != shared.txn.id())
+        except lmdb.Error as exc:
+            raise _wrap(exc, "checking for other writers") from None
 
     def release_read(self, shared: _SharedRead) -> None:
         """Drop one user of a read transaction; abort it when nobody uses it any more."""
@@ -346,10 +399,12 @@ class LmdbStore:
             try:
                 with self._env.begin(write=False) as txn, txn.cursor() as cursor:
                     for key, value in cursor:
-                        records += 1
+                        own = key.startswith(META_PREFIX)
+                        records += 0 if own else 1
                         problem = _record_problem(key, value)
                         if problem is None:
-                            entities.add(key[1:1 + key[0]])
+                            if not own:
+                                entities.add(key[1:1 + key[0]])
                         elif len(bad) < max_reported:
                             bad.append(f"{key[:48].hex()}: {problem}")
             except lmdb.Error as exc:

@@ -28,6 +28,7 @@ from mercury_rt.core.connections import (
 )
 from mercury_rt.core.gate import PaymentStamp, decode_payments, encode_payments
 from mercury_rt.core.identity import ClusterId, Endpoint
+from mercury_rt.core.node.envelope import split_unpaid
 from mercury_rt.core.node.state_messages import (
     STATE_COMMIT,
     STATE_FETCH,
@@ -146,7 +147,12 @@ def encode_cluster_id_query(master_hash: bytes) -> bytes:
 
 def decode_node_request(
         data: bytes) -> DecodedOperation | ClusterIdQuery | StateFetch | StateCommit:
-    """Parse a node request payload; raises only MercuryError subclasses."""
+    """Parse a node request payload; raises only MercuryError subclasses. The common
+    unpaid envelope is split without a decoder (envelope.py), the body decoded strictly."""
+    unpaid = split_unpaid(data) if len(data) <= _LIMITS.max_bytes else None
+    if unpaid is not None:
+        body, hops = unpaid
+        return DecodedOperation(_request_from(cbor.loads(body, _LIMITS)), body, (), hops)
     outer = cbor.loads(data, _LIMITS)
     if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
         raise NodeMessageError(_REQUEST_FORMS)  # (a bool is not a kind, though True == 1)

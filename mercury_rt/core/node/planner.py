@@ -34,9 +34,9 @@ from mercury_rt.core.node.messages import (
     NodeReply,
     NodeRequest,
     encode_cluster_id_query,
-    encode_operation,
     fetched_cluster_id,
 )
+from mercury_rt.core.node.request_body import RequestBodies, operation_payload
 from mercury_rt.core.node.server import FETCH_ADDRESSES, NodeCore
 from mercury_rt.core.routing import (
     NODE_LOCAL_CODES,
@@ -174,6 +174,8 @@ class CallPlanner:
         """The newest cluster ID per master hash, each proven to that master hash."""
         self.suspects: OrderedDict[Addr, float] = OrderedDict()
         self.encoded = EncodedEids()
+        self.bodies = RequestBodies()
+        """Request bodies around their payload, by call shape (request_body.py)."""
         self.refusals: Counter[str] = Counter()
         """What peers sent that calls refused to trust, by kind (for metrics)."""
 
@@ -317,8 +319,8 @@ class CallPlanner:
                               call.payload, version, source=source, vouched=vouched,
                               delegation=call.delegation, message_id=call.message_id,
                               connection=call.connection, request_id=call.request_id)
-        body = request.body()
-        return encode_operation(body, call.payments), body, request
+        body = self.bodies.body(request)
+        return operation_payload(body, call.payments), body, request
 
     def _source_eid(self, caller: bytes, persona: Persona | None) -> bytes:
         """The caller's EID for another cluster: with its persona when it acts as one."""

@@ -1,5 +1,6 @@
 """etcd faults under mirrored writes (issue 12 "Bad input and faults"): kill -9 of the etcd
-leader under write load loses no acknowledged write (and the pause is reported); with two of
+leader, or freezing it (SIGSTOP: its sockets stay open, it answers nothing), under write
+load loses no acknowledged write (and the pause is reported); with two of
 three members stopped, writes fail with REPLICATION_UNAVAILABLE within the configured
 bound and none is acknowledged. Each test has its own cluster (both break it)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import signal
 import time
 from pathlib import Path
@@ -40,8 +42,9 @@ def _leader(cluster: EtcdCluster) -> int:
     return found
 
 
-def test_killing_the_etcd_leader_under_write_load_loses_no_acknowledged_write(
-        tmp_path: Path, cluster: EtcdCluster) -> None:
+@pytest.mark.parametrize("fault", ["kill", "freeze"])
+def test_killing_or_freezing_the_etcd_leader_under_write_load_loses_no_acknowledged_write(
+        tmp_path: Path, cluster: EtcdCluster, fault: str) -> None:
     acked: list[str] = []
     failed: list[ErrorCode | None] = []
     ack_times: list[float] = []
@@ -75,8 +78,15 @@ def test_killing_the_etcd_leader_under_write_load_loses_no_acknowledged_write(
             await until(200)
             victim = cluster.members[_leader(cluster)]
             killed = time.monotonic()
-            await asyncio.to_thread(stop_member, victim, signal.SIGKILL)
+            if fault == "kill":
+                await asyncio.to_thread(stop_member, victim, signal.SIGKILL)
+            else:
+                frozen.append(victim.pid)
+                os.kill(victim.pid, signal.SIGSTOP)
             await until(len(acked) + 200)
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+            frozen.clear()
             stop.set()
             await asyncio.gather(*workers)
             times = [killed, *sorted(t for t in ack_times if t >= killed)]
@@ -86,12 +96,15 @@ def test_killing_the_etcd_leader_under_write_load_loses_no_acknowledged_write(
                 present += await a.value("read", key) == "x"
             return pause, present
         finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
             await a.close()
             await b.close()
 
+    frozen: list[int] = []
     pause, present = asyncio.run(asyncio.wait_for(run(), 120))
     assert present == len(acked), f"{len(acked) - present} acknowledged writes lost"
-    print(f"etcd leader kill -9 under 4 writers: longest write pause {pause * 1e3:.0f} ms, "
+    print(f"etcd leader {fault} under 4 writers: longest write pause {pause * 1e3:.0f} ms, "
           f"{len(acked)} acknowledged, 0 lost, {len(failed)} refused ({set(failed)})")
     assert all(code in (ErrorCode.REPLICATION_UNAVAILABLE, ErrorCode.STATE_CONFLICT)
                for code in failed)

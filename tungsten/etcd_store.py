@@ -35,6 +35,7 @@ answers etcd's `--client-cert-auth`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,7 +77,18 @@ are (stamp lifetime / step), however many stamps it spends; a key outlives its s
 to two steps (clock skew between nodes included), never less."""
 MAX_STAMP_LEASES = 1024
 """Leases for spent stamps held at once (a bound, whatever expiry times peers claim)."""
+CLOSE_TIMEOUT = 2.0
+"""Seconds a channel's close may take. gRPC's aio close waits for its calls to end, and
+a call whose member froze (or a completion gRPC never delivers to this event loop) would
+otherwise hold a node's shutdown, and every await behind it, for ever."""
 _T = TypeVar("_T")
+
+
+async def bounded_close(closing: Awaitable[Any]) -> None:
+    """Await a channel's close for at most CLOSE_TIMEOUT seconds (then give it up: the
+    process or the garbage collector releases the socket)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(closing, CLOSE_TIMEOUT)
 
 
 def stamp_lease_plan(expires_at: int, now: float) -> tuple[int, int]:
@@ -366,7 +378,7 @@ class EtcdState:
         clients, self._clients = self._clients, [None] * len(self._clients)
         for client in clients:
             if client is not None:
-                await client.close()
+                await bounded_close(client.close())
 
     # ----- plumbing -----------------------------------------------------------------------
 
@@ -877,7 +889,7 @@ class EtcdWatch:
         if call is not None:
             call.cancel()
         if channel is not None:
-            await channel.close()
+            await bounded_close(channel.close())
 
 
 async def grant_lease(state: EtcdState, ttl: int) -> Lease:

@@ -13,10 +13,13 @@ makes it raise: every malformed stamp, EID or certificate becomes a Deny with it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
+from mercury_rt.core.gate.decisions import DecisionCache
 from mercury_rt.core.gate.delegation import Chain, DelegationError, SignatureCache, verify_chain
 from mercury_rt.core.gate.hashcash import (
     PAYMENT_HASHCASH,
@@ -24,6 +27,7 @@ from mercury_rt.core.gate.hashcash import (
     StampError,
     TargetTags,
     check_stamp,
+    request_digest,
     stamp_resource,
     target_tag_of,
 )
@@ -35,8 +39,11 @@ from policy.access import (
     Refused,
     Ruled,
     Target,
+    TargetAcls,
     dac_decision,
+    dac_passes,
     mac_decision,
+    mac_passes,
     required_bits,
 )
 from policy.model import Policy
@@ -47,8 +54,10 @@ class GateRequest:
     """What the gate needs from a decoded request.
 
     `request_digest` is computed by the receiver (`hashcash.request_digest(body)`), never
-    taken from the peer; `delegation` holds the raw certificates, decoded here so a
-    malformed one is a denial rather than a decoder exception.
+    taken from the peer; or the receiver gives the request's `body` instead (and b"" as
+    `request_digest`), hashed only when a stamp is due (`digest`): most requests owe none.
+    `delegation` holds the raw certificates, decoded here so a malformed one is a denial
+    rather than a decoder exception.
     """
 
     target: Target
@@ -57,12 +66,20 @@ class GateRequest:
     payments: tuple[PaymentStamp, ...] = ()
     delegation: tuple[bytes, ...] = ()
     target_persona: Persona | None = None
+    body: bytes | None = None
+
+    def digest(self) -> bytes:
+        """The request digest a stamp must be bound to."""
+        return self.request_digest if self.body is None else request_digest(self.body)
 
 
 @dataclass(frozen=True, slots=True)
 class GateState:
     """The node-side collaborators: our cluster, EID verification, spent stamps, ACLs,
-    and the caches the node keeps for the gate (none given: nothing is remembered)."""
+    and the caches the node keeps for the gate (none given: nothing is remembered).
+    `decisions` remembers the decisions of requests that pay and delegate nothing
+    (decisions.py); whoever changes what it is keyed by without replacing the policy,
+    ACL source or cluster (a label change, a cluster-ID change) invalidates it."""
 
     local_cluster: bytes
     verifier: SourceVerifier
@@ -70,17 +87,48 @@ class GateState:
     acls: AclSource | None = None
     signatures: SignatureCache | None = None
     tags: TargetTags | None = None
+    decisions: DecisionCache[Decision] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Allow:
-    """Run the handler as `principal`; `originator` really sent it (audit both)."""
+    """Run the handler as `principal`; `originator` really sent it (audit both).
+
+    `why` is the explanation, or how to build it: the gate does not format one for an
+    allowed request unless someone reads `rule` (the audit trail, metrics, `policy
+    explain`); it is built once, then kept. Equality compares `rule`, not how it was made.
+    """
 
     principal: Principal
     originator: Principal
     chain: tuple[Principal, ...]
-    rule: str
+    why: str | Callable[[], str]
     stamp_bits: int = 0
+
+    @property
+    def rule(self) -> str:
+        """The policy keys that allowed it (MAC; DAC)."""
+        why = self.why
+        if isinstance(why, str):
+            return why
+        text = why()
+        object.__setattr__(self, "why", text)
+        return text
+
+    def _compared(self) -> tuple[object, ...]:
+        return (self.principal, self.originator, self.chain, self.rule, self.stamp_bits)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Allow):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def __repr__(self) -> str:
+        return (f"Allow(principal={self.principal!r}, originator={self.originator!r}, "
+                f"chain={self.chain!r}, rule={self.rule!r}, stamp_bits={self.stamp_bits!r})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +170,26 @@ def pay(request: GateRequest, policy: Policy, state: GateState, now: float,
 
 def decide_access(request: GateRequest, policy: Policy, state: GateState, now: float,
                   stamp_bits: int = 0) -> Decision:
-    """Stages 2-5 (after hashcash has been paid): source, delegation, MAC, DAC."""
+    """Stages 2-5 (after hashcash has been paid): source, delegation, MAC, DAC. With
+    `state.decisions`, a request that paid no stamp and delegates nothing is decided from
+    the cache when it holds the decision, and remembered otherwise (unless the source was
+    refused): the same decision either way (tests/property/gate/test_decision_cache_props)."""
+    cache = state.decisions
+    if cache is None or stamp_bits or request.delegation:
+        return _decide(request, policy, state, now, stamp_bits)
+    cache.bind(policy, state.acls, state.local_cluster)
+    target, source = request.target, request.source
+    known = cache.get(target, source)
+    if known is not None:
+        return known
+    decision = _decide(request, policy, state, now, 0)
+    if decision.originator is not None:  # None: refused as the source, never remembered
+        cache.put(target, source, decision.originator.cluster, decision)
+    return decision
+
+
+def _decide(request: GateRequest, policy: Policy, state: GateState, now: float,
+            stamp_bits: int) -> Decision:
     originator = authenticate(request.source, state.verifier)
     if isinstance(originator, Deny):
         return originator
@@ -140,15 +207,29 @@ def decide_access(request: GateRequest, policy: Policy, state: GateState, now: f
 
 def _access(request: GateRequest, policy: Policy, state: GateState, chain: Chain,
             stamp_bits: int) -> Decision:
-    acting, originator = chain.acting_as, chain.originator
-    mac = mac_decision(policy, acting, request.target, state.local_cluster)
-    if isinstance(mac, Refused):
-        return Deny(mac.code, mac.message, mac.rule, "mac", originator)
-    acls = (state.acls or PolicyAcls(policy)).acls_for(request.target)
-    dac = dac_decision(policy, acls, acting, request.target, state.local_cluster)
-    if isinstance(dac, Refused):
-        return Deny(dac.code, dac.message, dac.rule, "dac", originator)
-    return Allow(acting, originator, chain.principals, f"{mac.rule}; {dac.rule}", stamp_bits)
+    """MAC, then DAC: checked without their explanations, which are built for a refusal
+    here, for an allow only when its rule is read."""
+    acting, originator, target, local = (chain.acting_as, chain.originator, request.target,
+                                         state.local_cluster)
+    if not mac_passes(policy, acting, target, local):
+        mac = mac_decision(policy, acting, target, local)
+        if isinstance(mac, Refused):
+            return Deny(mac.code, mac.message, mac.rule, "mac", originator)
+    acls = (state.acls or PolicyAcls(policy)).acls_for(target)
+    if not dac_passes(policy, acls, acting, local):
+        dac = dac_decision(policy, acls, acting, target, local)
+        if isinstance(dac, Refused):
+            return Deny(dac.code, dac.message, dac.rule, "dac", originator)
+    return Allow(acting, originator, chain.principals,
+                 partial(_allow_rule, policy, acls, acting, target, local), stamp_bits)
+
+
+def _allow_rule(policy: Policy, acls: TargetAcls, acting: Principal, target: Target,
+                local: bytes) -> str:
+    """An allowed request's explanation: the keys MAC and DAC passed by."""
+    mac = mac_decision(policy, acting, target, local)
+    dac = dac_decision(policy, acls, acting, target, local)
+    return f"{mac.rule}; {dac.rule}"
 
 
 def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
@@ -158,7 +239,7 @@ def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
     persona = request.target_persona
     tag_of = target_tag_of if state.tags is None else state.tags.of
     tag = tag_of(state.local_cluster, target.entity, persona.cls.text if persona else None)
-    resource = stamp_resource(tag, target.endpoint, target.operation, request.request_digest)
+    resource = stamp_resource(tag, target.endpoint, target.operation, request.digest())
     stamp = None
     for payment in request.payments:
         if payment.kind == PAYMENT_HASHCASH:

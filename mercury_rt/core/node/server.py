@@ -30,6 +30,7 @@ from mercury_rt.core.connections import ConnectionForm, Reservation, ServedConne
 from mercury_rt.core.gate import (
     ASSUMED_PROVEN,
     Allow,
+    DecisionCache,
     Deny,
     EidSourceVerifier,
     GateRequest,
@@ -46,7 +47,6 @@ from mercury_rt.core.gate import (
     authenticate,
     decide_access,
     pay,
-    request_digest,
 )
 from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
 from mercury_rt.core.node.actions import (
@@ -175,6 +175,11 @@ class NodeCore:
         self._tables: dict[Path, TransitTable] = {}
         self._tables_of: Policy | None = None
         self._held_gate_state: GateState | None = None
+        self.decisions: DecisionCache[Allow | Deny] = DecisionCache(
+            verifier.ring.cluster_generation)
+        """The gate's decisions for requests that pay and delegate nothing; bound to the
+        policy in force (a reload clears it), keyed by the source cluster's key generation,
+        and cleared when our cluster ID changes."""
         self.denied = 0
         self.duplicates = 0
         self.draining = False
@@ -218,6 +223,7 @@ class NodeCore:
         self.state.view = replace(self.state.view, cluster_id_version=cluster_id.version)
         self._cluster_id_bytes = cluster_id.encode()
         self._keep_known()
+        self.decisions.clear()
 
     def _keep_known(self) -> None:
         """Our cluster and the policy's trusted clusters keep their rotation history in the
@@ -640,7 +646,7 @@ class NodeCore:
                         "source")
         return GateRequest(
             Target(target.local, request.endpoint, request.operation), source,
-            request_digest(op.body), op.payments, request.delegation, target.persona)
+            b"", op.payments, request.delegation, target.persona, op.body)
 
     def _pay_for_checks(self, received: ReceivedRequest, gate_request: GateRequest,
                         op: DecodedOperation, now: float, *, spend: bool) -> int | Deny:
@@ -704,10 +710,11 @@ class NodeCore:
             if (isinstance(acls, PolicyAcls) and acls.policy is policy
                     and held.verifier is self.sources and held.spent is self.spent
                     and held.tags is self.target_tags
+                    and held.decisions is self.decisions
                     and held.local_cluster == self.master_hash):
                 return held
         held = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
-                         tags=self.target_tags)
+                         tags=self.target_tags, decisions=self.decisions)
         self._held_gate_state = held
         return held
 

@@ -179,6 +179,50 @@ def mac_decision(policy: Policy, who: Principal, target: Target,
                    f"{policy.level_name(has.value)!r} (from {has.rule})", needed.rule)
 
 
+def mac_passes(policy: Policy, who: Principal, target: Target, local_cluster: bytes) -> bool:
+    """Whether `mac_decision` grants, reached by the same lookups without building any
+    explanation (the gate asks for the explanation only when it refuses or is audited)."""
+    has = _clearance_rank(policy, who, local_cluster)
+    return has is not None and has >= _classification_rank(policy, target)
+
+
+def _classification_rank(policy: Policy, target: Target) -> int:
+    """`required_classification(...).value`."""
+    ent, ep, op = _rules_chain(policy, target)
+    if ent is not None and ent.classification is not None:
+        best = ent.classification
+    else:
+        rule = policy.new_entity_rule(target.entity)
+        best = rule.classification if rule is not None else len(policy.levels) - 1
+    for rules in (ep, op):
+        if rules is not None and rules.classification is not None:
+            best = max(best, rules.classification)
+    return best
+
+
+def _clearance_rank(policy: Policy, who: Principal, local_cluster: bytes) -> int | None:
+    """`caller_clearance(...).value`, None where it refuses."""
+    if who.cluster == local_cluster:
+        rules = policy.entities.get(who.local)
+        if rules is not None and rules.clearance is not None:
+            return rules.clearance
+        rule = policy.new_entity_rule(who.local)
+        return rule.clearance if rule is not None else 0
+    cluster = policy.clusters.get(who.cluster)
+    if cluster is None:
+        return policy.unknown_cluster_clearance
+    found = cluster.entities.get(who.local, cluster.default_clearance)
+    return None if found is None else min(found, cluster.max_clearance)
+
+
+def dac_passes(policy: Policy, acls: TargetAcls, who: Principal, local_cluster: bytes) -> bool:
+    """Whether `dac_decision` grants, without building any explanation."""
+    if any(ref.matches(who, local_cluster) for ref in policy.acl_bypass):
+        return True
+    return all(acl is None or acl.permits(who, local_cluster)
+               for acl in (acls.operation, acls.endpoint, acls.entity))
+
+
 def is_bypass(policy: Policy, who: Principal, local_cluster: bytes) -> str | None:
     """The acl_bypass entry naming `who`, if any."""
     for i, ref in enumerate(policy.acl_bypass):

@@ -22,6 +22,11 @@ Everything that decides whether a request may run lives here or in policy/access
   remote EID proven to its master key (`EidSourceVerifier`, which notes the clusters whose
   keys are missing) whose request came in a session that a node certified by that EID's
   cluster opened (`SessionProof`): an EID is an address, not a credential.
+- decisions.py: the decisions of requests that pay and delegate nothing, remembered by
+  exactly what they depend on (source as sent, target operation, the source cluster's key
+  generation, the entity's labels version; bound to the policy, ACL source and cluster),
+  bounded, with explicit invalidation: a repeat costs a lookup, not the source check and
+  MAC/DAC.
 - delegation.py: delegation certificates and chains: cheap checks (count, shape, expiry)
   before any signature, each link before its delegator's EID, verified signatures cached.
 
@@ -31,6 +36,7 @@ each decision (mercury_rt.aio.audit).
 """
 
 from mercury_rt.core.gate.budget import BudgetSettings, SignatureBudget
+from mercury_rt.core.gate.decisions import DecisionCache
 from mercury_rt.core.gate.delegation import (
     DelegationError,
     SignatureCache,
@@ -96,6 +102,7 @@ __all__ = [
     "BudgetSettings",
     "ClusterSpend",
     "Decision",
+    "DecisionCache",
     "DelegationError",
     "Deny",
     "EidSourceVerifier",

@@ -15,10 +15,13 @@ makes it raise: every malformed stamp, EID or certificate becomes a Deny with it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
+from mercury_rt.core.gate.decisions import DecisionCache
 from mercury_rt.core.gate.delegation import Chain, DelegationError, SignatureCache, verify_chain
 from mercury_rt.core.gate.hashcash import (
     PAYMENT_HASHCASH,
@@ -26,6 +29,7 @@ from mercury_rt.core.gate.hashcash import (
     StampError,
     TargetTags,
     check_stamp,
+    request_digest,
     stamp_resource,
     target_tag_of,
 )
@@ -42,8 +46,11 @@ from policy.access import (
     Refused,
     Ruled,
     Target,
+    TargetAcls,
     dac_decision,
+    dac_passes,
     mac_decision,
+    mac_passes,
     required_bits,
 )
 from policy.model import Policy
@@ -54,8 +61,10 @@ class GateRequest:
     """What the gate needs from a decoded request.
 
     `request_digest` is computed by the receiver (`hashcash.request_digest(body)`), never
-    taken from the peer; `delegation` holds the raw certificates, decoded here so a
-    malformed one is a denial rather than a decoder exception.
+    taken from the peer; or the receiver gives the request's `body` instead (and b"" as
+    `request_digest`), hashed only when a stamp is due (`digest`): most requests owe none.
+    `delegation` holds the raw certificates, decoded here so a malformed one is a denial
+    rather than a decoder exception.
     """
 
     target: Target
@@ -67,12 +76,20 @@ class GateRequest:
     has_request_id: bool = False
     """The caller chose an id for it (body key 11, or a one-way message id), so a stamp
     spent here may be this same request's retry (decided cluster-wide, shared spending)."""
+    body: bytes | None = None
+
+    def digest(self) -> bytes:
+        """The request digest a stamp must be bound to."""
+        return self.request_digest if self.body is None else request_digest(self.body)
 
 
 @dataclass(frozen=True, slots=True)
 class GateState:
     """The node-side collaborators: our cluster, EID verification, spent stamps, ACLs,
-    and the caches the node keeps for the gate (none given: nothing is remembered)."""
+    and the caches the node keeps for the gate (none given: nothing is remembered).
+    `decisions` remembers the decisions of requests that pay and delegate nothing
+    (decisions.py); whoever changes what it is keyed by without replacing the policy,
+    ACL source or cluster (a label change, a cluster-ID change) invalidates it."""
 
     local_cluster: bytes
     verifier: SourceVerifier
@@ -83,19 +100,52 @@ class GateState:
     shared_spent: bool = False
     """The cluster's nodes share spent stamps (replication): admitted stamps are also spent
     cluster-wide by the shell."""
+    decisions: DecisionCache[Decision] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Allow:
-    """Run the handler as `principal`; `originator` really sent it (audit both)."""
+    """Run the handler as `principal`; `originator` really sent it (audit both).
+
+    `why` is the explanation, or how to build it: the gate does not format one for an
+    allowed request unless someone reads `rule` (the audit trail, metrics, `policy
+    explain`); it is built once, then kept. Equality compares `rule`, not how it was made.
+    """
 
     principal: Principal
     originator: Principal
     chain: tuple[Principal, ...]
-    rule: str
+    why: str | Callable[[], str]
     stamp_bits: int = 0
     spend: ClusterSpend | None = None
     """The stamp still to spend cluster-wide before running (shared spending only)."""
+
+    @property
+    def rule(self) -> str:
+        """The policy keys that allowed it (MAC; DAC)."""
+        why = self.why
+        if isinstance(why, str):
+            return why
+        text = why()
+        object.__setattr__(self, "why", text)
+        return text
+
+    def _compared(self) -> tuple[object, ...]:
+        return (self.principal, self.originator, self.chain, self.rule, self.stamp_bits,
+                self.spend)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Allow):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def __repr__(self) -> str:
+        return (f"Allow(principal={self.principal!r}, originator={self.originator!r}, "
+                f"chain={self.chain!r}, rule={self.rule!r}, stamp_bits={self.stamp_bits!r}, "
+                f"spend={self.spend!r})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +197,27 @@ def pay(request: GateRequest, policy: Policy, state: GateState, now: float,
 def decide_access(request: GateRequest, policy: Policy, state: GateState, now: float,
                   stamp_bits: int = 0, *, spend: ClusterSpend | None = None) -> Decision:
     """Stages 2-5 (after hashcash has been paid): source, delegation, MAC, DAC; `spend`
-    (from `pay`) goes into the Allow."""
+    (from `pay`) goes into the Allow. With `state.decisions`, a request that paid no stamp
+    and delegates nothing is decided from the cache when it holds the decision, and
+    remembered otherwise (unless the source was refused): the same decision either way
+    (tests/property/gate/test_decision_cache_props). A paid request (stamp_bits, or a
+    stamp still to spend) never touches the cache."""
+    cache = state.decisions
+    if cache is None or stamp_bits or spend is not None or request.delegation:
+        return _decide(request, policy, state, now, stamp_bits, spend)
+    cache.bind(policy, state.acls, state.local_cluster)
+    target, source = request.target, request.source
+    known = cache.get(target, source)
+    if known is not None:
+        return known
+    decision = _decide(request, policy, state, now, 0, None)
+    if decision.originator is not None:  # None: refused as the source, never remembered
+        cache.put(target, source, decision.originator.cluster, decision)
+    return decision
+
+
+def _decide(request: GateRequest, policy: Policy, state: GateState, now: float,
+            stamp_bits: int, spend: ClusterSpend | None) -> Decision:
     originator = authenticate(request.source, state.verifier)
     if isinstance(originator, Deny):
         return originator
@@ -165,16 +235,29 @@ def decide_access(request: GateRequest, policy: Policy, state: GateState, now: f
 
 def _access(request: GateRequest, policy: Policy, state: GateState, chain: Chain,
             stamp_bits: int, spend: ClusterSpend | None) -> Decision:
-    acting, originator = chain.acting_as, chain.originator
-    mac = mac_decision(policy, acting, request.target, state.local_cluster)
-    if isinstance(mac, Refused):
-        return Deny(mac.code, mac.message, mac.rule, "mac", originator)
-    acls = (state.acls or PolicyAcls(policy)).acls_for(request.target)
-    dac = dac_decision(policy, acls, acting, request.target, state.local_cluster)
-    if isinstance(dac, Refused):
-        return Deny(dac.code, dac.message, dac.rule, "dac", originator)
-    return Allow(acting, originator, chain.principals, f"{mac.rule}; {dac.rule}", stamp_bits,
-                 spend)
+    """MAC, then DAC: checked without their explanations, which are built for a refusal
+    here, for an allow only when its rule is read."""
+    acting, originator, target, local = (chain.acting_as, chain.originator, request.target,
+                                         state.local_cluster)
+    if not mac_passes(policy, acting, target, local):
+        mac = mac_decision(policy, acting, target, local)
+        if isinstance(mac, Refused):
+            return Deny(mac.code, mac.message, mac.rule, "mac", originator)
+    acls = (state.acls or PolicyAcls(policy)).acls_for(target)
+    if not dac_passes(policy, acls, acting, local):
+        dac = dac_decision(policy, acls, acting, target, local)
+        if isinstance(dac, Refused):
+            return Deny(dac.code, dac.message, dac.rule, "dac", originator)
+    return Allow(acting, originator, chain.principals,
+                 partial(_allow_rule, policy, acls, acting, target, local), stamp_bits, spend)
+
+
+def _allow_rule(policy: Policy, acls: TargetAcls, acting: Principal, target: Target,
+                local: bytes) -> str:
+    """An allowed request's explanation: the keys MAC and DAC passed by."""
+    mac = mac_decision(policy, acting, target, local)
+    dac = dac_decision(policy, acls, acting, target, local)
+    return f"{mac.rule}; {dac.rule}"
 
 
 def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
@@ -185,7 +268,7 @@ def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
     persona = request.target_persona
     tag_of = target_tag_of if state.tags is None else state.tags.of
     tag = tag_of(state.local_cluster, target.entity, persona.cls.text if persona else None)
-    resource = stamp_resource(tag, target.endpoint, target.operation, request.request_digest)
+    resource = stamp_resource(tag, target.endpoint, target.operation, request.digest())
     stamp = None
     for payment in request.payments:
         if payment.kind == PAYMENT_HASHCASH:

@@ -31,6 +31,7 @@ from mercury_rt.core.gate import (
     ASSUMED_PROVEN,
     Allow,
     ClusterSpend,
+    DecisionCache,
     Deny,
     EidSourceVerifier,
     GateRequest,
@@ -49,7 +50,6 @@ from mercury_rt.core.gate import (
     cluster_spend_admits,
     decide_access,
     pay,
-    request_digest,
 )
 from mercury_rt.core.identity import ClusterId, Eid, EidVerifier
 from mercury_rt.core.node.actions import (
@@ -178,6 +178,11 @@ class NodeCore:
         self._tables: dict[Path, TransitTable] = {}
         self._tables_of: Policy | None = None
         self._held_gate_state: GateState | None = None
+        self.decisions: DecisionCache[Allow | Deny] = DecisionCache(
+            verifier.ring.cluster_generation)
+        """The gate's decisions for requests that pay and delegate nothing; bound to the
+        policy in force (a reload clears it), keyed by the source cluster's key generation,
+        and cleared when our cluster ID changes."""
         self.denied = 0
         self.duplicates = 0
         self.shared_spent = False
@@ -225,6 +230,7 @@ class NodeCore:
         self.state.view = replace(self.state.view, cluster_id_version=cluster_id.version)
         self._cluster_id_bytes = cluster_id.encode()
         self._keep_known()
+        self.decisions.clear()
 
     def _keep_known(self) -> None:
         """Our cluster and the policy's trusted clusters keep their rotation history in the
@@ -665,8 +671,9 @@ class NodeCore:
                         "source")
         return GateRequest(
             Target(target.local, request.endpoint, request.operation), source,
-            request_digest(op.body), op.payments, request.delegation, target.persona,
-            request.request_id is not None or request.message_id is not None)
+            b"", op.payments, request.delegation, target.persona,
+            has_request_id=request.request_id is not None or request.message_id is not None,
+            body=op.body)
 
     def _pay_for_checks(self, received: ReceivedRequest, gate_request: GateRequest,
                         op: DecodedOperation, now: float, *, spend: bool) -> Paid | Deny:
@@ -731,10 +738,12 @@ class NodeCore:
                     and held.verifier is self.sources and held.spent is self.spent
                     and held.tags is self.target_tags
                     and held.shared_spent == self.shared_spent
+                    and held.decisions is self.decisions
                     and held.local_cluster == self.master_hash):
                 return held
         held = GateState(self.master_hash, self.sources, self.spent, PolicyAcls(policy),
-                         tags=self.target_tags, shared_spent=self.shared_spent)
+                         tags=self.target_tags, shared_spent=self.shared_spent,
+                         decisions=self.decisions)
         self._held_gate_state = held
         return held
 

@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from carbon.error_codes import ErrorCode
 from carbon.symbols import Symbol
 from carbon.types import dumps_typed
-from mercury_rt.cli.main import cli
 from mercury_rt.config import keyfiles
 from mercury_rt.core.identity import mint_eid
 from mercury_rt.core.transport import TransportConfig
 from mercury_rt.etcd_dev import stop_member
-from mercury_rt.localcluster import ClusterPlan, NodePlan, free_port, start_cluster
+from mercury_rt.localcluster import ClusterPlan, NodePlan, start_cluster
 from tests.etcd_support import EtcdCluster
 from tests.replication.mirror_support import ENTITY, SECTION, Mirror
 from tests.replication.own_etcd import all_running, etcdctl, member_at, own_cluster
-from tests.replication.test_replicated_nodes import CONFIG, COUNTING_APP
+from tests.replication.test_replicated_nodes import node_configs, start_node
 from tungsten.etcd_store import EntityRead, EtcdState
 from tungsten.mirror_cache import CACHE_ENTITY, MARK_SECTION
 from tungsten.store import LmdbStore
@@ -313,7 +310,7 @@ def test_real_nodes_keep_their_cache_in_state_dir_etcd_cache(
     """Two `mercury-rt node run` processes with a `replication:` section serve calls;
     after they stop, each node's `state_dir/etcd-cache` holds only entities it mirrors,
     and a copy whose head is etcd's current head holds exactly etcd's records."""
-    configs = node_configs(tmp_path, etcd)
+    configs = node_configs(tmp_path, etcd, NODE_HOSTS)
     key, _ = keyfiles.load_cluster_key(tmp_path / "cluster")
     carol = mint_eid(key, keyfiles.load_cluster_ids(tmp_path / "cluster")[-1], b"carol").encode()
 
@@ -347,35 +344,6 @@ def test_real_nodes_keep_their_cache_in_state_dir_etcd_cache(
 NODE_HOSTS = (("n1", "127.0.106.1", 10), ("n2", "127.0.106.2", 20))
 
 
-def node_configs(tmp: Path, cluster: EtcdCluster) -> dict[str, Path]:
-    """Configs for two mirrors of `carol` with replication under `nodes/`."""
-    (tmp / "counting_app.py").write_text(COUNTING_APP)
-    ports = {n: (free_port(h), free_port(h)) for n, h, _ in NODE_HOSTS}
-    addresses = [f"--address={h}:{ports[n][0]}/{p}/10" for n, h, p in NODE_HOSTS]
-    made = CliRunner().invoke(cli, ["cluster", "new", "--dir", str(tmp / "cluster"),
-                                    "--seed-phrase-out", str(tmp / "words.txt"), *addresses])
-    assert made.exit_code == 0, made.output
-    peers = "\n".join(f"    - {{node_id: {n}, intra: '{h}:{ports[n][1]}', "
-                      f"public: '{h}:{ports[n][0]}/{p}/10', mirrors: [carol]}}"
-                      for n, h, p in NODE_HOSTS)
-    endpoints = ", ".join(f"'{m.host}:{m.client_port}'" for m in cluster.members)
-    out = {}
-    for node, host, _ in NODE_HOSTS:
-        out[node] = tmp / f"{node}.yaml"
-        out[node].write_text(CONFIG.format(node=node, host=host, inter=ports[node][0],
-                                           intra=ports[node][1], peers=peers,
-                                           endpoints=endpoints))
-    return out
-
-
-async def start_node(config: Path) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mercury_rt", "node", "run", str(config),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    assert proc.stderr is not None
-    line = await asyncio.wait_for(proc.stderr.readline(), 30)
-    assert b"listening" in line, line
-    return proc
 
 
 async def read_truth(cluster: EtcdCluster) -> EntityRead:

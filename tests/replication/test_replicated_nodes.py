@@ -62,19 +62,22 @@ def setup(app):
 """
 
 
-def _configs(tmp: Path, cluster: EtcdCluster) -> dict[str, Path]:
+def node_configs(tmp: Path, cluster: EtcdCluster,
+                 nodes: tuple[tuple[str, str, int], ...] = NODES) -> dict[str, Path]:
+    """Configs (under `tmp`) of `nodes` (name, host, priority), all mirrors of `carol`,
+    with replication on `cluster`; the counting app beside them."""
     (tmp / "counting_app.py").write_text(COUNTING_APP)
-    ports = {n: (free_port(h), free_port(h)) for n, h, _ in NODES}
-    addresses = [f"--address={h}:{ports[n][0]}/{p}/10" for n, h, p in NODES]
+    ports = {n: (free_port(h), free_port(h)) for n, h, _ in nodes}
+    addresses = [f"--address={h}:{ports[n][0]}/{p}/10" for n, h, p in nodes]
     made = CliRunner().invoke(cli, ["cluster", "new", "--dir", str(tmp / "cluster"),
                                     "--seed-phrase-out", str(tmp / "words.txt"), *addresses])
     assert made.exit_code == 0, made.output
     peers = "\n".join(f"    - {{node_id: {n}, intra: '{h}:{ports[n][1]}', "
                       f"public: '{h}:{ports[n][0]}/{p}/10', mirrors: [carol]}}"
-                      for n, h, p in NODES)
+                      for n, h, p in nodes)
     endpoints = ", ".join(f"'{m.host}:{m.client_port}'" for m in cluster.members)
     out = {}
-    for node, host, _ in NODES:
+    for node, host, _ in nodes:
         out[node] = tmp / f"{node}.yaml"
         out[node].write_text(CONFIG.format(node=node, host=host, inter=ports[node][0],
                                            intra=ports[node][1], peers=peers,
@@ -82,7 +85,8 @@ def _configs(tmp: Path, cluster: EtcdCluster) -> dict[str, Path]:
     return out
 
 
-async def _start(config: Path) -> asyncio.subprocess.Process:
+async def start_node(config: Path) -> asyncio.subprocess.Process:
+    """`mercury-rt node run CONFIG`, returned once it says it is listening."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "mercury_rt", "node", "run", str(config),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
@@ -118,14 +122,14 @@ async def _shared_ran(cluster: EtcdCluster) -> dict[str, str]:
 
 def test_kill_9_of_the_serving_node_loses_no_acknowledged_write(
         tmp_path: Path, etcd_cluster: EtcdCluster) -> None:
-    configs = _configs(tmp_path, etcd_cluster)
+    configs = node_configs(tmp_path, etcd_cluster)
     key, _ = keyfiles.load_cluster_key(tmp_path / "cluster")
     carol = mint_eid(key, keyfiles.load_cluster_ids(tmp_path / "cluster")[-1], b"carol").encode()
     acked: list[str] = []
     failed: list[int | None] = []
 
     async def main() -> str:
-        procs = {n: await _start(c) for n, c in configs.items()}
+        procs = {n: await start_node(c) for n, c in configs.items()}
         home = await start_cluster(ClusterPlan("home", (NodePlan("h1", "127.0.93.9", ()),)),
                                    TransportConfig(initial_rto=0.2, min_rto=0.02, max_rto=2.0))
         caller = home.nodes["h1"]
@@ -182,14 +186,14 @@ def test_callers_failing_over_from_a_frozen_node_run_nothing_twice(
     with the same request id, the frozen node then resumes its handlers, and each
     worker's counter (one increment per call) counts every call once."""
     asyncio.run(_clear(etcd_cluster))
-    configs = _configs(tmp_path, etcd_cluster)
+    configs = node_configs(tmp_path, etcd_cluster)
     key, _ = keyfiles.load_cluster_key(tmp_path / "cluster")
     carol = mint_eid(key, keyfiles.load_cluster_ids(tmp_path / "cluster")[-1], b"carol").encode()
     acked: dict[str, int] = {}
     failed: dict[str, int] = {}
 
     async def main() -> None:
-        procs = {n: await _start(c) for n, c in configs.items()}
+        procs = {n: await start_node(c) for n, c in configs.items()}
         home = await start_cluster(ClusterPlan("home", (NodePlan("h1", "127.0.93.8", ()),)),
                                    TransportConfig(initial_rto=0.2, min_rto=0.02, max_rto=2.0))
         caller = home.nodes["h1"]

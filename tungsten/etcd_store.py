@@ -188,12 +188,15 @@ def check_txn_size(writes: Sequence[Write], extra: Sequence[tuple[bytes, bytes]]
                                   f"transaction holds at most {MAX_TXN_BYTES}")
 
 
-def _prefix_end(prefix: bytes) -> bytes:
-    """etcd's range end for every key starting with `prefix` (non-empty, as every key
-    here carries the cluster prefix)."""
-    end = bytearray(prefix)
+def _range_end(full: bytes, prefix: bool) -> bytes:
+    """etcd's range end: every key starting with `full`, or exactly `full`."""
+    if not prefix:
+        return full + b"\x00"
+    end = bytearray(full)
     while end and end[-1] == 0xFF:
         end.pop()
+    if not end:
+        return b"\x00"  # every key
     end[-1] += 1
     return bytes(end)
 
@@ -228,6 +231,8 @@ class EtcdState:
         self._leases: dict[int, tuple[Any, float]] = {}
         """Request-record leases by the seconds their records must be kept."""
         self._stamp_leases: dict[int, Any] = {}
+        self._grants: dict[tuple[str, int], asyncio.Future[Any]] = {}
+        """Lease grants under way, shared by the callers that need them (`_grant_once`)."""
         """Spent-stamp leases by the step their stamps expire in."""
 
     # ----- keys ---------------------------------------------------------------------------
@@ -263,7 +268,7 @@ class EtcdState:
         head = self.head_key(entity)
         record = [] if request_id is None else [tx.Get(self.record_key(request_id))]
         compare = [tx.Mod(head) == (-1 if known_head is None else known_head)]
-        failure = [*record, tx.Get(head), tx.Get(prefix, _prefix_end(prefix))]
+        failure = [*record, tx.Get(head), tx.Get(prefix, _range_end(prefix, True))]
         got = await self._run(lambda c: _read_txn(c, compare, record, failure))
         ranges = [response.response_range.kvs for response in got.responses]
         stored = None
@@ -389,8 +394,7 @@ class EtcdState:
         now = self._clock()
         held = self._leases.get(keep)
         if held is None or now >= held[1]:
-            ttl = keep + keep // 2 + 1
-            lease = await self._run(lambda c: c.lease(ttl))
+            lease = await self._grant_once(("r", keep), keep + keep // 2 + 1)
             held = self._leases[keep] = (lease, now + keep / 2)
         return held[0]
 
@@ -403,10 +407,22 @@ class EtcdState:
             del self._stamp_leases[ended]
         lease = self._stamp_leases.get(step)
         if lease is None:
-            lease = await self._run(lambda c: c.lease(ttl))
+            lease = await self._grant_once(("t", step), ttl)
             if len(self._stamp_leases) < MAX_STAMP_LEASES:
                 self._stamp_leases[step] = lease
         return lease
+
+    async def _grant_once(self, slot: tuple[str, int], ttl: int) -> Any:
+        """One lease grant per `slot` at a time: callers arriving while it is under way
+        wait for the same grant. Without this, N commits or stamp spends arriving together
+        (at start, at each rollover) would each grant a lease etcd keeps for `ttl`, a
+        number of leases set by peer traffic."""
+        pending = self._grants.get(slot)
+        if pending is None:
+            pending = asyncio.ensure_future(self._run(lambda c: c.lease(ttl)))
+            self._grants[slot] = pending
+            pending.add_done_callback(lambda _done: self._grants.pop(slot, None))
+        return await asyncio.shield(pending)
 
     def _client(self, index: int) -> Any:
         if self._clients[index] is None:
@@ -680,19 +696,6 @@ class Lease:
     `granted_at + ttl` unless refreshed)."""
 
 
-def _range_end(full: bytes, prefix: bool) -> bytes:
-    """etcd's range end: every key starting with `full`, or exactly `full`."""
-    if not prefix:
-        return full + b"\x00"
-    end = bytearray(full)
-    while end and end[-1] == 0xFF:
-        end.pop()
-    if not end:
-        return b"\x00"  # every key
-    end[-1] += 1
-    return bytes(end)
-
-
 async def read_range(state: EtcdState, key: bytes, *, prefix: bool = False) -> RangeRead:
     """`key` (or every key under it) and the revision of the read (linearizable)."""
     full = state.settings.prefix + key
@@ -867,7 +870,8 @@ class EtcdWatch:
         options = [("grpc.keepalive_time_ms", WATCH_KEEPALIVE_MS),
                    ("grpc.keepalive_timeout_ms", WATCH_KEEPALIVE_TIMEOUT_MS),
                    ("grpc.http2.max_pings_without_data", 0),
-                   ("grpc.max_receive_message_length", WATCH_MAX_MESSAGE)]
+                   ("grpc.max_receive_message_length",
+                    max(WATCH_MAX_MESSAGE, self._state.settings.max_reply_bytes))]
         tls = self._state.settings.tls
         self._channel = (rpc.insecure_channel(f"{host}:{port}", options=options)
                          if tls is None else

@@ -10,7 +10,7 @@ from carbon.protocol_spec import SpecRegistry
 from lithium import HandlerRegistry
 from lithium.invoke import InvokeLimits
 from mercury_rt.aio.node_runtime import NodeSpec
-from mercury_rt.apps import AppError, NodeApp, load_apps
+from mercury_rt.apps import NodeApp, load_apps
 from mercury_rt.config import keyfiles
 from mercury_rt.config.admin import admin_settings
 from mercury_rt.config.etcd_tls import replication_settings
@@ -43,7 +43,9 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
     try:
         load_apps(config.apps, NodeApp(config.node_id, tuple(config.mirrors), registry, specs,
                                        store), config.app_paths)
-    except AppError:
+        cache_store = None if config.replication is None \
+            else LmdbStore(config.state_dir / "etcd-cache")
+    except BaseException:
         store.close()  # the node will not start: release the LMDB environment
         raise
     listen = config.listen
@@ -70,8 +72,7 @@ def build_node_spec(config: NodeConfig) -> NodeSpec:
         mint_defaults=load_mint_defaults(config.cluster_dir),
         version_sink=FileVersionSink(config.node_id, config.state_dir, config.cluster_dir),
         replication=replication,
-        mirror_cache_store=None if config.replication is None
-        else LmdbStore(config.state_dir / "etcd-cache"))
+        mirror_cache_store=cache_store)
 
 
 def _resumed_history(config: NodeConfig) -> list[ClusterId]:

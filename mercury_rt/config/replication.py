@@ -13,9 +13,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from tungsten.etcd_store import DEFAULT_MAX_REPLY
+
 MAX_ENDPOINTS = 16
-DEFAULT_MAX_REPLY = 4 * 1024 * 1024
-"""Bytes of one etcd reply a node accepts by default (gRPC's own default, made explicit)."""
 MIN_MAX_REPLY = 64 * 1024
 MAX_MAX_REPLY = 256 * 1024 * 1024
 

@@ -128,7 +128,8 @@ class DecisionCache(Generic[D]):
         """The decision remembered for this request (after `bind`), if still valid."""
         key = decision_key(target, source)
         entry = self._entries.get(key)
-        if entry is None:
+        if entry is None or (entry.proof is not None
+                             and entry.proof is not getattr(source, "proof", None)):
             self.misses += 1
             return None
         if (entry.cluster is not None and entry.generation != self._generation(entry.cluster)) \

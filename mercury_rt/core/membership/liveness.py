@@ -232,9 +232,13 @@ class Membership:
     def lease_lost(self, node_id: bytes, now: float) -> list[MembershipOutput]:
         """The node's lease key is gone (its lease expired or was revoked): DEAD, whatever
         it still sends, until `lease_held`. Our own id is ignored (the shell renews it)."""
-        if node_id == self.local_node or (node_id not in self._no_lease
-                                          and len(self._no_lease) >= self.config.max_nodes):
+        if node_id == self.local_node:
             return []
+        if node_id not in self._no_lease and len(self._no_lease) >= self.config.max_nodes:
+            strangers = [n for n in self._no_lease if n not in self._peers]
+            if node_id not in self._peers or not strangers:
+                return []  # bounded; a known peer's loss displaces an unknown id's
+            self._no_lease.discard(strangers[0])
         self._no_lease.add(node_id)
         peer = self._peers.get(node_id)
         if peer is None or peer.status is NodeStatus.DEAD:

@@ -25,7 +25,13 @@ import structlog
 
 from carbon.error_codes import MercuryError
 from tungsten.cache_events import Advance, Forget, KeyEvent
-from tungsten.etcd_store import EtcdState, EtcdWatch, EventKind, WatchCompactedError
+from tungsten.etcd_store import (
+    CLOSE_TIMEOUT,
+    EtcdState,
+    EtcdWatch,
+    EventKind,
+    WatchCompactedError,
+)
 from tungsten.mirror_cache import MirrorCache
 
 RETRY_AFTER = 0.5
@@ -71,8 +77,9 @@ class MirrorWatch:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Bounded: a cancelled gRPC read can fail to end (the watch's stream waits on
+            # gRPC's poller); the node's shutdown must not wait for it for ever.
+            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
         if self.cache.ready:
             with contextlib.suppress(MercuryError):
                 self.cache.save_position()

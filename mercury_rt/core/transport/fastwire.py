@@ -8,12 +8,18 @@ checked for its major type and its shortest form, so no tag, float, padding or t
 byte gets through. Anything it does not accept (None) goes to the general decoder, which
 gives the precise error; what it accepts decodes there to the same fields (tests/property/
 transport/test_transport_fast_paths.py). The writers give the bytes `dumps_flat` gives.
+
+Where a C compiler was present at install, `_fastwire.c` replaces the four functions
+(`accelerator.load` checks it was built from this file and that C file); this module
+stays the specification, and a fuzz test holds the two to the same results
+(tests/property/transport/test_fastwire_accelerated.py).
 """
 
 from __future__ import annotations
 
 import struct
 
+from mercury_rt.core.transport import accelerator
 from mercury_rt.core.transport.wire import MAX_ATTEMPT, MAX_U32
 
 REQUEST_HEAD = b"\x89\x01\x01"
@@ -163,3 +169,9 @@ def write_reply(id_: int, incarnation: int, payload: bytes) -> bytes | None:
     return b"".join((REPLY_HEAD, _PACK64(27, id_) if id_ > MAX_U32 else head(id_),
                      _PACK32(26, incarnation) if 0xFFFF < incarnation <= MAX_U32
                      else head(incarnation), head(len(payload), 0x40), payload))
+
+
+_native = accelerator.load("mercury_rt.core.transport._fastwire")
+if _native is not None:
+    read_request, read_reply = _native.read_request, _native.read_reply
+    write_request, write_reply = _native.write_request, _native.write_reply

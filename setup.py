@@ -14,7 +14,6 @@ import sys
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -53,6 +52,7 @@ def _remove_inplace_builds(accelerator: ModuleType) -> None:
     for name in accelerator.ACCELERATED:
         for built in accelerator.HERE.glob(name.rpartition(".")[2] + ".*.so"):
             built.unlink()
+            _note(f"{accelerator.PURE_ENV} is set: removed the earlier build {built.name}")
 
 
 class OptionalBuildExt(build_ext):
@@ -62,15 +62,8 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # no compiler: setuptools raises its platform error here
+        except Exception as exc:  # no compiler, or one that fails: setuptools' errors vary
             _note(f"C accelerators not built ({type(exc).__name__}: {exc}); "
-                  "using the pure-Python codec")
-
-    def build_extension(self, ext: Any) -> None:
-        try:
-            super().build_extension(ext)
-        except Exception as exc:  # a compiler that fails: the same, per extension
-            _note(f"{ext.name} not built ({type(exc).__name__}: {exc}); "
                   "using the pure-Python codec")
 
 
@@ -78,7 +71,6 @@ def main() -> None:
     accelerator = _accelerator()
     if os.environ.get(accelerator.PURE_ENV):
         _remove_inplace_builds(accelerator)
-        _note(f"{accelerator.PURE_ENV} is set: no C accelerators built")
         setup()
         return
     setup(ext_modules=_extensions(accelerator), cmdclass={"build_ext": OptionalBuildExt})

@@ -1,9 +1,10 @@
 /* The hot-path envelope codec of fastwire.py, in C: the same four functions, the same
  * results. fastwire.py is the specification; this file only makes it cheaper (each call
  * here costs a fraction of a microsecond, the Python one 1.3-4 us). For arguments of the
- * declared types (bytes datagrams; ints and a bytes payload for the writers) every result
- * is identical to the Python one, None included; a non-int writer argument raises
- * TypeError there and here (tests/property/transport/test_fastwire_accelerated.py).
+ * declared types, passed positionally as every caller does (bytes datagrams; ints and a
+ * payload for the writers), every result is identical to the Python one, None included;
+ * a non-int writer argument raises TypeError there and here
+ * (tests/property/transport/test_fastwire_accelerated.py).
  * setup.py builds it when a C compiler is present, with SOURCE_SHA256 = the hash of this
  * file and fastwire.py, which accelerator.py checks before using it. */
 #define PY_SSIZE_T_CLEAN

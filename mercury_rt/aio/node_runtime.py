@@ -246,11 +246,13 @@ class NodeRuntime:
         self.inter = await open_endpoint((spec.host, spec.inter_port), config=spec.transport,
                                          on_request=self._on_inter,
                                          on_message=self._on_inter_message,
-                                         rng=self._endpoint_rng())
+                                         rng=self._endpoint_rng(),
+                                         ack_first=is_first_datagram)
         self.intra = await open_endpoint((spec.host, spec.intra_port), config=spec.transport,
                                          on_request=self._on_intra,
                                          on_message=self._on_intra_message,
-                                         rng=self._endpoint_rng())
+                                         rng=self._endpoint_rng(),
+                                         ack_first=is_first_datagram)
         self._held.start()
         self.apply_stored_moves()
         if self.mirror_watch is not None:

@@ -107,9 +107,12 @@ class TransportEndpoint(asyncio.DatagramProtocol):
     def validate_address(self, peer: Addr) -> None:
         """Tell the core `peer` has proved it receives what we send (e.g. it used keys
         only our reply carried), lifting its anti-amplification limit (protocol.md 3.7);
-        replies that waited for it go out now."""
+        replies that waited for it go out now (none did for an address validated before:
+        the core only refreshes it, so nothing is serviced then: this runs per request)."""
+        known = self.core.is_validated(peer)
         self.core.validate_address(peer, self._now())
-        self._service()
+        if not known:
+            self._service()
 
     async def drain(self) -> None:
         """Wait for every running handler to finish (graceful shutdown)."""

@@ -317,6 +317,19 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         self._service()
 
 
+def first_step(coro: Coroutine[Any, Any, bytes]) -> bytes | Awaitable[bytes]:
+    """`coro`'s result if its first step finishes it (most node requests: a synchronous
+    handler), else an awaitable continuing it from where it stopped, as a Task stepping it
+    would; an exception of the first step is raised here. Why: the layers around a
+    request's reply (sealing, metrics) then stay plain calls when nothing waits."""
+    try:
+        yielded = coro.send(None)
+    except StopIteration as done:
+        value: bytes = done.value
+        return value
+    return _await(_resume(coro, yielded))
+
+
 @types.coroutine
 def _resume(coro: Coroutine[Any, Any, Any],
             yielded: Any) -> Generator[Any, Any, Any]:

@@ -76,9 +76,13 @@ def _uint(body: bytes, at: int) -> tuple[int, int] | None:
 
 
 def _byte_string(body: bytes, at: int) -> tuple[bytes, int] | None:
+    """The byte string at `at` and the offset after it; the heads of strings shorter than
+    256 bytes (EIDs, payloads, ids) read inline, any other through `read_head`."""
     first = body[at] if at < len(body) else 0
     if 0x40 <= first < 0x58:
         start, stop = at + 1, at + 1 + first - 0x40
+    elif first == 0x58 and at + 1 < len(body) and body[at + 1] >= 24:
+        start, stop = at + 2, at + 2 + body[at + 1]
     else:
         head = read_head(body, at, 2)
         if head is None:

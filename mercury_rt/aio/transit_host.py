@@ -28,7 +28,6 @@ from mercury_rt.core.transit.responder import (
     Channel,
     Dropped,
     Opened,
-    Outcome,
     Plain,
     TransitResponder,
 )
@@ -62,11 +61,12 @@ class NodeTransit:
         """The answer to one request from `event.peer` on `path`'s port. A request in an
         established session whose reply is ready in its first step is answered without a
         coroutine around it (the endpoint then sends the REPLY alone); a session's first
-        datagram is answered as the endpoint acknowledges it first (`ack_first`)."""
+        datagram's answer is left a coroutine, which the endpoint acknowledges before
+        running it (its `ack_first`)."""
         responder = self.responder(path)
         peer = event.peer
         outcome = responder.open(event.payload, peer, time.time())
-        if type(outcome) is not Opened:
+        if not isinstance(outcome, Opened):
             return self._unopened(path, event, outcome, handle, carry_out)
         channel = outcome.channel
         if channel.address_validated:
@@ -79,8 +79,8 @@ class NodeTransit:
         return self._seal_later(responder, channel, result)
 
     @staticmethod
-    def _unopened(path: Path, event: RequestReceived, outcome: Outcome, handle: Handle,
-                  carry_out: CarryOut) -> Reply:
+    def _unopened(path: Path, event: RequestReceived, outcome: Answered | Dropped | Plain,
+                  handle: Handle, carry_out: CarryOut) -> Reply:
         match outcome:
             case Answered():
                 return outcome.reply
@@ -89,8 +89,6 @@ class NodeTransit:
                 return b""
             case Plain():
                 return carry_out(handle(path, outcome.payload, None, event))
-            case Opened():
-                raise AssertionError("an opened request is served by `serve`")
             case _:
                 assert_never(outcome)
 

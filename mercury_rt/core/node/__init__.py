@@ -24,7 +24,10 @@ Everything a node decides lives in this package:
   it asks (all clusters together, per listed address, failures remembered).
 - seal.py: the intra-cluster seal (a key derived from the cluster key).
 - messages.py, state_messages.py: the node's request and reply formats, including the
-  bound on reply text (`MAX_MESSAGE_TEXT`) and the remote-state fetch and commit.
+  bound on reply text (`MAX_MESSAGE_TEXT`) and the remote-state fetch and commit;
+  plain_body.py: a plain request body read byte by byte, exactly the strict decoder's
+  fields; request_ids.py: the scoped at-most-once record id.
+- minimums.py: the transit minimum of admitted targets, remembered per policy, bounded.
 - membership.py, membership_events.py: the node's membership reactions (heartbeats,
   liveness into the view, cluster-ID publishing and adoption).
 

@@ -35,7 +35,7 @@ _FLOOR = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
 (anything less has a shorter form, so is not canonical)."""
 
 
-def _argument(data: bytes, at: int, major: int) -> tuple[int, int] | None:
+def read_head(data: bytes, at: int, major: int) -> tuple[int, int] | None:
     """(value, offset after the head) of a canonical head of `major` at `at`, or None."""
     if at >= len(data) or data[at] >> 5 != major:
         return None
@@ -56,14 +56,14 @@ def split_unpaid(data: bytes) -> tuple[bytes, int] | None:
     at most 2^32 - 1; None for anything else."""
     if not data.startswith(_HEAD):
         return None
-    head = _argument(data, 2, 2)
+    head = read_head(data, 2, 2)
     if head is None:
         return None
     size, start = head
     end = start + size
     if end + 2 > len(data) or data[end] != 0x80:
         return None
-    hops = _argument(data, end + 1, 0)
+    hops = read_head(data, end + 1, 0)
     if hops is None or hops[1] != len(data) or hops[0] > MAX_HOPS:
         return None
     return data[start:end], hops[0]

@@ -13,7 +13,7 @@ required (6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 from carbon import cbor
 from carbon.cbor import CodecError, Limits
@@ -29,6 +29,14 @@ from mercury_rt.core.connections import (
 from mercury_rt.core.gate import PaymentStamp, decode_payments, encode_payments
 from mercury_rt.core.identity import ClusterId, Endpoint
 from mercury_rt.core.node.envelope import split_unpaid
+from mercury_rt.core.node.plain_body import (
+    MAX_DELEGATION,
+    MAX_MESSAGE_ID,
+    MAX_REQUEST_ID,
+    MAX_U32,
+    id_ok,
+    read_plain_body,
+)
 from mercury_rt.core.node.state_messages import (
     STATE_COMMIT,
     STATE_FETCH,
@@ -44,12 +52,8 @@ from mercury_rt.core.routing import (
 from mercury_rt.core.transit.algorithms import decode_algorithm_list
 
 OK = 0
-MAX_U32 = 2**32 - 1
-MAX_DELEGATION = 8
 _LIMITS = Limits(max_bytes=2 * 1024 * 1024 + 4096, max_depth=8, max_items=4096)
 _REQUEST_KEYS = frozenset(range(12))
-MAX_MESSAGE_ID = 32
-MAX_REQUEST_ID = 32
 REQUEST_ID_KEY = 11
 _REQUEST_FORMS = ("a node request is [0, body, payments, hops], [1, master_hash], "
                   "[4, entity] or [5, entity, changes]")
@@ -148,11 +152,12 @@ def encode_cluster_id_query(master_hash: bytes) -> bytes:
 def decode_node_request(
         data: bytes) -> DecodedOperation | ClusterIdQuery | StateFetch | StateCommit:
     """Parse a node request payload; raises only MercuryError subclasses. The common
-    unpaid envelope is split without a decoder (envelope.py), the body decoded strictly."""
+    unpaid envelope is split without a decoder (envelope.py), a plain body read without
+    one (plain_body.py), anything else decoded strictly."""
     unpaid = split_unpaid(data) if len(data) <= _LIMITS.max_bytes else None
     if unpaid is not None:
         body, hops = unpaid
-        return DecodedOperation(_request_from(cbor.loads(body, _LIMITS)), body, (), hops)
+        return DecodedOperation(decode_body(body), body, (), hops)
     outer = cbor.loads(data, _LIMITS)
     if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
         raise NodeMessageError(_REQUEST_FORMS)  # (a bool is not a kind, though True == 1)
@@ -168,8 +173,16 @@ def decode_node_request(
     body = outer[1]
     assert isinstance(body, bytes)
     payments = decode_payments(outer[2])
-    return DecodedOperation(_request_from(cbor.loads(body, _LIMITS)), body, payments,
-                     outer[3])  # type: ignore[arg-type]
+    return DecodedOperation(decode_body(body), body, payments, outer[3])  # type: ignore[arg-type]
+
+
+def decode_body(body: bytes) -> NodeRequest:
+    """The request a body holds; raises only MercuryError subclasses. A plain body is
+    read byte by byte, the same fields the strict decoder gives; others decoded strictly."""
+    plain = read_plain_body(body) if len(body) <= _LIMITS.max_bytes else None
+    if plain is not None:
+        return NodeRequest(*plain)
+    return _request_from(cbor.loads(body, _LIMITS))
 
 
 def decoded_plain(request: NodeRequest, body: bytes) -> DecodedOperation | None:
@@ -189,20 +202,14 @@ def decoded_plain(request: NodeRequest, body: bytes) -> DecodedOperation | None:
             or not _u32(request.transit) or type(delegation) is not tuple
             or len(delegation) > MAX_DELEGATION
             or not all(type(c) is bytes for c in delegation)
-            or not _id_ok(message_id, MAX_MESSAGE_ID)
-            or not _id_ok(request.request_id, MAX_REQUEST_ID)):
+            or not id_ok(message_id, MAX_MESSAGE_ID)
+            or not id_ok(request.request_id, MAX_REQUEST_ID)):
         return None
     return DecodedOperation(request, body, (), 0)
 
 
-def _id_ok(value: object, limit: int) -> TypeGuard[bytes | None]:
-    """An optional caller-chosen id (message id, request id): absent, or 1-`limit` bytes.
-    One rule for the general decoder and the local fast path, so they cannot drift."""
-    return value is None or (type(value) is bytes and 1 <= len(value) <= limit)
-
-
 def _checked_id(value: object, limit: int, what: str) -> bytes | None:
-    if _id_ok(value, limit):
+    if id_ok(value, limit):
         return value
     raise NodeMessageError(f"{what} must be 1-{limit} bytes")
 

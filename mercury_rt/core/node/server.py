@@ -77,6 +77,7 @@ from mercury_rt.core.node.messages import (
     error_reply,
     fetched_cluster_id,
 )
+from mercury_rt.core.node.minimums import TransitMinimums
 from mercury_rt.core.node.reply_code import peek_reply_code
 from mercury_rt.core.node.request_ids import scoped_request_id
 from mercury_rt.core.node.seal import IntraSeal, derive_intra_key
@@ -109,7 +110,6 @@ from mercury_rt.core.transit.responder import Channel
 from mercury_rt.core.transport import Addr
 from policy.access import PolicyAcls, Ruled, Target
 from policy.model import Policy
-from policy.transit import transit_minimum
 
 
 class NodeError(MercuryError):
@@ -193,6 +193,8 @@ class NodeCore:
         """Set when the node drains (6.11): requests from the network are answered with
         NODE_DRAINING, so callers move on at once; calls of this node's own entities (its
         in-flight handlers) still run."""
+        self.minimums = TransitMinimums()
+        """Transit minimums of admitted targets, bound to the policy in force."""
         self.connections = ServedConnections()
         """The connections this node serves: their bounds, reservations, idle sweep."""
         self.set_cluster_id(state.cluster_id)
@@ -469,7 +471,10 @@ class NodeCore:
             target = self._target_claim(op.request.target)
         except MercuryError as exc:
             return self._respond(sealed, error_reply(exc))
-        transit = self._transit_check(request, op, target)
+        goal = Target(target.local, op.request.endpoint, op.request.operation)
+        policy = self.state.policy
+        minimum = self.minimums.level(policy, goal)
+        transit = self._transit_check(request, minimum)
         if isinstance(transit, TooWeak):
             return self._respond(sealed, NodeReply(
                 int(transit.code), acceptable=transit.acceptable,
@@ -518,6 +523,7 @@ class NodeCore:
         if isinstance(decision, RunWithRemoteState) and op.request.message_id is not None:
             return self._forward(sealed, op, decision.state_node, target.local, now)
         assert allow is not None
+        self.minimums.keep(policy, goal, minimum)
         admitted = _Admitted(op, target, allow, bundle, transit)
         if isinstance(decision, RunWithRemoteState):
             return self._run_with_remote_state(request, admitted, decision.state_node, now)
@@ -530,14 +536,11 @@ class NodeCore:
         return NodeReply(int(ErrorCode.NODE_DRAINING), message="this node is draining; try "
                          "another node", cluster_id=self._cluster_id_bytes if bundle else None)
 
-    def _transit_check(self, request: ReceivedRequest, op: DecodedOperation,
-                       target: Eid) -> int | TooWeak:
+    def _transit_check(self, request: ReceivedRequest, minimum: int) -> int | TooWeak:
         """The message's transit classification here, or the refusal of an algorithm too
-        weak for the operation (docs/protocol.md 8.7). A call from this node (transit 0)
-        never crossed a network: it has the operation's minimum."""
+        weak for the operation, whose transit minimum is `minimum` (docs/protocol.md 8.7).
+        A call from this node (transit 0) never crossed a network: it has the minimum."""
         policy = self.state.policy
-        minimum = transit_minimum(policy, Target(target.local, op.request.endpoint,
-                                                 op.request.operation)).value
         if not request.transit:
             return minimum
         if self._tables_of is not policy:

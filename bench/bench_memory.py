@@ -13,7 +13,11 @@ keeps is counted:
     keeps it;
   - node tables: NodeCore.handle for the first request of a new session from each of N
     addresses (a caller whose EID is already verified): what the core keeps per address
-    (its signature-budget bucket);
+    (its signature-budget bucket; the gate's remembered allow is per caller and target,
+    not per session, so a new session of a known caller adds none);
+  - per distinct caller: NodeCore.handle for the first request of each of N callers whose
+    EIDs are verified: the gate's remembered allow (not part of an idle peer's cost: a
+    caller costs it once however many sessions or addresses it uses);
   - per cached EID: N EIDs of one cluster whose keys the node holds (the result cache
     alone), and N EIDs each of its own new cluster (cache and key ring), counting the
     EID bytes the cache keeps as its key.
@@ -191,6 +195,39 @@ def node_tables(count: int) -> float:
     return measured(prepare, run, count)
 
 
+def decision_entries(count: int) -> float:
+    """Per distinct caller (its EID already verified): what NodeCore keeps for its first
+    request, which is the gate's remembered allow (decision cache entry, key and its EID
+    bytes as decoded from the request)."""
+    target = mint_eid(S_KEY, S_CID, b"svc").encode()
+
+    def prepare() -> tuple[Any, list[bytes], _Proof]:
+        core = make_core(b"s1", S_CID, S_KEY, {b"s1": NodeInfo(b"s1", True, S_ADDRESS)},
+                         {b"s1": (S_HOST, 7001)}, {b"svc": frozenset({b"s1"})})
+        core.signature_budget = SignatureBudget(BudgetSettings(burst=1e9, cluster_burst=1e9))
+        payloads = []
+        for i in range(count + 1):
+            source = mint_eid(C_KEY, C_CID, b"user-%d" % i).encode()
+            assert core.verifier.verify(source).fully_verified
+            payloads.append(encode_operation(NodeRequest(target, 1, 1, b"%d" % i, version=1,
+                                                         source=source).body()))
+        proof = _Proof()
+        assert isinstance(core.handle(Path.INTER_CLUSTER, payloads[-1], b"k", 1e12, NOW,
+                                      proof=proof, transit=1, peer=peer(0)), Invoke)
+        return core, payloads[:-1], proof
+
+    def run(inputs: tuple[Any, list[bytes], _Proof]) -> Any:
+        core, payloads, proof = inputs
+        for i, data in enumerate(payloads):
+            action = core.handle(Path.INTER_CLUSTER, data, data[-16:], 1e12, NOW + i * 0.01,
+                                 proof=proof, transit=1, peer=peer(0))
+            assert isinstance(action, Invoke), action
+        assert len(core.decisions) == count + 1
+        payloads.clear()
+        return core
+    return measured(prepare, run, count)
+
+
 def eids(count: int, new_clusters: bool) -> float:
     """Per EID verified and cached: of one known cluster, or each of a new cluster."""
     def prepare() -> tuple[EidVerifier, list[bytes]]:
@@ -238,6 +275,7 @@ def main() -> None:
         "transport_per_peer_idle": transport(args.peers, idle=True),
         "transit_per_session": transit(args.peers),
         "node_tables_per_address": node_tables(args.peers),
+        "decision_cache_per_caller": decision_entries(args.peers),
         "eid_known_cluster": eids(args.eids, new_clusters=False),
         "eid_new_cluster": eids(args.eids, new_clusters=True),
     }

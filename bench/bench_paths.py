@@ -15,9 +15,12 @@ Each repetition runs every tree given (`--compare label=WORKTREE`, besides this 
 turn, each on its own code (the child processes put that tree first on sys.path), so
 before/after figures come from the same interleaved run; each figure is the median of the
 repetitions and the ratios are against raw echo of the same tree and repetition.
-With `--extras` it also reports handler lookup among 10^6 entity-handler tuples (LMDB,
-built once under /tmp; uncached, and through the Invoker's warm route cache) and memory
-per idle peer and per cached EID (bench_memory.py).
+With `--extras` it also measures grpc.aio unary echo the same way in the same run (an
+insecure server in the serving process, generic handlers passing bytes through, a channel
+in the calling process; the issue's target compares "node other cluster" with it) and
+reports handler lookup among 10^6 entity-handler tuples (LMDB, built once under /tmp;
+uncached, and through the Invoker's warm route cache) and memory per idle peer and per
+cached EID (bench_memory.py).
 
     python bench/bench_paths.py [--seconds 2] [--reps 3] [--compare base=/work/wt/x]
                                 [--extras] [--json] [--smoke] [--transport-only]
@@ -44,8 +47,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-PATHS = ("raw echo", "transport", "node local", "node same cluster",
-         "node other cluster (encrypted)", "node forwarded")
+OTHER_CLUSTER, GRPC = "node other cluster (encrypted)", "grpc.aio unary"
+PATHS = ("raw echo", "transport", "node local", "node same cluster", OTHER_CLUSTER,
+         "node forwarded", GRPC)
+GRPC_METHOD = "/mercury.bench.Echo/Echo"
 IN_PROCESS = ("node local", "node same cluster")
 ECHO_PAYLOAD = b"x" * 100
 SERVER_HOST, CLIENT_HOST = "127.0.0.1", "127.0.0.2"
@@ -65,7 +70,7 @@ def _cpu_of(pid: int) -> float:
 
 # ----- serving process -----------------------------------------------------------------
 
-async def serve(transport_only: bool = False) -> None:
+async def serve(transport_only: bool = False, grpc_echo: bool = False) -> None:
     from mercury_rt.aio.endpoint import bind_socket, open_endpoint  # noqa: PLC0415
     from mercury_rt.aio.loop import tune_gc  # noqa: PLC0415
     from mercury_rt.localcluster import start_cluster  # noqa: PLC0415
@@ -83,11 +88,36 @@ async def serve(transport_only: bool = False) -> None:
     raw, _ = await loop.create_datagram_endpoint(RawEcho, sock=bind_socket((SERVER_HOST, 0)))
     echo = await open_endpoint((SERVER_HOST, 0), on_request=lambda event: event.payload)
     ports = {"raw": raw.get_extra_info("sockname")[1], "transport": echo.local_address[1]}
+    if grpc_echo:
+        ports["grpc"] = await grpc_server()
     if not transport_only:
         away = await start_cluster(_plans()["away"])
         ports |= {"carol": away.eid("carol").hex(), "dave": away.eid("dave").hex()}
     print(json.dumps(ports), flush=True)
     await asyncio.Event().wait()
+
+
+async def grpc_server() -> int:
+    """A grpc.aio unary echo on SERVER_HOST (insecure; bytes in, the same bytes out: no
+    protobuf, so what is measured is gRPC's own path): its port. It lives as long as the
+    serving process."""
+    import grpc  # noqa: PLC0415
+
+    async def echo(request: bytes, context: Any) -> bytes:
+        return request
+
+    service, method = GRPC_METHOD.strip("/").split("/")
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        service, {method: grpc.unary_unary_rpc_method_handler(echo)}),))
+    port = server.add_insecure_port(f"{SERVER_HOST}:0")
+    await server.start()
+    _KEEP.append(server)
+    return port
+
+
+_KEEP: list[Any] = []
+"""The grpc server, referenced while the serving process runs."""
 
 
 def _plans() -> dict[str, Any]:
@@ -189,6 +219,8 @@ async def client(targets: dict[str, Any], seconds: float, server_pid: int,
 
     tune_gc()
     payload = dumps_typed(str, "x" * 90)
+    grpc_path = {GRPC: (await grpc_caller(targets["grpc"], payload), server_pid)} \
+        if "grpc" in targets else {}
     endpoint = await open_endpoint((CLIENT_HOST, 0))
     transport_server = (SERVER_HOST, targets["transport"])
     if "carol" not in targets:  # --transport-only
@@ -197,6 +229,8 @@ async def client(targets: dict[str, Any], seconds: float, server_pid: int,
                "transport": await measure_path(
                    lambda: endpoint.call(transport_server, ECHO_PAYLOAD), seconds,
                    server_pid, sequential)}
+        out |= {name: await measure_path(call, seconds, pid, sequential)
+                for name, (call, pid) in grpc_path.items()}
         endpoint.close()
         return out
     home = await start_cluster(_plans()["home"])
@@ -213,6 +247,7 @@ async def client(targets: dict[str, Any], seconds: float, server_pid: int,
         "node other cluster (encrypted)": (node_call(bytes.fromhex(targets["carol"])),
                                            server_pid),
         "node forwarded": (node_call(bytes.fromhex(targets["dave"])), server_pid),
+        **grpc_path,
     }
     out = {name: await measure_path(call, seconds, pid, sequential)
            for name, (call, pid) in calls.items()}
@@ -221,13 +256,24 @@ async def client(targets: dict[str, Any], seconds: float, server_pid: int,
     return out
 
 
-def one_run(tree: Path, seconds: float, sequential: int,
-            transport_only: bool = False) -> dict[str, Any]:
+async def grpc_caller(port: int, payload: bytes) -> Call:
+    """A grpc.aio channel to the serving process's echo, one unary call per request."""
+    import grpc  # noqa: PLC0415
+
+    channel = grpc.aio.insecure_channel(f"{SERVER_HOST}:{port}")
+    await channel.channel_ready()
+    echo = channel.unary_unary(GRPC_METHOD)
+    return lambda: echo(payload)
+
+
+def one_run(tree: Path, seconds: float, sequential: int, transport_only: bool = False,
+            grpc_echo: bool = False) -> dict[str, Any]:
     """One repetition on `tree`'s code: a serving and a calling process."""
     python = tree / ".venv" / "bin" / "python"
     python = python if python.exists() else Path(sys.executable)
     server = subprocess.Popen([str(python), str(HERE), "_serve", str(tree),
-                               *(["transport-only"] if transport_only else [])],
+                               *(["transport-only"] if transport_only else []),
+                               *(["grpc"] if grpc_echo else [])],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
@@ -356,6 +402,19 @@ def print_ratios(tables: dict[str, dict[str, dict[str, float]]]) -> None:
             print(f"  {name:31s} {cells[0]:6.2f} {server} {cells[2]:6.2f} {cells[3]:6.2f}")
 
 
+def print_grpc_ratios(table: dict[str, dict[str, float]]) -> None:
+    """The issue's target (node other cluster >= 15x grpc.aio unary), per figure."""
+    if GRPC not in table or OTHER_CLUSTER not in table:
+        return
+    node, grpc = table[OTHER_CLUSTER], table[GRPC]
+    cells = [node["req_per_s"] / grpc["req_per_s"] if grpc["req_per_s"] else 0.0]
+    cells += [grpc[k] / node[k] if node[k] else 0.0 for k in
+              ("p50_us", "cpu64_caller_us", "cpu64_server_us")]
+    print(f"{OTHER_CLUSTER} / {GRPC} (medians): req/s@64 {cells[0]:.2f}x; grpc's / node's "
+          f"p50@1 {cells[1]:.2f}x, CPU per request @64 caller {cells[2]:.2f}x, "
+          f"server {cells[3]:.2f}x")
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1].startswith("_"):
         _use_tree(sys.argv[2])
@@ -364,7 +423,7 @@ def main() -> None:
 
         configure_logging("warning")
         if sys.argv[1] == "_serve":
-            run(serve("transport-only" in sys.argv[3:]))
+            run(serve("transport-only" in sys.argv[3:], "grpc" in sys.argv[3:]))
         elif sys.argv[1] == "_client":
             print(json.dumps(run(client(json.loads(sys.argv[3]), float(sys.argv[4]),
                                         int(sys.argv[5]), int(sys.argv[6])))))
@@ -396,7 +455,7 @@ def main() -> None:
     for rep in range(args.reps):
         for label, tree in trees:
             runs[label].append(one_run(tree, args.seconds, args.sequential,
-                                       args.transport_only))
+                                       args.transport_only, args.extras))
             print(f"repetition {rep + 1} {label} done", file=sys.stderr, flush=True)
     tables = {label: medians(r) for label, r in runs.items()}
     # the extras measure modules this tree's bench scripts import from here: this tree only
@@ -414,6 +473,7 @@ def main() -> None:
                       f" us, p99 {e['lookup_cached_p99_us']:.1f} us)"
                       if "lookup_cached_p50_us" in e else "") + "; memory: idle peer "
                   f"{e['idle_peer_bytes']:.0f} B, cached EID {e['cached_eid_bytes']:.0f} B")
+        print_grpc_ratios(table)
     if len(tables) > 1:
         print_ratios(tables)
 

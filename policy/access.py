@@ -10,11 +10,11 @@ the policy key that decided it, so `policy explain` and the audit log can point 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from carbon.error_codes import ErrorCode
 from carbon.principal import Principal
-from policy.model import Acl, Policy, Rules
+from policy.model import Acl, NewEntityRule, Policy, RemoteCluster, Rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,63 +104,98 @@ def required_bits(policy: Policy, target: Target) -> Ruled:
     return _NO_COST if best is None else Ruled(best.hashcash_bits, f"{best.path}.hashcash_bits")
 
 
-def required_classification(policy: Policy, target: Target) -> Ruled:
-    """The clearance needed: the highest of the three classifications (unset = lowest)."""
+Setter = Rules | NewEntityRule
+"""The policy entry a classification or clearance was taken from (its `path` names it)."""
+
+
+def _classification(policy: Policy, target: Target) -> tuple[int, Setter | None]:
+    """The clearance needed and the entry that set it (None: none did, the highest level):
+    the one lookup both `required_classification` and `mac_passes` read."""
     ent, ep, op = _rules_chain(policy, target)
-    best = _entity_classification(policy, target.entity, ent)
+    best: tuple[int, Setter | None]
+    if ent is not None and ent.classification is not None:
+        best = (ent.classification, ent)
+    else:
+        rule = policy.new_entity_rule(target.entity)
+        best = (rule.classification, rule) if rule is not None \
+            else (len(policy.levels) - 1, None)
     for rules in (ep, op):
         if rules is not None and rules.classification is not None \
-                and rules.classification > best.value:
-            best = Ruled(rules.classification, f"{rules.path}.classification")
+                and rules.classification > best[0]:
+            best = (rules.classification, rules)
     return best
 
 
-def _entity_classification(policy: Policy, entity: bytes, rules: Rules | None) -> Ruled:
-    if rules is not None and rules.classification is not None:
-        return Ruled(rules.classification, f"{rules.path}.classification")
+def required_classification(policy: Policy, target: Target) -> Ruled:
+    """The clearance needed: the highest of the three classifications (unset = lowest)."""
+    value, setter = _classification(policy, target)
+    return Ruled(value, "no classification or new_entities rule: highest level"
+                 if setter is None else f"{setter.path}.classification")
+
+
+def _entity_clearance(policy: Policy, entity: bytes) -> tuple[int, Setter | None]:
+    rules = policy.entities.get(entity)
+    if rules is not None and rules.clearance is not None:
+        return rules.clearance, rules
     rule = policy.new_entity_rule(entity)
-    if rule is not None:
-        return Ruled(rule.classification, f"{rule.path}.classification")
-    top = len(policy.levels) - 1
-    return Ruled(top, "no classification or new_entities rule: highest level")
+    return (rule.clearance, rule) if rule is not None else (0, None)
 
 
 def entity_clearance(policy: Policy, entity: bytes) -> Ruled:
     """A local entity's clearance: its own, else its new_entities rule's, else the lowest
     (MAC for a local caller and the transit floor resolve it alike)."""
-    rules = policy.entities.get(entity)
-    if rules is not None and rules.clearance is not None:
-        return Ruled(rules.clearance, f"{rules.path}.clearance")
-    rule = policy.new_entity_rule(entity)
-    if rule is not None:
-        return Ruled(rule.clearance, f"{rule.path}.clearance")
-    return Ruled(0, "no clearance or new_entities rule: lowest level")
+    value, setter = _entity_clearance(policy, entity)
+    return Ruled(value, "no clearance or new_entities rule: lowest level"
+                 if setter is None else f"{setter.path}.clearance")
+
+
+RemoteFrom = Literal["unknown_cluster", "listed", "default", "capped", "unlisted"]
+"""Where a remote caller's clearance came from (`caller_clearance` names the key)."""
+
+
+def _remote_clearance(policy: Policy, who: Principal) -> tuple[int | None, RemoteFrom,
+                                                                 RemoteCluster | None]:
+    """A remote caller's clearance (None: refused), how it was found, and its cluster's
+    entry: the one lookup both `caller_clearance` and `mac_passes` read."""
+    cluster = policy.clusters.get(who.cluster)
+    if cluster is None:
+        return policy.unknown_cluster_clearance, "unknown_cluster", None
+    listed = cluster.entities.get(who.local)
+    how: RemoteFrom = "listed" if listed is not None else "default"
+    found = listed if listed is not None else cluster.default_clearance
+    if found is None:
+        return None, "unlisted", cluster
+    if found > cluster.max_clearance:
+        return cluster.max_clearance, "capped", cluster
+    return found, how, cluster
 
 
 def caller_clearance(policy: Policy, who: Principal, local_cluster: bytes) -> Ruled | Refused:
     """The caller's clearance, or a refusal if its cluster is neither local nor known."""
     if who.cluster == local_cluster:
         return entity_clearance(policy, who.local)
-    cluster = policy.clusters.get(who.cluster)
+    value, how, cluster = _remote_clearance(policy, who)
     if cluster is None:
-        if policy.unknown_cluster_clearance is None:
+        if value is None:
             return Refused(ErrorCode.MAC_UNKNOWN_CLUSTER,
                            f"cluster {who.cluster.hex()} is not in trusted_clusters and "
                            "unknown_cluster_clearance is not set", "trusted_clusters")
-        return Ruled(policy.unknown_cluster_clearance, "unknown_cluster_clearance")
+        return Ruled(value, "unknown_cluster_clearance")
     base = f"trusted_clusters.{cluster.alias}"
-    listed = cluster.entities.get(who.local)
-    if listed is not None:
-        found = Ruled(listed, f"{base}.entities.{who.local.decode('utf-8', 'replace')}")
-    elif cluster.default_clearance is not None:
-        found = Ruled(cluster.default_clearance, f"{base}.default_clearance")
-    else:
+    if value is None:
         return Refused(ErrorCode.MAC_UNKNOWN_CLUSTER,
                        f"{who.short()} is not listed under {base}.entities and the cluster "
                        "has no default_clearance", f"{base}.entities")
-    if found.value > cluster.max_clearance:
-        return Ruled(cluster.max_clearance, f"{base}.max_clearance")
-    return found
+    key = {"listed": f"entities.{who.local.decode('utf-8', 'replace')}",
+           "default": "default_clearance"}.get(how, "max_clearance")
+    return Ruled(value, f"{base}.{key}")
+
+
+def _clearance_rank(policy: Policy, who: Principal, local_cluster: bytes) -> int | None:
+    """`caller_clearance(...).value`, None where it refuses."""
+    if who.cluster == local_cluster:
+        return _entity_clearance(policy, who.local)[0]
+    return _remote_clearance(policy, who)[0]
 
 
 def mac_decision(policy: Policy, who: Principal, target: Target,
@@ -180,47 +215,25 @@ def mac_decision(policy: Policy, who: Principal, target: Target,
 
 
 def mac_passes(policy: Policy, who: Principal, target: Target, local_cluster: bytes) -> bool:
-    """Whether `mac_decision` grants, reached by the same lookups without building any
-    explanation (the gate asks for the explanation only when it refuses or is audited)."""
+    """Whether `mac_decision` grants, from the same lookups (`_classification`,
+    `_entity_clearance`, `_remote_clearance`) without naming the keys (the gate asks for
+    the explanation only when it refuses or is audited)."""
     has = _clearance_rank(policy, who, local_cluster)
-    return has is not None and has >= _classification_rank(policy, target)
+    return has is not None and has >= _classification(policy, target)[0]
 
 
-def _classification_rank(policy: Policy, target: Target) -> int:
-    """`required_classification(...).value`."""
-    ent, ep, op = _rules_chain(policy, target)
-    if ent is not None and ent.classification is not None:
-        best = ent.classification
-    else:
-        rule = policy.new_entity_rule(target.entity)
-        best = rule.classification if rule is not None else len(policy.levels) - 1
-    for rules in (ep, op):
-        if rules is not None and rules.classification is not None:
-            best = max(best, rules.classification)
-    return best
-
-
-def _clearance_rank(policy: Policy, who: Principal, local_cluster: bytes) -> int | None:
-    """`caller_clearance(...).value`, None where it refuses."""
-    if who.cluster == local_cluster:
-        rules = policy.entities.get(who.local)
-        if rules is not None and rules.clearance is not None:
-            return rules.clearance
-        rule = policy.new_entity_rule(who.local)
-        return rule.clearance if rule is not None else 0
-    cluster = policy.clusters.get(who.cluster)
-    if cluster is None:
-        return policy.unknown_cluster_clearance
-    found = cluster.entities.get(who.local, cluster.default_clearance)
-    return None if found is None else min(found, cluster.max_clearance)
+def _refusing_acl(acls: TargetAcls, who: Principal, local_cluster: bytes) -> Acl | None:
+    """The first ACL present that does not permit `who` (operation, endpoint, entity)."""
+    for acl in (acls.operation, acls.endpoint, acls.entity):
+        if acl is not None and not acl.permits(who, local_cluster):
+            return acl
+    return None
 
 
 def dac_passes(policy: Policy, acls: TargetAcls, who: Principal, local_cluster: bytes) -> bool:
-    """Whether `dac_decision` grants, without building any explanation."""
-    if any(ref.matches(who, local_cluster) for ref in policy.acl_bypass):
-        return True
-    return all(acl is None or acl.permits(who, local_cluster)
-               for acl in (acls.operation, acls.endpoint, acls.entity))
+    """Whether `dac_decision` grants, from the same checks without naming the keys."""
+    return is_bypass(policy, who, local_cluster) is not None \
+        or _refusing_acl(acls, who, local_cluster) is None
 
 
 def is_bypass(policy: Policy, who: Principal, local_cluster: bytes) -> str | None:
@@ -237,12 +250,11 @@ def dac_decision(policy: Policy, acls: TargetAcls, who: Principal, target: Targe
     bypass = is_bypass(policy, who, local_cluster)
     if bypass is not None:
         return Granted(f"dac: {bypass} bypasses ACLs")
-    passed = []
-    for acl in (acls.operation, acls.endpoint, acls.entity):
-        if acl is not None:
-            if not acl.permits(who, local_cluster):
-                return _acl_refusal(acl, who, target)
-            passed.append(acl.rule)
+    refusing = _refusing_acl(acls, who, local_cluster)
+    if refusing is not None:
+        return _acl_refusal(refusing, who, target)
+    passed = [acl.rule for acl in (acls.operation, acls.endpoint, acls.entity)
+              if acl is not None]
     return Granted(f"dac: passes {', '.join(passed)}" if passed else "dac: no ACL set")
 
 

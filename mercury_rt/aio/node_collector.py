@@ -1,11 +1,12 @@
 """A node's Prometheus metrics: a sample taken on the event loop, families built off it.
 
 `sample_node` copies every number the metrics show (the request counters of
-aio/node_metrics.py, the transport's counters, sessions, held messages, cache sizes,
-membership) into a frozen NodeSample; it runs on the loop, so it reads the node's state
-while nothing changes it, and costs only copies. `families` turns a sample into metric
-families; `NodeCollector` does both for one registry per node (never the global default
-registry, so several nodes in one process keep their own).
+aio/node_metrics.py, the transport's counters, sessions, held messages, cache sizes and
+the gate decision cache's counters, membership) into a frozen NodeSample; it runs on the
+loop, so it reads the node's state while nothing changes it, and costs only copies.
+`families` turns a sample into metric families; `NodeCollector` does both for one registry
+per node (never the global default registry, so several nodes in one process keep their
+own).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from mercury_rt.core.routing import Path
 
 PORTS = {Path.INTER_CLUSTER: "inter", Path.INTRA_CLUSTER: "intra"}
 _MEMBERSHIP_GAUGES = frozenset({"peers", "cluster_id_version"})
+_DECISION_COUNTERS = ("hits", "misses", "evictions", "invalidations")
+"""The gate decision cache's counters (core/gate/decisions.py), read when scraped: the
+request path only increments the cache's own integers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +79,15 @@ def sample_node(node: ObservedNode) -> NodeSample:
         counters.update({f"handler_{k}": v for k, v in node.invoker.statistics().items()
                          if k != "waiting"})
     counters.update({f"mirror_cache_{k}": v for k, v in node.mirror_cache_counters().items()})
+    decisions = core.decisions.statistics()
+    counters.update({f"gate_cache_{k}": decisions[k] for k in _DECISION_COUNTERS})
     caches = {**node.cache_sizes(), "eid_verifications": verifier["cache_size"],
               "failed_eids": verifier["failed_size"],
               "key_ring_clusters": verifier["ring_clusters"],
               "key_ring_keys": verifier["ring_cluster_keys"],
               "budget_addresses": budget["addresses"], "budget_clusters": budget["clusters"],
-              "spent_stamps": _size(core.spent), "delivered_ids": _size(core.delivered)}
+              "spent_stamps": _size(core.spent), "delivered_ids": _size(core.delivered),
+              "gate_decisions": decisions["size"]}
     return NodeSample(
         node_id=core.state.view.local_node.decode("utf-8", "backslashreplace"),
         cluster=core.master_hash.hex(),

@@ -22,11 +22,11 @@ Everything that decides whether a request may run lives here or in policy/access
   remote EID proven to its master key (`EidSourceVerifier`, which notes the clusters whose
   keys are missing) whose request came in a session that a node certified by that EID's
   cluster opened (`SessionProof`): an EID is an address, not a credential.
-- decisions.py: the decisions of requests that pay and delegate nothing, remembered by
-  exactly what they depend on (source as sent, target operation, the source cluster's key
-  generation, the entity's labels version; bound to the policy, ACL source and cluster),
-  bounded, with explicit invalidation: a repeat costs a lookup, not the source check and
-  MAC/DAC.
+- decisions.py: the allows of requests that pay and delegate nothing (never a refusal,
+  which a peer could flood), remembered by exactly what they depend on (source as sent,
+  target operation, the source cluster's key generation and the request's session proving
+  it; bound to the policy, ACL source and cluster), bounded, with explicit invalidation: a
+  repeat costs a lookup, not the source check and MAC/DAC.
 - delegation.py: delegation certificates and chains: cheap checks (count, shape, expiry)
   before any signature, each link before its delegator's EID, verified signatures cached.
 

@@ -1,93 +1,84 @@
-"""Gate decisions remembered for requests that pay and delegate nothing (issue 13).
+"""Gate allows remembered for requests that pay and delegate nothing (issue 13).
 
 Most requests a node serves come again and again from the same callers to the same
 operations, owe no stamp and carry no delegation: their decision (source, MAC, DAC) is
 then a function of who sent them, the target operation, the policy and ACLs in force, our
-cluster, and what the key ring knows about the source's cluster. `DecisionCache` keeps that
-decision, keyed by exactly these, so a repeat costs a dict lookup instead of the source
-check and the MAC/DAC lookups.
+cluster, what the key ring knows about the source's cluster, and whether the session it
+came by proves that cluster. `DecisionCache` keeps an Allow so reached, keyed by what it
+depends on, so a repeat costs a dict lookup and a settled proof's answer instead of the
+source check and the MAC/DAC lookups.
 
-What the key holds and why each part suffices:
-- the source as sent: a local (vouched) principal, or the remote EID's exact bytes and the
-  session proof it came with (the proof object itself is kept in the entry, so its id cannot
-  be reused by another session while the entry lives); a decision is stored only once the
-  source authenticated, so that proof held for that EID's cluster, and a proof that held
-  keeps holding (transit's PeerProof settles once);
+Only allows are kept. A refusal is what a hostile peer can produce at will (any EID, any
+target it is not cleared for); were refusals kept, its flood would push the allows of every
+other caller out of the bounded cache. Refused requests are decided afresh each time (the
+verifier remembers their EIDs), and cost the cache nothing.
+
+What an entry is found by and checked against, and why that suffices:
 - the target entity, endpoint and operation (classification, ACLs and the stamp cost come
   from the policy for them; the target persona decides nothing here);
-- the key-ring generation of the source's cluster when decided (as EidVerifier's own cache:
-  any change to what the ring knows of that cluster, a rotation, a new cluster-ID version,
-  an eviction, makes it differ), checked on every hit;
-- the entity's labels version (`labels`, for an ACL source that changes in place; the
-  policy's ACLs change only with the policy).
+- the source as sent: a local (vouched) principal, or the remote EID's exact bytes;
+- for a remote source, on every hit: the key-ring generation of the source's cluster, equal
+  to the one when decided (as EidVerifier's own cache: any change to what the ring knows of
+  that cluster, a rotation, a new cluster-ID version, an eviction, makes it differ), and the
+  request's own session proof checked for that cluster, as the uncached gate checks it (a
+  settled proof answers without a signature check). So an entry is per caller and target,
+  not per session: a caller's new session reuses it, and a session that proves another
+  cluster (or nothing) never gets it.
 The policy object, the ACL source object and our cluster are bound to the whole cache: a
-different one (a policy reload, a new cluster) clears it. `clear` and `entity_changed` are
-the explicit invalidations the node calls on a cluster-ID change or a label/ACL change.
+different one (a policy reload, a new cluster) clears it. `clear` is the explicit
+invalidation the node calls on a cluster-ID change; an ACL source that changes in place
+must call it too.
 
-Not cached: a source denial (it may be a retry-later while the node fetches that cluster's
-keys, which the verifier notes as it refuses; a bad EID is already remembered by the
-verifier), anything that paid a stamp, anything delegated. The cache is bounded in entries
-and in the bytes of its keys, least recently used first out, so a peer sending many
-distinct EIDs only pushes out older entries.
+Not cached: any refusal, anything that paid a stamp, anything delegated. The cache is
+bounded in entries and in the bytes of its keys, least recently used first out. An entry
+is a key tuple and a 3-tuple (the decision, its originator, the generation); it copies no
+bytes of its own (the key's bytes are the request's), and its decision and originator are
+the very objects the gate returned.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from mercury_rt.core.gate.source import LocalSource, SessionProof, Source
+from carbon.principal import Principal
+from mercury_rt.core.gate.source import ClusterKeyLookup, LocalSource, Source
 from policy.access import Target
 
 DEFAULT_ENTRIES = 4096
 DEFAULT_BYTES = 4 * 1024 * 1024
 ENTRY_OVERHEAD = 400
-"""Estimated bytes of one entry beyond its key's bytes (tuple, entry, decision, dict slot)."""
+"""Estimated bytes of one entry beyond its key's bytes (key and entry tuples, the decision
+and what it holds, the dict slot), an upper bound on what bench/bench_memory.py measures."""
 
 Generation = Callable[[bytes], int]
 """master hash -> the key ring's generation of that cluster (KeyRing.cluster_generation)."""
-LabelsVersion = Callable[[bytes], int]
-"""local entity name -> the version of its labels and ACLs."""
+LOCAL_GENERATION = -1
+"""The generation field of a local source's entry: its decision depends on no key."""
 D = TypeVar("D")
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry(Generic[D]):
-    decision: D
-    proof: SessionProof | None
-    """The session proof in the key, held so its id() stays its own."""
-    cluster: bytes | None
-    """The remote source's cluster, whose key generation is checked; None: a local source
-    (its decision depends on no key)."""
-    generation: int
-    labels: int
-    cost: int
-
-
-def _no_labels(entity: bytes) -> int:
-    return 0
+Key = tuple[bytes, int, int, bytes | Principal]
+"""(target entity, endpoint, operation, remote EID bytes or local principal)."""
 
 
 class DecisionCache(Generic[D]):
-    """Bounded, explicitly invalidated memory of gate decisions; see module docstring."""
+    """Bounded, explicitly invalidated memory of gate allows; see module docstring."""
 
-    def __init__(self, generation: Generation, *, labels: LabelsVersion = _no_labels,
-                 max_entries: int = DEFAULT_ENTRIES, max_bytes: int = DEFAULT_BYTES) -> None:
+    def __init__(self, generation: Generation, *, max_entries: int = DEFAULT_ENTRIES,
+                 max_bytes: int = DEFAULT_BYTES) -> None:
         self._generation = generation
-        self._labels = labels
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, _Entry[D]] = OrderedDict()
+        self._entries: OrderedDict[Key, tuple[D, Principal, int]] = OrderedDict()
         self._bytes = 0
         self._bound: tuple[object, object, bytes] | None = None
         self.hits = 0
         self.misses = 0
-        self.stale = 0
-        """Entries found but no longer valid (their source cluster's keys or the entity's
-        labels changed since)."""
-        self.clears = 0
+        self.evictions = 0
+        """Entries pushed out by the bounds (least recently used first)."""
+        self.invalidations = 0
+        """Entries forgotten because what they depend on changed: found stale (the source
+        cluster's keys changed, or the session does not prove it), or cleared."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -98,20 +89,16 @@ class DecisionCache(Generic[D]):
         return self._bytes
 
     def statistics(self) -> dict[str, int]:
-        """Counters for metrics."""
-        return {"hits": self.hits, "misses": self.misses, "stale": self.stale,
-                "clears": self.clears, "size": len(self._entries), "bytes": self._bytes}
+        """Counters and sizes for metrics."""
+        return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
+                "invalidations": self.invalidations, "size": len(self._entries),
+                "bytes": self._bytes}
 
     def clear(self) -> None:
         """Forget every decision (a cluster-ID or key change the node knows of)."""
+        self.invalidations += len(self._entries)
         self._entries.clear()
         self._bytes = 0
-        self.clears += 1
-
-    def entity_changed(self, entity: bytes) -> None:
-        """Forget the decisions about `entity` (its labels or ACLs changed)."""
-        for key in [k for k in self._entries if _entity_of(k) == entity]:
-            self._drop(key)
 
     def bind(self, policy: object, acls: object, local_cluster: bytes) -> None:
         """Clear unless the policy, the ACL source and our cluster are the ones bound (by
@@ -124,56 +111,62 @@ class DecisionCache(Generic[D]):
             self.clear()
         self._bound = (policy, acls, local_cluster)
 
-    def get(self, target: Target, source: Source) -> D | None:
-        """The decision remembered for this request (after `bind`), if still valid."""
+    def get(self, target: Target, source: Source, cluster_key: ClusterKeyLookup) -> D | None:
+        """The allow remembered for this request (after `bind`), if still valid;
+        `cluster_key` is the verifier's, for checking the request's session proof."""
         key = decision_key(target, source)
         entry = self._entries.get(key)
-        if entry is None or (entry.proof is not None
-                             and entry.proof is not getattr(source, "proof", None)):
+        if entry is None:
             self.misses += 1
             return None
-        if (entry.cluster is not None and entry.generation != self._generation(entry.cluster)) \
-                or entry.labels != self._labels(target.entity):
-            self.stale += 1
+        decision, originator, generation = entry
+        if generation != LOCAL_GENERATION and (
+                generation != self._generation(originator.cluster)
+                or not _proves(source, originator.cluster, cluster_key)):
+            self.invalidations += 1
             self.misses += 1
             self._drop(key)
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        return entry.decision
+        return decision
 
-    def put(self, target: Target, source: Source, originator: bytes, decision: D) -> None:
-        """Remember a decision reached without stamp or delegation for a source that
-        authenticated as a principal of cluster `originator` (after `bind`)."""
-        if isinstance(source, LocalSource):
-            proof, cluster, generation = None, None, 0
-            cost = len(source.principal.local)
-        else:
-            proof, cluster, cost = source.proof, originator, len(source.eid)
-            generation = self._generation(originator)
-        cost += ENTRY_OVERHEAD + len(target.entity)
+    def put(self, target: Target, source: Source, originator: Principal, decision: D) -> None:
+        """Remember an allow reached without stamp or delegation for a source that
+        authenticated as `originator` (after `bind`)."""
+        key = decision_key(target, source)
+        cost = _cost(key)
         if cost > self.max_bytes or self.max_entries < 1:
             return
-        key = decision_key(target, source)
+        generation = LOCAL_GENERATION if isinstance(source, LocalSource) \
+            else self._generation(originator.cluster)
         if key in self._entries:
             self._drop(key)
-        self._entries[key] = _Entry(decision, proof, cluster, generation,
-                                    self._labels(target.entity), cost)
+        self._entries[key] = (decision, originator, generation)
         self._bytes += cost
         while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-            self._bytes -= self._entries.popitem(last=False)[1].cost
+            self._bytes -= _cost(self._entries.popitem(last=False)[0])
+            self.evictions += 1
 
-    def _drop(self, key: Hashable) -> None:
-        self._bytes -= self._entries.pop(key).cost
+    def _drop(self, key: Key) -> None:
+        del self._entries[key]
+        self._bytes -= _cost(key)
 
 
-def decision_key(target: Target, source: Source) -> Hashable:
+def _proves(source: Source, cluster: bytes, cluster_key: ClusterKeyLookup) -> bool:
+    """Whether the request's session proves `cluster`, asked as the uncached gate asks."""
+    proof = getattr(source, "proof", None)
+    return proof is not None and proof.check(cluster, cluster_key)
+
+
+def _cost(key: Key) -> int:
+    who = key[3]
+    return ENTRY_OVERHEAD + len(key[0]) + (len(who) if isinstance(who, bytes)
+                                           else len(who.local))
+
+
+def decision_key(target: Target, source: Source) -> Key:
     """What a cached decision is found by: target operation and the source as sent."""
     if isinstance(source, LocalSource):
         return (target.entity, target.endpoint, target.operation, source.principal)
-    return (target.entity, target.endpoint, target.operation, source.eid, id(source.proof))
-
-
-def _entity_of(key: Hashable) -> bytes:
-    assert isinstance(key, tuple) and isinstance(key[0], bytes)
-    return key[0]
+    return (target.entity, target.endpoint, target.operation, source.eid)

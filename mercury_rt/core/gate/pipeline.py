@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from carbon.error_codes import ErrorCode, MercuryError
 from carbon.principal import Persona, Principal
@@ -87,9 +86,9 @@ class GateRequest:
 class GateState:
     """The node-side collaborators: our cluster, EID verification, spent stamps, ACLs,
     and the caches the node keeps for the gate (none given: nothing is remembered).
-    `decisions` remembers the decisions of requests that pay and delegate nothing
-    (decisions.py); whoever changes what it is keyed by without replacing the policy,
-    ACL source or cluster (a label change, a cluster-ID change) invalidates it."""
+    `decisions` remembers the allows of requests that pay and delegate nothing
+    (decisions.py); whoever changes what they depend on without replacing the policy,
+    ACL source or cluster (ACLs changed in place, a cluster-ID change) clears it."""
 
     local_cluster: bytes
     verifier: SourceVerifier
@@ -199,7 +198,7 @@ def decide_access(request: GateRequest, policy: Policy, state: GateState, now: f
     """Stages 2-5 (after hashcash has been paid): source, delegation, MAC, DAC; `spend`
     (from `pay`) goes into the Allow. With `state.decisions`, a request that paid no stamp
     and delegates nothing is decided from the cache when it holds the decision, and
-    remembered otherwise (unless the source was refused): the same decision either way
+    remembered otherwise if allowed (refusals are never kept): the same decision either way
     (tests/property/gate/test_decision_cache_props). A paid request (stamp_bits, or a
     stamp still to spend) never touches the cache."""
     cache = state.decisions
@@ -207,12 +206,12 @@ def decide_access(request: GateRequest, policy: Policy, state: GateState, now: f
         return _decide(request, policy, state, now, stamp_bits, spend)
     cache.bind(policy, state.acls, state.local_cluster)
     target, source = request.target, request.source
-    known = cache.get(target, source)
+    known = cache.get(target, source, state.verifier.cluster_key)
     if known is not None:
         return known
     decision = _decide(request, policy, state, now, 0, None)
-    if decision.originator is not None:  # None: refused as the source, never remembered
-        cache.put(target, source, decision.originator.cluster, decision)
+    if isinstance(decision, Allow):  # a refusal is never remembered (decisions.py)
+        cache.put(target, source, decision.originator, decision)
     return decision
 
 
@@ -249,15 +248,25 @@ def _access(request: GateRequest, policy: Policy, state: GateState, chain: Chain
         if isinstance(dac, Refused):
             return Deny(dac.code, dac.message, dac.rule, "dac", originator)
     return Allow(acting, originator, chain.principals,
-                 partial(_allow_rule, policy, acls, acting, target, local), stamp_bits, spend)
+                 _AllowRule(policy, acls, acting, target, local), stamp_bits, spend)
 
 
-def _allow_rule(policy: Policy, acls: TargetAcls, acting: Principal, target: Target,
-                local: bytes) -> str:
-    """An allowed request's explanation: the keys MAC and DAC passed by."""
-    mac = mac_decision(policy, acting, target, local)
-    dac = dac_decision(policy, acls, acting, target, local)
-    return f"{mac.rule}; {dac.rule}"
+class _AllowRule:
+    """How to build an allowed request's explanation, the keys MAC and DAC passed by.
+    A slotted object rather than a functools.partial (which carries an args tuple and a
+    keywords dict): the decision cache keeps one per remembered allow."""
+
+    __slots__ = ("acls", "acting", "local", "policy", "target")
+
+    def __init__(self, policy: Policy, acls: TargetAcls, acting: Principal, target: Target,
+                 local: bytes) -> None:
+        self.policy, self.acls, self.acting, self.target, self.local = (policy, acls, acting,
+                                                                        target, local)
+
+    def __call__(self) -> str:
+        mac = mac_decision(self.policy, self.acting, self.target, self.local)
+        dac = dac_decision(self.policy, self.acls, self.acting, self.target, self.local)
+        return f"{mac.rule}; {dac.rule}"
 
 
 def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,

@@ -42,7 +42,7 @@ from mercury_rt.core.node.planner import (
     FetchTargetKeys,
     SendIntra,
 )
-from mercury_rt.core.node.transit_plan import TransitPlan, plan_inter, plan_intra, replan
+from mercury_rt.core.node.transit_plan import TransitPlan, replan
 from mercury_rt.core.routing import (
     ClusterIdReplaced,
     Contact,
@@ -224,10 +224,11 @@ class OutgoingCall:
         """The algorithm a call's messages travel under; None for a call that stays here."""
         if isinstance(route, RunHere):
             return None
-        call, policy = self.request, self.planner.core.state.policy
-        plan = plan_inter if isinstance(route, ContactCluster) else plan_intra
-        return plan(policy, call.caller, call.target, call.endpoint, call.operation,
-                    call.classification)
+        call = self.request
+        return self.planner.plans.plan(isinstance(route, ContactCluster),
+                                       self.planner.core.state.policy, call.caller,
+                                       call.target, call.endpoint, call.operation,
+                                       call.classification)
 
     @property
     def _algorithm(self) -> int:

@@ -25,10 +25,9 @@ from mercury_rt.core.identity import (
     Eid,
     EndpointKey,
     IdentityError,
-    ServerAddress,
     check_supersedes,
-    endpoint_key,
 )
+from mercury_rt.core.node.contact_views import ContactViews
 from mercury_rt.core.node.messages import (
     MAX_MESSAGE_TEXT,
     NodeReply,
@@ -38,6 +37,7 @@ from mercury_rt.core.node.messages import (
 )
 from mercury_rt.core.node.request_body import RequestBodies, operation_payload
 from mercury_rt.core.node.server import FETCH_ADDRESSES, NodeCore
+from mercury_rt.core.node.transit_plan import TransitPlans
 from mercury_rt.core.routing import (
     NODE_LOCAL_CODES,
     Answered,
@@ -176,6 +176,10 @@ class CallPlanner:
         self.encoded = EncodedEids()
         self.bodies = RequestBodies()
         """Request bodies around their payload, by call shape (request_body.py)."""
+        self.views = ContactViews()
+        """Each called cluster's SRV table and listed addresses (contact_views.py)."""
+        self.plans = TransitPlans()
+        """The transit plans of calls by shape (transit_plan.py)."""
         self.refusals: Counter[str] = Counter()
         """What peers sent that calls refused to trust, by kind (for metrics)."""
 
@@ -199,11 +203,7 @@ class CallPlanner:
 
     def silent_addresses(self, cluster_id: ClusterId, now: float) -> frozenset[EndpointKey]:
         """The addresses of `cluster_id` that did not answer lately: a contact tries them last."""
-        def silent(a: ServerAddress) -> bool:
-            until = self.suspects.get((str(a.host), a.port))
-            return until is not None and until > now
-
-        return frozenset(endpoint_key(a) for a in cluster_id.addresses if silent(a))
+        return self.views.of(cluster_id, self.proximity).silent(self.suspects, now)
 
     def route(self, target: Eid, request_key: bytes,
               fetch_allowed: bool = True) -> CallRoute | FetchTargetKeys:
@@ -349,9 +349,10 @@ class CallPlanner:
             verify_forwarding_record(record, known.public, target.cluster_id.master_hash,
                                      target.local)
 
+        view = self.views.of(cluster_id, self.proximity)
         return Contact(cluster_id, self.rng, supersedes, verify_move=verify_move,
-                       proximity=self.proximity,
-                       try_last=self.silent_addresses(cluster_id, now))
+                       proximity=self.proximity, try_last=view.silent(self.suspects, now),
+                       table=view.table)
 
     def event_for_reply(self, reply: NodeReply) -> ContactEvent:
         """The contact event an inter-cluster reply means."""
@@ -402,6 +403,7 @@ class CallPlanner:
             return False
         self.known[master] = cluster_id
         self.known.move_to_end(master)
+        self.views.forget(master)
         if len(self.known) > MAX_KNOWN_CLUSTERS:
             self.known.popitem(last=False)
         return True

@@ -180,6 +180,11 @@ class CallPlanner:
         """Each called cluster's SRV table and listed addresses (contact_views.py)."""
         self.plans = TransitPlans()
         """The transit plans of calls by shape (transit_plan.py)."""
+        self.lazy_contact = True
+        """Whether a call to another cluster whose listed nodes are none suspect sends to
+        its first address before building its contact state machine, and builds none when
+        that node answers OK (outgoing.py). False: every such call builds it at once, the
+        general path the equivalence property compares with."""
         self.refusals: Counter[str] = Counter()
         """What peers sent that calls refused to trust, by kind (for metrics)."""
 
@@ -331,8 +336,10 @@ class CallPlanner:
                                "clusters", ErrorCode.NODE_LOCAL_ERROR)
         return self.persona_eid(caller, persona)
 
-    def contact(self, cluster_id: ClusterId, target: Eid, now: float) -> Contact:
-        """A contact state machine for one call to another cluster."""
+    def contact(self, cluster_id: ClusterId, target: Eid, now: float,
+                try_last: frozenset[EndpointKey] | None = None) -> Contact:
+        """A contact state machine for one call to another cluster; it tries `try_last`
+        last (by default the listed addresses suspect at `now`)."""
         def supersedes(held: ClusterId, candidate: ClusterId) -> bool:
             if candidate.master_hash == held.master_hash and candidate.version <= held.version:
                 return False
@@ -350,9 +357,10 @@ class CallPlanner:
                                      target.local)
 
         view = self.views.of(cluster_id, self.proximity)
+        if try_last is None:
+            try_last = view.silent(self.suspects, now)
         return Contact(cluster_id, self.rng, supersedes, verify_move=verify_move,
-                       proximity=self.proximity, try_last=view.silent(self.suspects, now),
-                       table=view.table)
+                       proximity=self.proximity, try_last=try_last, table=view.table)
 
     def event_for_reply(self, reply: NodeReply) -> ContactEvent:
         """The contact event an inter-cluster reply means."""

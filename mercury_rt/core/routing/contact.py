@@ -143,11 +143,15 @@ class Contact:
         """Every attempt so far, in order."""
         return tuple(self._attempts)
 
-    def start(self) -> Actions:
-        """Begin the first round: returns the first TryAddress (or Failed if none listed)."""
+    def start(self, order: list[Endpoint] | None = None) -> Actions:
+        """Begin the first round: returns the first TryAddress (or Failed if none listed).
+
+        `order`: the first round's order when the caller already drew it, exactly as this
+        contact would (`SrvTable.order` of the cluster ID's list, no `try_last`), so a
+        caller may send to the first address before it needs the contact at all."""
         self._require(ContactState.IDLE, "start")
         self.state = ContactState.AWAITING
-        return self._begin_round(first=None)
+        return self._begin_round(first=None, order=order)
 
     def handle(self, event: ContactEvent) -> Actions:
         """Advance on what happened to the address last returned in a TryAddress."""
@@ -268,10 +272,11 @@ class Contact:
         actions.extend(self._begin_round(first))
         return actions
 
-    def _begin_round(self, first: Endpoint | None) -> Actions:
+    def _begin_round(self, first: Endpoint | None,
+                     order: list[Endpoint] | None = None) -> Actions:
         self._round += 1
         self._tried.clear()
-        self._queue = self._ordered(self.cluster_id.addresses)
+        self._queue = self._ordered(self.cluster_id.addresses) if order is None else order
         if first is not None:
             self._queue.insert(0, first)
         if not self._queue:

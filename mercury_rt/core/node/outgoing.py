@@ -10,6 +10,12 @@ machine), entity migration (bounded) and one retry with a stamp when the target 
 proof of work. A target in another cluster is contacted only once its EID verifies to its
 master hash; for a hashes-only EID whose keys are unknown the call first fetches them from
 the target's cluster (once per target).
+
+The common call needs no contact state machine: while none of the called cluster's
+listed nodes is suspect, the first round's order is drawn from the planner's kept contact
+view, the first address is sent to, and an OK answer ends the call; only another answer
+or a failure builds the contact, in the state it would have reached by then
+(`CallPlanner.lazy_contact`; a property test holds the two paths to the same decisions).
 """
 
 from __future__ import annotations

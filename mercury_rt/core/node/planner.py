@@ -68,6 +68,7 @@ MAX_KNOWN_CLUSTERS = 4096
 MAX_SUSPECTS = 1024
 SUSPECT_FOR = 30.0
 """Seconds an address that did not answer is tried last by new contacts."""
+_RUN_HERE = RunHere(bundle_cluster_id=False)
 _REFUSED = {Outcome.REDIRECT_NOT_LISTED: "redirect_not_listed",
             Outcome.CLUSTER_ID_REJECTED: "cluster_id_rejected"}
 
@@ -180,6 +181,7 @@ class CallPlanner:
         """Each called cluster's SRV table and listed addresses (contact_views.py)."""
         self.plans = TransitPlans()
         """The transit plans of calls by shape (transit_plan.py)."""
+        self._principals: dict[bytes, Principal] = {}
         self.lazy_contact = True
         """Whether a call to another cluster whose listed nodes are none suspect sends to
         its first address before building its contact state machine, and builds none when
@@ -228,7 +230,7 @@ class CallPlanner:
         if mirrors is None:
             raise MercuryError("no such entity in this cluster", ErrorCode.UNKNOWN_ENTITY)
         if view.local_node in mirrors:
-            return RunHere(bundle_cluster_id=False)  # as NodeCore.handle_local will decide
+            return _RUN_HERE  # as NodeCore.handle_local will decide
         chosen = self.intra_route(mirrors, request_key)
         if chosen is None:
             raise MercuryError("no live node of this cluster mirrors the entity",
@@ -319,13 +321,27 @@ class CallPlanner:
             source, vouched = self._source_eid(call.caller, persona), None
         else:
             version = self.core.state.cluster_id.version
-            source, vouched = None, Principal(self.core.master_hash, call.caller, persona)
+            source, vouched = None, self._vouched(call.caller, persona)
         request = NodeRequest(self.encoded.of(call.target), call.endpoint, call.operation,
                               call.payload, version, source=source, vouched=vouched,
                               delegation=call.delegation, message_id=call.message_id,
                               connection=call.connection, request_id=call.request_id)
         body = self.bodies.body(request)
         return operation_payload(body, call.payments), body, request
+
+    def _vouched(self, caller: bytes, persona: Persona | None) -> Principal:
+        """The principal this node vouches for within its cluster: kept per caller without
+        a persona (one frozen construction less per call), bounded, rebuilt if the
+        node's master hash were ever another."""
+        if persona is not None:
+            return Principal(self.core.master_hash, caller, persona)
+        principal = self._principals.get(caller)
+        if principal is None or principal.cluster != self.core.master_hash:
+            principal = Principal(self.core.master_hash, caller, None)
+            if len(self._principals) >= MAX_KNOWN_CLUSTERS:
+                self._principals.clear()
+            self._principals[caller] = principal
+        return principal
 
     def _source_eid(self, caller: bytes, persona: Persona | None) -> bytes:
         """The caller's EID for another cluster: with its persona when it acts as one."""

@@ -10,6 +10,12 @@ machine), entity migration (bounded) and one retry with a stamp when the target 
 proof of work. A target in another cluster is contacted only once its EID verifies to its
 master hash; for a hashes-only EID whose keys are unknown the call first fetches them from
 the target's cluster (once per target).
+
+The common call needs no contact state machine: while none of the called cluster's
+listed nodes is suspect, the first round's order is drawn from the planner's kept contact
+view, the first address is sent to, and an OK answer ends the call; only another answer
+or a failure builds the contact, in the state it would have reached by then
+(`CallPlanner.lazy_contact`; a property test holds the two paths to the same decisions).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from mercury_rt.core.gate import (
     stamp_resource,
     target_tag,
 )
-from mercury_rt.core.identity import ClusterId, Eid
+from mercury_rt.core.identity import ClusterId, Eid, Endpoint
 from mercury_rt.core.node.messages import (
     DecodedOperation,
     NodeReply,
@@ -42,7 +48,7 @@ from mercury_rt.core.node.planner import (
     FetchTargetKeys,
     SendIntra,
 )
-from mercury_rt.core.node.transit_plan import TransitPlan, plan_inter, plan_intra, replan
+from mercury_rt.core.node.transit_plan import TransitPlan, replan
 from mercury_rt.core.routing import (
     ClusterIdReplaced,
     Contact,
@@ -168,6 +174,10 @@ class OutgoingCall:
         self._address: Addr | None = None
         self._route: CallRoute | None = None
         self._contact: Contact | None = None
+        self._order: list[Endpoint] | None = None
+        """The first round's order, drawn at start while no listed node was suspect, as
+        long as the call has not needed its contact state machine (a call whose first
+        node answers OK never builds one: issue 13)."""
         self._body = b""
         self._fetch: FetchTargetKeys | None = None
         self._fetch_queue: list[Addr] = []
@@ -186,7 +196,7 @@ class OutgoingCall:
         """The address of the node whose answer the call ended with, as far as this node
         knows: the target cluster's node it last sent to, or the mirror of its own cluster;
         None when the call ran on this node or reached no node (a CLI prints it)."""
-        if self._contact is not None:
+        if self._contact is not None or self._order is not None:
             return self._address
         if isinstance(self._route, SendIntra):
             return self._route.address
@@ -194,6 +204,7 @@ class OutgoingCall:
 
     def start(self) -> CallStep:
         """The first step."""
+        self._order = None
         try:
             route = self.planner.route(self.request.target, self.request_key,
                                        fetch_allowed=not self._fetched)
@@ -210,9 +221,7 @@ class OutgoingCall:
             return GaveUp(int(exc.code), exc.message)
         if isinstance(route, ContactCluster):
             self._cluster_id = route.cluster_id
-            self._contact = self.planner.contact(route.cluster_id, self.request.target,
-                                                  self.now)
-            return self._drive(self._contact.start())
+            return self._contact_start(route.cluster_id)
         if isinstance(route, RunHere):
             data, self._body, request = self.planner.operation_parts(self.request, route)
             decoded = decoded_plain(request, self._body) if not self.request.payments \
@@ -220,14 +229,40 @@ class OutgoingCall:
             return RunHereStep(data, decoded)
         return SendIntraStep(route.address, self._data(route), self._algorithm)
 
+    def _contact_start(self, cluster_id: ClusterId) -> CallStep:
+        """The first address to try. While none of the cluster's listed nodes is suspect,
+        the first round's order is drawn from the kept view (exactly the draws the
+        contact would make) and the contact is built only when an answer needs it."""
+        planner = self.planner
+        view = planner.views.of(cluster_id, planner.proximity)
+        if planner.lazy_contact and not view.silent(planner.suspects, self.now):
+            order: list[Endpoint] = [*view.table.order(planner.rng)]
+            if order:  # an empty list drew nothing: the contact reports it below
+                self._contact, self._order = None, order
+                return self._send_to(order[0])
+        self._contact = planner.contact(cluster_id, self.request.target, self.now)
+        return self._drive(self._contact.start())
+
+    def _contact_now(self) -> Contact:
+        """The call's contact; when the call has not needed it yet, built now in the state
+        starting it on the order drawn at start leaves it in (its first address tried)."""
+        if self._contact is None:
+            assert self._cluster_id is not None and self._order is not None
+            contact = self.planner.contact(self._cluster_id, self.request.target, self.now,
+                                           try_last=frozenset())
+            contact.start(self._order)
+            self._contact, self._order = contact, None
+        return self._contact
+
     def _transit_plan(self, route: CallRoute) -> TransitPlan | None:
         """The algorithm a call's messages travel under; None for a call that stays here."""
         if isinstance(route, RunHere):
             return None
-        call, policy = self.request, self.planner.core.state.policy
-        plan = plan_inter if isinstance(route, ContactCluster) else plan_intra
-        return plan(policy, call.caller, call.target, call.endpoint, call.operation,
-                    call.classification)
+        call = self.request
+        return self.planner.plans.plan(isinstance(route, ContactCluster),
+                                       self.planner.core.state.policy, call.caller,
+                                       call.target, call.endpoint, call.operation,
+                                       call.classification)
 
     @property
     def _algorithm(self) -> int:
@@ -258,18 +293,21 @@ class OutgoingCall:
         try:
             reply = decode_reply(raw)
         except MercuryError as exc:
-            if self._contact is None:
+            if self._contact is None and self._order is None:
                 return GaveUp(int(exc.code), f"undecodable reply: {exc.message}")
-            return self._drive(self._contact.handle(
+            return self._drive(self._contact_now().handle(
                 NodeLocalError(int(exc.code), f"undecodable reply: {exc.message}")))
         stronger = self._retry_stronger(reply)
         if stronger is not None:
             return stronger
-        if self._contact is None:
+        if self._contact is None and self._order is None:
             return self._next_mirror(reply) or self._answered(reply)
         if self._address is not None:
             self.planner.mark_answered(self._address)
-        return self._drive(self._contact.handle(self.planner.event_for_reply(reply)))
+        if self._contact is None and reply.ok and reply.cluster_id is None:
+            return self._answered(reply)  # what the contact decides: Succeeded, at the
+            # first address, with nothing refused to count
+        return self._drive(self._contact_now().handle(self.planner.event_for_reply(reply)))
 
     def _next_mirror(self, reply: NodeReply) -> CallStep | None:
         """After NODE_DRAINING from a node of this cluster (nothing ran there), the same
@@ -290,11 +328,12 @@ class OutgoingCall:
         """The step failed at the transport (NO_ANSWER, TIMEOUT, ...) at time `now`."""
         if self._fetch is not None:
             return self._next_fetch()
-        if self._contact is None:
+        if self._contact is None and self._order is None:
             return GaveUp(code, message)
         if code == ErrorCode.NO_ANSWER and self._address is not None:
             self.planner.mark_silent(self._address, now)
-        return self._drive(self._contact.handle(self.planner.event_for_failure(code, message)))
+        return self._drive(self._contact_now().handle(
+            self.planner.event_for_failure(code, message)))
 
     def on_stamp(self, stamp: PaymentStamp) -> CallStep:
         """The stamp asked for is ready: send the call again, paid."""
@@ -324,12 +363,7 @@ class OutgoingCall:
                 self.planner.learn(action.cluster_id)
                 self._cluster_id = action.cluster_id
             elif isinstance(action, TryAddress):
-                assert self._cluster_id is not None
-                route = ContactCluster(self.planner.held(self._cluster_id))
-                self._address = (_host_text(action.endpoint.host), action.endpoint.port)
-                return SendInterStep(self._address, self._data(route),
-                                     self.planner.answer_timeout,
-                                     self._cluster_id.master_hash, self._algorithm)
+                return self._send_to(action.endpoint)
             elif isinstance(action, Succeeded):
                 assert isinstance(action.reply, NodeReply)
                 self.planner.note_attempts(action.attempts)
@@ -341,6 +375,13 @@ class OutgoingCall:
                 self.planner.note_attempts(action.attempts)
                 return GaveUp(int(action.code), action.message)
         return GaveUp(int(ErrorCode.NO_NODE_ANSWERED), "contact stopped without a step")
+
+    def _send_to(self, endpoint: Endpoint) -> SendInterStep:
+        assert self._cluster_id is not None
+        route = ContactCluster(self.planner.held(self._cluster_id))
+        self._address = (_host_text(endpoint.host), endpoint.port)
+        return SendInterStep(self._address, self._data(route), self.planner.answer_timeout,
+                             self._cluster_id.master_hash, self._algorithm)
 
     def _answered(self, reply: NodeReply) -> CallStep:
         bits = reply.required_bits
@@ -370,7 +411,7 @@ class OutgoingCall:
         except MercuryError as exc:
             return GaveUp(int(exc.code), f"forwarding record names a bad EID: {exc.message}")
         self.request = replace(self.request, target=target, payments=())
-        self.stamped, self._contact, self._fetched = False, None, False
+        self.stamped, self._contact, self._order, self._fetched = False, None, None, False
         self.minted_bits = self.mints = 0
         return self.start()
 

@@ -25,10 +25,9 @@ from mercury_rt.core.identity import (
     Eid,
     EndpointKey,
     IdentityError,
-    ServerAddress,
     check_supersedes,
-    endpoint_key,
 )
+from mercury_rt.core.node.contact_views import ContactViews
 from mercury_rt.core.node.messages import (
     MAX_MESSAGE_TEXT,
     NodeReply,
@@ -38,6 +37,7 @@ from mercury_rt.core.node.messages import (
 )
 from mercury_rt.core.node.request_body import RequestBodies, operation_payload
 from mercury_rt.core.node.server import FETCH_ADDRESSES, NodeCore
+from mercury_rt.core.node.transit_plan import TransitPlans
 from mercury_rt.core.routing import (
     NODE_LOCAL_CODES,
     Answered,
@@ -68,6 +68,7 @@ MAX_KNOWN_CLUSTERS = 4096
 MAX_SUSPECTS = 1024
 SUSPECT_FOR = 30.0
 """Seconds an address that did not answer is tried last by new contacts."""
+_RUN_HERE = RunHere(bundle_cluster_id=False)
 _REFUSED = {Outcome.REDIRECT_NOT_LISTED: "redirect_not_listed",
             Outcome.CLUSTER_ID_REJECTED: "cluster_id_rejected"}
 
@@ -176,6 +177,16 @@ class CallPlanner:
         self.encoded = EncodedEids()
         self.bodies = RequestBodies()
         """Request bodies around their payload, by call shape (request_body.py)."""
+        self.views = ContactViews()
+        """Each called cluster's SRV table and listed addresses (contact_views.py)."""
+        self.plans = TransitPlans()
+        """The transit plans of calls by shape (transit_plan.py)."""
+        self._principals: dict[bytes, Principal] = {}
+        self.lazy_contact = True
+        """Whether a call to another cluster whose listed nodes are none suspect sends to
+        its first address before building its contact state machine, and builds none when
+        that node answers OK (outgoing.py). False: every such call builds it at once, the
+        general path the equivalence property compares with."""
         self.refusals: Counter[str] = Counter()
         """What peers sent that calls refused to trust, by kind (for metrics)."""
 
@@ -199,11 +210,7 @@ class CallPlanner:
 
     def silent_addresses(self, cluster_id: ClusterId, now: float) -> frozenset[EndpointKey]:
         """The addresses of `cluster_id` that did not answer lately: a contact tries them last."""
-        def silent(a: ServerAddress) -> bool:
-            until = self.suspects.get((str(a.host), a.port))
-            return until is not None and until > now
-
-        return frozenset(endpoint_key(a) for a in cluster_id.addresses if silent(a))
+        return self.views.of(cluster_id, self.proximity).silent(self.suspects, now)
 
     def route(self, target: Eid, request_key: bytes,
               fetch_allowed: bool = True) -> CallRoute | FetchTargetKeys:
@@ -223,7 +230,7 @@ class CallPlanner:
         if mirrors is None:
             raise MercuryError("no such entity in this cluster", ErrorCode.UNKNOWN_ENTITY)
         if view.local_node in mirrors:
-            return RunHere(bundle_cluster_id=False)  # as NodeCore.handle_local will decide
+            return _RUN_HERE  # as NodeCore.handle_local will decide
         chosen = self.intra_route(mirrors, request_key)
         if chosen is None:
             raise MercuryError("no live node of this cluster mirrors the entity",
@@ -314,13 +321,27 @@ class CallPlanner:
             source, vouched = self._source_eid(call.caller, persona), None
         else:
             version = self.core.state.cluster_id.version
-            source, vouched = None, Principal(self.core.master_hash, call.caller, persona)
+            source, vouched = None, self._vouched(call.caller, persona)
         request = NodeRequest(self.encoded.of(call.target), call.endpoint, call.operation,
                               call.payload, version, source=source, vouched=vouched,
                               delegation=call.delegation, message_id=call.message_id,
                               connection=call.connection, request_id=call.request_id)
         body = self.bodies.body(request)
         return operation_payload(body, call.payments), body, request
+
+    def _vouched(self, caller: bytes, persona: Persona | None) -> Principal:
+        """The principal this node vouches for within its cluster: kept per caller without
+        a persona (one frozen construction less per call), bounded, rebuilt if the
+        node's master hash were ever another."""
+        if persona is not None:
+            return Principal(self.core.master_hash, caller, persona)
+        principal = self._principals.get(caller)
+        if principal is None or principal.cluster != self.core.master_hash:
+            principal = Principal(self.core.master_hash, caller, None)
+            if len(self._principals) >= MAX_KNOWN_CLUSTERS:
+                self._principals.clear()
+            self._principals[caller] = principal
+        return principal
 
     def _source_eid(self, caller: bytes, persona: Persona | None) -> bytes:
         """The caller's EID for another cluster: with its persona when it acts as one."""
@@ -331,8 +352,10 @@ class CallPlanner:
                                "clusters", ErrorCode.NODE_LOCAL_ERROR)
         return self.persona_eid(caller, persona)
 
-    def contact(self, cluster_id: ClusterId, target: Eid, now: float) -> Contact:
-        """A contact state machine for one call to another cluster."""
+    def contact(self, cluster_id: ClusterId, target: Eid, now: float,
+                try_last: frozenset[EndpointKey] | None = None) -> Contact:
+        """A contact state machine for one call to another cluster; it tries `try_last`
+        last (by default the listed addresses suspect at `now`)."""
         def supersedes(held: ClusterId, candidate: ClusterId) -> bool:
             if candidate.master_hash == held.master_hash and candidate.version <= held.version:
                 return False
@@ -349,9 +372,11 @@ class CallPlanner:
             verify_forwarding_record(record, known.public, target.cluster_id.master_hash,
                                      target.local)
 
+        view = self.views.of(cluster_id, self.proximity)
+        if try_last is None:
+            try_last = view.silent(self.suspects, now)
         return Contact(cluster_id, self.rng, supersedes, verify_move=verify_move,
-                       proximity=self.proximity,
-                       try_last=self.silent_addresses(cluster_id, now))
+                       proximity=self.proximity, try_last=try_last, table=view.table)
 
     def event_for_reply(self, reply: NodeReply) -> ContactEvent:
         """The contact event an inter-cluster reply means."""
@@ -402,6 +427,7 @@ class CallPlanner:
             return False
         self.known[master] = cluster_id
         self.known.move_to_end(master)
+        self.views.forget(master)
         if len(self.known) > MAX_KNOWN_CLUSTERS:
             self.known.popitem(last=False)
         return True

@@ -8,6 +8,10 @@ the cluster a message classified above the target entity's clearance is never se
 it travels under the cheapest algorithm `transit.intra_cluster` trusts at the higher of
 its classification and the operation's minimum. The sender never goes below its own
 adequate set, whatever lists a peer or a man in the middle shows it.
+
+`TransitPlans` keeps the plans of a node's calls by call shape (issue 13): the same
+caller, target, endpoint, operation and requested level under the same policy always get
+the same plan, and working it out reads the policy's tables and the target's hints.
 """
 
 from __future__ import annotations
@@ -72,6 +76,41 @@ def plan_intra(policy: Policy, caller: bytes, target: Eid, endpoint: int,
     if isinstance(picked, NoCommonAlgorithm):
         raise MercuryError(picked.detail, ErrorCode.NO_COMMON_ALGORITHM)
     return TransitPlan(picked.algorithm, adequate(table, protect))
+
+
+MAX_PLANS = 1024
+PlanKey = tuple[bool, int, bytes, int, int, int | None]
+"""(to another cluster, id of the target EID, caller, endpoint, operation, requested)."""
+
+
+class TransitPlans:
+    """`plan_inter` and `plan_intra` remembered, bounded (the oldest goes when full).
+
+    A plan is reused only for the very policy object (a reload installs a new one) and
+    target EID object it was made for, both held by the entry so neither id is reused
+    while it is kept; a refusal is never kept (the general path raises it every time)."""
+
+    def __init__(self, limit: int = MAX_PLANS) -> None:
+        self.limit = limit
+        self._plans: dict[PlanKey, tuple[Policy, Eid, TransitPlan]] = {}
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def plan(self, inter: bool, policy: Policy, caller: bytes, target: Eid, endpoint: int,
+             operation: int, requested: int | None = None) -> TransitPlan:
+        """Exactly `plan_inter(...)` (`inter`) or `plan_intra(...)`; raises as they do."""
+        key = (inter, id(target), caller, endpoint, operation, requested)
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] is policy and hit[1] is target:
+            return hit[2]
+        plan = (plan_inter if inter else plan_intra)(policy, caller, target, endpoint,
+                                                     operation, requested)
+        self._plans.pop(key, None)
+        if len(self._plans) >= self.limit:
+            del self._plans[next(iter(self._plans))]
+        self._plans[key] = (policy, target, plan)
+        return plan
 
 
 def replan(plan: TransitPlan, acceptable: tuple[int, ...]) -> TransitPlan:

@@ -10,7 +10,8 @@ Everything that decides where a request goes lives here:
   caller moves to the next address: SRV order over the cluster ID's list (srv.py), the
   next address on no answer or a node-local error, redirects followed within bounds, a
   new round on a properly superseding cluster ID, and when to give up.
-- srv.py: the SRV order (RFC 2782 priority and weight, optionally favouring near nodes).
+- srv.py: the SRV order (RFC 2782 priority and weight, optionally favouring near nodes),
+  over a list's levels and weights worked out once (`SrvTable`, which a caller may keep).
 - reply.py: the routing reply body (docs/protocol.md 6.4): what a node sends for each
   decision, and the one contact event each reply means to the caller.
 - forwarding.py: forwarding records: signed bytes, bounded decoding, and the check that a
@@ -82,6 +83,7 @@ from mercury_rt.core.routing.reply import (
 )
 from mercury_rt.core.routing.srv import (
     ProximityRule,
+    SrvTable,
     common_prefix_bits,
     srv_order,
 )
@@ -125,6 +127,7 @@ __all__ = [
     "RunHere",
     "RunWithRemoteState",
     "SecurityOrder",
+    "SrvTable",
     "Succeeded",
     "TryAddress",
     "common_prefix_bits",

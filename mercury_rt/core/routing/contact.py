@@ -68,7 +68,7 @@ from mercury_rt.core.routing.contact_events import (
     reject_all_moves,
 )
 from mercury_rt.core.routing.forwarding import ForwardingRecord
-from mercury_rt.core.routing.srv import ProximityRule, srv_order
+from mercury_rt.core.routing.srv import ProximityRule, SrvTable, srv_order
 
 __all__ = [
     "Answered",
@@ -116,7 +116,8 @@ class Contact:
                  verify_move: Callable[[ForwardingRecord], None] = reject_all_moves,
                  limits: ContactLimits | None = None,
                  proximity: ProximityRule | None = None,
-                 try_last: frozenset[EndpointKey] = frozenset()) -> None:
+                 try_last: frozenset[EndpointKey] = frozenset(),
+                 table: SrvTable | None = None) -> None:
         self.cluster_id = cluster_id
         self.state = ContactState.IDLE
         self.limits = limits or ContactLimits()
@@ -125,6 +126,9 @@ class Contact:
         self._verify_move = verify_move
         self._proximity = proximity
         self._try_last = try_last
+        self._table = table
+        """`SrvTable.of(cluster_id.addresses, proximity)` when the caller keeps one: the
+        first round's order is drawn from it (the same draws); a restart drops it."""
         self._attempts: list[Attempt] = []
         self._queue: list[Endpoint] = []  # what is left of this round, in order
         self._tried: set[EndpointKey] = set()
@@ -139,11 +143,15 @@ class Contact:
         """Every attempt so far, in order."""
         return tuple(self._attempts)
 
-    def start(self) -> Actions:
-        """Begin the first round: returns the first TryAddress (or Failed if none listed)."""
+    def start(self, order: list[Endpoint] | None = None) -> Actions:
+        """Begin the first round: returns the first TryAddress (or Failed if none listed).
+
+        `order`: the first round's order when the caller already drew it, exactly as this
+        contact would (`SrvTable.order` of the cluster ID's list, no `try_last`), so a
+        caller may send to the first address before it needs the contact at all."""
         self._require(ContactState.IDLE, "start")
         self.state = ContactState.AWAITING
-        return self._begin_round(first=None)
+        return self._begin_round(first=None, order=order)
 
     def handle(self, event: ContactEvent) -> Actions:
         """Advance on what happened to the address last returned in a TryAddress."""
@@ -257,16 +265,18 @@ class Contact:
         self._restarts += 1
         self.cluster_id = cluster_id
         self._try_last = frozenset()
+        self._table = None
         actions: Actions = [ClusterIdReplaced(cluster_id)]
         if first is not None:
             self._redirects += 1
         actions.extend(self._begin_round(first))
         return actions
 
-    def _begin_round(self, first: Endpoint | None) -> Actions:
+    def _begin_round(self, first: Endpoint | None,
+                     order: list[Endpoint] | None = None) -> Actions:
         self._round += 1
         self._tried.clear()
-        self._queue = self._ordered(self.cluster_id.addresses)
+        self._queue = self._ordered(self.cluster_id.addresses) if order is None else order
         if first is not None:
             self._queue.insert(0, first)
         if not self._queue:
@@ -277,7 +287,8 @@ class Contact:
     def _ordered(self, addresses: tuple[ServerAddress, ...]) -> list[Endpoint]:
         """SRV order, the `try_last` addresses after all the others."""
         if not self._try_last:  # no suspect: the same order (and draws) without the split
-            return [*srv_order(addresses, self._rng, self._proximity)]
+            table = self._table or SrvTable.of(addresses, self._proximity)
+            return [*table.order(self._rng)]
         late = [a for a in addresses if endpoint_key(a) in self._try_last]
         early = [a for a in addresses if endpoint_key(a) not in self._try_last]
         return [*srv_order(early, self._rng, self._proximity),

@@ -71,34 +71,66 @@ def srv_order(
     proximity: ProximityRule | None = None,
 ) -> list[ServerAddress]:
     """Every address exactly once: priority ascending, weighted-random within a priority."""
-    levels: dict[int, list[ServerAddress]] = {}
-    for address in addresses:
-        levels.setdefault(address.priority, []).append(address)
-    ordered: list[ServerAddress] = []
-    for priority in sorted(levels):
-        ordered.extend(_order_level(levels[priority], rng, proximity))
-    return ordered
+    return SrvTable.of(addresses, proximity).order(rng)
 
 
-def _order_level(level: list[ServerAddress], rng: random.Random,
-                 proximity: ProximityRule | None) -> list[ServerAddress]:
-    """RFC 2782's weighted selection repeated until the level is exhausted."""
-    weighted = [(_weight(a, proximity), a) for a in level]
-    zeros = [item for item in weighted if item[0] == 0]
-    rng.shuffle(zeros)
-    remaining = zeros + [item for item in weighted if item[0] != 0]
-    result: list[ServerAddress] = []
-    while remaining:
-        total = sum(weight for weight, _ in remaining)
-        target = rng.randint(0, total)
-        running = 0
-        for index, (weight, address) in enumerate(remaining):
-            running += weight
-            if running >= target:
-                result.append(address)
-                del remaining[index]
-                break
-    return result
+@dataclass(frozen=True, slots=True)
+class SrvLevel:
+    """One priority level: its weight-0 entries, then the others with their effective
+    weights, in list order (every entry as `(weight, address)`)."""
+
+    zeros: tuple[tuple[int, ServerAddress], ...]
+    weighted: tuple[tuple[int, ServerAddress], ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class SrvTable:
+    """A list's priority levels with their effective weights, worked out once.
+
+    Why: grouping, sorting and the proximity test cost more than the draws, and a caller
+    orders the same cluster ID's list on every call. `order` is the only place the draws
+    are made, so a kept table gives exactly what a fresh one would for the same `rng`."""
+
+    levels: tuple[SrvLevel, ...]
+
+    @staticmethod
+    def of(addresses: Sequence[ServerAddress],
+           proximity: ProximityRule | None = None) -> SrvTable:
+        """The table of `addresses`; raises ValueError for a negative weight."""
+        grouped: dict[int, list[tuple[int, ServerAddress]]] = {}
+        for address in addresses:
+            grouped.setdefault(address.priority, []).append((_weight(address, proximity),
+                                                             address))
+        return SrvTable(tuple(_level(grouped[p]) for p in sorted(grouped)))
+
+    def order(self, rng: random.Random) -> list[ServerAddress]:
+        """RFC 2782's selection: per level, the weight-0 entries shuffled in front, then
+        a weighted draw repeated until the level is exhausted."""
+        ordered: list[ServerAddress] = []
+        for level in self.levels:
+            remaining = [*level.zeros]
+            if len(remaining) > 1:  # shuffling fewer draws nothing
+                rng.shuffle(remaining)
+            remaining += level.weighted
+            total = level.total
+            while remaining:
+                target = rng.randint(0, total)
+                running = 0
+                for index, (weight, address) in enumerate(remaining):
+                    running += weight
+                    if running >= target:
+                        ordered.append(address)
+                        del remaining[index]
+                        total -= weight
+                        break
+        return ordered
+
+
+def _level(entries: list[tuple[int, ServerAddress]]) -> SrvLevel:
+    weighted = tuple(e for e in entries if e[0] != 0)
+    return SrvLevel(tuple(e for e in entries if e[0] == 0), weighted,
+                    sum(w for w, _ in weighted))
 
 
 def _weight(address: ServerAddress, proximity: ProximityRule | None) -> int:

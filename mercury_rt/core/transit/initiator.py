@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import x25519
@@ -38,10 +38,9 @@ from mercury_rt.core.transit.schedule import (
     init_reply_aad,
     nonce,
     proof_message,
-    reply_aad,
-    session_aad,
     transcript_hash,
 )
+from mercury_rt.core.transit.session_frames import SessionFrames, read_session_reply
 from mercury_rt.core.transit.wire import (
     INIT_SECRET_SIZE,
     SESSION_ID_SIZE,
@@ -50,14 +49,12 @@ from mercury_rt.core.transit.wire import (
     InitInner,
     InitReply,
     KeysAnswer,
-    SessionMessage,
     SessionReply,
     TransitRefusal,
     decode_answer,
     encode_init,
     encode_inner,
     encode_key_query,
-    encode_session,
 )
 
 Addr = tuple[str, int]
@@ -90,6 +87,11 @@ class ClientSession:
     master_hash: bytes
     """The cluster whose certified key opened it: never used for another cluster."""
     next_seq: int = 1
+    frames: SessionFrames = field(init=False)
+    """Its messages' fixed leading bytes (session_frames.py)."""
+
+    def __post_init__(self) -> None:
+        self.frames = SessionFrames.of(self.session_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +202,10 @@ class TransitInitiator:
 
     def finish(self, pending: Pending, answer: bytes, now: float) -> Finished | Retry:
         """The node's reply, a reason to prepare again, or TransitError (a coded failure)."""
+        if isinstance(pending, PendingMessage):
+            reply = read_session_reply(answer)  # the common answer, read without a decoder
+            if reply is not None:
+                return self._session_reply(pending, reply)
         decoded = decode_answer(answer)
         if isinstance(decoded, TransitRefusal):
             return self._refused(pending, decoded, now)
@@ -282,17 +288,18 @@ class TransitInitiator:
                     payload: bytes) -> Prepared:
         seq = session.next_seq
         session.next_seq += 1
+        frames = session.frames
         sealed = session.ciphers.to_node.encrypt(nonce(TO_NODE, seq), payload,
-                                                 session_aad(session.session_id, seq))
-        datagram = encode_session(SessionMessage(session.session_id, seq, sealed))
-        return Prepared(datagram, PendingMessage(address, master_hash, session, seq))
+                                                 frames.aad(seq))
+        return Prepared(frames.datagram(seq, sealed),
+                        PendingMessage(address, master_hash, session, seq))
 
     def _session_reply(self, pending: PendingMessage, reply: SessionReply) -> Finished:
         session = pending.session
         if reply.seq != pending.seq:
             raise TransitError("the reply answers another message", ErrorCode.TRANSIT_OPEN_FAILED)
         plaintext = aead_open(session.ciphers.to_caller, nonce(TO_CALLER, reply.seq),
-                              reply.ciphertext, reply_aad(session.session_id, reply.seq))
+                              reply.ciphertext, session.frames.reply_aad(reply.seq))
         if plaintext is None:
             raise TransitError("the reply did not open under the session's keys",
                                ErrorCode.TRANSIT_OPEN_FAILED)

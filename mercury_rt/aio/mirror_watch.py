@@ -2,8 +2,9 @@
 revision seen, fed event by event into tungsten's MirrorCache (which decides and writes).
 
 Lifecycle: on start, read etcd's cluster id and revision (the cache drops copies of
-another etcd cluster or prefix), then watch the cluster's whole prefix from the cache's
-position (inclusive; re-delivery of that revision is harmless). EtcdWatch itself resumes
+another etcd cluster or prefix), then watch the entity keys (ENTITY_RANGE: not the spent
+stamps, which would only be thrown away) from the cache's position (inclusive;
+re-delivery of that revision is harmless). EtcdWatch itself resumes
 a broken stream at the next member without missing an event; when no member answers
 for the adapter's timeout it raises, and this loop starts a new watch from the position
 once etcd answers again. When etcd compacted the history the watch needed, every copy is
@@ -27,6 +28,7 @@ from carbon.error_codes import MercuryError
 from tungsten.cache_events import Advance, Forget, KeyEvent
 from tungsten.etcd_store import (
     CLOSE_TIMEOUT,
+    ENTITY_RANGE,
     EtcdState,
     EtcdWatch,
     EventKind,
@@ -118,7 +120,8 @@ class MirrorWatch:
             self.cache.restart_at(revision)
             start = revision
         self.opened.set()
-        async with EtcdWatch(self.etcd, b"", start, prefix=True) as watch:
+        first, end = ENTITY_RANGE
+        async with EtcdWatch(self.etcd, first, start, end=end) as watch:
             self.watch = watch
             try:
                 async for event in watch:

@@ -67,13 +67,11 @@ class EtcdMembership:
         self._lease_ttl = lease_ttl
         self._lease: Lease | None = None
         self._own_key = MEMBER_PREFIX + adapter.identity.node_id
-        self.leases_granted = 0
         self._carry_out = carry_out
         self._interval = interval
         self._live: Published | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._seeding = False
-        self.watch_restarts = 0
 
     def start(self) -> None:
         """Read the key and watch it (the first read also brings etcd up to date); with
@@ -154,9 +152,8 @@ class EtcdMembership:
                         self._seen(Published(event.value, event.version)
                                    if event.kind is EventKind.PUT else None)
             except WatchCompactedError:
-                self.watch_restarts += 1  # re-read at once: the history we needed is gone
+                continue  # re-read at once: the history we needed is gone
             except MercuryError as exc:
-                self.watch_restarts += 1
                 _log.warning("cluster_id_watch_failed", code=exc.code.value,
                              reason=exc.message, effect="re-read and watched again")
                 await asyncio.sleep(self._interval)
@@ -190,7 +187,6 @@ class EtcdMembership:
         """A new lease holding this node's key. A lease whose put failed is revoked:
         retried every interval, each would otherwise stay granted, empty, for its TTL."""
         lease = self._lease = await grant_lease(self._etcd, self._lease_ttl)
-        self.leases_granted += 1
         try:
             await put_on_lease(self._etcd, self._own_key, value, lease)
         except MercuryError:
@@ -213,9 +209,8 @@ class EtcdMembership:
                     async for event in watch:
                         self._member_event(event.key[cut:], event.kind)
             except WatchCompactedError:
-                self.watch_restarts += 1
+                continue  # re-read at once
             except MercuryError as exc:
-                self.watch_restarts += 1
                 _log.warning("member_watch_failed", code=exc.code.value, reason=exc.message,
                              effect="re-read and watched again")
                 await asyncio.sleep(self._interval)

@@ -48,8 +48,9 @@ from tungsten.api import Snapshot, StateStore
 from tungsten.cache_events import Mark, standing_revision
 from tungsten.errors import StateError
 from tungsten.etcd_store import EntityRead, EtcdState
-from tungsten.layered import LayeredSnapshot, SplitSnapshot, raw_reads, raw_writes
+from tungsten.layered import SplitSnapshot, raw_reads, raw_writes
 from tungsten.mirror_cache import CachedCopy
+from tungsten.snapshot import snapshot_of
 from tungsten.staged import EntityChanges
 
 _log = structlog.get_logger("mercury_rt.node")
@@ -121,7 +122,8 @@ class ReplicatedElsewhere:
 
     def _fetched(self, read: EntityRead) -> Snapshot:
         self._revision, self._stored = read.revision, read.stored_reply
-        return LayeredSnapshot(self._local.snapshot(), read.records, NODE_LOCAL_SECTIONS)
+        return SplitSnapshot(self._local.snapshot(), snapshot_of(read.records),
+                             NODE_LOCAL_SECTIONS)
 
     async def commit(self, changes: EntityChanges) -> None:
         """Commit without a reply to keep (StateElsewhere)."""

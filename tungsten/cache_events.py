@@ -87,6 +87,13 @@ class Forget:
 Effect = Advance | Forget
 
 
+def epoch_of(cluster_id: int, prefix: bytes) -> bytes:
+    """What a cached copy's revisions are relative to: one etcd cluster (the id in every
+    etcd reply's header), one prefix. Revisions of another cluster or prefix say nothing
+    about the copy, so a copy is used only with replies of its own epoch."""
+    return cluster_id.to_bytes(8, "big") + prefix
+
+
 def entity_of_raw(raw: bytes) -> bytes | None:
     """The entity a raw LMDB state key belongs to, or None if it is not one."""
     if not raw or not 0 < raw[0] <= MAX_ENTITY_BYTES or len(raw) <= raw[0]:
@@ -217,5 +224,5 @@ class CacheTracker:
 
 
 __all__ = ["HEAD_PART", "MAX_PENDING", "STATE_PART", "Advance", "CacheTracker", "Effect",
-           "Forget", "KeyEvent", "Mark", "Write", "entity_of_head", "entity_of_raw",
+           "Forget", "KeyEvent", "Mark", "Write", "entity_of_head", "entity_of_raw", "epoch_of",
            "standing_revision"]

@@ -201,6 +201,14 @@ def _range_end(full: bytes, prefix: bool) -> bytes:
     return bytes(end)
 
 
+ENTITY_RANGE = (b"h/", _range_end(b"s/", True))
+"""Every entity key as [start, end) relative to the prefix: heads `h/` through state
+records `s/`. One range, so one watch sees an entity's state and head changes in revision
+order; what else lies between them (membership keys `m/`, and request records `r/`, one
+per commit in its revision) is little, while spent stamps `t/`, one per paid request, and
+the cluster-ID key are outside."""
+
+
 async def _read_txn(client: Any, compare: list[Any], success: list[Any],
                     failure: list[Any]) -> Any:
     """A transaction's raw response, header included (aetcd's `transaction` drops the
@@ -587,11 +595,11 @@ class _TlsClient(aetcd.Client):  # type: ignore[misc]
             self._is_connecting = False
 
 
-__all__ = ["DEFAULT_MAX_REPLY", "MAX_STAMP_LEASES", "MAX_TXN_BYTES", "MAX_TXN_OPS",
-           "STAMP_LEASE_STEP", "ChangeTooLargeError", "EntityRead", "EtcdSettings",
-           "EtcdState", "EtcdTls", "MercuryError", "ReplicationUnavailableError",
-           "ReplyTooLargeError", "SpaceExceededError", "check_txn_size", "refusal",
-           "retry_pause", "stamp_lease_plan", "tls_hint"]
+__all__ = ["DEFAULT_MAX_REPLY", "ENTITY_RANGE", "MAX_STAMP_LEASES", "MAX_TXN_BYTES",
+           "MAX_TXN_OPS", "STAMP_LEASE_STEP", "ChangeTooLargeError", "EntityRead",
+           "EtcdSettings", "EtcdState", "EtcdTls", "MercuryError",
+           "ReplicationUnavailableError", "ReplyTooLargeError", "SpaceExceededError",
+           "check_txn_size", "refusal", "retry_pause", "stamp_lease_plan", "tls_hint"]
 
 
 # ========================================================================================
@@ -707,8 +715,9 @@ async def read_range(state: EtcdState, key: bytes, *, prefix: bool = False) -> R
 
 
 class EtcdWatch:
-    """Every change to `key` (or every key under it, `prefix=True`) from `start_revision`
-    on, in revision order, each exactly once, across broken streams.
+    """Every change to `key` (or every key under it, `prefix=True`, or every key from it
+    up to `end`, exclusive, relative to the prefix too) from `start_revision` on, in
+    revision order, each exactly once, across broken streams.
 
     Why not aetcd's watch: it buffers without bound and ends at the first broken stream.
     Here each watch has its own channel to one member; when the stream breaks (the member
@@ -721,13 +730,16 @@ class EtcdWatch:
     WATCH_MAX_MESSAGE); a slow consumer holds etcd back through gRPC flow control."""
 
     def __init__(self, state: EtcdState, key: bytes, start_revision: int, *,
-                 prefix: bool = False) -> None:
+                 prefix: bool = False, end: bytes | None = None) -> None:
         if start_revision < 1:
             raise ValueError("a watch starts at revision 1 or later")
+        if prefix and end is not None:
+            raise ValueError("a watch covers a prefix or a range, not both")
         self._state = state
         self._cut = len(state.settings.prefix)
         self._full = state.settings.prefix + key
-        self._end = _range_end(self._full, prefix)
+        self._end = (_range_end(self._full, prefix) if end is None
+                     else state.settings.prefix + end)
         self._rev = start_revision - 1
         """The revision of the last event delivered (start_revision - 1 before any)."""
         self._at_rev = 0

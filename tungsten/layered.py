@@ -9,43 +9,12 @@ synchronous: the shell fetches the image, this only chooses where each read goes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from carbon.symbols import Symbol
 from carbon.tuples import CarbonTuple
 from tungsten.api import DEFAULT_SCAN_LIMIT, Snapshot
 from tungsten.errors import StateError
 from tungsten.keys import encode_key, encode_value
-from tungsten.snapshot import MappingSnapshot
 from tungsten.staged import EntityChanges
-
-
-class LayeredSnapshot(MappingSnapshot):
-    """Reads `local_sections` from `local`, every other section from `records`."""
-
-    def __init__(self, local: Snapshot, records: Mapping[bytes, bytes],
-                 local_sections: frozenset[Symbol]) -> None:
-        super().__init__(records)
-        self._local = local
-        self._local_sections = local_sections
-
-    def get(self, entity: bytes, section: Symbol, key: CarbonTuple) -> CarbonTuple | None:
-        """From the node's store for a node-local section, else from the image."""
-        if section in self._local_sections:
-            return self._local.get(entity, section, key)
-        return super().get(entity, section, key)
-
-    def scan(self, entity: bytes, section: Symbol,
-             limit: int = DEFAULT_SCAN_LIMIT) -> list[tuple[CarbonTuple, CarbonTuple]]:
-        """As `get`, for a whole section."""
-        if section in self._local_sections:
-            return self._local.scan(entity, section, limit)
-        return super().scan(entity, section, limit)
-
-    def close(self) -> None:
-        """Close both sources."""
-        super().close()
-        self._local.close()
 
 
 def raw_reads(changes: EntityChanges) -> list[tuple[bytes, bool]] | None:
@@ -72,9 +41,9 @@ def raw_writes(changes: EntityChanges,
 
 
 class SplitSnapshot:
-    """Reads `local_sections` from `local`, every other section from `shared` (a cached
-    copy of the replicated records, tungsten/mirror_cache.py): LayeredSnapshot over a
-    store snapshot instead of a fetched mapping. Closing closes both."""
+    """Reads `local_sections` from `local`, every other section from `shared`: the
+    node's cached copy of the replicated records (tungsten/mirror_cache.py), or the
+    records etcd sent (`snapshot_of`). Closing closes both."""
 
     def __init__(self, local: Snapshot, shared: Snapshot,
                  local_sections: frozenset[Symbol]) -> None:

@@ -36,6 +36,7 @@ from tungsten.cache_events import (
     KeyEvent,
     Mark,
     Write,
+    epoch_of,
 )
 from tungsten.errors import CorruptStateError
 from tungsten.keys import MAX_KEY_BYTES, decode_key, decode_stored, entity_prefix
@@ -72,6 +73,11 @@ class MirrorCache:
     def ready(self) -> bool:
         """True once `open` has matched the copies to the etcd cluster in use."""
         return self.epoch is not None
+
+    def matches(self, cluster_id: int, prefix: bytes) -> bool:
+        """Whether the copies are of etcd cluster `cluster_id` under `prefix` (what an
+        etcd reply's header says it came from): only then may a reply confirm a copy."""
+        return self.epoch == epoch_of(cluster_id, prefix)
 
     @property
     def seen(self) -> int:

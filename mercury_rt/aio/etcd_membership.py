@@ -12,9 +12,10 @@ whose revision was compacted re-reads the key and watches again.
 
 Liveness (`leases`): the node grants a lease of `lease_ttl` seconds, puts its key on it and
 renews it; if the lease is lost (etcd let it expire) it grants a new one and puts the key
-again; on stop it revokes it, so its peers see it gone at once. The `m/` watch feeds the
-adapter `lease_held` / `lease_lost` per node (a snapshot at start and after a compacted
-watch): a killed node is dead for its peers once its lease runs out.
+again (a lease whose put failed is revoked before the retry); on stop it revokes it, so
+its peers see it gone at once. The `m/` watch feeds the adapter `lease_held` /
+`lease_lost` per node (a snapshot at start and after a compacted watch): a killed node is
+dead for its peers once its lease runs out.
 """
 
 from __future__ import annotations
@@ -66,13 +67,11 @@ class EtcdMembership:
         self._lease_ttl = lease_ttl
         self._lease: Lease | None = None
         self._own_key = MEMBER_PREFIX + adapter.identity.node_id
-        self.leases_granted = 0
         self._carry_out = carry_out
         self._interval = interval
         self._live: Published | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._seeding = False
-        self.watch_restarts = 0
 
     def start(self) -> None:
         """Read the key and watch it (the first read also brings etcd up to date); with
@@ -90,10 +89,14 @@ class EtcdMembership:
         await asyncio.gather(*tasks, return_exceptions=True)
         lease, self._lease = self._lease, None
         if lease is not None:
-            try:
-                await asyncio.wait_for(revoke_lease(self._etcd, lease), REVOKE_TIMEOUT)
-            except (TimeoutError, MercuryError):
-                _log.info("member_lease_not_revoked", effect="it runs out by itself")
+            await self._revoke(lease)
+
+    async def _revoke(self, lease: Lease) -> None:
+        """End `lease` now, waiting at most REVOKE_TIMEOUT (else it runs out by itself)."""
+        try:
+            await asyncio.wait_for(revoke_lease(self._etcd, lease), REVOKE_TIMEOUT)
+        except (TimeoutError, MercuryError):
+            _log.info("member_lease_not_revoked", effect="it runs out by itself")
 
     def propose(self, proposed: ClusterId) -> None:
         """Publish the adapter's proposal by CAS on the value seen last (reported back to
@@ -149,9 +152,8 @@ class EtcdMembership:
                         self._seen(Published(event.value, event.version)
                                    if event.kind is EventKind.PUT else None)
             except WatchCompactedError:
-                self.watch_restarts += 1  # re-read at once: the history we needed is gone
+                continue  # re-read at once: the history we needed is gone
             except MercuryError as exc:
-                self.watch_restarts += 1
                 _log.warning("cluster_id_watch_failed", code=exc.code.value,
                              reason=exc.message, effect="re-read and watched again")
                 await asyncio.sleep(self._interval)
@@ -171,10 +173,7 @@ class EtcdMembership:
         value = str(self.adapter.incarnation).encode()
         while True:
             try:
-                self._lease = await grant_lease(self._etcd, self._lease_ttl)
-                self.leases_granted += 1
-                await put_on_lease(self._etcd, self._own_key, value, self._lease)
-                await keep_alive(self._etcd, self._lease)
+                await keep_alive(self._etcd, await self._lease_with_key(value))
             except LeaseExpiredError as exc:
                 _log.warning("member_lease_lost", reason=exc.message,
                              effect="peers count this node dead until its key is back; "
@@ -183,6 +182,18 @@ class EtcdMembership:
                 _log.warning("member_lease_failed", code=exc.code.value, reason=exc.message,
                              effect="retried every interval")
                 await asyncio.sleep(self._interval)
+
+    async def _lease_with_key(self, value: bytes) -> Lease:
+        """A new lease holding this node's key. A lease whose put failed is revoked:
+        retried every interval, each would otherwise stay granted, empty, for its TTL."""
+        lease = self._lease = await grant_lease(self._etcd, self._lease_ttl)
+        try:
+            await put_on_lease(self._etcd, self._own_key, value, lease)
+        except MercuryError:
+            self._lease = None
+            await self._revoke(lease)
+            raise
+        return lease
 
     async def _watch_members(self) -> None:
         """Every node's liveness key: a snapshot, then each put and delete."""
@@ -198,9 +209,8 @@ class EtcdMembership:
                     async for event in watch:
                         self._member_event(event.key[cut:], event.kind)
             except WatchCompactedError:
-                self.watch_restarts += 1
+                continue  # re-read at once
             except MercuryError as exc:
-                self.watch_restarts += 1
                 _log.warning("member_watch_failed", code=exc.code.value, reason=exc.message,
                              effect="re-read and watched again")
                 await asyncio.sleep(self._interval)

@@ -12,7 +12,6 @@ interpret them (the node verifies them before adopting anything).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from tungsten.etcd_store import EtcdState, EtcdWatch, read_range
 
@@ -28,22 +27,9 @@ class Published:
     """The key's etcd version (how many times it was put since it was created)."""
 
 
-class VersionStore(Protocol):
-    """Where published cluster-ID versions live (etcd here; the file store without etcd
-    offers `record` instead: config/published.py)."""
-
-    async def current(self) -> Published | None:
-        """The live version, or None if none was published yet."""
-        ...
-
-    async def publish(self, signed: bytes, after: Published | None) -> bool:
-        """Publish `signed` if `after` is still the live one (None: nothing published);
-        False if another node published first."""
-        ...
-
-
 class EtcdVersionStore:
-    """VersionStore on the cluster's etcd (the `replication:` section's prefix)."""
+    """Published cluster-ID versions on the cluster's etcd (the `replication:` section's
+    prefix; without etcd, config/published.py records them in a file)."""
 
     def __init__(self, etcd: EtcdState) -> None:
         self._etcd = etcd

@@ -2,8 +2,9 @@
 revision seen, fed event by event into tungsten's MirrorCache (which decides and writes).
 
 Lifecycle: on start, read etcd's cluster id and revision (the cache drops copies of
-another etcd cluster or prefix), then watch the cluster's whole prefix from the cache's
-position (inclusive; re-delivery of that revision is harmless). EtcdWatch itself resumes
+another etcd cluster or prefix), then watch the entity keys (ENTITY_RANGE: not the spent
+stamps, which would only be thrown away) from the cache's position (inclusive;
+re-delivery of that revision is harmless). EtcdWatch itself resumes
 a broken stream at the next member without missing an event; when no member answers
 for the adapter's timeout it raises, and this loop starts a new watch from the position
 once etcd answers again. When etcd compacted the history the watch needed, every copy is
@@ -24,9 +25,10 @@ from typing import Any
 import structlog
 
 from carbon.error_codes import MercuryError
-from tungsten.cache_events import Advance, Forget, KeyEvent
+from tungsten.cache_events import Advance, Forget, KeyEvent, epoch_of
 from tungsten.etcd_store import (
     CLOSE_TIMEOUT,
+    ENTITY_RANGE,
     EtcdState,
     EtcdWatch,
     EventKind,
@@ -37,11 +39,6 @@ from tungsten.mirror_cache import MirrorCache
 RETRY_AFTER = 0.5
 """Seconds between attempts to reach etcd again after the watch could not continue."""
 _log = structlog.get_logger("mercury_rt.mirror_cache")
-
-
-def epoch_of(cluster_id: int, prefix: bytes) -> bytes:
-    """What a cached copy's revisions are relative to: one etcd cluster, one prefix."""
-    return cluster_id.to_bytes(8, "big") + prefix
 
 
 class MirrorWatch:
@@ -61,11 +58,6 @@ class MirrorWatch:
         self.counters: Counter[str] = Counter()
         """hits, fetches, installs, install_failures, advances, forgets, restarts,
         compactions (the node's metrics show them)."""
-
-    @property
-    def epoch(self) -> bytes | None:
-        """The cache's epoch once the watch has reached etcd."""
-        return self.cache.epoch
 
     def start(self) -> None:
         """Start the background task (idempotent)."""
@@ -110,15 +102,16 @@ class MirrorWatch:
 
     async def _watch_once(self) -> None:
         revision, cluster_id = await self.etcd.position()
-        epoch = epoch_of(cluster_id, self.etcd.settings.prefix)
-        if self.cache.epoch != epoch:
-            self.cache.open(epoch)
+        prefix = self.etcd.settings.prefix
+        if not self.cache.matches(cluster_id, prefix):
+            self.cache.open(epoch_of(cluster_id, prefix))
         start = self.cache.resume()
         if start == 0:
             self.cache.restart_at(revision)
             start = revision
         self.opened.set()
-        async with EtcdWatch(self.etcd, b"", start, prefix=True) as watch:
+        first, end = ENTITY_RANGE
+        async with EtcdWatch(self.etcd, first, start, end=end) as watch:
             self.watch = watch
             try:
                 async for event in watch:
@@ -153,4 +146,4 @@ class MirrorWatch:
         progress.set()
 
 
-__all__ = ["RETRY_AFTER", "MirrorWatch", "epoch_of"]
+__all__ = ["RETRY_AFTER", "MirrorWatch"]

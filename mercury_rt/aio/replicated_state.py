@@ -40,7 +40,7 @@ from lithium.bindings import (
     HANDLERS_SECTION,
     PERSONAS_SECTION,
 )
-from mercury_rt.aio.mirror_watch import MirrorWatch, epoch_of
+from mercury_rt.aio.mirror_watch import MirrorWatch
 from mercury_rt.core.gate import ClusterSpend
 from mercury_rt.core.node.actions import Invoke
 from mercury_rt.core.node.server import NodeCore
@@ -48,8 +48,9 @@ from tungsten.api import Snapshot, StateStore
 from tungsten.cache_events import Mark, standing_revision
 from tungsten.errors import StateError
 from tungsten.etcd_store import EntityRead, EtcdState
-from tungsten.layered import LayeredSnapshot, SplitSnapshot, raw_reads, raw_writes
+from tungsten.layered import SplitSnapshot, raw_reads, raw_writes
 from tungsten.mirror_cache import CachedCopy
+from tungsten.snapshot import snapshot_of
 from tungsten.staged import EntityChanges
 
 _log = structlog.get_logger("mercury_rt.node")
@@ -88,8 +89,8 @@ class ReplicatedElsewhere:
         try:
             read = await self._etcd.read_entity(
                 self._entity, self._request_id, None if copy.mark is None else copy.mark.head)
-            if read.unchanged and epoch_of(read.epoch, self._etcd.settings.prefix) \
-                    != watch.epoch:  # another etcd cluster behind the same endpoints
+            if read.unchanged and not watch.cache.matches(
+                    read.epoch, self._etcd.settings.prefix):  # another etcd cluster
                 read = await self._etcd.read_entity(self._entity, self._request_id)
         except BaseException:
             copy.snapshot.close()
@@ -110,7 +111,7 @@ class ReplicatedElsewhere:
     def _install(self, watch: MirrorWatch, read: EntityRead) -> None:
         """Keep what etcd sent as the node's copy, if the cache may (a failure to store
         it costs only a later full read)."""
-        if epoch_of(read.epoch, self._etcd.settings.prefix) != watch.epoch:
+        if not watch.cache.matches(read.epoch, self._etcd.settings.prefix):
             return
         try:
             if watch.cache.install(self._entity, Mark(read.revision, read.head),
@@ -121,7 +122,8 @@ class ReplicatedElsewhere:
 
     def _fetched(self, read: EntityRead) -> Snapshot:
         self._revision, self._stored = read.revision, read.stored_reply
-        return LayeredSnapshot(self._local.snapshot(), read.records, NODE_LOCAL_SECTIONS)
+        return SplitSnapshot(self._local.snapshot(), snapshot_of(read.records),
+                             NODE_LOCAL_SECTIONS)
 
     async def commit(self, changes: EntityChanges) -> None:
         """Commit without a reply to keep (StateElsewhere)."""

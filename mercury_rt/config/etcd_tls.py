@@ -12,7 +12,6 @@ wrong file fails `mercury-rt node check` at its YAML line, not a TLS handshake l
 from __future__ import annotations
 
 import datetime
-import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     PublicKeyTypes,
 )
 
-from mercury_rt.config.keyfiles import read_regular
+from mercury_rt.config.keyfiles import exposed_secret, read_regular
 from mercury_rt.config.replication import ReplicationConfig, TlsFiles
 from mercury_rt.core.identity import KeyFileError
 from policy.yaml_source import Loc
@@ -144,10 +143,9 @@ def _private_key(path: Path) -> tuple[bytes, PrivateKeyTypes]:
         mode = path.stat().st_mode
     except OSError:
         mode = 0  # the read below says why
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise _FileRefusedError("key_file", f"{path} is accessible by group/others (mode "
-                                            f"{stat.S_IMODE(mode):04o}); refusing to use it. "
-                                            f"Run: chmod 600 {path}")
+    exposed = exposed_secret(path, mode)
+    if exposed is not None:
+        raise _FileRefusedError("key_file", exposed)
     data = _read("key_file", path)
     try:
         key = serialization.load_pem_private_key(data, password=None)

@@ -74,11 +74,19 @@ def read_secret(path: Path) -> bytes:
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise KeyFileError(f"{path}: no such key file", ErrorCode.KEY_FILE_MISSING) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(f"{path} is accessible by group/others (mode "
-                           f"{stat.S_IMODE(mode):04o}); refusing to use it. Run: chmod 600 "
-                           f"{path}", ErrorCode.KEY_FILE_PERMISSIONS)
+    exposed = exposed_secret(path, mode)
+    if exposed is not None:
+        raise KeyFileError(exposed, ErrorCode.KEY_FILE_PERMISSIONS)
     return _read(path)
+
+
+def exposed_secret(path: Path, mode: int) -> str | None:
+    """Why a secret file with `mode` is refused (group or others may read or write it),
+    with the chmod to run; None if only its owner may."""
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return None
+    return (f"{path} is accessible by group/others (mode {stat.S_IMODE(mode):04o}); "
+            f"refusing to use it. Run: chmod 600 {path}")
 
 
 def write_public(path: Path, data: bytes) -> None:

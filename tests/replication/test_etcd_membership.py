@@ -13,6 +13,7 @@ from ipaddress import ip_address
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from mercury_rt.aio import etcd_membership
 from mercury_rt.aio.etcd_membership import EtcdMembership
 from mercury_rt.aio.etcd_versions import CLUSTER_ID_KEY
 from mercury_rt.core.identity import ClusterId, ServerAddress, change_addresses, issue_cluster_id
@@ -29,7 +30,18 @@ from mercury_rt.core.routing import NodeInfo
 from tests.etcd_support import EtcdCluster
 from tests.membership_node_support import make_core
 from tests.replication.own_etcd import own_cluster
-from tungsten.etcd_store import EtcdState, EtcdWatch, EventKind, read_range
+from tungsten.errors import StateError
+from tungsten.etcd_store import (
+    EtcdState,
+    EtcdWatch,
+    EventKind,
+    Lease,
+    LeaseExpiredError,
+    grant_lease,
+    put_on_lease,
+    read_range,
+    refresh_lease,
+)
 
 pytestmark = pytest.mark.net
 NAMES = (b"n0", b"n1")
@@ -176,5 +188,55 @@ def test_a_version_put_elsewhere_is_learnt_and_a_forged_one_replaced(etcd: EtcdC
             await node.etcd.stop()
             await state.close()
             await tool.close()
+
+    asyncio.run(run())
+
+
+def test_a_lease_whose_key_put_failed_is_revoked_not_left_granted(
+        etcd: EtcdCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first put of the liveness key fails (etcd refused it): the node retries on a
+    new lease, and the lease the failed put was for is gone at once, not left granted and
+    empty for its TTL (one more per retry while the puts keep failing)."""
+    granted: list[Lease] = []
+    failures = [StateError("etcd refused the operation: UNAVAILABLE (injected)")]
+
+    async def recorded_grant(state: EtcdState, ttl: int) -> Lease:
+        granted.append(await grant_lease(state, ttl))
+        return granted[-1]
+
+    async def put_failing_once(state: EtcdState, key: bytes, value: bytes,
+                               lease: Lease) -> int:
+        if failures:
+            raise failures.pop()
+        return await put_on_lease(state, key, value, lease)
+
+    monkeypatch.setattr(etcd_membership, "grant_lease", recorded_grant)
+    monkeypatch.setattr(etcd_membership, "put_on_lease", put_failing_once)
+
+    async def run() -> None:
+        cid, key = cluster()
+        state = EtcdState(etcd.settings(b"lease-put/"))
+        node = Node(b"n0", cid, key, state)
+        node.etcd = EtcdMembership(node.adapter, state, node.carry_out, 0.05, leases=True,
+                                   lease_ttl=30)
+        try:
+            node.etcd.start()
+
+            async def lease_of_key() -> int:
+                while True:  # the member watch wakes us when the key is put
+                    node.changed.clear()
+                    found = (await read_range(state, b"m/n0")).entries
+                    if found:
+                        return found[0].lease
+                    await node.changed.wait()
+
+            held = await asyncio.wait_for(lease_of_key(), 15)
+            assert not failures and held == granted[-1].id
+            for lease in granted[:-1]:
+                with pytest.raises(LeaseExpiredError):
+                    await refresh_lease(state, lease)
+        finally:
+            await node.etcd.stop()
+            await state.close()
 
     asyncio.run(run())

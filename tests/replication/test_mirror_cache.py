@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from tests.etcd_support import EtcdCluster
 from tests.replication.mirror_support import ENTITY, SECTION, Mirror
 from tests.replication.own_etcd import all_running, etcdctl, member_at, own_cluster
 from tests.replication.test_replicated_nodes import node_configs, start_node
+from tungsten.cache_events import Effect, KeyEvent
 from tungsten.etcd_store import EntityRead, EtcdState
 from tungsten.mirror_cache import CACHE_ENTITY, MARK_SECTION
 from tungsten.store import LmdbStore
@@ -147,6 +149,41 @@ def test_a_write_through_a_reaches_bs_cache_through_the_watch(
     assert answered == "1"
     assert new_hits == 1
     assert advances >= 1
+
+
+def test_a_flood_of_stamp_spends_never_reaches_the_caches_event_handler(
+        tmp_path: Path, etcd: EtcdCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watch covers the entity keys only: 200 stamps spent in the cluster (each a put
+    under `t/`) are not streamed to the node to be thrown away; the next commit is."""
+    async def run() -> list[bytes]:
+        a = Mirror(tmp_path / "a", etcd.settings(b"c-stamps/"))
+        watch = await a.ready()
+        fed: list[bytes] = []
+        head_seen = asyncio.Event()
+        feed = watch.cache.feed
+
+        def recording(events: Sequence[KeyEvent]) -> list[Effect]:
+            fed.extend(e.key for e in events)
+            if any(e.key.startswith(b"h/") for e in events):
+                head_seen.set()
+            return feed(events)
+
+        monkeypatch.setattr(watch.cache, "feed", recording)
+        try:
+            for i in range(200):  # expiring after the module: a lease running out
+                # mid-module would move etcd's revision under later tests' caught_up
+                spent = await a.etcd.spend_stamp(i.to_bytes(32, "big"), b"request",
+                                                 int(time.time()) + 7200, time.time())
+                assert spent is None
+            await a.value("put", ["x", "1"])
+            await asyncio.wait_for(head_seen.wait(), 10)
+            return fed
+        finally:
+            await a.close()
+
+    fed = asyncio.run(run())
+    assert not [key for key in fed if key.startswith(b"t/")]
+    assert any(key.startswith(b"s/") for key in fed)
 
 
 def test_killing_the_member_bs_watch_uses_misses_nothing(

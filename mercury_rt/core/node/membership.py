@@ -353,7 +353,8 @@ class NodeMembership:
         live, step = self._verified(data, held)
         decision = decide(held, proposed, live, rejected=data is not None and live is None)
         if proposed is not None:
-            self.counters["cas_lost"] += 1
+            if not isinstance(decision, Won):  # Won: the CAS did put it, its reply was lost
+                self.counters["cas_lost"] += 1
             if proposed is self._proposing and not isinstance(decision, Put):
                 self._proposing = None
         if isinstance(decision, Won) and live is not None:

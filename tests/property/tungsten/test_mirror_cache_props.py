@@ -22,6 +22,7 @@ from tungsten.cache_events import (
     CacheTracker,
     KeyEvent,
     Mark,
+    epoch_of,
     standing_revision,
 )
 from tungsten.errors import MapFullError
@@ -308,3 +309,17 @@ def test_restarting_the_watch_drops_copies_the_tracker_lost_track_of() -> None:
     again.open(EPOCH)
     assert again.entities() == frozenset()
     assert cached_records(again, b"a") == {}
+
+
+@given(st.integers(0, 2**64 - 1), st.binary(max_size=8), st.integers(0, 2**64 - 1),
+       st.binary(max_size=8))
+def test_a_copy_matches_only_replies_of_its_own_etcd_cluster_and_prefix(
+        cluster: int, prefix: bytes, other_cluster: int, other_prefix: bytes) -> None:
+    """A reply whose header names another etcd cluster (or that was read under another
+    prefix) never confirms a copy: its revisions say nothing about it."""
+    cache = MirrorCache(MemoryStore(), mirrored=lambda e: True)
+    assert not cache.matches(cluster, prefix)  # not opened: nothing to confirm
+    cache.open(epoch_of(cluster, prefix))
+    assert cache.matches(cluster, prefix)
+    same = (other_cluster, other_prefix) == (cluster, prefix)
+    assert cache.matches(other_cluster, other_prefix) is same

@@ -77,3 +77,18 @@ def test_an_older_value_is_replaced_and_a_lost_proposal_dropped() -> None:
     assert ClusterIdLearned(3) in step.events
     late = adapter.etcd_value(mine.encode(), 4.0, proposed=mine)  # overtaken: not put
     assert late[1] is None and adapter.core.state.cluster_id == theirs
+
+
+def test_a_cas_whose_reread_finds_the_proposal_counts_as_won_not_lost() -> None:
+    """A CAS reported lost (its reply lost, the retry found the key changed) whose re-read
+    finds the very proposal was won: published, not counted in `cas_lost`; a CAS that
+    did lose to another version is."""
+    adapter = node()
+    mine = change_addresses(V1, KEY, ALONE)
+    put = adapter.etcd_value(mine.encode(), 1.0, proposed=mine)[1]
+    assert put is None and adapter.core.state.cluster_id == mine
+    assert adapter.counters["cas_lost"] == 0 and adapter.counters["cluster_ids_published"] == 1
+    again = change_addresses(mine, KEY, (ServerAddress(ip_address("192.0.2.7"), 7000, 1, 1),))
+    theirs = change_addresses(mine, KEY, (ServerAddress(ip_address("192.0.2.8"), 7000, 1, 1),))
+    adapter.etcd_value(theirs.encode(), 2.0, proposed=again)
+    assert adapter.counters["cas_lost"] == 1

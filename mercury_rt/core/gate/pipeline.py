@@ -307,7 +307,8 @@ def _pay(request: GateRequest, policy: Policy, state: GateState, now: float,
                            resource)
     if not state.shared_spent:
         return Paid(ok.bits)
-    return Paid(ok.bits, ClusterSpend(ok.digest, ok.expires_at, cost.value))
+    seen = result is SpendResult.ALREADY_SPENT
+    return Paid(ok.bits, ClusterSpend(ok.digest, ok.expires_at, seen, cost.value))
 
 
 def _stamp_deny(code: ErrorCode, what: str, cost: Ruled, resource: str) -> Deny:

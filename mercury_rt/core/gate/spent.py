@@ -36,6 +36,8 @@ class ClusterSpend:
     digest: bytes
     expires_at: int
     """Wall-clock second the stamp expires: the cluster-wide record need not outlive it."""
+    seen_here: bool
+    """This node had spent it already: only the same request's retry may pass."""
     cost: int = 0
     """Bits the request had to pay: what a refusal asks a new stamp to carry."""
 

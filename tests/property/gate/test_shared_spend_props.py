@@ -48,16 +48,16 @@ def test_cluster_spend_admits_a_fresh_spend_or_the_same_binding_only(
 
 
 @given(st.binary(min_size=1, max_size=20), st.booleans())
-def test_shared_spending_names_the_stamp_to_spend_cluster_wide(
+def test_shared_spending_names_the_stamp_and_whether_it_was_seen_here(
         body: bytes, has_id: bool) -> None:
     gate = replace(state(), shared_spent=True)
     first = evaluate(request(body=body, has_request_id=has_id), POLICY, gate, NOW)
     assert isinstance(first, Allow) and isinstance(first.spend, ClusterSpend)
-    assert first.spend.expires_at > NOW
+    assert not first.spend.seen_here and first.spend.expires_at > NOW
     again = evaluate(request(body=body, has_request_id=has_id), POLICY, gate, NOW)
     if has_id:  # may be its retry: the cluster-wide record decides
         assert isinstance(again, Allow) and isinstance(again.spend, ClusterSpend)
-        assert again.spend.digest == first.spend.digest
+        assert again.spend.seen_here and again.spend.digest == first.spend.digest
     else:
         assert isinstance(again, Deny) and again.code is ErrorCode.HASHCASH_DOUBLE_SPENT
 

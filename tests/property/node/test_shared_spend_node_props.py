@@ -53,7 +53,7 @@ def test_a_stamp_seen_again_passes_on_only_as_a_possible_retry(
     again = handle(node, payload)
     if shared and kind != "none":
         assert isinstance(again, Invoke) and again.allow.spend is not None
-        assert again.call.request_id == first.call.request_id
+        assert again.allow.spend.seen_here and again.call.request_id == first.call.request_id
     else:
         assert isinstance(again, Respond)
         assert decode_reply(again.reply).code == ErrorCode.HASHCASH_DOUBLE_SPENT

@@ -574,7 +574,8 @@ class _TlsClient(aetcd.Client):  # type: ignore[misc]
         if self._connected.is_set():
             return
         if self._is_connecting:
-            await asyncio.wait_for(self._connected.wait(), self._connect_wait_timeout)
+            async with asyncio.timeout(self._connect_wait_timeout):
+                await self._connected.wait()
             return
         try:
             self._is_connecting = True
@@ -937,7 +938,8 @@ async def keep_alive(state: EtcdState, lease: Lease, interval: float | None = No
         if started >= expires:
             raise LeaseExpiredError(f"lease {lease.id:x} ran out before it could be renewed")
         try:
-            ttl = await asyncio.wait_for(refresh_lease(state, lease), expires - started)
+            async with asyncio.timeout(expires - started):
+                ttl = await refresh_lease(state, lease)
         except (TimeoutError, ReplicationUnavailableError):
             continue  # retried at the next interval while the lease may still hold
         expires = started + ttl

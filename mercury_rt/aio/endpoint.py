@@ -33,8 +33,6 @@ from mercury_rt.core.transport import (
 )
 
 RequestHandler = Callable[[RequestReceived], bytes | Awaitable[bytes]]
-AckFirst = Callable[[bytes], bool]
-"""Whether a request (by its payload) is acknowledged before its handler's first step."""
 MessageHandler = Callable[[MessageReceived], Awaitable[None] | None]
 SOCKET_BUFFER = 4 * 1024 * 1024
 _log = structlog.get_logger("mercury_rt.aio")
@@ -48,15 +46,10 @@ class TransportEndpoint(asyncio.DatagramProtocol):
     """One UDP socket driven by one Transport core. Create with `await open_endpoint(...)`."""
 
     def __init__(self, core: Transport, on_request: RequestHandler | None = None,
-                 on_message: MessageHandler | None = None,
-                 ack_first: AckFirst | None = None) -> None:
+                 on_message: MessageHandler | None = None) -> None:
         self.core = core
         self.on_request = on_request
         self.on_message = on_message
-        self.ack_first = ack_first
-        """Which requests an awaitable handler's ACK goes out for before its first step
-        runs; the others are acknowledged only if that step does not answer them (a
-        handler that answers at once needs no ACK: its REPLY is one). None: every one."""
         self.send_errors = 0
         self._loop = asyncio.get_running_loop()
         self._now = self._loop.time
@@ -212,25 +205,20 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         if isinstance(result, bytes) or not inspect.isawaitable(result):
             self._answer(event, result)
             return
-        if inspect.iscoroutine(result):
-            ack_first = self.ack_first
-            acked = ack_first is None or ack_first(event.payload)
-            if acked:
-                self.core.acknowledge(event.peer, event.request_id)
-            self._first_step_inline(event, result, acked)
-            return
         self.core.acknowledge(event.peer, event.request_id)
+        if inspect.iscoroutine(result):
+            self._first_step_inline(event, result)
+            return
         task = self._spawn(result)
         task.add_done_callback(lambda done: self._on_handler_done(event, done))
 
-    def _first_step_inline(self, event: RequestReceived, coro: Coroutine[Any, Any, Any],
-                           acked: bool) -> None:
+    def _first_step_inline(self, event: RequestReceived,
+                           coro: Coroutine[Any, Any, Any]) -> None:
         """Run a handler coroutine's first step now: one that finishes without waiting
         (most do) is answered with no Task, no callbacks and no loop iteration between;
-        one that waits is acknowledged at once (unless `acked` already) and continues as
-        a Task from where it stopped. Why: a Task per request costs more than the rest of
-        a short handler, and an ACK before an immediate REPLY costs both ends a datagram;
-        a reply that is not ready keeps its early ACK, or callers retransmit under load."""
+        one that waits continues as a Task from where it stopped. Why: a Task per request
+        costs more than the rest of a short handler. The ACK went out before, as for any
+        awaitable handler."""
         try:
             yielded = coro.send(None)
         except StopIteration as done:
@@ -241,8 +229,6 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         except Exception as exc:
             self._handler_failed(event, exc)
             return
-        if not acked:
-            self.core.acknowledge(event.peer, event.request_id)
         task = self._spawn(_await(_resume(coro, yielded)))
         task.add_done_callback(lambda done: self._on_handler_done(event, done))
 
@@ -317,19 +303,6 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         self._service()
 
 
-def first_step(coro: Coroutine[Any, Any, bytes]) -> bytes | Awaitable[bytes]:
-    """`coro`'s result if its first step finishes it (most node requests: a synchronous
-    handler), else an awaitable continuing it from where it stopped, as a Task stepping it
-    would; an exception of the first step is raised here. Why: the layers around a
-    request's reply (sealing, metrics) then stay plain calls when nothing waits."""
-    try:
-        yielded = coro.send(None)
-    except StopIteration as done:
-        value: bytes = done.value
-        return value
-    return _await(_resume(coro, yielded))
-
-
 @types.coroutine
 def _resume(coro: Coroutine[Any, Any, Any],
             yielded: Any) -> Generator[Any, Any, Any]:
@@ -366,15 +339,13 @@ def _log_message_failure(task: asyncio.Future[Any]) -> None:
 async def open_endpoint(local: Addr, *, config: TransportConfig | None = None,
                         on_request: RequestHandler | None = None,
                         on_message: MessageHandler | None = None,
-                        rng: random.Random | None = None,
-                        ack_first: AckFirst | None = None) -> TransportEndpoint:
-    """Bind a UDP socket at `local` and drive a fresh Transport core on it (`ack_first`:
-    see `TransportEndpoint.ack_first`)."""
+                        rng: random.Random | None = None) -> TransportEndpoint:
+    """Bind a UDP socket at `local` and drive a fresh Transport core on it."""
     loop = asyncio.get_running_loop()
     core = Transport(config, rng=rng or random.Random())
     sock = bind_socket(local)
     _, endpoint = await loop.create_datagram_endpoint(
-        lambda: TransportEndpoint(core, on_request, on_message, ack_first), sock=sock)
+        lambda: TransportEndpoint(core, on_request, on_message), sock=sock)
     _shrink_stock_read_buffer(endpoint)
     return endpoint
 

@@ -246,13 +246,11 @@ class NodeRuntime:
         self.inter = await open_endpoint((spec.host, spec.inter_port), config=spec.transport,
                                          on_request=self._on_inter,
                                          on_message=self._on_inter_message,
-                                         rng=self._endpoint_rng(),
-                                         ack_first=is_first_datagram)
+                                         rng=self._endpoint_rng())
         self.intra = await open_endpoint((spec.host, spec.intra_port), config=spec.transport,
                                          on_request=self._on_intra,
                                          on_message=self._on_intra_message,
-                                         rng=self._endpoint_rng(),
-                                         ack_first=is_first_datagram)
+                                         rng=self._endpoint_rng())
         self._held.start()
         self.apply_stored_moves()
         if self.mirror_watch is not None:
@@ -436,15 +434,14 @@ class NodeRuntime:
         return self._serve_message(Path.INTRA_CLUSTER, event)
 
     def _serve(self, path: Path, event: RequestReceived) -> bytes | Awaitable[bytes]:
-        return self.transit.serve(path, event, self._endpoint(path), self._handle,
-                                  self._metered[path])
+        key = _request_key(event.peer, event.request_id)
 
-    def _handle(self, path: Path, payload: bytes, channel: Channel | None,
-                event: RequestReceived) -> NodeAction:
-        """The core's action for what transit opened from `event`."""
-        return self.core.handle_opened(path, payload, channel, event.peer,
-                                       _request_key(event.peer, event.request_id),
-                                       event.deadline, time.time())
+        def handle(path: Path, payload: bytes, channel: Channel | None) -> NodeAction:
+            return self.core.handle_opened(path, payload, channel, event.peer, key,
+                                           event.deadline, time.time())
+
+        return self.transit.serve(path, event.payload, event.peer, self._endpoint(path),
+                                  handle, self._metered[path])
 
     def _serve_message(self, path: Path, event: MessageReceived) -> Awaitable[None] | None:
         """A transport one-way message: opened like a request, but nothing can be answered."""

@@ -11,44 +11,15 @@ decoder decides, refusals included. Property tests hold it to that decoder.
 
 from __future__ import annotations
 
-_BYTE = tuple(bytes((n,)) for n in range(256))
+from carbon.cbor_heads import BYTE, head, read_head
+
 _HEAD = b"\x84\x00"
 MAX_HOPS = 2**32 - 1
 
 
 def bytes_head(n: int) -> bytes:
     """The canonical head of a byte string of `n` bytes (major type 2)."""
-    if n < 24:
-        return _BYTE[0x40 | n]
-    if n < 0x100:
-        return b"\x58" + _BYTE[n]
-    if n < 0x10000:
-        return b"\x59" + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return b"\x5a" + n.to_bytes(4, "big")
-    return b"\x5b" + n.to_bytes(8, "big")
-
-
-_WIDTH = {24: 1, 25: 2, 26: 4, 27: 8}
-_FLOOR = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
-"""Argument bytes after a head's low bits 24-27, and the least value that needs them
-(anything less has a shorter form, so is not canonical)."""
-
-
-def read_head(data: bytes, at: int, major: int) -> tuple[int, int] | None:
-    """(value, offset after the head) of a canonical head of `major` at `at`, or None."""
-    if at >= len(data) or data[at] >> 5 != major:
-        return None
-    low = data[at] & 0x1F
-    if low < 24:
-        return low, at + 1
-    width = _WIDTH.get(low)
-    if width is None or at + 1 + width > len(data):
-        return None
-    value = int.from_bytes(data[at + 1:at + 1 + width], "big")
-    if value < _FLOOR[low]:
-        return None
-    return value, at + 1 + width
+    return head(2, n)
 
 
 def split_unpaid(data: bytes) -> tuple[bytes, int] | None:
@@ -56,10 +27,10 @@ def split_unpaid(data: bytes) -> tuple[bytes, int] | None:
     at most 2^32 - 1; None for anything else."""
     if not data.startswith(_HEAD):
         return None
-    head = read_head(data, 2, 2)
-    if head is None:
+    body_head = read_head(data, 2, 2)
+    if body_head is None:
         return None
-    size, start = head
+    size, start = body_head
     end = start + size
     if end + 2 > len(data) or data[end] != 0x80:
         return None
@@ -72,9 +43,9 @@ def split_unpaid(data: bytes) -> tuple[bytes, int] | None:
 def join_unpaid(body: bytes, hops: int = 0) -> bytes:
     """The canonical `[0, body, [], hops]` for 0 <= hops < 2^32."""
     if hops < 24:
-        tail = _BYTE[0x80] + _BYTE[hops]
+        tail = BYTE[0x80] + BYTE[hops]
     elif hops < 0x100:
-        tail = b"\x80\x18" + _BYTE[hops]
+        tail = b"\x80\x18" + BYTE[hops]
     elif hops < 0x10000:
         tail = b"\x80\x19" + hops.to_bytes(2, "big")
     else:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import TypeGuard
 
+from carbon.cbor_heads import read_head
 from carbon.principal import Principal
-from mercury_rt.core.node.envelope import read_head
 
 MAX_U32 = 2**32 - 1
 MAX_DELEGATION = 8

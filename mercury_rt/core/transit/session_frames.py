@@ -16,28 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from carbon.cbor_heads import BYTE, head, read_head
 from mercury_rt.core.transit.wire import MAX_MESSAGE, MAX_SEQ, SESSION, SESSION_REPLY, SessionReply
 
-_BYTE = tuple(bytes((n,)) for n in range(256))
-_WIDTH = {24: 1, 25: 2, 26: 4, 27: 8}
-_FLOOR = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
-"""Argument bytes after a head's low bits 24-27, and the least value that needs them."""
-_REPLY_HEAD = b"\x83" + _BYTE[SESSION_REPLY]
+_REPLY_HEAD = b"\x83" + BYTE[SESSION_REPLY]
 MIN_CIPHERTEXT = 16
-
-
-def head(major: int, n: int) -> bytes:
-    """The canonical CBOR head of major type `major` with argument `n` (0 <= n < 2**64)."""
-    kind = major << 5
-    if n < 24:
-        return _BYTE[kind | n]
-    if n < 0x100:
-        return _BYTE[kind | 24] + _BYTE[n]
-    if n < 0x10000:
-        return _BYTE[kind | 25] + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return _BYTE[kind | 26] + n.to_bytes(4, "big")
-    return _BYTE[kind | 27] + n.to_bytes(8, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,31 +51,15 @@ class SessionFrames:
         return b"\x83" + self.reply + head(0, seq)
 
 
-def _argument(data: bytes, at: int, major: int) -> tuple[int, int] | None:
-    """(value, offset after the head) of a canonical head of `major` at `at`, or None."""
-    if at >= len(data) or data[at] >> 5 != major:
-        return None
-    low = data[at] & 0x1F
-    if low < 24:
-        return low, at + 1
-    width = _WIDTH.get(low)
-    if width is None or at + 1 + width > len(data):
-        return None
-    value = int.from_bytes(data[at + 1:at + 1 + width], "big")
-    if value < _FLOOR[low]:
-        return None
-    return value, at + 1 + width
-
-
 def read_session_reply(data: bytes) -> SessionReply | None:
     """`decode_answer(data)` when `data` is exactly a canonical, in-bounds session reply;
     None for anything else."""
     if len(data) > MAX_MESSAGE or not data.startswith(_REPLY_HEAD):
         return None
-    seq = _argument(data, 2, 0)
+    seq = read_head(data, 2, 0)
     if seq is None or seq[0] > MAX_SEQ:
         return None
-    length = _argument(data, seq[1], 2)
+    length = read_head(data, seq[1], 2)
     if length is None or not MIN_CIPHERTEXT <= length[0] <= MAX_MESSAGE \
             or length[1] + length[0] != len(data):
         return None

@@ -31,6 +31,7 @@ from mercury_rt.aio.etcd_versions import EtcdVersionStore, Published, after_put
 from mercury_rt.core.identity import ClusterId
 from mercury_rt.core.node import MembershipStep, NodeMembership
 from tungsten.etcd_store import (
+    CLOSE_TIMEOUT,
     EtcdState,
     EtcdWatch,
     EventKind,
@@ -86,7 +87,14 @@ class EtcdMembership:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # bounded, as MirrorWatch.stop: a cancelled gRPC call can fail to end
+            done, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+            for task in done:  # what ended them is theirs to log; retrieved, not re-raised
+                if not task.cancelled():
+                    task.exception()
+            if pending:
+                _log.warning("membership_stop_abandoned", tasks=len(pending),
+                             timeout=CLOSE_TIMEOUT)
         lease, self._lease = self._lease, None
         if lease is not None:
             await self._revoke(lease)
@@ -94,7 +102,8 @@ class EtcdMembership:
     async def _revoke(self, lease: Lease) -> None:
         """End `lease` now, waiting at most REVOKE_TIMEOUT (else it runs out by itself)."""
         try:
-            await asyncio.wait_for(revoke_lease(self._etcd, lease), REVOKE_TIMEOUT)
+            async with asyncio.timeout(REVOKE_TIMEOUT):  # keeps a cancel (etcd_store.py)
+                await revoke_lease(self._etcd, lease)
         except (TimeoutError, MercuryError):
             _log.info("member_lease_not_revoked", effect="it runs out by itself")
 

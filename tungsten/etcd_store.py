@@ -77,11 +77,6 @@ are (stamp lifetime / step), however many stamps it spends; a key outlives its s
 to two steps (clock skew between nodes included), never less."""
 MAX_STAMP_LEASES = 1024
 """Leases for spent stamps held at once (a bound, whatever expiry times peers claim)."""
-# Deadlines here use `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11, a task
-# cancelled just as the awaited call completes gets the call's result from `wait_for` and
-# its cancellation is lost, so a stopped mirror watch went on into an untimed watch read
-# (measured: the watch task outlived MirrorWatch.stop in 7 of 13 runs of two test_mirrors
-# tests; 0 of 8 with `asyncio.timeout`) and asyncio.run's final cancel waited on it.
 CLOSE_TIMEOUT = 2.0
 """Seconds a channel's close may take. gRPC's aio close waits for its calls to end, and
 a call whose member froze (or a completion gRPC never delivers to this event loop) would
@@ -93,8 +88,7 @@ async def bounded_close(closing: Awaitable[Any]) -> None:
     """Await a channel's close for at most CLOSE_TIMEOUT seconds (then give it up: the
     process or the garbage collector releases the socket)."""
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(CLOSE_TIMEOUT):
-            await closing
+        await asyncio.wait_for(closing, CLOSE_TIMEOUT)
 
 
 def stamp_lease_plan(expires_at: int, now: float) -> tuple[int, int]:
@@ -467,8 +461,8 @@ class EtcdState:
                     f"(no reachable member with a quorum; {self._failures(failures)}); "
                     "nothing was acknowledged")
             try:
-                async with asyncio.timeout(min(remaining, self.settings.attempt_timeout)):
-                    return await operation(self._client(index))
+                return await asyncio.wait_for(operation(self._client(index)),
+                                              min(remaining, self.settings.attempt_timeout))
             except (TimeoutError, aetcd.exceptions.ConnectionFailedError,
                     aetcd.exceptions.ConnectionTimeoutError,
                     aetcd.exceptions.InternalError) as exc:
@@ -582,8 +576,7 @@ class _TlsClient(aetcd.Client):  # type: ignore[misc]
         if self._connected.is_set():
             return
         if self._is_connecting:
-            async with asyncio.timeout(self._connect_wait_timeout):
-                await self._connected.wait()
+            await asyncio.wait_for(self._connected.wait(), self._connect_wait_timeout)
             return
         try:
             self._is_connecting = True
@@ -867,8 +860,7 @@ class EtcdWatch:
         last, rounds = "no member tried", 0
         while True:
             try:
-                async with asyncio.timeout(settings.attempt_timeout):
-                    await self._connect()
+                await asyncio.wait_for(self._connect(), settings.attempt_timeout)
                 return
             except (TimeoutError, StopAsyncIteration, rpc.AioRpcError) as exc:
                 host, port = settings.endpoints[self._index]
@@ -950,8 +942,7 @@ async def keep_alive(state: EtcdState, lease: Lease, interval: float | None = No
         if started >= expires:
             raise LeaseExpiredError(f"lease {lease.id:x} ran out before it could be renewed")
         try:
-            async with asyncio.timeout(expires - started):
-                ttl = await refresh_lease(state, lease)
+            ttl = await asyncio.wait_for(refresh_lease(state, lease), expires - started)
         except (TimeoutError, ReplicationUnavailableError):
             continue  # retried at the next interval while the lease may still hold
         expires = started + ttl

@@ -71,9 +71,7 @@ class MirrorWatch:
             task.cancel()
             # Bounded: a cancelled gRPC read can fail to end (the watch's stream waits on
             # gRPC's poller); the node's shutdown must not wait for it for ever.
-            done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
-            if not done:  # still pending: asyncio.run's final cancel waits for it, untimed
-                self._log.warning("mirror_cache_watch_stop_abandoned", timeout=CLOSE_TIMEOUT)
+            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
         if self.cache.ready:
             with contextlib.suppress(MercuryError):
                 self.cache.save_position()

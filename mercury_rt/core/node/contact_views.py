@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from carbon.bounded import keep_newest
 from mercury_rt.core.identity import ClusterId, EndpointKey, endpoint_key
 from mercury_rt.core.routing import ProximityRule, SrvTable
 from mercury_rt.core.transport import Addr
@@ -67,10 +68,7 @@ class ContactViews:
         if view is not None and view.cluster_id is cluster_id and view.proximity is proximity:
             return view
         view = ContactView.of(cluster_id, proximity)
-        self._views.pop(master, None)
-        if len(self._views) >= self.limit:
-            del self._views[next(iter(self._views))]
-        self._views[master] = view
+        keep_newest(self._views, master, view, self.limit)
         return view
 
     def forget(self, master_hash: bytes) -> None:

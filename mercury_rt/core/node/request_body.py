@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from carbon import cbor
+from carbon.bounded import keep_newest
 from carbon.principal import Principal
 from mercury_rt.core.gate import PaymentStamp
 from mercury_rt.core.node.envelope import bytes_head, join_unpaid
@@ -93,9 +94,7 @@ class RequestBodies:
         parts = self._parts.get(shape)
         if parts is None:
             parts = _parts(shape)
-            if len(self._parts) >= self.max_shapes:
-                del self._parts[next(iter(self._parts))]
-            self._parts[shape] = parts
+            keep_newest(self._parts, shape, parts, self.max_shapes)
         before, after, count = parts
         payload, message_id, request_id = request.payload, request.message_id, request.request_id
         out = [b"", before, bytes_head(len(payload)), payload, after]

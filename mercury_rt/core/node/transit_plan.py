@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from carbon.bounded import keep_newest
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.transit import (
@@ -106,10 +107,7 @@ class TransitPlans:
             return hit[2]
         plan = (plan_inter if inter else plan_intra)(policy, caller, target, endpoint,
                                                      operation, requested)
-        self._plans.pop(key, None)
-        if len(self._plans) >= self.limit:
-            del self._plans[next(iter(self._plans))]
-        self._plans[key] = (policy, target, plan)
+        keep_newest(self._plans, key, (policy, target, plan), self.limit)
         return plan
 
 

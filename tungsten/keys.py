@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from carbon.cbor import MAX_INT, MIN_INT
+from carbon.cbor_heads import BYTE, head
 from carbon.symbols import Symbol, SymbolError
 from carbon.tuples import CarbonTuple, TupleError, decode_tuple, encode_tuple
 from tungsten.errors import CorruptStateError, KeyTooLargeError
@@ -54,7 +55,6 @@ once and then served from a bounded cache. Why: dispatch reads the same few bind
 tuples on every call, and the canonical CBOR round trip costs more than the read."""
 
 
-_LENGTH_BYTE = tuple(bytes((n,)) for n in range(256))
 _SECTION_PARTS: dict[str, bytes] = {}
 _MAX_SECTION_PARTS = 4096
 """Sections whose length byte and text are kept encoded (why: every key of a read or
@@ -70,7 +70,7 @@ def entity_prefix(entity: bytes) -> bytes:
     size = len(entity)
     if not 0 < size <= MAX_ENTITY_BYTES:
         raise KeyTooLargeError(f"entity must be 1-{MAX_ENTITY_BYTES} bytes")
-    return _LENGTH_BYTE[size] + entity
+    return BYTE[size] + entity
 
 
 def _section_part(section: Symbol) -> bytes:
@@ -79,7 +79,7 @@ def _section_part(section: Symbol) -> bytes:
     part = _SECTION_PARTS.get(text)
     if part is None:
         raw = text.encode()
-        part = _LENGTH_BYTE[len(raw)] + raw
+        part = BYTE[len(raw)] + raw
         if len(_SECTION_PARTS) >= _MAX_SECTION_PARTS:
             _SECTION_PARTS.clear()
         _SECTION_PARTS[text] = part
@@ -89,19 +89,6 @@ def _section_part(section: Symbol) -> bytes:
 def section_prefix(entity: bytes, section: Symbol) -> bytes:
     """The byte prefix shared by every key of `section` in `entity`."""
     return entity_prefix(entity) + _section_part(section)
-
-
-def _head(major: int, n: int) -> bytes:
-    """A canonical CBOR head: major type and argument in the shortest form."""
-    if n < 24:
-        return _LENGTH_BYTE[major | n]
-    if n < 0x100:
-        return _LENGTH_BYTE[major | 24] + _LENGTH_BYTE[n]
-    if n < 0x10000:
-        return _LENGTH_BYTE[major | 25] + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return _LENGTH_BYTE[major | 26] + n.to_bytes(4, "big")
-    return _LENGTH_BYTE[major | 27] + n.to_bytes(8, "big")
 
 
 def encode_flat(key: CarbonTuple) -> bytes | None:
@@ -115,24 +102,24 @@ def encode_flat(key: CarbonTuple) -> bytes | None:
     size = len(key)
     if size >= 24:
         return None
-    parts = [_LENGTH_BYTE[0x80 | size]]
+    parts = [BYTE[0x80 | size]]
     for item in key:
         if type(item) is int:
             if 0 <= item < 24:
-                parts.append(_LENGTH_BYTE[item])
+                parts.append(BYTE[item])
             elif not MIN_INT <= item <= MAX_INT:
                 return None
             else:
-                parts.append(_head(0x00, item) if item >= 0 else _head(0x20, -1 - item))
+                parts.append(head(0, item) if item >= 0 else head(1, -1 - item))
         elif type(item) is str:
             try:
                 raw = item.encode()
             except UnicodeEncodeError:
                 return None
-            parts.append(_head(0x60, len(raw)))
+            parts.append(head(3, len(raw)))
             parts.append(raw)
         elif type(item) is bytes:
-            parts.append(_head(0x40, len(item)))
+            parts.append(head(2, len(item)))
             parts.append(item)
         else:
             return None
@@ -156,13 +143,13 @@ def _encode_tuple_cached(key: CarbonTuple) -> bytes:
 def encode_key(entity: bytes, section: Symbol, key: CarbonTuple) -> bytes:
     """The LMDB key; raises KeyTooLargeError past LMDB's 511-byte limit."""
     size = len(entity) if type(entity) is bytes else 0
-    head = _LENGTH_BYTE[size] + entity if 0 < size <= MAX_ENTITY_BYTES \
+    prefix = BYTE[size] + entity if 0 < size <= MAX_ENTITY_BYTES \
         else entity_prefix(entity)
     part = _SECTION_PARTS.get(section.text)
     if part is None:
         part = _section_part(section)
     tail = encode_flat(key) if type(key) is tuple else None
-    raw = head + part + (_encode_tuple_cached(key) if tail is None else tail)
+    raw = prefix + part + (_encode_tuple_cached(key) if tail is None else tail)
     if len(raw) > MAX_KEY_BYTES:
         raise KeyTooLargeError(f"key for {section} is {len(raw)} bytes; the limit for entity, "
                                f"section and key together is {MAX_KEY_BYTES}")

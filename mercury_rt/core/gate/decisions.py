@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from carbon.principal import Principal
-from mercury_rt.core.gate.source import ClusterKeyLookup, LocalSource, Source
+from mercury_rt.core.gate.source import ClusterKeyLookup, LocalSource, RemoteSource, Source
 from policy.access import Target
 
 DEFAULT_ENTRIES = 4096
@@ -155,7 +155,7 @@ class DecisionCache(Generic[D]):
 
 def _proves(source: Source, cluster: bytes, cluster_key: ClusterKeyLookup) -> bool:
     """Whether the request's session proves `cluster`, asked as the uncached gate asks."""
-    proof = getattr(source, "proof", None)
+    proof = source.proof if isinstance(source, RemoteSource) else None
     return proof is not None and proof.check(cluster, cluster_key)
 
 

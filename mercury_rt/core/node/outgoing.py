@@ -196,7 +196,7 @@ class OutgoingCall:
         """The address of the node whose answer the call ended with, as far as this node
         knows: the target cluster's node it last sent to, or the mirror of its own cluster;
         None when the call ran on this node or reached no node (a CLI prints it)."""
-        if self._contact is not None or self._order is not None:
+        if self._contacting:
             return self._address
         if isinstance(self._route, SendIntra):
             return self._route.address
@@ -228,6 +228,12 @@ class OutgoingCall:
                 else None
             return RunHereStep(data, decoded)
         return SendIntraStep(route.address, self._data(route), self._algorithm)
+
+    @property
+    def _contacting(self) -> bool:
+        """Whether the call is contacting another cluster (its contact built, or its
+        first round's order drawn and the contact not needed yet)."""
+        return self._contact is not None or self._order is not None
 
     def _contact_start(self, cluster_id: ClusterId) -> CallStep:
         """The first address to try. While none of the cluster's listed nodes is suspect,
@@ -293,14 +299,14 @@ class OutgoingCall:
         try:
             reply = decode_reply(raw)
         except MercuryError as exc:
-            if self._contact is None and self._order is None:
+            if not self._contacting:
                 return GaveUp(int(exc.code), f"undecodable reply: {exc.message}")
             return self._drive(self._contact_now().handle(
                 NodeLocalError(int(exc.code), f"undecodable reply: {exc.message}")))
         stronger = self._retry_stronger(reply)
         if stronger is not None:
             return stronger
-        if self._contact is None and self._order is None:
+        if not self._contacting:
             return self._next_mirror(reply) or self._answered(reply)
         if self._address is not None:
             self.planner.mark_answered(self._address)
@@ -328,7 +334,7 @@ class OutgoingCall:
         """The step failed at the transport (NO_ANSWER, TIMEOUT, ...) at time `now`."""
         if self._fetch is not None:
             return self._next_fetch()
-        if self._contact is None and self._order is None:
+        if not self._contacting:
             return GaveUp(code, message)
         if code == ErrorCode.NO_ANSWER and self._address is not None:
             self.planner.mark_silent(self._address, now)

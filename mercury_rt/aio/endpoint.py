@@ -206,6 +206,7 @@ class TransportEndpoint(asyncio.DatagramProtocol):
             self._answer(event, result)
             return
         self.core.acknowledge(event.peer, event.request_id)
+        self._flush()  # the ACK leaves before the handler can commit anything (below)
         if inspect.iscoroutine(result):
             self._first_step_inline(event, result)
             return
@@ -217,8 +218,9 @@ class TransportEndpoint(asyncio.DatagramProtocol):
         """Run a handler coroutine's first step now: one that finishes without waiting
         (most do) is answered with no Task, no callbacks and no loop iteration between;
         one that waits continues as a Task from where it stopped. Why: a Task per request
-        costs more than the rest of a short handler. The ACK went out before, as for any
-        awaitable handler."""
+        costs more than the rest of a short handler. The ACK was sent before (not only
+        queued): a node killed after the handler committed has then acknowledged the
+        request, so its caller does not run it on another node (protocol.md 6.9)."""
         try:
             yielded = coro.send(None)
         except StopIteration as done:

@@ -89,3 +89,42 @@ def test_closing_the_endpoint_cancels_a_waiting_handler_inside_its_wait() -> Non
             call.cancel()
 
     run(main)
+
+
+def test_the_ack_has_left_before_a_handler_runs_its_first_step() -> None:
+    """What a handler commits in its first step is covered by an ACK already sent: a node
+    killed after the commit but before its REPLY has acknowledged the request, so the
+    caller does not run it elsewhere (tests/net/test_node_processes.py's kill -9 test)."""
+    handed_to_socket: list[bytes] = []
+    seen_by_handler: list[int] = []
+
+    class Recording:
+        """The server's UDP transport, recording what is handed to the socket."""
+
+        def __init__(self, udp: asyncio.DatagramTransport) -> None:
+            self.udp = udp
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.udp, name)
+
+        def sendto(self, data: bytes, addr: object) -> None:
+            handed_to_socket.append(data)
+            self.udp.sendto(data, addr)
+
+    async def handler(event: RequestReceived) -> bytes:
+        seen_by_handler.append(len(handed_to_socket))
+        return b"done:" + event.payload
+
+    async def main() -> None:
+        async with endpoints((handler, None), (None, None)) as (server, client):
+            udp = server._udp
+            assert udp is not None
+            server._udp = Recording(udp)  # type: ignore[assignment]
+            try:
+                assert await client.call(server.local_address, b"z") == b"done:z"
+            finally:
+                server._udp = udp
+            assert seen_by_handler == [1]  # the ACK was on the socket before the step
+            assert len(handed_to_socket) == 2  # then the REPLY
+
+    run(main)

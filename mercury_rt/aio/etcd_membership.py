@@ -28,6 +28,7 @@ import structlog
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.aio.etcd_versions import EtcdVersionStore, Published, after_put
+from mercury_rt.aio.task_stop import cancel_within
 from mercury_rt.core.identity import ClusterId
 from mercury_rt.core.node import MembershipStep, NodeMembership
 from tungsten.etcd_store import (
@@ -84,17 +85,11 @@ class EtcdMembership:
 
     async def stop(self) -> None:
         """Stop the watches and any CAS in flight; revoke this node's lease (bounded)."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:  # bounded, as MirrorWatch.stop: a cancelled gRPC call can fail to end
-            done, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
-            for task in done:  # what ended them is theirs to log; retrieved, not re-raised
-                if not task.cancelled():
-                    task.exception()
-            if pending:
-                _log.warning("membership_stop_abandoned", tasks=len(pending),
-                             timeout=CLOSE_TIMEOUT)
+        # Bounded, as MirrorWatch.stop: a cancelled gRPC call can fail to end.
+        pending = await cancel_within(list(self._tasks), CLOSE_TIMEOUT)
+        if pending:
+            _log.warning("membership_stop_abandoned", tasks=len(pending),
+                         timeout=CLOSE_TIMEOUT)
         lease, self._lease = self._lease, None
         if lease is not None:
             await self._revoke(lease)

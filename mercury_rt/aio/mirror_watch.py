@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from carbon.error_codes import MercuryError
+from mercury_rt.aio.task_stop import cancel_within
 from tungsten.cache_events import Advance, Forget, KeyEvent, epoch_of
 from tungsten.etcd_store import (
     CLOSE_TIMEOUT,
@@ -65,13 +66,14 @@ class MirrorWatch:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop watching and keep the position for the next start."""
+        """Stop watching and keep the position for the next start. Bounded: a cancelled
+        gRPC read can fail to end, and the node's shutdown must not wait for it for ever;
+        a task that outlives its stop (a lost cancel) no longer feeds the cache."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            # Bounded: a cancelled gRPC read can fail to end (the watch's stream waits on
-            # gRPC's poller); the node's shutdown must not wait for it for ever.
-            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
+            abandoned = await cancel_within((task,), CLOSE_TIMEOUT)
+            if abandoned:
+                self._log.warning("mirror_cache_stop_abandoned", timeout=CLOSE_TIMEOUT)
         if self.cache.ready:
             with contextlib.suppress(MercuryError):
                 self.cache.save_position()
@@ -82,8 +84,12 @@ class MirrorWatch:
             event = self._progress
             await event.wait()
 
+    def _owns(self) -> bool:
+        """Whether the running task is this watch's current one (not one stopped)."""
+        return self._task is not None and self._task is asyncio.current_task()
+
     async def _run(self) -> None:
-        while True:
+        while self._owns():
             try:
                 await self._watch_once()
             except WatchCompactedError as exc:
@@ -102,6 +108,8 @@ class MirrorWatch:
 
     async def _watch_once(self) -> None:
         revision, cluster_id = await self.etcd.position()
+        if not self._owns():
+            return
         prefix = self.etcd.settings.prefix
         if not self.cache.matches(cluster_id, prefix):
             self.cache.open(epoch_of(cluster_id, prefix))
@@ -115,11 +123,14 @@ class MirrorWatch:
             self.watch = watch
             try:
                 async for event in watch:
+                    if not self._owns():
+                        return
                     self._feed(KeyEvent(event.mod_revision, event.key,
                                         None if event.kind is EventKind.DELETE
                                         else event.value))
             finally:
-                self.watch = None
+                if self.watch is watch:
+                    self.watch = None
 
     async def _restart_from_now(self) -> None:
         try:
@@ -127,8 +138,9 @@ class MirrorWatch:
         except MercuryError:
             await asyncio.sleep(self._retry_after)
             return
-        self.cache.restart_at(revision)
-        self._notify()
+        if self._owns():
+            self.cache.restart_at(revision)
+            self._notify()
 
     def _feed(self, event: KeyEvent) -> None:
         for effect in self.cache.feed((event,)):

@@ -19,10 +19,14 @@ import structlog
 from carbon import cbor
 from carbon.error_codes import ErrorCode
 from mercury_rt.aio.call_driver import NodeCallError
+from mercury_rt.aio.task_stop import cancel_within
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.node import CallRequest, HeldMessage, HeldQueue, HeldState, settle_attempt
 
 _log = structlog.get_logger("mercury_rt.node")
+
+STOP_TIMEOUT = 2.0
+"""Seconds a stop waits for the retry loop and the attempts in flight to end."""
 
 Deliver = Callable[[CallRequest, float], Awaitable[None]]
 """One delivery attempt of a one-way message within a timeout; raises NodeCallError."""
@@ -49,11 +53,16 @@ class HeldPump:
             self._changed.set()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def stop(self) -> None:
-        """Cancel the retry loop and every attempt in flight."""
-        for task in (self._task, *self._retries):
-            if task is not None:
-                task.cancel()
+    async def stop(self) -> None:
+        """Cancel the retry loop and every attempt in flight, and wait (bounded) until
+        they have ended: the node closes the held store next, and a task that outlived
+        its cancel (a lost one, see task_stop.py) would go on using it."""
+        tasks = [task for task in (self._task, *self._retries) if task is not None]
+        self._task = None
+        abandoned = await cancel_within(tasks, STOP_TIMEOUT)
+        if abandoned:
+            _log.warning("held_pump_stop_abandoned", tasks=len(abandoned),
+                         timeout=STOP_TIMEOUT)
 
     async def flush(self, timeout: float) -> int:
         """One last attempt for every pending message now (a draining node), within

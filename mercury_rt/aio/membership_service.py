@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from carbon.error_codes import MercuryError
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint
 from mercury_rt.aio.etcd_membership import EtcdMembership
+from mercury_rt.aio.task_stop import cancel_within
 from mercury_rt.core.identity import ClusterId
 from mercury_rt.core.identity.live import VersionSink
 from mercury_rt.core.membership import HeartbeatRejected, NodeIdentity
@@ -41,6 +42,9 @@ from mercury_rt.core.transport import Addr
 from tungsten.etcd_store import EtcdState
 
 _log = structlog.get_logger("mercury_rt.membership")
+
+STOP_TIMEOUT = 2.0
+"""Seconds a stop waits for the heartbeat loop and the sends in flight to end."""
 
 
 class MembershipService:
@@ -90,10 +94,11 @@ class MembershipService:
         if self.etcd is not None:
             await self.etcd.stop()
         tasks = [t for t in (self._task, *self._sends) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
+        abandoned = await cancel_within(tasks, STOP_TIMEOUT)
+        if abandoned:
+            _log.warning("heartbeat_stop_abandoned", tasks=len(abandoned),
+                         timeout=STOP_TIMEOUT)
 
     def drain(self) -> None:
         """Stop announcing this node's public addresses (a heartbeat saying so goes out

@@ -302,7 +302,7 @@ class NodeRuntime:
             self.admin = None
         if self.membership is not None:
             await self.membership.stop()
-        self._held.stop()
+        await self._held.stop()
         self.connections.stop()
         for endpoint in (self.inter, self.intra):
             if endpoint is not None:

@@ -4,6 +4,7 @@ that outlives its stop must not feed the mirror cache it no longer owns."""
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import pytest
@@ -126,3 +127,27 @@ def test_a_watch_task_that_outlives_its_stop_leaves_the_cache_alone(
     calls, ended = asyncio.run(run())
     assert ended
     assert calls == []
+
+
+def test_a_held_pump_stop_returns_only_once_its_attempts_have_ended() -> None:
+    """The node closes the held store right after the pump's stop: an attempt still
+    running then (its cancel lost once) would use a closed store."""
+    from mercury_rt.aio.held_pump import HeldPump  # noqa: PLC0415
+    from mercury_rt.core.node import HeldQueue, MemoryHeldStore, RetryPolicy  # noqa: PLC0415
+
+    async def run() -> list[str]:
+        ended: list[str] = []
+
+        async def deliver(_request: object, _timeout: float) -> None:
+            await _swallows_cancels(1, ended)
+
+        pump = HeldPump(HeldQueue(MemoryHeldStore(), RetryPolicy()), random.Random(1),
+                        deliver, 5.0)
+        pump.start()
+        attempt = asyncio.get_running_loop().create_task(deliver(None, 5.0))
+        pump._retries.add(attempt)
+        await asyncio.sleep(0)
+        await pump.stop()
+        return ended
+
+    assert asyncio.run(run()) == ["ended"]

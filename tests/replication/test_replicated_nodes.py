@@ -48,6 +48,8 @@ from carbon.protocol_spec import Interface, request
 
 
 COUNTING = Interface("/test/counting/v1", ops=[request(1, "bump", str, int)])
+KV = Interface("/test/kv/v1", ops=[request(1, "put", str, str), request(2, "get", str, str),
+                                   request(3, "count", int, str)])
 
 
 def setup(app):
@@ -59,6 +61,25 @@ def setup(app):
         return total
 
     app.attach_to_mirrors(COUNTING, endpoint=2, handlers={"bump": "t.bump"})
+
+    @app.registry.handler("t.put")
+    def put(ctx, text):
+        key, value = text.split("=", 1)
+        ctx.state.put("/test/kv", (key,), (value,))
+        return app.node_id
+
+    @app.registry.handler("t.get")
+    def get(ctx, key):
+        now = ctx.state.get("/test/kv", (key,))
+        return app.node_id + ":" + ("" if now is None else now[0])
+
+    @app.registry.handler("t.count")
+    def count(ctx, n):
+        held = sum(ctx.state.get("/test/kv", (f"k{i}",)) == (f"v{i}",) for i in range(n))
+        return f"{app.node_id}:{held}"
+
+    app.attach_to_mirrors(KV, endpoint=3, handlers={"put": "t.put", "get": "t.get",
+                                                    "count": "t.count"})
 """
 
 
@@ -238,6 +259,70 @@ def test_callers_failing_over_from_a_frozen_node_run_nothing_twice(
         assert count <= ran <= count + failed[name], (name, count, failed[name], ran)
     print(f"SIGSTOP 1 s of r1 under 8 callers: {sum(acked.values())} acknowledged, "
           f"{sum(failed.values())} failed, every worker's counter = its calls that ran once")
+
+
+KV_NODES = (("k1", "127.0.93.4", 10), ("k2", "127.0.93.5", 10))
+"""Two mirrors of equal priority and weight: a caller's calls go to either, at random."""
+
+
+def test_a_write_through_one_node_process_is_read_through_the_other_1000_of_1000(
+        tmp_path: Path, etcd_cluster: EtcdCluster) -> None:
+    """Issue 12's first test as a user runs it: two `mercury-rt node run` processes mirror
+    one entity on a 3-member etcd; each write (answered by the node that ran it) is read
+    through the other node, 1,000 times; then kill -9 of one node, and the survivor reads
+    every acknowledged write (one call reading all 1,000 keys)."""
+    configs = node_configs(tmp_path, etcd_cluster, KV_NODES)
+    key, _ = keyfiles.load_cluster_key(tmp_path / "cluster")
+    carol = mint_eid(key, keyfiles.load_cluster_ids(tmp_path / "cluster")[-1], b"carol").encode()
+    trials: list[tuple[str, str, bool]] = []
+    after_kill: list[str] = []
+
+    async def main() -> None:
+        procs = {n: await start_node(c) for n, c in configs.items()}
+        home = await start_cluster(ClusterPlan("home", (NodePlan("h1", "127.0.93.7", ()),)),
+                                   TransportConfig(initial_rto=0.2, min_rto=0.02, max_rto=2.0))
+
+        async def call(operation: int, text: str) -> str:
+            reply = await home.nodes["h1"].call(carol, 3, operation, dumps_typed(str, text),
+                                                caller=b"probe", timeout=10.0)
+            return str(loads_typed(str, reply))
+
+        async def read_elsewhere(key: str, writer: str) -> tuple[str, str]:
+            for _ in range(60):  # each call picks either node: another in 60 is certain
+                reader, value = (await call(2, key)).split(":", 1)
+                if reader != writer:
+                    return reader, value
+            raise AssertionError(f"no read of {key} reached the node that did not write it")
+
+        async def trial(keys: range) -> None:
+            for i in keys:
+                writer = await call(1, f"k{i}=v{i}")
+                reader, value = await read_elsewhere(f"k{i}", writer)
+                trials.append((writer, reader, value == f"v{i}"))
+
+
+        try:  # 8 callers, each on its own keys: every trial is a write, then its reads
+            await asyncio.gather(*(trial(range(w, 1000, 8)) for w in range(8)))
+            procs["k1"].send_signal(signal.SIGKILL)
+            await procs["k1"].wait()
+            reply = await home.nodes["h1"].call(carol, 3, 3, dumps_typed(int, 1000),
+                                                caller=b"probe", timeout=10.0)
+            after_kill.append(str(loads_typed(str, reply)))
+        finally:
+            for proc in procs.values():
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            await home.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 240))
+    assert sum(seen for _, _, seen in trials) == 1000
+    writers = {writer for writer, _, _ in trials}
+    assert writers == {"k1", "k2"}, "both nodes wrote: each was read through the other"
+    assert after_kill == ["k2:1000"], "the survivor read every acknowledged write"
+    print(f"1000 of 1000 writes read through the other node process "
+          f"({sum(w == 'k1' for w, _, _ in trials)} written by k1); after kill -9 of k1, "
+          f"k2 read all 1000")
 
 
 async def _clear(cluster: EtcdCluster) -> None:

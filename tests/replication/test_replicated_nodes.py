@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,15 @@ async def start_node(config: Path) -> asyncio.subprocess.Process:
     return proc
 
 
+async def kill_all(procs: Iterable[asyncio.subprocess.Process]) -> None:
+    """kill -9 of every node process still running (also one left frozen by SIGSTOP)."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            await proc.wait()
+
+
 async def _shared(cluster: EtcdCluster, section: str) -> dict[str, object]:
     state = EtcdState(cluster.settings(b"nodes/"))
     try:
@@ -184,10 +194,7 @@ def test_kill_9_of_the_serving_node_loses_no_acknowledged_write(
             who = await caller.call(carol, 1, 2, dumps_typed(None, None), caller=b"probe")
             return str(loads_typed(str, who))
         finally:
-            for proc in procs.values():
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+            await kill_all(procs.values())
             await home.stop()
 
     survivor = asyncio.run(asyncio.wait_for(main(), 150))
@@ -245,11 +252,7 @@ def test_callers_failing_over_from_a_frozen_node_run_nothing_twice(
             stop.set()
             await asyncio.wait_for(asyncio.gather(*workers), 20)
         finally:
-            for proc in procs.values():
-                if proc.returncode is None:
-                    proc.send_signal(signal.SIGCONT)
-                    proc.kill()
-                    await proc.wait()
+            await kill_all(procs.values())
             await home.stop()
 
     asyncio.run(asyncio.wait_for(main(), 150))
@@ -300,7 +303,6 @@ def test_a_write_through_one_node_process_is_read_through_the_other_1000_of_1000
                 reader, value = await read_elsewhere(f"k{i}", writer)
                 trials.append((writer, reader, value == f"v{i}"))
 
-
         try:  # 8 callers, each on its own keys: every trial is a write, then its reads
             await asyncio.gather(*(trial(range(w, 1000, 8)) for w in range(8)))
             procs["k1"].send_signal(signal.SIGKILL)
@@ -309,10 +311,7 @@ def test_a_write_through_one_node_process_is_read_through_the_other_1000_of_1000
                                                 caller=b"probe", timeout=10.0)
             after_kill.append(str(loads_typed(str, reply)))
         finally:
-            for proc in procs.values():
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+            await kill_all(procs.values())
             await home.stop()
 
     asyncio.run(asyncio.wait_for(main(), 240))

@@ -28,7 +28,7 @@ import structlog
 
 from carbon.error_codes import ErrorCode, MercuryError
 from mercury_rt.aio.etcd_versions import EtcdVersionStore, Published, after_put
-from mercury_rt.aio.task_stop import cancel_within
+from mercury_rt.aio.task_stop import stop_tasks
 from mercury_rt.core.identity import ClusterId
 from mercury_rt.core.node import MembershipStep, NodeMembership
 from tungsten.etcd_store import (
@@ -86,10 +86,7 @@ class EtcdMembership:
     async def stop(self) -> None:
         """Stop the watches and any CAS in flight; revoke this node's lease (bounded)."""
         # Bounded, as MirrorWatch.stop: a cancelled gRPC call can fail to end.
-        pending = await cancel_within(list(self._tasks), CLOSE_TIMEOUT)
-        if pending:
-            _log.warning("membership_stop_abandoned", tasks=len(pending),
-                         timeout=CLOSE_TIMEOUT)
+        await stop_tasks(list(self._tasks), CLOSE_TIMEOUT, _log, "membership_stop_abandoned")
         lease, self._lease = self._lease, None
         if lease is not None:
             await self._revoke(lease)

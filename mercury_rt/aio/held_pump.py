@@ -19,7 +19,7 @@ import structlog
 from carbon import cbor
 from carbon.error_codes import ErrorCode
 from mercury_rt.aio.call_driver import NodeCallError
-from mercury_rt.aio.task_stop import cancel_within
+from mercury_rt.aio.task_stop import stop_tasks
 from mercury_rt.core.identity import Eid
 from mercury_rt.core.node import CallRequest, HeldMessage, HeldQueue, HeldState, settle_attempt
 
@@ -59,10 +59,7 @@ class HeldPump:
         its cancel (a lost one, see task_stop.py) would go on using it."""
         tasks = [task for task in (self._task, *self._retries) if task is not None]
         self._task = None
-        abandoned = await cancel_within(tasks, STOP_TIMEOUT)
-        if abandoned:
-            _log.warning("held_pump_stop_abandoned", tasks=len(abandoned),
-                         timeout=STOP_TIMEOUT)
+        await stop_tasks(tasks, STOP_TIMEOUT, _log, "held_pump_stop_abandoned")
 
     async def flush(self, timeout: float) -> int:
         """One last attempt for every pending message now (a draining node), within

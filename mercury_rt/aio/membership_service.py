@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from carbon.error_codes import MercuryError
 from mercury_rt.aio.endpoint import CallError, TransportEndpoint
 from mercury_rt.aio.etcd_membership import EtcdMembership
-from mercury_rt.aio.task_stop import cancel_within
+from mercury_rt.aio.task_stop import stop_tasks
 from mercury_rt.core.identity import ClusterId
 from mercury_rt.core.identity.live import VersionSink
 from mercury_rt.core.membership import HeartbeatRejected, NodeIdentity
@@ -95,10 +95,7 @@ class MembershipService:
             await self.etcd.stop()
         tasks = [t for t in (self._task, *self._sends) if t is not None]
         self._task = None
-        abandoned = await cancel_within(tasks, STOP_TIMEOUT)
-        if abandoned:
-            _log.warning("heartbeat_stop_abandoned", tasks=len(abandoned),
-                         timeout=STOP_TIMEOUT)
+        await stop_tasks(tasks, STOP_TIMEOUT, _log, "heartbeat_stop_abandoned")
 
     def drain(self) -> None:
         """Stop announcing this node's public addresses (a heartbeat saying so goes out

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 
 from carbon.error_codes import MercuryError
-from mercury_rt.aio.task_stop import cancel_within
+from mercury_rt.aio.task_stop import stop_tasks
 from tungsten.cache_events import Advance, Forget, KeyEvent, epoch_of
 from tungsten.etcd_store import (
     CLOSE_TIMEOUT,
@@ -71,9 +71,7 @@ class MirrorWatch:
         a task that outlives its stop (a lost cancel) no longer feeds the cache."""
         task, self._task = self._task, None
         if task is not None:
-            abandoned = await cancel_within((task,), CLOSE_TIMEOUT)
-            if abandoned:
-                self._log.warning("mirror_cache_stop_abandoned", timeout=CLOSE_TIMEOUT)
+            await stop_tasks((task,), CLOSE_TIMEOUT, self._log, "mirror_cache_stop_abandoned")
         if self.cache.ready:
             with contextlib.suppress(MercuryError):
                 self.cache.save_position()

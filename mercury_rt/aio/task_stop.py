@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 RECANCEL_AFTER = 0.5
 """Seconds between repeated cancels of a task that survived one (longer than a normal
@@ -47,4 +47,21 @@ async def cancel_within(tasks: Iterable[asyncio.Task[Any]],
     return pending
 
 
-__all__ = ["RECANCEL_AFTER", "cancel_within"]
+class WarningLog(Protocol):
+    """The part of a structlog logger a stop uses."""
+
+    def warning(self, event: str, **fields: Any) -> Any: ...
+
+
+async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], timeout: float, log: WarningLog,
+                     event: str) -> int:
+    """`cancel_within`, then one warning `event` naming how many tasks it abandoned (a
+    stop that gave up on some must say so: they may still hold a connection). Returns
+    that number."""
+    abandoned = await cancel_within(tasks, timeout)
+    if abandoned:
+        log.warning(event, tasks=len(abandoned), timeout=timeout)
+    return len(abandoned)
+
+
+__all__ = ["RECANCEL_AFTER", "WarningLog", "cancel_within", "stop_tasks"]

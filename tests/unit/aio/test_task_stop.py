@@ -4,6 +4,7 @@ that outlives its stop must not feed the mirror cache it no longer owns."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from mercury_rt.aio import mirror_watch
 from mercury_rt.aio.mirror_watch import MirrorWatch
-from mercury_rt.aio.task_stop import cancel_within
+from mercury_rt.aio.task_stop import cancel_within, stop_tasks
 
 
 async def _swallows_cancels(times: int, ended: list[str]) -> None:
@@ -151,3 +152,34 @@ def test_a_held_pump_stop_returns_only_once_its_attempts_have_ended() -> None:
         return ended
 
     assert asyncio.run(run()) == ["ended"]
+
+
+def test_a_stop_that_abandons_tasks_says_how_many_in_one_warning() -> None:
+    class Log:
+        def __init__(self) -> None:
+            self.warnings: list[tuple[str, dict[str, Any]]] = []
+
+        def warning(self, event: str, **fields: Any) -> None:
+            self.warnings.append((event, fields))
+
+    async def run() -> tuple[int, int, Log]:
+        log, release = Log(), asyncio.Event()
+
+        async def stubborn() -> None:
+            while not release.is_set():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await release.wait()
+
+        ended: list[str] = []
+        tasks = [asyncio.get_running_loop().create_task(stubborn()),
+                 asyncio.get_running_loop().create_task(_swallows_cancels(1, ended))]
+        await asyncio.sleep(0)
+        gave_up = await stop_tasks(tasks, 0.7, log, "thing_stop_abandoned")
+        quiet = await stop_tasks([tasks[1]], 0.7, log, "never_logged")
+        release.set()
+        await tasks[0]
+        return gave_up, quiet, log
+
+    gave_up, quiet, log = asyncio.run(run())
+    assert (gave_up, quiet) == (1, 0)
+    assert log.warnings == [("thing_stop_abandoned", {"tasks": 1, "timeout": 0.7})]
